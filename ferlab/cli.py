@@ -1,0 +1,136 @@
+"""The ``ferlab`` command. Exit 0 on success, 2 on bad input with one line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from ferlab.errors import FerlabError
+
+MAX_SIZE = 4096
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line and exit 2 (no usage dump)."""
+
+    def error(self, message):
+        raise FerlabError(f"{self.prog}: {message}")
+
+
+def _size(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be an integer, got {text!r}") from None
+    if not 1 <= n <= MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"size must be between 1 and {MAX_SIZE}, got {n}")
+    return n
+
+
+def _require_suffix(path: str, suffix: str, flag: str) -> Path:
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise FerlabError(f"{flag} must name a {suffix} file, got {path!r}")
+    return p
+
+
+# ------------------------------------------------------------------ commands
+def cmd_render(args) -> int:
+    from ferlab.files import write_png
+    from ferlab.render import render
+    from ferlab.sources import load_dense
+
+    out = _require_suffix(args.out, ".png", "--out")
+    net, _ = load_dense(args.src)
+    write_png(out, render(net, args.size).rgb)
+    print(f"wrote {out} ({args.size}x{args.size}, {net.arch})")
+    return 0
+
+
+def cmd_layerize(args) -> int:
+    from ferlab.files import write_net
+    from ferlab.genome import Genome
+    from ferlab.layerize import layerize
+    from ferlab.sources import load_source
+
+    out = _require_suffix(args.out, ".npz", "--out")
+    src = load_source(args.src)
+    if not isinstance(src, Genome):
+        raise FerlabError(f"{args.src}: already a dense net; layerize takes a genome (.zip, .xml, .json)")
+    net = layerize(src).net
+    write_net(out, net)
+    print(f"wrote {out} ({net.arch}, {net.arch.n_weights} weights)")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import numpy as np
+
+    from ferlab.genome import Genome
+    from ferlab.layerize import layerize
+    from ferlab.sources import load_source
+
+    src = load_source(args.src)
+    if isinstance(src, Genome):
+        kinds = Counter(n.kind for n in src.nodes)
+        acts = Counter(n.activation for n in src.nodes if n.kind != "input")
+        enabled = sum(link.enabled for link in src.links)
+        net = layerize(src).net
+        print(f"genome       {src.name or args.src}")
+        print(f"nodes        {len(src.nodes)} ({kinds['input']} input, {kinds['hidden']} hidden, "
+              f"{kinds['output']} output: {', '.join(src.outputs())})")
+        print(f"activations  {', '.join(f'{a}:{c}' for a, c in sorted(acts.items()))}")
+        print(f"links        {len(src.links)} ({enabled} enabled)")
+        print(f"architecture {net.arch}  (layerized: {net.arch.n_weights} weights, "
+              f"{int(sum(np.count_nonzero(np.asarray(k)) for k in net.kernels))} non-zero)")
+        labels = Counter(link.label for link in src.links if link.label)
+        if labels:
+            print(f"labels       {len(labels)} distinct over {sum(labels.values())} links")
+            for label, count in sorted(labels.items(), key=lambda kv: (-kv[1], kv[0])):
+                print(f"  {count:3d}  {label}")
+    else:
+        nz = int(sum(np.count_nonzero(np.asarray(k)) for k in src.kernels))
+        print(f"net          {args.src}")
+        print(f"architecture {src.arch}")
+        print(f"layers       {src.arch.n_layers} hidden of width {src.arch.width}")
+        print(f"weights      {src.arch.n_weights} ({nz} non-zero)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ferlab", description="Experiments on how CPPNs represent what they paint.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("render", help="render a genome or net to a PNG")
+    p.add_argument("src", help="Picbreeder .zip/.xml, genome .json, or net .npz")
+    p.add_argument("--size", type=_size, default=256, help="image side in pixels (default 256)")
+    p.add_argument("--out", required=True, help="output .png")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("layerize", help="convert a genome to the paper's dense .npz form")
+    p.add_argument("src", help="Picbreeder .zip/.xml or genome .json")
+    p.add_argument("--out", required=True, help="output .npz")
+    p.set_defaults(func=cmd_layerize)
+
+    p = sub.add_parser("info", help="describe a genome or net")
+    p.add_argument("src", help="Picbreeder .zip/.xml, genome .json, or net .npz")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except FerlabError as e:
+        print(f"ferlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ferlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""The dense CPPN: a layered network of fixed width, the form every regime shares.
+
+An architecture string ``"12;cache:15,gaussian:4,identity:2,sin:1"`` means 12
+hidden layers of width 22 whose units are, in that order, 15 cache (identity
+carry), 4 gaussian, 2 identity and 1 sin. Inputs are (x, y, d, bias); a final
+linear layer gives (hue, saturation, brightness). There are no biases.
+
+``DenseNet`` is a pytree (kernels are leaves, the architecture is static), so
+a population, a set of seeds or a weight sweep is one DenseNet whose kernels
+have a leading batch axis, and ``jax.vmap`` maps over it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from ferlab.activations import ACTIVATIONS
+from ferlab.errors import NetError
+
+N_INPUTS = 3 + 1  # x, y, d, bias
+N_OUTPUTS = 3  # hue, saturation, brightness
+_ARCH_RE = re.compile(r"^\s*(\d+)\s*;\s*([a-z]+\s*:\s*\d+(\s*,\s*[a-z]+\s*:\s*\d+)*)\s*$")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Depth and per-layer unit groups of a dense CPPN (hashable: usable as a jit static)."""
+
+    n_layers: int
+    groups: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> "Architecture":
+        m = _ARCH_RE.match(str(text))
+        if not m:
+            raise NetError(f"bad architecture string {text!r} (expected e.g. '12;cache:15,gaussian:4')")
+        groups = []
+        for part in m.group(2).split(","):
+            name, count = (s.strip() for s in part.split(":"))
+            if name not in ACTIVATIONS:
+                raise NetError(f"architecture {text!r}: unknown activation {name!r} "
+                               f"(known: {', '.join(ACTIVATIONS)})")
+            groups.append((name, int(count)))
+        arch = cls(int(m.group(1)), tuple(groups))
+        if arch.n_layers < 1 or arch.width < 1:
+            raise NetError(f"architecture {text!r} has no hidden units")
+        return arch
+
+    def __str__(self) -> str:
+        return f"{self.n_layers};" + ",".join(f"{name}:{count}" for name, count in self.groups)
+
+    @property
+    def width(self) -> int:
+        return sum(count for _, count in self.groups)
+
+    @property
+    def kernel_shapes(self) -> tuple[tuple[int, int], ...]:
+        w = self.width
+        return ((N_INPUTS, w),) + ((w, w),) * (self.n_layers - 1) + ((w, N_OUTPUTS),)
+
+    @property
+    def n_weights(self) -> int:
+        return sum(a * b for a, b in self.kernel_shapes)
+
+    def unit_activations(self) -> tuple[str, ...]:
+        """The activation of each unit of a hidden layer, in order."""
+        return tuple(name for name, count in self.groups for _ in range(count))
+
+
+def apply_groups(arch: Architecture, z: jax.Array) -> jax.Array:
+    """Apply each unit group's activation to its slice of the last axis."""
+    parts, start = [], 0
+    for name, count in arch.groups:
+        parts.append(ACTIVATIONS[name](z[..., start:start + count]))
+        start += count
+    return jnp.concatenate(parts, axis=-1)
+
+
+class CPPN(nn.Module):
+    """Flax module of a dense CPPN; Flax's default (LeCun normal) kernel init.
+
+    ``__call__(inputs[..., 4]) -> (hsv[..., 3], features[L, ..., width])``:
+    the raw outputs and every hidden layer's activations.
+    """
+
+    arch: Architecture
+
+    @nn.compact
+    def __call__(self, inputs):
+        h, features = inputs, []
+        for i in range(self.arch.n_layers):
+            h = apply_groups(self.arch, nn.Dense(self.arch.width, use_bias=False, name=f"Dense_{i}")(h))
+            features.append(h)
+        out = nn.Dense(N_OUTPUTS, use_bias=False, name=f"Dense_{self.arch.n_layers}")(h)
+        return out, jnp.stack(features)
+
+
+@struct.dataclass
+class DenseNet:
+    """Architecture (static) plus kernels ``layer_0 .. layer_L``, shapes ``arch.kernel_shapes``."""
+
+    arch: Architecture = struct.field(pytree_node=False)
+    kernels: tuple[jax.Array, ...]
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading axes beyond a single net's kernel shape (() for one net)."""
+        return tuple(self.kernels[0].shape[:-2])
+
+    def params(self) -> dict:
+        """Flax ``{'params': ...}`` variables for ``CPPN(arch).apply``."""
+        return {"params": {f"Dense_{i}": {"kernel": k} for i, k in enumerate(self.kernels)}}
+
+    @classmethod
+    def from_params(cls, arch: Architecture, variables: dict) -> "DenseNet":
+        p = variables["params"]
+        return cls(arch, tuple(p[f"Dense_{i}"]["kernel"] for i in range(arch.n_layers + 1)))
+
+    def __call__(self, inputs):
+        """``(hsv, features)`` of one net (vmap for batches)."""
+        return CPPN(self.arch).apply(self.params(), inputs)
+
+    def flat(self) -> jax.Array:
+        """All weights as one vector (per net, keeping batch axes)."""
+        return jnp.concatenate([k.reshape(*self.batch_shape, -1) for k in self.kernels], axis=-1)
+
+    def with_flat(self, flat: jax.Array) -> "DenseNet":
+        """A net of this architecture whose weights are ``flat[..., n_weights]``."""
+        kernels, start = [], 0
+        for a, b in self.arch.kernel_shapes:
+            kernels.append(flat[..., start:start + a * b].reshape(*flat.shape[:-1], a, b))
+            start += a * b
+        return DenseNet(self.arch, tuple(kernels))
+
+
+def init_net(arch: Architecture | str, key: jax.Array) -> DenseNet:
+    """A net with Flax's default initialisation (LeCun normal kernels)."""
+    arch = Architecture.parse(arch) if isinstance(arch, str) else arch
+    variables = CPPN(arch).init(key, jnp.zeros((N_INPUTS,)))
+    return DenseNet.from_params(arch, variables)
+
+
+def init_nets(arch: Architecture | str, keys: jax.Array) -> DenseNet:
+    """A batch of nets, one per key (vmapped)."""
+    arch = Architecture.parse(arch) if isinstance(arch, str) else arch
+    return jax.vmap(lambda k: init_net(arch, k))(keys)
+
+
+def stack_nets(nets: list[DenseNet]) -> DenseNet:
+    """Stack nets of one architecture along a new leading axis."""
+    archs = {n.arch for n in nets}
+    if len(archs) != 1:
+        raise NetError(f"cannot stack nets of different architectures: {sorted(map(str, archs))}")
+    return jax.tree.map(lambda *ks: jnp.stack(ks), *nets)
+
+
+def unstack_nets(nets: DenseNet) -> list[DenseNet]:
+    n = nets.batch_shape[0]
+    return [jax.tree.map(lambda k, i=i: k[i], nets) for i in range(n)]
+
+
+# ---------------------------------------------------------------------- npz I/O
+def load_net(path: str | Path) -> DenseNet:
+    """Load the shared ``.npz`` format (``arch`` string, ``layer_i`` kernels); no pickle."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            files = set(data.files)
+            if "arch" not in files:
+                raise NetError(f"{path}: no 'arch' entry")
+            arch = Architecture.parse(str(data["arch"]))
+            kernels = []
+            for i, shape in enumerate(arch.kernel_shapes):
+                key = f"layer_{i}"
+                if key not in files:
+                    raise NetError(f"{path}: architecture {arch} needs {key}, which is missing")
+                k = np.asarray(data[key], dtype=np.float32)
+                if k.shape != shape:
+                    raise NetError(f"{path}: {key} has shape {k.shape}, architecture {arch} needs {shape}")
+                if not np.all(np.isfinite(k)):
+                    raise NetError(f"{path}: {key} holds non-finite weights")
+                kernels.append(jnp.asarray(k))
+            extra = files - {"arch"} - {f"layer_{i}" for i in range(len(arch.kernel_shapes))}
+            if extra:
+                raise NetError(f"{path}: unexpected entries {sorted(extra)} for architecture {arch}")
+    except NetError:
+        raise
+    except (OSError, ValueError, EOFError) as e:
+        raise NetError(f"{path}: not a ferlab/FER .npz network ({e})") from None
+    return DenseNet(arch, tuple(kernels))
+
+
+def net_to_npz_dict(net: DenseNet) -> dict[str, np.ndarray]:
+    if net.batch_shape:
+        raise NetError("save one net at a time (this one has batch axes)")
+    out = {"arch": np.array(str(net.arch))}
+    out.update({f"layer_{i}": np.asarray(k, dtype=np.float32) for i, k in enumerate(net.kernels)})
+    return out

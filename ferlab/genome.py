@@ -1,0 +1,228 @@
+"""The CPPN genome: a NEAT graph of nodes and innovation-numbered links.
+
+A genome is what Picbreeder and NEAT evolve. Nodes are inputs (labels x, y,
+d, bias), hidden units, and outputs (hue, saturation, brightness, or a single
+ink). Links carry an innovation number, a weight, an enabled flag and, for the
+hand-annotated CPPN-X genomes, the label a person gave the link and the range
+over which they swept it.
+
+JSON form (``Genome.to_json`` / ``Genome.from_json``), round-trips exactly::
+
+    {"format": "ferlab.genome/1", "name": "576_Skull",
+     "nodes": [{"id": "534_2", "kind": "input", "activation": "identity", "label": "x"}, ...],
+     "links": [{"innovation": 31, "source": "542_103", "target": "576_30",
+                "weight": -0.445, "enabled": true,
+                "label": "Mouth open close", "sweep": [-3.0, 3.0, 0.1]}, ...]}
+
+``label`` and ``sweep`` are omitted when absent. Weights are written with
+Python's shortest round-trip float repr, so a load gives the same bits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from ferlab.activations import GENOME_ACTIVATIONS
+from ferlab.errors import GenomeError
+
+FORMAT = "ferlab.genome/1"
+INPUT_LABELS = ("x", "y", "d", "bias")
+HSV_LABELS = ("hue", "saturation", "brightness")
+INK_LABEL = "ink"
+NODE_KINDS = ("input", "hidden", "output")
+
+
+@dataclass(frozen=True)
+class Node:
+    """A CPPN unit. ``label`` names inputs and outputs; hidden nodes have ''."""
+
+    id: str
+    kind: str
+    activation: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Link:
+    """A weighted connection. ``sweep`` is (start, end, step) of a CPPN-X bookend."""
+
+    innovation: int
+    source: str
+    target: str
+    weight: float
+    enabled: bool = True
+    label: str | None = None
+    sweep: tuple[float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Genome:
+    """A validated CPPN graph: construct with ``Genome.build`` to get the checks."""
+
+    nodes: tuple[Node, ...]
+    links: tuple[Link, ...]
+    name: str = ""
+
+    @classmethod
+    def build(cls, nodes, links, name: str = "", source: str = "genome") -> "Genome":
+        """Make a genome and validate it; ``source`` names it in error messages."""
+        genome = cls(tuple(nodes), tuple(links), name)
+        genome.validate(source)
+        return genome
+
+    # ----------------------------------------------------------------- queries
+    def node(self, node_id: str) -> Node:
+        return self._by_id()[node_id]
+
+    def _by_id(self) -> dict[str, Node]:
+        return {n.id: n for n in self.nodes}
+
+    def inputs(self) -> dict[str, str]:
+        """Input label -> node id."""
+        return {n.label: n.id for n in self.nodes if n.kind == "input"}
+
+    def outputs(self) -> dict[str, str]:
+        """Output label -> node id."""
+        return {n.label: n.id for n in self.nodes if n.kind == "output"}
+
+    def enabled_links(self) -> tuple[Link, ...]:
+        return tuple(link for link in self.links if link.enabled)
+
+    def is_ink(self) -> bool:
+        return INK_LABEL in self.outputs()
+
+    # -------------------------------------------------------------- validation
+    def validate(self, source: str = "genome") -> None:
+        """Raise GenomeError naming ``source`` and the first problem found."""
+        ids = [n.id for n in self.nodes]
+        seen: set[str] = set()
+        for node_id in ids:
+            if node_id in seen:
+                raise GenomeError(f"{source}: node {node_id} is defined twice")
+            seen.add(node_id)
+        for n in self.nodes:
+            if n.kind not in NODE_KINDS:
+                raise GenomeError(f"{source}: node {n.id} has unknown kind {n.kind!r}")
+            if n.activation not in GENOME_ACTIVATIONS:
+                raise GenomeError(
+                    f"{source}: node {n.id} has unknown activation {n.activation!r} "
+                    f"(known: {', '.join(GENOME_ACTIVATIONS)})")
+        inputs = self.inputs()
+        missing = [label for label in INPUT_LABELS if label not in inputs]
+        if missing:
+            raise GenomeError(f"{source}: genome has no {'/'.join(missing)} input node")
+        outputs = self.outputs()
+        if INK_LABEL not in outputs and not all(label in outputs for label in HSV_LABELS):
+            raise GenomeError(
+                f"{source}: genome has no output node (needs 'ink' or 'hue', 'saturation', 'brightness')")
+        for link in self.links:
+            for end in (link.source, link.target):
+                if end not in seen:
+                    raise GenomeError(
+                        f"{source}: link {link.innovation} ({link.source} -> {link.target}) "
+                        f"refers to missing node {end}")
+            if self.node(link.target).kind == "input":
+                raise GenomeError(
+                    f"{source}: link {link.innovation} points into input node {link.target}")
+        cycle = find_cycle(ids, self.enabled_links())
+        if cycle:
+            raise GenomeError(f"{source}: genome has a cycle: {' -> '.join(cycle + [cycle[0]])}")
+
+    # ------------------------------------------------------------------- JSON
+    def to_dict(self) -> dict:
+        def link_dict(link: Link) -> dict:
+            d = {"innovation": link.innovation, "source": link.source, "target": link.target,
+                 "weight": link.weight, "enabled": link.enabled}
+            if link.label is not None:
+                d["label"] = link.label
+            if link.sweep is not None:
+                d["sweep"] = list(link.sweep)
+            return d
+
+        return {"format": FORMAT, "name": self.name,
+                "nodes": [dataclasses.asdict(n) for n in self.nodes],
+                "links": [link_dict(link) for link in self.links]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "genome") -> "Genome":
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise GenomeError(f"{source}: not a ferlab genome (expected \"format\": \"{FORMAT}\")")
+        try:
+            nodes = [Node(id=str(n["id"]), kind=n["kind"], activation=n["activation"],
+                          label=n.get("label", "")) for n in data["nodes"]]
+            links = [Link(innovation=int(l["innovation"]), source=str(l["source"]),
+                          target=str(l["target"]), weight=float(l["weight"]),
+                          enabled=bool(l.get("enabled", True)), label=l.get("label"),
+                          sweep=tuple(float(v) for v in l["sweep"]) if "sweep" in l else None)
+                     for l in data["links"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise GenomeError(f"{source}: malformed genome JSON ({type(e).__name__}: {e})") from None
+        return cls.build(nodes, links, name=data.get("name", ""), source=source)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "genome") -> "Genome":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise GenomeError(f"{source}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        return cls.from_dict(data, source)
+
+
+def find_cycle(node_ids, links) -> list[str]:
+    """Return the nodes of one directed cycle among ``links`` in order, or []."""
+    succ: dict[str, list[str]] = {n: [] for n in node_ids}
+    for link in links:
+        succ[link.source].append(link.target)
+    state = dict.fromkeys(succ, 0)  # 0 new, 1 on the stack, 2 done
+    for root in succ:
+        if state[root]:
+            continue
+        stack = [(root, iter(succ[root]))]
+        path = [root]
+        state[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                path.pop()
+                state[node] = 2
+            elif state[nxt] == 1:
+                return path[path.index(nxt):]
+            elif state[nxt] == 0:
+                state[nxt] = 1
+                stack.append((nxt, iter(succ[nxt])))
+                path.append(nxt)
+    return []
+
+
+def to_hsv(genome: Genome) -> Genome:
+    """Give an ink genome explicit hue and saturation outputs, as the FER paper does.
+
+    The ink node becomes ``brightness``; two identity outputs ``hue`` and
+    ``saturation`` are fed from it by weight-0 links, so they are 0 everywhere
+    and sit one layer after it when the genome is layerized.
+    """
+    if not genome.is_ink():
+        return genome
+    ink = genome.outputs()[INK_LABEL]
+    taken = {n.id for n in genome.nodes}
+    hue, sat = _fresh_id("hue", taken), _fresh_id("saturation", taken)
+    top = max((link.innovation for link in genome.links), default=0)
+    nodes = [dataclasses.replace(n, label="brightness") if n.id == ink else n for n in genome.nodes]
+    nodes += [Node(hue, "output", "identity", "hue"), Node(sat, "output", "identity", "saturation")]
+    links = list(genome.links) + [Link(top + 1, ink, hue, 0.0), Link(top + 2, ink, sat, 0.0)]
+    return Genome(tuple(nodes), tuple(links), genome.name)
+
+
+def _fresh_id(base: str, taken: set[str]) -> str:
+    candidate, k = base, 0
+    while candidate in taken:
+        k += 1
+        candidate = f"{base}_{k}"
+    return candidate

@@ -1,0 +1,138 @@
+"""Import Picbreeder genomes: the FER paper's zips and CPPN-X annotated XML.
+
+Both formats hold ``<genome>`` with ``<nodes>`` and ``<links>``. A node's key is
+its ``<marking branch= id=>`` pair, written ``branch_id``. CPPN-X files start
+with ``<cppn-data/>`` and then a second root ``<data>``, so they are parsed
+inside a synthetic wrapper element. Parsing goes through defusedxml (no DTDs,
+no entity expansion) and zip members are capped in size.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree as safe_xml
+from defusedxml import DefusedXmlException
+
+from ferlab.errors import GenomeError
+from ferlab.genome import Genome, Link, Node
+
+MAX_XML_BYTES = 16 * 1024 * 1024
+_KINDS = {"in": "input", "hidden": "hidden", "out": "output"}
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.S)
+
+
+def load_picbreeder(path: str | Path) -> Genome:
+    """Read a Picbreeder genome from a ``.zip`` (one XML inside) or an ``.xml`` file."""
+    path = Path(path)
+    raw = _read_zip_member(path) if path.suffix.lower() == ".zip" else _read_capped(path)
+    return parse_picbreeder_xml(raw, source=str(path), name=path.stem)
+
+
+def parse_picbreeder_xml(raw: bytes, source: str = "genome", name: str = "") -> Genome:
+    """Parse Picbreeder or CPPN-X XML text into a validated Genome."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GenomeError(f"{source}: not XML (not UTF-8 text)") from None
+    body = _XML_DECL.sub("", text, count=1)
+    try:
+        wrapper = safe_xml.fromstring(f"<ferlab-wrapper>{body}</ferlab-wrapper>")
+    except DefusedXmlException as e:
+        raise GenomeError(f"{source}: XML uses forbidden constructs ({type(e).__name__})") from None
+    except ParseError as e:
+        raise GenomeError(f"{source}: not XML ({e})") from None
+    genome_el = wrapper.find(".//genome")
+    if genome_el is None:
+        raise GenomeError(f"{source}: XML has no <genome> element")
+    labels = _button_labels(genome_el)
+    nodes = [_parse_node(el, source) for el in genome_el.findall("./nodes/node")]
+    links = [_parse_link(el, labels, source) for el in genome_el.findall("./links/link")]
+    return Genome.build(nodes, links, name=name, source=source)
+
+
+def _read_capped(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_XML_BYTES:
+            raise GenomeError(f"{path}: file is {size} bytes, over the {MAX_XML_BYTES}-byte cap")
+        return path.read_bytes()
+    except OSError as e:
+        raise GenomeError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def _read_zip_member(path: Path) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                raise GenomeError(f"{path}: zip must hold exactly one XML file, found {len(members)}")
+            member = members[0]
+            if member.file_size > MAX_XML_BYTES:
+                raise GenomeError(
+                    f"{path}: zip member {member.filename!r} unpacks to {member.file_size} bytes, "
+                    f"over the {MAX_XML_BYTES}-byte cap")
+            with zf.open(member) as f:
+                data = f.read(MAX_XML_BYTES + 1)
+            if len(data) > MAX_XML_BYTES:
+                raise GenomeError(f"{path}: zip member {member.filename!r} is over the size cap")
+            return data
+    except zipfile.BadZipFile:
+        raise GenomeError(f"{path}: not a zip file") from None
+    except OSError as e:
+        raise GenomeError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def _marking(el: Element | None, what: str, source: str) -> str:
+    if el is None or "id" not in el.attrib:
+        raise GenomeError(f"{source}: {what} has no marking")
+    return f"{el.get('branch', '')}_{el.get('id')}"
+
+
+def _parse_node(el: Element, source: str) -> Node:
+    node_id = _marking(el.find("marking"), "a node", source)
+    kind = _KINDS.get(el.get("type", ""))
+    if kind is None:
+        raise GenomeError(f"{source}: node {node_id} has unknown type {el.get('type')!r}")
+    act_el = el.find("activation")
+    activation = (act_el.text or "").strip() if act_el is not None else ""
+    activation = activation.removesuffix("(x)")
+    bias = float(el.get("bias", "0") or 0)
+    if bias != 0.0:
+        raise GenomeError(f"{source}: node {node_id} has a bias ({bias}); CPPNs here have none")
+    return Node(node_id, kind, activation, el.get("label", "") if kind != "hidden" else "")
+
+
+def _button_labels(genome_el: Element) -> dict[str, str]:
+    """CPPN-X colour-label id -> the feature name a person typed for it."""
+    out = {}
+    for button in genome_el.findall("./buttons/colorButton"):
+        label_el, text_el = button.find("color-label"), button.find("text")
+        if label_el is not None and text_el is not None and (text_el.text or "").strip():
+            out[label_el.get("id", "")] = text_el.text.strip()
+    return out
+
+
+def _parse_link(el: Element, labels: dict[str, str], source: str) -> Link:
+    link_id = _marking(el.find("marking"), "a link", source)
+    src = _marking(el.find("source"), f"link {link_id}: source", source)
+    dst = _marking(el.find("target"), f"link {link_id}: target", source)
+    weight_el = el.find("weight")
+    try:
+        weight = float(weight_el.text)
+    except (AttributeError, TypeError, ValueError):
+        raise GenomeError(f"{source}: link {link_id} has no numeric weight") from None
+    label_el = el.find("color-label")
+    label = labels.get(label_el.get("id", "")) if label_el is not None else None
+    bookends = el.find("bookends")
+    sweep = None
+    if bookends is not None:
+        try:
+            sweep = tuple(float(bookends.get(k)) for k in ("start", "end", "step"))
+        except (TypeError, ValueError):
+            raise GenomeError(f"{source}: link {link_id} has malformed bookends") from None
+    enabled = el.get("enabled", "true").lower() != "false"
+    return Link(int(link_id.rsplit("_", 1)[1]), src, dst, weight, enabled, label, sweep)
