@@ -1,0 +1,18 @@
+"""Shared fixtures: the Picbreeder reference data lives beside the repo, never inside it."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PICBREEDER = Path(os.environ.get("FERLAB_PICBREEDER_DATA", REPO.parent / "shared" / "data" / "picbreeder"))
+
+
+@pytest.fixture(scope="session")
+def picbreeder_dir() -> Path:
+    """../shared/data/picbreeder, or skip: the tests that compare against the paper need it."""
+    if not (PICBREEDER / "README.md").is_file():
+        pytest.skip(f"Picbreeder reference data not found at {PICBREEDER} "
+                    "(set FERLAB_PICBREEDER_DATA or put shared/ beside the repo)")
+    return PICBREEDER
