@@ -10,14 +10,20 @@ import threading
 import time
 
 
+import jax
 import pytest
 import ray
 import ray.cloudpickle
+import yaml
 
 import test_workers
-from ferlab.tracking import PARENT_TAG, Store, server_command, wait_healthy
+from ferlab.cli import main
+from ferlab.cppn import init_net
+from ferlab.files import write_png
+from ferlab.render import render
+from ferlab.tracking import PARENT_TAG, Store, default_store, server_command, wait_healthy
 from ferlab.workers.sweep import SweepSpec, run_sweep
-from test_workers import toy_fer, toy_plan
+from test_workers import ARCH, toy_fer, toy_plan
 
 ray.cloudpickle.register_pickle_by_value(test_workers)  # Ray workers cannot import the tests folder
 
@@ -50,6 +56,16 @@ def tracking(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray node with two CPUs and a small object store."""
+    ray.init(num_cpus=2, object_store_memory=100 * 1024**2, include_dashboard=False, logging_level="ERROR")
+    try:
+        yield type("Local", (), {"address": None})()
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
 def cluster():
     """Two Ray nodes on this machine, one CPU and a small object store each."""
     from ray.cluster_utils import Cluster
@@ -74,7 +90,127 @@ def sweep(spec, store, tmp_path, cluster):
                      planner=toy_plan, fer=toy_fer, verbose=0)
 
 
-def test_sweep_two_regimes_two_seeds(cluster, tracking, tmp_path):
+def es_spec(tmp_path, grid) -> Path:
+    """A sweep spec over the real ES regime at a tiny budget, aiming at a rendered target."""
+    target = write_png(tmp_path / "target.png", render(init_net(ARCH, jax.random.PRNGKey(9)), 12).rgb)
+    spec = {"name": "es-smoke", "grid": grid, "max_failures": 0, "mode": "min", "population_every": 2,
+            "base": {"regime": "es", "generations": 2, "resolution": 12, "target": str(target),
+                     "arch": str(ARCH), "checkpoint_every": 1, "settings": {"population_size": 4}}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def check_es_sweep(mc, n_children, generations=2):
+    """One parent, ``n_children`` finished children with params, per-generation metrics and artifacts."""
+    exp = mc.get_experiment_by_name("es-smoke")
+    parent, = mc.search_runs([exp.experiment_id], filter_string="tags.`ferlab.kind` = 'sweep'")
+    assert parent.info.status == "FINISHED" and parent.data.params["sweep.base.regime"] == "es"
+    runs = children(mc, exp.experiment_id, parent.info.run_id)
+    assert len(runs) == n_children
+    for r in runs:
+        assert r.info.status == "FINISHED", r.data.tags.get("ferlab.error")
+        assert r.data.tags["regime"] == "es" and r.data.params["settings.population_size"] == "4"
+        assert r.data.params["seed"] == r.data.tags["seed"]
+        for key in ("generation", "best_fitness", "mean_fitness"):
+            assert sorted(int(m.step) for m in mc.get_metric_history(r.info.run_id, key)) == list(range(generations))
+        arts = {f.path for f in mc.list_artifacts(r.info.run_id, "nets/best")}
+        assert {"nets/best/net.npz", "nets/best/image.png"} <= arts
+        assert len(mc.list_artifacts(r.info.run_id, "population")) == generations // 2
+    return runs
+
+
+def test_sweep_command_on_local_ray_and_embedded_store(tmp_path, capsys):
+    """The default path: no address (a local Ray), no tracking URI (SQLite store in --store)."""
+    from mlflow import MlflowClient
+
+    rc = main(["sweep", str(es_spec(tmp_path, {"seed": [3]})), "--store", str(tmp_path / "mlruns"),
+               "--storage", str(tmp_path / "tune")])
+    assert rc == 0 and not ray.is_initialized()
+    assert "1 trials, 0 failed" in capsys.readouterr().out
+    run, = check_es_sweep(MlflowClient(default_store(tmp_path / "mlruns").uri), 1)
+    assert run.data.tags["seed"] == "3"
+
+
+def test_tracking_server_down_is_a_clear_error_before_any_compute(tmp_path, capsys):
+    port = free_port()
+    rc = main(["sweep", str(es_spec(tmp_path, {"seed": [0]})), "--tracking-uri", f"http://127.0.0.1:{port}",
+               "--storage", str(tmp_path / "tune")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith(f"ferlab: error: tracking server http://127.0.0.1:{port} is not reachable")
+    assert not ray.is_initialized() and not (tmp_path / "tune").exists()
+
+
+def kill_when_recorded(mc, experiment, pid_file, generations, killed):
+    """Wait until ``generations`` generations are in MLflow, then SIGKILL the trial's actor mid-slice."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        exp = mc.get_experiment_by_name(experiment)
+        runs = [r for r in (mc.search_runs([exp.experiment_id]) if exp else [])
+                if PARENT_TAG in r.data.tags and r.data.tags["regime"] == "toy"]
+        if runs and len(mc.get_metric_history(runs[0].info.run_id, "generation")) >= generations:
+            time.sleep(0.6)
+            pid = int(pid_file.read_text())
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
+        time.sleep(0.2)
+
+
+def failing_and_killed(store, tmp_path, ray_cluster, name):
+    """A sweep with a trial that raises and a trial whose actor is killed; both checked in MLflow."""
+    from mlflow import MlflowClient
+
+    pid_file = tmp_path / "pid"
+    spec = SweepSpec(name=name, base={"generations": 8, "checkpoint_every": 2, "sleep": 0.4, "fail_at": 2,
+                                      "pid_file": str(pid_file), "seed": 5},
+                     grid={"regime": ["toy", "toy_fail"]}, max_failures=2)
+    mc = MlflowClient(store.uri)
+    killed = []
+    thread = threading.Thread(target=kill_when_recorded, args=(mc, name, pid_file, 4, killed), daemon=True)
+    thread.start()
+    out = sweep(spec, store, tmp_path, ray_cluster)
+    thread.join(5)
+    assert killed, "the trial finished before it could be killed"
+    assert int(pid_file.read_text()) != killed[0]  # a new actor finished the run
+    assert (out.trials, out.failed) == (2, 1)
+    runs = {r.data.tags["regime"]: r for r in children(mc, out.experiment_id, out.parent_id)}
+    assert runs["toy_fail"].info.status == "FAILED"
+    assert "RuntimeError: toy regime blew up on purpose" in runs["toy_fail"].data.tags["ferlab.error"]
+    run = runs["toy"]
+    assert run.info.status == "FINISHED"
+    for key in ("generation", "best_fitness", "mean_fitness"):
+        steps = [int(m.step) for m in mc.get_metric_history(run.info.run_id, key)]
+        assert sorted(steps) == list(range(8)), key
+    assert "fer.best.fer_score" in run.data.metrics
+
+
+def test_failing_trial_recorded_and_killed_trial_resumes_on_local_ray(local_ray, tmp_path):
+    failing_and_killed(default_store(tmp_path / "mlruns"), tmp_path, local_ray, "local-failures")
+
+
+@pytest.mark.slow
+def test_failing_trial_recorded_and_killed_trial_resumes_on_two_nodes(cluster, tracking, tmp_path):
+    failing_and_killed(tracking, tmp_path, cluster, "cluster-failures")
+
+
+@pytest.mark.slow
+def test_sweep_command_on_two_node_cluster_and_tracking_server(cluster, tracking, tmp_path):
+    """``ferlab sweep`` joins a two-node cluster and logs through a real ``mlflow server``."""
+    from mlflow import MlflowClient
+
+    spec = es_spec(tmp_path, {"settings.algorithm": ["Open_ES", "SimpleGA"], "seed": [0, 1]})
+    rc = main(["sweep", str(spec), "--address", cluster.address, "--tracking-uri", tracking.uri,
+               "--storage", str(tmp_path / "tune")])
+    assert rc == 0
+    runs = check_es_sweep(MlflowClient(tracking.uri), 4)
+    points = sorted((r.data.params["settings.algorithm"], r.data.tags["seed"]) for r in runs)
+    assert points == [("Open_ES", "0"), ("Open_ES", "1"), ("SimpleGA", "0"), ("SimpleGA", "1")]
+
+
+@pytest.mark.slow
+def test_toy_sweep_two_nodes_reads_back_fer_metrics_and_genomes(cluster, tracking, tmp_path):
     from mlflow import MlflowClient
 
     spec = SweepSpec(name="smoke", base={"generations": 4, "checkpoint_every": 2, "target": "blob"},
@@ -82,75 +218,11 @@ def test_sweep_two_regimes_two_seeds(cluster, tracking, tmp_path):
     out = sweep(spec, tracking, tmp_path, cluster)
     assert (out.trials, out.failed) == (4, 0)
     mc = MlflowClient(tracking.uri)
-    parents = mc.search_runs([out.experiment_id], filter_string="tags.`ferlab.kind` = 'sweep'")
-    assert [p.info.run_id for p in parents] == [out.parent_id]
-    assert parents[0].info.status == "FINISHED" and parents[0].data.params["sweep.name"] == "smoke"
     runs = children(mc, out.experiment_id, out.parent_id)
-    assert len(runs) == 4
-    assert sorted(r.data.tags["seed"] for r in runs) == ["0", "0", "1", "1"]
+    assert len(runs) == 4 and sorted(r.data.tags["seed"] for r in runs) == ["0", "0", "1", "1"]
     for r in runs:
-        assert r.info.status == "FINISHED"
-        assert r.data.tags["regime"] == "toy" and r.data.tags["target"] == "blob"
-        assert r.data.params["generations"] == "4" and r.data.params["regime"] == "toy"
-        steps = [int(m.step) for m in mc.get_metric_history(r.info.run_id, "best_fitness")]
-        assert sorted(steps) == [0, 1, 2, 3]
+        assert r.info.status == "FINISHED" and r.data.tags["target"] == "blob"
         assert "fer.best.fer_score" in r.data.metrics
         arts = {f.path for f in mc.list_artifacts(r.info.run_id, "nets/best")}
-        assert {"nets/best/genome.json", "nets/best/net.npz", "nets/best/image.png"} <= arts
-        pops = {f.path for f in mc.list_artifacts(r.info.run_id, "population")}
-        assert pops == {"population/gen_000002.npz", "population/gen_000004.npz"}
-
-
-def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(cluster, tracking, tmp_path):
-    from mlflow import MlflowClient
-
-    spec = SweepSpec(name="failing", base={"generations": 4, "fail_at": 2},
-                     grid={"regime": ["toy_fail", "toy"]}, max_failures=0)
-    out = sweep(spec, tracking, tmp_path, cluster)
-    assert (out.trials, out.failed) == (2, 1)
-    runs = {r.data.tags["regime"]: r for r in children(MlflowClient(tracking.uri), out.experiment_id,
-                                                        out.parent_id)}
-    assert runs["toy"].info.status == "FINISHED"
-    assert runs["toy_fail"].info.status == "FAILED"
-    assert "RuntimeError: toy regime blew up on purpose" in runs["toy_fail"].data.tags["ferlab.error"]
-
-
-def test_a_killed_trial_resumes_from_its_checkpoint(cluster, tracking, tmp_path):
-    from mlflow import MlflowClient
-
-    pid_file = tmp_path / "pid"
-    spec = SweepSpec(name="killed", base={"generations": 8, "checkpoint_every": 2, "sleep": 0.4,
-                                          "pid_file": str(pid_file), "regime": "toy"},
-                     grid={"seed": [5]}, max_failures=2)
-    mc = MlflowClient(tracking.uri)
-    killed = []
-
-    def killer():
-        """Wait until generations 0-3 are recorded, then SIGKILL the trial's actor mid-slice."""
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            exp = mc.get_experiment_by_name("killed")
-            runs = mc.search_runs([exp.experiment_id]) if exp else []
-            runs = [r for r in runs if PARENT_TAG in r.data.tags]
-            if runs and len(mc.get_metric_history(runs[0].info.run_id, "generation")) >= 4:
-                time.sleep(0.6)
-                pid = int(pid_file.read_text())
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-                return
-            time.sleep(0.2)
-
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    out = sweep(spec, tracking, tmp_path, cluster)
-    thread.join(5)
-    assert killed, "the trial finished before it could be killed"
-    assert int(pid_file.read_text()) != killed[0]  # a new actor finished the run
-    assert (out.trials, out.failed) == (1, 0)
-    run, = children(mc, out.experiment_id, out.parent_id)
-    assert run.info.status == "FINISHED"
-    for key in ("generation", "best_fitness", "mean_fitness"):
-        steps = [int(m.step) for m in mc.get_metric_history(run.info.run_id, key)]
-        assert sorted(steps) == list(range(8)), key
-    assert "fer.best.fer_score" in run.data.metrics
-
+        assert {"nets/best/genome.json", "nets/best/net.npz", "nets/best/image.png",
+                "nets/best/fer"} <= arts

@@ -95,7 +95,7 @@ def toy_plan(data: dict) -> RunPlan:
         raise ConfigError(f"regime: unknown toy regime {regime!r}")
     cls = FailingSearch if regime == "toy_fail" else ToySearch
     search = cls(population=data.get("population", 6), sleep=data.get("sleep", 0.0),
-                 fail_at=data.get("fail_at", 2), pid_file=data.get("pid_file", ""))
+                 fail_at=data.get("fail_at", 2), pid_file=data.get("pid_file", "") if regime == "toy" else "")
     return RunPlan(search, jax.random.PRNGKey(data.get("seed", 0)), data.get("generations", 4),
                    data.get("checkpoint_every", 2),
                    tags={"regime": regime, "target": data.get("target", "toy"), "seed": data.get("seed", 0)},
