@@ -19,6 +19,7 @@ the union back at each migration.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -126,6 +127,15 @@ class IslandRun:
     history: list[list[Stats]]  # per generation, each island's stats
     evaluations: int
     migrations: int
+    steady_evaluations: int  # after the first slice (which includes compilation)
+    steady_seconds: float
+
+
+def island_search(data: dict) -> Search:
+    """A Search from a ``ferlab.search.runs`` config (module-level, so actors can unpickle it)."""
+    from ferlab.search.runs import load_run_config, make_search
+
+    return make_search(load_run_config(data))
 
 
 def run_islands(make_search: Callable[[], Search], key: jax.Array, islands: int, generations: int,
@@ -144,7 +154,10 @@ def run_islands(make_search: Callable[[], Search], key: jax.Array, islands: int,
     archive = ray.remote(NoveltyArchive).remote(archive_capacity) if archive_capacity else None
     history: list[list[Stats]] = [[] for _ in range(generations)]
     done = migrations = 0
+    t0 = None
     while done < generations:
+        if done and t0 is None:
+            t0, first = time.perf_counter(), done
         n = min(migrate_every or generations, generations - done)
         for i, stats in enumerate(ray.get([a.step.remote(n) for a in actors])):
             for g, s in enumerate(stats):
@@ -157,10 +170,12 @@ def run_islands(make_search: Callable[[], Search], key: jax.Array, islands: int,
             if archive is not None:
                 for a in actors:  # in turn, so every island sees the entries published before it
                     ray.get(a.exchange_archive.remote(archive))
+    seconds = time.perf_counter() - t0 if t0 is not None else 0.0
+    steady = (generations - first) * population * islands if t0 is not None else 0
     results = ray.get([a.result.remote() for a in actors])
     evaluations = sum(ray.get([a.count.remote() for a in actors]))
     for a in actors:
         ray.kill(a)
     if archive is not None:
         ray.kill(archive)
-    return IslandRun(results, history, evaluations, migrations)
+    return IslandRun(results, history, evaluations, migrations, steady, seconds)
