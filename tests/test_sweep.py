@@ -90,32 +90,41 @@ def sweep(spec, store, tmp_path, cluster):
                      planner=toy_plan, fer=toy_fer, verbose=0)
 
 
-def es_spec(tmp_path, grid) -> Path:
-    """A sweep spec over the real ES regime at a tiny budget, aiming at a rendered target."""
+ES = {"regime": "es", "generations": 2, "settings": {"population_size": 4}}
+SGD = {"regime": "sgd", "settings": {"steps": 4, "steps_per_generation": 2}}
+STAT = {"es": "best_fitness", "sgd": "loss"}
+
+
+def spec_file(tmp_path, grid, variants=(ES,)) -> Path:
+    """A sweep spec over real regimes at a tiny budget (2 generations), aiming at a rendered target."""
     target = write_png(tmp_path / "target.png", render(init_net(ARCH, jax.random.PRNGKey(9)), 12).rgb)
-    spec = {"name": "es-smoke", "grid": grid, "max_failures": 0, "mode": "min", "population_every": 2,
-            "base": {"regime": "es", "generations": 2, "resolution": 12, "target": str(target),
-                     "arch": str(ARCH), "checkpoint_every": 1, "settings": {"population_size": 4}}}
+    spec = {"name": "real-smoke", "grid": grid, "variants": list(variants), "max_failures": 0,
+            "population_every": 2,
+            "base": {"resolution": 12, "target": str(target), "arch": str(ARCH), "checkpoint_every": 1}}
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
 
 
-def check_es_sweep(mc, n_children, generations=2):
+def check_sweep(mc, n_children, generations=2):
     """One parent, ``n_children`` finished children with params, per-generation metrics and artifacts."""
-    exp = mc.get_experiment_by_name("es-smoke")
+    exp = mc.get_experiment_by_name("real-smoke")
     parent, = mc.search_runs([exp.experiment_id], filter_string="tags.`ferlab.kind` = 'sweep'")
-    assert parent.info.status == "FINISHED" and parent.data.params["sweep.base.regime"] == "es"
+    assert parent.info.status == "FINISHED" and parent.data.params["sweep.base.resolution"] == "12"
     runs = children(mc, exp.experiment_id, parent.info.run_id)
     assert len(runs) == n_children
     for r in runs:
         assert r.info.status == "FINISHED", r.data.tags.get("ferlab.error")
-        assert r.data.tags["regime"] == "es" and r.data.params["settings.population_size"] == "4"
+        regime = r.data.tags["regime"]
+        assert r.data.params["regime"] == regime and r.data.params["resolution"] == "12"
         assert r.data.params["seed"] == r.data.tags["seed"]
-        for key in ("generation", "best_fitness", "mean_fitness"):
+        for key in ("generation", STAT[regime]):
             assert sorted(int(m.step) for m in mc.get_metric_history(r.info.run_id, key)) == list(range(generations))
-        arts = {f.path for f in mc.list_artifacts(r.info.run_id, "nets/best")}
-        assert {"nets/best/net.npz", "nets/best/image.png"} <= arts
+        names = {f.path.split("/")[1] for f in mc.list_artifacts(r.info.run_id, "nets")}
+        assert names
+        for name in names:
+            arts = {f.path for f in mc.list_artifacts(r.info.run_id, f"nets/{name}")}
+            assert {f"nets/{name}/net.npz", f"nets/{name}/image.png"} <= arts
         assert len(mc.list_artifacts(r.info.run_id, "population")) == generations // 2
     return runs
 
@@ -124,17 +133,17 @@ def test_sweep_command_on_local_ray_and_embedded_store(tmp_path, capsys):
     """The default path: no address (a local Ray), no tracking URI (SQLite store in --store)."""
     from mlflow import MlflowClient
 
-    rc = main(["sweep", str(es_spec(tmp_path, {"seed": [3]})), "--store", str(tmp_path / "mlruns"),
+    rc = main(["sweep", str(spec_file(tmp_path, {"seed": [3]})), "--store", str(tmp_path / "mlruns"),
                "--storage", str(tmp_path / "tune")])
     assert rc == 0 and not ray.is_initialized()
     assert "1 trials, 0 failed" in capsys.readouterr().out
-    run, = check_es_sweep(MlflowClient(default_store(tmp_path / "mlruns").uri), 1)
+    run, = check_sweep(MlflowClient(default_store(tmp_path / "mlruns").uri), 1)
     assert run.data.tags["seed"] == "3"
 
 
 def test_tracking_server_down_is_a_clear_error_before_any_compute(tmp_path, capsys):
     port = free_port()
-    rc = main(["sweep", str(es_spec(tmp_path, {"seed": [0]})), "--tracking-uri", f"http://127.0.0.1:{port}",
+    rc = main(["sweep", str(spec_file(tmp_path, {"seed": [0]})), "--tracking-uri", f"http://127.0.0.1:{port}",
                "--storage", str(tmp_path / "tune")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
@@ -201,13 +210,13 @@ def test_sweep_command_on_two_node_cluster_and_tracking_server(cluster, tracking
     """``ferlab sweep`` joins a two-node cluster and logs through a real ``mlflow server``."""
     from mlflow import MlflowClient
 
-    spec = es_spec(tmp_path, {"settings.algorithm": ["Open_ES", "SimpleGA"], "seed": [0, 1]})
+    spec = spec_file(tmp_path, {"seed": [0, 1]}, variants=(ES, SGD))
     rc = main(["sweep", str(spec), "--address", cluster.address, "--tracking-uri", tracking.uri,
                "--storage", str(tmp_path / "tune")])
     assert rc == 0
-    runs = check_es_sweep(MlflowClient(tracking.uri), 4)
-    points = sorted((r.data.params["settings.algorithm"], r.data.tags["seed"]) for r in runs)
-    assert points == [("Open_ES", "0"), ("Open_ES", "1"), ("SimpleGA", "0"), ("SimpleGA", "1")]
+    runs = check_sweep(MlflowClient(tracking.uri), 4)
+    points = sorted((r.data.tags["regime"], r.data.tags["seed"]) for r in runs)
+    assert points == [("es", "0"), ("es", "1"), ("sgd", "0"), ("sgd", "1")]
 
 
 @pytest.mark.slow

@@ -165,3 +165,26 @@ def test_failing_search_raises():
     state, _ = search.step(state)
     with pytest.raises(RuntimeError, match="on purpose"):
         search.step(state)
+
+
+def test_sweep_points_cross_variants_with_the_grid_and_validate_early(tmp_path):
+    import yaml
+
+    from ferlab.config import ConfigError
+    from ferlab.workers.sweep import grid_points, load_sweep, point_config
+
+    spec = {"name": "v", "base": {"resolution": 12, "target": "t.png", "settings": {"population_size": 4}},
+            "variants": [{"regime": "es", "settings": {"std": 0.1}}, {"regime": "sgd", "settings": None}],
+            "grid": {"seed": [0, 1]}}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match=r"s.yaml: grid point .*target"):
+        load_sweep(path)  # t.png does not exist: refused before any Ray or MLflow work
+    from ferlab.config import from_dict
+    from ferlab.workers.sweep import SweepSpec
+
+    points = grid_points(from_dict(SweepSpec, spec))
+    assert len(points) == 4 and [p["seed"] for p in points] == [0, 1, 0, 1]
+    es = point_config(spec["base"], points[1])
+    assert es["seed"] == 1 and es["settings"] == {"population_size": 4, "std": 0.1} and es["regime"] == "es"
+    assert point_config(spec["base"], {"settings.lr": 2})["settings"] == {"population_size": 4, "lr": 2}

@@ -57,6 +57,7 @@ def test_novelty_archive_merges_without_duplicates_up_to_capacity():
     assert out.tolist() == [[2.0, 3.0], [4.0, 5.0], [9.0, 9.0], [7.0, 7.0]]
 
 
+@pytest.mark.slow
 def test_two_islands_on_ray_migrate_and_count_evaluations(es_config):
     ray.init(num_cpus=2, object_store_memory=100 * 1024**2, include_dashboard=False, logging_level="ERROR")
     try:

@@ -3,8 +3,11 @@
 A spec (YAML)::
 
     name: regimes-smoke            # MLflow experiment (one per sweep or study)
-    base: {regime: es, generations: 50, ...}   # a run config
-    grid: {regime: [es, sgd], seed: [0, 1]}    # every combination (dotted keys allowed)
+    base: {generations: 50, target: picbreeder:skull, ...}   # a run config
+    variants:                                  # optional: partial configs merged into base
+      - {regime: es, settings: {population_size: 64}}
+      - {regime: sgd, settings: {steps: 5000, steps_per_generation: 100}}
+    grid: {seed: [0, 1]}                       # every combination with every variant (dotted keys)
     sample: {settings.sigma: {loguniform: [0.01, 0.5]}}   # drawn num_samples times
     num_samples: 1
     metric: best_fitness
@@ -54,6 +57,7 @@ class Resources:
 class SweepSpec:
     name: str
     base: dict[str, Any] = field(default_factory=dict)
+    variants: list[dict[str, Any]] = field(default_factory=list)
     grid: dict[str, list[Any]] = field(default_factory=dict)
     sample: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     num_samples: int = 1
@@ -83,8 +87,8 @@ class SweepSpec:
 def load_sweep(path: str | Path, overrides=()) -> SweepSpec:
     """Read and validate a sweep spec, including every grid point's run config."""
     spec = from_dict(SweepSpec, apply_overrides(load_yaml(path), list(overrides)), str(path))
+    first = {k: _first_value(d) for k, d in spec.sample.items()}
     for point in grid_points(spec):
-        first = {k: _first_value(d) for k, d in spec.sample.items()}
         try:
             check_run(point_config(spec.base, {**point, **first}))
         except ConfigError as e:
@@ -98,14 +102,18 @@ def _first_value(dist: dict[str, list]):
 
 
 def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
-    keys = list(spec.grid)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(spec.grid[k] for k in keys))]
+    """Every combination of the grid, crossed with the variants (as key ``variant``)."""
+    grid = {**({"variant": spec.variants} if spec.variants else {}), **spec.grid}
+    keys = list(grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
 def point_config(base: dict, point: dict[str, Any]) -> dict:
-    """``base`` with each dotted key of ``point`` set."""
-    out = apply_overrides(base, [])
+    """``base`` with the point's ``variant`` merged in, then each dotted key of ``point`` set."""
+    out = _merge(base, point.get("variant", {}))
     for key, value in point.items():
+        if key == "variant":
+            continue
         node = out
         *parents, last = key.split(".")
         for part in parents:
@@ -114,10 +122,18 @@ def point_config(base: dict, point: dict[str, Any]) -> dict:
     return out
 
 
+def _merge(base: dict, extra: dict) -> dict:
+    out = apply_overrides(base, [])
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def param_space(spec: SweepSpec) -> dict:
     from ray import tune
 
-    space = {k: tune.grid_search(list(v)) for k, v in spec.grid.items()}
+    space = {"variant": tune.grid_search(list(spec.variants))} if spec.variants else {}
+    space.update({k: tune.grid_search(list(v)) for k, v in spec.grid.items()})
     for key, dist in spec.sample.items():
         (kind, args), = dist.items()
         space[key] = tune.choice(args) if kind == "choice" else getattr(tune, kind)(*args)
@@ -133,9 +149,8 @@ def trial(config: dict, *, base: dict, store: Store, experiment_id: str, parent_
     ctx = tune.get_context()
     point = config["point"]
     plan = planner(point_config(base, point))
-    log = TrialLog(store, experiment_id, parent_id, ctx.get_trial_id(),
-                   ",".join(f"{k}={v}" for k, v in point.items()) or ctx.get_trial_name(),
-                   plan.tags, plan.params)
+    log = TrialLog(store, experiment_id, parent_id, ctx.get_trial_id(), _run_name(plan, point), plan.tags,
+                   plan.params)
     try:
         with tempfile.TemporaryDirectory() as work:
             path = Path(work) / CHECKPOINT_FILE
@@ -162,6 +177,11 @@ def trial(config: dict, *, base: dict, store: Store, experiment_id: str, parent_
         log.flush()
         log.fail(e)
         raise
+
+
+def _run_name(plan: RunPlan, point: dict) -> str:
+    keys = [k for k in point if k != "variant"]
+    return ",".join([str(plan.tags.get("regime", ""))] + [f"{k}={point[k]}" for k in keys])
 
 
 @dataclass
@@ -193,7 +213,7 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
     try:
         scheduler = None
         if spec.asha is not None:
-            max_t = spec.asha.max_t or int(spec.base.get("generations", 100))
+            max_t = spec.asha.max_t or int(spec.base.get("generations") or 100)
             scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
                                       grace_period=spec.asha.grace_period,
                                       reduction_factor=spec.asha.reduction_factor)
@@ -201,7 +221,7 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
                                   parent_id=parent_id, planner=planner, fer=fer,
                                   population_every=spec.population_every)
         fn = tune.with_resources(fn, {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus})
-        columns = list(spec.grid) + list(spec.sample)
+        columns = (["variant"] if spec.variants else []) + list(spec.grid) + list(spec.sample)
         reporter = tune.CLIReporter(metric_columns=["generation", spec.metric],
                                     parameter_columns=[f"point/{k}" for k in columns], max_report_frequency=10)
         tuner = tune.Tuner(
