@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value, e.g. --set settings.population_size=64 (repeatable)")
     p.add_argument("--out", help="output folder (default runs/<config name>); rerunning into it resumes")
     p.set_defaults(func=cmd_run)
+
     p = sub.add_parser("sweep", help="run a sweep of searches as Ray Tune trials, recorded in MLflow")
     p.add_argument("spec", help="sweep spec .yaml (base run config + grid/sample space)")
     p.add_argument("--address", help="Ray cluster to join (default: start a local Ray)")

@@ -94,24 +94,31 @@ def as_params(flat: dict[str, Any]) -> dict[str, str]:
 
 def start_sweep(store: Store, name: str, params: dict[str, Any]) -> tuple[str, str]:
     """Create (or reuse) the experiment ``name`` and open a parent run; ``(experiment_id, run_id)``."""
-    from mlflow.entities import Param
-
     mc = client(store)
     exp = mc.get_experiment_by_name(name)
     exp_id = exp.experiment_id if exp else mc.create_experiment(name, artifact_location=_exp_folder(store, name))
     parent = mc.create_run(exp_id, run_name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
                            tags={"ferlab.kind": "sweep"})
-    items = [Param(k, v) for k, v in as_params(params).items()]
-    for i in range(0, len(items), 100):
-        mc.log_batch(parent.info.run_id, params=items[i:i + 100])
+    log_params(mc, parent.info.run_id, params)
     return exp_id, parent.info.run_id
 
 
+def log_params(mc, run_id: str, params: dict[str, Any]) -> None:
+    """Params in batches of 100 (MLflow's limit per request)."""
+    from mlflow.entities import Param
+
+    items = [Param(k, v) for k, v in as_params(params).items()]
+    for i in range(0, len(items), 100):
+        mc.log_batch(run_id, params=items[i:i + 100])
+
+
+def safe_name(name: str) -> str:
+    """``name`` usable as a folder name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
 def _exp_folder(store: Store, name: str) -> str | None:
-    if not store.artifact_root:
-        return None
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    return f"{store.artifact_root}/{safe}"
+    return f"{store.artifact_root}/{safe_name(name)}" if store.artifact_root else None
 
 
 def end_run(store: Store, run_id: str, failed: bool = False) -> None:
@@ -123,8 +130,6 @@ class TrialLog:
 
     def __init__(self, store: Store, experiment_id: str, parent_id: str, trial_id: str,
                  name: str, tags: dict[str, Any], params: dict[str, Any]):
-        from mlflow.entities import Param
-
         self.store, self.client = store, client(store)
         found = self.client.search_runs(
             [experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' "
@@ -136,9 +141,7 @@ class TrialLog:
             run = self.client.create_run(experiment_id, run_name=name, tags={
                 PARENT_TAG: parent_id, TRIAL_TAG: trial_id, **{k: _text(v) for k, v in tags.items()}})
             self.run_id = run.info.run_id
-            items = [Param(k, v) for k, v in as_params(params).items()]
-            for i in range(0, len(items), 100):
-                self.client.log_batch(self.run_id, params=items[i:i + 100])
+            log_params(self.client, self.run_id, params)
         self.logged = {int(m.step) for m in self.client.get_metric_history(self.run_id, GENERATION_KEY)}
         self._pending: list[dict[str, float]] = []
 
@@ -166,7 +169,7 @@ class TrialLog:
         np.savez_compressed(buf, **arrays)
         self._artifact_bytes(f"population/gen_{generation:06d}.npz", buf.getvalue())
 
-    def final(self, result, fer: Callable[[Any, np.ndarray, Path], dict[str, float]] | None) -> dict:
+    def final(self, result, fer: Callable[[Any, Any, Path], dict[str, float]] | None) -> dict:
         """Every final net: genome JSON (if any), .npz, PNG, FER suite files; FER metrics as run metrics."""
         from mlflow.entities import Metric
 
@@ -182,7 +185,7 @@ class TrialLog:
                 if name in result.genomes:
                     write_text(folder / "genome.json", result.genomes[name].to_json())
                 if fer is not None:
-                    metrics = fer(net, np.asarray(result.images[name]), folder / "fer")
+                    metrics = fer(net, result.genomes.get(name), folder / "fer")
                     scores.update({f"fer.{name}.{k}": float(v) for k, v in metrics.items()
                                    if isinstance(v, (int, float)) and np.isfinite(float(v))})
             self.client.log_artifacts(self.run_id, str(root), "nets")

@@ -55,7 +55,7 @@ def tracking(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def local_ray():
     """One local Ray node with two CPUs and a small object store."""
     ray.init(num_cpus=2, object_store_memory=100 * 1024**2, include_dashboard=False, logging_level="ERROR")

@@ -102,8 +102,9 @@ def toy_plan(data: dict) -> RunPlan:
                    params={k: v for k, v in data.items() if k != "pid_file"})
 
 
-def toy_fer(net, image, out_dir: Path) -> dict[str, float]:
+def toy_fer(net, genome, out_dir: Path) -> dict[str, float]:
     """A stand-in FER suite: writes metrics.json and a feature-map grid PNG."""
+    image = np.asarray(render(net, SIZE).rgb)
     feats = np.asarray(render(net, SIZE, features=True).features)  # (L, S, S, W)
     grid = np.concatenate(list(np.concatenate(list(feats.transpose(0, 3, 1, 2)), axis=1)), axis=0)
     metrics = {"fer_score": float(np.std(feats)), "mean_brightness": float(np.mean(image))}
@@ -188,3 +189,5 @@ def test_sweep_points_cross_variants_with_the_grid_and_validate_early(tmp_path):
     es = point_config(spec["base"], points[1])
     assert es["seed"] == 1 and es["settings"] == {"population_size": 4, "std": 0.1} and es["regime"] == "es"
     assert point_config(spec["base"], {"settings.lr": 2})["settings"] == {"population_size": 4, "lr": 2}
+    with pytest.raises(ConfigError, match="asha needs a metric"):
+        from_dict(SweepSpec, {**spec, "asha": {"grace_period": 2}})

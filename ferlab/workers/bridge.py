@@ -2,9 +2,9 @@
 
 ``plan_run(data)`` turns one run config (a plain mapping, as YAML gives it)
 into a ``RunPlan``: the Search, its key, its budget and what to record about
-it. ``fer_suite(net, image, out_dir)`` runs the FER suite on one final net,
+it. ``fer_suite(net, genome, out_dir)`` runs the FER suite on one final net,
 writes its files (``metrics.json``, feature-map grid) under ``out_dir`` and
-returns the metrics. Sweeps and workers take both as arguments, so a custom
+returns the metrics (``fer_score`` among them). Sweeps and workers take both as arguments, so a custom
 regime or analysis plugs in without touching Ray or MLflow code.
 """
 
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
 
 from ferlab.search.api import Search
 
@@ -51,11 +50,13 @@ def check_run(data: dict) -> None:
     load_run_config(data)
 
 
-def fer_suite(net, image: np.ndarray, out_dir: Path) -> dict[str, float]:
-    """FER metrics of one net; writes ``metrics.json`` and figures under ``out_dir``."""
+def fer_suite(net, genome, out_dir: Path) -> dict[str, float]:
+    """FER metrics of one net (and its genome, for NEAT); writes ``metrics.json`` and figures to ``out_dir``."""
     from ferlab.metrics import analyze
 
-    return analyze(net, out_dir=out_dir)
+    analysis = analyze(net, genome)
+    analysis.write(out_dir)
+    return {**analysis.metrics, "fer_score": analysis.fer_score}
 
 
 def default_fer():

@@ -10,9 +10,9 @@ A spec (YAML)::
     grid: {seed: [0, 1]}                       # every combination with every variant (dotted keys)
     sample: {settings.sigma: {loguniform: [0.01, 0.5]}}   # drawn num_samples times
     num_samples: 1
-    metric: best_fitness
+    metric: best_fitness                                  # optional; what ASHA and the table rank by
     mode: max
-    asha: {grace_period: 5, reduction_factor: 2}          # optional early stopping
+    asha: {grace_period: 5, reduction_factor: 2}          # optional early stopping (needs metric)
     resources: {cpus: 1, gpus: 0}                         # per trial
     max_failures: 2                                       # restarts from the last checkpoint
     population_every: 0                                   # whole population to MLflow every K gens
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml
-from ferlab.tracking import Store, TrialLog, check_store, end_run, start_sweep
+from ferlab.tracking import Store, TrialLog, check_store, end_run, safe_name, start_sweep
 from ferlab.workers.bridge import RunPlan, check_run, fer_suite, plan_run
 from ferlab.workers.run import NO_PREALLOCATE, RunWorker
 
@@ -61,7 +61,7 @@ class SweepSpec:
     grid: dict[str, list[Any]] = field(default_factory=dict)
     sample: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     num_samples: int = 1
-    metric: str = "best_fitness"
+    metric: str | None = None
     mode: Literal["max", "min"] = "max"
     asha: Asha | None = None
     resources: Resources = Resources()
@@ -79,6 +79,8 @@ class SweepSpec:
         for key, dist in self.sample.items():
             if len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
                 raise ValueError(f"sample.{key}: expected one of {', '.join(DISTRIBUTIONS)}, got {dist}")
+        if self.asha is not None and self.metric is None:
+            raise ValueError("asha needs a metric to rank trials by")
         both = set(self.grid) & set(self.sample)
         if both:
             raise ValueError(f"{sorted(both)[0]!r} is both in grid and sample")
@@ -222,14 +224,15 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
                                   population_every=spec.population_every)
         fn = tune.with_resources(fn, {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus})
         columns = (["variant"] if spec.variants else []) + list(spec.grid) + list(spec.sample)
-        reporter = tune.CLIReporter(metric_columns=["generation", spec.metric],
+        reporter = tune.CLIReporter(metric_columns=["generation"] + ([spec.metric] if spec.metric else []),
                                     parameter_columns=[f"point/{k}" for k in columns], max_report_frequency=10)
         tuner = tune.Tuner(
             fn, param_space=param_space(spec),
-            tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, scheduler=scheduler,
+            tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode if spec.metric else None,
+                                        scheduler=scheduler,
                                         num_samples=spec.num_samples),
             run_config=tune.RunConfig(
-                name=_safe(spec.name), storage_path=str(Path(storage or "tune").resolve()),
+                name=safe_name(spec.name), storage_path=str(Path(storage or "tune").resolve()),
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 progress_reporter=reporter, verbose=verbose))
@@ -247,7 +250,3 @@ def _spec_params(spec: SweepSpec) -> dict:
     from ferlab.config import to_dict
 
     return to_dict(spec)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
