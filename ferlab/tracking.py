@@ -96,7 +96,11 @@ def start_sweep(store: Store, name: str, params: dict[str, Any]) -> tuple[str, s
     """Create (or reuse) the experiment ``name`` and open a parent run; ``(experiment_id, run_id)``."""
     mc = client(store)
     exp = mc.get_experiment_by_name(name)
-    exp_id = exp.experiment_id if exp else mc.create_experiment(name, artifact_location=_exp_folder(store, name))
+    if exp is None:  # the kind tag makes the MLflow UI open on its training-runs view
+        exp_id = mc.create_experiment(name, artifact_location=_exp_folder(store, name),
+                                      tags={"mlflow.experimentKind": "custom_model_development"})
+    else:
+        exp_id = exp.experiment_id
     parent = mc.create_run(exp_id, run_name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
                            tags={"ferlab.kind": "sweep"})
     log_params(mc, parent.info.run_id, params)
