@@ -129,6 +129,17 @@ def end_run(store: Store, run_id: str, failed: bool = False) -> None:
     client(store).set_terminated(run_id, "FAILED" if failed else "FINISHED")
 
 
+def close_children(store: Store, experiment_id: str, parent_id: str) -> int:
+    """Mark children still RUNNING (stopped early by ASHA, or lost with their driver) as KILLED."""
+    mc = client(store)
+    left = mc.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' "
+                                                        "and attributes.status = 'RUNNING'")
+    for run in left:
+        mc.set_tag(run.info.run_id, "ferlab.stopped", "early stop or lost worker")
+        mc.set_terminated(run.info.run_id, "KILLED")
+    return len(left)
+
+
 class TrialLog:
     """One trial's child run. Re-opening with the same ``trial_id`` resumes the same run."""
 

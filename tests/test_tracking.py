@@ -8,8 +8,8 @@ import socket
 import numpy as np
 import pytest
 
-from ferlab.tracking import (PARENT_TAG, Store, TrackingError, TrialLog, check_store, default_store,
-                             start_sweep)
+from ferlab.tracking import (PARENT_TAG, Store, TrackingError, TrialLog, check_store, close_children,
+                             default_store, start_sweep)
 from test_workers import toy_fer, toy_plan
 
 
@@ -55,6 +55,8 @@ def test_trial_log_resumes_its_run_and_logs_each_generation_once(store):
     assert run.data.tags["regime"] == "toy" and run.data.params == {"seed": "1", "arch.x": "[1, 2]"}
     other = TrialLog(store, exp, parent, "trial_b", "b", {}, {})
     assert other.run_id != log.run_id and other.logged == set()
+    assert close_children(store, exp, parent) == 1  # trial_b never finished (e.g. stopped by ASHA)
+    assert mc.get_run(other.run_id).info.status == "KILLED" and mc.get_run(log.run_id).info.status == "FINISHED"
 
 
 def test_final_networks_population_and_failure_are_recorded(store, tmp_path):

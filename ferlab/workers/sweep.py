@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml
-from ferlab.tracking import Store, TrialLog, check_store, end_run, safe_name, start_sweep
+from ferlab.tracking import Store, TrialLog, check_store, close_children, end_run, safe_name, start_sweep
 from ferlab.workers.bridge import RunPlan, check_run, fer_suite, plan_run
 from ferlab.workers.run import NO_PREALLOCATE, RunWorker
 
@@ -196,7 +196,7 @@ class SweepOutcome:
 
 def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
               storage: str | Path | None = None, planner=plan_run, fer=fer_suite,
-              verbose: int = 1, ray_init: dict | None = None) -> SweepOutcome:
+              verbose: int = 1) -> SweepOutcome:
     """Run every point of ``spec`` as a Tune trial on a local Ray (or the cluster at ``address``)."""
     import ray
     from ray import tune
@@ -210,7 +210,7 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
     started = not ray.is_initialized()
     if started:
         env = {"env_vars": dict(NO_PREALLOCATE)} if 0 < spec.resources.gpus < 1 else None
-        ray.init(address=address, runtime_env=env, **(ray_init or {}))
+        ray.init(address=address, runtime_env=env)
     crashed = True
     try:
         scheduler = None
@@ -241,6 +241,7 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
         crashed = False
         return SweepOutcome(experiment_id, parent_id, len(grid), errors)
     finally:
+        close_children(store, experiment_id, parent_id)
         end_run(store, parent_id, failed=crashed)
         if started:
             ray.shutdown()
