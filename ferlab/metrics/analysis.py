@@ -69,14 +69,13 @@ def analyze(net: DenseNet, genome: Genome | None = None, config: MetricsConfig =
 
 def _sweep_figures(net: DenseNet, sweep: dict, cfg: MetricsConfig) -> dict[str, bytes]:
     """Single-weight (the largest-gain distinct effects) and random-direction sweep grids."""
-    single, reps, gain = sweep["single"], sweep["representatives"], sweep["gain"]
-    top = reps[np.argsort(-gain[reps])][:SWEEP_ROWS]
+    single, reps = sweep["single"], sweep["representatives"]
+    top = reps[np.argsort(-single.gain[reps])][:SWEEP_ROWS]
     idx = single.dirs[top]
     names = [_weight_name(net, int(i)) for i in idx]
-    steps = np.tile(SWEEP_STEPS, (idx.size, 1))
-    weight_frames = sweeps.frames(net, idx, steps, cfg.size, cfg.chunk)
+    weight_frames = sweeps.pictures(net, idx, np.tile(SWEEP_STEPS, (idx.size, 1)), cfg.size, cfg.chunk)
     dirs = sweep["random"].dirs[:SWEEP_ROWS]
-    random_frames = sweeps.frames(net, dirs, np.tile(SWEEP_STEPS, (len(dirs), 1)), cfg.size, cfg.chunk)
+    random_frames = sweeps.pictures(net, dirs, np.tile(SWEEP_STEPS, (len(dirs), 1)), cfg.size, cfg.chunk)
     return {"weight_sweeps.png": figures.sweep_grid(weight_frames, names, SWEEP_STEPS),
             "random_sweeps.png": figures.sweep_grid(random_frames, [f"random {k}" for k in range(len(dirs))],
                                                      SWEEP_STEPS)}

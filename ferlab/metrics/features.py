@@ -8,6 +8,9 @@ Picbreeder net is judged by its real nodes and not by its padding.
 
 from __future__ import annotations
 
+from functools import partial
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -22,14 +25,18 @@ def distinct_maps(features: jnp.ndarray, const_tol: float, dup_cos: float) -> np
     A map is constant if its standard deviation is below ``const_tol``; a map is a
     duplicate of an earlier one if |cos| of the two (uncentred) maps exceeds ``dup_cos``.
     """
-    maps = jnp.moveaxis(features, -1, 1).reshape(-1, *features.shape[1:3])
-    keep = np.asarray(jnp.std(maps, axis=(1, 2)) > const_tol)
-    maps = maps[keep]
+    feats = np.asarray(features)
+    maps = np.moveaxis(feats, -1, 1).reshape(-1, *feats.shape[1:3])
+    maps = maps[maps.std(axis=(1, 2)) > const_tol]
     flat = maps.reshape(maps.shape[0], -1)
-    unit = flat / (jnp.linalg.norm(flat, axis=1, keepdims=True) + EPS)
-    cos = np.abs(np.asarray(unit @ unit.T))
-    dup = np.any(np.tril(cos > dup_cos, k=-1), axis=1)
-    return np.asarray(maps)[~dup]
+    unit = flat / (np.linalg.norm(flat, axis=1, keepdims=True) + EPS)
+    dup = np.any(np.tril(np.abs(unit @ unit.T) > dup_cos, k=-1), axis=1)
+    return maps[~dup]
+
+
+@partial(jax.jit, static_argnames=("axis",))
+def _asymmetry(maps: jax.Array, axis: str) -> jax.Array:
+    return jnp.mean(mixedness(maps, axis, spatial=-2))
 
 
 def internal_asymmetry(maps: jnp.ndarray, axis: str) -> float:
@@ -38,7 +45,7 @@ def internal_asymmetry(maps: jnp.ndarray, axis: str) -> float:
     0 when every feature map is mirror-symmetric or mirror-antisymmetric (the
     paper's Picbreeder skull), toward 1 when maps mix both (its SGD imposter).
     """
-    return float(jnp.mean(mixedness(maps, axis, spatial=-2)))
+    return float(_asymmetry(jnp.asarray(maps), axis))
 
 
 def rank_redundancy(maps: jnp.ndarray) -> float:
@@ -49,13 +56,27 @@ def rank_redundancy(maps: jnp.ndarray) -> float:
     factored net adds its own direction (erank close to U, score near 0); a
     fractured net spreads a few directions over many correlated units (score toward 1).
     """
-    flat = maps.reshape(maps.shape[0], -1)
-    flat = flat - jnp.mean(flat, axis=1, keepdims=True)
-    flat = flat / (jnp.linalg.norm(flat, axis=1, keepdims=True) + EPS)
-    sv = jnp.linalg.svd(flat, compute_uv=False)
-    p = sv / (jnp.sum(sv) + EPS)
-    erank = jnp.exp(-jnp.sum(jnp.where(p > 0, p * jnp.log(p + EPS), 0.0)))
+    flat = np.asarray(maps, np.float64).reshape(maps.shape[0], -1)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    flat = flat / (np.linalg.norm(flat, axis=1, keepdims=True) + EPS)
+    sv = np.sqrt(np.clip(np.linalg.eigvalsh(flat @ flat.T), 0.0, None))  # singular values via the Gram matrix
+    p = sv / (sv.sum() + EPS)
+    erank = np.exp(-np.sum(np.where(p > 0, p * np.log(p + EPS), 0.0)))
     return float(1.0 - erank / maps.shape[0])
+
+
+@jax.jit
+def _curvature(maps: jax.Array) -> jax.Array:
+    h = 2.0 / (maps.shape[-1] - 1)
+    fy, fx = jnp.gradient(maps, h, axis=(1, 2))
+    fyy, fyx = jnp.gradient(fy, h, axis=(1, 2))
+    fxx = jnp.gradient(fx, h, axis=2)
+    g2 = fx * fx + fy * fy
+    g = jnp.sqrt(g2)
+    # |div(grad f/|grad f|)| |grad f| = |fxx fy^2 - 2 fx fy fxy + fyy fx^2| / |grad f|^2
+    bend = jnp.abs(fxx * fy * fy - 2 * fx * fy * fyx + fyy * fx * fx) / (g2 + EPS)
+    flat = g <= 1e-3 * jnp.max(g, axis=(1, 2), keepdims=True)
+    return jnp.sum(jnp.where(flat, 0.0, bend), axis=(1, 2)) / (jnp.sum(g, axis=(1, 2)) + EPS)
 
 
 def roughness(maps: jnp.ndarray, scale: float) -> float:
@@ -68,14 +89,5 @@ def roughness(maps: jnp.ndarray, scale: float) -> float:
     SGD features score high. ``scale`` is the curvature that scores 1/2.
     Independent of resolution (derivatives in image units).
     """
-    h = 2.0 / (maps.shape[-1] - 1)
-    fy, fx = jnp.gradient(maps, h, axis=(1, 2))
-    fyy, fyx = jnp.gradient(fy, h, axis=(1, 2))
-    fxx = jnp.gradient(fx, h, axis=2)
-    g2 = fx * fx + fy * fy
-    g = jnp.sqrt(g2)
-    # |div(grad f/|grad f|)| |grad f| = |fxx fy^2 - 2 fx fy fxy + fyy fx^2| / |grad f|^2
-    bend = jnp.abs(fxx * fy * fy - 2 * fx * fy * fyx + fyy * fx * fx) / (g2 + EPS)
-    flat = g <= 1e-3 * jnp.max(g, axis=(1, 2), keepdims=True)
-    kappa = jnp.sum(jnp.where(flat, 0.0, bend), axis=(1, 2)) / (jnp.sum(g, axis=(1, 2)) + EPS)
+    kappa = _curvature(jnp.asarray(maps))
     return float(jnp.mean(kappa / (kappa + scale)))

@@ -70,7 +70,7 @@ class MetricsConfig:
     rms_step: float = 0.05  # tau: RMS colour change of a calibrated sweep step
     max_step: float = 3.0  # largest calibrated step (CPPN-X's bookend range)
     fixed_step: float = 1.0  # the paper's fixed sweep step
-    max_weights: int = 256  # single-weight sweeps at most (a random subset beyond)
+    max_weights: int = 160  # single-weight sweeps at most (a random subset beyond)
     directions: int = 32  # random-direction sweeps
     chunk: int = 64  # sweeps rendered per vmapped call
     const_tol: float = 1e-4  # a unit map with smaller std is constant
@@ -129,14 +129,26 @@ def _change_stats(changes: jax.Array, axis: str, threshold: float, parts: int):
     return share, frac, spread
 
 
+def change_stats(changes: np.ndarray, axis: str, cfg: "MetricsConfig") -> tuple[np.ndarray, ...]:
+    """``_change_stats`` over chunks of ``cfg.chunk`` sweeps (one compiled shape per net)."""
+    n, chunk = changes.shape[0], cfg.chunk
+    parts = []
+    for start in range(0, n, chunk):
+        rows = np.resize(np.arange(start, min(start + chunk, n)), chunk)
+        out = _change_stats(jnp.asarray(changes[rows]), axis, cfg.fracture_threshold, cfg.parts)
+        parts.append([np.asarray(o)[:min(chunk, n - start)] for o in out])
+    return tuple(np.concatenate(col) for col in zip(*parts))
+
+
 @dataclass(frozen=True)
 class SweepSet:
-    """What the suite swept: flat indices (or directions), steps, and pictures minus the base picture."""
+    """Live sweeps: directions (flat indices or vectors), gains, calibrated steps and
+    the change of the picture at +-step, (B, 2, S, S, 3)."""
 
     dirs: np.ndarray
-    calibrated: np.ndarray  # (B,) step
-    changes: np.ndarray  # (B, 2, S, S, 3) at +-calibrated step
-    fixed_changes: np.ndarray  # (B, 2, S, S, 3) at +-fixed_step
+    gain: np.ndarray
+    step: np.ndarray
+    changes: np.ndarray
 
 
 class _Tracker:
@@ -151,19 +163,26 @@ class _Tracker:
         return update
 
 
-def _sweep(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick) -> tuple[SweepSet, np.ndarray]:
-    """Gains by central finite differences, then calibrated and fixed +-steps; inert sweeps dropped."""
-    n = len(dirs)
+def calibrated_sweeps(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick=None) -> SweepSet:
+    """Gain g by a forward difference, step min(tau / g, max_step), pictures at +-step.
+
+    Sweeps that cannot move the picture by tau / 4 within ``max_step`` are dropped as inert.
+    """
     h = 1e-3
-    fd = sweeps.frames(net, dirs, np.tile([h, -h], (n, 1)), cfg.size, cfg.chunk, tick)
-    gain = np.sqrt(np.mean(np.square(fd[:, 0] - fd[:, 1]), axis=(1, 2, 3))) / (2 * h)
+    dirs = np.asarray(dirs)
+    moved = sweeps.pictures(net, dirs, np.full((len(dirs), 1), h), cfg.size, cfg.chunk, tick)[:, 0]
+    gain = np.sqrt(np.mean(np.square(moved - base), axis=(1, 2, 3))) / h
     live = gain * cfg.max_step > cfg.rms_step / 4
     dirs, gain = dirs[live], gain[live]
     step = np.minimum(cfg.rms_step / np.maximum(gain, 1e-12), cfg.max_step).astype(np.float32)
-    cal = sweeps.frames(net, dirs, np.stack([step, -step], 1), cfg.size, cfg.chunk, tick) - base
-    fixed = sweeps.frames(net, dirs, np.tile([cfg.fixed_step, -cfg.fixed_step], (len(dirs), 1)),
-                          cfg.size, cfg.chunk, tick) - base
-    return SweepSet(dirs, step, cal, fixed), gain
+    changes = sweeps.pictures(net, dirs, np.stack([step, -step], 1), cfg.size, cfg.chunk, tick) - base
+    return SweepSet(dirs, gain, step, changes)
+
+
+def fixed_changes(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick=None) -> np.ndarray:
+    """Change of the picture at the paper's fixed +-step, (B, 2, S, S, 3)."""
+    steps = np.tile([cfg.fixed_step, -cfg.fixed_step], (len(dirs), 1))
+    return sweeps.pictures(net, dirs, steps, cfg.size, cfg.chunk, tick) - base
 
 
 def _representatives(group: np.ndarray, gain: np.ndarray) -> np.ndarray:
@@ -180,15 +199,14 @@ def fer_metrics(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress
     if net.batch_shape:
         raise FerlabError("fer_metrics takes one net (this one has batch axes)")
     cfg = config
-    key = jax.random.PRNGKey(cfg.seed)
-    k_weights, k_dirs = jax.random.split(key)
+    k_weights = jax.random.PRNGKey(cfg.seed)
     flat = np.asarray(net.flat())
     support = np.flatnonzero(flat)
     if support.size == 0:
         raise FerlabError("the net has no non-zero weights: nothing to measure")
     chosen = support if support.size <= cfg.max_weights else np.sort(np.asarray(
         jax.random.choice(k_weights, jnp.asarray(support), (cfg.max_weights,), replace=False)))
-    tracker = _Tracker(progress, 1 + 6 * chosen.size + 6 * cfg.directions + 2 * 32)
+    tracker = _Tracker(progress, 1 + 5 * chosen.size + 5 * cfg.directions + 2 * cfg.chunk)
 
     image = render(net, cfg.size, features=True)
     base = np.asarray(image.rgb)
@@ -196,27 +214,31 @@ def fer_metrics(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress
     maps = features.distinct_maps(image.features, cfg.const_tol, cfg.dup_cos)
     tracker.stage("features")(1)
 
-    single, gain = _sweep(net, chosen.astype(np.int32), base, cfg, tracker.stage("weight sweeps"))
+    tick = tracker.stage("weight sweeps")
+    single = calibrated_sweeps(net, chosen.astype(np.int32), base, cfg, tick)
     if single.dirs.size == 0:
         raise FerlabError("no weight moves the picture: nothing to measure")
-    group = sweeps.effect_groups(single.changes[:, 0] - single.changes[:, 1], cfg.effect_cos)
-    reps = _representatives(group, gain)
+    reps = _representatives(sweeps.effect_groups(single.changes[:, 0] - single.changes[:, 1], cfg.effect_cos),
+                            single.gain)
+    single_fixed = fixed_changes(net, single.dirs[reps], base, cfg, tick)
 
-    dirs = np.asarray(sweeps.random_directions(k_dirs, support, flat.size, cfg.directions))
-    rand, _ = _sweep(net, dirs, base, cfg, tracker.stage("random directions"))
+    tick = tracker.stage("random directions")
+    dirs = sweeps.random_directions(cfg.seed, net, support, cfg.directions)
+    rand = calibrated_sweeps(net, dirs, base, cfg, tick)
     if rand.dirs.shape[0] == 0:
         raise FerlabError("no random direction moves the picture: nothing to measure")
+    rand_fixed = fixed_changes(net, rand.dirs, base, cfg, tick)
 
-    stats = partial(_change_stats, axis=axis, threshold=cfg.fracture_threshold, parts=cfg.parts)
-    s_asym, s_frac, s_spread = (np.asarray(a)[reps] for a in stats(jnp.asarray(single.changes)))
-    s_asym_fixed = np.asarray(stats(jnp.asarray(single.fixed_changes[reps]))[0])
-    r_asym, r_frac, _ = (np.asarray(a) for a in stats(jnp.asarray(rand.changes)))
-    r_asym_fixed = np.asarray(stats(jnp.asarray(rand.fixed_changes))[0])
+    s_asym, s_frac, s_spread = (a[reps] for a in change_stats(single.changes, axis, cfg))
+    s_asym_fixed = change_stats(single_fixed, axis, cfg)[0]
+    r_asym, r_frac, _ = change_stats(rand.changes, axis, cfg)
+    r_asym_fixed = change_stats(rand_fixed, axis, cfg)[0]
     unstructured_single = (s_asym.mean() + s_frac.mean()) / 2
     unstructured_random = (r_asym.mean() + r_frac.mean()) / 2
 
-    keep = compress.keep_share(net, cfg.size, cfg.psnr_db)
-    tracker.stage("compressibility")(tracker.total)
+    tracker.stage("compressibility")(0)
+    keep = compress.keep_share(net, cfg.size, cfg.psnr_db, grid=cfg.chunk, chunk=cfg.chunk)
+    tracker.stage("done")(tracker.total)
 
     metrics = {
         "internal_asymmetry": features.internal_asymmetry(maps, axis),
@@ -244,7 +266,7 @@ def fer_metrics(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress
         "distinct_units": int(maps.shape[0]),
         "random_directions": int(rand.dirs.shape[0]),
     }
-    return metrics, info, {"single": single, "representatives": reps, "gain": gain, "random": rand}
+    return metrics, info, {"single": single, "representatives": reps, "random": rand}
 
 
 def weight_asymmetry(net: DenseNet, weights: list[tuple[int, int, int]], config: MetricsConfig = MetricsConfig(),
@@ -258,11 +280,9 @@ def weight_asymmetry(net: DenseNet, weights: list[tuple[int, int, int]], config:
     base = np.asarray(render(net, cfg.size).rgb)
     axis = axis or (detect_axis(jnp.asarray(base))[0] if cfg.axis == "auto" else cfg.axis)
     idx = np.array([sweeps.flat_index(net.arch, *w) for w in weights], np.int32)
-    n = idx.size
-    fd = sweeps.frames(net, idx, np.tile([1e-3, -1e-3], (n, 1)), cfg.size, n)
-    gain = np.sqrt(np.mean(np.square(fd[:, 0] - fd[:, 1]), axis=(1, 2, 3))) / 2e-3
-    step = np.minimum(cfg.rms_step / np.maximum(gain, 1e-12), cfg.max_step)
-    steps = np.stack([step, -step, np.full(n, cfg.fixed_step), np.full(n, -cfg.fixed_step)], 1)
-    changes = sweeps.frames(net, idx, steps, cfg.size, n) - base
+    swept = calibrated_sweeps(net, idx, base, cfg)
+    if swept.dirs.size != idx.size:
+        raise FerlabError("some of these weights do not move the picture")
+    changes = np.concatenate([swept.changes, fixed_changes(net, idx, base, cfg)], axis=1)
     sym, anti = (np.asarray(a) for a in sym_energies(jnp.asarray(changes), axis))
     return anti.sum(1) / (sym + anti).sum(1)

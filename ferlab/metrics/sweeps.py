@@ -1,14 +1,14 @@
 """Weight sweeps, batched: move one weight (or one random direction) and watch the picture change.
 
 A sweep of weight i by step t renders the net with w_i -> w_i + t; a direction
-sweep renders w -> w + t v for a unit-norm v. All sweeps of a chunk render in
-one vmapped call. The change maps d(t) = rgb(t) - rgb(0) are what the metrics read.
+sweep renders w -> w + t v for a unit-norm v. Pictures render in vmapped
+chunks of one fixed size, so one compiled function serves a whole net. The change maps d(t) = rgb(t) - rgb(0) are what the metrics read.
 
 Step sizes. Picbreeder weights are O(1) and sparse, SGD weights O(0.1) and
 dense, so a fixed step means different things to different nets. The
 *calibrated* step t_i = min(tau / g_i, max_step) moves the picture by the same
 RMS amount tau for every weight of every net, where g_i = RMS(d rgb / d w_i) is
-the first-order gain from a forward-mode JVP. The paper's fixed +-1 is kept too.
+the first-order gain (a forward finite difference). The paper's fixed +-1 is kept too.
 """
 
 from __future__ import annotations
@@ -24,66 +24,95 @@ from ferlab.cppn import DenseNet
 from ferlab.render import render
 
 
-def _rgb(net: DenseNet, flat: jax.Array, size: int) -> jax.Array:
-    return render(net.with_flat(flat), size).rgb
-
-
 @partial(jax.jit, static_argnames=("size",))
-def _move(net: DenseNet, dirs: jax.Array, steps: jax.Array, size: int) -> jax.Array:
-    """Frames (B, K, S, S, 3): net moved along dirs[b] (flat index or vector) by steps[b, k]."""
+def _pictures(net: DenseNet, dirs: jax.Array, steps: jax.Array, size: int) -> jax.Array:
+    """Pictures (B, S, S, 3) of the net moved to w + steps[b] * dirs[b]."""
     flat = net.flat()
-
-    def one(d, ts):
-        base = flat.at[d].add(1.0) - flat if d.ndim == 0 else d
-        return jax.vmap(lambda t: _rgb(net, flat + t * base, size))(ts)
-
-    return jax.vmap(one)(dirs, steps)
+    return jax.vmap(lambda d, t: render(net.with_flat(flat + t * d), size).rgb)(dirs, steps)
 
 
-@partial(jax.jit, static_argnames=("size",))
-def _gain(net: DenseNet, dirs: jax.Array, size: int) -> jax.Array:
-    """RMS of the first-order change of the picture per unit step along each direction."""
-    flat = net.flat()
-
-    def one(d):
-        tangent = flat.at[d].add(1.0) - flat if d.ndim == 0 else d
-        _, dy = jax.jvp(lambda f: _rgb(net, f, size), (flat,), (tangent,))
-        return jnp.sqrt(jnp.mean(jnp.square(dy)))
-
-    return jax.vmap(one)(dirs)
+def as_directions(dirs, n_weights: int) -> np.ndarray:
+    """Directions (B, n_weights): flat weight indices (B,) become one-hot rows."""
+    dirs = np.asarray(dirs)
+    if dirs.ndim == 2:
+        return dirs.astype(np.float32)
+    out = np.zeros((dirs.size, n_weights), np.float32)
+    out[np.arange(dirs.size), dirs] = 1.0
+    return out
 
 
-def _chunked(fn, dirs, *rest, chunk: int, progress: Callable[[int], None] | None):
-    """Apply fn over leading-axis chunks of equal size (the last one padded), concatenated."""
-    n = dirs.shape[0]
-    out = []
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        pad = chunk - (stop - start)
-        args = [jnp.concatenate([a[start:stop], jnp.repeat(a[start:start + 1], pad, axis=0)]) if pad else
-                a[start:stop] for a in (dirs, *rest)]
-        out.append(np.asarray(fn(*args))[:stop - start])
+def pictures(net: DenseNet, dirs, steps, size: int, chunk: int,
+             progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Pictures (B, K, S, S, 3) of each direction moved by each of its steps (B, K).
+
+    ``dirs`` holds flat weight indices (B,) or vectors (B, n_weights). Every call
+    renders chunks of exactly ``chunk`` pictures (the last one padded), so one
+    compiled function serves every sweep, pruning and figure of a net.
+    """
+    steps = np.asarray(steps, np.float32)
+    b, k = steps.shape
+    n = net.arch.n_weights
+    flat_dirs = np.repeat(np.arange(b), k)
+    flat_steps = steps.reshape(-1)
+    out = np.zeros((b * k, size, size, 3), np.float32)
+    for start in range(0, b * k, chunk):
+        stop = min(start + chunk, b * k)
+        rows = np.resize(np.arange(start, stop), chunk)
+        d = as_directions(np.asarray(dirs)[flat_dirs[rows]], n)
+        out[start:stop] = np.asarray(_pictures(net, jnp.asarray(d), jnp.asarray(flat_steps[rows]), size))[:stop - start]
         if progress:
             progress(stop - start)
-    return np.concatenate(out) if out else np.zeros((0,))
+    return out.reshape(b, k, size, size, 3)
 
 
-def gains(net: DenseNet, dirs, size: int, chunk: int, progress=None) -> np.ndarray:
-    """g for each direction: flat weight indices (B,) or unit vectors (B, n_weights)."""
-    return _chunked(lambda d: _gain(net, d, size), jnp.asarray(dirs), chunk=chunk, progress=progress)
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a uint64 hash with good avalanche."""
+    x = x.astype(np.uint64)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
-def frames(net: DenseNet, dirs, steps, size: int, chunk: int, progress=None) -> np.ndarray:
-    """Pictures (B, K, S, S, 3) of each direction moved by each of its steps (B, K)."""
-    return _chunked(lambda d, s: _move(net, d, s, size), jnp.asarray(dirs), jnp.asarray(steps, jnp.float32),
-                    chunk=chunk, progress=progress)
+def weight_fingerprints(net: DenseNet) -> np.ndarray:
+    """A uint64 per weight that names it by what it connects, not where it is stored.
+
+    Hash of (layer, the weight, the total |weight| into its source unit, the total
+    |weight| out of its target unit); inputs and outputs keep their index. Permuting
+    the units of a layer permutes the fingerprints with the weights.
+    """
+    kernels = [np.asarray(k, np.float32) for k in net.kernels]
+    parts = []
+    for layer, k in enumerate(kernels):
+        src = np.arange(k.shape[0], dtype=np.float32) if layer == 0 else np.abs(kernels[layer - 1]).sum(0)
+        dst = np.arange(k.shape[1], dtype=np.float32) if layer == len(kernels) - 1 else np.abs(kernels[layer + 1]).sum(1)
+        fields = [np.full(k.shape, layer, np.float32), k, np.broadcast_to(src[:, None], k.shape),
+                  np.broadcast_to(dst[None, :], k.shape)]
+        h = np.zeros(k.size, np.uint64)
+        for f in fields:  # round away float noise from summation order before hashing
+            bits = np.round(f.astype(np.float64).reshape(-1), 5).astype(np.float32).view(np.uint32)
+            h = _mix(h ^ bits.astype(np.uint64))
+        parts.append(h)
+    return np.concatenate(parts)
 
 
-def random_directions(key: jax.Array, support: np.ndarray, n_weights: int, count: int) -> jax.Array:
-    """``count`` unit-norm Gaussian directions over the weights in ``support`` (flat indices)."""
-    g = jax.random.normal(key, (count, support.size))
-    g = g / jnp.linalg.norm(g, axis=1, keepdims=True)
-    return jnp.zeros((count, n_weights)).at[:, support].set(g)
+def random_directions(seed: int, net: DenseNet, support: np.ndarray, count: int) -> np.ndarray:
+    """``count`` unit-norm Gaussian directions (count, n_weights) over the weights in ``support``.
+
+    Each weight's component is drawn from a hash of (seed, direction, its
+    fingerprint), so a net whose units are permuted gets the same directions,
+    permuted with it (common random numbers for fair comparisons).
+    """
+    fp = weight_fingerprints(net)[support]
+    d = np.arange(count, dtype=np.uint64)[:, None]
+    with np.errstate(over="ignore"):
+        key = _mix(fp[None, :] ^ _mix(d + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)))
+        u1 = ((_mix(key) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
+        u2 = ((_mix(key ^ np.uint64(0x632BE59BD9B4E019)) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
+    g = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
+    g /= np.linalg.norm(g, axis=1, keepdims=True)
+    out = np.zeros((count, net.arch.n_weights), np.float32)
+    out[:, support] = g
+    return out
 
 
 def effect_groups(changes: np.ndarray, cos: float) -> np.ndarray:
@@ -93,7 +122,7 @@ def effect_groups(changes: np.ndarray, cos: float) -> np.ndarray:
     the picture exactly as the genome link does) and from split chains; each
     group counts once. A sweep joins the group of the first earlier sweep it matches.
     """
-    flat = changes.reshape(changes.shape[0], -1).astype(np.float64)
+    flat = changes.reshape(changes.shape[0], -1)
     unit = flat / (np.linalg.norm(flat, axis=1, keepdims=True) + 1e-12)
     same = (unit @ unit.T) > cos
     return np.argmax(same, axis=1)
