@@ -52,25 +52,50 @@ class Analysis:
         return paths
 
 
+# Progress units (pictures, roughly) of the stages after the metrics.
+LABEL_WORK = 500
+FIGURE_WORK = 100
+
+
 def analyze(net: DenseNet, genome: Genome | None = None, config: MetricsConfig = MetricsConfig(),
             draw: bool = True, progress: Progress | None = None) -> Analysis:
     """Measure ``net`` (the layerized ``genome`` if one is given) and draw the paper's figures."""
-    metrics, info, sweep = fer_metrics(net, config, progress=progress, details=True)
+    labelled = genome is not None and any(link.label for link in genome.links)
+    extra = {"human labels": LABEL_WORK if labelled else 0, "figures": FIGURE_WORK if draw else 0}
+    state = {"total": 1}
+
+    def metrics_progress(done: int, total: int, stage: str):
+        state["total"] = total
+        if progress:
+            progress(done, total + sum(extra.values()), stage)
+
+    def report(stage: str):  # a stage after the metrics begins; earlier ones are done
+        if progress:
+            done_before = {"human labels": 0, "figures": extra["human labels"]}[stage]
+            progress(state["total"] + done_before, state["total"] + sum(extra.values()), stage)
+
+    metrics, info, sweep = fer_metrics(net, config, progress=metrics_progress, details=True)
     labels = None
-    if genome is not None and any(link.label for link in genome.links):
+    if labelled:
+        report("human labels")
         labels = label_auroc(genome, config.size)
     pictures = {}
     if draw:
+        report("figures")
         pictures = {"output.png": figures.output_image(net, 256),
                     "features.png": figures.feature_grid(net, config.size),
                     **_sweep_figures(net, sweep, config)}
+    if progress:
+        progress(1, 1, "done")
     return Analysis(metrics, fer_score(metrics), config.size, info, labels, pictures)
 
 
 def _sweep_figures(net: DenseNet, sweep: dict, cfg: MetricsConfig) -> dict[str, bytes]:
-    """Single-weight (the largest-gain distinct effects) and random-direction sweep grids."""
+    """Single-weight sweeps (distinct effects spread evenly over the range of gains) and
+    random-direction sweeps."""
     single, reps = sweep["single"], sweep["representatives"]
-    top = reps[np.argsort(-single.gain[reps])][:SWEEP_ROWS]
+    by_gain = reps[np.argsort(-single.gain[reps])]
+    top = by_gain[np.unique(np.linspace(0, by_gain.size - 1, min(SWEEP_ROWS, by_gain.size)).astype(int))]
     idx = single.dirs[top]
     names = [_weight_name(net, int(i)) for i in idx]
     weight_frames = sweeps.pictures(net, idx, np.tile(SWEEP_STEPS, (idx.size, 1)), cfg.size, cfg.chunk)
