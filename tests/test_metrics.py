@@ -182,9 +182,11 @@ def test_spread_is_zero_for_one_part_and_one_for_all():
 def test_config_rejects_bad_values():
     with pytest.raises(FerlabError, match="axis"):
         MetricsConfig(axis="z")
-    with pytest.raises(FerlabError, match="unknown keys"):
+    with pytest.raises(FerlabError, match="unknown key"):
         MetricsConfig.from_dict({"sise": 64})
-    assert MetricsConfig.from_dict({"size": "48"}).size == 48
+    with pytest.raises(FerlabError, match="size must be at least 8"):
+        MetricsConfig.from_dict({"size": 4})
+    assert MetricsConfig.from_dict({"size": 48, "axis": "y"}) == MetricsConfig(size=48, axis="y")
 
 
 def test_rejects_batched_and_empty_nets():

@@ -20,7 +20,7 @@ from ferlab.files import write_bytes, write_text
 from ferlab.genome import Genome
 from ferlab.metrics import sweeps
 from ferlab.metrics.labels import label_auroc
-from ferlab.metrics.suite import MetricsConfig, Progress, fer_metrics, fer_score
+from ferlab.metrics.suite import Measurement, MetricsConfig, Progress, fer_score, measure
 
 SWEEP_STEPS = (-1.0, -0.5, 0.0, 0.5, 1.0)
 SWEEP_ROWS = 8
@@ -74,7 +74,7 @@ def analyze(net: DenseNet, genome: Genome | None = None, config: MetricsConfig =
             done_before = {"human labels": 0, "figures": extra["human labels"]}[stage]
             progress(state["total"] + done_before, state["total"] + sum(extra.values()), stage)
 
-    metrics, info, sweep = fer_metrics(net, config, progress=metrics_progress, details=True)
+    measured = measure(net, config, progress=metrics_progress)
     labels = None
     if labelled:
         report("human labels")
@@ -84,22 +84,22 @@ def analyze(net: DenseNet, genome: Genome | None = None, config: MetricsConfig =
         report("figures")
         pictures = {"output.png": figures.output_image(net, 256),
                     "features.png": figures.feature_grid(net, config.size),
-                    **_sweep_figures(net, sweep, config)}
+                    **_sweep_figures(net, measured, config)}
     if progress:
         progress(1, 1, "done")
-    return Analysis(metrics, fer_score(metrics), config.size, info, labels, pictures)
+    return Analysis(measured.metrics, fer_score(measured.metrics), config.size, measured.info, labels, pictures)
 
 
-def _sweep_figures(net: DenseNet, sweep: dict, cfg: MetricsConfig) -> dict[str, bytes]:
+def _sweep_figures(net: DenseNet, measured: Measurement, cfg: MetricsConfig) -> dict[str, bytes]:
     """Single-weight sweeps (distinct effects spread evenly over the range of gains) and
     random-direction sweeps."""
-    single, reps = sweep["single"], sweep["representatives"]
+    single, reps = measured.single, measured.representatives
     by_gain = reps[np.argsort(-single.gain[reps])]
     top = by_gain[np.unique(np.linspace(0, by_gain.size - 1, min(SWEEP_ROWS, by_gain.size)).astype(int))]
     idx = single.dirs[top]
     names = [_weight_name(net, int(i)) for i in idx]
     weight_frames = sweeps.pictures(net, idx, np.tile(SWEEP_STEPS, (idx.size, 1)), cfg.size, cfg.chunk)
-    dirs = sweep["random"].dirs[:SWEEP_ROWS]
+    dirs = measured.random.dirs[:SWEEP_ROWS]
     random_frames = sweeps.pictures(net, dirs, np.tile(SWEEP_STEPS, (len(dirs), 1)), cfg.size, cfg.chunk)
     return {"weight_sweeps.png": figures.sweep_grid(weight_frames, names, SWEEP_STEPS),
             "random_sweeps.png": figures.sweep_grid(random_frames, [f"random {k}" for k in range(len(dirs))],

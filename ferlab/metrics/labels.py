@@ -77,7 +77,8 @@ def labelled_links(genome: Genome, steps: int = 7) -> LabelledLinks:
         index.append(flat_index(lay.net.arch, *pos))
         labels.append(label)
         values.append(np.linspace(lo, hi, steps) - link.weight)
-    return LabelledLinks(lay.net, np.asarray(index, np.int32), tuple(labels), np.asarray(values, np.float32).reshape(-1, steps))
+    return LabelledLinks(lay.net, np.asarray(index, np.int32), tuple(labels),
+                         np.asarray(values, np.float32).reshape(-1, steps))
 
 
 @partial(jax.jit, static_argnames=("size",))
@@ -107,7 +108,8 @@ def _cosine(x: np.ndarray) -> np.ndarray:
 
 def effect_similarity(links: LabelledLinks, size: int) -> np.ndarray:
     """(n, n) similarity of the links' effects: mean of pixel-change and unit-set cosines."""
-    units, pixels = (np.asarray(a) for a in _effects(links.net, jnp.asarray(links.index), jnp.asarray(links.values), size))
+    effects = _effects(links.net, jnp.asarray(links.index), jnp.asarray(links.values), size)
+    units, pixels = (np.asarray(a) for a in effects)
     moved = (units > 0.01 * units.max(axis=(1, 2), keepdims=True)).astype(np.float64)
     return (_cosine(pixels) + _cosine(moved)) / 2
 

@@ -30,7 +30,9 @@ formula is documented where it is computed):
 
 Which weights are swept. Only weights that exist (non-zero): a layerized
 Picbreeder net's zeros are absent links, not parameters. If there are more
-than ``max_weights`` a random subset is swept. Weights that cannot move the
+than ``max_weights`` a random subset is swept (drawn, like the random
+directions, from hashes of what each weight connects, so a permuted net gets
+the same subset). Weights that cannot move the
 picture by tau/4 within ``max_step`` are inert and skipped. Weights with the
 same effect (cosine > ``effect_cos`` of their calibrated change maps: the hops
 of a cache chain, split chains) count once; a group is represented by its
@@ -39,7 +41,6 @@ member with the largest gain, whose +-1 moves the picture the most.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -48,6 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ferlab.config import from_dict
 from ferlab.cppn import DenseNet
 from ferlab.errors import FerlabError
 from ferlab.metrics import compress, features, regions, sweeps
@@ -99,18 +101,9 @@ class MetricsConfig:
                 raise FerlabError(f"metrics config: {message}")
 
     @classmethod
-    def from_dict(cls, data: dict) -> "MetricsConfig":
-        """Build from a mapping (e.g. a YAML section); unknown keys are an error."""
-        names = {f.name: f.type for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            raise FerlabError(f"metrics config: unknown keys {unknown} (known: {sorted(names)})")
-        defaults = cls()
-        try:
-            values = {k: type(getattr(defaults, k))(v) for k, v in data.items()}
-        except (TypeError, ValueError) as e:
-            raise FerlabError(f"metrics config: {e}") from None
-        return cls(**values)
+    def from_dict(cls, data: dict | None) -> "MetricsConfig":
+        """Build from a mapping (e.g. a YAML section); unknown keys and wrong types are errors."""
+        return from_dict(cls, data, "metrics")
 
 
 def fer_score(metrics: dict[str, float]) -> float:
@@ -190,22 +183,36 @@ def _representatives(group: np.ndarray, gain: np.ndarray) -> np.ndarray:
     return np.array([np.flatnonzero(group == g)[np.argmax(gain[group == g])] for g in np.unique(group)], int)
 
 
-def fer_metrics(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress: Progress | None = None,
-                details: bool = False):
-    """Every metric of the suite for one net: ``{name: value}`` (plus a details dict if asked).
+@dataclass(frozen=True)
+class Measurement:
+    """The metrics of one net, facts about how they were measured, and the sweeps behind them."""
+
+    metrics: dict[str, float]
+    info: dict
+    single: SweepSet
+    representatives: np.ndarray  # indices into ``single`` of the distinct effects
+    random: SweepSet
+
+
+def fer_metrics(net: DenseNet, config: MetricsConfig = MetricsConfig(),
+                progress: Progress | None = None) -> dict[str, float]:
+    """Every metric of the suite for one net, ``{name: value}``; see ``measure``."""
+    return measure(net, config, progress).metrics
+
+
+def measure(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress: Progress | None = None) -> Measurement:
+    """Run the suite on one net.
 
     ``progress(done, total, stage)`` is called as work completes (units: pictures rendered).
     """
     if net.batch_shape:
         raise FerlabError("fer_metrics takes one net (this one has batch axes)")
     cfg = config
-    k_weights = jax.random.PRNGKey(cfg.seed)
     flat = np.asarray(net.flat())
     support = np.flatnonzero(flat)
     if support.size == 0:
         raise FerlabError("the net has no non-zero weights: nothing to measure")
-    chosen = support if support.size <= cfg.max_weights else np.sort(np.asarray(
-        jax.random.choice(k_weights, jnp.asarray(support), (cfg.max_weights,), replace=False)))
+    chosen = sweeps.weight_subset(cfg.seed, net, support, cfg.max_weights)
     tracker = _Tracker(progress, 1 + 5 * chosen.size + 5 * cfg.directions + 2 * cfg.chunk)
 
     image = render(net, cfg.size, features=True)
@@ -253,8 +260,6 @@ def fer_metrics(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress
         "knob_misalignment": float(np.clip(unstructured_single / max(unstructured_random, 1e-12), 0.0, 1.0)),
         "compressibility": float(keep),
     }
-    if not details:
-        return metrics
     info = {
         "axis": axis,
         "image_asymmetry": base_asymmetry,
@@ -266,7 +271,7 @@ def fer_metrics(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress
         "distinct_units": int(maps.shape[0]),
         "random_directions": int(rand.dirs.shape[0]),
     }
-    return metrics, info, {"single": single, "representatives": reps, "random": rand}
+    return Measurement(metrics, info, single, reps, rand)
 
 
 def weight_asymmetry(net: DenseNet, weights: list[tuple[int, int, int]], config: MetricsConfig = MetricsConfig(),

@@ -2,7 +2,8 @@
 
 A sweep of weight i by step t renders the net with w_i -> w_i + t; a direction
 sweep renders w -> w + t v for a unit-norm v. Pictures render in vmapped
-chunks of one fixed size, so one compiled function serves a whole net. The change maps d(t) = rgb(t) - rgb(0) are what the metrics read.
+chunks of one fixed size, so one compiled function serves a whole net. The
+change maps d(t) = rgb(t) - rgb(0) are what the metrics read.
 
 Step sizes. Picbreeder weights are O(1) and sparse, SGD weights O(0.1) and
 dense, so a fixed step means different things to different nets. The
@@ -84,7 +85,8 @@ def weight_fingerprints(net: DenseNet) -> np.ndarray:
     parts = []
     for layer, k in enumerate(kernels):
         src = np.arange(k.shape[0], dtype=np.float32) if layer == 0 else np.abs(kernels[layer - 1]).sum(0)
-        dst = np.arange(k.shape[1], dtype=np.float32) if layer == len(kernels) - 1 else np.abs(kernels[layer + 1]).sum(1)
+        last = layer == len(kernels) - 1
+        dst = np.arange(k.shape[1], dtype=np.float32) if last else np.abs(kernels[layer + 1]).sum(1)
         fields = [np.full(k.shape, layer, np.float32), k, np.broadcast_to(src[:, None], k.shape),
                   np.broadcast_to(dst[None, :], k.shape)]
         h = np.zeros(k.size, np.uint64)
@@ -93,6 +95,17 @@ def weight_fingerprints(net: DenseNet) -> np.ndarray:
             h = _mix(h ^ bits.astype(np.uint64))
         parts.append(h)
     return np.concatenate(parts)
+
+
+def weight_subset(seed: int, net: DenseNet, support: np.ndarray, count: int) -> np.ndarray:
+    """``count`` of the ``support`` weights (all if fewer), chosen by hashed fingerprint: the
+    same weights, wherever a re-laid-out net stores them. Sorted flat indices."""
+    if support.size <= count:
+        return support
+    with np.errstate(over="ignore"):
+        order = np.argsort(_mix(weight_fingerprints(net)[support] ^ _mix(np.uint64(seed) + np.uint64(1))),
+                           kind="stable")
+    return np.sort(support[order[:count]])
 
 
 def random_directions(seed: int, net: DenseNet, support: np.ndarray, count: int) -> np.ndarray:
