@@ -39,9 +39,10 @@ class Analysis:
 
     def to_json(self) -> dict:
         out = {"metrics": self.metrics, "fer_score": self.fer_score, "size": self.size, **self.info}
-        if self.labels is not None:
-            out["human_label_auroc"] = self.labels["auroc"]
-            out["human_labels"] = self.labels
+        if self.labels is not None:  # NaN (too few labelled links) is written as null
+            labels = {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in self.labels.items()}
+            out["human_label_auroc"] = labels["auroc"]
+            out["human_labels"] = labels
         out["figures"] = sorted(self.figures)
         return out
 
