@@ -1,4 +1,4 @@
-"""The paper's pictures as PNG files (matplotlib, Agg backend, no display needed).
+"""The paper's pictures as PNG files (matplotlib's Agg canvas, no pyplot, no display needed).
 
 - ``feature_grid``: every unit's map, one row per layer, inputs at the bottom
   and outputs on top, diverging colormap on [-1, 1].
@@ -13,24 +13,27 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ferlab.cppn import DenseNet  # noqa: E402
-from ferlab.files import png_bytes  # noqa: E402
-from ferlab.genome import HSV_LABELS, INPUT_LABELS  # noqa: E402
-from ferlab.render import grid, render  # noqa: E402
+from ferlab.cppn import DenseNet
+from ferlab.files import png_bytes
+from ferlab.genome import HSV_LABELS, INPUT_LABELS
+from ferlab.render import grid, render
 
 CMAP = "RdBu_r"
 
 
-def _png(fig) -> bytes:
+def _subplots(rows: int, cols: int, width: float, height: float):
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=fig.dpi)
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -52,8 +55,7 @@ def feature_grid(net: DenseNet, size: int = 64, cell: float = 0.45) -> bytes:
     rows.append((list(HSV_LABELS), [hsv[..., k] for k in range(3)]))
     rows.reverse()  # outputs on top
     ncols = max(len(maps) for _, maps in rows)
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(cell * ncols + 0.8, cell * len(rows)),
-                             squeeze=False, dpi=100)
+    fig, axes = _subplots(len(rows), ncols, cell * ncols + 0.8, cell * len(rows))
     for r, (names, maps) in enumerate(rows):
         level = len(rows) - 1 - r
         for c in range(ncols):
@@ -76,7 +78,7 @@ def sweep_grid(frames: np.ndarray, names: list[str], steps=(-1.0, -0.5, 0.0, 0.5
     """Rows of sweep frames ``(n, len(steps), S, S, 3)``, titled by ``names`` and step."""
     frames = np.asarray(frames)
     n, k = frames.shape[:2]
-    fig, axes = plt.subplots(n, k, figsize=(cell * k + 1.6, cell * n + 0.3), squeeze=False, dpi=100)
+    fig, axes = _subplots(n, k, cell * k + 1.6, cell * n + 0.3)
     for r in range(n):
         for c in range(k):
             ax = axes[r, c]
