@@ -139,17 +139,12 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from ferlab.tracking import check_store, resolve_store
-    from ferlab.workers.bridge import default_fer
+    from ferlab.tracking import resolve_store
     from ferlab.workers.sweep import load_sweep, run_sweep
 
     spec = load_sweep(args.spec, args.set)
-    store = resolve_store(args.tracking_uri, args.store)
-    check_store(store)
-    fer = default_fer()
-    if fer is None:
-        print("ferlab: note: FER suite (ferlab.metrics) not installed; runs get no FER records", file=sys.stderr)
-    out = run_sweep(spec, store, address=args.address, storage=args.storage, fer=fer)
+    out = run_sweep(spec, store := resolve_store(args.tracking_uri, args.store), address=args.address,
+                    storage=args.storage)
     print(f"sweep {spec.name}: {out.trials} trials, {out.failed} failed; "
           f"MLflow experiment {out.experiment_id}, parent run {out.parent_id} at {store.uri}")
     return 1 if out.failed else 0

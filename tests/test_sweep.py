@@ -122,9 +122,12 @@ def check_sweep(mc, n_children, generations=2):
             assert sorted(int(m.step) for m in mc.get_metric_history(r.info.run_id, key)) == list(range(generations))
         names = {f.path.split("/")[1] for f in mc.list_artifacts(r.info.run_id, "nets")}
         assert names
-        for name in names:
+        for name in names:  # every final net: .npz, PNG, FER suite files and metrics
             arts = {f.path for f in mc.list_artifacts(r.info.run_id, f"nets/{name}")}
             assert {f"nets/{name}/net.npz", f"nets/{name}/image.png"} <= arts
+            fer = {f.path for f in mc.list_artifacts(r.info.run_id, f"nets/{name}/fer")}
+            assert {f"nets/{name}/fer/metrics.json", f"nets/{name}/fer/features.png"} <= fer
+            assert 0 <= r.data.metrics[f"fer.{name}.fer_score"] <= 1
         assert len(mc.list_artifacts(r.info.run_id, "population")) == generations // 2
     return runs
 

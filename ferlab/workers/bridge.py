@@ -58,9 +58,3 @@ def fer_suite(net, genome, out_dir: Path) -> dict[str, float]:
     analysis.write(out_dir)
     return {**analysis.metrics, "fer_score": analysis.fer_score}
 
-
-def default_fer():
-    """``fer_suite`` when the FER suite (``ferlab.metrics``) is installed, else None (no FER records)."""
-    import importlib.util
-
-    return fer_suite if importlib.util.find_spec("ferlab.metrics") else None
