@@ -8,7 +8,7 @@ import socket
 import subprocess
 import threading
 import time
-
+from pathlib import Path
 
 import jax
 import pytest
