@@ -99,6 +99,20 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from ferlab.search.runs import load_run_config, run
+
+    config = load_run_config(args.config, args.set)
+    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    result, history = run(config, out_dir=out)
+    last = history[-1] if history else {}
+    summary = ", ".join(f"{k} {last[k]:.4g}" for k in ("loss", "best_fitness", "novelty", "archive_size")
+                        if k in last)
+    print(f"wrote {out} ({config.regime}, {len(history)} generations, {len(result.nets)} nets"
+          + (f"; {summary}" if summary else "") + ")")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ferlab", description="Experiments on how CPPNs represent what they paint.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -117,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe a genome or net")
     p.add_argument("src", help="Picbreeder .zip/.xml, genome .json, or net .npz")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("run", help="run one search (SGD, ES, novelty, NEAT) from a YAML config")
+    p.add_argument("config", help="run config .yaml (see studies/examples/)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set settings.population_size=64 (repeatable)")
+    p.add_argument("--out", help="output folder (default runs/<config name>); rerunning into it resumes")
+    p.set_defaults(func=cmd_run)
     return parser
 
 

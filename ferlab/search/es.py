@@ -1,0 +1,182 @@
+"""Evolution strategies: any evosax 0.3 algorithm over a dense CPPN's flat weights.
+
+Fitness is the MSE of the net's image to the target at the run's resolution
+(evosax minimises, so lower is better); the whole population renders in one
+vmapped call. ``ESConfig`` picks the algorithm by its evosax name and sets
+what evosax exposes: constructor ``options`` (scalars only) and fields of its
+``default_params``. ``std`` is the search scale (``std_init`` or a constant
+``std_schedule``, whichever the algorithm has); ``optimizer`` and
+``learning_rate`` build the optax optimizer of gradient-style ES.
+
+The helpers ``build_algorithm``, ``algorithm_init`` and ``centre`` let other
+regimes (novelty search) drive evosax with their own fitness.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from ferlab.config import ConfigError
+from ferlab.cppn import DenseNet, init_net
+from ferlab.render import render
+from ferlab.search.api import Result
+from ferlab.search.targets import load_arch, load_target, mse
+
+# constructor arguments ferlab sets itself (or that YAML cannot express)
+_RESERVED = ("self", "population_size", "solution", "fitness_shaping_fn", "metrics_fn", "optimizer", "std_schedule")
+
+
+def evosax_algorithms() -> dict[str, type]:
+    from evosax.algorithms import algorithms
+
+    return algorithms
+
+
+@dataclass(frozen=True)
+class ESConfig:
+    """An evosax algorithm by name, its population size, search scale and settings."""
+
+    algorithm: str = "Open_ES"
+    population_size: int = 64
+    std: float = 0.05
+    optimizer: str = "adam"
+    learning_rate: float = 0.01
+    options: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        known = evosax_algorithms()
+        if self.algorithm not in known:
+            raise ValueError(f"unknown evosax algorithm {self.algorithm!r} (known: {', '.join(sorted(known))})")
+        if self.population_size < 2:
+            raise ValueError(f"population_size must be at least 2, got {self.population_size}")
+        if not self.std > 0 or not self.learning_rate > 0:
+            raise ValueError("std and learning_rate must be positive")
+        import optax
+
+        if not callable(getattr(optax, self.optimizer, None)):
+            raise ValueError(f"unknown optax optimizer {self.optimizer!r}")
+        build_algorithm(self, 8)  # rejects unknown options/params and settings evosax refuses
+
+    def check(self, run):
+        if run.target is None:
+            raise ConfigError("regime es needs a target")
+
+
+def build_algorithm(cfg: ESConfig, num_dims: int):
+    """``(algorithm, params)``: the evosax algorithm over ``num_dims`` weights, configured."""
+    import optax
+
+    cls = evosax_algorithms()[cfg.algorithm]
+    accepted = inspect.signature(cls.__init__).parameters
+    settable = sorted(n for n, p in accepted.items() if n not in _RESERVED
+                      and isinstance(p.default, (bool, int, float, str)))
+    for name, value in cfg.options.items():
+        if name not in settable:
+            raise ValueError(f"options: {name!r} is not a setting of {cfg.algorithm} "
+                             f"(settable: {', '.join(settable) or 'none'})")
+        if not isinstance(value, (bool, int, float, str)):
+            raise ValueError(f"options.{name}: expected a scalar, got {type(value).__name__}")
+    kwargs = dict(cfg.options)
+    if "optimizer" in accepted:
+        kwargs["optimizer"] = getattr(optax, cfg.optimizer)(cfg.learning_rate)
+    if "std_schedule" in accepted:
+        kwargs["std_schedule"] = optax.constant_schedule(cfg.std)
+    try:
+        algo = cls(population_size=cfg.population_size, solution=jnp.zeros(num_dims), **kwargs)
+        params = algo.default_params
+    except (AssertionError, ValueError, TypeError) as e:
+        raise ValueError(f"{cfg.algorithm} refuses these settings ({e or 'assertion failed'})") from None
+    names = {f.name for f in dataclasses.fields(params)}
+    unknown = sorted(set(cfg.params) - names)
+    if unknown:
+        raise ValueError(f"params: {unknown[0]!r} is not a parameter of {cfg.algorithm} "
+                         f"(known: {', '.join(sorted(names)) or 'none'})")
+    values = {"std_init": cfg.std} if "std_init" in names else {}
+    values.update(cfg.params)
+    params = params.replace(**{k: jnp.asarray(v, jnp.result_type(getattr(params, k))) for k, v in values.items()})
+    return algo, params
+
+
+def is_population_based(algo) -> bool:
+    from evosax.algorithms.population_based.base import PopulationBasedAlgorithm
+
+    return isinstance(algo, PopulationBasedAlgorithm)
+
+
+def algorithm_init(algo, params, key: jax.Array, mean: jax.Array, std: float,
+                   fitness: Callable[[jax.Array], jax.Array]):
+    """evosax state centred on ``mean``; population-based algorithms start from
+    ``mean`` plus ``std`` noise, evaluated with ``fitness((P, D)) -> (P,)``."""
+    if not is_population_based(algo):
+        return algo.init(key, mean, params)
+    k_pop, k_init = jax.random.split(key)
+    population = mean + std * jax.random.normal(k_pop, (algo.population_size, mean.shape[-1]))
+    population = population.at[0].set(mean)
+    return algo.init(k_init, population, fitness(population), params)
+
+
+def centre(algo, state) -> jax.Array:
+    """The flat weights an algorithm's state stands for: its mean, or its best so far."""
+    return state.best_solution if is_population_based(algo) else state.mean
+
+
+@struct.dataclass
+class ESState:
+    algo: Any
+    key: jax.Array
+
+
+class ESSearch:
+    """Target matching by an evosax algorithm (``api.Search``)."""
+
+    def __init__(self, settings: ESConfig, template: DenseNet, target: jax.Array):
+        self.settings = settings
+        self.template = template
+        self.target = jnp.asarray(target)
+        self.resolution = int(self.target.shape[0])
+        self.algo, self.params = build_algorithm(settings, template.arch.n_weights)
+        self.init = jax.jit(self._init)
+        self.step = jax.jit(self._step)
+
+    def mse(self, flat: jax.Array) -> jax.Array:
+        """MSE to the target of each row of ``flat (P, n_weights)``."""
+        return mse(render(self.template.with_flat(flat), self.resolution).rgb, self.target)
+
+    def _init(self, key):
+        k_net, k_algo, k_run = jax.random.split(key, 3)
+        mean = init_net(self.template.arch, k_net).flat()
+        return ESState(algorithm_init(self.algo, self.params, k_algo, mean, self.settings.std, self.mse), k_run)
+
+    def _step(self, state: ESState):
+        key, k_ask, k_tell = jax.random.split(state.key, 3)
+        population, algo_state = self.algo.ask(k_ask, state.algo, self.params)
+        fitness = self.mse(population)
+        algo_state, _ = self.algo.tell(k_tell, population, fitness, algo_state, self.params)
+        stats = {"best_fitness": jnp.min(fitness), "mean_fitness": jnp.mean(fitness),
+                 "best_so_far": algo_state.best_fitness,
+                 "centre_fitness": self.mse(centre(self.algo, algo_state)[None])[0]}
+        return ESState(algo_state, key), stats
+
+    def result(self, state: ESState) -> Result:
+        """``best`` (best individual ever seen) and, for distribution-based algorithms, ``mean``."""
+        flats = {"best": state.algo.best_solution}
+        if not is_population_based(self.algo):
+            flats["mean"] = state.algo.mean
+        nets = {name: self.template.with_flat(f) for name, f in flats.items()}
+        return Result(nets, {name: np.asarray(render(net, self.resolution).rgb) for name, net in nets.items()})
+
+
+def make_es(run_config, settings: ESConfig) -> ESSearch:
+    arch = load_arch(run_config.arch)
+    target = load_target(run_config.target, run_config.resolution)
+    return ESSearch(settings, init_net(arch, jax.random.PRNGKey(0)), target)

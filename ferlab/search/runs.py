@@ -1,0 +1,220 @@
+"""One run of any search regime: config in, networks, images and history out.
+
+A run config (YAML) names a ``regime`` and its ``settings``::
+
+    regime: es
+    seed: 0
+    generations: 200
+    resolution: 32
+    target: picbreeder:skull
+    arch: "3;sin:4,gaussian:4,sigmoid:4,identity:4"
+    settings: {algorithm: CMA_ES, population_size: 32}
+
+Regimes are dispatched through ``REGIMES``, a table of lazy imports:
+``regime -> (module, settings class, factory)``. Each regime module exposes a
+frozen settings dataclass ``<Name>Config`` and a factory
+``make_<regime>(run_config: RunConfig, settings) -> Search`` (``ferlab.search.api``).
+A settings class may also define
+
+- ``check(run_config)``: cross-checks against the run (raise ``ConfigError``),
+  called by ``load_run_config`` so that bad configs fail before any work;
+- a ``generations`` attribute: the regime's natural run length, used when the
+  run config leaves ``generations`` unset (otherwise ``DEFAULT_GENERATIONS``).
+
+A search object may define ``tables(state) -> {name: {column: array}}``: extra
+per-step records (SGD's per-step losses) written as ``<name>.csv``.
+
+Paths (``target``, ``arch`` files) are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import yaml
+
+from ferlab.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from ferlab.search.api import Result, Search, run_search
+from ferlab.search.targets import load_arch, resolve
+
+REGIMES: dict[str, tuple[str, str, str]] = {
+    "sgd": ("ferlab.search.sgd", "SGDConfig", "make_sgd"),
+    "es": ("ferlab.search.es", "ESConfig", "make_es"),
+    "novelty": ("ferlab.search.novelty", "NoveltySearchConfig", "make_novelty"),
+    "neat": ("ferlab.search.neat", "NEATConfig", "make_neat"),
+}
+DEFAULT_ARCH = "12;cache:15,gaussian:4,identity:2,sin:1"  # the paper's skull architecture
+DEFAULT_GENERATIONS = 100
+MAX_RESOLUTION = 4096
+CHECKPOINT_NAME = "checkpoint.msgpack"
+CONFIG_NAME = "config.yaml"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A run: regime, seed, length, image resolution, target and architecture specs
+    (see ``ferlab.search.targets``), checkpoint period (generations; 0 = only at
+    the end) and the regime's ``settings`` dataclass."""
+
+    regime: str
+    seed: int = 0
+    generations: int | None = None
+    resolution: int = 64
+    target: str | None = None
+    arch: str = DEFAULT_ARCH
+    checkpoint_every: int = 10
+    settings: Any = None
+
+    def __post_init__(self):
+        if self.regime not in REGIMES:
+            raise ValueError(f"unknown regime {self.regime!r} (known: {', '.join(REGIMES)})")
+        if self.generations is not None and self.generations < 1:
+            raise ValueError(f"generations must be at least 1, got {self.generations}")
+        if not 1 <= self.resolution <= MAX_RESOLUTION:
+            raise ValueError(f"resolution must be between 1 and {MAX_RESOLUTION}, got {self.resolution}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be at least 0, got {self.checkpoint_every}")
+
+    @property
+    def n_generations(self) -> int:
+        if self.generations is not None:
+            return self.generations
+        return int(getattr(self.settings, "generations", DEFAULT_GENERATIONS))
+
+
+def regime_parts(regime: str) -> tuple[type, Callable[[RunConfig, Any], Search]]:
+    """The settings class and factory of a regime (imported on first use)."""
+    module_name, cls_name, factory_name = REGIMES[regime]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            raise
+        raise ConfigError(f"regime {regime!r} is not available ({module_name} is missing)") from None
+    return getattr(module, cls_name), getattr(module, factory_name)
+
+
+def load_run_config(path_or_dict: str | Path | dict, overrides=()) -> RunConfig:
+    """Read, override (``key=value`` strings) and validate a run config; ConfigError on any problem."""
+    if isinstance(path_or_dict, dict):
+        return _validated(apply_overrides(path_or_dict, list(overrides)))
+    data = apply_overrides(load_yaml(path_or_dict), list(overrides))
+    try:
+        return _validated(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path_or_dict}: {e}") from None
+
+
+def _validated(data: dict) -> RunConfig:
+    regime = data.get("regime")
+    if not isinstance(regime, str) or regime not in REGIMES:
+        raise ConfigError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}")
+    settings_cls, _ = regime_parts(regime)
+    settings = from_dict(settings_cls, data.get("settings"), "settings")
+    config = dataclasses.replace(from_dict(RunConfig, {**data, "settings": None}, "config"), settings=settings)
+    load_arch(config.arch, "arch")
+    if config.target is not None:
+        resolve(config.target, "target")
+    check = getattr(settings, "check", None)
+    if check is not None:
+        check(config)
+    return config
+
+
+def make_search(config: RunConfig) -> Search:
+    _, factory = regime_parts(config.regime)
+    return factory(config, config.settings)
+
+
+def config_yaml(config: RunConfig) -> str:
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable[[int, dict], None] | None = None,
+        progress: bool = True, checkpoint: str | Path | None = None,
+        stop_after: int | None = None) -> tuple[Result, list[dict]]:
+    """Run ``config`` (resuming from its checkpoint if there is one) and write its outputs.
+
+    With ``out_dir`` the checkpoint defaults to ``out_dir/checkpoint.msgpack`` so
+    that running the same config into the same folder again resumes it; a
+    folder holding a different run's config is refused. ``stop_after`` stops
+    after that many generations of this call (an interruption).
+    """
+    out = Path(out_dir) if out_dir is not None else None
+    text = config_yaml(config)
+    if out is not None:
+        previous = out / CONFIG_NAME
+        if previous.is_file() and previous.read_text(encoding="utf-8") != text:
+            raise ConfigError(f"{out} holds a different run ({previous} differs); choose another --out")
+        checkpoint = checkpoint if checkpoint is not None else out / CHECKPOINT_NAME
+    search = make_search(config)
+    if out is not None:
+        from ferlab.files import write_text
+
+        write_text(out / CONFIG_NAME, text)
+    n = config.n_generations
+    from tqdm import tqdm
+
+    with tqdm(total=n, disable=not progress, desc=config.regime, unit="gen", leave=False) as bar:
+        def report(generation: int, stats: dict) -> None:
+            bar.n = generation + 1
+            bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items() if k in _SHOWN}, refresh=False)
+            bar.refresh()
+            if callback is not None:
+                callback(generation, stats)
+
+        outcome = run_search(search, jax.random.PRNGKey(config.seed), n, callback=report,
+                             checkpoint=checkpoint, checkpoint_every=config.checkpoint_every,
+                             stop_after=stop_after)
+    result = search.result(outcome.state)
+    if out is not None:
+        write_outputs(result, outcome.history, out)
+        tables = getattr(search, "tables", None)
+        for name, columns in (tables(outcome.state) if tables else {}).items():
+            write_table(out / f"{name}.csv", columns)
+    return result, outcome.history
+
+
+_SHOWN = ("loss", "best_fitness", "novelty", "archive_size")
+
+
+def write_outputs(result: Result, history: list[dict], out_dir: str | Path) -> Path:
+    """Write ``nets/<name>.npz``, ``images/<name>.png``, ``genomes/<name>.json`` and ``history.csv``."""
+    from ferlab.files import write_net, write_png, write_text
+
+    out = Path(out_dir)
+    for name, net in result.nets.items():
+        write_net(out / "nets" / f"{name}.npz", net)
+    for name, rgb in result.images.items():
+        write_png(out / "images" / f"{name}.png", rgb)
+    for name, genome in result.genomes.items():
+        write_text(out / "genomes" / f"{name}.json", genome.to_json())
+    columns: dict[str, list] = {}
+    for i, row in enumerate(history):
+        for key, value in row.items():
+            columns.setdefault(key, [None] * len(history))[i] = value
+    order = ["generation"] + sorted(k for k in columns if k != "generation")
+    write_table(out / "history.csv", {k: columns[k] for k in order if k in columns})
+    return out
+
+
+def write_table(path: Path, columns: dict[str, Any]) -> Path:
+    """Write equal-length columns as a CSV file (atomically)."""
+    from ferlab.files import write_text
+
+    names = list(columns)
+    rows = zip(*(np.asarray(columns[k], dtype=object).tolist() for k in names)) if names else []
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(names)
+    writer.writerows(rows)
+    return write_text(path, buf.getvalue())

@@ -1,0 +1,100 @@
+"""What a run aims at and what it searches over: target images and architectures.
+
+A target spec is a ``.png`` (resized to the run's resolution), a genome or net
+source (``.zip``, ``.xml``, ``.json``, ``.npz``: rendered at the run's
+resolution), or a shortcut ``picbreeder:skull`` / ``picbreeder:butterfly``
+resolved against the shared Picbreeder data (``$FERLAB_PICBREEDER_DATA``, else
+``../shared/data/picbreeder`` beside the repository). An architecture spec is an
+architecture string (``"12;cache:15,gaussian:4,identity:2,sin:1"``), a source
+file, or such a shortcut: the architecture of its dense (layerized) net.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ferlab.config import ConfigError
+from ferlab.cppn import Architecture, DenseNet
+from ferlab.errors import FerlabError
+from ferlab.sources import SOURCE_SUFFIXES, load_dense
+
+REPO = Path(__file__).resolve().parents[2]
+PICBREEDER_NAMES = ("skull", "butterfly")
+TARGET_SUFFIXES = (".png", *SOURCE_SUFFIXES)
+
+
+def picbreeder_dir() -> Path:
+    """The shared Picbreeder data folder; ConfigError when it cannot be found."""
+    env = os.environ.get("FERLAB_PICBREEDER_DATA")
+    path = Path(env) if env else REPO.parent / "shared" / "data" / "picbreeder"
+    if not path.is_dir():
+        raise ConfigError(f"Picbreeder data not found at {path} (set FERLAB_PICBREEDER_DATA)")
+    return path
+
+
+def resolve(spec: str, where: str) -> Path:
+    """The file a target/arch spec names (shortcuts resolved); ConfigError if missing."""
+    if spec.startswith("picbreeder:"):
+        name = spec.partition(":")[2]
+        if name not in PICBREEDER_NAMES:
+            raise ConfigError(f"{where}: unknown shortcut {spec!r} "
+                              f"(known: {', '.join('picbreeder:' + n for n in PICBREEDER_NAMES)})")
+        path = picbreeder_dir() / "genomes" / f"{name}.zip"
+    else:
+        path = Path(spec)
+    if path.suffix.lower() not in TARGET_SUFFIXES:
+        raise ConfigError(f"{where}: {spec!r} is not a .png or a genome/net file "
+                          f"({', '.join(TARGET_SUFFIXES)})")
+    if not path.is_file():
+        raise ConfigError(f"{where}: no such file {str(path)!r}")
+    return path
+
+
+def is_arch_string(spec: str) -> bool:
+    return ";" in spec
+
+
+def load_arch(spec: str, where: str = "arch") -> Architecture:
+    """The architecture a spec names (string, source file or shortcut)."""
+    try:
+        if is_arch_string(spec):
+            return Architecture.parse(spec)
+        path = resolve(spec, where)
+        if path.suffix.lower() == ".png":
+            raise ConfigError(f"{where}: a .png has no architecture; give an architecture string or a net/genome")
+        return load_dense(path)[0].arch
+    except ConfigError:
+        raise
+    except FerlabError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def load_target(spec: str, size: int, where: str = "target") -> np.ndarray:
+    """The target image ``(size, size, 3)`` in [0, 1]."""
+    path = resolve(spec, where)
+    if path.suffix.lower() == ".png":
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                im = im.convert("RGB").resize((size, size), Image.Resampling.BOX)
+                return np.asarray(im, dtype=np.float32) / 255.0
+        except (OSError, UnidentifiedImageError) as e:
+            raise ConfigError(f"{where}: cannot read {path} as an image ({e})") from None
+    from ferlab.render import render
+
+    try:
+        net: DenseNet = load_dense(path)[0]
+    except FerlabError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return np.asarray(render(net, size).rgb, dtype=np.float32)
+
+
+def mse(rgb, target):
+    """Mean squared error over pixels and RGB channels (batch axes kept)."""
+    import jax.numpy as jnp
+
+    return jnp.mean((rgb - target) ** 2, axis=(-3, -2, -1))
