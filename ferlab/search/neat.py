@@ -98,8 +98,8 @@ class NEATConfig:
     compat_weight: float = 0.5
     target_species: int = 10
     max_species: int = 32
-    threshold_init: float = 3.0
-    threshold_step: float = 0.1
+    threshold_init: float = 1.0
+    threshold_step: float = 0.05
     threshold_min: float = 0.1
     stagnation: int = 15
     species_elitism: int = 2
@@ -279,8 +279,85 @@ def parents(key, fitness, member, size, counts, cfg: NEATConfig):
     return elite, fitter, other, cross
 
 
+@partial(jax.jit, static_argnames=("cfg",))
+def init_state(key: jax.Array, cfg: NEATConfig) -> NEATState:
+    """Generation 0: ``population_size`` minimal genomes, no species, an empty archive."""
+    k_pop, k_run = jax.random.split(key)
+    pop = jax.vmap(lambda k: minimal(cfg.max_nodes, cfg.max_links, cfg.ink, k, cfg.weight_init_std))(
+        jax.random.split(k_pop, cfg.population_size))
+    n_out = 1 if cfg.ink else 3
+    one = take(pop, 0)
+    reps = jax.tree.map(lambda a: jnp.broadcast_to(a, (cfg.max_species,) + a.shape), one)
+    species = Species(rep=reps, active=jnp.zeros(cfg.max_species, bool),
+                      best=jnp.full(cfg.max_species, -jnp.inf, jnp.float32),
+                      improved=jnp.zeros(cfg.max_species, jnp.int32))
+    size = cfg.novelty.descriptor_size
+    dim = DESCRIPTORS[cfg.novelty.descriptor](jnp.zeros((1, size, size, 3))).shape[1]
+    return NEATState(
+        key=k_run, generation=jnp.zeros((), jnp.int32), pop=pop,
+        next_node=jnp.asarray(4 + n_out, jnp.int32), next_innov=jnp.asarray(4 * n_out, jnp.int32),
+        species=species, threshold=jnp.asarray(cfg.threshold_init, jnp.float32),
+        champion=one, champion_fitness=jnp.asarray(-jnp.inf, jnp.float32),
+        archive=archive_init(cfg.novelty.capacity, dim, one, cfg.novelty.threshold))
+
+
+def evaluate(pop: Genomes, archive: Archive, target, cfg: NEATConfig, resolution: int):
+    """``(fitness, mse or None, novelty or None, archive)`` of a population."""
+    mse = novelty = None
+    if cfg.fitness != "novelty":
+        rgb, _ = paint(pop, resolution, cfg.ink)
+        mse = jnp.mean((rgb - target) ** 2, axis=(1, 2, 3))
+    if cfg.fitness != "target":
+        small, _ = paint(pop, cfg.novelty.descriptor_size, cfg.ink)
+        desc = DESCRIPTORS[cfg.novelty.descriptor](small)
+        novelty = novelty_scores(desc, archive, cfg.novelty.k)
+        archive = archive_update(archive, desc, pop, novelty, cfg.novelty)
+    if cfg.fitness == "target":
+        fitness = -mse
+    elif cfg.fitness == "novelty":
+        fitness = novelty
+    else:
+        fitness = (1.0 - cfg.novelty_weight) * -mse + cfg.novelty_weight * novelty
+    return fitness, mse, novelty, archive
+
+
+@partial(jax.jit, static_argnames=("cfg", "resolution"))
+def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int):
+    """One generation: evaluate, speciate, allocate offspring, breed."""
+    key, k_par, k_cross, k_mut = jax.random.split(state.key, 4)
+    fitness, mse, novelty, archive = evaluate(state.pop, state.archive, target, cfg, resolution)
+    best = jnp.argmax(fitness)
+    better = fitness[best] > state.champion_fitness
+    champion = jax.tree.map(lambda c, n: jnp.where(better, n, c), state.champion, take(state.pop, best))
+
+    member, species, founded = speciate(state.pop, state.species, state.threshold, cfg)
+    counts, size, species, best_member = allocate(fitness, member, species, founded, state.generation, cfg)
+    species = species.replace(rep=_where(species.active, take(state.pop, best_member), species.rep))
+    n_species = jnp.sum(species.active)
+    threshold = jnp.maximum(cfg.threshold_min, state.threshold + cfg.threshold_step * jnp.sign(
+        n_species - cfg.target_species))
+
+    elite, fitter, other, cross = parents(k_par, fitness, member, size, counts, cfg)
+    a, b = take(state.pop, fitter), take(state.pop, other)
+    children = jax.vmap(crossover)(a, b, jax.random.split(k_cross, cfg.population_size))
+    children = _where(cross, children, a)
+    pop, next_node, next_innov = mutate(children, k_mut, ~elite, state.next_node, state.next_innov, cfg)
+
+    stats = {"best_fitness": fitness[best], "mean_fitness": jnp.mean(fitness),
+             "species": n_species, "threshold": state.threshold,
+             "mean_nodes": jnp.mean(state.pop.n_nodes()), "mean_links": jnp.mean(state.pop.n_enabled())}
+    if mse is not None:
+        stats |= {"best_mse": jnp.min(mse), "mean_mse": jnp.mean(mse)}
+    if novelty is not None:
+        stats |= {"novelty": jnp.mean(novelty), "archive_size": archive.size}
+    new = NEATState(key=key, generation=state.generation + 1, pop=pop, next_node=next_node,
+                    next_innov=next_innov, species=species, threshold=threshold, champion=champion,
+                    champion_fitness=jnp.maximum(fitness[best], state.champion_fitness), archive=archive)
+    return new, stats
+
+
 class NEAT:
-    """The NEAT regime (``ferlab.search.api.Search``)."""
+    """The NEAT regime (``ferlab.search.api.Search``); runs with equal settings share compiled code."""
 
     def __init__(self, settings: NEATConfig, resolution: int, target=None):
         if settings.needs_target and target is None:
@@ -288,82 +365,12 @@ class NEAT:
         self.cfg = settings
         self.resolution = resolution
         self.target = None if target is None else jnp.asarray(target, jnp.float32)
-        self.describe = DESCRIPTORS[settings.novelty.descriptor]
-        self.init = jax.jit(self._init)
-        self.step = jax.jit(self._step)
 
-    def _template(self, key) -> Genomes:
-        return minimal(self.cfg.max_nodes, self.cfg.max_links, self.cfg.ink, key, self.cfg.weight_init_std)
+    def init(self, key: jax.Array) -> NEATState:
+        return init_state(key, self.cfg)
 
-    def _init(self, key) -> NEATState:
-        cfg = self.cfg
-        k_pop, k_run = jax.random.split(key)
-        pop = jax.vmap(self._template)(jax.random.split(k_pop, cfg.population_size))
-        n_out = 1 if cfg.ink else 3
-        one = take(pop, 0)
-        reps = jax.tree.map(lambda a: jnp.broadcast_to(a, (cfg.max_species,) + a.shape), one)
-        species = Species(rep=reps, active=jnp.zeros(cfg.max_species, bool),
-                          best=jnp.full(cfg.max_species, -jnp.inf, jnp.float32), improved=jnp.zeros(cfg.max_species, jnp.int32))
-        dim = self.describe(jnp.zeros((1, cfg.novelty.descriptor_size, cfg.novelty.descriptor_size, 3))).shape[1]
-        return NEATState(
-            key=k_run, generation=jnp.zeros((), jnp.int32), pop=pop,
-            next_node=jnp.asarray(4 + n_out, jnp.int32), next_innov=jnp.asarray(4 * n_out, jnp.int32),
-            species=species, threshold=jnp.asarray(cfg.threshold_init, jnp.float32),
-            champion=one, champion_fitness=jnp.asarray(-jnp.inf, jnp.float32),
-            archive=archive_init(cfg.novelty.capacity, dim, one, cfg.novelty.threshold))
-
-    def evaluate(self, pop: Genomes, archive: Archive):
-        """``(fitness, mse or None, novelty or None, archive)`` of a population."""
-        cfg = self.cfg
-        mse = novelty = None
-        if cfg.fitness != "novelty":
-            rgb, _ = paint(pop, self.resolution, cfg.ink)
-            mse = jnp.mean((rgb - self.target) ** 2, axis=(1, 2, 3))
-        if cfg.fitness != "target":
-            small, _ = paint(pop, cfg.novelty.descriptor_size, cfg.ink)
-            desc = self.describe(small)
-            novelty = novelty_scores(desc, archive, cfg.novelty.k)
-            archive = archive_update(archive, desc, pop, novelty, cfg.novelty)
-        if cfg.fitness == "target":
-            fitness = -mse
-        elif cfg.fitness == "novelty":
-            fitness = novelty
-        else:
-            fitness = (1.0 - cfg.novelty_weight) * -mse + cfg.novelty_weight * novelty
-        return fitness, mse, novelty, archive
-
-    def _step(self, state: NEATState):
-        cfg = self.cfg
-        key, k_par, k_cross, k_mut = jax.random.split(state.key, 4)
-        fitness, mse, novelty, archive = self.evaluate(state.pop, state.archive)
-        best = jnp.argmax(fitness)
-        better = fitness[best] > state.champion_fitness
-        champion = jax.tree.map(lambda c, n: jnp.where(better, n, c), state.champion, take(state.pop, best))
-
-        member, species, founded = speciate(state.pop, state.species, state.threshold, cfg)
-        counts, size, species, best_member = allocate(fitness, member, species, founded, state.generation, cfg)
-        species = species.replace(rep=_where(species.active, take(state.pop, best_member), species.rep))
-        n_species = jnp.sum(species.active)
-        threshold = jnp.maximum(cfg.threshold_min, state.threshold + cfg.threshold_step * jnp.sign(
-            n_species - cfg.target_species))
-
-        elite, fitter, other, cross = parents(k_par, fitness, member, size, counts, cfg)
-        a, b = take(state.pop, fitter), take(state.pop, other)
-        children = jax.vmap(crossover)(a, b, jax.random.split(k_cross, cfg.population_size))
-        children = _where(cross, children, a)
-        pop, next_node, next_innov = mutate(children, k_mut, ~elite, state.next_node, state.next_innov, cfg)
-
-        stats = {"best_fitness": fitness[best], "mean_fitness": jnp.mean(fitness),
-                 "species": n_species, "threshold": state.threshold,
-                 "mean_nodes": jnp.mean(state.pop.n_nodes()), "mean_links": jnp.mean(state.pop.n_enabled())}
-        if mse is not None:
-            stats |= {"best_mse": jnp.min(mse), "mean_mse": jnp.mean(mse)}
-        if novelty is not None:
-            stats |= {"novelty": jnp.mean(novelty), "archive_size": archive.size}
-        new = NEATState(key=key, generation=state.generation + 1, pop=pop, next_node=next_node,
-                        next_innov=next_innov, species=species, threshold=threshold, champion=champion,
-                        champion_fitness=jnp.maximum(fitness[best], state.champion_fitness), archive=archive)
-        return new, stats
+    def step(self, state: NEATState):
+        return neat_step(state, self.target, self.cfg, self.resolution)
 
     def _entry(self, genome: Genomes, name: str):
         g = to_genome(genome, self.cfg.ink, name)
