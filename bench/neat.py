@@ -5,7 +5,9 @@ draw activations from the same set with the same (Picbreeder) definitions and
 score -MSE of the grey image clip(|ink|, 0, 1) to the skull. neat-python's
 networks are evaluated with numpy over all pixels at once (its own evaluator
 works pixel by pixel); its nodes keep their per-node bias, which ferlab's
-genomes get through the bias input instead.
+genomes get through the bias input instead. neat-python's settings mirror
+ferlab's defaults (mutation rates and powers, no deletions, elitism 2,
+stagnation 15, survival 0.2); its speciation threshold stays fixed.
 
 neat-python is not a ferlab dependency; install it into a separate environment::
 
@@ -76,7 +78,7 @@ feed_forward = True
 initial_connection = full_direct
 activation_default = random
 activation_options = identity sin cos sigmoid gaussian tanh
-activation_mutate_rate = 0.05
+activation_mutate_rate = 0.02
 aggregation_default = sum
 aggregation_options = sum
 aggregation_mutate_rate = 0.0
@@ -84,9 +86,9 @@ bias_init_mean = 0.0
 bias_init_stdev = 1.0
 bias_max_value = 8.0
 bias_min_value = -8.0
-bias_mutate_power = 0.5
-bias_mutate_rate = 0.7
-bias_replace_rate = 0.1
+bias_mutate_power = 0.2
+bias_mutate_rate = 0.8
+bias_replace_rate = 0.02
 response_init_mean = 1.0
 response_init_stdev = 0.0
 response_max_value = 1.0
@@ -98,20 +100,20 @@ weight_init_mean = 0.0
 weight_init_stdev = 1.0
 weight_max_value = 8.0
 weight_min_value = -8.0
-weight_mutate_power = 0.5
+weight_mutate_power = 0.2
 weight_mutate_rate = 0.8
-weight_replace_rate = 0.1
+weight_replace_rate = 0.02
 enabled_default = True
-enabled_mutate_rate = 0.01
+enabled_mutate_rate = 0.02
 compatibility_disjoint_coefficient = 1.0
 compatibility_weight_coefficient = 0.5
-conn_add_prob = 0.5
-conn_delete_prob = 0.5
+conn_add_prob = 0.3
+conn_delete_prob = 0.0
 node_add_prob = 0.2
-node_delete_prob = 0.2
+node_delete_prob = 0.0
 
 [DefaultSpeciesSet]
-compatibility_threshold = 3.0
+compatibility_threshold = 1.0
 
 [DefaultStagnation]
 species_fitness_func = max
@@ -197,7 +199,8 @@ def main(argv=None):
                         help="seeds for neat-python (default: --seeds)")
     parser.add_argument("--neat-python-generations", type=int, default=None,
                         help="generations for neat-python (default: --generations)")
-    parser.add_argument("--skip-neat-python", action="store_true")
+    parser.add_argument("--only", choices=("ferlab", "neat-python"), default=None,
+                        help="run one of the two")
     args = parser.parse_args(argv)
     target = load_target("picbreeder:skull", args.size)
     pixels = args.size * args.size
@@ -206,10 +209,10 @@ def main(argv=None):
     curves = {}
     finals: dict[tuple[str, int], list[float]] = {}
     for pop in args.pops:
-        runners = [("ferlab", run_ferlab, args.generations, args.seeds)]
-        if not args.skip_neat_python:
-            runners.append(("neat-python", run_neat_python, args.neat_python_generations or args.generations,
-                            args.neat_python_seeds or args.seeds))
+        runners = [("ferlab", run_ferlab, args.generations, args.seeds),
+                   ("neat-python", run_neat_python, args.neat_python_generations or args.generations,
+                    args.neat_python_seeds or args.seeds)]
+        runners = [r for r in runners if args.only in (None, r[0])]
         for name, runner, generations, seeds in runners:
             for seed in range(seeds):
                 best, times, nodes, links = runner(target, args.size, pop, generations, seed)

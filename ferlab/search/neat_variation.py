@@ -63,6 +63,28 @@ def crossover(fit: Genomes, other: Genomes, key: jax.Array) -> Genomes:
         node_act=jnp.where(node_other, other.node_act[node_slot], fit.node_act))
 
 
+def sorted_genes(g: Genomes) -> tuple[jax.Array, jax.Array]:
+    """``(innovations, weights)`` sorted by innovation, free slots last (as int32 max)."""
+    innov = jnp.where(g.link_innov >= 0, g.link_innov, _BIG)
+    order = jnp.argsort(innov)
+    return innov[order], g.link_w[order]
+
+
+def sorted_distance(a: tuple[jax.Array, jax.Array], b: tuple[jax.Array, jax.Array],
+                    c1: float, c2: float, c3: float) -> jax.Array:
+    """``distance`` of two genomes given as ``sorted_genes``: one ``searchsorted``, no sort."""
+    (ai, aw), (bi, bw) = a, b
+    va, vb = ai != _BIG, bi != _BIG
+    pos = jnp.clip(jnp.searchsorted(bi, ai), 0, bi.shape[0] - 1)
+    same = va & (bi[pos] == ai)
+    n_a, n_b, n_same = jnp.sum(va), jnp.sum(vb), jnp.sum(same)
+    cutoff = jnp.minimum(jnp.max(jnp.where(va, ai, -1)), jnp.max(jnp.where(vb, bi, -1)))
+    excess = jnp.sum(va & (ai > cutoff)) + jnp.sum(vb & (bi > cutoff))  # never matching
+    disjoint = n_a + n_b - 2 * n_same - excess
+    wdiff = jnp.sum(jnp.where(same, jnp.abs(aw - bw[pos]), 0.0)) / jnp.maximum(n_same, 1)
+    return (c1 * excess + c2 * disjoint) / jnp.maximum(jnp.maximum(n_a, n_b), 1) + c3 * wdiff
+
+
 def distance(a: Genomes, b: Genomes, c1: float, c2: float, c3: float) -> jax.Array:
     """Compatibility distance c1 E / N + c2 D / N + c3 W.
 
@@ -70,17 +92,7 @@ def distance(a: Genomes, b: Genomes, c1: float, c2: float, c3: float) -> jax.Arr
     and disjoint genes, N is the larger genome's gene count, and W the mean
     absolute weight difference of matching genes.
     """
-    va, vb = a.link_innov >= 0, b.link_innov >= 0
-    same_a, slot = match(a.link_innov, b.link_innov)
-    same_b, _ = match(b.link_innov, a.link_innov)
-    cutoff = jnp.minimum(jnp.max(jnp.where(va, a.link_innov, -1)), jnp.max(jnp.where(vb, b.link_innov, -1)))
-    only_a, only_b = va & ~same_a, vb & ~same_b
-    excess = jnp.sum(only_a & (a.link_innov > cutoff)) + jnp.sum(only_b & (b.link_innov > cutoff))
-    disjoint = jnp.sum(only_a) + jnp.sum(only_b) - excess
-    n = jnp.maximum(jnp.maximum(jnp.sum(va), jnp.sum(vb)), 1)
-    n_same = jnp.sum(same_a)
-    wdiff = jnp.sum(jnp.where(same_a, jnp.abs(a.link_w - b.link_w[slot]), 0.0)) / jnp.maximum(n_same, 1)
-    return (c1 * excess + c2 * disjoint) / n + c3 * wdiff
+    return sorted_distance(sorted_genes(a), sorted_genes(b), c1, c2, c3)
 
 
 def mutate_attributes(g: Genomes, key: jax.Array, cfg: "NEATConfig") -> Genomes:
