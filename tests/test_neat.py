@@ -1,5 +1,7 @@
 """NEAT runs: target matching, speciation, champions that layerize, novelty mode, config."""
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -125,3 +127,10 @@ def test_ferlab_run_writes_champion_and_archive_and_resumes_exactly(tmp_path):
         np.testing.assert_allclose(render(net, SIZE).rgb, render_genome(g, SIZE)[0].rgb, atol=1e-4)
     with pytest.raises(ConfigError, match="needs a target"):
         load_run_config({"regime": "neat", "settings": {"fitness": "target"}})
+
+
+@pytest.mark.parametrize("name", ["neat_skull", "neat_novelty"])
+def test_example_configs_load(name):
+    path = Path(__file__).resolve().parents[1] / "studies" / "examples" / f"{name}.yaml"
+    config = load_run_config(path)
+    assert config.regime == "neat" and isinstance(config.settings, NEATConfig)
