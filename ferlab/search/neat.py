@@ -251,9 +251,8 @@ def allocate(fitness, member, species: Species, founded, generation, cfg: NEATCo
     extra = jnp.zeros(s, jnp.int32).at[jnp.argsort(-(raw - whole))].set(
         (jnp.arange(s) < left).astype(jnp.int32))
     counts = base + whole + extra
-    champ = best_now
-    best_member = jnp.argmax(jnp.where(member[None] == jnp.arange(s)[:, None],
-                                       (fitness[None] >= champ[:, None]), False), axis=1)
+    best_member = jnp.argmax((member[None] == jnp.arange(s)[:, None]) & (fitness[None] >= best_now[:, None]),
+                             axis=1)
     return counts, size, Species(rep=species.rep, active=active, best=best, improved=improved), best_member
 
 
