@@ -113,6 +113,31 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_analyze(args) -> int:
+    from tqdm import tqdm
+
+    from ferlab.metrics import MetricsConfig, analyze
+    from ferlab.sources import load_dense
+
+    out = Path(args.out) if args.out else Path(f"{Path(args.src).stem}_analysis")
+    if out.exists() and not out.is_dir():
+        raise FerlabError(f"--out {str(out)!r} exists and is not a folder")
+    config = MetricsConfig(size=args.size)
+    net, genome = load_dense(args.src)
+    with tqdm(total=1, unit="picture", desc="analyze", leave=False) as bar:
+        def progress(done: int, total: int, stage: str):
+            bar.total, bar.n = total, done
+            bar.set_description(stage)
+            bar.refresh()
+
+        result = analyze(net, genome, config, progress=progress)
+    result.write(out)
+    labels = f", human-label AUROC {result.labels['auroc']:.3f}" if result.labels else ""
+    print(f"wrote {out}/metrics.json and {len(result.figures)} figures "
+          f"(fer_score {result.fer_score:.3f}{labels})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ferlab", description="Experiments on how CPPNs represent what they paint.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -127,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", help="Picbreeder .zip/.xml or genome .json")
     p.add_argument("--out", required=True, help="output .npz")
     p.set_defaults(func=cmd_layerize)
+
+    p = sub.add_parser("analyze", help="FER metrics and the paper's figures for a genome or net")
+    p.add_argument("src", help="Picbreeder .zip/.xml, genome .json, or net .npz")
+    p.add_argument("--size", type=_size, default=64, help="picture side for the metrics (default 64)")
+    p.add_argument("--out", help="output folder (default: <src name>_analysis)")
+    p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("info", help="describe a genome or net")
     p.add_argument("src", help="Picbreeder .zip/.xml, genome .json, or net .npz")

@@ -1,0 +1,47 @@
+"""Time the FER metric suite at 64x64: the Picbreeder and SGD skull nets and an apple-sized net.
+
+The apple-sized net has the Picbreeder apple's shape (33 hidden layers of width
+38, about 46k weights), randomly initialised. "cold" includes JAX compilation
+(a fresh process, as `ferlab analyze` runs); "warm" repeats the call.
+
+    PYTHONPATH=. python bench/analyze.py [--size 64] [--data ../shared/data/picbreeder]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import jax
+
+from ferlab.cppn import init_net, load_net
+from ferlab.metrics import MetricsConfig, fer_metrics, fer_score
+
+APPLE = "33;cache:28,gaussian:4,identity:2,sigmoid:2,sin:2"
+
+
+def _time(net, config):
+    start = time.perf_counter()
+    metrics = fer_metrics(net, config)
+    return time.perf_counter() - start, metrics
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/picbreeder"))
+    args = parser.parse_args()
+    config = MetricsConfig(size=args.size)
+    nets = {name: load_net(Path(args.data) / "nets" / f"{name}.npz") for name in ("picbreeder_skull", "sgd_skull")}
+    nets["apple-sized random"] = init_net(APPLE, jax.random.PRNGKey(0))
+    print(f"FER suite at {args.size}x{args.size}, {jax.device_count()} {jax.default_backend()} device(s)")
+    print(f"{'net':20s} {'weights':>8s} {'cold s':>8s} {'warm s':>8s} {'fer_score':>9s}")
+    for name, net in nets.items():
+        cold, metrics = _time(net, config)
+        warm, _ = _time(net, config)
+        print(f"{name:20s} {net.arch.n_weights:8d} {cold:8.1f} {warm:8.1f} {fer_score(metrics):9.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Weight sweeps, batched: move one weight (or one random direction) and watch the picture change.
+
+A sweep of weight i by step t renders the net with w_i -> w_i + t; a direction
+sweep renders w -> w + t v for a unit-norm v. Pictures render in vmapped
+chunks of one fixed size, so one compiled function serves a whole net. The
+change maps d(t) = rgb(t) - rgb(0) are what the metrics read.
+
+Step sizes. Picbreeder weights are O(1) and sparse, SGD weights O(0.1) and
+dense, so a fixed step means different things to different nets. The
+*calibrated* step t_i = min(tau / g_i, max_step) moves the picture by the same
+RMS amount tau for every weight of every net, where g_i = RMS(d rgb / d w_i) is
+the first-order gain (a forward finite difference). The paper's fixed +-1 is kept too.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ferlab.cppn import DenseNet
+from ferlab.render import render
+
+
+@partial(jax.jit, static_argnames=("size",))
+def _pictures(net: DenseNet, dirs: jax.Array, steps: jax.Array, size: int) -> jax.Array:
+    """Pictures (B, S, S, 3) of the net moved to w + steps[b] * dirs[b]."""
+    flat = net.flat()
+    return jax.vmap(lambda d, t: render(net.with_flat(flat + t * d), size).rgb)(dirs, steps)
+
+
+def as_directions(dirs, n_weights: int) -> np.ndarray:
+    """Directions (B, n_weights): flat weight indices (B,) become one-hot rows."""
+    dirs = np.asarray(dirs)
+    if dirs.ndim == 2:
+        return dirs.astype(np.float32)
+    out = np.zeros((dirs.size, n_weights), np.float32)
+    out[np.arange(dirs.size), dirs] = 1.0
+    return out
+
+
+def pictures(net: DenseNet, dirs, steps, size: int, chunk: int,
+             progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Pictures (B, K, S, S, 3) of each direction moved by each of its steps (B, K).
+
+    ``dirs`` holds flat weight indices (B,) or vectors (B, n_weights). Every call
+    renders chunks of exactly ``chunk`` pictures (the last one padded), so one
+    compiled function serves every sweep, pruning and figure of a net.
+    """
+    steps = np.asarray(steps, np.float32)
+    b, k = steps.shape
+    n = net.arch.n_weights
+    flat_dirs = np.repeat(np.arange(b), k)
+    flat_steps = steps.reshape(-1)
+    out = np.zeros((b * k, size, size, 3), np.float32)
+    for start in range(0, b * k, chunk):
+        stop = min(start + chunk, b * k)
+        rows = np.resize(np.arange(start, stop), chunk)
+        d = as_directions(np.asarray(dirs)[flat_dirs[rows]], n)
+        out[start:stop] = np.asarray(_pictures(net, jnp.asarray(d), jnp.asarray(flat_steps[rows]), size))[:stop - start]
+        if progress:
+            progress(stop - start)
+    return out.reshape(b, k, size, size, 3)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a uint64 hash with good avalanche."""
+    x = x.astype(np.uint64)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def weight_fingerprints(net: DenseNet) -> np.ndarray:
+    """A uint64 per weight that names it by what it connects, not where it is stored.
+
+    Hash of (layer, the weight, the total |weight| into its source unit, the total
+    |weight| out of its target unit); inputs and outputs keep their index. Permuting
+    the units of a layer permutes the fingerprints with the weights.
+    """
+    kernels = [np.asarray(k, np.float32) for k in net.kernels]
+    parts = []
+    for layer, k in enumerate(kernels):
+        src = np.arange(k.shape[0], dtype=np.float32) if layer == 0 else np.abs(kernels[layer - 1]).sum(0)
+        last = layer == len(kernels) - 1
+        dst = np.arange(k.shape[1], dtype=np.float32) if last else np.abs(kernels[layer + 1]).sum(1)
+        fields = [np.full(k.shape, layer, np.float32), k, np.broadcast_to(src[:, None], k.shape),
+                  np.broadcast_to(dst[None, :], k.shape)]
+        h = np.zeros(k.size, np.uint64)
+        for f in fields:  # round away float noise from summation order before hashing
+            bits = np.round(f.astype(np.float64).reshape(-1), 5).astype(np.float32).view(np.uint32)
+            h = _mix(h ^ bits.astype(np.uint64))
+        parts.append(h)
+    return np.concatenate(parts)
+
+
+def weight_subset(seed: int, net: DenseNet, support: np.ndarray, count: int) -> np.ndarray:
+    """``count`` of the ``support`` weights (all if fewer), chosen by hashed fingerprint: the
+    same weights, wherever a re-laid-out net stores them. Sorted flat indices."""
+    if support.size <= count:
+        return support
+    with np.errstate(over="ignore"):
+        order = np.argsort(_mix(weight_fingerprints(net)[support] ^ _mix(np.uint64(seed) + np.uint64(1))),
+                           kind="stable")
+    return np.sort(support[order[:count]])
+
+
+def random_directions(seed: int, net: DenseNet, support: np.ndarray, count: int) -> np.ndarray:
+    """``count`` unit-norm Gaussian directions (count, n_weights) over the weights in ``support``.
+
+    Each weight's component is drawn from a hash of (seed, direction, its
+    fingerprint), so a net whose units are permuted gets the same directions,
+    permuted with it (common random numbers for fair comparisons).
+    """
+    fp = weight_fingerprints(net)[support]
+    d = np.arange(count, dtype=np.uint64)[:, None]
+    with np.errstate(over="ignore"):
+        key = _mix(fp[None, :] ^ _mix(d + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)))
+        u1 = ((_mix(key) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
+        u2 = ((_mix(key ^ np.uint64(0x632BE59BD9B4E019)) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
+    g = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
+    g /= np.linalg.norm(g, axis=1, keepdims=True)
+    out = np.zeros((count, net.arch.n_weights), np.float32)
+    out[:, support] = g
+    return out
+
+
+def effect_groups(changes: np.ndarray, cos: float) -> np.ndarray:
+    """Group index per sweep: sweeps whose change maps have cosine > ``cos`` share a group.
+
+    Duplicated effects come from layerization (every hop of a cache chain moves
+    the picture exactly as the genome link does) and from split chains; each
+    group counts once. A sweep joins the group of the first earlier sweep it matches.
+    """
+    flat = changes.reshape(changes.shape[0], -1)
+    unit = flat / (np.linalg.norm(flat, axis=1, keepdims=True) + 1e-12)
+    same = (unit @ unit.T) > cos
+    return np.argmax(same, axis=1)
+
+
+def flat_index(arch, layer: int, row: int, col: int) -> int:
+    """Position of kernel entry ``layer_{layer}[row, col]`` in ``DenseNet.flat()``."""
+    shapes = arch.kernel_shapes
+    if not (0 <= layer < len(shapes) and 0 <= row < shapes[layer][0] and 0 <= col < shapes[layer][1]):
+        raise IndexError(f"no weight layer_{layer}[{row}, {col}] in architecture {arch}")
+    return int(sum(a * b for a, b in shapes[:layer]) + row * shapes[layer][1] + col)

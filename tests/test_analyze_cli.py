@@ -1,0 +1,65 @@
+"""``ferlab analyze``: metrics.json and figures for any source, one-line errors, nothing half-written."""
+
+import json
+
+import jax
+import pytest
+
+from ferlab.cli import main
+from ferlab.cppn import init_net
+from ferlab.files import write_net
+from ferlab.metrics import METRICS
+
+FIGURES = {"output.png", "features.png", "weight_sweeps.png", "random_sweeps.png"}
+
+
+@pytest.fixture
+def small_net(tmp_path):
+    return write_net(tmp_path / "net.npz", init_net("3;cache:2,gaussian:2,sin:2", jax.random.PRNGKey(1)))
+
+
+def test_analyze_writes_metrics_and_figures(small_net, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["analyze", str(small_net), "--size", "16", "--out", str(out)]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert set(result["metrics"]) == set(METRICS)
+    assert all(0.0 <= v <= 1.0 for v in result["metrics"].values())
+    assert result["fer_score"] == pytest.approx(sum(result["metrics"].values()) / len(METRICS))
+    assert result["size"] == 16 and "human_label_auroc" not in result
+    for name in FIGURES:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert "fer_score" in capsys.readouterr().out
+
+
+def test_analyze_reports_human_label_auroc_for_a_labelled_genome(picbreeder_dir, tmp_path):
+    out = tmp_path / "ghost"
+    src = picbreeder_dir / "genomes" / "cppnx" / "542_GhostFaceSpooky.xml"
+    assert main(["analyze", str(src), "--size", "16", "--out", str(out)]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= result["human_label_auroc"] <= 1.0
+    assert result["human_labels"]["features"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("genome", ["576_Skull", "4376_ButterflyColor"])
+def test_analyze_human_label_auroc_on_the_shared_labelled_genomes(picbreeder_dir, tmp_path, genome):
+    out = tmp_path / genome
+    assert main(["analyze", str(picbreeder_dir / "genomes" / "cppnx" / f"{genome}.xml"), "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["human_label_auroc"] >= 0.75
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.npz"], "no such file"),
+    (["{net}", "--size", "4"], "size must be at least 8"),
+    (["{net}", "--size", "x"], "size must be an integer"),
+    (["{net}", "--out", "{file}"], "is not a folder"),
+])
+def test_analyze_errors_are_one_line_and_write_nothing(small_net, tmp_path, capsys, args, message):
+    existing = tmp_path / "file.txt"
+    existing.write_text("keep")
+    args = [a.format(net=small_net, file=existing) for a in args]
+    out = ["--out", str(tmp_path / "out")] if "--out" not in args else []
+    assert main(["analyze", *args, *out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ferlab: error:") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists() and existing.read_text() == "keep"

@@ -1,0 +1,44 @@
+"""The paper's pictures: right layout, right colours, valid PNGs."""
+
+import io
+
+import jax
+import numpy as np
+from PIL import Image
+
+from ferlab import figures
+from ferlab.cppn import init_net
+from ferlab.render import render
+
+
+def _decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_output_image_is_the_render():
+    net = init_net("2;cache:1,sin:2", jax.random.PRNGKey(0))
+    pixels = _decode(figures.output_image(net, 24)) / 255.0
+    assert pixels.shape == (24, 24, 3)
+    assert np.abs(pixels - np.asarray(render(net, 24).rgb)).max() <= 1 / 255 + 1e-6
+
+
+def test_feature_grid_has_a_row_per_layer_and_a_column_per_unit():
+    small = _decode(figures.feature_grid(init_net("2;cache:1,sin:2", jax.random.PRNGKey(0)), 16))
+    deep = _decode(figures.feature_grid(init_net("6;cache:1,sin:2", jax.random.PRNGKey(0)), 16))
+    wide = _decode(figures.feature_grid(init_net("2;cache:3,sin:5", jax.random.PRNGKey(0)), 16))
+    assert deep.shape[0] > small.shape[0] * 1.5 and deep.shape[1] == small.shape[1]
+    assert wide.shape[1] > small.shape[1] * 1.5 and wide.shape[0] == small.shape[0]
+
+
+def test_feature_grid_uses_a_diverging_colormap():
+    """The x input (bottom row, first column) runs from -1 (blue) on the left to +1 (red) on the right."""
+    pixels = _decode(figures.feature_grid(init_net("1;sin:4", jax.random.PRNGKey(0)), 16)).astype(int)
+    red, blue = pixels[..., 0] - pixels[..., 2], pixels[..., 2] - pixels[..., 0]
+    assert red.max() > 100 and blue.max() > 100
+
+
+def test_sweep_grid_layout():
+    frames = np.random.default_rng(0).random((3, 5, 8, 8, 3))
+    one = _decode(figures.sweep_grid(frames[:1], ["a"]))
+    three = _decode(figures.sweep_grid(frames, ["a", "b", "c"]))
+    assert three.shape[0] > 2 * one.shape[0] and three.shape[1] == one.shape[1]

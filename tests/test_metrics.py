@@ -1,0 +1,197 @@
+"""The FER suite separates the known-UFR Picbreeder nets from their known-FER SGD imposters,
+is blind to how a net is laid out, and sees the paper's labelled weights as the paper does."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ferlab.cppn import DenseNet, init_net, load_net
+from ferlab.errors import FerlabError
+from ferlab.metrics import METRICS, MetricsConfig, fer_metrics, fer_score, label_auroc, weight_asymmetry
+from ferlab.metrics import labels, regions, symmetry
+from ferlab.picbreeder import load_picbreeder
+
+# A smaller picture and fewer sweeps than the defaults keep the default test run short;
+# the slow test below repeats the ranking at the defaults.
+FAST = MetricsConfig(size=32, max_weights=64, directions=16)
+PAIRS = (("picbreeder_skull", "sgd_skull"), ("picbreeder_butterfly", "sgd_butterfly"))
+
+
+def _net(picbreeder_dir, name) -> DenseNet:
+    return load_net(picbreeder_dir / "nets" / f"{name}.npz")
+
+
+@pytest.fixture(scope="module")
+def shared_metrics(picbreeder_dir):
+    return {name: fer_metrics(_net(picbreeder_dir, name), FAST) for pair in PAIRS for name in pair}
+
+
+def _assert_ranked(results):
+    for ufr, fer in PAIRS:
+        for name in METRICS:
+            assert 0.0 <= results[ufr][name] <= 1.0 and 0.0 <= results[fer][name] <= 1.0, name
+            assert results[ufr][name] < results[fer][name], f"{name}: {ufr} {results[ufr][name]:.3f} " \
+                                                            f">= {fer} {results[fer][name]:.3f}"
+        assert fer_score(results[ufr]) < fer_score(results[fer])
+
+
+def test_every_metric_ranks_picbreeder_below_sgd(shared_metrics):
+    _assert_ranked(shared_metrics)
+
+
+@pytest.mark.slow
+def test_every_metric_ranks_picbreeder_below_sgd_at_defaults(picbreeder_dir):
+    _assert_ranked({name: fer_metrics(_net(picbreeder_dir, name)) for pair in PAIRS for name in pair})
+
+
+def test_fer_score_is_the_mean_of_the_metrics(shared_metrics):
+    m = shared_metrics["sgd_skull"]
+    assert fer_score(m) == pytest.approx(np.mean([m[k] for k in METRICS]))
+    assert set(m) == set(METRICS)
+
+
+# ------------------------------------------------------------------ invariances
+INVARIANT = dataclasses.replace(FAST, max_weights=512)  # sweep every existing weight: no subset to resample
+# Random directions are drawn afresh over the re-laid-out weights, so the metrics that
+# average over them carry sampling noise; the others must agree closely.
+SAMPLED = {"random_asymmetry", "random_asymmetry_fixed", "knob_misalignment"}
+
+
+def _permute_units(net: DenseNet, key) -> DenseNet:
+    """Shuffle the units of every hidden layer within their activation group (rows and columns alike)."""
+    kernels = [np.asarray(k).copy() for k in net.kernels]
+    starts = np.cumsum([0] + [c for _, c in net.arch.groups])
+    for layer in range(1, net.arch.n_layers + 1):
+        key, sub = jax.random.split(key)
+        perm = np.concatenate([start + np.asarray(jax.random.permutation(jax.random.fold_in(sub, g), count))
+                               for g, (start, (_, count)) in enumerate(zip(starts, net.arch.groups))])
+        kernels[layer - 1] = kernels[layer - 1][:, perm]
+        kernels[layer] = kernels[layer][perm, :]
+    return DenseNet(net.arch, tuple(jnp.asarray(k) for k in kernels))
+
+
+def _split_cache_chain(net: DenseNet) -> DenseNet:
+    """Carry one cached value through two cache units instead of one, each passing on half."""
+    kernels = [np.asarray(k).copy() for k in net.kernels]
+    n_cache = dict(net.arch.groups)["cache"]
+    for layer in range(1, net.arch.n_layers):
+        into, out = kernels[layer - 1], kernels[layer]
+        copies = [c for c in range(n_cache) if np.count_nonzero(into[:, c]) == 1 and into[:, c].max() == 1.0
+                  and np.any(out[c])]
+        free = [c for c in range(n_cache) if not np.any(into[:, c]) and not np.any(out[c])]
+        if copies and free:
+            c, spare = copies[0], free[0]
+            into[:, spare] = into[:, c]
+            out[spare], out[c] = out[c] / 2, out[c] / 2
+            return DenseNet(net.arch, tuple(jnp.asarray(k) for k in kernels))
+    raise AssertionError("no cache chain to split")
+
+
+@pytest.fixture(scope="module")
+def skull_invariant(picbreeder_dir):
+    net = _net(picbreeder_dir, "picbreeder_skull")
+    return net, fer_metrics(net, INVARIANT)
+
+
+def _assert_close(a, b):
+    for name in METRICS:
+        tol = 0.04 if name in SAMPLED else 0.01
+        assert a[name] == pytest.approx(b[name], abs=tol), name
+
+
+def test_permuting_units_leaves_metrics_unchanged(skull_invariant):
+    net, reference = skull_invariant
+    moved = _permute_units(net, jax.random.PRNGKey(3))
+    assert not np.allclose(np.asarray(moved.flat()), np.asarray(net.flat()))
+    _assert_close(fer_metrics(moved, INVARIANT), reference)
+
+
+def test_splitting_a_cache_chain_leaves_metrics_unchanged(skull_invariant):
+    net, reference = skull_invariant
+    split = _split_cache_chain(net)
+    assert np.count_nonzero(np.asarray(split.flat())) == np.count_nonzero(np.asarray(net.flat())) + 2
+    _assert_close(fer_metrics(split, INVARIANT), reference)
+
+
+# ------------------------------------------------------------------ the paper's labelled weights
+def test_skull_mouth_and_jaw_are_symmetric_and_the_wink_is_not(picbreeder_dir):
+    net = _net(picbreeder_dir, "picbreeder_skull")
+    mouth, jaw, wink = weight_asymmetry(net, [(7, 15, 15), (0, 1, 15), (9, 0, 15)])
+    # 0 = mirror-symmetric change, 1/2 = one-sided (and what noise gives), 1 = antisymmetric.
+    assert mouth < 1 / 3 and jaw < 1 / 3, (mouth, jaw)
+    assert wink > 0.45, wink
+
+
+def test_butterfly_wing_area_is_symmetric(picbreeder_dir):
+    wing, = weight_asymmetry(_net(picbreeder_dir, "picbreeder_butterfly"), [(12, 11, 17)])
+    assert wing < 1 / 3
+
+
+# ------------------------------------------------------------------ people's labels
+@pytest.mark.parametrize("genome", ["576_Skull", "4376_ButterflyColor"])
+def test_human_labels_agree_with_effects(picbreeder_dir, genome):
+    result = label_auroc(load_picbreeder(picbreeder_dir / "genomes" / "cppnx" / f"{genome}.xml"), size=32)
+    assert result["auroc"] >= 0.75, result
+    assert result["same_pairs"] > 100 and result["features"] >= 10
+
+
+def test_feature_labels_merge_variants_and_drop_non_features():
+    assert labels.feature_label("Mouth open close:=4") == "Mouth open close"
+    assert labels.feature_label("Wings and body: of interest") == "Wings and body"
+    assert labels.feature_label("Outer shape mirror: of interest:=2") == "Outer shape mirror"
+    assert labels.feature_label("No effect") is None and labels.feature_label("Minor effect") is None
+    assert labels.feature_label(None) is None
+
+
+def test_auroc_counts_ties_as_half():
+    sim = np.array([[1, .9, .1, .5], [.9, 1, .5, .2], [.1, .5, 1, .8], [.5, .2, .8, 1.]])
+    value, same, different = labels.auroc(sim, ("a", "a", "b", "b"))
+    assert (same, different) == (2, 4)
+    # same-label pairs .9, .8 against .1 .5 .5 .2: all larger
+    assert value == 1.0
+    assert labels.auroc(np.ones((3, 3)), ("a", "a", "b"))[0] == 0.5
+
+
+# ------------------------------------------------------------------ building blocks
+def test_symmetry_shares_of_simple_maps():
+    lin = jnp.linspace(-1, 1, 16)
+    y, x = jnp.meshgrid(lin, lin, indexing="ij")
+    assert float(symmetry.antisymmetric_share(jnp.cos(3 * x)[..., None], "x")) < 1e-6
+    assert float(symmetry.antisymmetric_share(x[..., None], "x")) == pytest.approx(1.0, abs=1e-6)
+    assert float(symmetry.antisymmetric_share(jnp.where(x > 0, 1.0, 0.0)[..., None], "x")) == pytest.approx(0.5)
+    assert symmetry.detect_axis(jnp.stack([jnp.cos(3 * y) + jnp.sin(2 * x)] * 3, -1))[0] == "y"
+
+
+def test_fracture_counts_mirror_pairs_as_one_region():
+    e = jnp.zeros((16, 16)).at[4:6, 2:4].set(1.0)
+    pair = e.at[4:6, 12:14].set(1.0)
+    apart = e.at[10:12, 12:14].set(1.0)
+    assert float(regions.fracture(e, "x", 0.1)) == pytest.approx(0.0, abs=1e-6)
+    assert float(regions.fracture(pair, "x", 0.1)) == pytest.approx(0.0, abs=1e-6)
+    assert float(regions.fracture(apart, "x", 0.1)) == pytest.approx(0.5, abs=1e-6)
+
+
+def test_spread_is_zero_for_one_part_and_one_for_all():
+    assert float(regions.spread(jnp.zeros((16, 16)).at[0, 0].set(1.0), 4, None)) == pytest.approx(0.0, abs=1e-6)
+    assert float(regions.spread(jnp.ones((16, 16)), 4, None)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(FerlabError, match="axis"):
+        MetricsConfig(axis="z")
+    with pytest.raises(FerlabError, match="unknown key"):
+        MetricsConfig.from_dict({"sise": 64})
+    with pytest.raises(FerlabError, match="size must be at least 8"):
+        MetricsConfig.from_dict({"size": 4})
+    assert MetricsConfig.from_dict({"size": 48, "axis": "y"}) == MetricsConfig(size=48, axis="y")
+
+
+def test_rejects_batched_and_empty_nets():
+    net = init_net("2;cache:2,sin:2", jax.random.PRNGKey(0))
+    with pytest.raises(FerlabError, match="one net"):
+        fer_metrics(jax.tree.map(lambda k: k[None], net), FAST)
+    with pytest.raises(FerlabError, match="no non-zero"):
+        fer_metrics(jax.tree.map(jnp.zeros_like, net), FAST)
