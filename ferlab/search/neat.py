@@ -312,7 +312,7 @@ def evaluate(pop: Genomes, archive: Archive, target, cfg: NEATConfig, resolution
     if cfg.fitness != "target":
         small, _ = paint(pop, cfg.novelty.descriptor_size, cfg.ink)
         desc = DESCRIPTORS[cfg.novelty.descriptor](small)
-        novelty = novelty_scores(desc, archive, cfg.novelty.k)
+        novelty = novelty_scores(desc, archive, cfg.novelty.k, cfg.novelty.population_neighbours)
         archive = archive_update(archive, desc, pop, novelty, cfg.novelty)
     if cfg.fitness == "target":
         fitness = -mse
