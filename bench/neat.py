@@ -1,0 +1,237 @@
+"""ferlab's NEAT against neat-python 2.x on the same task: match Picbreeder's skull.
+
+Both start from minimal genomes (x, y, d, bias fully linked to one ink output),
+draw activations from the same set with the same (Picbreeder) definitions and
+score -MSE of the grey image clip(|ink|, 0, 1) to the skull. neat-python's
+networks are evaluated with numpy over all pixels at once (its own evaluator
+works pixel by pixel); its nodes keep their per-node bias, which ferlab's
+genomes get through the bias input instead. neat-python's settings mirror
+ferlab's defaults (mutation rates and powers, no deletions, elitism 2,
+stagnation 15, survival 0.2); its speciation threshold stays fixed.
+
+neat-python is not a ferlab dependency; install it into a separate environment::
+
+    python3 -m venv /tmp/benchenv --system-site-packages
+    /tmp/benchenv/bin/pip install neat-python
+    PYTHONPATH=. /tmp/benchenv/bin/python bench/neat.py --size 64 --generations 200 --pops 150 1000
+
+Prints, per run, generations/s, genomes x pixels/s over the last 50 generations,
+mean genome size, and the best MSE per generation; then the median final MSE
+over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ferlab.search.neat import NEAT, NEATConfig
+from ferlab.search.targets import load_target
+
+PICBREEDER = {
+    "identity": lambda z: z,
+    "sin": np.sin,
+    "cos": np.cos,
+    "sigmoid": lambda z: 2.0 / (1.0 + np.exp(-z)) - 1.0,
+    "gaussian": lambda z: 2.0 * np.exp(-z * z) - 1.0,
+    "tanh": np.tanh,
+}
+
+
+def run_ferlab(target, size, pop, generations, seed):
+    neat = NEAT(NEATConfig(population_size=pop, generations=generations, outputs="ink"), size, target)
+    state = neat.init(jax.random.PRNGKey(seed))
+    jax.block_until_ready(neat.step(state))  # compile outside the timing
+    best, times = [], []
+    for _ in range(generations):
+        t0 = time.perf_counter()
+        state, stats = neat.step(state)
+        best.append(float(stats["best_mse"]))
+        times.append(time.perf_counter() - t0)
+    size_nodes = float(np.mean(np.asarray(state.pop.n_nodes())))
+    size_links = float(np.mean(np.asarray(state.pop.n_enabled())))
+    return best, times, size_nodes, size_links
+
+
+NEAT_PYTHON_CONFIG = """
+[NEAT]
+fitness_criterion = max
+fitness_threshold = 1.0
+no_fitness_termination = True
+pop_size = {pop}
+reset_on_extinction = False
+seed = {seed}
+
+[DefaultGenome]
+num_inputs = 4
+num_outputs = 1
+num_hidden = 0
+feed_forward = True
+initial_connection = full_direct
+activation_default = random
+activation_options = identity sin cos sigmoid gaussian tanh
+activation_mutate_rate = 0.02
+aggregation_default = sum
+aggregation_options = sum
+aggregation_mutate_rate = 0.0
+bias_init_mean = 0.0
+bias_init_stdev = 1.0
+bias_max_value = 8.0
+bias_min_value = -8.0
+bias_mutate_power = 0.2
+bias_mutate_rate = 0.8
+bias_replace_rate = 0.02
+response_init_mean = 1.0
+response_init_stdev = 0.0
+response_max_value = 1.0
+response_min_value = 1.0
+response_mutate_power = 0.0
+response_mutate_rate = 0.0
+response_replace_rate = 0.0
+weight_init_mean = 0.0
+weight_init_stdev = 1.0
+weight_max_value = 8.0
+weight_min_value = -8.0
+weight_mutate_power = 0.2
+weight_mutate_rate = 0.8
+weight_replace_rate = 0.02
+enabled_default = True
+enabled_mutate_rate = 0.02
+compatibility_disjoint_coefficient = 1.0
+compatibility_weight_coefficient = 0.5
+conn_add_prob = 0.3
+conn_delete_prob = 0.0
+node_add_prob = 0.2
+node_delete_prob = 0.0
+
+[DefaultSpeciesSet]
+compatibility_threshold = 1.0
+
+[DefaultStagnation]
+species_fitness_func = max
+max_stagnation = 15
+species_elitism = 2
+
+[DefaultReproduction]
+elitism = 2
+survival_threshold = 0.2
+min_species_size = 2
+"""
+
+
+def import_neat_python():
+    """neat-python's ``neat`` package (this script's own folder, where ``neat.py`` sits, hidden)."""
+    here = Path(__file__).resolve().parent
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    try:
+        return importlib.import_module("neat"), importlib.import_module("neat.graphs").feed_forward_layers
+    finally:
+        sys.path[:] = saved
+
+
+def run_neat_python(target, size, pop, generations, seed):
+    neat, feed_forward_layers = import_neat_python()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "neat.ini"
+        path.write_text(NEAT_PYTHON_CONFIG.format(pop=pop, seed=seed))
+        config = neat.Config(neat.DefaultGenome, neat.DefaultReproduction, neat.DefaultSpeciesSet,
+                             neat.DefaultStagnation, str(path))
+    config.genome_config.add_activation("cos", lambda z: PICBREEDER["cos"](z))
+    config.genome_config.add_activation("gaussian", lambda z: PICBREEDER["gaussian"](z))
+    lin = np.linspace(-1.0, 1.0, size, dtype=np.float32)
+    y, x = np.meshgrid(lin, lin, indexing="ij")
+    inputs = {-1: x.ravel(), -2: y.ravel(), -3: 1.4 * np.sqrt(x * x + y * y).ravel(),
+              -4: np.ones(size * size, np.float32)}
+    grey = target[..., 0].ravel()
+    best = []
+
+    def paint(genome):
+        links = [k for k, c in genome.connections.items() if c.enabled]
+        values = dict(inputs)
+        incoming: dict[int, list] = {}
+        for (a, b) in links:
+            incoming.setdefault(b, []).append((a, genome.connections[(a, b)].weight))
+        for layer in feed_forward_layers(list(inputs), [0], links)[0]:
+            for n in layer:
+                node = genome.nodes[n]
+                z = node.bias + node.response * sum(
+                    (w * values[a] for a, w in incoming.get(n, ())), np.zeros(size * size, np.float32))
+                values[n] = PICBREEDER[node.activation](z)
+        ink = values.get(0, np.zeros(size * size, np.float32))
+        return np.clip(np.abs(ink), 0.0, 1.0)
+
+    def evaluate(genomes, _config):
+        mse = []
+        for _, genome in genomes:
+            genome.fitness = -float(np.mean((paint(genome) - grey) ** 2))
+            mse.append(-genome.fitness)
+        best.append(min(mse))
+
+    population = neat.Population(config)
+    times = []
+    for _ in range(generations):
+        t0 = time.perf_counter()
+        population.run(evaluate, 1)
+        times.append(time.perf_counter() - t0)
+    genomes = list(population.population.values())
+    nodes = float(np.mean([len(g.nodes) + 4 for g in genomes]))  # + the 4 inputs, as ferlab counts them
+    links = float(np.mean([sum(c.enabled for c in g.connections.values()) for g in genomes]))
+    return best, times, nodes, links
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--generations", type=int, default=200)
+    parser.add_argument("--pops", type=int, nargs="+", default=[150, 1000])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--neat-python-seeds", type=int, default=None,
+                        help="seeds for neat-python (default: --seeds)")
+    parser.add_argument("--neat-python-generations", type=int, default=None,
+                        help="generations for neat-python (default: --generations)")
+    parser.add_argument("--only", choices=("ferlab", "neat-python"), default=None,
+                        help="run one of the two")
+    args = parser.parse_args(argv)
+    target = load_target("picbreeder:skull", args.size)
+    pixels = args.size * args.size
+    print(f"skull {args.size}x{args.size}, {jax.devices()[0].platform}")
+    print(f"{'run':<24}{'gens':>5}{'gen/s':>9}{'Mgenome-px/s':>14}{'nodes':>7}{'links':>7}{'best MSE':>10}")
+    curves = {}
+    finals: dict[tuple[str, int], list[float]] = {}
+    for pop in args.pops:
+        runners = [("ferlab", run_ferlab, args.generations, args.seeds),
+                   ("neat-python", run_neat_python, args.neat_python_generations or args.generations,
+                    args.neat_python_seeds or args.seeds)]
+        runners = [r for r in runners if args.only in (None, r[0])]
+        for name, runner, generations, seeds in runners:
+            for seed in range(seeds):
+                best, times, nodes, links = runner(target, args.size, pop, generations, seed)
+                last = times[-min(50, len(times)):]
+                label = f"{name} pop {pop} seed {seed}"
+                curves[label] = best
+                finals.setdefault((name, pop), []).append(best[-1])
+                print(f"{label:<24}{generations:>5}{len(times) / sum(times):>9.2f}"
+                      f"{pop * pixels * len(last) / sum(last) / 1e6:>14.2f}{nodes:>7.1f}{links:>7.1f}"
+                      f"{best[-1]:>10.4f}", flush=True)
+    print("\nmedian best MSE at the end over seeds:")
+    for (name, pop), values in finals.items():
+        print(f"  {name:<12} pop {pop:<5} {statistics.median(values):.4f}  ({len(values)} seeds)")
+    print("\nbest MSE per generation:")
+    labels = list(curves)
+    print("gen," + ",".join(labels))
+    for g in range(max(len(c) for c in curves.values())):
+        print(f"{g}," + ",".join(f"{curves[k][g]:.5f}" if g < len(curves[k]) else "" for k in labels))
+
+
+if __name__ == "__main__":
+    main()
