@@ -1,0 +1,58 @@
+"""The two points where the scale-out layer calls the core: plan a run, score a final net.
+
+``plan_run(data)`` turns one run config (a plain mapping, as YAML gives it)
+into a ``RunPlan``: the Search, its key, its budget and what to record about
+it. ``fer_suite(net, image, out_dir)`` runs the FER suite on one final net,
+writes its files (``metrics.json``, feature-map grid) under ``out_dir`` and
+returns the metrics. Sweeps and workers take both as arguments, so a custom
+regime or analysis plugs in without touching Ray or MLflow code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from ferlab.search.api import Search
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a worker needs to own one run."""
+
+    search: Search
+    key: jax.Array
+    generations: int
+    checkpoint_every: int
+    tags: dict[str, Any]
+    params: dict[str, Any]
+
+
+def plan_run(data: dict) -> RunPlan:
+    """A RunPlan for a ``ferlab.search.runs`` config (ConfigError on a bad one)."""
+    from ferlab.config import flatten
+    from ferlab.search.runs import load_run_config, make_search
+
+    cfg = load_run_config(data)
+    return RunPlan(make_search(cfg), jax.random.PRNGKey(cfg.seed), cfg.generations,
+                   cfg.checkpoint_every,
+                   tags={"regime": cfg.regime, "target": cfg.target, "seed": cfg.seed},
+                   params=flatten(cfg))
+
+
+def check_run(data: dict) -> None:
+    """Validate a run config without building anything (ConfigError if bad)."""
+    from ferlab.search.runs import load_run_config
+
+    load_run_config(data)
+
+
+def fer_suite(net, image: np.ndarray, out_dir: Path) -> dict[str, float]:
+    """FER metrics of one net; writes ``metrics.json`` and figures under ``out_dir``."""
+    from ferlab.metrics import analyze
+
+    return analyze(net, out_dir=out_dir)

@@ -1,0 +1,233 @@
+"""Sweeps: a base run config plus a grid or sampled space, run as one Ray Tune experiment.
+
+A spec (YAML)::
+
+    name: regimes-smoke            # MLflow experiment (one per sweep or study)
+    base: {regime: es, generations: 50, ...}   # a run config
+    grid: {regime: [es, sgd], seed: [0, 1]}    # every combination (dotted keys allowed)
+    sample: {settings.sigma: {loguniform: [0.01, 0.5]}}   # drawn num_samples times
+    num_samples: 1
+    metric: best_fitness
+    mode: max
+    asha: {grace_period: 5, reduction_factor: 2}          # optional early stopping
+    resources: {cpus: 1, gpus: 0}                         # per trial
+    max_failures: 2                                       # restarts from the last checkpoint
+    population_every: 0                                   # whole population to MLflow every K gens
+
+Each trial owns one run (``RunWorker``), reports every generation to Tune,
+checkpoints through Tune (so a trial whose actor dies resumes where its last
+checkpoint left it), and records itself as a child MLflow run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml
+from ferlab.tracking import Store, TrialLog, check_store, end_run, start_sweep
+from ferlab.workers.bridge import RunPlan, check_run, fer_suite, plan_run
+from ferlab.workers.run import NO_PREALLOCATE, RunWorker
+
+DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
+CHECKPOINT_FILE = "run.ckpt"
+
+
+@dataclass(frozen=True)
+class Asha:
+    grace_period: int = 1
+    reduction_factor: float = 2
+    max_t: int | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus: float = 1
+    gpus: float = 0
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    base: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    sample: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    num_samples: int = 1
+    metric: str = "best_fitness"
+    mode: Literal["max", "min"] = "max"
+    asha: Asha | None = None
+    resources: Resources = Resources()
+    max_failures: int = 2
+    population_every: int = 0
+
+    def __post_init__(self):
+        if not self.name.strip():
+            raise ValueError("name must not be empty")
+        if self.num_samples < 1 or self.max_failures < 0 or self.population_every < 0:
+            raise ValueError("num_samples must be >= 1, max_failures and population_every >= 0")
+        for key, values in self.grid.items():
+            if not values:
+                raise ValueError(f"grid.{key} has no values")
+        for key, dist in self.sample.items():
+            if len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
+                raise ValueError(f"sample.{key}: expected one of {', '.join(DISTRIBUTIONS)}, got {dist}")
+        both = set(self.grid) & set(self.sample)
+        if both:
+            raise ValueError(f"{sorted(both)[0]!r} is both in grid and sample")
+
+
+def load_sweep(path: str | Path, overrides=()) -> SweepSpec:
+    """Read and validate a sweep spec, including every grid point's run config."""
+    spec = from_dict(SweepSpec, apply_overrides(load_yaml(path), list(overrides)), str(path))
+    for point in grid_points(spec):
+        first = {k: _first_value(d) for k, d in spec.sample.items()}
+        try:
+            check_run(point_config(spec.base, {**point, **first}))
+        except ConfigError as e:
+            raise ConfigError(f"{path}: grid point {point}: {e}") from None
+    return spec
+
+
+def _first_value(dist: dict[str, list]):
+    (kind, args), = dist.items()
+    return args[0]
+
+
+def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    keys = list(spec.grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(spec.grid[k] for k in keys))]
+
+
+def point_config(base: dict, point: dict[str, Any]) -> dict:
+    """``base`` with each dotted key of ``point`` set."""
+    out = apply_overrides(base, [])
+    for key, value in point.items():
+        node = out
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
+
+
+def param_space(spec: SweepSpec) -> dict:
+    from ray import tune
+
+    space = {k: tune.grid_search(list(v)) for k, v in spec.grid.items()}
+    for key, dist in spec.sample.items():
+        (kind, args), = dist.items()
+        space[key] = tune.choice(args) if kind == "choice" else getattr(tune, kind)(*args)
+    return {"point": space}
+
+
+# ------------------------------------------------------------------- trials
+def trial(config: dict, *, base: dict, store: Store, experiment_id: str, parent_id: str,
+          planner: Callable[[dict], RunPlan], fer, population_every: int) -> None:
+    """One Tune trial: own a run, report each generation, checkpoint through Tune, log to MLflow."""
+    from ray import tune
+
+    ctx = tune.get_context()
+    point = config["point"]
+    plan = planner(point_config(base, point))
+    log = TrialLog(store, experiment_id, parent_id, ctx.get_trial_id(),
+                   ",".join(f"{k}={v}" for k, v in point.items()) or ctx.get_trial_name(),
+                   plan.tags, plan.params)
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            path = Path(work) / CHECKPOINT_FILE
+            restored = tune.get_checkpoint()
+            if restored is not None:
+                with restored.as_directory() as folder:
+                    path.write_bytes((Path(folder) / CHECKPOINT_FILE).read_bytes())
+            worker = RunWorker(plan, path)
+            while not worker.done:
+                stats = worker.advance(worker.next_slice(plan.checkpoint_every, population_every))
+                for s in stats:
+                    log.generation(s)
+                log.flush()
+                if population_every and worker.generation % population_every == 0:
+                    log.population(worker.state, worker.generation)
+                for s in stats[:-1]:
+                    tune.report(s)
+                with tempfile.TemporaryDirectory() as snap:
+                    (Path(snap) / CHECKPOINT_FILE).write_bytes(path.read_bytes())
+                    tune.report(stats[-1], checkpoint=tune.Checkpoint.from_directory(snap))
+            log.final(worker.result(), fer)
+        log.finish()
+    except Exception as e:
+        log.flush()
+        log.fail(e)
+        raise
+
+
+@dataclass
+class SweepOutcome:
+    experiment_id: str
+    parent_id: str
+    trials: int
+    failed: int
+
+
+def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
+              storage: str | Path | None = None, planner=plan_run, fer=fer_suite,
+              verbose: int = 1, ray_init: dict | None = None) -> SweepOutcome:
+    """Run every point of ``spec`` as a Tune trial on a local Ray (or the cluster at ``address``)."""
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    check_store(store)
+    if address and not store.is_server:
+        raise ConfigError("a sweep on a cluster needs --tracking-uri http://<head>:<port> "
+                          "(workers on other nodes cannot write the local SQLite store)")
+    experiment_id, parent_id = start_sweep(store, spec.name, flatten({"sweep": _spec_params(spec)}))
+    started = not ray.is_initialized()
+    if started:
+        env = {"env_vars": dict(NO_PREALLOCATE)} if 0 < spec.resources.gpus < 1 else None
+        ray.init(address=address, runtime_env=env, **(ray_init or {}))
+    failed = True
+    try:
+        scheduler = None
+        if spec.asha is not None:
+            max_t = spec.asha.max_t or int(spec.base.get("generations", 100))
+            scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
+                                      grace_period=spec.asha.grace_period,
+                                      reduction_factor=spec.asha.reduction_factor)
+        fn = tune.with_parameters(trial, base=spec.base, store=store, experiment_id=experiment_id,
+                                  parent_id=parent_id, planner=planner, fer=fer,
+                                  population_every=spec.population_every)
+        fn = tune.with_resources(fn, {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus})
+        columns = list(spec.grid) + list(spec.sample)
+        reporter = tune.CLIReporter(metric_columns=["generation", spec.metric],
+                                    parameter_columns=[f"point/{k}" for k in columns], max_report_frequency=10)
+        tuner = tune.Tuner(
+            fn, param_space=param_space(spec),
+            tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, scheduler=scheduler,
+                                        num_samples=spec.num_samples),
+            run_config=tune.RunConfig(
+                name=_safe(spec.name), storage_path=str(Path(storage or "tune").resolve()),
+                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                progress_reporter=reporter, verbose=verbose))
+        grid = tuner.fit()
+        errors = sum(1 for r in grid if r.error is not None)
+        failed = errors > 0
+        return SweepOutcome(experiment_id, parent_id, len(grid), errors)
+    finally:
+        end_run(store, parent_id, failed=failed)
+        if started:
+            ray.shutdown()
+
+
+def _spec_params(spec: SweepSpec) -> dict:
+    from ferlab.config import to_dict
+
+    return to_dict(spec)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
