@@ -271,19 +271,29 @@ def gallery(items: dict[str, list[tuple[str, Path | None, Path | None]]]) -> byt
     return _figure_bytes(fig)
 
 
-def gallery_items(df: pd.DataFrame, group: str, per_group: int, metric: str | None = None) -> dict:
-    """Up to ``per_group`` rows per group with an image, spread over images, lowest ``metric`` first."""
-    out: dict[str, list] = {}
-    if "image_path" not in df or per_group == 0:
-        return out
-    for name, part in df.groupby(group, sort=True):
-        part = part[part["image_path"].notna()]
+def gallery_rows(df: pd.DataFrame, group: str, per_group: int, metric: str | None = None) -> pd.DataFrame:
+    """Up to ``per_group`` rows per group, one per image, lowest ``metric`` first: the gallery's picks."""
+    if per_group == 0 or df.empty:
+        return df.iloc[:0]
+    parts = []
+    for _, part in df.groupby(group, sort=True):
         if metric in part:
             part = part.sort_values(metric, kind="stable")
         part = part.drop_duplicates("image") if "image" in part else part
-        out[str(name)] = [(_title(r, metric), Path(r["image_path"]),
-                           Path(r["features_path"]) if isinstance(r.get("features_path"), str) else None)
-                          for _, r in part.head(per_group).iterrows()]
+        parts.append(part.head(per_group))
+    return pd.concat(parts)
+
+
+def gallery_items(df: pd.DataFrame, group: str, per_group: int, metric: str | None = None) -> dict:
+    """The gallery's picks that have an ``image_path``, as ``{group: [(title, image, features)]}``."""
+    if "image_path" not in df:
+        return {}
+    rows = gallery_rows(df[df["image_path"].notna()], group, per_group, metric)
+    out: dict[str, list] = {}
+    for _, r in rows.iterrows():
+        features = r.get("features_path")
+        out.setdefault(str(r[group]), []).append(
+            (_title(r, metric), Path(r["image_path"]), Path(features) if isinstance(features, str) else None))
     return out
 
 
