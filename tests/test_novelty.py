@@ -1,0 +1,91 @@
+"""Novelty archive (generic, shared with NEAT) and the novelty regime."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ferlab.cppn import init_nets
+from ferlab.search.api import run_search
+from ferlab.search.novelty import (DESCRIPTORS, NoveltyConfig, archive_init, archive_update, describe,
+                                   mean_pairwise_distance, novelty_scores)
+from ferlab.search.runs import load_run_config, make_search
+
+SMALL = "3;sin:4,gaussian:4,sigmoid:4,identity:4"
+
+
+def test_novelty_is_mean_distance_to_k_nearest_in_archive_and_population():
+    archive = archive_init(4, 1, jnp.zeros(2), threshold=0.5)
+    archive = archive.replace(descriptors=jnp.array([[0.0], [10.0], [0.0], [0.0]]), size=jnp.array(2))
+    pop = jnp.array([[1.0], [3.0]])
+    scores = novelty_scores(pop, archive, k=2)
+    # individual 0: neighbours 0 (archive, d=1) and 3 (population, d=2); the invalid zeros are ignored
+    np.testing.assert_allclose(scores, [1.5, 2.5], rtol=1e-5)
+    np.testing.assert_allclose(novelty_scores(pop, archive, k=2, population=False), [5.0, 5.0], rtol=1e-5)
+
+
+def test_archive_adds_above_threshold_and_adapts_it():
+    cfg = NoveltyConfig(threshold=1.0, threshold_up=2.0, threshold_down=0.5, patience=2, add_many=1, capacity=3)
+    archive = archive_init(cfg.capacity, 1, jnp.zeros(()), cfg.threshold)
+    desc = jnp.arange(4.0)[:, None]
+    archive = archive_update(archive, desc, jnp.arange(4.0), jnp.array([0.5, 2.0, 3.0, 4.0]), cfg)
+    assert int(archive.size) == 3 and int(archive.added) == 3
+    np.testing.assert_allclose(archive.payload, [1.0, 2.0, 3.0])
+    assert float(archive.threshold) == 2.0  # 3 added > add_many: raised
+    for _ in range(2):  # nothing novel enough for `patience` generations: lowered
+        archive = archive_update(archive, desc, jnp.arange(4.0), jnp.zeros(4), cfg)
+    assert float(archive.threshold) == 1.0 and int(archive.stale) == 0
+    archive = archive_update(archive, desc + 10, jnp.arange(4.0) + 10, jnp.array([5.0, 0, 0, 0]), cfg)
+    np.testing.assert_allclose(archive.payload, [10.0, 2.0, 3.0])  # full: the oldest entry replaced
+
+
+def test_descriptors_are_pluggable_and_config_rejects_unknown():
+    nets = init_nets(SMALL, jax.random.split(jax.random.PRNGKey(0), 3))
+    assert describe(nets, NoveltyConfig(descriptor_size=8)).shape == (3, 64)
+    assert describe(nets, NoveltyConfig(descriptor="rgb", descriptor_size=4)).shape == (3, 48)
+    assert "luminance" in DESCRIPTORS
+    with pytest.raises(ValueError, match="unknown descriptor"):
+        NoveltyConfig(descriptor="nope")
+
+
+def diversity_ratio(generations: int, **settings):
+    config = load_run_config({"regime": "novelty", "resolution": 16, "arch": SMALL, "generations": generations,
+                              "settings": settings})
+    search = make_search(config)
+    outcome = run_search(search, jax.random.PRNGKey(0), generations)
+    archive = outcome.state.archive
+    n = int(archive.size)
+    random = describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(1), n)), search.config)
+    ratio = mean_pairwise_distance(archive.descriptors[:n]) / mean_pairwise_distance(random)
+    return outcome, float(ratio)
+
+
+NS_SETTINGS = {"es": {"algorithm": "Open_ES", "population_size": 32, "std": 0.1, "learning_rate": 0.05},
+               "novelty": {"threshold": 0.4, "population_neighbours": False}}
+
+
+def test_novelty_search_grows_a_diverse_archive_short():
+    outcome, ratio = diversity_ratio(15, **NS_SETTINGS)
+    sizes = [h["archive_size"] for h in outcome.history]
+    assert sizes[-1] > sizes[0]
+    assert ratio > 1.0
+
+
+@pytest.mark.slow
+def test_novelty_search_50_generations_diversity():
+    outcome, ratio = diversity_ratio(50, **NS_SETTINGS)
+    assert outcome.history[-1]["archive_size"] > outcome.history[0]["archive_size"]
+    assert ratio >= 1.5
+
+
+def test_ns_es_meta_population_and_nsr_with_target(picbreeder_dir):
+    config = load_run_config({"regime": "novelty", "resolution": 16, "arch": SMALL, "generations": 3,
+                              "target": "picbreeder:skull",
+                              "settings": {"mode": "nsr", "meta_population": 3,
+                                           "es": {"population_size": 8}}})
+    search = make_search(config)
+    outcome = run_search(search, jax.random.PRNGKey(0), 3)
+    assert {"novelty", "archive_size", "best_fitness", "parent"} <= set(outcome.history[-1])
+    result = search.result(outcome.state)
+    assert {"parent_0", "parent_1", "parent_2"} <= set(result.nets)
+    assert all(img.shape == (16, 16, 3) for img in result.images.values())

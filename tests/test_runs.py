@@ -1,0 +1,80 @@
+"""Run configs, the regime table, resuming from checkpoints and the `ferlab run` command."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from ferlab.cli import main
+from ferlab.config import ConfigError
+from ferlab.search.runs import REGIMES, RunConfig, load_run_config, run
+
+SMALL = "2;sin:3,gaussian:3"
+EXAMPLES = Path(__file__).resolve().parents[1] / "studies" / "examples"
+
+
+def es_config(**extra):
+    return {"regime": "es", "resolution": 8, "target": "picbreeder:skull", "arch": SMALL, "generations": 6,
+            "checkpoint_every": 2, "settings": {"population_size": 8}, **extra}
+
+
+def test_interrupted_run_resumes_to_the_same_result(picbreeder_dir, tmp_path):
+    config = load_run_config(es_config())
+    whole, whole_history = run(config, out_dir=tmp_path / "whole", progress=False)
+    part, _ = run(config, out_dir=tmp_path / "cut", progress=False, stop_after=4)
+    assert (tmp_path / "cut" / "checkpoint.msgpack").is_file()
+    seen = []
+    resumed, history = run(config, out_dir=tmp_path / "cut", progress=False, callback=lambda g, s: seen.append(g))
+    assert seen == [4, 5]
+    assert [h["best_fitness"] for h in history] == [h["best_fitness"] for h in whole_history]
+    for name in whole.nets:
+        np.testing.assert_array_equal(resumed.nets[name].flat(), whole.nets[name].flat())
+    assert not np.array_equal(part.nets["mean"].flat(), whole.nets["mean"].flat())
+
+
+def test_outputs_are_written(picbreeder_dir, tmp_path):
+    assert main(["run", str(EXAMPLES / "es.yaml"), "--set", "generations=2", "--set", "resolution=8",
+                 "--out", str(tmp_path)]) == 0
+    assert {"best.npz", "mean.npz"} <= {p.name for p in (tmp_path / "nets").iterdir()}
+    assert (tmp_path / "images" / "best.png").is_file()
+    lines = (tmp_path / "history.csv").read_text().splitlines()
+    assert lines[0].startswith("generation,") and len(lines) == 3
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["generations"] == 2
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_examples_load(picbreeder_dir, path):
+    config = load_run_config(path)
+    assert isinstance(config, RunConfig) and config.regime in REGIMES
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"regime": "evolve"}, "regime must be one of"),
+    ({"regime": "es", "target": "picbreeder:skull", "populaton": 3}, "unknown key 'populaton'"),
+    ({"regime": "es", "target": "picbreeder:skull", "resolution": "big"}, "config.resolution: expected an integer"),
+    ({"regime": "es", "target": "picbreeder:skull", "settings": {"algorithm": "CMA"}}, "unknown evosax algorithm 'CMA'"),
+    ({"regime": "es", "target": "missing.png"}, "no such file 'missing.png'"),
+    ({"regime": "es", "target": "picbreeder:cat"}, "unknown shortcut 'picbreeder:cat'"),
+    ({"regime": "sgd", "target": "picbreeder:skull", "arch": "3;nope:2"}, "unknown activation 'nope'"),
+    ({"regime": "novelty", "settings": {"mode": "nsr"}}, "nsr needs a target"),
+    ({"regime": "novelty", "settings": {"novelty": {"k": 0}}}, "k must be at least 1"),
+])
+def test_bad_configs_fail_before_any_work(picbreeder_dir, tmp_path, capsys, settings, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ferlab: error: ") and message in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_bad_override_and_changed_config_are_refused(picbreeder_dir, tmp_path, capsys):
+    assert main(["run", str(EXAMPLES / "es.yaml"), "--set", "settings.population_size=many",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "settings.population_size: expected an integer" in capsys.readouterr().err
+    config = load_run_config(es_config(generations=1))
+    run(config, out_dir=tmp_path / "o", progress=False)
+    with pytest.raises(ConfigError, match="holds a different run"):
+        run(load_run_config(es_config(generations=2)), out_dir=tmp_path / "o", progress=False)
