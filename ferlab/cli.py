@@ -134,6 +134,33 @@ def cmd_study(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from ferlab.tracking import check_store, resolve_store
+    from ferlab.workers.bridge import default_fer
+    from ferlab.workers.sweep import load_sweep, run_sweep
+
+    spec = load_sweep(args.spec, args.set)
+    store = resolve_store(args.tracking_uri, args.store)
+    check_store(store)
+    fer = default_fer()
+    if fer is None:
+        print("ferlab: note: FER suite (ferlab.metrics) not installed; runs get no FER records", file=sys.stderr)
+    out = run_sweep(spec, store, address=args.address, storage=args.storage, fer=fer)
+    print(f"sweep {spec.name}: {out.trials} trials, {out.failed} failed; "
+          f"MLflow experiment {out.experiment_id}, parent run {out.parent_id} at {store.uri}")
+    return 1 if out.failed else 0
+
+
+def cmd_ui(args) -> int:
+    import subprocess
+
+    from ferlab.tracking import server_command
+
+    url = f"http://127.0.0.1:{args.port}"
+    print(f"MLflow UI for {Path(args.store).resolve()} at {url} (Ctrl-C stops it)", flush=True)
+    return subprocess.call(server_command(args.store, args.port))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ferlab", description="Experiments on how CPPNs represent what they paint.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -167,6 +194,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite store in ./mlruns)")
     p.add_argument("--out", help="output folder (default results/<study>-<profile>)")
     p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser("sweep", help="run a sweep of searches as Ray Tune trials, recorded in MLflow")
+    p.add_argument("spec", help="sweep spec .yaml (base run config + grid/sample space)")
+    p.add_argument("--address", help="Ray cluster to join (default: start a local Ray)")
+    p.add_argument("--tracking-uri", help="MLflow tracking server, e.g. http://127.0.0.1:5000 "
+                   "(default: the SQLite store in --store)")
+    p.add_argument("--store", default="mlruns", help="embedded MLflow store folder (default mlruns)")
+    p.add_argument("--storage", default="tune", help="Ray Tune results and checkpoints folder (default tune)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("ui", help="serve the MLflow UI on the embedded store (127.0.0.1 only)")
+    p.add_argument("--store", default="mlruns", help="embedded MLflow store folder (default mlruns)")
+    p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    p.set_defaults(func=cmd_ui)
     return parser
 
 

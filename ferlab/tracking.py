@@ -227,3 +227,29 @@ def _plain(tree):
     if isinstance(tree, dict):
         return {str(k): _plain(v) for k, v in tree.items()}
     return tree
+
+
+def server_command(folder: str | Path, port: int, host: str = "127.0.0.1") -> list[str]:
+    """``mlflow server`` on the embedded store in ``folder`` (SQLite + proxied artifacts)."""
+    import sys
+
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
+            "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+            "--artifacts-destination", str(folder / "artifacts")]
+
+
+def wait_healthy(uri: str, process=None, timeout: float = 60.0) -> None:
+    """Block until the server at ``uri`` answers, or raise TrackingError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check_store(Store(uri), timeout=2)
+            return
+        except TrackingError:
+            if process is not None and process.poll() is not None:
+                raise TrackingError(f"tracking server at {uri} exited with code {process.returncode}") from None
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -76,7 +76,7 @@ def test_final_networks_population_and_failure_are_recorded(store, tmp_path):
     assert run.info.status == "FAILED" and "bad thing" in run.data.tags["ferlab.error"]
     local = mc.download_artifacts(log.run_id, "population/gen_000010.npz", str(tmp_path))
     pop = np.load(local)
-    np.testing.assert_array_equal(pop["population"], np.asarray(state.population))
+    np.testing.assert_array_equal(pop["population"], np.asarray(state["population"]))
     metrics = json.loads(open(mc.download_artifacts(log.run_id, "nets/best/fer/metrics.json", str(tmp_path))).read())
     assert metrics["fer_score"] == pytest.approx(scores["fer.best.fer_score"])
     assert "ValueError: bad thing" in open(mc.download_artifacts(log.run_id, "error.txt", str(tmp_path))).read()

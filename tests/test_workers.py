@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import struct
 
 from ferlab.cppn import Architecture, init_net, init_nets
 from ferlab.files import write_png
@@ -28,14 +27,6 @@ from ferlab.workers.run import RunWorker, actor_options
 
 ARCH = Architecture.parse("2;sin:2,gaussian:2")
 SIZE = 12
-
-
-@struct.dataclass
-class ToyState:
-    key: jax.Array
-    best: jax.Array
-    fitness: jax.Array
-    population: jax.Array
 
 
 class ToySearch:
@@ -50,7 +41,7 @@ class ToySearch:
     def init(self, key):
         flat = init_net(ARCH, key).flat()
         pop = init_nets(ARCH, jax.random.split(key, self.population)).flat()
-        return ToyState(key, flat, self._fitness(flat[None])[0], pop)
+        return {"key": key, "best": flat, "fitness": self._fitness(flat[None])[0], "population": pop}
 
     def _fitness(self, flats):
         imgs = render(self.template.with_flat(flats), SIZE).rgb
@@ -61,16 +52,16 @@ class ToySearch:
             Path(self.pid_file).write_text(str(os.getpid()))
         if self.sleep:
             time.sleep(self.sleep)
-        key, sub = jax.random.split(state.key)
-        pop = state.best + 0.3 * jax.random.normal(sub, (self.population, state.best.shape[0]))
+        key, sub = jax.random.split(state["key"])
+        pop = state["best"] + 0.3 * jax.random.normal(sub, (self.population, state["best"].shape[0]))
         fit = self._fitness(pop)
         i = jnp.argmax(fit)
-        better = fit[i] > state.fitness
-        new = ToyState(key, jnp.where(better, pop[i], state.best), jnp.maximum(fit[i], state.fitness), pop)
-        return new, {"best_fitness": new.fitness, "mean_fitness": fit.mean()}
+        best = jnp.where(fit[i] > state["fitness"], pop[i], state["best"])
+        new = {"key": key, "best": best, "fitness": jnp.maximum(fit[i], state["fitness"]), "population": pop}
+        return new, {"best_fitness": new["fitness"], "mean_fitness": fit.mean()}
 
     def result(self, state):
-        net = self.template.with_flat(state.best)
+        net = self.template.with_flat(state["best"])
         genomes = {"best": toy_genome(net)} if self.genome else {}
         return Result({"best": net}, {"best": np.asarray(render(net, SIZE).rgb)}, genomes)
 
@@ -104,7 +95,7 @@ def toy_plan(data: dict) -> RunPlan:
         raise ConfigError(f"regime: unknown toy regime {regime!r}")
     cls = FailingSearch if regime == "toy_fail" else ToySearch
     search = cls(population=data.get("population", 6), sleep=data.get("sleep", 0.0),
-                 fail_at=data.get("fail_at", 2), pid_file=data.get("pid_file", ""))
+                 fail_at=data.get("fail_at", 2), pid_file=data.get("pid_file", "") if regime == "toy" else "")
     return RunPlan(search, jax.random.PRNGKey(data.get("seed", 0)), data.get("generations", 4),
                    data.get("checkpoint_every", 2),
                    tags={"regime": regime, "target": data.get("target", "toy"), "seed": data.get("seed", 0)},
@@ -135,7 +126,7 @@ def test_worker_resumes_from_checkpoint_like_an_uninterrupted_run(tmp_path):
     assert again.generation == 2
     rest = again.advance(again.next_slice(2)) + again.advance(again.next_slice(2))
     assert [s["generation"] for s in rest] == [2, 3, 4] and again.done
-    np.testing.assert_array_equal(np.asarray(again.state.best), np.asarray(whole.state.best))
+    np.testing.assert_array_equal(np.asarray(again.state["best"]), np.asarray(whole.state["best"]))
     assert rest[-1]["best_fitness"] == stats[-1]["best_fitness"]
 
 

@@ -38,9 +38,9 @@ def plan_run(data: dict) -> RunPlan:
     from ferlab.search.runs import load_run_config, make_search
 
     cfg = load_run_config(data)
-    return RunPlan(make_search(cfg), jax.random.PRNGKey(cfg.seed), cfg.generations,
+    return RunPlan(make_search(cfg), jax.random.PRNGKey(cfg.seed), cfg.n_generations,
                    cfg.checkpoint_every,
-                   tags={"regime": cfg.regime, "target": cfg.target, "seed": cfg.seed},
+                   tags={"regime": cfg.regime, "target": cfg.target or "", "seed": cfg.seed},
                    params=flatten(cfg))
 
 
@@ -56,3 +56,10 @@ def fer_suite(net, image: np.ndarray, out_dir: Path) -> dict[str, float]:
     from ferlab.metrics import analyze
 
     return analyze(net, out_dir=out_dir)
+
+
+def default_fer():
+    """``fer_suite`` when the FER suite (``ferlab.metrics``) is installed, else None (no FER records)."""
+    import importlib.util
+
+    return fer_suite if importlib.util.find_spec("ferlab.metrics") else None

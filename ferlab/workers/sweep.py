@@ -189,7 +189,7 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
     if started:
         env = {"env_vars": dict(NO_PREALLOCATE)} if 0 < spec.resources.gpus < 1 else None
         ray.init(address=address, runtime_env=env, **(ray_init or {}))
-    failed = True
+    crashed = True
     try:
         scheduler = None
         if spec.asha is not None:
@@ -215,10 +215,10 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
                 progress_reporter=reporter, verbose=verbose))
         grid = tuner.fit()
         errors = sum(1 for r in grid if r.error is not None)
-        failed = errors > 0
+        crashed = False
         return SweepOutcome(experiment_id, parent_id, len(grid), errors)
     finally:
-        end_run(store, parent_id, failed=failed)
+        end_run(store, parent_id, failed=crashed)
         if started:
             ray.shutdown()
 
