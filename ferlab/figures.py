@@ -1,0 +1,90 @@
+"""The paper's pictures as PNG files (matplotlib, Agg backend, no display needed).
+
+- ``feature_grid``: every unit's map, one row per layer, inputs at the bottom
+  and outputs on top, diverging colormap on [-1, 1].
+- ``sweep_grid``: a sweep per row, the weight (or direction) moved by
+  -1, -0.5, 0, +0.5, +1 along the columns.
+- ``output_image``: the net's picture.
+
+Each function returns PNG bytes; write them with ``ferlab.files.write_bytes``.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ferlab.cppn import DenseNet  # noqa: E402
+from ferlab.files import png_bytes  # noqa: E402
+from ferlab.genome import HSV_LABELS, INPUT_LABELS  # noqa: E402
+from ferlab.render import grid, render  # noqa: E402
+
+CMAP = "RdBu_r"
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def output_image(net: DenseNet, size: int = 256) -> bytes:
+    """The net's picture at ``size`` x ``size`` pixels."""
+    return png_bytes(render(net, size).rgb)
+
+
+def feature_grid(net: DenseNet, size: int = 64, cell: float = 0.45) -> bytes:
+    """Every unit's map: inputs (x, y, d, bias) at the bottom, each hidden layer, outputs on top."""
+    image = render(net, size, features=True)
+    feats = np.asarray(image.features)  # (L, S, S, W)
+    inputs = np.asarray(grid(size))
+    rows = [(list(INPUT_LABELS), [inputs[..., k] for k in range(inputs.shape[-1])])]
+    acts = net.arch.unit_activations()
+    for layer in range(feats.shape[0]):
+        rows.append((list(acts), [feats[layer, ..., u] for u in range(feats.shape[-1])]))
+    hsv = np.asarray(image.hsv)
+    rows.append((list(HSV_LABELS), [hsv[..., k] for k in range(3)]))
+    rows.reverse()  # outputs on top
+    ncols = max(len(maps) for _, maps in rows)
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(cell * ncols + 0.8, cell * len(rows)),
+                             squeeze=False, dpi=100)
+    for r, (names, maps) in enumerate(rows):
+        level = len(rows) - 1 - r
+        for c in range(ncols):
+            ax = axes[r, c]
+            ax.set_xticks([]), ax.set_yticks([])
+            if c >= len(maps):
+                ax.axis("off")
+                continue
+            ax.imshow(maps[c], cmap=CMAP, vmin=-1, vmax=1, interpolation="nearest")
+            for side in ax.spines.values():
+                side.set_linewidth(0.3)
+        label = "in" if level == 0 else ("out" if level == len(rows) - 1 else f"L{level}")
+        axes[r, 0].set_ylabel(label, rotation=0, fontsize=6, labelpad=10, va="center")
+    fig.subplots_adjust(left=0.04, right=0.995, top=0.995, bottom=0.005, wspace=0.05, hspace=0.05)
+    return _png(fig)
+
+
+def sweep_grid(frames: np.ndarray, names: list[str], steps=(-1.0, -0.5, 0.0, 0.5, 1.0),
+               cell: float = 1.0) -> bytes:
+    """Rows of sweep frames ``(n, len(steps), S, S, 3)``, titled by ``names`` and step."""
+    frames = np.asarray(frames)
+    n, k = frames.shape[:2]
+    fig, axes = plt.subplots(n, k, figsize=(cell * k + 1.6, cell * n + 0.3), squeeze=False, dpi=100)
+    for r in range(n):
+        for c in range(k):
+            ax = axes[r, c]
+            ax.imshow(np.clip(frames[r, c], 0, 1), interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"{steps[c]:+g}", fontsize=7)
+        axes[r, 0].set_ylabel(names[r], rotation=0, fontsize=6, ha="right", va="center")
+    fig.subplots_adjust(left=1.5 / (cell * k + 1.6), right=0.995, top=1 - 0.3 / (cell * n + 0.3),
+                        bottom=0.005, wspace=0.05, hspace=0.05)
+    return _png(fig)

@@ -1,0 +1,8 @@
+"""FER metrics: numbers for the paper's pictures (see ``suite`` for the list and formulas)."""
+
+from ferlab.metrics.analysis import Analysis, analyze
+from ferlab.metrics.labels import label_auroc
+from ferlab.metrics.suite import METRICS, MetricsConfig, fer_metrics, fer_score, weight_asymmetry
+
+__all__ = ["METRICS", "Analysis", "MetricsConfig", "analyze", "fer_metrics", "fer_score", "label_auroc",
+           "weight_asymmetry"]

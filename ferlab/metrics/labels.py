@@ -1,0 +1,146 @@
+"""Validation against people: do links that a person gave one label have similar effects?
+
+CPPN-X genomes label each link with the feature a person saw it control while
+sweeping it over a range (its bookends, usually weight values -3 .. 3). For a
+factored net, pairs of links with the same label should have more similar
+effects than pairs with different labels; ``label_auroc`` is the probability
+that a random same-label pair is more similar than a random different-label
+pair (ties count 1/2).
+
+Labels. ``"Mouth open close:=4"`` is CPPN-X's numbered variant of
+``"Mouth open close"`` (the ``:=N`` marks which example of a feature a person
+highlighted), and ``"Wings and body: of interest"`` flags a link as interesting:
+both are the same feature, so the suffixes are stripped. ``"No effect"``,
+``"Minor effect"`` and ``"Little effect"`` name the absence of a feature; two
+such links do not control a common feature, so they are left out.
+
+Effect of a link. The person watched the picture while the weight took the
+values of its bookend range, so the sweep renders the net at K values evenly
+spaced over that range. Two views of the effect are compared by cosine and
+averaged: *where* the picture changes (the per-pixel colour change, each
+frame normalised to its peak, summed over frames) and *which* hidden units
+change (units whose RMS change exceeds 1% of the largest, as a 0/1 vector):
+links that feed one sub-network move the same units.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ferlab.cppn import DenseNet
+from ferlab.genome import Genome
+from ferlab.layerize import layerize
+from ferlab.metrics.sweeps import flat_index
+from ferlab.render import render
+
+NO_FEATURE = frozenset({"no effect", "minor effect", "little effect"})
+DEFAULT_RANGE = (-3.0, 3.0)
+_VARIANT = re.compile(r"\s*:=\s*\d+\s*$")
+_INTEREST = re.compile(r"\s*:?\s*of interest\s*$", re.IGNORECASE)
+EPS = 1e-9
+
+
+def feature_label(label: str | None) -> str | None:
+    """The feature a label names (variant and 'of interest' suffixes stripped), or None."""
+    if not label:
+        return None
+    text = _INTEREST.sub("", _VARIANT.sub("", label)).strip()
+    return None if not text or text.lower() in NO_FEATURE else text
+
+
+@dataclass(frozen=True)
+class LabelledLinks:
+    """The layerized net, flat weight indices of its labelled live links, their features,
+    and each link's sweep as steps from its weight (n, K)."""
+
+    net: DenseNet
+    index: np.ndarray
+    labels: tuple[str, ...]
+    values: np.ndarray
+
+
+def labelled_links(genome: Genome, steps: int = 7) -> LabelledLinks:
+    """The genome's labelled links as dense weights of ``layerize(genome).net``."""
+    lay = layerize(genome)
+    index, labels, values = [], [], []
+    for link, pos in zip(genome.links, lay.link_weights):
+        label = feature_label(link.label)
+        if pos is None or label is None:
+            continue
+        lo, hi = link.sweep[:2] if link.sweep else DEFAULT_RANGE
+        index.append(flat_index(lay.net.arch, *pos))
+        labels.append(label)
+        values.append(np.linspace(lo, hi, steps) - link.weight)
+    return LabelledLinks(lay.net, np.asarray(index, np.int32), tuple(labels), np.asarray(values, np.float32).reshape(-1, steps))
+
+
+@partial(jax.jit, static_argnames=("size",))
+def _effects(net: DenseNet, index: jax.Array, steps: jax.Array, size: int):
+    """Per link: (units' summed normalised RMS change (L, W), pixels' summed normalised change (S, S))."""
+    flat = net.flat()
+    base = render(net, size, features=True)
+
+    def frame(i, t):
+        im = render(net.with_flat(flat.at[i].add(t)), size, features=True)
+        units = jnp.sqrt(jnp.mean(jnp.square(im.features - base.features), axis=(1, 2)))
+        pixels = jnp.sqrt(jnp.sum(jnp.square(im.rgb - base.rgb), axis=-1))
+        return units / (jnp.max(units) + EPS), pixels / (jnp.max(pixels) + EPS)
+
+    def link(i, ts):
+        units, pixels = jax.vmap(lambda t: frame(i, t))(ts)
+        return units.sum(0), pixels.sum(0)
+
+    return jax.lax.map(lambda a: link(*a), (index, steps))
+
+
+def _cosine(x: np.ndarray) -> np.ndarray:
+    x = x.reshape(x.shape[0], -1).astype(np.float64)
+    x = x / (np.linalg.norm(x, axis=1, keepdims=True) + EPS)
+    return x @ x.T
+
+
+def effect_similarity(links: LabelledLinks, size: int) -> np.ndarray:
+    """(n, n) similarity of the links' effects: mean of pixel-change and unit-set cosines."""
+    units, pixels = (np.asarray(a) for a in _effects(links.net, jnp.asarray(links.index), jnp.asarray(links.values), size))
+    moved = (units > 0.01 * units.max(axis=(1, 2), keepdims=True)).astype(np.float64)
+    return (_cosine(pixels) + _cosine(moved)) / 2
+
+
+def auroc(similarity: np.ndarray, labels: tuple[str, ...]) -> tuple[float, int, int]:
+    """(AUROC of same-label vs different-label pairs, #same pairs, #different pairs)."""
+    labels = np.asarray(labels)
+    i, j = np.triu_indices(labels.size, 1)
+    same = labels[i] == labels[j]
+    pos, neg = similarity[i, j][same], similarity[i, j][~same]
+    if pos.size == 0 or neg.size == 0:
+        return float("nan"), int(pos.size), int(neg.size)
+    ranks = _ranks(np.concatenate([pos, neg]))
+    u = ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2
+    return float(u / (pos.size * neg.size)), int(pos.size), int(neg.size)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties averaged."""
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    ranks = np.empty(x.size)
+    ranks[order] = np.arange(1, x.size + 1)
+    _, first, counts = np.unique(sorted_x, return_index=True, return_counts=True)
+    mean_rank = first + (counts + 1) / 2
+    ranks[order] = np.repeat(mean_rank, counts)
+    return ranks
+
+
+def label_auroc(genome: Genome, size: int = 64, steps: int = 7) -> dict:
+    """Factoredness against people: AUROC plus how many links, features and pairs it rests on."""
+    links = labelled_links(genome, steps)
+    value, n_same, n_diff = auroc(effect_similarity(links, size), links.labels) if links.index.size > 1 \
+        else (float("nan"), 0, 0)
+    return {"auroc": value, "links": int(links.index.size), "features": len(set(links.labels)),
+            "same_pairs": n_same, "different_pairs": n_diff}

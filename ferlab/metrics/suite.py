@@ -1,0 +1,268 @@
+"""The FER metric suite: every number, its settings, and ``fer_score``.
+
+All metrics are oriented so that higher means more fractured / entangled, and
+all lie in [0, 1]. ``fer_score`` is their unweighted mean. The metrics (each
+formula is documented where it is computed):
+
+- ``internal_asymmetry``: hidden maps' distance from mirror-(anti)symmetric
+  (``features.internal_asymmetry``; constant units dropped, copies merged).
+- ``feature_redundancy``: 1 - effective rank / units of the distinct maps
+  (``features.rank_redundancy``).
+- ``feature_roughness``: level-set curvature of the distinct maps
+  (``features.roughness``).
+- ``sweep_asymmetry`` / ``sweep_asymmetry_fixed``: antisymmetric share of the
+  picture's change over single-weight sweeps at the calibrated step (every
+  net's picture moves by the same RMS amount) and at the paper's fixed +-1
+  (``symmetry.antisymmetric_share``, energies pooled over the two directions).
+- ``random_asymmetry`` / ``random_asymmetry_fixed``: the same over random
+  unit-norm directions in the space of the net's existing weights.
+- ``sweep_fracture``: 1 - share of change energy in the largest changed region
+  (``regions.fracture``), single-weight sweeps at the calibrated step.
+- ``sweep_entanglement``: spread of that energy over mirror-merged image parts
+  (``regions.spread``).
+- ``knob_misalignment``: U(single) / U(random), clipped to [0, 1], where U is the
+  mean of asymmetry and fracture at the calibrated step. Single weights of a
+  factored net are knobs, far more structured than random mixtures of them
+  (ratio well below 1); in a fractured net a weight is as unstructured as a
+  random direction (ratio near 1).
+- ``compressibility``: share of the architecture's weights that magnitude
+  pruning must keep for 30 dB PSNR (``compress.keep_share``).
+
+Which weights are swept. Only weights that exist (non-zero): a layerized
+Picbreeder net's zeros are absent links, not parameters. If there are more
+than ``max_weights`` a random subset is swept. Weights that cannot move the
+picture by tau/4 within ``max_step`` are inert and skipped. Weights with the
+same effect (cosine > ``effect_cos`` of their calibrated change maps: the hops
+of a cache chain, split chains) count once; a group is represented by its
+member with the largest gain, whose +-1 moves the picture the most.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ferlab.cppn import DenseNet
+from ferlab.errors import FerlabError
+from ferlab.metrics import compress, features, regions, sweeps
+from ferlab.metrics.symmetry import AXES, detect_axis, sym_energies
+from ferlab.render import render
+
+METRICS = ("internal_asymmetry", "feature_redundancy", "feature_roughness", "sweep_asymmetry",
+           "sweep_asymmetry_fixed", "random_asymmetry", "random_asymmetry_fixed", "sweep_fracture",
+           "sweep_entanglement", "knob_misalignment", "compressibility")
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Settings of the suite (defaults are the ones validated on the Picbreeder nets)."""
+
+    size: int = 64  # picture side in pixels
+    axis: str = "auto"  # mirror axis: "auto" (detected), "x" (left-right) or "y" (top-bottom)
+    rms_step: float = 0.05  # tau: RMS colour change of a calibrated sweep step
+    max_step: float = 3.0  # largest calibrated step (CPPN-X's bookend range)
+    fixed_step: float = 1.0  # the paper's fixed sweep step
+    max_weights: int = 256  # single-weight sweeps at most (a random subset beyond)
+    directions: int = 32  # random-direction sweeps
+    chunk: int = 64  # sweeps rendered per vmapped call
+    const_tol: float = 1e-4  # a unit map with smaller std is constant
+    dup_cos: float = 0.9999  # |cos| above which two unit maps are one
+    effect_cos: float = 0.999  # cos above which two weights' effects are one
+    fracture_threshold: float = 0.1  # changed pixel: energy >= this share of the peak
+    parts: int = 8  # image parts: cells of a parts x parts grid
+    curvature_scale: float = 4.0  # kappa_0 of feature_roughness (curvature of a radius-1/4 circle)
+    psnr_db: float = 30.0  # pruning quality bar of compressibility
+    seed: int = 0  # weight subset and random directions
+
+    def __post_init__(self):
+        checks = [
+            (self.size >= 8, "size must be at least 8"),
+            (self.axis in ("auto",) + AXES, f"axis must be 'auto', 'x' or 'y', got {self.axis!r}"),
+            (self.rms_step > 0 and self.max_step > 0 and self.fixed_step > 0, "steps must be positive"),
+            (self.max_weights >= 1 and self.directions >= 2 and self.chunk >= 1,
+             "max_weights and chunk must be >= 1, directions >= 2"),
+            (0 < self.fracture_threshold < 1, "fracture_threshold must be in (0, 1)"),
+            (2 <= self.parts <= self.size, "parts must be between 2 and size"),
+            (0 < self.dup_cos <= 1 and 0 < self.effect_cos <= 1, "dup_cos and effect_cos must be in (0, 1]"),
+            (self.curvature_scale > 0 and self.psnr_db > 0 and self.const_tol >= 0, "scales must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise FerlabError(f"metrics config: {message}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MetricsConfig":
+        """Build from a mapping (e.g. a YAML section); unknown keys are an error."""
+        names = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise FerlabError(f"metrics config: unknown keys {unknown} (known: {sorted(names)})")
+        defaults = cls()
+        try:
+            values = {k: type(getattr(defaults, k))(v) for k, v in data.items()}
+        except (TypeError, ValueError) as e:
+            raise FerlabError(f"metrics config: {e}") from None
+        return cls(**values)
+
+
+def fer_score(metrics: dict[str, float]) -> float:
+    """The unweighted mean of the suite's metrics (every one in [0, 1], higher = more FER)."""
+    return float(np.mean([metrics[name] for name in METRICS]))
+
+
+@partial(jax.jit, static_argnames=("axis", "threshold", "parts"))
+def _change_stats(changes: jax.Array, axis: str, threshold: float, parts: int):
+    """Per sweep (B, K, S, S, 3) of K steps: (antisymmetric share pooled over steps, fracture, spread)."""
+    sym, anti = sym_energies(changes, axis)
+    share = jnp.sum(anti, axis=1) / (jnp.sum(sym + anti, axis=1) + 1e-12)
+    energy = jnp.mean(jnp.sum(jnp.square(changes), axis=-1), axis=1)
+    frac = jax.vmap(lambda e: regions.fracture(e, axis, threshold))(energy)
+    spread = jax.vmap(lambda e: regions.spread(e, parts, axis))(energy)
+    return share, frac, spread
+
+
+@dataclass(frozen=True)
+class SweepSet:
+    """What the suite swept: flat indices (or directions), steps, and pictures minus the base picture."""
+
+    dirs: np.ndarray
+    calibrated: np.ndarray  # (B,) step
+    changes: np.ndarray  # (B, 2, S, S, 3) at +-calibrated step
+    fixed_changes: np.ndarray  # (B, 2, S, S, 3) at +-fixed_step
+
+
+class _Tracker:
+    def __init__(self, progress: Progress | None, total: int):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def stage(self, name: str) -> Callable[[int], None]:
+        def update(n: int):
+            self.done = min(self.done + n, self.total)
+            if self.progress:
+                self.progress(self.done, self.total, name)
+        return update
+
+
+def _sweep(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick) -> tuple[SweepSet, np.ndarray]:
+    """Gains by central finite differences, then calibrated and fixed +-steps; inert sweeps dropped."""
+    n = len(dirs)
+    h = 1e-3
+    fd = sweeps.frames(net, dirs, np.tile([h, -h], (n, 1)), cfg.size, cfg.chunk, tick)
+    gain = np.sqrt(np.mean(np.square(fd[:, 0] - fd[:, 1]), axis=(1, 2, 3))) / (2 * h)
+    live = gain * cfg.max_step > cfg.rms_step / 4
+    dirs, gain = dirs[live], gain[live]
+    step = np.minimum(cfg.rms_step / np.maximum(gain, 1e-12), cfg.max_step).astype(np.float32)
+    cal = sweeps.frames(net, dirs, np.stack([step, -step], 1), cfg.size, cfg.chunk, tick) - base
+    fixed = sweeps.frames(net, dirs, np.tile([cfg.fixed_step, -cfg.fixed_step], (len(dirs), 1)),
+                          cfg.size, cfg.chunk, tick) - base
+    return SweepSet(dirs, step, cal, fixed), gain
+
+
+def _representatives(group: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Index of the largest-gain member of each effect group."""
+    return np.array([np.flatnonzero(group == g)[np.argmax(gain[group == g])] for g in np.unique(group)], int)
+
+
+def fer_metrics(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress: Progress | None = None,
+                details: bool = False):
+    """Every metric of the suite for one net: ``{name: value}`` (plus a details dict if asked).
+
+    ``progress(done, total, stage)`` is called as work completes (units: pictures rendered).
+    """
+    if net.batch_shape:
+        raise FerlabError("fer_metrics takes one net (this one has batch axes)")
+    cfg = config
+    key = jax.random.PRNGKey(cfg.seed)
+    k_weights, k_dirs = jax.random.split(key)
+    flat = np.asarray(net.flat())
+    support = np.flatnonzero(flat)
+    if support.size == 0:
+        raise FerlabError("the net has no non-zero weights: nothing to measure")
+    chosen = support if support.size <= cfg.max_weights else np.sort(np.asarray(
+        jax.random.choice(k_weights, jnp.asarray(support), (cfg.max_weights,), replace=False)))
+    tracker = _Tracker(progress, 1 + 6 * chosen.size + 6 * cfg.directions + 2 * 32)
+
+    image = render(net, cfg.size, features=True)
+    base = np.asarray(image.rgb)
+    axis, base_asymmetry = detect_axis(image.rgb) if cfg.axis == "auto" else (cfg.axis, None)
+    maps = features.distinct_maps(image.features, cfg.const_tol, cfg.dup_cos)
+    tracker.stage("features")(1)
+
+    single, gain = _sweep(net, chosen.astype(np.int32), base, cfg, tracker.stage("weight sweeps"))
+    if single.dirs.size == 0:
+        raise FerlabError("no weight moves the picture: nothing to measure")
+    group = sweeps.effect_groups(single.changes[:, 0] - single.changes[:, 1], cfg.effect_cos)
+    reps = _representatives(group, gain)
+
+    dirs = np.asarray(sweeps.random_directions(k_dirs, support, flat.size, cfg.directions))
+    rand, _ = _sweep(net, dirs, base, cfg, tracker.stage("random directions"))
+    if rand.dirs.shape[0] == 0:
+        raise FerlabError("no random direction moves the picture: nothing to measure")
+
+    stats = partial(_change_stats, axis=axis, threshold=cfg.fracture_threshold, parts=cfg.parts)
+    s_asym, s_frac, s_spread = (np.asarray(a)[reps] for a in stats(jnp.asarray(single.changes)))
+    s_asym_fixed = np.asarray(stats(jnp.asarray(single.fixed_changes[reps]))[0])
+    r_asym, r_frac, _ = (np.asarray(a) for a in stats(jnp.asarray(rand.changes)))
+    r_asym_fixed = np.asarray(stats(jnp.asarray(rand.fixed_changes))[0])
+    unstructured_single = (s_asym.mean() + s_frac.mean()) / 2
+    unstructured_random = (r_asym.mean() + r_frac.mean()) / 2
+
+    keep = compress.keep_share(net, cfg.size, cfg.psnr_db)
+    tracker.stage("compressibility")(tracker.total)
+
+    metrics = {
+        "internal_asymmetry": features.internal_asymmetry(maps, axis),
+        "feature_redundancy": features.rank_redundancy(maps),
+        "feature_roughness": features.roughness(maps, cfg.curvature_scale),
+        "sweep_asymmetry": float(s_asym.mean()),
+        "sweep_asymmetry_fixed": float(s_asym_fixed.mean()),
+        "random_asymmetry": float(r_asym.mean()),
+        "random_asymmetry_fixed": float(r_asym_fixed.mean()),
+        "sweep_fracture": float(s_frac.mean()),
+        "sweep_entanglement": float(s_spread.mean()),
+        "knob_misalignment": float(np.clip(unstructured_single / max(unstructured_random, 1e-12), 0.0, 1.0)),
+        "compressibility": float(keep),
+    }
+    if not details:
+        return metrics
+    info = {
+        "axis": axis,
+        "image_asymmetry": base_asymmetry,
+        "weights": int(flat.size),
+        "nonzero_weights": int(support.size),
+        "swept_weights": int(chosen.size),
+        "live_weights": int(single.dirs.size),
+        "effect_groups": int(reps.size),
+        "distinct_units": int(maps.shape[0]),
+        "random_directions": int(rand.dirs.shape[0]),
+    }
+    return metrics, info, {"single": single, "representatives": reps, "gain": gain, "random": rand}
+
+
+def weight_asymmetry(net: DenseNet, weights: list[tuple[int, int, int]], config: MetricsConfig = MetricsConfig(),
+                     axis: str | None = None) -> np.ndarray:
+    """Antisymmetric share of the change made by each ``(layer, row, col)`` weight.
+
+    Energies pooled over the calibrated +-step and the fixed +-step sweeps: 0 for
+    a mirror-symmetric change, 1/2 for a one-sided one, 1 for an antisymmetric one.
+    """
+    cfg = config
+    base = np.asarray(render(net, cfg.size).rgb)
+    axis = axis or (detect_axis(jnp.asarray(base))[0] if cfg.axis == "auto" else cfg.axis)
+    idx = np.array([sweeps.flat_index(net.arch, *w) for w in weights], np.int32)
+    n = idx.size
+    fd = sweeps.frames(net, idx, np.tile([1e-3, -1e-3], (n, 1)), cfg.size, n)
+    gain = np.sqrt(np.mean(np.square(fd[:, 0] - fd[:, 1]), axis=(1, 2, 3))) / 2e-3
+    step = np.minimum(cfg.rms_step / np.maximum(gain, 1e-12), cfg.max_step)
+    steps = np.stack([step, -step, np.full(n, cfg.fixed_step), np.full(n, -cfg.fixed_step)], 1)
+    changes = sweeps.frames(net, idx, steps, cfg.size, n) - base
+    sym, anti = (np.asarray(a) for a in sym_energies(jnp.asarray(changes), axis))
+    return anti.sum(1) / (sym + anti).sum(1)
