@@ -1,0 +1,398 @@
+"""NEAT in JAX: a whole population of CPPN genomes evolving as tensors.
+
+One generation (``NEAT.step``, jitted) paints every genome on the pixel grid
+(``neat_genome.paint``), scores it (negative MSE to the target, novelty against
+the shared archive of ``ferlab.search.novelty``, or a weighted mix), speciates
+by compatibility distance with a threshold that moves towards the target
+number of species, shares fitness within species, drops stagnant species,
+allocates offspring and breeds them by crossover (aligned by innovation
+number) and mutation (``neat_variation``). Genomes start minimal, Picbreeder's
+way: every input linked to every output.
+
+``make_neat(run_config, settings)`` is the regime factory ``ferlab run`` calls;
+``result`` gives the champion (and, for novelty, the archive) as genome,
+layerized dense net and image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from ferlab.config import ConfigError
+from ferlab.layerize import layerize
+from ferlab.render import render
+from ferlab.search.api import Result
+from ferlab.search.neat_genome import Genomes, minimal, paint, take, to_genome
+from ferlab.search.neat_variation import crossover, distance, mutate
+from ferlab.search.novelty import (DESCRIPTORS, Archive, NoveltyConfig, archive_init, archive_update,
+                                   novelty_scores)
+
+
+@dataclass(frozen=True)
+class NEATConfig:
+    """NEAT settings (``settings:`` of a ``regime: neat`` run). Defaults follow
+    NEAT (Stanley and Miikkulainen 2002) and neat-python where they exist.
+
+    Population and capacity: ``population_size`` genomes of at most
+    ``max_nodes`` nodes (4 inputs and the outputs included) and ``max_links``
+    links; structural mutations that do not fit are skipped. ``outputs``:
+    ``hsv`` (hue, saturation, brightness) or ``ink`` (one grey level).
+
+    Fitness (``fitness``): ``target`` = -MSE to the run's target image;
+    ``novelty`` = novelty score against the archive (``novelty`` settings);
+    ``mix`` = (1 - novelty_weight) * (-MSE) + novelty_weight * novelty.
+
+    Mutation, per offspring: each link's weight is perturbed by
+    N(0, weight_perturb_power) with probability ``weight_perturb_rate``, else
+    replaced by N(0, weight_init_std) with ``weight_replace_rate``, then
+    clipped to +-weight_max; one random link flips enabled with
+    ``toggle_link_rate``; each hidden or output node gets a random activation
+    with ``activation_mutate_rate``; add-node (split a random enabled link)
+    with ``add_node_rate``; add-link (a new pair that makes no cycle) with
+    ``add_link_rate``. ``crossover_rate``: share of non-elite offspring made by
+    crossover of two parents (the others are mutated clones).
+
+    Speciation: distance = compat_excess E/N + compat_disjoint D/N +
+    compat_weight W (``neat_variation.distance``); a genome joins the nearest
+    species whose representative is within the threshold, else founds one
+    (at most ``max_species``). The threshold starts at ``threshold_init`` and
+    moves by ``threshold_step`` each generation towards ``target_species``
+    species (never below ``threshold_min``).
+
+    Selection: fitness is normalised to [0, 1] over the population and shared
+    explicitly (divided by species size); a species gets offspring in
+    proportion to its summed shared fitness, at least ``min_species_size``. A
+    species that has not improved its best fitness for ``stagnation``
+    generations gets none, except the ``species_elitism`` best species. The
+    ``elitism`` best genomes of each species are copied unchanged; parents are
+    drawn from the best ``survival_threshold`` share of a species.
+    """
+
+    population_size: int = 150
+    generations: int = 200
+    max_nodes: int = 32
+    max_links: int = 96
+    outputs: Literal["hsv", "ink"] = "hsv"
+    fitness: Literal["target", "novelty", "mix"] = "target"
+    novelty_weight: float = 0.5
+    novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
+    weight_init_std: float = 1.0
+    weight_perturb_rate: float = 0.8
+    weight_perturb_power: float = 0.5
+    weight_replace_rate: float = 0.1
+    weight_max: float = 8.0
+    toggle_link_rate: float = 0.02
+    activation_mutate_rate: float = 0.05
+    add_node_rate: float = 0.2
+    add_link_rate: float = 0.5
+    crossover_rate: float = 0.75
+    compat_excess: float = 1.0
+    compat_disjoint: float = 1.0
+    compat_weight: float = 0.5
+    target_species: int = 10
+    max_species: int = 32
+    threshold_init: float = 3.0
+    threshold_step: float = 0.1
+    threshold_min: float = 0.1
+    stagnation: int = 15
+    species_elitism: int = 2
+    elitism: int = 1
+    survival_threshold: float = 0.2
+    min_species_size: int = 2
+    archive_export: int = 50
+
+    def __post_init__(self):
+        positive = ("population_size", "generations", "max_nodes", "max_links", "target_species",
+                    "max_species", "stagnation", "min_species_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        rates = ("novelty_weight", "weight_perturb_rate", "weight_replace_rate", "toggle_link_rate",
+                 "activation_mutate_rate", "add_node_rate", "add_link_rate", "crossover_rate")
+        for name in rates:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.survival_threshold <= 1.0:
+            raise ValueError(f"survival_threshold must be in (0, 1], got {self.survival_threshold}")
+        if self.weight_perturb_rate + self.weight_replace_rate > 1.0:
+            raise ValueError("weight_perturb_rate + weight_replace_rate must be at most 1")
+        if self.target_species > self.max_species:
+            raise ValueError(f"target_species ({self.target_species}) exceeds max_species ({self.max_species})")
+        if self.min_species_size * self.max_species > self.population_size:
+            raise ValueError(f"min_species_size x max_species ({self.min_species_size * self.max_species}) "
+                             f"exceeds population_size ({self.population_size})")
+        n_out = 1 if self.outputs == "ink" else 3
+        if self.max_nodes < 4 + n_out or self.max_links < 4 * n_out:
+            raise ValueError(f"max_nodes must be at least {4 + n_out} and max_links at least {4 * n_out}")
+        for name in ("species_elitism", "elitism", "archive_export"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+
+    @property
+    def ink(self) -> bool:
+        return self.outputs == "ink"
+
+    @property
+    def needs_target(self) -> bool:
+        return self.fitness != "novelty"
+
+    def check(self, run) -> None:
+        """Cross-check against the run config: target and mix fitness need a target."""
+        if self.needs_target and run.target is None:
+            raise ConfigError(f"settings.fitness: {self.fitness!r} needs a target "
+                              "(set target:, or use fitness: novelty)")
+
+
+@struct.dataclass
+class Species:
+    """Species slots: representative genome, alive flag, best fitness so far and
+    the generation it last improved."""
+
+    rep: Genomes
+    active: jax.Array
+    best: jax.Array
+    improved: jax.Array
+
+
+@struct.dataclass
+class NEATState:
+    key: jax.Array
+    generation: jax.Array
+    pop: Genomes
+    next_node: jax.Array
+    next_innov: jax.Array
+    species: Species
+    threshold: jax.Array
+    champion: Genomes
+    champion_fitness: jax.Array
+    archive: Archive
+
+
+def _where(mask, a, b):
+    """Per-individual select between two pytrees with a leading population axis."""
+    return jax.tree.map(lambda x, y: jnp.where(mask.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b)
+
+
+def _set(tree, index, value):
+    return jax.tree.map(lambda a, v: a.at[index].set(v), tree, value)
+
+
+def speciate(pop: Genomes, species: Species, threshold, cfg: NEATConfig):
+    """``(species index per genome (P,), Species with founders added, founded (S,))``.
+
+    A genome joins the nearest live species within ``threshold``; the first
+    unassigned genome founds a species in a free slot and takes every
+    unassigned genome within ``threshold`` of it, until all are placed or the
+    slots run out (the rest join their nearest species).
+    """
+    dist = partial(distance, c1=cfg.compat_excess, c2=cfg.compat_disjoint, c3=cfg.compat_weight)
+    to_reps = lambda reps: jax.vmap(jax.vmap(dist, (None, 0)), (0, None))(pop, reps)  # noqa: E731
+    d = jnp.where(species.active[None], to_reps(species.rep), jnp.inf)
+    member = jnp.where(jnp.min(d, 1) < threshold, jnp.argmin(d, 1), -1)
+    active = species.active & jnp.zeros_like(species.active).at[member].max(member >= 0, mode="drop")
+    founded = jnp.zeros_like(active)
+
+    def more(carry):
+        member, active, _, _ = carry
+        return jnp.any(member < 0) & jnp.any(~active)
+
+    def found(carry):
+        member, active, founded, reps = carry
+        i, s = jnp.argmax(member < 0), jnp.argmax(~active)
+        rep = take(pop, i)
+        near = (member < 0) & (jax.vmap(dist, (0, None))(pop, rep) < threshold)
+        member = jnp.where(near.at[i].set(True), s, member)
+        return member, active.at[s].set(True), founded.at[s].set(True), _set(reps, s, rep)
+
+    member, active, founded, reps = jax.lax.while_loop(
+        more, found, (member, active, founded, species.rep))
+    d = jnp.where(active[None], to_reps(reps), jnp.inf)
+    member = jnp.where(member < 0, jnp.argmin(d, 1), member)
+    return member, species.replace(rep=reps, active=active), founded
+
+
+def allocate(fitness, member, species: Species, founded, generation, cfg: NEATConfig):
+    """Offspring per species and the updated species records (best, improved, reps).
+
+    Fitness is normalised to [0, 1] and shared (divided by species size); each
+    surviving species gets ``min_species_size`` plus a share of the rest in
+    proportion to its summed shared fitness (largest remainders round).
+    """
+    p, s = fitness.shape[0], species.active.shape[0]
+    size = jax.ops.segment_sum(jnp.ones(p, jnp.int32), member, s)
+    norm = (fitness - jnp.min(fitness)) / jnp.maximum(jnp.max(fitness) - jnp.min(fitness), 1e-12)
+    share = jax.ops.segment_sum(norm / size[member], member, s)
+    best_now = jax.ops.segment_max(fitness, member, s)
+    active = species.active & (size > 0)
+    old_best = jnp.where(founded, -jnp.inf, species.best)
+    better = best_now > old_best
+    improved = jnp.where(better | founded, generation, species.improved)
+    best = jnp.where(active, jnp.maximum(best_now, old_best), -jnp.inf)
+    place = jnp.argsort(jnp.argsort(-jnp.where(active, best, -jnp.inf)))
+    protected = active & (place < cfg.species_elitism)
+    alive = active & ((generation - improved < cfg.stagnation) | protected)
+    alive = jnp.where(jnp.any(alive), alive, active & (place == 0))
+    base = jnp.where(alive, cfg.min_species_size, 0)
+    rest = p - jnp.sum(base)
+    weight = jnp.where(alive, share + 1e-6, 0.0)
+    raw = rest * weight / jnp.sum(weight)
+    whole = jnp.floor(raw).astype(jnp.int32)
+    left = rest - jnp.sum(whole)
+    extra = jnp.zeros(s, jnp.int32).at[jnp.argsort(-(raw - whole))].set(
+        (jnp.arange(s) < left).astype(jnp.int32))
+    counts = base + whole + extra
+    champ = best_now
+    best_member = jnp.argmax(jnp.where(member[None] == jnp.arange(s)[:, None],
+                                       (fitness[None] >= champ[:, None]), False), axis=1)
+    return counts, size, Species(rep=species.rep, active=active, best=best, improved=improved), best_member
+
+
+def parents(key, fitness, member, size, counts, cfg: NEATConfig):
+    """``(elite, fitter, other, cross)`` per offspring slot.
+
+    Offspring slots are laid out species by species; the first ``elitism``
+    of a species copy its best genomes, the others draw two parents from the
+    best ``survival_threshold`` share of the species.
+    """
+    p, s = fitness.shape[0], size.shape[0]
+    ends = jnp.cumsum(counts)
+    sp = jnp.clip(jnp.searchsorted(ends, jnp.arange(p), side="right"), 0, s - 1)
+    rank = jnp.arange(p) - (ends - counts)[sp]
+    ranked = jnp.lexsort((-fitness, member))
+    first = (jnp.cumsum(size) - size)[sp]
+    elite = rank < jnp.minimum(cfg.elitism, size[sp])
+    n_surv = jnp.maximum(jnp.ceil(cfg.survival_threshold * size[sp]).astype(jnp.int32),
+                         jnp.minimum(2, size[sp]))
+    k1, k2, k3 = jax.random.split(key, 3)
+    i1 = ranked[first + jax.random.randint(k1, (p,), 0, n_surv)]
+    i2 = ranked[first + jax.random.randint(k2, (p,), 0, n_surv)]
+    fitter = jnp.where(elite, ranked[first + rank], jnp.where(fitness[i1] >= fitness[i2], i1, i2))
+    other = jnp.where(fitness[i1] >= fitness[i2], i2, i1)
+    cross = ~elite & jax.random.bernoulli(k3, cfg.crossover_rate, (p,))
+    return elite, fitter, other, cross
+
+
+class NEAT:
+    """The NEAT regime (``ferlab.search.api.Search``)."""
+
+    def __init__(self, settings: NEATConfig, resolution: int, target=None):
+        if settings.needs_target and target is None:
+            raise ConfigError(f"settings.fitness: {settings.fitness!r} needs a target image")
+        self.cfg = settings
+        self.resolution = resolution
+        self.target = None if target is None else jnp.asarray(target, jnp.float32)
+        self.describe = DESCRIPTORS[settings.novelty.descriptor]
+        self.init = jax.jit(self._init)
+        self.step = jax.jit(self._step)
+
+    def _template(self, key) -> Genomes:
+        return minimal(self.cfg.max_nodes, self.cfg.max_links, self.cfg.ink, key, self.cfg.weight_init_std)
+
+    def _init(self, key) -> NEATState:
+        cfg = self.cfg
+        k_pop, k_run = jax.random.split(key)
+        pop = jax.vmap(self._template)(jax.random.split(k_pop, cfg.population_size))
+        n_out = 1 if cfg.ink else 3
+        one = take(pop, 0)
+        reps = jax.tree.map(lambda a: jnp.broadcast_to(a, (cfg.max_species,) + a.shape), one)
+        species = Species(rep=reps, active=jnp.zeros(cfg.max_species, bool),
+                          best=jnp.full(cfg.max_species, -jnp.inf, jnp.float32), improved=jnp.zeros(cfg.max_species, jnp.int32))
+        dim = self.describe(jnp.zeros((1, cfg.novelty.descriptor_size, cfg.novelty.descriptor_size, 3))).shape[1]
+        return NEATState(
+            key=k_run, generation=jnp.zeros((), jnp.int32), pop=pop,
+            next_node=jnp.asarray(4 + n_out, jnp.int32), next_innov=jnp.asarray(4 * n_out, jnp.int32),
+            species=species, threshold=jnp.asarray(cfg.threshold_init, jnp.float32),
+            champion=one, champion_fitness=jnp.asarray(-jnp.inf, jnp.float32),
+            archive=archive_init(cfg.novelty.capacity, dim, one, cfg.novelty.threshold))
+
+    def evaluate(self, pop: Genomes, archive: Archive):
+        """``(fitness, mse or None, novelty or None, archive)`` of a population."""
+        cfg = self.cfg
+        mse = novelty = None
+        if cfg.fitness != "novelty":
+            rgb, _ = paint(pop, self.resolution, cfg.ink)
+            mse = jnp.mean((rgb - self.target) ** 2, axis=(1, 2, 3))
+        if cfg.fitness != "target":
+            small, _ = paint(pop, cfg.novelty.descriptor_size, cfg.ink)
+            desc = self.describe(small)
+            novelty = novelty_scores(desc, archive, cfg.novelty.k)
+            archive = archive_update(archive, desc, pop, novelty, cfg.novelty)
+        if cfg.fitness == "target":
+            fitness = -mse
+        elif cfg.fitness == "novelty":
+            fitness = novelty
+        else:
+            fitness = (1.0 - cfg.novelty_weight) * -mse + cfg.novelty_weight * novelty
+        return fitness, mse, novelty, archive
+
+    def _step(self, state: NEATState):
+        cfg = self.cfg
+        key, k_par, k_cross, k_mut = jax.random.split(state.key, 4)
+        fitness, mse, novelty, archive = self.evaluate(state.pop, state.archive)
+        best = jnp.argmax(fitness)
+        better = fitness[best] > state.champion_fitness
+        champion = jax.tree.map(lambda c, n: jnp.where(better, n, c), state.champion, take(state.pop, best))
+
+        member, species, founded = speciate(state.pop, state.species, state.threshold, cfg)
+        counts, size, species, best_member = allocate(fitness, member, species, founded, state.generation, cfg)
+        species = species.replace(rep=_where(species.active, take(state.pop, best_member), species.rep))
+        n_species = jnp.sum(species.active)
+        threshold = jnp.maximum(cfg.threshold_min, state.threshold + cfg.threshold_step * jnp.sign(
+            n_species - cfg.target_species))
+
+        elite, fitter, other, cross = parents(k_par, fitness, member, size, counts, cfg)
+        a, b = take(state.pop, fitter), take(state.pop, other)
+        children = jax.vmap(crossover)(a, b, jax.random.split(k_cross, cfg.population_size))
+        children = _where(cross, children, a)
+        pop, next_node, next_innov = mutate(children, k_mut, ~elite, state.next_node, state.next_innov, cfg)
+
+        stats = {"best_fitness": fitness[best], "mean_fitness": jnp.mean(fitness),
+                 "species": n_species, "threshold": state.threshold,
+                 "mean_nodes": jnp.mean(state.pop.n_nodes()), "mean_links": jnp.mean(state.pop.n_enabled())}
+        if mse is not None:
+            stats |= {"best_mse": jnp.min(mse), "mean_mse": jnp.mean(mse)}
+        if novelty is not None:
+            stats |= {"novelty": jnp.mean(novelty), "archive_size": archive.size}
+        new = NEATState(key=key, generation=state.generation + 1, pop=pop, next_node=next_node,
+                        next_innov=next_innov, species=species, threshold=threshold, champion=champion,
+                        champion_fitness=jnp.maximum(fitness[best], state.champion_fitness), archive=archive)
+        return new, stats
+
+    def _entry(self, genome: Genomes, name: str):
+        g = to_genome(genome, self.cfg.ink, name)
+        net = layerize(g).net
+        return g, net, np.asarray(render(net, self.resolution).rgb)
+
+    def result(self, state: NEATState) -> Result:
+        """The champion and, in novelty modes, the most recent ``archive_export`` archive entries."""
+        names = {"best": state.champion}
+        if self.cfg.fitness != "target":
+            archive = state.archive
+            size, added = int(archive.size), int(archive.added)
+            recent = [(added - 1 - k) % archive.capacity for k in range(min(size, self.cfg.archive_export))]
+            width = max(3, len(str(max(len(recent) - 1, 0))))
+            for k, slot in enumerate(sorted(recent)):
+                names[f"archive_{k:0{width}d}"] = take(archive.payload, slot)
+        nets, images, genomes = {}, {}, {}
+        for name, genome in names.items():
+            genomes[name], nets[name], images[name] = self._entry(genome, name)
+        return Result(nets=nets, images=images, genomes=genomes)
+
+
+def make_neat(run_config, settings: NEATConfig) -> NEAT:
+    """The NEAT regime for a run: its resolution and, unless pure novelty, its target image."""
+    target = None
+    if settings.needs_target:
+        settings.check(run_config)
+        from ferlab.search.targets import load_target
+
+        target = load_target(run_config.target, run_config.resolution)
+    return NEAT(settings, run_config.resolution, target)
+

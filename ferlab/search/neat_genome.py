@@ -1,0 +1,226 @@
+"""NEAT genomes as fixed-capacity arrays, painted as a whole population in one call.
+
+A genome has ``max_nodes`` node slots and ``max_links`` link slots. Slots
+``0..3`` hold the inputs x, y, d, bias and the next ones the outputs (hue,
+saturation, brightness, or a single ink); hidden nodes fill the rest. A node
+slot holds a node key (its historical marking: inputs and outputs are keyed by
+their slot, a hidden node by the split that made it; -1 marks a free slot) and
+an activation index into ``CPPN_ACTIVATIONS``. A link slot holds its innovation
+number (-1 free), source and target *slots*, weight and enabled flag.
+
+``Genomes`` is a flax struct pytree; a population is one ``Genomes`` whose
+leaves carry a leading axis. ``paint`` evaluates a population on the pixel grid
+in one jitted call: each genome's nodes are put in topological order (longest
+path from the inputs, found by a fixed-point iteration) and visited in that
+order, each node reading the weighted sum of its sources.
+``to_genome``/``from_genome`` convert to and from the foundation's ``Genome``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from ferlab.activations import ACTIVATIONS, CPPN_ACTIVATIONS
+from ferlab.genome import HSV_LABELS, INK_LABEL, INPUT_LABELS, Genome, Link, Node
+from ferlab.render import colour, grid
+
+N_INPUTS = len(INPUT_LABELS)
+IDENTITY = CPPN_ACTIVATIONS.index("identity")
+
+
+def output_labels(ink: bool) -> tuple[str, ...]:
+    return (INK_LABEL,) if ink else HSV_LABELS
+
+
+@struct.dataclass
+class Genomes:
+    """One genome, or a population when the leaves have leading axes."""
+
+    node_key: jax.Array  # (..., N) int32, -1 = free slot
+    node_act: jax.Array  # (..., N) int32 index into CPPN_ACTIVATIONS
+    link_innov: jax.Array  # (..., L) int32, -1 = free slot
+    link_src: jax.Array  # (..., L) int32 node slot
+    link_dst: jax.Array  # (..., L) int32 node slot
+    link_w: jax.Array  # (..., L) float32
+    link_on: jax.Array  # (..., L) bool
+
+    @property
+    def max_nodes(self) -> int:
+        return self.node_key.shape[-1]
+
+    @property
+    def max_links(self) -> int:
+        return self.link_innov.shape[-1]
+
+    def n_nodes(self) -> jax.Array:
+        return jnp.sum(self.node_key >= 0, axis=-1)
+
+    def n_links(self) -> jax.Array:
+        return jnp.sum(self.link_innov >= 0, axis=-1)
+
+    def n_enabled(self) -> jax.Array:
+        return jnp.sum((self.link_innov >= 0) & self.link_on, axis=-1)
+
+
+def minimal(max_nodes: int, max_links: int, ink: bool, key: jax.Array,
+            init_std: float = 1.0) -> Genomes:
+    """Picbreeder's start: every input linked to every output, random weights, no hidden node.
+
+    The initial links get innovations ``0 .. 4*n_out - 1`` in every genome, and
+    each output a random activation from the set.
+    """
+    n_out = len(output_labels(ink))
+    n_io = N_INPUTS + n_out
+    if max_nodes < n_io or max_links < N_INPUTS * n_out:
+        raise ValueError(f"max_nodes must be >= {n_io} and max_links >= {N_INPUTS * n_out}")
+    k_w, k_a = jax.random.split(key)
+    node_key = jnp.full(max_nodes, -1, jnp.int32).at[:n_io].set(jnp.arange(n_io))
+    acts = jax.random.randint(k_a, (n_out,), 0, len(CPPN_ACTIVATIONS))
+    node_act = jnp.full(max_nodes, IDENTITY, jnp.int32).at[N_INPUTS:n_io].set(acts)
+    n_init = N_INPUTS * n_out
+    src, dst = np.meshgrid(np.arange(N_INPUTS), np.arange(N_INPUTS, n_io), indexing="ij")
+    pad = max_links - n_init
+    link_innov = jnp.concatenate([jnp.arange(n_init), jnp.full(pad, -1)]).astype(jnp.int32)
+    link_src = jnp.concatenate([jnp.asarray(src.ravel()), jnp.zeros(pad, int)]).astype(jnp.int32)
+    link_dst = jnp.concatenate([jnp.asarray(dst.ravel()), jnp.zeros(pad, int)]).astype(jnp.int32)
+    w = init_std * jax.random.normal(k_w, (n_init,))
+    link_w = jnp.concatenate([w, jnp.zeros(pad)]).astype(jnp.float32)
+    link_on = jnp.arange(max_links) < n_init
+    return Genomes(node_key, node_act, link_innov, link_src, link_dst, link_w, link_on)
+
+
+def depths(g: Genomes) -> jax.Array:
+    """Longest-path depth of every node slot along enabled links (inputs 0)."""
+    live = (g.link_innov >= 0) & g.link_on
+
+    def relax(_, depth):
+        cand = jnp.where(live, depth[g.link_src] + 1, 0)
+        return jnp.zeros_like(depth).at[g.link_dst].max(cand)
+
+    return jax.lax.fori_loop(0, g.max_nodes, relax, jnp.zeros(g.max_nodes, jnp.int32))
+
+
+def topological_order(g: Genomes) -> tuple[jax.Array, jax.Array]:
+    """``(order, count)``: the non-input node slots by depth, and how many there are."""
+    is_node = (g.node_key >= 0) & (jnp.arange(g.max_nodes) >= N_INPUTS)
+    rank = jnp.where(is_node, depths(g), g.max_nodes + 1)
+    return jnp.argsort(rank, stable=True).astype(jnp.int32), jnp.sum(is_node)
+
+
+@struct.dataclass
+class Schedule:
+    """One genome's evaluation plan: node slots in topological order, and its
+    enabled links sorted by the position of their target in that order, so the
+    in-links of the r-th node are ``starts[r]:starts[r + 1]``."""
+
+    order: jax.Array
+    count: jax.Array
+    acts: jax.Array
+    src: jax.Array
+    w: jax.Array
+    starts: jax.Array
+
+
+def schedule(g: Genomes) -> Schedule:
+    order, count = topological_order(g)
+    rank = jnp.zeros(g.max_nodes, jnp.int32).at[order].set(jnp.arange(g.max_nodes, dtype=jnp.int32))
+    live = (g.link_innov >= 0) & g.link_on
+    key = jnp.where(live, rank[g.link_dst], g.max_nodes + 1)
+    by_target = jnp.argsort(key, stable=True)
+    starts = jnp.searchsorted(key[by_target], jnp.arange(g.max_nodes + 1)).astype(jnp.int32)
+    return Schedule(order, count, g.node_act[order], g.link_src[by_target], g.link_w[by_target], starts)
+
+
+_FNS = [ACTIVATIONS[name] for name in CPPN_ACTIVATIONS]
+
+
+def _paint_one(s: Schedule, inputs: jax.Array, n_out: int) -> jax.Array:
+    """Raw outputs (pixels, n_out) of one genome on flattened grid inputs (pixels, 4).
+
+    Loops run for exactly this genome's nodes and links, and ``switch``
+    computes one activation per node: no work on free slots.
+    """
+    values = jnp.zeros((s.order.shape[0], inputs.shape[0]), jnp.float32).at[:N_INPUTS].set(inputs.T)
+
+    def visit(r, values):
+        def add(k, acc):
+            return acc + s.w[k] * values[s.src[k]]
+
+        z = jax.lax.fori_loop(s.starts[r], s.starts[r + 1], add, jnp.zeros(inputs.shape[0]))
+        return values.at[s.order[r]].set(jax.lax.switch(s.acts[r], _FNS, z))
+
+    values = jax.lax.fori_loop(0, s.count, visit, values)
+    return values[N_INPUTS:N_INPUTS + n_out].T
+
+
+@partial(jax.jit, static_argnames=("size", "ink"))
+def paint(pop: Genomes, size: int, ink: bool) -> tuple[jax.Array, jax.Array]:
+    """``(rgb (P, S, S, 3), hsv (P, S, S, 3))`` of a population, in one compiled call.
+
+    Schedules are computed for the whole population at once (vmapped); the
+    painting then scans over genomes, each over all its pixels at once.
+    Ink genomes get hue = saturation = 0.
+    """
+    n_out = len(output_labels(ink))
+    inputs = grid(size).reshape(-1, 4)
+    raw = jax.lax.map(lambda s: _paint_one(s, inputs, n_out), jax.vmap(schedule)(pop))
+    if ink:
+        raw = jnp.concatenate([jnp.zeros(raw.shape[:-1] + (2,), raw.dtype), raw], axis=-1)
+    hsv = raw.reshape(raw.shape[0], size, size, 3)
+    return colour(hsv), hsv
+
+
+def take(pop: Genomes, index) -> Genomes:
+    """Genome(s) ``index`` of a population."""
+    return jax.tree.map(lambda a: a[index], pop)
+
+
+def to_genome(g: Genomes, ink: bool, name: str = "") -> Genome:
+    """The foundation genome of one tensor genome (node ids are node keys as strings)."""
+    a = jax.tree.map(np.asarray, g)
+    labels = dict(enumerate(INPUT_LABELS + output_labels(ink)))
+    nodes = []
+    for slot in np.flatnonzero(a.node_key >= 0):
+        kind = "input" if slot < N_INPUTS else "output" if slot in labels else "hidden"
+        activation = "identity" if kind == "input" else CPPN_ACTIVATIONS[a.node_act[slot]]
+        nodes.append(Node(str(a.node_key[slot]), kind, activation, labels.get(int(slot), "")))
+    slots = np.flatnonzero(a.link_innov >= 0)
+    links = [Link(int(a.link_innov[k]), str(a.node_key[a.link_src[k]]), str(a.node_key[a.link_dst[k]]),
+                  float(a.link_w[k]), bool(a.link_on[k]))
+             for k in slots[np.argsort(a.link_innov[slots], kind="stable")]]
+    return Genome.build(nodes, links, name=name, source=name or "NEAT genome")
+
+
+def from_genome(genome: Genome, max_nodes: int, max_links: int) -> Genomes:
+    """A tensor genome from a foundation genome whose hidden node ids are integers.
+
+    Inputs and outputs go to their fixed slots; hidden nodes follow in genome
+    order, keyed by their integer id. Activations must be in ``CPPN_ACTIVATIONS``.
+    """
+    ink = genome.is_ink()
+    io = [genome.inputs()[label] for label in INPUT_LABELS]
+    io += [genome.outputs()[label] for label in output_labels(ink)]
+    hidden = [n.id for n in genome.nodes if n.kind == "hidden"]
+    slot = {node_id: k for k, node_id in enumerate(io + hidden)}
+    if len(slot) > max_nodes or len(genome.links) > max_links:
+        raise ValueError(f"genome has {len(slot)} nodes and {len(genome.links)} links: "
+                         f"over capacity ({max_nodes}, {max_links})")
+    node_key = np.full(max_nodes, -1, np.int32)
+    node_key[:len(io)] = np.arange(len(io))
+    node_key[len(io):len(slot)] = [int(h) for h in hidden]
+    node_act = np.full(max_nodes, IDENTITY, np.int32)
+    for n in genome.nodes:
+        if n.kind != "input":
+            node_act[slot[n.id]] = CPPN_ACTIVATIONS.index(n.activation)
+    innov = np.full(max_links, -1, np.int32)
+    src, dst = np.zeros(max_links, np.int32), np.zeros(max_links, np.int32)
+    w, on = np.zeros(max_links, np.float32), np.zeros(max_links, bool)
+    for k, link in enumerate(genome.links):
+        innov[k], src[k], dst[k] = link.innovation, slot[link.source], slot[link.target]
+        w[k], on[k] = link.weight, link.enabled
+    return Genomes(*(jnp.asarray(v) for v in (node_key, node_act, innov, src, dst, w, on)))
