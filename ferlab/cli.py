@@ -138,6 +138,27 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    from ferlab.study import load_study, run_study, summary_text
+    from ferlab.tracking import resolve_store
+
+    study = load_study(args.spec, args.profile)
+    name = study.name + (f"-{args.profile}" if args.profile else "")
+    out = Path(args.out) if args.out else Path("results") / name
+    store = resolve_store(args.tracking_uri)
+    outcome = run_study(study, store, out, address=args.address)
+    print()
+    print(summary_text(outcome.report, study.analysis))
+    print()
+    print(f"report: {outcome.report.markdown} ({outcome.computed} runs computed, {outcome.reused} reused)")
+    if store.is_server:
+        print(f"MLflow UI: {store.uri} (experiment {study.name!r})")
+    else:
+        print(f"MLflow UI: ferlab ui   (or: mlflow ui --backend-store-uri {store.uri}), "
+              f"experiment {study.name!r}")
+    return 0
+
+
 def cmd_sweep(args) -> int:
     from ferlab.tracking import resolve_store
     from ferlab.workers.sweep import load_sweep, run_sweep
@@ -191,6 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value, e.g. --set settings.population_size=64 (repeatable)")
     p.add_argument("--out", help="output folder (default runs/<config name>); rerunning into it resumes")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("study", help="run a study (phases of sweeps) and write its report")
+    p.add_argument("spec", help="study spec .yaml (see studies/)")
+    p.add_argument("--profile", help="scale of the study: quick (a laptop) or full (a cluster)")
+    p.add_argument("--address", help="Ray cluster address (default: a local Ray)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite store in ./mlruns)")
+    p.add_argument("--out", help="output folder (default results/<study>-<profile>)")
+    p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("sweep", help="run a sweep of searches as Ray Tune trials, recorded in MLflow")
     p.add_argument("spec", help="sweep spec .yaml (base run config + grid/sample space)")

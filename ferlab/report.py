@@ -1,0 +1,366 @@
+"""A study's report: statistics over a table of scored networks, plots, Markdown and CSV.
+
+The input is a pandas DataFrame with one row per scored network (a run may
+score several: SGD seeds, an ES run's best, a novelty archive's members) and
+columns for its group (``regime``, ``role``...), the image it paints
+(``image``, the pairing key), any metrics (``fer_score``...) and optionally
+``image_path`` / ``features_path`` PNG files for the gallery.
+
+Statistics, all pure functions of the frame and an explicit bootstrap seed:
+
+- per group and metric, the mean and a percentile bootstrap interval of the
+  mean (``bootstrap_ci``);
+- a comparison of group ``a`` with group ``b`` on the same images
+  (``compare``): per image the mean of each side, the mean paired difference
+  ``b - a`` with its bootstrap interval over images, the effect size Cliff's
+  delta taken within images (``P(b > a) - P(b < a)`` over every pair of an
+  ``a`` network and a ``b`` network painting the same image: +1 means every
+  ``b`` network scored above every ``a`` network of its image), and the
+  Wilcoxon signed-rank test over the per-image differences; without a pairing
+  key, Cliff's delta over all rows and the Mann-Whitney U test.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CSV_NAME = "runs.csv"
+REPORT_NAME = "report.md"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Group ``a`` (the reference) against group ``b`` within column ``by``, paired on ``pair_on``."""
+
+    a: str
+    b: str
+    by: str | None = None
+    pair_on: str | None = "image"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the report computes: metrics, the grouping column, comparisons, bootstrap settings,
+    and how many images per group the gallery shows."""
+
+    metrics: tuple[str, ...] = ("fer_score",)
+    group: str = "regime"
+    comparisons: tuple[Comparison, ...] = ()
+    resamples: int = 2000
+    level: float = 0.95
+    seed: int = 0
+    gallery: int = 4
+
+    def __post_init__(self):
+        if not self.metrics:
+            raise ValueError("analysis.metrics must name at least one metric")
+        if self.resamples < 1:
+            raise ValueError(f"analysis.resamples must be at least 1, got {self.resamples}")
+        if not 0 < self.level < 1:
+            raise ValueError(f"analysis.level must be in (0, 1), got {self.level}")
+        if self.gallery < 0:
+            raise ValueError(f"analysis.gallery must be at least 0, got {self.gallery}")
+
+
+# ------------------------------------------------------------------ statistics
+def bootstrap_ci(values, seed: int, resamples: int = 2000, level: float = 0.95) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the mean and its percentile bootstrap interval (NaN when empty).
+
+    All ``resamples`` resamples are drawn at once from ``numpy.random.default_rng(seed)``.
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return (np.nan, np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(x.mean()), float(low), float(high)
+
+
+def cliffs_delta(a, b) -> float:
+    """``P(b > a) - P(b < a)`` over all pairs (NaN when a side is empty)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.size == 0 or b.size == 0:
+        return np.nan
+    sign = np.sign(b[None, :] - a[:, None])
+    return float(sign.mean())
+
+
+def summarize(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+    """One row per group: ``n`` and, per metric, ``<m>``, ``<m>_low``, ``<m>_high``."""
+    rows = []
+    for name, part in df.groupby(analysis.group, sort=True):
+        row = {analysis.group: name, "n": len(part)}
+        for i, metric in enumerate(analysis.metrics):
+            values = part[metric] if metric in part else []
+            mean, low, high = bootstrap_ci(values, _seed(analysis.seed, name, i), analysis.resamples,
+                                           analysis.level)
+            row |= {metric: mean, f"{metric}_low": low, f"{metric}_high": high}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Analysis) -> dict:
+    """Statistics of ``b`` against ``a`` on ``metric`` (see the module docstring)."""
+    by = comparison.by or analysis.group
+    rows = df[np.isfinite(df[metric].astype(float))] if metric in df else df.iloc[:0]
+    a = rows[rows[by] == comparison.a]
+    b = rows[rows[by] == comparison.b]
+    out = {"metric": metric, "by": by, "a": comparison.a, "b": comparison.b,
+           "n_a": len(a), "n_b": len(b), "mean_a": _mean(a, metric), "mean_b": _mean(b, metric)}
+    key = comparison.pair_on
+    if key is None:
+        out |= {"pairs": None, "diff": out["mean_b"] - out["mean_a"], "diff_low": np.nan, "diff_high": np.nan,
+                "delta": cliffs_delta(a[metric], b[metric]), "test": "mannwhitneyu",
+                "p": _mannwhitney(a[metric], b[metric])}
+        return out
+    images = sorted(set(a[key]) & set(b[key]), key=str)
+    ga, gb = a.groupby(key)[metric], b.groupby(key)[metric]
+    diffs = np.array([gb.get_group(i).mean() - ga.get_group(i).mean() for i in images])
+    signs = [np.sign(gb.get_group(i).to_numpy()[None, :] - ga.get_group(i).to_numpy()[:, None]).ravel()
+             for i in images]
+    mean, low, high = bootstrap_ci(diffs, _seed(analysis.seed, f"{comparison.a}|{comparison.b}", metric),
+                                   analysis.resamples, analysis.level)
+    out |= {"pairs": len(images), "diff": mean, "diff_low": low, "diff_high": high,
+            "delta": float(np.concatenate(signs).mean()) if signs else np.nan,
+            "test": "wilcoxon", "p": _wilcoxon(diffs)}
+    return out
+
+
+def comparisons(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+    """Every comparison on every metric, one row each."""
+    rows = [compare(df, c, m, analysis) for c in analysis.comparisons for m in analysis.metrics]
+    return pd.DataFrame(rows)
+
+
+def _mean(part: pd.DataFrame, metric: str) -> float:
+    return float(part[metric].mean()) if len(part) else np.nan
+
+
+def _wilcoxon(diffs: np.ndarray) -> float:
+    from scipy.stats import wilcoxon
+
+    if diffs.size < 2 or not np.any(diffs != 0):
+        return np.nan
+    return float(wilcoxon(diffs).pvalue)
+
+
+def _mannwhitney(a, b) -> float:
+    from scipy.stats import mannwhitneyu
+
+    if len(a) == 0 or len(b) == 0:
+        return np.nan
+    return float(mannwhitneyu(b, a, alternative="two-sided").pvalue)
+
+
+def _seed(seed: int, *parts) -> int:
+    """A bootstrap seed per cell that does not depend on which other cells exist."""
+    import zlib
+
+    return int(zlib.crc32(repr((seed, *map(str, parts))).encode()))
+
+
+# ------------------------------------------------------------------ tables
+def format_summary(summary: pd.DataFrame, analysis: Analysis, digits: int = 3) -> pd.DataFrame:
+    """The summary as text cells ``mean [low, high]``."""
+    out = summary[[analysis.group, "n"]].copy()
+    for m in analysis.metrics:
+        out[m] = [_interval(r[m], r[f"{m}_low"], r[f"{m}_high"], digits) for _, r in summary.iterrows()]
+    return out
+
+
+def format_comparisons(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    if table.empty:
+        return table
+    return pd.DataFrame({
+        "metric": table["metric"],
+        "a vs b": [f"{r.a} vs {r.b}" for r in table.itertuples()],
+        "n (a, b)": [f"{r.n_a}, {r.n_b}" for r in table.itertuples()],
+        "images": [("-" if r.pairs is None or pd.isna(r.pairs) else str(int(r.pairs))) for r in table.itertuples()],
+        "mean a": [_num(v, digits) for v in table["mean_a"]],
+        "mean b": [_num(v, digits) for v in table["mean_b"]],
+        "b - a": [_interval(r.diff, r.diff_low, r.diff_high, digits) for r in table.itertuples()],
+        "Cliff's delta": [_num(v, 2) for v in table["delta"]],
+        "test": table["test"],
+        "p": [_num(v, 3) for v in table["p"]],
+    })
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub Markdown table (no extra dependency)."""
+    cols = [str(c) for c in table.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _num(v, digits: int) -> str:
+    return "n/a" if v is None or not np.isfinite(float(v)) else f"{float(v):.{digits}f}"
+
+
+def _interval(mean, low, high, digits: int) -> str:
+    if not np.isfinite(float(mean)):
+        return "n/a"
+    return f"{_num(mean, digits)} [{_num(low, digits)}, {_num(high, digits)}]"
+
+
+# ------------------------------------------------------------------ plots
+def _figure_bytes(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def metric_plot(df: pd.DataFrame, metric: str, group: str, seed: int = 0) -> bytes:
+    """PNG: a box per group with every network as a jittered point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(df[group].unique(), key=str)
+    data = [df.loc[df[group] == n, metric].astype(float).dropna().to_numpy() for n in names]
+    fig, ax = plt.subplots(figsize=(1.3 + 1.1 * len(names), 3.2))
+    ax.boxplot([d if d.size else [np.nan] for d in data], widths=0.5, showfliers=False)
+    ax.set_xticks(range(1, len(names) + 1), [str(n) for n in names], rotation=20, ha="right")
+    rng = np.random.default_rng(seed)
+    for i, d in enumerate(data, start=1):
+        ax.scatter(i + rng.uniform(-0.15, 0.15, d.size), d, s=12, alpha=0.7, zorder=3)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} by {group}")
+    ax.grid(axis="y", alpha=0.3)
+    return _figure_bytes(fig)
+
+
+def gallery(items: dict[str, list[tuple[str, Path | None, Path | None]]]) -> bytes:
+    """PNG: one row per group, each of its ``(title, image PNG, feature-map PNG)`` side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    groups = [g for g, entries in items.items() if entries]
+    cols = max((len(items[g]) for g in groups), default=1)
+    fig, axes = plt.subplots(max(len(groups), 1), 2 * cols, figsize=(3.2 * cols, 1.9 * max(len(groups), 1)),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for r, g in enumerate(groups):
+        for c, (title, image, features) in enumerate(items[g]):
+            for k, path in enumerate((image, features)):
+                ax = axes[r, 2 * c + k]
+                if path is not None and Path(path).is_file():
+                    with Image.open(path) as im:
+                        ax.imshow(np.asarray(im.convert("RGB")))
+                ax.set_title(title if k == 0 else "feature maps", fontsize=7)
+        axes[r, 0].text(-0.1, 0.5, str(g), transform=axes[r, 0].transAxes, rotation=90,
+                        ha="right", va="center", fontsize=9)
+    return _figure_bytes(fig)
+
+
+def gallery_rows(df: pd.DataFrame, group: str, per_group: int, metric: str | None = None) -> pd.DataFrame:
+    """Up to ``per_group`` rows per group, one per image, lowest ``metric`` first: the gallery's picks."""
+    if per_group == 0 or df.empty:
+        return df.iloc[:0]
+    parts = []
+    for _, part in df.groupby(group, sort=True):
+        if metric in part:
+            part = part.sort_values(metric, kind="stable")
+        part = part.drop_duplicates("image") if "image" in part else part
+        parts.append(part.head(per_group))
+    return pd.concat(parts)
+
+
+def gallery_items(df: pd.DataFrame, group: str, per_group: int, metric: str | None = None) -> dict:
+    """The gallery's picks that have an ``image_path``, as ``{group: [(title, image, features)]}``."""
+    if "image_path" not in df:
+        return {}
+    rows = gallery_rows(df[df["image_path"].notna()], group, per_group, metric)
+    out: dict[str, list] = {}
+    for _, r in rows.iterrows():
+        features = r.get("features_path")
+        out.setdefault(str(r[group]), []).append(
+            (_title(r, metric), Path(r["image_path"]), Path(features) if isinstance(features, str) else None))
+    return out
+
+
+def _title(row, metric: str | None) -> str:
+    label = str(row.get("image", ""))[-22:]
+    if metric and metric in row and np.isfinite(float(row[metric])):
+        return f"{label}\n{metric} {float(row[metric]):.3f}"
+    return label
+
+
+# ------------------------------------------------------------------ the report
+@dataclass
+class Report:
+    """What ``write_report`` produced: the folder, its files and the tables."""
+
+    folder: Path
+    summary: pd.DataFrame
+    comparisons: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def markdown(self) -> Path:
+        return self.folder / REPORT_NAME
+
+
+def write_report(df: pd.DataFrame, analysis: Analysis, folder: str | Path, title: str,
+                 notes: Sequence[str] = ()) -> Report:
+    """Write ``report.md``, ``runs.csv``, ``summary.csv``, ``comparisons.csv`` and PNGs into ``folder``."""
+    from ferlab.files import write_bytes, write_text
+
+    folder = Path(folder)
+    missing = [m for m in analysis.metrics if m not in df]
+    if analysis.group not in df:
+        missing.insert(0, analysis.group)
+    frame = df.copy()
+    for m in missing:
+        frame[m] = np.nan
+    summary = summarize(frame, analysis)
+    table = comparisons(frame, analysis)
+    files = [write_text(folder / CSV_NAME, frame.to_csv(index=False)),
+             write_text(folder / "summary.csv", summary.to_csv(index=False)),
+             write_text(folder / "comparisons.csv", table.to_csv(index=False))]
+    lines = [f"# {title}", ""]
+    lines += [f"{n}" for n in notes] + ([""] if notes else [])
+    lines += [f"{len(frame)} networks from {frame['run_id'].nunique() if 'run_id' in frame else len(frame)} runs. "
+              f"Cells: mean [{analysis.level:.0%} bootstrap interval of the mean, {analysis.resamples} resamples]. "
+              "Higher means more fractured/entangled.", "", "## Results by " + analysis.group, "",
+              markdown_table(format_summary(summary, analysis)), ""]
+    if not table.empty:
+        lines += ["## Comparisons", "",
+                  "`b - a`: mean over images of the per-image difference of means, with its bootstrap interval; "
+                  "Cliff's delta: P(b > a) - P(b < a) over pairs painting the same image; p: Wilcoxon "
+                  "signed-rank over images (Mann-Whitney U when unpaired). Few images give wide intervals and "
+                  "large p.", "", markdown_table(format_comparisons(table)), ""]
+    lines += ["## Plots", ""]
+    for m in analysis.metrics:
+        if frame[m].notna().any():
+            path = write_bytes(folder / f"{m}.png", metric_plot(frame, m, analysis.group, analysis.seed))
+            files.append(path)
+            lines += [f"![{m} by {analysis.group}]({path.name})", ""]
+    items = gallery_items(frame, analysis.group, analysis.gallery, analysis.metrics[0])
+    if items:
+        path = write_bytes(folder / "gallery.png", gallery(items))
+        files.append(path)
+        lines += ["## Gallery", "", f"Per {analysis.group}, images with their feature maps "
+                  f"(lowest {analysis.metrics[0]} first, one per image).", "", f"![gallery]({path.name})", ""]
+    lines += ["## Files", "", f"- `{CSV_NAME}`: every network with its run, group, image and metrics",
+              "- `summary.csv`, `comparisons.csv`: the tables above, unrounded", ""]
+    files.append(write_text(folder / REPORT_NAME, "\n".join(lines)))
+    return Report(folder, summary, table, files)

@@ -1,0 +1,119 @@
+"""The report's statistics on synthetic frames whose answers are known."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ferlab.report import (Analysis, Comparison, bootstrap_ci, cliffs_delta, compare, summarize,
+                           write_report)
+
+
+def frame(images=6, seeds=4, shift=0.3, seed=0):
+    """Group ``low`` (one net per image) and ``high`` (``seeds`` nets per image, ``shift`` higher)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(images):
+        base = rng.uniform(0, 0.5)
+        rows.append({"run_id": f"r{i}", "regime": "low", "image": f"img{i}", "fer_score": base,
+                     "other": rng.normal()})
+        for s in range(seeds):
+            rows.append({"run_id": f"s{i}", "regime": "high", "image": f"img{i}",
+                         "fer_score": base + shift + rng.normal(0, 0.02), "other": rng.normal()})
+    return pd.DataFrame(rows)
+
+
+def test_bootstrap_interval_contains_mean_and_shrinks_with_n():
+    rng = np.random.default_rng(1)
+    small = rng.normal(1.0, 1.0, 10)
+    big = rng.normal(1.0, 1.0, 1000)
+    m, lo, hi = bootstrap_ci(small, seed=3)
+    assert lo < m < hi and m == pytest.approx(small.mean())
+    _, lo2, hi2 = bootstrap_ci(big, seed=3)
+    assert hi2 - lo2 < (hi - lo) / 4
+    assert lo2 < 1.0 < hi2
+
+
+def test_bootstrap_is_a_function_of_its_seed():
+    x = np.arange(20.0)
+    assert bootstrap_ci(x, seed=5) == bootstrap_ci(x, seed=5)
+    assert bootstrap_ci(x, seed=5) != bootstrap_ci(x, seed=6)
+    assert np.isnan(bootstrap_ci([], seed=0)[0])
+    assert bootstrap_ci([np.nan, 2.0], seed=0)[0] == 2.0
+
+
+def test_cliffs_delta_extremes():
+    assert cliffs_delta([0, 1], [2, 3]) == 1.0
+    assert cliffs_delta([2, 3], [0, 1]) == -1.0
+    assert cliffs_delta([1, 1], [1, 1]) == 0.0
+
+
+def test_summary_per_group_recomputes_from_rows():
+    df = frame()
+    analysis = Analysis(metrics=("fer_score", "other"))
+    table = summarize(df, analysis).set_index("regime")
+    assert table.loc["high", "n"] == 24 and table.loc["low", "n"] == 6
+    assert table.loc["low", "fer_score"] == pytest.approx(df[df.regime == "low"].fer_score.mean())
+    for g in ("low", "high"):
+        assert table.loc[g, "fer_score_low"] <= table.loc[g, "fer_score"] <= table.loc[g, "fer_score_high"]
+    assert table.loc["low", "fer_score_high"] < table.loc["high", "fer_score_low"]
+
+
+def test_paired_comparison_sees_a_shift_on_the_same_images():
+    df = frame(images=8, shift=0.3)
+    row = compare(df, Comparison("low", "high"), "fer_score", Analysis())
+    assert row["pairs"] == 8 and row["test"] == "wilcoxon"
+    assert row["diff"] == pytest.approx(0.3, abs=0.02)
+    assert row["diff_low"] > 0.25 and row["delta"] == 1.0
+    assert row["p"] < 0.01
+
+
+def test_pairing_removes_between_image_spread():
+    """Image effects swamp the shift across images; within images it is consistent."""
+    df = frame(images=8, shift=0.05)
+    paired = compare(df, Comparison("low", "high"), "fer_score", Analysis())
+    unpaired = compare(df, Comparison("low", "high", pair_on=None), "fer_score", Analysis())
+    assert paired["delta"] == 1.0 and paired["p"] < 0.01
+    assert unpaired["test"] == "mannwhitneyu" and unpaired["delta"] < 0.6 and unpaired["p"] > paired["p"]
+
+
+def test_no_shift_no_signal():
+    df = frame(images=8, shift=0.0)
+    row = compare(df, Comparison("low", "high"), "fer_score", Analysis())
+    assert abs(row["diff"]) < 0.02 and row["diff_low"] < 0 < row["diff_high"]
+    assert row["p"] > 0.05
+
+
+def test_only_shared_images_are_paired():
+    df = frame(images=4)
+    df = df[~((df.regime == "low") & (df.image == "img0"))]
+    row = compare(df, Comparison("low", "high"), "fer_score", Analysis())
+    assert row["pairs"] == 3
+
+
+def test_write_report(tmp_path):
+    df = frame(images=3, seeds=2)
+    paths = []
+    for i, row in df.iterrows():
+        p = tmp_path / "png" / f"{i}.png"
+        p.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (8, 8), (i * 10 % 255, 0, 0)).save(p)
+        paths.append(str(p))
+    df["image_path"] = paths
+    analysis = Analysis(comparisons=(Comparison("low", "high"),), gallery=2)
+    report = write_report(df, analysis, tmp_path / "out", "Synthetic", notes=["a note"])
+    text = report.markdown.read_text()
+    assert "# Synthetic" in text and "a note" in text and "| regime | n | fer_score |" in text
+    assert "low vs high" in text and "![gallery](gallery.png)" in text
+    for name in ("runs.csv", "summary.csv", "comparisons.csv", "fer_score.png", "gallery.png"):
+        assert (tmp_path / "out" / name).is_file(), name
+    back = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert len(back) == len(df) and np.allclose(back.fer_score, df.fer_score)
+    mean = report.summary.set_index("regime").loc["low", "fer_score"]
+    assert f"{mean:.3f} [" in text
+
+
+def test_missing_metric_is_reported_not_crashing(tmp_path):
+    df = frame(images=2, seeds=1)
+    report = write_report(df, Analysis(metrics=("fer_score", "absent")), tmp_path, "x")
+    assert "n/a" in report.markdown.read_text()
