@@ -269,40 +269,11 @@ def _key(seed: int):
 
 
 def build_search(config: dict):
-    """``(search, validated run config)`` for a run config; the ``given`` regime works before it is registered."""
-    from ferlab.search.runs import REGIMES, RunConfig, load_run_config, make_search
+    """``(search, validated run config)`` for a run config."""
+    from ferlab.search.runs import load_run_config, make_search
 
-    if config.get("regime") == "given" and "given" not in REGIMES:
-        from ferlab.search.given import GivenConfig, make_given
-
-        settings = from_dict(GivenConfig, config.get("settings"), "settings")
-        rest = {k: v for k, v in config.items() if k not in ("regime", "settings")}
-        known = {f.name for f in dataclasses.fields(RunConfig)} - {"regime", "settings"}
-        unknown = sorted(set(rest) - known)
-        if unknown:
-            raise ConfigError(f"config: unknown key {unknown[0]!r}")
-        cfg = GivenRun(settings=settings, **rest)
-        return make_given(cfg, settings), cfg
     cfg = load_run_config(config)
     return make_search(cfg), cfg
-
-
-@dataclass(frozen=True)
-class GivenRun:
-    """A ``given`` run's config while ``given`` is not in ``ferlab.search.runs.REGIMES``."""
-
-    settings: Any
-    seed: int = 0
-    generations: int | None = None
-    resolution: int = 64
-    target: str | None = None
-    arch: str = ""
-    checkpoint_every: int = 0
-    regime: str = "given"
-
-    @property
-    def n_generations(self) -> int:
-        return 1
 
 
 @dataclass
@@ -454,13 +425,10 @@ def run_study(study: Study, store, out_dir: str | Path, *, address: str | None =
 
 
 def validate(config: dict) -> None:
-    """Check a run config before any compute (ConfigError); the ``given`` regime included."""
-    from ferlab.search.runs import REGIMES, load_run_config
+    """Check a run config before any compute (ConfigError)."""
+    from ferlab.search.runs import load_run_config
 
-    if config.get("regime") == "given" and "given" not in REGIMES:
-        build_search(config)
-    else:
-        load_run_config(config)
+    load_run_config(config)
 
 
 def _experiment(store, name: str) -> str:

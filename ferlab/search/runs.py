@@ -51,6 +51,7 @@ REGIMES: dict[str, tuple[str, str, str]] = {
     "es": ("ferlab.search.es", "ESConfig", "make_es"),
     "novelty": ("ferlab.search.novelty", "NoveltySearchConfig", "make_novelty"),
     "neat": ("ferlab.search.neat", "NEATConfig", "make_neat"),
+    "given": ("ferlab.search.given", "GivenConfig", "make_given"),
 }
 DEFAULT_ARCH = "12;cache:15,gaussian:4,identity:2,sin:1"  # the paper's skull architecture
 DEFAULT_GENERATIONS = 100
