@@ -239,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ferlab.compile_cache import enable
+
+    enable()
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)

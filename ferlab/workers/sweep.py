@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ferlab.compile_cache import cache_env
 from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml
 from ferlab.tracking import Store, TrialLog, check_store, close_children, end_run, safe_name, start_sweep
 from ferlab.workers.bridge import RunPlan, check_run, fer_suite, plan_run
@@ -209,8 +210,8 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
     experiment_id, parent_id = start_sweep(store, spec.name, flatten({"sweep": _spec_params(spec)}))
     started = not ray.is_initialized()
     if started:
-        env = {"env_vars": dict(NO_PREALLOCATE)} if 0 < spec.resources.gpus < 1 else None
-        ray.init(address=address, runtime_env=env)
+        env_vars = {**cache_env(), **(NO_PREALLOCATE if 0 < spec.resources.gpus < 1 else {})}
+        ray.init(address=address, runtime_env={"env_vars": env_vars} if env_vars else None)
     crashed = True
     try:
         scheduler = None
