@@ -491,8 +491,9 @@ def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path
                      max_failures=phase.max_failures)
     plan = functools.partial(planner or plan_entry, table=table)
     tagged = functools.partial(_with_study_tag, plan=plan, study=study.name)
+    size = max(int(e.config.get("resolution", 64)) for e in todo)
     outcome = run_sweep(spec, store, address=address, storage=out / "tune", planner=tagged,
-                        fer=fer or study_fer, verbose=verbose, ray_init=ray_init)
+                        fer=fer or functools.partial(study_fer, size=size), verbose=verbose, ray_init=ray_init)
     mc = client(store)
     mc.set_tag(outcome.parent_id, PARENT_TAG, parent)
     mc.set_tag(outcome.parent_id, PHASE_TAG, phase.name)
@@ -500,15 +501,14 @@ def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path
     return outcome.failed
 
 
-def study_fer(net, image, out_dir: Path) -> dict[str, float]:
-    """The FER suite on one final net at its run's resolution: ``metrics.json`` and ``features.png``
-    under ``out_dir``; the metrics and ``fer_score`` returned (logged as run metrics)."""
+def study_fer(net, genome, out_dir: Path, *, size: int = 64) -> dict[str, float]:
+    """The FER suite on one final net at its run's resolution ``size``: ``metrics.json`` and
+    ``features.png`` under ``out_dir``; the metrics and ``fer_score`` returned (logged as run metrics)."""
     from ferlab.figures import feature_grid
     from ferlab.files import write_bytes, write_text
     from ferlab.metrics import MetricsConfig, analyze
 
-    size = int(np.asarray(image).shape[0])
-    result = analyze(net, config=MetricsConfig(size=size), draw=False)
+    result = analyze(net, genome, config=MetricsConfig(size=size), draw=False)
     write_text(Path(out_dir) / "metrics.json", json.dumps(result.to_json(), indent=1, default=float))
     write_bytes(Path(out_dir) / "features.png", feature_grid(net, size))
     return {**result.metrics, "fer_score": result.fer_score}

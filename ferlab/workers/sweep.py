@@ -197,8 +197,9 @@ class SweepOutcome:
 
 def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
               storage: str | Path | None = None, planner=plan_run, fer=fer_suite,
-              verbose: int = 1) -> SweepOutcome:
-    """Run every point of ``spec`` as a Tune trial on a local Ray (or the cluster at ``address``)."""
+              verbose: int = 1, ray_init: dict | None = None) -> SweepOutcome:
+    """Run every point of ``spec`` as a Tune trial on a local Ray (or the cluster at ``address``);
+    ``ray_init`` adds keyword arguments to ``ray.init`` (e.g. ``num_cpus`` in tests)."""
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -211,7 +212,7 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
     started = not ray.is_initialized()
     if started:
         env_vars = {**cache_env(), **(NO_PREALLOCATE if 0 < spec.resources.gpus < 1 else {})}
-        ray.init(address=address, runtime_env={"env_vars": env_vars} if env_vars else None)
+        ray.init(address=address, runtime_env={"env_vars": env_vars} if env_vars else None, **(ray_init or {}))
     crashed = True
     try:
         scheduler = None
