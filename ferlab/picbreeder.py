@@ -45,6 +45,9 @@ def parse_picbreeder_xml(raw: bytes, source: str = "genome", name: str = "") -> 
         raise GenomeError(f"{source}: XML uses forbidden constructs ({type(e).__name__})") from None
     except ParseError as e:
         raise GenomeError(f"{source}: not XML ({e})") from None
+    stray = [wrapper.text] + [child.tail for child in wrapper]
+    if len(wrapper) == 0 or any(t and t.strip() for t in stray):
+        raise GenomeError(f"{source}: not XML (text outside any element)")
     genome_el = wrapper.find(".//genome")
     if genome_el is None:
         raise GenomeError(f"{source}: XML has no <genome> element")

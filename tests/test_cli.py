@@ -1,0 +1,58 @@
+"""The ferlab command: render, layerize and info on the shared genomes and nets."""
+
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image as PILImage
+
+from ferlab.cli import main
+from ferlab.cppn import load_net
+
+
+def test_render_writes_the_papers_image(picbreeder_dir, tmp_path):
+    out = tmp_path / "skull.png"
+    assert main(["render", str(picbreeder_dir / "genomes" / "skull.zip"), "--size", "256", "--out", str(out)]) == 0
+    ours = np.asarray(PILImage.open(out).convert("RGB"), np.float32) / 255
+    paper = np.asarray(PILImage.open(picbreeder_dir / "renders" / "skull.png").convert("RGB"), np.float32) / 255
+    assert ours.shape == (256, 256, 3)
+    assert np.abs(ours - paper).mean() < 0.005
+
+
+def test_render_at_other_sizes_from_a_net(picbreeder_dir, tmp_path):
+    out = tmp_path / "b.png"
+    assert main(["render", str(picbreeder_dir / "nets" / "sgd_butterfly.npz"), "--size", "48", "--out", str(out)]) == 0
+    assert PILImage.open(out).size == (48, 48)
+
+
+def test_layerize_writes_the_shared_npz(picbreeder_dir, tmp_path):
+    out = tmp_path / "skull.npz"
+    assert main(["layerize", str(picbreeder_dir / "genomes" / "skull.zip"), "--out", str(out)]) == 0
+    ours, paper = load_net(out), load_net(picbreeder_dir / "nets" / "picbreeder_skull.npz")
+    assert ours.arch == paper.arch
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(ours.kernels, paper.kernels))
+
+
+def test_info_describes_genomes_and_nets(picbreeder_dir, capsys):
+    assert main(["info", str(picbreeder_dir / "genomes" / "cppnx" / "576_Skull.xml")]) == 0
+    text = capsys.readouterr().out
+    assert "12;cache:15,gaussian:4,identity:2,sin:1" in text
+    assert "Mouth open close" in text and "57 (57 enabled)" in text
+    assert main(["info", str(picbreeder_dir / "nets" / "sgd_skull.npz")]) == 0
+    assert "5478" in capsys.readouterr().out
+
+
+def test_layerize_refuses_a_net_and_render_checks_the_suffix(picbreeder_dir, tmp_path, capsys):
+    assert main(["layerize", str(picbreeder_dir / "nets" / "sgd_skull.npz"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert "already a dense net" in capsys.readouterr().err
+    assert main(["render", str(picbreeder_dir / "genomes" / "skull.zip"), "--out", str(tmp_path / "x.jpg")]) == 2
+    assert "--out must name a .png file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_console_script_exits_2_with_one_line_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ferlab.cli", "render", str(tmp_path / "missing.zip"),
+                           "--out", str(tmp_path / "o.png")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
+    assert "Traceback" not in proc.stderr

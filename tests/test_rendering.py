@@ -1,0 +1,83 @@
+"""Dense CPPNs: architecture strings, npz I/O and batched rendering."""
+
+import jax
+import numpy as np
+import pytest
+
+from ferlab.cppn import Architecture, init_net, init_nets, load_net, stack_nets, unstack_nets
+from ferlab.errors import NetError
+from ferlab.files import write_net
+from ferlab.render import grid, render
+
+ARCH = "3;cache:2,gaussian:3,sin:1"
+
+
+def test_architecture_round_trips_and_sizes():
+    arch = Architecture.parse("12;cache:15,gaussian:4,identity:2,sin:1")
+    assert str(arch) == "12;cache:15,gaussian:4,identity:2,sin:1"
+    assert arch.width == 22
+    assert arch.kernel_shapes[0] == (4, 22) and arch.kernel_shapes[-1] == (22, 3)
+    assert arch.n_weights == 4 * 22 + 11 * 22 * 22 + 22 * 3
+
+
+@pytest.mark.parametrize("bad", ["", "12", "x;cache:3", "3;cache", "3;swish:2", "0;cache:2"])
+def test_bad_architecture_strings_are_rejected(bad):
+    with pytest.raises(NetError):
+        Architecture.parse(bad)
+
+
+def test_grid_follows_the_shared_convention():
+    g = np.asarray(grid(5))
+    lin = np.linspace(-1, 1, 5)
+    np.testing.assert_allclose(g[2, :, 0], lin, atol=1e-7)   # x varies along columns
+    np.testing.assert_allclose(g[:, 2, 1], lin, atol=1e-7)   # y varies along rows
+    np.testing.assert_allclose(g[0, 0, 2], 1.4 * np.sqrt(2), rtol=1e-6)
+    assert np.all(g[..., 3] == 1.0)
+
+
+def test_a_batch_of_64_nets_renders_in_one_call_like_64_single_renders():
+    nets = init_nets(ARCH, jax.random.split(jax.random.PRNGKey(0), 64))
+    batch = render(nets, 32, features=True)
+    assert batch.rgb.shape == (64, 32, 32, 3)
+    assert batch.features.shape == (64, 3, 32, 32, 6)
+    singles = [render(net, 32, features=True) for net in unstack_nets(nets)]
+    np.testing.assert_allclose(np.asarray(batch.rgb), np.stack([s.rgb for s in singles]), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(batch.features), np.stack([s.features for s in singles]), atol=1e-5)
+    assert len({float(np.asarray(s.rgb).sum()) for s in singles}) == 64
+
+
+def test_nested_batch_axes_render_too():
+    nets = init_nets(ARCH, jax.random.split(jax.random.PRNGKey(1), 6))
+    nested = jax.tree.map(lambda k: k.reshape(2, 3, *k.shape[1:]), nets)
+    np.testing.assert_allclose(np.asarray(render(nested, 8).rgb).reshape(6, 8, 8, 3),
+                               np.asarray(render(nets, 8).rgb), atol=1e-6)
+
+
+def test_npz_round_trip(tmp_path):
+    net = init_net(ARCH, jax.random.PRNGKey(2))
+    write_net(tmp_path / "n.npz", net)
+    again = load_net(tmp_path / "n.npz")
+    assert again.arch == net.arch
+    for a, b in zip(again.kernels, net.kernels):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_npz_with_wrong_shapes_or_missing_layers_is_rejected(tmp_path):
+    net = init_net(ARCH, jax.random.PRNGKey(3))
+    arrays = {"arch": np.array(ARCH), **{f"layer_{i}": np.asarray(k) for i, k in enumerate(net.kernels)}}
+    np.savez(tmp_path / "short.npz", **{k: v for k, v in arrays.items() if k != "layer_2"})
+    with pytest.raises(NetError, match="layer_2"):
+        load_net(tmp_path / "short.npz")
+    np.savez(tmp_path / "shape.npz", **{**arrays, "layer_1": np.zeros((6, 5), np.float32)})
+    with pytest.raises(NetError, match="layer_1 has shape"):
+        load_net(tmp_path / "shape.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
+    with pytest.raises(NetError, match="not a ferlab"):
+        load_net(tmp_path / "junk.npz")
+
+
+def test_stacking_mixed_architectures_is_an_error():
+    a = init_net(ARCH, jax.random.PRNGKey(0))
+    b = init_net("2;sin:3", jax.random.PRNGKey(0))
+    with pytest.raises(NetError, match="different architectures"):
+        stack_nets([a, b])
