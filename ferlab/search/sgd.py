@@ -9,10 +9,13 @@ generation is ``steps_per_generation`` steps under one ``lax.scan``. Every
 step's loss is kept in the state (so in checkpoints) and written as
 ``losses.csv``.
 
-A seed's trajectory does not depend on how many seeds train beside it: the
-gradient's norm is one reduction over the seed's flat gradient (summing
-per-kernel sums instead rounds differently for 1 and for 8 seeds, and Adam
-turns that last-bit difference into different networks within ~10 steps).
+Training is chaotic at float precision: Adam's near-sign steps on tiny
+gradient components turn a last-bit difference into different networks within
+~10 steps. So the gradient's norm is one reduction over each seed's flat
+gradient (per-kernel sums summed rounded differently for 1 and for 8 seeds);
+then at 16x16 a seed trains identically alone or beside 7 others. From 32x32
+XLA's batched and single matmuls round the gradient itself differently on CPU,
+and seeds run alone drift from their vmapped twins (still valid, just different).
 
 ``mask_from`` restricts training to the non-zero weights of another net of
 the same architecture (e.g. a Picbreeder genome's dense net): masked weights
