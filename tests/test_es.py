@@ -28,10 +28,10 @@ def es_run(algorithm, generations):
         outcome.state)
 
 
-@pytest.mark.parametrize("algorithm, generations", [("Open_ES", 25), ("CMA_ES", 40)])
+@pytest.mark.parametrize("algorithm, generations", [("Open_ES", 15), ("CMA_ES", 20)])
 def test_es_lowers_mse_short(picbreeder_dir, algorithm, generations):
     start, mean_after, best, result = es_run(algorithm, generations)
-    assert mean_after < 0.75 * start  # the distribution moved, not just a lucky sample
+    assert mean_after < 0.75 * start  # the distribution moved, not just a lucky sample (seeds 0-2: 0.46-0.62)
     assert best < 0.75 * start
     assert {"best", "mean"} <= set(result.nets) and result.images["best"].shape == (32, 32, 3)
 
