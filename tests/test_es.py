@@ -1,32 +1,46 @@
 """ES target matching with evosax algorithms chosen by name."""
 
+import jax
 import pytest
 
 from ferlab.config import ConfigError
-from ferlab.search.runs import load_run_config, run
+from ferlab.search.api import run_search
+from ferlab.search.es import centre
+from ferlab.search.runs import DEFAULT_ARCH, load_run_config, make_search
 
 SMALL = "3;sin:4,gaussian:4,sigmoid:4,identity:4"
+# What each algorithm searches in these tests: Open_ES the paper's skull architecture (5,478 weights)
+# with ESConfig's defaults; CMA_ES, whose full covariance is heavy on 5k weights, a 120-weight net.
+SETUPS = {"Open_ES": (DEFAULT_ARCH, {}),
+          "CMA_ES": ("2;sin:4,gaussian:4", {"population_size": 32, "std": 0.1})}
 
 
-def es_run(algorithm, generations, **settings):
-    config = load_run_config({"regime": "es", "resolution": 32, "target": "picbreeder:skull", "arch": SMALL,
-                              "generations": generations,
-                              "settings": {"algorithm": algorithm, "population_size": 32, **settings}})
-    return run(config, progress=False)
+def es_run(algorithm, generations):
+    """``(MSE of the starting mean, MSE of the mean after, best MSE seen, result)`` at 32x32 on the skull."""
+    arch, settings = SETUPS[algorithm]
+    config = load_run_config({"regime": "es", "resolution": 32, "target": "picbreeder:skull", "arch": arch,
+                              "generations": generations, "settings": {"algorithm": algorithm, **settings}})
+    search = make_search(config)
+    outcome = run_search(search, jax.random.PRNGKey(config.seed), generations)
+    start = float(search.mse(centre(search.algo, search.init(jax.random.PRNGKey(config.seed)).algo)[None])[0])
+    state = outcome.state.algo
+    return start, float(search.mse(centre(search.algo, state)[None])[0]), float(state.best_fitness), search.result(
+        outcome.state)
 
 
-@pytest.mark.parametrize("algorithm", ["Open_ES", "CMA_ES"])
-def test_es_lowers_mse_short(picbreeder_dir, algorithm):
-    result, history = es_run(algorithm, 15)
-    assert history[-1]["best_so_far"] < 0.9 * history[0]["centre_fitness"]
+@pytest.mark.parametrize("algorithm, generations", [("Open_ES", 15), ("CMA_ES", 20)])
+def test_es_lowers_mse_short(picbreeder_dir, algorithm, generations):
+    start, mean_after, best, result = es_run(algorithm, generations)
+    assert mean_after < 0.75 * start  # the distribution moved, not just a lucky sample (seeds 0-2: 0.46-0.62)
+    assert best < 0.75 * start
     assert {"best", "mean"} <= set(result.nets) and result.images["best"].shape == (32, 32, 3)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["Open_ES", "CMA_ES"])
 def test_es_halves_mse_within_200_generations(picbreeder_dir, algorithm):
-    _, history = es_run(algorithm, 200)
-    assert history[-1]["best_so_far"] <= 0.5 * history[0]["centre_fitness"]
+    start, mean_after, best, _ = es_run(algorithm, 200)
+    assert best <= 0.5 * start and mean_after <= 0.5 * start
 
 
 def test_es_settings_are_validated(picbreeder_dir):

@@ -2,13 +2,15 @@
 
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 import yaml
 
 from ferlab.cli import main
 from ferlab.config import ConfigError
-from ferlab.search.runs import REGIMES, RunConfig, load_run_config, run
+from ferlab.search.api import run_search
+from ferlab.search.runs import REGIMES, RunConfig, load_run_config, make_search, run
 
 SMALL = "2;sin:3,gaussian:3"
 EXAMPLES = Path(__file__).resolve().parents[1] / "studies" / "examples"
@@ -21,21 +23,24 @@ def es_config(**extra):
 
 def test_interrupted_run_resumes_to_the_same_result(picbreeder_dir, tmp_path):
     config = load_run_config(es_config())
-    whole, whole_history = run(config, out_dir=tmp_path / "whole", progress=False)
-    part, _ = run(config, out_dir=tmp_path / "cut", progress=False, stop_after=4)
-    assert (tmp_path / "cut" / "checkpoint.msgpack").is_file()
+    search = make_search(config)  # one search object: its compiled step serves all three runs
+    key = jax.random.PRNGKey(config.seed)
+    whole = run_search(search, key, 6)
+    checkpoint = tmp_path / "checkpoint.msgpack"
+    part = run_search(search, key, 6, checkpoint=checkpoint, checkpoint_every=2, stop_after=4)
+    assert checkpoint.is_file() and len(part.history) == 4
     seen = []
-    resumed, history = run(config, out_dir=tmp_path / "cut", progress=False, callback=lambda g, s: seen.append(g))
-    assert seen == [4, 5]
-    assert [h["best_fitness"] for h in history] == [h["best_fitness"] for h in whole_history]
-    for name in whole.nets:
-        np.testing.assert_array_equal(resumed.nets[name].flat(), whole.nets[name].flat())
-    assert not np.array_equal(part.nets["mean"].flat(), whole.nets["mean"].flat())
+    resumed = run_search(search, key, 6, checkpoint=checkpoint, callback=lambda g, s: seen.append(g))
+    assert seen == [4, 5] and resumed.resumed_from == 4
+    assert [h["best_fitness"] for h in resumed.history] == [h["best_fitness"] for h in whole.history]
+    for name, net in search.result(whole.state).nets.items():
+        np.testing.assert_array_equal(search.result(resumed.state).nets[name].flat(), net.flat())
+    assert not np.array_equal(part.state.algo.mean, whole.state.algo.mean)
 
 
 def test_outputs_are_written(picbreeder_dir, tmp_path):
     assert main(["run", str(EXAMPLES / "es.yaml"), "--set", "generations=2", "--set", "resolution=8",
-                 "--out", str(tmp_path)]) == 0
+                 "--set", f"arch={SMALL}", "--out", str(tmp_path)]) == 0
     assert {"best.npz", "mean.npz"} <= {p.name for p in (tmp_path / "nets").iterdir()}
     assert (tmp_path / "images" / "best.png").is_file()
     lines = (tmp_path / "history.csv").read_text().splitlines()

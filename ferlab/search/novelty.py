@@ -13,8 +13,10 @@ The generic part (used by every regime that searches for novelty, NEAT too):
   (flat weights, genomes...) with Lehman and Stanley's adaptive threshold:
   individuals more novel than the threshold are added; after ``patience``
   generations without additions the threshold is multiplied by
-  ``threshold_down``, and when more than ``add_many`` are added in one
-  generation by ``threshold_up``. When full, the oldest entries are replaced.
+  ``threshold_down``, and when more than ``add_many`` exceed it in one
+  generation by ``threshold_up``. At most ``max_add`` (the most novel) are
+  added per generation (0: no limit), so that one generation's near-identical
+  samples do not crowd the archive. When full, the oldest entries are replaced.
 
 All of it is pure JAX over the population, jittable (``NoveltyConfig`` is
 hashable and static).
@@ -72,8 +74,9 @@ class NoveltyConfig:
 
     ``threshold`` is the starting threshold in descriptor units (RMS distance);
     ``patience`` generations without additions lower it by ``threshold_down``;
-    more than ``add_many`` additions in one generation raise it by
-    ``threshold_up``. Descriptors are ``descriptor`` of the image rendered at
+    more than ``add_many`` individuals above it in one generation raise it by
+    ``threshold_up``; at most ``max_add`` of them (the most novel; 0: all) are
+    added per generation. Descriptors are ``descriptor`` of the image rendered at
     ``descriptor_size`` x ``descriptor_size``.
     """
 
@@ -83,6 +86,7 @@ class NoveltyConfig:
     threshold_up: float = 1.2
     patience: int = 5
     add_many: int = 4
+    max_add: int = 0
     capacity: int = 500
     descriptor: str = "luminance"
     descriptor_size: int = 16
@@ -94,8 +98,9 @@ class NoveltyConfig:
         for name in ("k", "patience", "capacity", "descriptor_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.add_many < 0:
-            raise ValueError(f"add_many must be at least 0, got {self.add_many}")
+        for name in ("add_many", "max_add"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
         if not self.threshold > 0:
             raise ValueError(f"threshold must be positive, got {self.threshold}")
         if not 0 < self.threshold_down <= 1:
@@ -167,17 +172,21 @@ def archive_add(archive: Archive, descriptors: jax.Array, payload: Any, add: jax
 
 def archive_update(archive: Archive, descriptors: jax.Array, payload: Any, scores: jax.Array,
                    config: NoveltyConfig) -> Archive:
-    """Add the individuals whose novelty ``scores`` exceed the threshold, then adapt it.
+    """Add the individuals whose novelty ``scores`` exceed the threshold (the
+    ``max_add`` most novel of them), then adapt it.
 
     ``payload`` has a leading population axis matching ``descriptors``.
     """
-    before = archive.added
-    archive = archive_add(archive, descriptors, payload, scores > archive.threshold)
-    n_add = archive.added - before
-    stale = jnp.where(n_add > 0, 0, archive.stale + 1)
+    above = scores > archive.threshold
+    add = above
+    if config.max_add:
+        rank = jnp.argsort(jnp.argsort(-scores))
+        add = above & (rank < config.max_add)
+    archive = archive_add(archive, descriptors, payload, add)
+    stale = jnp.where(jnp.any(add), 0, archive.stale + 1)
     lower = stale >= config.patience
     threshold = archive.threshold * jnp.where(lower, config.threshold_down, 1.0)
-    threshold = threshold * jnp.where(n_add > config.add_many, config.threshold_up, 1.0)
+    threshold = threshold * jnp.where(jnp.sum(above) > config.add_many, config.threshold_up, 1.0)
     return archive.replace(threshold=threshold, stale=jnp.where(lower, 0, stale))
 
 

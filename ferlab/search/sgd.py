@@ -8,6 +8,18 @@ train together: nets are one batched DenseNet, the step is vmapped, and a
 generation is ``steps_per_generation`` steps under one ``lax.scan``. Every
 step's loss is kept in the state (so in checkpoints) and written as
 ``losses.csv``.
+
+Training is chaotic at float precision: Adam's near-sign steps on tiny
+gradient components turn a last-bit difference into different networks within
+~10 steps. So the gradient's norm is one reduction over each seed's flat
+gradient (per-kernel sums summed rounded differently for 1 and for 8 seeds);
+then at 16x16 a seed trains identically alone or beside 7 others. From 32x32
+XLA's batched and single matmuls round the gradient itself differently on CPU,
+and seeds run alone drift from their vmapped twins (still valid, just different).
+
+``mask_from`` restricts training to the non-zero weights of another net of
+the same architecture (e.g. a Picbreeder genome's dense net): masked weights
+start at 0 and stay exactly 0, which separates "the weights" from "the search".
 """
 
 from __future__ import annotations
@@ -22,21 +34,25 @@ from flax import struct
 
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_nets
+from ferlab.errors import FerlabError
 from ferlab.render import render
 from ferlab.search.api import Result
-from ferlab.search.targets import load_arch, load_target, mse
+from ferlab.search.targets import load_arch, load_target, mse, resolve
+from ferlab.sources import load_dense
 
 
 @dataclass(frozen=True)
 class SGDConfig:
     """Optimizer steps (total and per generation), Adam learning rate, gradient
-    normalisation and the number of seeds trained side by side."""
+    normalisation, the number of seeds trained side by side and an optional
+    net/genome spec whose non-zero weights are the only ones trained."""
 
     steps: int = 100_000
     steps_per_generation: int = 100
     learning_rate: float = 3e-3
     normalize_gradient: bool = True
     seeds: int = 1
+    mask_from: str | None = None
 
     def __post_init__(self):
         for name in ("steps", "steps_per_generation", "seeds"):
@@ -58,6 +74,23 @@ class SGDConfig:
         if run.generations is not None and run.generations != self.generations:
             raise ConfigError(f"regime sgd runs settings.steps / settings.steps_per_generation = "
                               f"{self.generations} generations; leave generations unset (got {run.generations})")
+        if self.mask_from is not None:
+            mask_of(self.mask_from, load_arch(run.arch))
+
+
+def mask_of(spec: str, arch) -> DenseNet:
+    """1 where the dense net of ``spec`` (file or shortcut) has a non-zero weight, else 0."""
+    where = "settings.mask_from"
+    path = resolve(spec, where)
+    if path.suffix.lower() == ".png":
+        raise ConfigError(f"{where}: a .png has no weights; give a net or genome")
+    try:
+        net = load_dense(path)[0]
+    except FerlabError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    if net.arch != arch:
+        raise ConfigError(f"{where}: {spec} has architecture {net.arch}, the run trains {arch}")
+    return jax.tree.map(lambda k: (k != 0).astype(jnp.float32), net)
 
 
 def seed_keys(key: jax.Array, seeds: int) -> jax.Array:
@@ -69,10 +102,12 @@ def optimizer(settings: SGDConfig) -> optax.GradientTransformation:
     return optax.adam(settings.learning_rate)
 
 
-def train(nets: DenseNet, opt_state, target: jax.Array, settings: SGDConfig, n_steps: int):
+def train(nets: DenseNet, opt_state, target: jax.Array, settings: SGDConfig, n_steps: int,
+          mask: DenseNet | None = None):
     """``n_steps`` steps for a batch of nets (leading seed axis): ``(nets, opt_state, losses (n_steps, seeds))``.
 
-    Each step's loss is measured before that step's update.
+    Each step's loss is measured before that step's update. With ``mask`` (0/1
+    kernels, no seed axis) gradients and updates are zero where it is 0.
     """
     size = target.shape[0]
     opt = optimizer(settings)
@@ -83,14 +118,19 @@ def train(nets: DenseNet, opt_state, target: jax.Array, settings: SGDConfig, n_s
     def step(carry, _):
         nets, opt_state = carry
         values, grads = jax.vmap(jax.value_and_grad(loss))(nets)
+        grads = masked(grads, mask)
         if settings.normalize_gradient:
-            norm = jnp.sqrt(sum(jnp.sum(g * g, axis=(-2, -1)) for g in jax.tree.leaves(grads)))
+            norm = jnp.linalg.norm(grads.flat(), axis=-1)  # one reduction per seed: see the module doc
             grads = jax.tree.map(lambda g: g / jnp.maximum(norm, 1e-12)[:, None, None], grads)
         updates, opt_state = opt.update(grads, opt_state, nets)
-        return (optax.apply_updates(nets, updates), opt_state), values
+        return (optax.apply_updates(nets, masked(updates, mask)), opt_state), values
 
     (nets, opt_state), losses = jax.lax.scan(step, (nets, opt_state), None, length=n_steps)
     return nets, opt_state, losses
+
+
+def masked(nets: DenseNet, mask: DenseNet | None) -> DenseNet:
+    return nets if mask is None else jax.tree.map(jnp.multiply, nets, mask)
 
 
 @struct.dataclass
@@ -104,21 +144,22 @@ class SGDState:
 class SGDSearch:
     """Seeds trained side by side by normalised-gradient Adam (``api.Search``)."""
 
-    def __init__(self, settings: SGDConfig, arch, target):
+    def __init__(self, settings: SGDConfig, arch, target, mask: DenseNet | None = None):
         self.settings = settings
         self.arch = arch
         self.target = jnp.asarray(target)
+        self.mask = mask
         self.init = jax.jit(self._init)
         self.step = jax.jit(self._step)
 
     def _init(self, key):
-        nets = init_nets(self.arch, seed_keys(key, self.settings.seeds))
+        nets = masked(init_nets(self.arch, seed_keys(key, self.settings.seeds)), self.mask)
         losses = jnp.full((self.settings.steps, self.settings.seeds), jnp.nan, jnp.float32)
         return SGDState(nets, optimizer(self.settings).init(nets), jnp.zeros((), jnp.int32), losses)
 
     def _step(self, state: SGDState):
         n = self.settings.steps_per_generation
-        nets, opt_state, losses = train(state.nets, state.opt_state, self.target, self.settings, n)
+        nets, opt_state, losses = train(state.nets, state.opt_state, self.target, self.settings, n, self.mask)
         record = jax.lax.dynamic_update_slice(state.losses, losses, (state.step, 0))
         last = losses[-1]
         stats = {"loss": jnp.mean(last), "best_loss": jnp.min(last), "worst_loss": jnp.max(last)}
@@ -140,4 +181,5 @@ class SGDSearch:
 
 def make_sgd(run_config, settings: SGDConfig) -> SGDSearch:
     arch = load_arch(run_config.arch)
-    return SGDSearch(settings, arch, load_target(run_config.target, run_config.resolution))
+    mask = None if settings.mask_from is None else mask_of(settings.mask_from, arch)
+    return SGDSearch(settings, arch, load_target(run_config.target, run_config.resolution), mask)
