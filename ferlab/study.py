@@ -14,6 +14,7 @@ A study spec (YAML)::
                                      # an earlier phase found; or a target spec; unset: none
         sample: 4                    # at most this many images from earlier phases
         same_arch: true              # the run's arch is its target's (a net or genome)
+        same_mask: true              # SGD trains only the target net's non-zero weights
         activation: relu             # every hidden unit of that arch becomes this
         seeds: 3                     # seeds 0..2: a grid over ``seed`` ...
         seed_key: settings.seeds     # ... or one run that trains them side by side
@@ -78,6 +79,7 @@ class Phase:
     targets: list[str] | None = None
     sample: int | None = None
     same_arch: bool = False
+    same_mask: bool = False
     activation: str | None = None
     seeds: int = 1
     seed_key: str = "seed"
@@ -95,8 +97,9 @@ class Phase:
             raise ValueError(f"phase {self.name}: sample must be at least 1, got {self.sample}")
         if self.keep is not None and self.keep < 1:
             raise ValueError(f"phase {self.name}: keep must be at least 1, got {self.keep}")
-        if self.same_arch and not self.targets:
-            raise ValueError(f"phase {self.name}: same_arch needs targets")
+        for flag in ("same_arch", "same_mask"):
+            if getattr(self, flag) and not self.targets:
+                raise ValueError(f"phase {self.name}: {flag} needs targets")
         if self.activation is not None:
             from ferlab.activations import ACTIVATIONS
 
@@ -225,6 +228,8 @@ def expand(phase: Phase, targets: list[Target]) -> list[RunEntry]:
                 config["target"] = target.spec
                 if phase.same_arch:
                     config["arch"] = target.spec
+                if phase.same_mask:
+                    config.setdefault("settings", {})["mask_from"] = target.spec
             if phase.activation is not None:
                 config["arch"] = relabel_arch(config.get("arch"), phase.activation)
             image = target.image if target is not None else None

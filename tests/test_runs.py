@@ -50,6 +50,11 @@ def test_outputs_are_written(picbreeder_dir, tmp_path):
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
 def test_examples_load(picbreeder_dir, path):
+    if path.stem.startswith("sweep_"):  # sweep specs: every grid point's run config is checked too
+        from ferlab.workers.sweep import load_sweep, grid_points
+
+        assert len(grid_points(load_sweep(path))) >= 2
+        return
     config = load_run_config(path)
     assert isinstance(config, RunConfig) and config.regime in REGIMES
 

@@ -82,3 +82,22 @@ def test_bad_settings_are_config_errors():
         load_run_config({**base, "generations": 5, "settings": {"steps": 100}})
     with pytest.raises(ConfigError, match="mask_from: picbreeder:skull has architecture"):
         load_run_config({**base, "arch": "2;sin:3", "settings": {"mask_from": "picbreeder:skull"}})
+
+
+def test_warmup_keeps_butterfly_seeds_from_saturating(picbreeder_dir):
+    # Without warmup, Adam's first full-size steps push most seeds of the 16-layer butterfly
+    # architecture into the colour clips (a white picture, gradient exactly 0); warmup avoids it.
+    target = jax.numpy.asarray(load_target("picbreeder:butterfly", 16))
+    arch = "16;cache:17,gaussian:4,sigmoid:1,sin:1"
+    nets = init_nets(arch, seed_keys(jax.random.PRNGKey(0), 4))
+
+    def final_losses(warmup):
+        settings = SGDConfig(steps=150, steps_per_generation=150, warmup_steps=warmup)
+        _, _, losses = train(nets, optimizer(settings).init(nets), target, settings, 150)
+        return np.asarray(losses)
+
+    plain, warm = final_losses(0), final_losses(100)
+    stuck = np.all(plain[-20:] == plain[-1], axis=0)  # a frozen loss: no gradient left
+    assert stuck.any()
+    assert not np.all(warm[-20:] == warm[-1], axis=0).any()
+    assert np.all(warm[-1] < warm[0] / 2)
