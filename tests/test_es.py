@@ -24,6 +24,7 @@ def es_run(algorithm, generations):
     outcome = run_search(search, jax.random.PRNGKey(config.seed), generations)
     start = float(search.mse(centre(search.algo, search.init(jax.random.PRNGKey(config.seed)).algo)[None])[0])
     state = outcome.state.algo
+    assert [h["loss"] for h in outcome.history][-1] == pytest.approx(float(state.best_fitness))  # the shared fit
     return start, float(search.mse(centre(search.algo, state)[None])[0]), float(state.best_fitness), search.result(
         outcome.state)
 

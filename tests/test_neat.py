@@ -41,6 +41,7 @@ def blob_run():
 def test_neat_matches_a_blob_within_100_generations(blob_run):
     _, outcome = blob_run
     mse = [h["best_mse"] for h in outcome.history]
+    assert [h["loss"] for h in outcome.history] == mse  # the fit every target regime reports
     assert mse[-1] < 0.01
     assert mse[-1] < mse[0]
     assert all(b <= a for a, b in zip(mse, mse[1:]))  # elitism: the best never gets worse

@@ -6,7 +6,10 @@ A regime is an object with three methods over an immutable state pytree:
   (store raw ``jax.random.PRNGKey`` keys in the state so it can be checkpointed);
 - ``step(state) -> (state, stats)``: one generation (for SGD: a fixed chunk of
   steps), jitted by the regime; ``stats`` maps names (``best_fitness``,
-  ``mean_fitness``, ``novelty``, ``archive_size``, ``loss``...) to scalars;
+  ``mean_fitness``, ``novelty``, ``archive_size``...) to scalars. Every regime
+  with a target also reports ``loss``: the MSE to the target of its best net
+  (lower is better), the one measure of fit that studies compare across regimes
+  whatever each regime's own fitness sign;
 - ``result(state) -> Result``: the final networks.
 
 ``run_search`` drives any regime for N generations, reporting each

@@ -169,7 +169,7 @@ class ESSearch:
         fitness = self.mse(population)
         algo_state, _ = self.algo.tell(k_tell, population, fitness, algo_state, self.params)
         stats = {"best_fitness": jnp.min(fitness), "mean_fitness": jnp.mean(fitness),
-                 "best_so_far": algo_state.best_fitness,
+                 "best_so_far": algo_state.best_fitness, "loss": algo_state.best_fitness,
                  "centre_fitness": self.mse(centre(self.algo, algo_state)[None])[0]}
         return ESState(algo_state, key), stats
 

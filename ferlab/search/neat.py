@@ -349,7 +349,7 @@ def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int):
              "species": n_species, "threshold": state.threshold,
              "mean_nodes": jnp.mean(state.pop.n_nodes()), "mean_links": jnp.mean(state.pop.n_enabled())}
     if mse is not None:
-        stats |= {"best_mse": jnp.min(mse), "mean_mse": jnp.mean(mse)}
+        stats |= {"best_mse": jnp.min(mse), "mean_mse": jnp.mean(mse), "loss": jnp.min(mse)}
     if novelty is not None:
         stats |= {"novelty": jnp.mean(novelty), "archive_size": archive.size}
     new = NEATState(key=key, generation=state.generation + 1, pop=pop, next_node=next_node,

@@ -301,7 +301,7 @@ class NoveltySearch:
         stats = {"novelty": jnp.max(novelty), "mean_novelty": jnp.mean(novelty),
                  "archive_size": archive.size, "threshold": archive.threshold, "parent": pick}
         if error is not None:
-            stats |= {"best_fitness": jnp.min(error), "mean_fitness": jnp.mean(error)}
+            stats |= {"best_fitness": jnp.min(error), "mean_fitness": jnp.mean(error), "loss": jnp.min(error)}
         return NoveltyState(algos, archive, key), stats
 
     def result(self, state: NoveltyState):
