@@ -136,9 +136,11 @@ def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Ana
 
 
 def comparisons(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
-    """Every comparison on every metric, one row each."""
+    """Every comparison on every metric that both of its groups have, one row each
+    (``loss`` exists for reproducers only, so discoverer-versus-reproducer has no loss row)."""
     rows = [compare(df, c, m, analysis) for c in analysis.comparisons for m in analysis.metrics]
-    return pd.DataFrame(rows)
+    return pd.DataFrame([r for r in rows if r["n_a"] and r["n_b"]],
+                        columns=list(rows[0]) if rows else None)
 
 
 def _mean(part: pd.DataFrame, metric: str) -> float:

@@ -117,3 +117,12 @@ def test_missing_metric_is_reported_not_crashing(tmp_path):
     df = frame(images=2, seeds=1)
     report = write_report(df, Analysis(metrics=("fer_score", "absent")), tmp_path, "x")
     assert "n/a" in report.markdown.read_text()
+
+
+def test_comparisons_skip_a_metric_that_one_group_lacks():
+    from ferlab.report import comparisons
+
+    df = frame(images=3, seeds=2)
+    df.loc[df["regime"] == "low", "other"] = np.nan  # e.g. loss: only reproducers have one
+    table = comparisons(df, Analysis(metrics=("fer_score", "other"), comparisons=(Comparison("low", "high"),)))
+    assert list(table["metric"]) == ["fer_score"]
