@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tempfile
 import time
 import urllib.error
@@ -78,6 +79,8 @@ def check_store(store: Store, timeout: float = 5.0) -> None:
 
 
 def client(store: Store):
+    """An MLflow client on ``store``; ferlab draws its own progress, so MLflow's per-artifact bars are off."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=store.uri)
