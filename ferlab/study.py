@@ -488,6 +488,7 @@ def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path
     import functools
 
     from ferlab.tracking import client
+    from ferlab.workers.bridge import fer_suite
     from ferlab.workers.sweep import Resources, SweepSpec, run_sweep
 
     table = {e.point: dataclasses.replace(e, config={**e.config}) for e in todo}
@@ -498,25 +499,13 @@ def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path
     tagged = functools.partial(_with_study_tag, plan=plan, study=study.name)
     size = max(int(e.config.get("resolution", 64)) for e in todo)
     outcome = run_sweep(spec, store, address=address, storage=out / "tune", planner=tagged,
-                        fer=fer or functools.partial(study_fer, size=size), verbose=verbose, ray_init=ray_init)
+                        fer=fer or functools.partial(fer_suite, size=size, draw=False),
+                        verbose=verbose, ray_init=ray_init)
     mc = client(store)
     mc.set_tag(outcome.parent_id, PARENT_TAG, parent)
     mc.set_tag(outcome.parent_id, PHASE_TAG, phase.name)
     mc.set_tag(outcome.parent_id, "mlflow.runName", f"{study.name}/{phase.name}")
     return outcome.failed
-
-
-def study_fer(net, genome, out_dir: Path, *, size: int = 64) -> dict[str, float]:
-    """The FER suite on one final net at its run's resolution ``size``: ``metrics.json`` and
-    ``features.png`` under ``out_dir``; the metrics and ``fer_score`` returned (logged as run metrics)."""
-    from ferlab.figures import feature_grid
-    from ferlab.files import write_bytes, write_text
-    from ferlab.metrics import MetricsConfig, analyze
-
-    result = analyze(net, genome, config=MetricsConfig(size=size), draw=False)
-    write_text(Path(out_dir) / "metrics.json", json.dumps(result.to_json(), indent=1, default=float))
-    write_bytes(Path(out_dir) / "features.png", feature_grid(net, size))
-    return {**result.metrics, "fer_score": result.fer_score}
 
 
 def _with_study_tag(data: dict, *, plan, study: str):

@@ -50,11 +50,16 @@ def check_run(data: dict) -> None:
     load_run_config(data)
 
 
-def fer_suite(net, genome, out_dir: Path) -> dict[str, float]:
-    """FER metrics of one net (and its genome, for NEAT); writes ``metrics.json`` and figures to ``out_dir``."""
-    from ferlab.metrics import analyze
+def fer_suite(net, genome, out_dir: Path, *, size: int = 64, draw: bool = True) -> dict[str, float]:
+    """FER metrics of one net (and its genome, for NEAT) at ``size`` pixels; writes ``metrics.json``
+    and the figures to ``out_dir`` (with ``draw=False`` only the feature-map grid, which is cheap)."""
+    from ferlab.files import write_bytes
+    from ferlab.figures import feature_grid
+    from ferlab.metrics import MetricsConfig, analyze
 
-    analysis = analyze(net, genome)
+    analysis = analyze(net, genome, config=MetricsConfig(size=size), draw=draw)
     analysis.write(out_dir)
+    if not draw:
+        write_bytes(Path(out_dir) / "features.png", feature_grid(net, size))
     return {**analysis.metrics, "fer_score": analysis.fer_score}
 
