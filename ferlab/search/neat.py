@@ -33,6 +33,7 @@ from ferlab.search.neat_genome import Genomes, minimal, paint, take, to_genome
 from ferlab.search.neat_variation import crossover, mutate, sorted_distance, sorted_genes
 from ferlab.search.novelty import (DESCRIPTORS, Archive, NoveltyConfig, archive_init, archive_update,
                                    novelty_scores)
+from ferlab.search.targets import mse as image_mse
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,7 @@ def evaluate(pop: Genomes, archive: Archive, target, cfg: NEATConfig, resolution
     mse = novelty = None
     if cfg.fitness != "novelty":
         rgb, _ = paint(pop, resolution, cfg.ink)
-        mse = jnp.mean((rgb - target) ** 2, axis=(1, 2, 3))
+        mse = image_mse(rgb, target)
     if cfg.fitness != "target":
         small, _ = paint(pop, cfg.novelty.descriptor_size, cfg.ink)
         desc = DESCRIPTORS[cfg.novelty.descriptor](small)
