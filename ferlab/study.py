@@ -380,19 +380,20 @@ def run_study(study: Study, store, out_dir: str | Path, *, address: str | None =
     suite (tests pass stand-ins); ``stop_after_phase`` ends after that phase
     with no report (an interruption).
     """
-    from ferlab.tracking import check_store, client, end_run
+    from ferlab.tracking import check_store, client, end_run, experiment
+    from ferlab.workers.bridge import check_run
 
     check_store(store)
     if address and not store.is_server:
         raise ConfigError("a study on a cluster needs --tracking-uri http://<head>:<port>")
     out = Path(out_dir).resolve()
-    check = validate if planner is None else (lambda config: None)
+    check = check_run if planner is None else (lambda config: None)
     for phase in study.phases:
         if not any(t.startswith("phase:") for t in phase.targets or []):
             for entry in expand(phase, static_targets(study, phase)):
                 check(entry.config)
     mc = client(store)
-    experiment_id = _experiment(store, study.name)
+    experiment_id = experiment(store, study.name)
     study_run = mc.create_run(experiment_id, run_name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
                               tags={KIND_TAG: "study", STUDY_TAG: study.name})
     study_run_id = study_run.info.run_id
@@ -427,21 +428,6 @@ def run_study(study: Study, store, out_dir: str | Path, *, address: str | None =
         return StudyOutcome(report, experiment_id, study_run_id, computed, reused, store.uri)
     finally:
         end_run(store, study_run_id, failed=not ok)
-
-
-def validate(config: dict) -> None:
-    """Check a run config before any compute (ConfigError)."""
-    from ferlab.search.runs import load_run_config
-
-    load_run_config(config)
-
-
-def _experiment(store, name: str) -> str:
-    from ferlab.tracking import _exp_folder, client
-
-    mc = client(store)
-    exp = mc.get_experiment_by_name(name)
-    return exp.experiment_id if exp else mc.create_experiment(name, artifact_location=_exp_folder(store, name))
 
 
 def static_targets(study: Study, phase: Phase) -> list[Target]:

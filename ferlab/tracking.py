@@ -95,15 +95,21 @@ def as_params(flat: dict[str, Any]) -> dict[str, str]:
     return {k: _text(v)[:6000] for k, v in flat.items()}
 
 
+def experiment(store: Store, name: str) -> str:
+    """The id of experiment ``name``, created if new (one per sweep or study)."""
+    mc = client(store)
+    exp = mc.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    # the kind tag makes the MLflow UI open on its training-runs view
+    return mc.create_experiment(name, artifact_location=_exp_folder(store, name),
+                                tags={"mlflow.experimentKind": "custom_model_development"})
+
+
 def start_sweep(store: Store, name: str, params: dict[str, Any]) -> tuple[str, str]:
     """Create (or reuse) the experiment ``name`` and open a parent run; ``(experiment_id, run_id)``."""
     mc = client(store)
-    exp = mc.get_experiment_by_name(name)
-    if exp is None:  # the kind tag makes the MLflow UI open on its training-runs view
-        exp_id = mc.create_experiment(name, artifact_location=_exp_folder(store, name),
-                                      tags={"mlflow.experimentKind": "custom_model_development"})
-    else:
-        exp_id = exp.experiment_id
+    exp_id = experiment(store, name)
     parent = mc.create_run(exp_id, run_name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
                            tags={"ferlab.kind": "sweep"})
     log_params(mc, parent.info.run_id, params)

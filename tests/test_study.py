@@ -15,7 +15,8 @@ import pytest
 
 from ferlab.config import ConfigError
 from ferlab.study import (IMAGE_TAG, KEY_TAG, LABEL_TAG, Phase, Study, Target, expand, load_study,
-                          plan_entry, relabel_arch, run_study, select_names, static_targets, validate)
+                          plan_entry, relabel_arch, run_study, select_names, static_targets)
+from ferlab.workers.bridge import check_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +30,7 @@ def test_both_studies_load_with_each_profile(picbreeder_dir):
             for phase in study.phases:
                 if not any(t.startswith("phase:") for t in phase.targets or []):
                     for entry in expand(phase, static_targets(study, phase)):
-                        validate(entry.config)
+                        check_run(entry.config)
 
 
 def test_quick_profile_scales_down(picbreeder_dir):
