@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ferlab.genome import Link, find_cycle
 from ferlab.search.neat import NEATConfig
 from ferlab.search.neat_genome import Genomes, minimal, take, to_genome
-from ferlab.search.neat_variation import crossover, distance, mutate, number
+from ferlab.search.neat_variation import crossover, distance, distance_matrix, mutate, number, sorted_genes
 
 N_NODES, N_LINKS = 12, 16
 
@@ -69,6 +69,14 @@ def test_distance_counts_excess_disjoint_and_weight_difference():
     assert float(distance(A, B, 0.0, 0.0, 1.0)) == pytest.approx((2.0 + 4.0) / 2)
     assert float(distance(A, A, 1.0, 1.0, 1.0)) == 0.0
     assert float(distance(A, B, 1.0, 1.0, 0.4)) == pytest.approx(float(distance(B, A, 1.0, 1.0, 0.4)))
+
+
+def test_distance_matrix_of_populations_matches_the_pairwise_distance():
+    stack = lambda *gs: jax.vmap(sorted_genes)(jax.tree.map(lambda *a: jnp.stack(a), *gs))  # noqa: E731
+    d = np.asarray(distance_matrix(stack(A, B), stack(B, A, B), 1.0, 1.0, 0.5))  # B twice: shared genes
+    ab = (2 + 5) / 6 + 0.5 * (2.0 + 4.0) / 2
+    np.testing.assert_allclose(d, [[ab, 0.0, ab], [0.0, ab, 0.0]], rtol=1e-6)
+    assert float(distance(A, B, 1.0, 1.0, 0.5)) == pytest.approx(ab)
 
 
 def test_innovation_table_numbers_equal_mutations_alike():

@@ -30,7 +30,7 @@ from ferlab.layerize import layerize
 from ferlab.render import render
 from ferlab.search.api import Result
 from ferlab.search.neat_genome import Genomes, minimal, paint, take, to_genome
-from ferlab.search.neat_variation import crossover, mutate, sorted_distance, sorted_genes
+from ferlab.search.neat_variation import crossover, distance_matrix, mutate, sorted_genes
 from ferlab.search.novelty import (DESCRIPTORS, Archive, NoveltyConfig, archive_init, archive_update,
                                    novelty_scores)
 from ferlab.search.targets import mse as image_mse
@@ -195,10 +195,9 @@ def speciate(pop: Genomes, species: Species, threshold, cfg: NEATConfig):
     unassigned genome within ``threshold`` of it, until all are placed or the
     slots run out (the rest join their nearest species).
     """
-    dist = partial(sorted_distance, c1=cfg.compat_excess, c2=cfg.compat_disjoint, c3=cfg.compat_weight)
+    dist = partial(distance_matrix, c1=cfg.compat_excess, c2=cfg.compat_disjoint, c3=cfg.compat_weight)
     genes = jax.vmap(sorted_genes)(pop)
-    to_reps = lambda reps: jax.vmap(jax.vmap(dist, (None, 0)), (0, None))(  # noqa: E731
-        genes, jax.vmap(sorted_genes)(reps))
+    to_reps = lambda reps: dist(genes, jax.vmap(sorted_genes)(reps))  # noqa: E731
     d = jnp.where(species.active[None], to_reps(species.rep), jnp.inf)
     member = jnp.where(jnp.min(d, 1) < threshold, jnp.argmin(d, 1), -1)
     active = species.active & jnp.zeros_like(species.active).at[member].max(member >= 0, mode="drop")
@@ -211,7 +210,7 @@ def speciate(pop: Genomes, species: Species, threshold, cfg: NEATConfig):
     def found(carry):
         member, active, founded, reps = carry
         i, s = jnp.argmax(member < 0), jnp.argmax(~active)
-        near = (member < 0) & (jax.vmap(dist, (0, None))(genes, take(genes, i)) < threshold)
+        near = (member < 0) & (dist(genes, take(genes, jnp.array([i])))[:, 0] < threshold)
         member = jnp.where(near.at[i].set(True), s, member)
         return member, active.at[s].set(True), founded.at[s].set(True), _set(reps, s, take(pop, i))
 

@@ -7,9 +7,9 @@ for add-node, the (source key, target key) pair for add-link) and the distinct
 keys get consecutive numbers from the global counters, so the same mutation in
 one generation gets the same node key and innovation numbers in every genome.
 
-Crossover and distance align genes by sorting one genome's innovations and
-``searchsorted``-ing the other's: memory grows as population x links, never as
-links x links.
+Crossover and distance align genes by sorting innovations and
+``searchsorted``-ing into them: memory grows as population x links (x species
+for the distance matrix), never as links x links.
 """
 
 from __future__ import annotations
@@ -70,19 +70,38 @@ def sorted_genes(g: Genomes) -> tuple[jax.Array, jax.Array]:
     return innov[order], g.link_w[order]
 
 
-def sorted_distance(a: tuple[jax.Array, jax.Array], b: tuple[jax.Array, jax.Array],
+def distance_matrix(a: tuple[jax.Array, jax.Array], b: tuple[jax.Array, jax.Array],
                     c1: float, c2: float, c3: float) -> jax.Array:
-    """``distance`` of two genomes given as ``sorted_genes``: one ``searchsorted``, no sort."""
+    """``distance`` of every genome of ``a`` (P genomes) to every genome of ``b`` (S),
+    both given as ``sorted_genes`` with a leading axis: ``(P, S)``.
+
+    ``b``'s innovations are pooled into one sorted table and each genome's genes
+    located in it once (one ``searchsorted`` per gene, not per pair); a pair then
+    matches genes with one gather per gene from ``b``'s rows spread over that table.
+    """
     (ai, aw), (bi, bw) = a, b
+    s, m = bi.shape[0], bi.size
+    table = jnp.sort(bi.reshape(-1))
+
+    def locate(x):
+        pos = jnp.clip(jnp.searchsorted(table, x), 0, m - 1)
+        return jnp.where((x != _BIG) & (table[pos] == x), pos, m)  # m: not in the table
+
+    rows = jnp.arange(s)[:, None]
+    b_pos = locate(bi)
+    b_has = jnp.zeros((s, m + 1), bool).at[rows, b_pos].set(True).at[:, m].set(False)
+    b_w = jnp.zeros((s, m + 1), bw.dtype).at[rows, b_pos].set(bw)
+    a_pos = locate(ai)
+    same = jnp.moveaxis(b_has[:, a_pos], 0, 1)  # (P, S, L)
+    wdiff = jnp.sum(jnp.where(same, jnp.abs(aw[:, None] - jnp.moveaxis(b_w[:, a_pos], 0, 1)), 0.0), -1)
     va, vb = ai != _BIG, bi != _BIG
-    pos = jnp.clip(jnp.searchsorted(bi, ai), 0, bi.shape[0] - 1)
-    same = va & (bi[pos] == ai)
-    n_a, n_b, n_same = jnp.sum(va), jnp.sum(vb), jnp.sum(same)
-    cutoff = jnp.minimum(jnp.max(jnp.where(va, ai, -1)), jnp.max(jnp.where(vb, bi, -1)))
-    excess = jnp.sum(va & (ai > cutoff)) + jnp.sum(vb & (bi > cutoff))  # never matching
+    n_a, n_b, n_same = jnp.sum(va, -1)[:, None], jnp.sum(vb, -1)[None, :], jnp.sum(same, -1)
+    cutoff = jnp.minimum(jnp.max(jnp.where(va, ai, -1), -1)[:, None], jnp.max(jnp.where(vb, bi, -1), -1)[None, :])
+    excess = (jnp.sum(va[:, None] & (ai[:, None] > cutoff[..., None]), -1)  # never matching
+              + jnp.sum(vb[None] & (bi[None] > cutoff[..., None]), -1))
     disjoint = n_a + n_b - 2 * n_same - excess
-    wdiff = jnp.sum(jnp.where(same, jnp.abs(aw - bw[pos]), 0.0)) / jnp.maximum(n_same, 1)
-    return (c1 * excess + c2 * disjoint) / jnp.maximum(jnp.maximum(n_a, n_b), 1) + c3 * wdiff
+    return ((c1 * excess + c2 * disjoint) / jnp.maximum(jnp.maximum(n_a, n_b), 1)
+            + c3 * wdiff / jnp.maximum(n_same, 1))
 
 
 def distance(a: Genomes, b: Genomes, c1: float, c2: float, c3: float) -> jax.Array:
@@ -92,7 +111,8 @@ def distance(a: Genomes, b: Genomes, c1: float, c2: float, c3: float) -> jax.Arr
     and disjoint genes, N is the larger genome's gene count, and W the mean
     absolute weight difference of matching genes.
     """
-    return sorted_distance(sorted_genes(a), sorted_genes(b), c1, c2, c3)
+    one = lambda g: jax.tree.map(lambda x: x[None], sorted_genes(g))  # noqa: E731
+    return distance_matrix(one(a), one(b), c1, c2, c3)[0, 0]
 
 
 def mutate_attributes(g: Genomes, key: jax.Array, cfg: "NEATConfig") -> Genomes:
