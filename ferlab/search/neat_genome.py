@@ -12,7 +12,8 @@ number (-1 free), source and target *slots*, weight and enabled flag.
 leaves carry a leading axis. ``paint`` evaluates a population on the pixel grid
 in one jitted call: each genome's nodes are put in topological order (longest
 path from the inputs, found by a fixed-point iteration) and visited in that
-order, each node reading the weighted sum of its sources.
+order, each node reading the weighted sum of its sources. Activations are
+the shared ones, sin and cos computed by a faster polynomial (``fast_sin``).
 ``to_genome``/``from_genome`` convert to and from the foundation's ``Genome``.
 """
 
@@ -114,16 +115,15 @@ def topological_order(g: Genomes) -> tuple[jax.Array, jax.Array]:
 
 @struct.dataclass
 class Schedule:
-    """One genome's evaluation plan: node slots in topological order, and its
-    enabled links sorted by the position of their target in that order, so the
-    in-links of the r-th node are ``starts[r]:starts[r + 1]``."""
+    """One genome's evaluation plan. Row r of ``nodes`` is the r-th node in
+    topological order: (slot, activation, first in-link, end of in-links), its
+    in-links being ``src``/``w`` entries sorted by the position of their target
+    in that order. One row read per node keeps the painting loop lean."""
 
-    order: jax.Array
+    nodes: jax.Array
     count: jax.Array
-    acts: jax.Array
     src: jax.Array
     w: jax.Array
-    starts: jax.Array
 
 
 def schedule(g: Genomes) -> Schedule:
@@ -133,10 +133,44 @@ def schedule(g: Genomes) -> Schedule:
     key = jnp.where(live, rank[g.link_dst], g.max_nodes + 1)
     by_target = jnp.argsort(key, stable=True)
     starts = jnp.searchsorted(key[by_target], jnp.arange(g.max_nodes + 1)).astype(jnp.int32)
-    return Schedule(order, count, g.node_act[order], g.link_src[by_target], g.link_w[by_target], starts)
+    nodes = jnp.stack([order, g.node_act[order], starts[:-1], starts[1:]], axis=1)
+    return Schedule(nodes, count, g.link_src[by_target], g.link_w[by_target])
 
 
-_FNS = [ACTIVATIONS[name] for name in CPPN_ACTIVATIONS]
+# pi in three parts for the range reduction: k * _PI[0] is exact for |k| < 2**16.
+_PI = (np.float32(3.140625), np.float32(9.67502593994140625e-4),
+       np.float32(np.pi - 3.140625 - 9.67502593994140625e-4))
+_SIN_COEFFS = (-2.50521083854417187751e-8, 2.75573192239858906526e-6, -1.98412698412698412526e-4,
+               8.33333333333333333333e-3, -1.66666666666666666667e-1)
+
+
+def _sin_shifted(z: jax.Array, half_turns: float) -> jax.Array:
+    """sin(z + half_turns * pi) for float32 z: reduce to r in [-pi/2, pi/2] with z + half_turns
+    * pi = r + k pi, then a degree-11 Taylor polynomial, sign flipped for odd k.
+
+    Within 3e-7 of ``jnp.sin`` for |z| <= 1000, and about ten times faster on
+    CPU, where XLA's float32 sin and cos otherwise dominate painting a population.
+    """
+    k = jnp.round(z * np.float32(1 / np.pi) + np.float32(half_turns))
+    r = z - k * _PI[0] - k * _PI[1] - k * _PI[2] + np.float32(half_turns * np.pi)
+    r2 = r * r
+    poly = np.float32(_SIN_COEFFS[0])
+    for c in _SIN_COEFFS[1:]:
+        poly = poly * r2 + np.float32(c)
+    s = r + r * r2 * poly
+    return jnp.where(jnp.mod(k, 2) == 0, s, -s)
+
+
+def fast_sin(z: jax.Array) -> jax.Array:
+    return _sin_shifted(z, 0.0)
+
+
+def fast_cos(z: jax.Array) -> jax.Array:
+    return _sin_shifted(z, 0.5)
+
+
+# The shared activations, with sin and cos swapped for their fast forms.
+PAINT_ACTIVATIONS = [{"sin": fast_sin, "cos": fast_cos}.get(name, ACTIVATIONS[name]) for name in CPPN_ACTIVATIONS]
 
 
 def _paint_one(s: Schedule, inputs: jax.Array, n_out: int) -> jax.Array:
@@ -145,14 +179,16 @@ def _paint_one(s: Schedule, inputs: jax.Array, n_out: int) -> jax.Array:
     Loops run for exactly this genome's nodes and links, and ``switch``
     computes one activation per node: no work on free slots.
     """
-    values = jnp.zeros((s.order.shape[0], inputs.shape[0]), jnp.float32).at[:N_INPUTS].set(inputs.T)
+    values = jnp.zeros((s.nodes.shape[0], inputs.shape[0]), jnp.float32).at[:N_INPUTS].set(inputs.T)
 
     def visit(r, values):
+        slot, act, first, end = s.nodes[r]
+
         def add(k, acc):
             return acc + s.w[k] * values[s.src[k]]
 
-        z = jax.lax.fori_loop(s.starts[r], s.starts[r + 1], add, jnp.zeros(inputs.shape[0]))
-        return values.at[s.order[r]].set(jax.lax.switch(s.acts[r], _FNS, z))
+        z = jax.lax.fori_loop(first, end, add, jnp.zeros(inputs.shape[0]))
+        return values.at[slot].set(jax.lax.switch(act, PAINT_ACTIVATIONS, z))
 
     values = jax.lax.fori_loop(0, s.count, visit, values)
     return values[N_INPUTS:N_INPUTS + n_out].T
