@@ -200,15 +200,17 @@ def paint(pop: Genomes, size: int, ink: bool) -> tuple[jax.Array, jax.Array]:
 
     Schedules are computed for the whole population at once (vmapped); the
     painting then scans over genomes, each over all its pixels at once.
-    Ink genomes get hue = saturation = 0.
+    Ink genomes get hue = saturation = 0, so their colour is the grey level
+    clip(|ink|, 0, 1), which is taken directly.
     """
     n_out = len(output_labels(ink))
     inputs = grid(size).reshape(-1, 4)
     raw = jax.lax.map(lambda s: _paint_one(s, inputs, n_out), jax.vmap(schedule)(pop))
+    raw = raw.reshape(raw.shape[0], size, size, n_out)
     if ink:
-        raw = jnp.concatenate([jnp.zeros(raw.shape[:-1] + (2,), raw.dtype), raw], axis=-1)
-    hsv = raw.reshape(raw.shape[0], size, size, 3)
-    return colour(hsv), hsv
+        hsv = jnp.concatenate([jnp.zeros(raw.shape[:-1] + (2,), raw.dtype), raw], axis=-1)
+        return jnp.broadcast_to(jnp.clip(jnp.abs(raw), 0.0, 1.0), hsv.shape), hsv
+    return colour(raw), raw
 
 
 def take(pop: Genomes, index) -> Genomes:
