@@ -27,7 +27,6 @@ from flax import struct
 
 from ferlab.config import ConfigError
 from ferlab.layerize import layerize
-from ferlab.render import render
 from ferlab.search.api import Result
 from ferlab.search.neat_genome import Genomes, minimal, paint, take, to_genome
 from ferlab.search.neat_variation import crossover, distance_matrix, mutate, sorted_genes
@@ -374,13 +373,12 @@ class NEAT:
     def step(self, state: NEATState):
         return neat_step(state, self.target, self.cfg, self.resolution)
 
-    def _entry(self, genome: Genomes, name: str):
-        g = to_genome(genome, self.cfg.ink, name)
-        net = layerize(g).net
-        return g, net, np.asarray(render(net, self.resolution).rgb)
-
     def result(self, state: NEATState) -> Result:
-        """The champion and, in novelty modes, the most recent ``archive_export`` archive entries."""
+        """The champion and, in novelty modes, the most recent ``archive_export`` archive entries.
+
+        Images are painted from the tensor genomes in one call (equal to the
+        renders of their dense nets within 1e-4), not compiled net by net.
+        """
         names = {"best": state.champion}
         if self.cfg.fitness != "target":
             archive = state.archive
@@ -389,10 +387,11 @@ class NEAT:
             width = max(3, len(str(max(len(recent) - 1, 0))))
             for k, slot in enumerate(sorted(recent)):
                 names[f"archive_{k:0{width}d}"] = take(archive.payload, slot)
-        nets, images, genomes = {}, {}, {}
-        for name, genome in names.items():
-            genomes[name], nets[name], images[name] = self._entry(genome, name)
-        return Result(nets=nets, images=images, genomes=genomes)
+        genomes = {name: to_genome(g, self.cfg.ink, name) for name, g in names.items()}
+        rgb = np.asarray(paint(jax.tree.map(lambda *a: jnp.stack(a), *names.values()), self.resolution,
+                               self.cfg.ink)[0])
+        return Result(nets={name: layerize(g).net for name, g in genomes.items()},
+                      images=dict(zip(names, rgb)), genomes=genomes)
 
 
 def make_neat(run_config, settings: NEATConfig) -> NEAT:
