@@ -5,9 +5,10 @@ draw activations from the same set with the same (Picbreeder) definitions and
 score -MSE of the grey image clip(|ink|, 0, 1) to the skull. neat-python's
 networks are evaluated with numpy over all pixels at once (its own evaluator
 works pixel by pixel); its nodes keep their per-node bias, which ferlab's
-genomes get through the bias input instead. neat-python's settings mirror
-ferlab's defaults (mutation rates and powers, no deletions, elitism 2,
-stagnation 15, survival 0.2); its speciation threshold stays fixed.
+genomes get through the bias input instead. neat-python's settings are
+filled in from ferlab's defaults (``NEATConfig()``: mutation rates and powers,
+no deletions, elitism, stagnation, survival); its speciation threshold stays
+fixed at ferlab's starting one.
 
 neat-python is not a ferlab dependency; install it into a separate environment::
 
@@ -28,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import jax
@@ -78,17 +80,17 @@ feed_forward = True
 initial_connection = full_direct
 activation_default = random
 activation_options = identity sin cos sigmoid gaussian tanh
-activation_mutate_rate = 0.02
+activation_mutate_rate = {activation_mutate_rate}
 aggregation_default = sum
 aggregation_options = sum
 aggregation_mutate_rate = 0.0
 bias_init_mean = 0.0
-bias_init_stdev = 1.0
-bias_max_value = 8.0
-bias_min_value = -8.0
-bias_mutate_power = 0.2
-bias_mutate_rate = 0.8
-bias_replace_rate = 0.02
+bias_init_stdev = {weight_init_std}
+bias_max_value = {weight_max}
+bias_min_value = -{weight_max}
+bias_mutate_power = {weight_perturb_power}
+bias_mutate_rate = {weight_perturb_rate}
+bias_replace_rate = {weight_replace_rate}
 response_init_mean = 1.0
 response_init_stdev = 0.0
 response_max_value = 1.0
@@ -97,33 +99,33 @@ response_mutate_power = 0.0
 response_mutate_rate = 0.0
 response_replace_rate = 0.0
 weight_init_mean = 0.0
-weight_init_stdev = 1.0
-weight_max_value = 8.0
-weight_min_value = -8.0
-weight_mutate_power = 0.2
-weight_mutate_rate = 0.8
-weight_replace_rate = 0.02
+weight_init_stdev = {weight_init_std}
+weight_max_value = {weight_max}
+weight_min_value = -{weight_max}
+weight_mutate_power = {weight_perturb_power}
+weight_mutate_rate = {weight_perturb_rate}
+weight_replace_rate = {weight_replace_rate}
 enabled_default = True
-enabled_mutate_rate = 0.02
-compatibility_disjoint_coefficient = 1.0
-compatibility_weight_coefficient = 0.5
-conn_add_prob = 0.3
+enabled_mutate_rate = {toggle_link_rate}
+compatibility_disjoint_coefficient = {compat_disjoint}
+compatibility_weight_coefficient = {compat_weight}
+conn_add_prob = {add_link_rate}
 conn_delete_prob = 0.0
-node_add_prob = 0.2
+node_add_prob = {add_node_rate}
 node_delete_prob = 0.0
 
 [DefaultSpeciesSet]
-compatibility_threshold = 1.0
+compatibility_threshold = {threshold_init}
 
 [DefaultStagnation]
 species_fitness_func = max
-max_stagnation = 15
-species_elitism = 2
+max_stagnation = {stagnation}
+species_elitism = {species_elitism}
 
 [DefaultReproduction]
-elitism = 2
-survival_threshold = 0.2
-min_species_size = 2
+elitism = {elitism}
+survival_threshold = {survival_threshold}
+min_species_size = {min_species_size}
 """
 
 
@@ -143,7 +145,7 @@ def run_neat_python(target, size, pop, generations, seed):
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "neat.ini"
-        path.write_text(NEAT_PYTHON_CONFIG.format(pop=pop, seed=seed))
+        path.write_text(NEAT_PYTHON_CONFIG.format(pop=pop, seed=seed, **asdict(NEATConfig())))
         config = neat.Config(neat.DefaultGenome, neat.DefaultReproduction, neat.DefaultSpeciesSet,
                              neat.DefaultStagnation, str(path))
     config.genome_config.add_activation("cos", lambda z: PICBREEDER["cos"](z))
