@@ -16,7 +16,7 @@ from ferlab.genome import Genome
 from ferlab.layerize import layerize
 from ferlab.render import grid, render, render_genome
 from ferlab.search.api import run_search
-from ferlab.search.neat import NEAT, NEATConfig
+from ferlab.search.neat import NEAT, NEATConfig, make_neat
 from ferlab.search.neat_genome import paint, take
 from ferlab.search.novelty import DESCRIPTORS, mean_pairwise_distance
 from ferlab.search.runs import load_run_config, run
@@ -70,12 +70,33 @@ def test_champion_layerizes_and_renders_as_its_graph(blob_run):
         -float(outcome.state.champion_fitness), abs=1e-5)
 
 
-NOVELTY = {"population_size": 100, "fitness": "novelty", "novelty": {"capacity": 200}}
+@pytest.mark.slow
+def test_skull_best_mse_falls_in_every_20_generation_window(picbreeder_dir):
+    """The example skull run (32x32, population 150, 200 generations) over seeds 0-2: the
+    best MSE improves within every 20 generations, and the median final best MSE is no
+    worse than neat-python's 0.065 (measured 0.0646; bench/neat.py)."""
+    config = load_run_config(Path(__file__).resolve().parents[1] / "studies" / "examples" / "neat_skull.yaml")
+    neat = make_neat(config, config.settings)
+    finals = []
+    for seed in range(3):
+        mse = np.array([h["best_mse"] for h in run_search(neat, jax.random.PRNGKey(seed), 200).history])
+        before = np.concatenate([mse[:1], mse[19:-1:20]])  # the best before each window
+        assert (mse.reshape(10, 20).min(axis=1) < before).all(), (seed, mse[::20])
+        finals.append(mse[-1])
+    assert np.median(finals) <= 0.065, finals
+
+
+NOVELTY = {"population_size": 100, "fitness": "novelty", "weight_perturb_rate": 0.8, "weight_perturb_power": 0.5,
+           "novelty": {"capacity": 200, "max_add": 2}}
 
 
 def test_novelty_archive_is_more_diverse_than_random_genomes_of_the_same_size():
-    """Measured ratio 1.05 (the issue asks 1.5, which the luminance RMS descriptor cannot
-    show: random CPPN images already sit about as far apart as independent noise)."""
+    """Measured ratio 1.15 (seed 1; 1.18 with seed 2): the archive keeps the two most novel
+    genomes a generation, and weights mutate harder than the target-matching defaults
+    (with those defaults and every genome above the threshold archived it was 1.05).
+    The issue asks 1.5, which luminance RMS distances all but rule out: random genomes'
+    images already sit 0.44 apart, and no set of grey images can average more than
+    sqrt(1/2) = 0.71 (black and white pixels half and half, independent), a ratio of 1.6."""
     cfg = from_dict(NEATConfig, NOVELTY)
     neat = NEAT(cfg, SIZE)
     outcome = run_search(neat, jax.random.PRNGKey(1), 50)
@@ -95,7 +116,7 @@ def test_novelty_archive_is_more_diverse_than_random_genomes_of_the_same_size():
               for pop in (evolved, random)]
     np.testing.assert_allclose(archive.descriptors[:n], describe(
         paint(evolved, cfg.novelty.descriptor_size, False)[0]), atol=1e-5)
-    assert spread[0] > spread[1], spread
+    assert spread[0] > 1.1 * spread[1], spread
     result = neat.result(outcome.state)
     assert len([k for k in result.genomes if k.startswith("archive_")]) == min(n, cfg.archive_export)
 
