@@ -3,7 +3,9 @@ architecture, the most mutually distant of many random nets (greedy farthest-poi
 of as many nets trained jointly by gradient ascent on their mean pairwise distance (what the
 architecture can paint at best, an upper reference no search is expected to reach).
 
-Spread = mean pairwise RMS distance of the default descriptors (16x16 luminance).
+Spread = mean pairwise RMS distance of the default descriptors (16x16 luminance); sparseness =
+mean distance to the nearest other member, what novelty search rewards locally (it fills the
+space of images evenly rather than pushing the whole set to its extremes).
 
     PYTHONPATH=. python bench/novelty_spread.py [--config studies/examples/novelty.yaml] [--generations 50]
 """
@@ -17,7 +19,7 @@ import optax
 
 from ferlab.cppn import init_nets
 from ferlab.search.api import run_search
-from ferlab.search.novelty import describe, distances, mean_pairwise_distance
+from ferlab.search.novelty import describe, distances, mean_nearest_distance, mean_pairwise_distance
 from ferlab.search.runs import load_run_config, make_search
 
 
@@ -30,8 +32,8 @@ def farthest_points(desc: np.ndarray, n: int) -> np.ndarray:
     return desc[pick]
 
 
-def ascended(search, key, n: int, steps: int) -> float:
-    """Spread of ``n`` nets after ``steps`` of Adam on their mean pairwise distance."""
+def ascended(search, key, n: int, steps: int) -> np.ndarray:
+    """Descriptors of ``n`` nets after ``steps`` of Adam on their mean pairwise distance."""
     nets = init_nets(search.template.arch, jax.random.split(key, n))
 
     def loss(nets):
@@ -49,7 +51,7 @@ def ascended(search, key, n: int, steps: int) -> float:
         return (optax.apply_updates(nets, updates), state), None
 
     (nets, _), _ = jax.lax.scan(step, (nets, opt.init(nets)), None, length=steps)
-    return float(mean_pairwise_distance(describe(nets, search.config)))
+    return np.asarray(describe(nets, search.config))
 
 
 def main():
@@ -70,17 +72,17 @@ def main():
         pool = describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(2), args.pool)),
                         search.config)
         base = float(mean_pairwise_distance(random))
-        rows += [(f"random nets (n={n})", base, base),
-                 (f"novelty archive after {gens} generations (n={n})",
-                  float(mean_pairwise_distance(archive.descriptors[:n])), base),
-                 (f"farthest {n} of {args.pool} random nets",
-                  float(mean_pairwise_distance(jnp.asarray(farthest_points(np.asarray(pool), n)))), base),
-                 (f"{n} nets by gradient ascent on spread", ascended(search, jax.random.PRNGKey(3), n,
-                                                                    args.ascent_steps), base)]
-    print(f"{'set':<48} {'spread':>7} {'x random':>9}")
-    for name, value, base in rows:
-        print(f"{name:<48} {value:7.3f} {value / base:9.2f}")
-
+        sets = {f"random nets (n={n})": random,
+                f"novelty archive after {gens} generations": archive.descriptors[:n],
+                f"farthest {n} of {args.pool} random nets": farthest_points(np.asarray(pool), n),
+                f"{n} nets by gradient ascent on spread": ascended(search, jax.random.PRNGKey(3), n,
+                                                                   args.ascent_steps)}
+        rows += [(name, float(mean_pairwise_distance(jnp.asarray(d))), base,
+                  float(mean_nearest_distance(jnp.asarray(d))), float(mean_nearest_distance(random)))
+                 for name, d in sets.items()]
+    print(f"{'set':<44} {'spread':>7} {'x random':>9} {'sparseness':>11} {'x random':>9}")
+    for name, value, base, sparse, sparse_base in rows:
+        print(f"{name:<44} {value:7.3f} {value / base:9.2f} {sparse:11.3f} {sparse / sparse_base:9.2f}")
 
 if __name__ == "__main__":
     main()

@@ -198,6 +198,14 @@ def mean_pairwise_distance(descriptors: jax.Array, valid: jax.Array | None = Non
     return jnp.sum(jnp.where(pair, distances(descriptors, descriptors), 0.0)) / jnp.maximum(jnp.sum(pair), 1)
 
 
+def mean_nearest_distance(descriptors: jax.Array) -> jax.Array:
+    """Mean distance of each row of ``descriptors`` to its nearest other row: sparseness,
+    what novelty rewards locally (an archive that covers the space evenly scores high)."""
+    n = descriptors.shape[0]
+    d = jnp.where(jnp.eye(n, dtype=bool), jnp.inf, distances(descriptors, descriptors))
+    return jnp.mean(jnp.min(d, axis=1))
+
+
 # ------------------------------------------------------------ the novelty regime
 @dataclass(frozen=True)
 class NoveltySearchConfig:
