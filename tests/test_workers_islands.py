@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import csv
 import functools
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import ray
+import yaml
+from PIL import Image
 
-from ferlab.cppn import init_net
+from ferlab.cli import main
+from ferlab.config import ConfigError
+from ferlab.search.runs import IslandsConfig, config_yaml, island_config, load_run_config, shared_archive
+from ferlab.workers.bridge import check_run
+from ferlab.cppn import init_net, load_net
 from ferlab.files import write_png
 from ferlab.render import render
 from ferlab.search.neat import NEAT, NEATConfig, evaluate
 from ferlab.search.neat_genome import N_INPUTS
+from ferlab.search.targets import mse
 from ferlab.search.novelty import NoveltyConfig, archive_add, archive_entries, archive_init, novelty_scores, with_entries
 from ferlab.workers.islands import NoveltyArchive, es_emigrant, es_immigrate, island_search, run_islands
 from test_workers import ARCH
@@ -166,6 +175,56 @@ def test_novelty_islands_score_against_one_shared_archive(local_ray, regime):
     assert not any(n.startswith("island1_archive_") for n in merged.nets)
     own = [n for n in out.results[1].nets if not n.startswith("archive_")]
     assert own and all(f"island1_{n}" in merged.nets for n in own)
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "studies" / "examples"
+
+
+def test_islands_section_splits_the_population_and_bad_sections_fail_at_the_edge(es_config, picbreeder_dir):
+    example = load_run_config(EXAMPLES / "islands_neat.yaml")
+    assert example.islands == IslandsConfig(count=2, migrate_every=10, cpus=1, gpus=0)
+    assert island_config(example).settings.population_size == 80 and island_config(example).islands is None
+    novelty = load_run_config({**novelty_configs()["novelty"], "islands": {"count": 3}})
+    assert island_config(novelty).settings.es.population_size == 2 and shared_archive(novelty) == 40
+    assert shared_archive(load_run_config({**es_config(), "islands": {"count": 2}})) == 0
+    bad = [({"count": 3}, "does not split evenly over 3 islands"),
+           ({"count": 0}, "count and migrate_every must be at least 1"),
+           ({"gpus": 1.5}, "gpus above 1 must be whole"),
+           ({"count": 2, "speed": 1}, "unknown key 'speed'")]
+    for section, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            load_run_config({**es_config(), "islands": section})
+    with pytest.raises(ConfigError, match="one island's share of settings.population_size .4.: min_species_size"):
+        load_run_config(EXAMPLES / "islands_neat.yaml", ["islands.count=40"])
+    with pytest.raises(ConfigError, match="regime 'sgd' has no population to split"):
+        load_run_config({"regime": "sgd", "target": es_config()["target"], "islands": {}})
+    with pytest.raises(ConfigError, match="not supported in sweep trials"):
+        check_run({**es_config(), "islands": {"count": 2}})
+    assert "islands" not in yaml.safe_load(config_yaml(load_run_config(es_config())))  # single runs' folders unchanged
+
+
+def test_ferlab_run_with_islands_writes_the_merged_result(local_ray, es_config, tmp_path, capsys):
+    path = tmp_path / "es_islands.yaml"
+    path.write_text(yaml.safe_dump({**es_config(population=8), "islands": {"count": 2, "migrate_every": 2}}))
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "(es, 4 generations on 2 islands, 4 nets" in printed
+    out = tmp_path / "out"
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((int(r["generation"]), int(r["island"])) for r in rows) == [(g, i) for g in range(4) for i in (0, 1)]
+    final = {int(r["island"]): float(r["loss"]) for r in rows if r["generation"] == "3"}
+    other = max(final, key=final.get)  # the best island's nets keep their names, the other's are prefixed
+    assert {p.name for p in (out / "nets").iterdir()} == {"best.npz", "mean.npz", f"island{other}_best.npz",
+                                                          f"island{other}_mean.npz"}
+    target = np.asarray(Image.open(es_config()["target"]), np.float32) / 255
+    loss = {name: float(mse(render(load_net(out / "nets" / f"{name}.npz"), 12).rgb, target))
+            for name in ("best", f"island{other}_best")}
+    assert loss["best"] == pytest.approx(min(final.values()), rel=1e-3) and loss["best"] <= loss[f"island{other}_best"]
+    assert yaml.safe_load((out / "config.yaml").read_text())["islands"]["count"] == 2
+    assert main(["run", str(path), "--out", str(tmp_path / "out2"), "--set", "islands=null", "--address", "x"]) == 2
+    assert "--address is only for runs with an islands: section" in capsys.readouterr().err
+    assert not (tmp_path / "out2").exists()
 
 
 @pytest.mark.slow

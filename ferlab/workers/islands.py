@@ -26,16 +26,20 @@ holds the whole union archive (its networks, not just their descriptors).
 
 from __future__ import annotations
 
+import functools
+import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ferlab.search.api import Result, Search, Stats
-from ferlab.workers.run import actor_options
+from ferlab.workers.run import NO_PREALLOCATE, actor_options
 
 
 def es_emigrant(state):
@@ -238,3 +242,74 @@ def run_islands(make_search: Callable[[], Search], key: jax.Array, islands: int,
             ray.kill(a)
     return IslandRun(results, history, evaluations, migrations, steady, seconds,
                      shared_archive=archive is not None and islands > 1)
+
+
+def run_island_config(config, out_dir: str | Path | None = None, *, address: str | None = None,
+                      progress: bool = True) -> tuple[Result, list[Stats]]:
+    """Run a ``ferlab.search.runs`` config that has an ``islands`` section; write the merged
+    result (``IslandRun.merged``) and every island's history through ``write_outputs``.
+
+    Joins the Ray cluster at ``address``, else the Ray already started in this
+    process, else starts a local one (shut down at the end) with at least one CPU per island.
+    """
+    import ray
+    from tqdm import tqdm
+
+    from ferlab.compile_cache import cache_env
+    from ferlab.config import ConfigError, to_dict
+    from ferlab.search.runs import (CONFIG_NAME, check_folder, config_yaml, island_config, population_size,
+                                   shared_archive, write_outputs)
+
+    isl = config.islands
+    one = island_config(config)
+    out = Path(out_dir) if out_dir is not None else None
+    text = config_yaml(config)
+    if out is not None:
+        check_folder(out, text)
+    started = not ray.is_initialized()
+    if started:
+        env = {**cache_env(), **(NO_PREALLOCATE if 0 < isl.gpus < 1 else {})}
+        local = {} if address else {"num_cpus": max(os.cpu_count() or 1, math.ceil(isl.count * isl.cpus))}
+        ray.init(address=address, include_dashboard=False, logging_level="ERROR",
+                 runtime_env={"env_vars": env} if env else None, **local)
+    try:
+        have = ray.cluster_resources()
+        for name, need in (("CPU", isl.count * isl.cpus), ("GPU", isl.count * isl.gpus)):
+            if need and have.get(name, 0) < need:
+                raise ConfigError(f"islands: {isl.count} islands need {need:g} {name}s, "
+                                  f"the Ray cluster has {have.get(name, 0):g}")
+        make = functools.partial(island_search, _absolute_paths(to_dict(one)))
+        n = config.n_generations
+        with tqdm(total=n, disable=not progress, desc=f"{config.regime} x{isl.count}", unit="gen",
+                  leave=False) as bar:
+            def report(done: int, history: list[list[Stats]]) -> None:
+                bar.n = done
+                best = [s["loss"] for s in history[done - 1] if "loss" in s]
+                bar.set_postfix({"loss": f"{min(best):.4g}"} if best else {}, refresh=False)
+                bar.refresh()
+
+            outcome = run_islands(make, jax.random.PRNGKey(config.seed), isl.count, n,
+                                  population_size(one), migrate_every=isl.migrate_every, cpus=isl.cpus,
+                                  gpus=isl.gpus, archive_capacity=shared_archive(config), progress=report)
+    finally:
+        if started:
+            ray.shutdown()
+    result, rows = outcome.merged(), outcome.rows()
+    if out is not None:
+        from ferlab.files import write_text
+
+        write_text(out / CONFIG_NAME, text)
+        write_outputs(result, rows, out)
+    return result, rows
+
+
+def _absolute_paths(data: dict) -> dict:
+    """Target and arch files as absolute paths, so that actors in other folders find them."""
+    from ferlab.search.targets import is_arch_string
+
+    out = dict(data)
+    for key in ("target", "arch"):
+        spec = out.get(key)
+        if spec and not spec.startswith("picbreeder:") and not (key == "arch" and is_arch_string(spec)):
+            out[key] = str(Path(spec).resolve())
+    return out
