@@ -16,15 +16,15 @@ from PIL import Image
 
 from ferlab.cli import main
 from ferlab.config import ConfigError
-from ferlab.search.runs import IslandsConfig, config_yaml, island_config, load_run_config, shared_archive
-from ferlab.workers.bridge import check_run
 from ferlab.cppn import init_net, load_net
 from ferlab.files import write_png
 from ferlab.render import render
 from ferlab.search.neat import NEAT, NEATConfig, evaluate
 from ferlab.search.neat_genome import N_INPUTS
+from ferlab.search.novelty import archive_add, archive_entries, archive_init, novelty_scores, with_entries
+from ferlab.search.runs import IslandsConfig, config_yaml, island_config, load_run_config, shared_archive
 from ferlab.search.targets import mse
-from ferlab.search.novelty import NoveltyConfig, archive_add, archive_entries, archive_init, novelty_scores, with_entries
+from ferlab.workers.bridge import check_run
 from ferlab.workers.islands import NoveltyArchive, es_emigrant, es_immigrate, island_search, run_islands
 from test_workers import ARCH
 

@@ -430,7 +430,6 @@ def make_neat(run_config, settings: NEATConfig) -> NEAT:
     return NEAT(settings, run_config.resolution, target)
 
 
-
 ISLAND_NUMBERS = 2**30  # node keys and innovations shared out among islands (int32 with headroom)
 
 
