@@ -270,8 +270,11 @@ def run_island_config(config, out_dir: str | Path | None = None, *, address: str
     if started:
         env = {**cache_env(), **(NO_PREALLOCATE if 0 < isl.gpus < 1 else {})}
         local = {} if address else {"num_cpus": max(os.cpu_count() or 1, math.ceil(isl.count * isl.cpus))}
-        ray.init(address=address, include_dashboard=False, logging_level="ERROR",
-                 runtime_env={"env_vars": env} if env else None, **local)
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level="ERROR",
+                     runtime_env={"env_vars": env} if env else None, **local)
+        except (ConnectionError, ValueError, RuntimeError) as e:
+            raise ConfigError(f"cannot start or join Ray{f' at {address}' if address else ''}: {e}") from None
     try:
         have = ray.cluster_resources()
         for name, need in (("CPU", isl.count * isl.cpus), ("GPU", isl.count * isl.gpus)):
