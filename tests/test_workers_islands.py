@@ -228,13 +228,9 @@ def test_ferlab_run_with_islands_writes_the_merged_result(local_ray, es_config, 
 
 
 @pytest.mark.slow
-def test_two_islands_on_ray_migrate_and_count_evaluations(es_config):
-    ray.init(num_cpus=2, object_store_memory=100 * 1024**2, include_dashboard=False, logging_level="ERROR")
-    try:
-        out = run_islands(functools.partial(island_search, es_config()), jax.random.PRNGKey(1), islands=2,
-                          generations=4, population=8, migrate_every=2)
-    finally:
-        ray.shutdown()
+def test_two_islands_on_ray_migrate_and_count_evaluations(local_ray, es_config):
+    out = run_islands(functools.partial(island_search, es_config()), jax.random.PRNGKey(1), islands=2,
+                      generations=4, population=8, migrate_every=2)
     assert out.evaluations == 2 * 4 * 8 and out.migrations == 1
     assert [len(g) for g in out.history] == [2, 2, 2, 2]
     assert {s["island"] for s in out.history[0]} == {0, 1}
