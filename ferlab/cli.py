@@ -104,11 +104,22 @@ def cmd_run(args) -> int:
 
     config = load_run_config(args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    result, history = run(config, out_dir=out)
-    last = history[-1] if history else {}
+    if config.islands is not None:
+        from ferlab.workers.islands import run_island_config
+
+        result, history = run_island_config(config, out, address=args.address)
+        final = [row for row in history if row["generation"] == config.n_generations - 1]
+        last = min(final, key=lambda row: row.get("loss", 0.0))  # the best island's last generation
+        length = f"{config.n_generations} generations on {config.islands.count} islands"
+    elif args.address:
+        raise FerlabError("--address is only for runs with an islands: section (other runs are local)")
+    else:
+        result, history = run(config, out_dir=out)
+        last = history[-1] if history else {}
+        length = f"{len(history)} generations"
     summary = ", ".join(f"{k} {last[k]:.4g}" for k in ("loss", "best_fitness", "novelty", "archive_size")
                         if k in last)
-    print(f"wrote {out} ({config.regime}, {len(history)} generations, {len(result.nets)} nets"
+    print(f"wrote {out} ({config.regime}, {length}, {len(result.nets)} nets"
           + (f"; {summary}" if summary else "") + ")")
     return 0
 
@@ -211,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set settings.population_size=64 (repeatable)")
     p.add_argument("--out", help="output folder (default runs/<config name>); rerunning into it resumes")
+    p.add_argument("--address", help="Ray cluster for a run with islands: (default: a local Ray)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("study", help="run a study (phases of sweeps) and write its report")

@@ -17,7 +17,12 @@ Statistics, all pure functions of the frame and an explicit bootstrap seed:
   ``a`` network and a ``b`` network painting the same image: +1 means every
   ``b`` network scored above every ``a`` network of its image), and the
   Wilcoxon signed-rank test over the per-image differences; without a pairing
-  key, Cliff's delta over all rows and the Mann-Whitney U test.
+  key, Cliff's delta over all rows and the Mann-Whitney U test;
+- the same comparison at matched fit (``matched``): when both groups have a
+  ``match_on`` column (``loss``, the MSE to the image), only the networks whose
+  loss lies in the range both groups reach on that image are kept, so that a
+  regime is not called less fractured merely because it paints its image less
+  well. A scatter plot of each metric against the loss shows the same thing.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Analysis:
     level: float = 0.95
     seed: int = 0
     gallery: int = 4
+    match_on: str | None = "loss"
 
     def __post_init__(self):
         if not self.metrics:
@@ -141,6 +147,33 @@ def comparisons(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
     rows = [compare(df, c, m, analysis) for c in analysis.comparisons for m in analysis.metrics]
     return pd.DataFrame([r for r in rows if r["n_a"] and r["n_b"]],
                         columns=list(rows[0]) if rows else None)
+
+
+def matched(df: pd.DataFrame, comparison: Comparison, column: str, analysis: Analysis) -> pd.DataFrame:
+    """The rows of both groups whose ``column`` lies in the range both groups reach, per image
+    (``pair_on``; over all rows when unpaired). Rows without a value are dropped."""
+    by = comparison.by or analysis.group
+    rows = df[df[by].isin([comparison.a, comparison.b]) & np.isfinite(df[column].astype(float))]
+    key = comparison.pair_on
+    groups = rows.groupby(key) if key is not None else [(None, rows)]
+    keep = []
+    for _, part in groups:
+        ranges = part.groupby(by)[column].agg(["min", "max"])
+        if len(ranges) < 2:
+            continue
+        low, high = ranges["min"].max(), ranges["max"].min()
+        keep.append(part[(part[column] >= low) & (part[column] <= high)])
+    return pd.concat(keep) if keep else rows.iloc[:0]
+
+
+def matched_comparisons(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+    """Every comparison on every metric (other than the matched column), at matched ``match_on``."""
+    column = analysis.match_on
+    if column is None or column not in df:
+        return pd.DataFrame()
+    rows = [compare(matched(df, c, column, analysis), c, m, analysis)
+            for c in analysis.comparisons for m in analysis.metrics if m != column]
+    return pd.DataFrame([r for r in rows if r["n_a"] and r["n_b"]], columns=list(rows[0]) if rows else None)
 
 
 def _mean(part: pd.DataFrame, metric: str) -> float:
@@ -246,6 +279,28 @@ def metric_plot(df: pd.DataFrame, metric: str, group: str, seed: int = 0) -> byt
     return _figure_bytes(fig)
 
 
+def loss_plot(df: pd.DataFrame, metric: str, group: str, column: str) -> bytes:
+    """PNG: ``metric`` against ``column`` (log scale), one colour per group: fit versus fracture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = df[np.isfinite(df[column].astype(float)) & np.isfinite(df[metric].astype(float))]
+    rows = rows[rows[column] > 0]
+    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    for name in sorted(rows[group].unique(), key=str):
+        part = rows[rows[group] == name]
+        ax.scatter(part[column], part[metric], s=16, alpha=0.75, label=str(name))
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{column} (log)")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} against {column}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _figure_bytes(fig)
+
+
 def gallery(items: dict[str, list[tuple[str, Path | None, Path | None]]]) -> bytes:
     """PNG: one row per group, each of its ``(title, image PNG, feature-map PNG)`` side by side."""
     import matplotlib
@@ -335,9 +390,12 @@ def write_report(df: pd.DataFrame, analysis: Analysis, folder: str | Path, title
         frame[m] = np.nan
     summary = summarize(frame, analysis)
     table = comparisons(frame, analysis)
+    at_fit = matched_comparisons(frame, analysis)
     files = [write_text(folder / CSV_NAME, frame.to_csv(index=False)),
              write_text(folder / "summary.csv", summary.to_csv(index=False)),
              write_text(folder / "comparisons.csv", table.to_csv(index=False))]
+    if not at_fit.empty:
+        files.append(write_text(folder / "comparisons_matched.csv", at_fit.to_csv(index=False)))
     lines = [f"# {title}", ""]
     lines += [f"{n}" for n in notes] + ([""] if notes else [])
     lines += [f"{len(frame)} networks from {frame['run_id'].nunique() if 'run_id' in frame else len(frame)} runs. "
@@ -350,12 +408,22 @@ def write_report(df: pd.DataFrame, analysis: Analysis, folder: str | Path, title
                   "Cliff's delta: P(b > a) - P(b < a) over pairs painting the same image; p: Wilcoxon "
                   "signed-rank over images (Mann-Whitney U when unpaired). Few images give wide intervals and "
                   "large p.", "", markdown_table(format_comparisons(table)), ""]
+    if not at_fit.empty:
+        lines += [f"## Comparisons at matched {analysis.match_on}", "",
+                  f"The same, keeping per image only the networks whose {analysis.match_on} lies in the range both "
+                  f"groups reach, so that neither side wins by painting its image worse.", "",
+                  markdown_table(format_comparisons(at_fit)), ""]
     lines += ["## Plots", ""]
     for m in analysis.metrics:
         if frame[m].notna().any():
             path = write_bytes(folder / f"{m}.png", metric_plot(frame, m, analysis.group, analysis.seed))
             files.append(path)
             lines += [f"![{m} by {analysis.group}]({path.name})", ""]
+            column = analysis.match_on
+            if column and column != m and column in frame and (frame[column].astype(float) > 0).any():
+                path = write_bytes(folder / f"{m}_vs_{column}.png", loss_plot(frame, m, analysis.group, column))
+                files.append(path)
+                lines += [f"![{m} against {column}]({path.name})", ""]
     items = gallery_items(frame, analysis.group, analysis.gallery, analysis.metrics[0])
     if items:
         path = write_bytes(folder / "gallery.png", gallery(items))
@@ -363,6 +431,6 @@ def write_report(df: pd.DataFrame, analysis: Analysis, folder: str | Path, title
         lines += ["## Gallery", "", f"Per {analysis.group}, images with their feature maps "
                   f"(lowest {analysis.metrics[0]} first, one per image).", "", f"![gallery]({path.name})", ""]
     lines += ["## Files", "", f"- `{CSV_NAME}`: every network with its run, group, image and metrics",
-              "- `summary.csv`, `comparisons.csv`: the tables above, unrounded", ""]
+              "- `summary.csv`, `comparisons.csv`, `comparisons_matched.csv`: the tables above, unrounded", ""]
     files.append(write_text(folder / REPORT_NAME, "\n".join(lines)))
     return Report(folder, summary, table, files)

@@ -10,7 +10,7 @@ import pytest
 from ferlab.cppn import init_nets
 from ferlab.search.api import run_search
 from ferlab.search.novelty import (DESCRIPTORS, NoveltyConfig, archive_init, archive_update, describe,
-                                   mean_pairwise_distance, novelty_scores)
+                                   mean_nearest_distance, mean_pairwise_distance, novelty_scores)
 from ferlab.search.runs import load_run_config, make_search
 
 SMALL = "3;sin:4,gaussian:4,sigmoid:4,identity:4"
@@ -59,7 +59,7 @@ def test_descriptors_are_pluggable_and_config_rejects_unknown():
         NoveltyConfig(descriptor="nope")
 
 
-def diversity_ratio(generations: int, **settings):
+def diversity_ratios(generations: int, **settings):
     config = load_run_config({"regime": "novelty", "resolution": 16, "arch": SMALL, "generations": generations,
                               "settings": settings})
     search = make_search(config)
@@ -68,7 +68,8 @@ def diversity_ratio(generations: int, **settings):
     n = int(archive.size)
     random = describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(1), n)), search.config)
     ratio = mean_pairwise_distance(archive.descriptors[:n]) / mean_pairwise_distance(random)
-    return outcome, float(ratio)
+    sparse = mean_nearest_distance(archive.descriptors[:n]) / mean_nearest_distance(random)
+    return outcome, float(ratio), float(sparse)
 
 
 # studies/examples/novelty.yaml's settings: NS-ES with 5 parents, novelty against archive + population,
@@ -84,12 +85,14 @@ def test_example_config_is_the_tested_one():
 
 
 def test_novelty_search_grows_an_archive_more_diverse_than_random_nets():
-    # 50 generations without a target. Measured 1.30x; the goal of 1.5x is not reached: even the
-    # 50 most mutually distant of 2,048 random nets of this architecture reach only 1.42x.
-    outcome, ratio = diversity_ratio(50, **NS_SETTINGS)
+    # 50 generations without a target. Mean pairwise distance: measured 1.30x (as spread as the farthest
+    # 22 of 2,048 random nets; 1.31x after 200 generations); the goal of 1.5x is not reached.
+    # Nearest-neighbour distance (what novelty rewards): measured 1.92x. bench/novelty_spread.py.
+    outcome, ratio, sparse = diversity_ratios(50, **NS_SETTINGS)
     sizes = [h["archive_size"] for h in outcome.history]
     assert sizes[-1] > sizes[0] + 10
     assert ratio > 1.2
+    assert sparse > 1.6
 
 
 def test_ns_es_meta_population_and_nsr_with_target(picbreeder_dir):
@@ -104,3 +107,9 @@ def test_ns_es_meta_population_and_nsr_with_target(picbreeder_dir):
     result = search.result(outcome.state)
     assert {"parent_0", "parent_1", "parent_2"} <= set(result.nets)
     assert all(img.shape == (16, 16, 3) for img in result.images.values())
+
+
+def test_sparseness_is_mean_nearest_neighbour_distance():
+    points = jnp.array([[0.0], [1.0], [3.0]])
+    assert float(mean_nearest_distance(points)) == pytest.approx(4 / 3)
+    assert float(mean_pairwise_distance(points)) == pytest.approx(2.0)

@@ -126,3 +126,42 @@ def test_comparisons_skip_a_metric_that_one_group_lacks():
     df.loc[df["regime"] == "low", "other"] = np.nan  # e.g. loss: only reproducers have one
     table = comparisons(df, Analysis(metrics=("fer_score", "other"), comparisons=(Comparison("low", "high"),)))
     assert list(table["metric"]) == ["fer_score"]
+
+
+def fit_frame(images=5, per=12, seed=0):
+    """``sgd`` fits closer (loss 0.01-0.05) than ``es`` (0.03-0.10); fer_score depends on loss alone."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(images):
+        for regime, (lo, hi) in (("sgd", (0.01, 0.05)), ("es", (0.03, 0.10))):
+            for loss in rng.uniform(lo, hi, per):
+                rows.append({"regime": regime, "image": f"img{i}", "loss": loss,
+                             "fer_score": 5 * loss + rng.normal(0, 0.005)})
+    return pd.DataFrame(rows)
+
+
+def test_matched_loss_removes_a_difference_that_is_only_fit():
+    from ferlab.report import matched, matched_comparisons
+
+    df = fit_frame()
+    analysis = Analysis(metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),))
+    plain = compare(df, Comparison("sgd", "es"), "fer_score", analysis)
+    kept = matched(df, Comparison("sgd", "es"), "loss", analysis)
+    for image, part in kept.groupby("image"):
+        ranges = df[df["image"] == image].groupby("regime")["loss"].agg(["min", "max"])
+        inside = df[(df["image"] == image) & df["loss"].between(ranges["min"].max(), ranges["max"].min())]
+        assert sorted(part.index) == sorted(inside.index) and set(part["regime"]) == {"sgd", "es"}
+    at_fit = matched_comparisons(df, analysis)
+    assert list(at_fit["metric"]) == ["fer_score"]  # not the matched column itself
+    assert plain["diff"] > 0.15 and abs(float(at_fit["diff"].iloc[0])) < plain["diff"] / 5
+
+
+def test_report_shows_matched_comparisons_and_fit_plot(tmp_path):
+    analysis = Analysis(metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),), gallery=0)
+    text = write_report(fit_frame(), analysis, tmp_path, "Fit").markdown.read_text()
+    assert "## Comparisons at matched loss" in text and "![fer_score against loss](fer_score_vs_loss.png)" in text
+    assert (tmp_path / "fer_score_vs_loss.png").stat().st_size > 1000
+    assert (tmp_path / "comparisons_matched.csv").is_file()
+    none = write_report(fit_frame(), Analysis(comparisons=(Comparison("sgd", "es"),), match_on=None, gallery=0),
+                        tmp_path / "off", "Off").markdown.read_text()
+    assert "matched" not in none.split("## Files")[0]

@@ -22,7 +22,7 @@ from ferlab.cppn import init_net
 from ferlab.files import write_png
 from ferlab.render import render
 from ferlab.tracking import PARENT_TAG, Store, default_store, server_command, wait_healthy
-from ferlab.workers.sweep import SweepSpec, run_sweep
+from ferlab.workers.sweep import Asha, SweepSpec, run_sweep
 from test_workers import ARCH, toy_fer, toy_plan
 
 ray.cloudpickle.register_pickle_by_value(test_workers)  # Ray workers cannot import the tests folder
@@ -196,6 +196,25 @@ def failing_and_killed(store, tmp_path, ray_cluster, name):
         steps = [int(m.step) for m in mc.get_metric_history(run.info.run_id, key)]
         assert sorted(steps) == list(range(6)), key
     assert "fer.best.fer_score" in run.data.metrics
+
+
+def test_asha_stops_the_worse_trials_early_and_lets_the_best_finish(local_ray, tmp_path):
+    """Three toy trials whose best fitness differs by a whole unit, two at a time: ASHA (rungs at
+    1, 2, 4 of 6 generations) cuts the third short at its first rung; the best runs its whole budget."""
+    from mlflow import MlflowClient
+
+    store = default_store(tmp_path / "mlruns")
+    spec = SweepSpec(name="asha", base={"generations": 6, "checkpoint_every": 1, "population": 2},
+                     grid={"offset": [0.0, -1.0, -2.0]}, metric="best_fitness", mode="max",
+                     asha=Asha(grace_period=1, reduction_factor=2), max_failures=0)
+    out = sweep(spec, store, tmp_path, local_ray)
+    assert (out.trials, out.failed) == (3, 0)
+    mc = MlflowClient(store.uri)
+    logged = {float(r.data.params["offset"]): len(mc.get_metric_history(r.info.run_id, "generation"))
+              for r in children(mc, out.experiment_id, out.parent_id)}
+    assert sorted(logged) == [-2.0, -1.0, 0.0]
+    assert logged[0.0] == 6  # the best trial is never below a rung's cutoff
+    assert logged[-2.0] < 6 and all(n >= 1 for n in logged.values())
 
 
 @pytest.mark.slow

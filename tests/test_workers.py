@@ -30,11 +30,12 @@ SIZE = 12
 
 
 class ToySearch:
-    """Random search around the best net; ``sleep``/``fail_at``/``pid_file`` script failures."""
+    """Random search around the best net; ``sleep``/``fail_at``/``pid_file`` script failures;
+    ``offset`` shifts the reported best fitness (trials that clearly differ, for ASHA)."""
 
-    def __init__(self, population=6, sleep=0.0, fail_at=-1, pid_file="", genome=True):
+    def __init__(self, population=6, sleep=0.0, fail_at=-1, pid_file="", genome=True, offset=0.0):
         self.population, self.sleep, self.fail_at = population, sleep, fail_at
-        self.pid_file, self.genome = pid_file, genome
+        self.pid_file, self.genome, self.offset = pid_file, genome, offset
         self.template = init_net(ARCH, jax.random.PRNGKey(123))
         self.target = render(self.template, SIZE).rgb
 
@@ -58,7 +59,7 @@ class ToySearch:
         i = jnp.argmax(fit)
         best = jnp.where(fit[i] > state["fitness"], pop[i], state["best"])
         new = {"key": key, "best": best, "fitness": jnp.maximum(fit[i], state["fitness"]), "population": pop}
-        return new, {"best_fitness": new["fitness"], "mean_fitness": fit.mean()}
+        return new, {"best_fitness": new["fitness"] + self.offset, "mean_fitness": fit.mean()}
 
     def result(self, state):
         net = self.template.with_flat(state["best"])
@@ -95,7 +96,8 @@ def toy_plan(data: dict) -> RunPlan:
         raise ConfigError(f"regime: unknown toy regime {regime!r}")
     cls = FailingSearch if regime == "toy_fail" else ToySearch
     search = cls(population=data.get("population", 6), sleep=data.get("sleep", 0.0),
-                 fail_at=data.get("fail_at", 2), pid_file=data.get("pid_file", "") if regime == "toy" else "")
+                 fail_at=data.get("fail_at", 2), pid_file=data.get("pid_file", "") if regime == "toy" else "",
+                 offset=data.get("offset", 0.0))
     return RunPlan(search, jax.random.PRNGKey(data.get("seed", 0)), data.get("generations", 4),
                    data.get("checkpoint_every", 2),
                    tags={"regime": regime, "target": data.get("target", "toy"), "seed": data.get("seed", 0)},

@@ -30,8 +30,8 @@ from ferlab.layerize import layerize
 from ferlab.search.api import Result
 from ferlab.search.neat_genome import Genomes, minimal, paint, take, to_genome
 from ferlab.search.neat_variation import crossover, distance_matrix, mutate, sorted_genes
-from ferlab.search.novelty import (DESCRIPTORS, Archive, NoveltyConfig, archive_init, archive_update,
-                                   novelty_scores)
+from ferlab.search.novelty import (DESCRIPTORS, Archive, NoveltyConfig, archive_entries, archive_init,
+                                   archive_update, novelty_scores, with_entries)
 from ferlab.search.targets import mse as image_mse
 
 
@@ -398,6 +398,29 @@ class NEAT:
         return Result(nets={name: layerize(g).net for name, g in genomes.items()},
                       images=dict(zip(names, rgb)), genomes=genomes)
 
+    # Island model (ferlab.workers.islands): lower migrant fitness is better there, NEAT's is higher.
+    def join_islands(self, state: NEATState, index: int, count: int) -> NEATState:
+        """Island ``index`` of ``count``: its node keys and innovations come from its own block
+        (``ISLAND_NUMBERS // count`` numbers wide), so a number means one gene on every island."""
+        block = ISLAND_NUMBERS // count
+        return state.replace(next_node=state.next_node + index * block,
+                             next_innov=state.next_innov + index * block)
+
+    def emigrant(self, state: NEATState):
+        """The champion (a tensor genome) and its fitness, negated."""
+        return state.champion, -state.champion_fitness
+
+    def immigrate(self, state: NEATState, genome: Genomes, fitness) -> NEATState:
+        """Put ``genome`` in place of the population's worst; the next step speciates it as any other."""
+        return replace_worst(state, jax.tree.map(jnp.asarray, genome), self.target, self.cfg, self.resolution)
+
+    def archive_entries(self, state: NEATState):
+        """The archive's descriptors and genomes, for an island run's shared archive."""
+        return archive_entries(state.archive)
+
+    def with_archive(self, state: NEATState, entries) -> NEATState:
+        return state.replace(archive=with_entries(state.archive, entries))
+
 
 def make_neat(run_config, settings: NEATConfig) -> NEAT:
     """The NEAT regime for a run: its resolution and, unless pure novelty, its target image."""
@@ -409,3 +432,12 @@ def make_neat(run_config, settings: NEATConfig) -> NEAT:
         target = load_target(run_config.target, run_config.resolution)
     return NEAT(settings, run_config.resolution, target)
 
+
+ISLAND_NUMBERS = 2**30  # node keys and innovations shared out among islands (int32 with headroom)
+
+
+@partial(jax.jit, static_argnames=("cfg", "resolution"))
+def replace_worst(state: NEATState, genome: Genomes, target, cfg: NEATConfig, resolution: int) -> NEATState:
+    """``state`` with its lowest-fitness genome (scored as ``neat_step`` would) replaced by ``genome``."""
+    fitness = evaluate(state.pop, state.archive, target, cfg, resolution)[0]
+    return state.replace(pop=_set(state.pop, jnp.argmin(fitness), genome))

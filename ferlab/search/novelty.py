@@ -190,12 +190,44 @@ def archive_update(archive: Archive, descriptors: jax.Array, payload: Any, score
     return archive.replace(threshold=threshold, stale=jnp.where(lower, 0, stale))
 
 
+def archive_entries(archive: Archive) -> dict[str, Any]:
+    """The valid entries, oldest first: ``{"descriptors": (n, D), "payload": pytree (n, ...)}``
+    as numpy arrays (what islands publish to their shared archive)."""
+    n, c = int(archive.size), archive.capacity
+    order = (int(archive.added) - n + np.arange(n)) % c
+    return {"descriptors": np.asarray(archive.descriptors)[order],
+            "payload": jax.tree.map(lambda a: np.asarray(a)[order], archive.payload)}
+
+
+def with_entries(archive: Archive, entries: dict[str, Any]) -> Archive:
+    """``archive`` holding exactly ``entries`` (oldest first; the newest ``capacity`` kept),
+    with its threshold and staleness unchanged: novelty is then scored against them."""
+    c = archive.capacity
+    desc = np.asarray(entries["descriptors"])[-c:]
+    n = desc.shape[0]
+
+    def fill(a, x):
+        return jnp.asarray(a).at[:n].set(jnp.asarray(np.asarray(x)[-c:], a.dtype))
+
+    return archive.replace(descriptors=fill(archive.descriptors, desc),
+                           payload=jax.tree.map(fill, archive.payload, entries["payload"]),
+                           size=jnp.asarray(n, jnp.int32), added=jnp.asarray(n, jnp.int32))
+
+
 def mean_pairwise_distance(descriptors: jax.Array, valid: jax.Array | None = None) -> jax.Array:
     """Mean distance over distinct pairs of (the ``valid`` rows of) ``descriptors``: diversity."""
     n = descriptors.shape[0]
     valid = jnp.ones(n, bool) if valid is None else valid
     pair = valid[:, None] & valid[None, :] & ~jnp.eye(n, dtype=bool)
     return jnp.sum(jnp.where(pair, distances(descriptors, descriptors), 0.0)) / jnp.maximum(jnp.sum(pair), 1)
+
+
+def mean_nearest_distance(descriptors: jax.Array) -> jax.Array:
+    """Mean distance of each row of ``descriptors`` to its nearest other row: sparseness,
+    what novelty rewards locally (an archive that covers the space evenly scores high)."""
+    n = descriptors.shape[0]
+    d = jnp.where(jnp.eye(n, dtype=bool), jnp.inf, distances(descriptors, descriptors))
+    return jnp.mean(jnp.min(d, axis=1))
 
 
 # ------------------------------------------------------------ the novelty regime
@@ -303,6 +335,13 @@ class NoveltySearch:
         if error is not None:
             stats |= {"best_fitness": jnp.min(error), "mean_fitness": jnp.mean(error), "loss": jnp.min(error)}
         return NoveltyState(algos, archive, key), stats
+
+    def archive_entries(self, state: NoveltyState) -> dict[str, Any]:
+        """The archive's descriptors and flat weights, for an island run's shared archive."""
+        return archive_entries(state.archive)
+
+    def with_archive(self, state: NoveltyState, entries: dict[str, Any]) -> NoveltyState:
+        return state.replace(archive=with_entries(state.archive, entries))
 
     def result(self, state: NoveltyState):
         """``archive_NNN``: the archive's networks; ``parent_i``: the meta-population's centres."""

@@ -21,6 +21,10 @@ A settings class may also define
 - a ``generations`` attribute: the regime's natural run length, used when the
   run config leaves ``generations`` unset (otherwise ``DEFAULT_GENERATIONS``).
 
+An optional ``islands:`` section (``IslandsConfig``) splits the run over Ray
+actors (``ferlab.workers.islands``); ``ferlab run`` then runs it on a local
+Ray or the cluster at ``--address``.
+
 A search object may define ``tables(state) -> {name: {column: array}}``: extra
 per-step records (SGD's per-step losses) written as ``<name>.csv``.
 
@@ -60,6 +64,40 @@ CHECKPOINT_NAME = "checkpoint.msgpack"
 CONFIG_NAME = "config.yaml"
 
 
+# where each regime that can run as islands keeps its population size in ``settings``
+POPULATION_KEY: dict[str, tuple[str, ...]] = {
+    "es": ("population_size",),
+    "neat": ("population_size",),
+    "novelty": ("es", "population_size"),
+}
+
+
+@dataclass(frozen=True)
+class IslandsConfig:
+    """``islands:`` of a run config: evolve the run as ``count`` islands (Ray actors with
+    ``cpus`` CPUs and ``gpus`` GPUs each; a fractional GPU is shared, with JAX
+    preallocation off) that migrate their best every ``migrate_every`` generations.
+
+    The regime's population size is the *total*: it is split evenly, each island
+    evolving ``population_size / count`` (which must divide). Novelty runs (regime
+    ``novelty``, NEAT with novelty in its fitness) share one archive of
+    ``novelty.capacity`` entries. Island runs do not checkpoint: rerun one to redo it.
+    """
+
+    count: int = 2
+    migrate_every: int = 10
+    cpus: float = 1
+    gpus: float = 0
+
+    def __post_init__(self):
+        if self.count < 1 or self.migrate_every < 1:
+            raise ValueError(f"count and migrate_every must be at least 1, got {self.count} and {self.migrate_every}")
+        if not self.cpus > 0 or self.gpus < 0:
+            raise ValueError(f"cpus must be positive and gpus at least 0, got {self.cpus} and {self.gpus}")
+        if self.gpus > 1 and self.gpus != int(self.gpus):
+            raise ValueError(f"gpus above 1 must be whole, got {self.gpus}")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """A run: regime, seed, length, image resolution, target and architecture specs
@@ -74,6 +112,7 @@ class RunConfig:
     arch: str = DEFAULT_ARCH
     checkpoint_every: int = 10
     settings: Any = None
+    islands: IslandsConfig | None = None
 
     def __post_init__(self):
         if self.regime not in REGIMES:
@@ -128,7 +167,44 @@ def _validated(data: dict) -> RunConfig:
     check = getattr(settings, "check", None)
     if check is not None:
         check(config)
+    if config.islands is not None:
+        island_config(config)
     return config
+
+
+def population_size(config: RunConfig) -> int:
+    """The population size in a run's settings (regimes of ``POPULATION_KEY`` only)."""
+    node = config.settings
+    for part in POPULATION_KEY[config.regime]:
+        node = getattr(node, part)
+    return node
+
+
+def island_config(config: RunConfig) -> RunConfig:
+    """The run one island of ``config`` evolves: its share of the population, no ``islands``."""
+    path = POPULATION_KEY.get(config.regime)
+    if path is None:
+        raise ConfigError(f"islands: regime {config.regime!r} has no population to split "
+                          f"(islands work for {', '.join(POPULATION_KEY)})")
+    total, count, where = population_size(config), config.islands.count, "settings." + ".".join(path)
+    if total % count:
+        raise ConfigError(f"islands: {where} {total} does not split evenly over {count} islands")
+
+    def share(settings, path):
+        value = share(getattr(settings, path[0]), path[1:]) if len(path) > 1 else total // count
+        return dataclasses.replace(settings, **{path[0]: value})
+
+    try:
+        settings = share(config.settings, path)
+    except ValueError as e:
+        raise ConfigError(f"islands: one island's share of {where} ({total // count}): {e}") from None
+    return dataclasses.replace(config, settings=settings, islands=None)
+
+
+def shared_archive(config: RunConfig) -> int:
+    """The capacity of the novelty archive a run's islands share (0: they share none)."""
+    novelty = config.regime == "novelty" or getattr(config.settings, "fitness", "target") != "target"
+    return config.settings.novelty.capacity if novelty and hasattr(config.settings, "novelty") else 0
 
 
 def make_search(config: RunConfig) -> Search:
@@ -137,7 +213,10 @@ def make_search(config: RunConfig) -> Search:
 
 
 def config_yaml(config: RunConfig) -> str:
-    return yaml.safe_dump(to_dict(config), sort_keys=False)
+    data = to_dict(config)
+    if data["islands"] is None:
+        del data["islands"]
+    return yaml.safe_dump(data, sort_keys=False)
 
 
 def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable[[int, dict], None] | None = None,
@@ -150,12 +229,13 @@ def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable
     folder holding a different run's config is refused. ``stop_after`` stops
     after that many generations of this call (an interruption).
     """
+    if config.islands is not None:
+        raise ConfigError("islands: an island run needs Ray; run it with ferlab run "
+                          "(ferlab.workers.islands.run_island_config)")
     out = Path(out_dir) if out_dir is not None else None
     text = config_yaml(config)
     if out is not None:
-        previous = out / CONFIG_NAME
-        if previous.is_file() and previous.read_text(encoding="utf-8") != text:
-            raise ConfigError(f"{out} holds a different run ({previous} differs); choose another --out")
+        check_folder(out, text)
         checkpoint = checkpoint if checkpoint is not None else out / CHECKPOINT_NAME
     search = make_search(config)
     if out is not None:
@@ -186,6 +266,13 @@ def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable
 
 
 _SHOWN = ("loss", "best_fitness", "novelty", "archive_size")
+
+
+def check_folder(out: Path, text: str) -> None:
+    """Refuse an output folder that holds a different run's config (``text``: this run's)."""
+    previous = out / CONFIG_NAME
+    if previous.is_file() and previous.read_text(encoding="utf-8") != text:
+        raise ConfigError(f"{out} holds a different run ({previous} differs); choose another --out")
 
 
 def write_outputs(result: Result, history: list[dict], out_dir: str | Path) -> Path:

@@ -14,8 +14,10 @@ gradient components turn a last-bit difference into different networks within
 ~10 steps. So the gradient's norm is one reduction over each seed's flat
 gradient (per-kernel sums summed rounded differently for 1 and for 8 seeds);
 then at 16x16 a seed trains identically alone or beside 7 others. From 32x32
-XLA's batched and single matmuls round the gradient itself differently on CPU,
-and seeds run alone drift from their vmapped twins (still valid, just different).
+XLA contracts a weight gradient's pixels in another order for a batch than for
+one net, so gradients agree only to float32 rounding (~6e-7 of their norm) and
+the seeds then drift from their vmapped twins exactly as far as a single run
+drifts when its init is nudged by one ulp (``bench/seed_drift.py``).
 
 ``warmup_steps`` ramps the learning rate linearly from 0 (the paper has no
 warmup, so the default is 0). Without it Adam's first steps move every weight

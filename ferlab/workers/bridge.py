@@ -36,7 +36,7 @@ def plan_run(data: dict) -> RunPlan:
     from ferlab.config import flatten
     from ferlab.search.runs import load_run_config, make_search
 
-    cfg = load_run_config(data)
+    cfg = _single(load_run_config(data))
     return RunPlan(make_search(cfg), jax.random.PRNGKey(cfg.seed), cfg.n_generations,
                    cfg.checkpoint_every,
                    tags={"regime": cfg.regime, "target": cfg.target or "", "seed": cfg.seed},
@@ -47,7 +47,17 @@ def check_run(data: dict) -> None:
     """Validate a run config without building anything (ConfigError if bad)."""
     from ferlab.search.runs import load_run_config
 
-    load_run_config(data)
+    _single(load_run_config(data))
+
+
+def _single(cfg):
+    """A trial owns one run on one actor: island runs go through ``ferlab run`` instead."""
+    from ferlab.config import ConfigError
+
+    if cfg.islands is not None:
+        raise ConfigError("islands: not supported in sweep trials (a trial is one actor); "
+                          "run an island config with ferlab run")
+    return cfg
 
 
 def fer_suite(net, genome, out_dir: Path, *, size: int = 64, draw: bool = True) -> dict[str, float]:

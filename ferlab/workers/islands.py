@@ -3,32 +3,43 @@
 For a population larger than one device holds, each island is its own run
 (its own key, its share of the population in the regime's settings) on its
 own actor; every ``migrate_every`` generations island ``i`` receives the best
-of island ``i - 1`` (a ring). A regime takes part in migration through two
-optional methods on its Search::
+of island ``i - 1`` (a ring). A regime takes part through optional methods on
+its Search::
 
-    emigrant(state) -> (weights, fitness)        # its best individual
-    immigrate(state, weights, fitness) -> state  # take one in (lower fitness is better)
+    join_islands(state, index, count) -> state   # once, after init (NEAT: its own innovation block)
+    emigrant(state) -> (payload, fitness)         # its best individual, any pytree
+    immigrate(state, payload, fitness) -> state   # take one in (lower fitness is better)
 
-evosax-based regimes (ES) get them from ``es_emigrant``/``es_immigrate``:
+evosax-based regimes (ES) get the last two from ``es_emigrant``/``es_immigrate``:
 distribution-based algorithms move their mean to a better migrant,
-population-based ones replace their worst member. Novelty runs share one
-``NoveltyArchive`` actor: islands whose Search has ``archive_entries(state)``
-and ``with_archive(state, entries)`` publish their new entries to it and read
-the union back at each migration.
+population-based ones replace their worst member. Payloads travel as numpy
+pytrees (NEAT: one tensor genome; ES: flat weights).
+
+Novelty runs share one ``NoveltyArchive`` actor. A Search with
+``archive_entries(state)`` and ``with_archive(state, entries)`` exchanges
+*descriptors plus payload* (``{"descriptors": (n, D), "payload": pytree (n,
+...)}``, oldest first): at each migration every island publishes its archive,
+then every island replaces its own with the union (newest ``capacity``), so
+all islands score novelty against the same archive and each island's result
+holds the whole union archive (its networks, not just their descriptors).
 """
 
 from __future__ import annotations
 
+import functools
+import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ferlab.search.api import Search, Stats
-from ferlab.workers.run import actor_options
+from ferlab.search.api import Result, Search, Stats
+from ferlab.workers.run import NO_PREALLOCATE, actor_options
 
 
 def es_emigrant(state):
@@ -54,17 +65,22 @@ def es_immigrate(state, weights, fitness):
 def _migration(search):
     if hasattr(search, "emigrant") and hasattr(search, "immigrate"):
         return search.emigrant, search.immigrate
-    if hasattr(search, "algo") and hasattr(search, "template"):  # ferlab.search.es.ESSearch
+    from ferlab.search.es import ESSearch
+
+    if isinstance(search, ESSearch):
         return es_emigrant, es_immigrate
-    return None
+    return None  # e.g. novelty over weights: its islands are coupled through the shared archive only
 
 
 class Island:
-    """One island: a Search, its state and its evaluation count (run inside a Ray actor)."""
+    """Island ``index`` of ``count``: a Search, its state and its evaluation count (run inside a Ray actor)."""
 
-    def __init__(self, make_search: Callable[[], Search], key: jax.Array, population: int):
+    def __init__(self, make_search: Callable[[], Search], key: jax.Array, population: int,
+                 index: int = 0, count: int = 1):
         self.search = make_search()
         self.state = self.search.init(key)
+        if hasattr(self.search, "join_islands"):
+            self.state = self.search.join_islands(self.state, index, count)
         self.population = population
         self.evaluations = 0
         self.migration = _migration(self.search)
@@ -80,24 +96,34 @@ class Island:
     def emigrant(self):
         if self.migration is None:
             return None
-        weights, fitness = self.migration[0](self.state)
-        return np.asarray(weights), float(fitness)
+        payload, fitness = self.migration[0](self.state)
+        return jax.tree.map(np.asarray, payload), float(fitness)
 
     def immigrate(self, migrant) -> bool:
         if self.migration is None or migrant is None:
             return False
-        self.state = self.migration[1](self.state, jnp.asarray(migrant[0]), jnp.asarray(migrant[1]))
+        payload, fitness = migrant
+        self.state = self.migration[1](self.state, jax.tree.map(jnp.asarray, payload), jnp.asarray(fitness))
         return True
 
-    def exchange_archive(self, archive) -> int:
-        """Publish this island's archive entries to the shared actor and take the union back."""
+    @property
+    def shares_archive(self) -> bool:
+        return hasattr(self.search, "archive_entries") and hasattr(self.search, "with_archive")
+
+    def publish(self, archive) -> int:
+        """Merge this island's archive entries into the shared actor; the union's size."""
         import ray
 
-        if not (hasattr(self.search, "archive_entries") and hasattr(self.search, "with_archive")):
+        if not self.shares_archive:
             return 0
-        entries = ray.get(archive.merge.remote(np.asarray(self.search.archive_entries(self.state))))
-        self.state = self.search.with_archive(self.state, jnp.asarray(entries))
-        return len(entries)
+        return ray.get(archive.merge.remote(self.search.archive_entries(self.state)))
+
+    def adopt(self, entries) -> int:
+        """Score novelty against ``entries`` (the shared union) from now on."""
+        if not self.shares_archive or entries is None:
+            return 0
+        self.state = self.search.with_archive(self.state, entries)
+        return len(entries["descriptors"])
 
     def result(self):
         return self.search.result(self.state)
@@ -107,28 +133,57 @@ class Island:
 
 
 class NoveltyArchive:
-    """The shared novelty archive of an island run: a capped set of behaviour descriptors."""
+    """The shared novelty archive of an island run: the newest ``capacity`` distinct entries
+    (``{"descriptors": (n, D), "payload": pytree}``, oldest first; equal descriptors kept once)."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self.entries: np.ndarray | None = None
+        self.entries: dict | None = None
 
-    def merge(self, entries: np.ndarray) -> np.ndarray:
-        entries = np.asarray(entries)
-        both = entries if self.entries is None else np.concatenate([self.entries, entries])
-        _, first = np.unique(both.round(6), axis=0, return_index=True)
-        self.entries = both[np.sort(first)][-self.capacity:]
+    def merge(self, entries: dict) -> int:
+        both = entries if self.entries is None else jax.tree.map(
+            lambda a, b: np.concatenate([a, b]), self.entries, entries)
+        _, first = np.unique(np.asarray(both["descriptors"]).round(6), axis=0, return_index=True)
+        keep = np.sort(first)[-self.capacity:]
+        self.entries = jax.tree.map(lambda a: np.asarray(a)[keep], both)
+        return len(keep)
+
+    def union(self) -> dict | None:
         return self.entries
 
 
 @dataclass
 class IslandRun:
-    results: list
+    results: list[Result]
     history: list[list[Stats]]  # per generation, each island's stats
     evaluations: int
     migrations: int
     steady_evaluations: int  # after the first slice (which includes compilation)
     steady_seconds: float
+    shared_archive: bool = False
+
+    def rows(self) -> list[Stats]:
+        """Every island's stats of every generation, one row each (for ``history.csv``)."""
+        return [row for generation in self.history for row in generation]
+
+    def merged(self) -> Result:
+        """One Result: the island with the lowest final ``loss`` (else island 0) gives its nets under
+        their own names, every other island its non-archive nets as ``island<i>_<name>``; with a
+        shared archive, ``archive_*`` entries come once (every island holds the same union)."""
+        final = self.history[-1] if self.history else []
+        losses = [s.get("loss", np.inf) for s in final]
+        first = int(np.argmin(losses)) if losses and np.isfinite(min(losses)) else 0
+        nets, images, genomes = {}, {}, {}
+        for i in [first] + [k for k in range(len(self.results)) if k != first]:
+            r = self.results[i]
+            for name in r.nets:
+                if i != first and self.shared_archive and name.startswith("archive_"):
+                    continue
+                new = name if i == first else f"island{i}_{name}"
+                nets[new], images[new] = r.nets[name], r.images[name]
+                if name in r.genomes:
+                    genomes[new] = r.genomes[name]
+        return Result(nets, images, genomes)
 
 
 def island_search(data: dict) -> Search:
@@ -140,42 +195,124 @@ def island_search(data: dict) -> Search:
 
 def run_islands(make_search: Callable[[], Search], key: jax.Array, islands: int, generations: int,
                 population: int, migrate_every: int = 10, cpus: float = 1, gpus: float = 0,
-                archive_capacity: int = 0) -> IslandRun:
+                archive_capacity: int = 0,
+                progress: Callable[[int, list[list[Stats]]], None] | None = None) -> IslandRun:
     """Evolve ``islands`` populations (``population`` each) for ``generations``, migrating in a ring.
 
     ``make_search()`` builds one island's Search (its settings holding its share
     of the population); it runs inside each actor, so it must be picklable.
+    With ``archive_capacity`` > 0 the islands share one novelty archive of that
+    size (exchanged at each migration and once more at the end).
+    ``progress(done, history)`` is called after every slice.
     """
     import ray
 
     Actor = ray.remote(Island).options(**actor_options(cpus, gpus))
     keys = jax.random.split(key, islands)
-    actors = [Actor.remote(make_search, k, population) for k in keys]
+    actors = [Actor.remote(make_search, k, population, i, islands) for i, k in enumerate(keys)]
     archive = ray.remote(NoveltyArchive).remote(archive_capacity) if archive_capacity else None
     history: list[list[Stats]] = [[] for _ in range(generations)]
     done = migrations = 0
     t0 = None
-    while done < generations:
-        if done and t0 is None:
-            t0, first = time.perf_counter(), done
-        n = min(migrate_every or generations, generations - done)
-        for i, stats in enumerate(ray.get([a.step.remote(n) for a in actors])):
-            for g, s in enumerate(stats):
-                history[done + g].append({**s, "island": i, "generation": done + g})
-        done += n
-        if done < generations and islands > 1:
-            migrants = ray.get([a.emigrant.remote() for a in actors])
-            moved = ray.get([a.immigrate.remote(migrants[i - 1]) for i, a in enumerate(actors)])
-            migrations += int(any(moved))
-            if archive is not None:
-                for a in actors:  # in turn, so every island sees the entries published before it
-                    ray.get(a.exchange_archive.remote(archive))
-    seconds = time.perf_counter() - t0 if t0 is not None else 0.0
-    steady = (generations - first) * population * islands if t0 is not None else 0
-    results = ray.get([a.result.remote() for a in actors])
-    evaluations = sum(ray.get([a.count.remote() for a in actors]))
-    for a in actors:
-        ray.kill(a)
-    if archive is not None:
-        ray.kill(archive)
-    return IslandRun(results, history, evaluations, migrations, steady, seconds)
+    try:
+        while done < generations:
+            if done and t0 is None:
+                t0, first = time.perf_counter(), done
+            n = min(migrate_every or generations, generations - done)
+            for i, stats in enumerate(ray.get([a.step.remote(n) for a in actors])):
+                for g, s in enumerate(stats):
+                    history[done + g].append({**s, "island": i, "generation": done + g})
+            done += n
+            if done < generations and islands > 1:
+                migrants = ray.get([a.emigrant.remote() for a in actors])
+                moved = ray.get([a.immigrate.remote(migrants[i - 1]) for i, a in enumerate(actors)])
+                migrations += int(any(moved))
+            if archive is not None and islands > 1:
+                ray.get([a.publish.remote(archive) for a in actors])
+                union = archive.union.remote()
+                ray.get([a.adopt.remote(union) for a in actors])
+            if progress is not None:
+                progress(done, history)
+        seconds = time.perf_counter() - t0 if t0 is not None else 0.0
+        steady = (generations - first) * population * islands if t0 is not None else 0
+        results = ray.get([a.result.remote() for a in actors])
+        evaluations = sum(ray.get([a.count.remote() for a in actors]))
+    finally:
+        for a in actors + ([archive] if archive is not None else []):
+            ray.kill(a)
+    return IslandRun(results, history, evaluations, migrations, steady, seconds,
+                     shared_archive=archive is not None and islands > 1)
+
+
+def run_island_config(config, out_dir: str | Path | None = None, *, address: str | None = None,
+                      progress: bool = True) -> tuple[Result, list[Stats]]:
+    """Run a ``ferlab.search.runs`` config that has an ``islands`` section; write the merged
+    result (``IslandRun.merged``) and every island's history through ``write_outputs``.
+
+    Joins the Ray cluster at ``address``, else the Ray already started in this
+    process, else starts a local one (shut down at the end) with at least one CPU per island.
+    """
+    import ray
+    from tqdm import tqdm
+
+    from ferlab.compile_cache import cache_env
+    from ferlab.config import ConfigError, to_dict
+    from ferlab.search.runs import (CONFIG_NAME, check_folder, config_yaml, island_config, population_size,
+                                   shared_archive, write_outputs)
+
+    isl = config.islands
+    one = island_config(config)
+    out = Path(out_dir) if out_dir is not None else None
+    text = config_yaml(config)
+    if out is not None:
+        check_folder(out, text)
+    started = not ray.is_initialized()
+    if started:
+        env = {**cache_env(), **(NO_PREALLOCATE if 0 < isl.gpus < 1 else {})}
+        local = {} if address else {"num_cpus": max(os.cpu_count() or 1, math.ceil(isl.count * isl.cpus))}
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level="ERROR",
+                     runtime_env={"env_vars": env} if env else None, **local)
+        except (ConnectionError, ValueError, RuntimeError) as e:
+            raise ConfigError(f"cannot start or join Ray{f' at {address}' if address else ''}: {e}") from None
+    try:
+        have = ray.cluster_resources()
+        for name, need in (("CPU", isl.count * isl.cpus), ("GPU", isl.count * isl.gpus)):
+            if need and have.get(name, 0) < need:
+                raise ConfigError(f"islands: {isl.count} islands need {need:g} {name}s, "
+                                  f"the Ray cluster has {have.get(name, 0):g}")
+        make = functools.partial(island_search, _absolute_paths(to_dict(one)))
+        n = config.n_generations
+        with tqdm(total=n, disable=not progress, desc=f"{config.regime} x{isl.count}", unit="gen",
+                  leave=False) as bar:
+            def report(done: int, history: list[list[Stats]]) -> None:
+                bar.n = done
+                best = [s["loss"] for s in history[done - 1] if "loss" in s]
+                bar.set_postfix({"loss": f"{min(best):.4g}"} if best else {}, refresh=False)
+                bar.refresh()
+
+            outcome = run_islands(make, jax.random.PRNGKey(config.seed), isl.count, n,
+                                  population_size(one), migrate_every=isl.migrate_every, cpus=isl.cpus,
+                                  gpus=isl.gpus, archive_capacity=shared_archive(config), progress=report)
+    finally:
+        if started:
+            ray.shutdown()
+    result, rows = outcome.merged(), outcome.rows()
+    if out is not None:
+        from ferlab.files import write_text
+
+        write_text(out / CONFIG_NAME, text)
+        write_outputs(result, rows, out)
+    return result, rows
+
+
+def _absolute_paths(data: dict) -> dict:
+    """Target and arch files as absolute paths, so that actors in other folders find them."""
+    from ferlab.search.targets import is_arch_string
+
+    out = dict(data)
+    for key in ("target", "arch"):
+        spec = out.get(key)
+        if spec and not spec.startswith("picbreeder:") and not (key == "arch" and is_arch_string(spec)):
+            out[key] = str(Path(spec).resolve())
+    return out

@@ -1,0 +1,88 @@
+"""How spread out novelty search's archive is, beside three references: random nets of the same
+architecture, the most mutually distant of many random nets (greedy farthest-point pick), and a set
+of as many nets trained jointly by gradient ascent on their mean pairwise distance (what the
+architecture can paint at best, an upper reference no search is expected to reach).
+
+Spread = mean pairwise RMS distance of the default descriptors (16x16 luminance); sparseness =
+mean distance to the nearest other member, what novelty search rewards locally (it fills the
+space of images evenly rather than pushing the whole set to its extremes).
+
+    PYTHONPATH=. python bench/novelty_spread.py [--config studies/examples/novelty.yaml] [--generations 50]
+"""
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ferlab.cppn import init_nets
+from ferlab.search.api import run_search
+from ferlab.search.novelty import describe, distances, mean_nearest_distance, mean_pairwise_distance
+from ferlab.search.runs import load_run_config, make_search
+
+
+def farthest_points(desc: np.ndarray, n: int) -> np.ndarray:
+    """Greedy max-min pick of ``n`` rows."""
+    d = np.asarray(distances(jnp.asarray(desc), jnp.asarray(desc)))
+    pick = [int(np.argmax(d.sum(1)))]
+    for _ in range(n - 1):
+        pick.append(int(np.argmax(d[:, pick].min(1))))
+    return desc[pick]
+
+
+def ascended(search, key, n: int, steps: int) -> np.ndarray:
+    """Descriptors of ``n`` nets after ``steps`` of Adam on their mean pairwise distance."""
+    nets = init_nets(search.template.arch, jax.random.split(key, n))
+
+    def loss(nets):
+        d = describe(nets, search.config)
+        sq = jnp.mean((d[:, None] - d[None]) ** 2, -1) + jnp.eye(n) + 1e-6  # no sqrt'(0)
+        return -jnp.sum(jnp.sqrt(sq) * (1 - jnp.eye(n))) / (n * (n - 1))
+
+    opt = optax.adam(0.01)
+
+    @jax.jit
+    def step(carry, _):
+        nets, state = carry
+        grads = jax.grad(loss)(nets)
+        updates, state = opt.update(grads, state, nets)
+        return (optax.apply_updates(nets, updates), state), None
+
+    (nets, _), _ = jax.lax.scan(step, (nets, opt.init(nets)), None, length=steps)
+    return np.asarray(describe(nets, search.config))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="studies/examples/novelty.yaml")
+    ap.add_argument("--generations", type=int, nargs="+", default=[50, 200])
+    ap.add_argument("--resolution", type=int, default=16)
+    ap.add_argument("--pool", type=int, default=2048, help="random nets to pick the farthest from")
+    ap.add_argument("--ascent-steps", type=int, default=2000)
+    args = ap.parse_args()
+    rows = []
+    for gens in args.generations:
+        config = load_run_config(args.config, [f"generations={gens}", f"resolution={args.resolution}"])
+        search = make_search(config)
+        archive = run_search(search, jax.random.PRNGKey(config.seed), gens).state.archive
+        n = int(archive.size)
+        random = describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(1), n)), search.config)
+        pool = describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(2), args.pool)),
+                        search.config)
+        base = float(mean_pairwise_distance(random))
+        sets = {f"random nets (n={n})": random,
+                f"novelty archive after {gens} generations": archive.descriptors[:n],
+                f"farthest {n} of {args.pool} random nets": farthest_points(np.asarray(pool), n),
+                f"{n} nets by gradient ascent on spread": ascended(search, jax.random.PRNGKey(3), n,
+                                                                   args.ascent_steps)}
+        rows += [(name, float(mean_pairwise_distance(jnp.asarray(d))), base,
+                  float(mean_nearest_distance(jnp.asarray(d))), float(mean_nearest_distance(random)))
+                 for name, d in sets.items()]
+    print(f"{'set':<44} {'spread':>7} {'x random':>9} {'sparseness':>11} {'x random':>9}")
+    for name, value, base, sparse, sparse_base in rows:
+        print(f"{name:<44} {value:7.3f} {value / base:9.2f} {sparse:11.3f} {sparse / sparse_base:9.2f}")
+
+if __name__ == "__main__":
+    main()
