@@ -408,6 +408,12 @@ def write_report(df: pd.DataFrame, analysis: Analysis, folder: str | Path, title
                   "Cliff's delta: P(b > a) - P(b < a) over pairs painting the same image; p: Wilcoxon "
                   "signed-rank over images (Mann-Whitney U when unpaired). Few images give wide intervals and "
                   "large p.", "", markdown_table(format_comparisons(table)), ""]
+    fit_rows = table[table["metric"] == analysis.match_on] if not table.empty else table
+    if at_fit.empty and not fit_rows.empty:
+        pairs = ", ".join(f"{r.a} vs {r.b}" for r in fit_rows.itertuples())
+        lines += [f"## Comparisons at matched {analysis.match_on}", "",
+                  f"None: on no image do the {analysis.match_on} ranges of {pairs} overlap, so fit and "
+                  f"fracture cannot be told apart here (see the plot of each metric against {analysis.match_on}).", ""]
     if not at_fit.empty:
         lines += [f"## Comparisons at matched {analysis.match_on}", "",
                   f"The same, keeping per image only the networks whose {analysis.match_on} lies in the range both "

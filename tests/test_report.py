@@ -165,3 +165,8 @@ def test_report_shows_matched_comparisons_and_fit_plot(tmp_path):
     none = write_report(fit_frame(), Analysis(comparisons=(Comparison("sgd", "es"),), match_on=None, gallery=0),
                         tmp_path / "off", "Off").markdown.read_text()
     assert "matched" not in none.split("## Files")[0]
+    apart = fit_frame()
+    apart.loc[apart["regime"] == "es", "loss"] += 1.0  # fits never overlap
+    text = write_report(apart, analysis, tmp_path / "apart", "Apart").markdown.read_text()
+    assert "None: on no image do the loss ranges of sgd vs es overlap" in text
+    assert not (tmp_path / "apart" / "comparisons_matched.csv").exists()
