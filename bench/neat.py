@@ -10,11 +10,11 @@ filled in from ferlab's defaults (``NEATConfig()``: mutation rates and powers,
 no deletions, elitism, stagnation, survival); its speciation threshold stays
 fixed at ferlab's starting one.
 
-neat-python is not a ferlab dependency; install it into a separate environment::
+neat-python is not a ferlab dependency; install it with ferlab into a separate environment::
 
-    python3 -m venv /tmp/benchenv --system-site-packages
-    /tmp/benchenv/bin/pip install neat-python
-    PYTHONPATH=. /tmp/benchenv/bin/python bench/neat.py --size 64 --generations 200 --pops 150 1000
+    python3 -m venv /tmp/benchenv
+    /tmp/benchenv/bin/pip install -e . neat-python
+    /tmp/benchenv/bin/python bench/neat.py --size 64 --generations 200 --pops 150 1000
 
 Prints, per run, generations/s, genomes x pixels/s over the last 50 generations,
 mean genome size, and the best MSE per generation; then the median final MSE
