@@ -382,10 +382,12 @@ def run_study(study: Study, store, out_dir: str | Path, *, address: str | None =
     """
     from ferlab.tracking import check_store, client, end_run, experiment
     from ferlab.workers.bridge import check_run
+    from ferlab.workers.cluster import check_reachable
 
     check_store(store)
     if address and not store.is_server:
         raise ConfigError("a study on a cluster needs --tracking-uri http://<head>:<port>")
+    check_reachable(address)
     out = Path(out_dir).resolve()
     check = check_run if planner is None else (lambda config: None)
     for phase in study.phases:

@@ -259,11 +259,13 @@ def run_island_config(config, out_dir: str | Path | None = None, *, address: str
     from ferlab.config import ConfigError, to_dict
     from ferlab.search.runs import (CONFIG_NAME, check_folder, config_yaml, island_config, population_size,
                                    shared_archive, write_outputs)
+    from ferlab.workers.cluster import check_reachable
 
     isl = config.islands
     one = island_config(config)
     out = Path(out_dir) if out_dir is not None else None
     text = config_yaml(config)
+    check_reachable(address)
     if out is not None:
         check_folder(out, text)
     started = not ray.is_initialized()

@@ -35,6 +35,7 @@ from ferlab.compile_cache import cache_env
 from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml
 from ferlab.tracking import Store, TrialLog, check_store, close_children, end_run, safe_name, start_sweep
 from ferlab.workers.bridge import RunPlan, check_run, fer_suite, plan_run
+from ferlab.workers.cluster import check_reachable
 from ferlab.workers.run import NO_PREALLOCATE, RunWorker
 
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
@@ -208,6 +209,7 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
     if address and not store.is_server:
         raise ConfigError("a sweep on a cluster needs --tracking-uri http://<head>:<port> "
                           "(workers on other nodes cannot write the local SQLite store)")
+    check_reachable(address)
     experiment_id, parent_id = start_sweep(store, spec.name, flatten({"sweep": _spec_params(spec)}))
     started = not ray.is_initialized()
     if started:
