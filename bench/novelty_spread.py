@@ -3,14 +3,21 @@ architecture, the most mutually distant of many random nets (greedy farthest-poi
 of as many nets trained jointly by gradient ascent on their mean pairwise distance (what the
 architecture can paint at best, an upper reference no search is expected to reach).
 
-Spread = mean pairwise RMS distance of the default descriptors (16x16 luminance); sparseness =
-mean distance to the nearest other member, what novelty search rewards locally (it fills the
-space of images evenly rather than pushing the whole set to its extremes).
+Spread = mean pairwise RMS distance of the default descriptors (16x16 luminance), against the
+spread of the whole pool of random nets (its expected value for any set size, without the noise of
+a small sample); sparseness = mean distance to the nearest other member, what novelty search
+rewards locally (it fills the space of images evenly rather than pushing the whole set to its
+extremes), against as many random nets (it falls with the set's size).
+
+``--sweep`` runs the 48 settings of ``SWEEP`` (algorithm, std, parents, population, additions per
+generation) for ``--generations`` and prints each archive's spread against random nets.
 
     PYTHONPATH=. python bench/novelty_spread.py [--config studies/examples/novelty.yaml] [--generations 50]
+    PYTHONPATH=. python bench/novelty_spread.py --sweep --generations 50
 """
 
 import argparse
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -54,6 +61,25 @@ def ascended(search, key, n: int, steps: int) -> np.ndarray:
     return np.asarray(describe(nets, search.config))
 
 
+SWEEP = {"es.algorithm": ["Open_ES", "SNES", "Sep_CMA_ES"], "es.std": [0.3, 0.6], "meta_population": [5, 10],
+         "es.population_size": [32, 128], "novelty.max_add": [1, 3]}
+
+
+def sweep(args, pool):
+    """Spread of the archive after ``generations`` for every point of ``SWEEP``."""
+    gens = args.generations[0]
+    print(f"{'  '.join(SWEEP)}  archive  spread x random")
+    for point in itertools.product(*SWEEP.values()):
+        sets = [f"settings.{k}={v}" for k, v in zip(SWEEP, point)]
+        config = load_run_config(args.config, [f"generations={gens}", f"resolution={args.resolution}", *sets])
+        search = make_search(config)
+        archive = run_search(search, jax.random.PRNGKey(config.seed), gens).state.archive
+        n = int(archive.size)
+        base = float(mean_pairwise_distance(describe(pool(search), search.config)))
+        ratio = float(mean_pairwise_distance(archive.descriptors[:n])) / base
+        print("  ".join(f"{v!s:>{len(k)}}" for k, v in zip(SWEEP, point)), f"{n:8d}  {ratio:6.2f}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="studies/examples/novelty.yaml")
@@ -61,7 +87,14 @@ def main():
     ap.add_argument("--resolution", type=int, default=16)
     ap.add_argument("--pool", type=int, default=2048, help="random nets to pick the farthest from")
     ap.add_argument("--ascent-steps", type=int, default=2000)
+    ap.add_argument("--sweep", action="store_true", help="the archive's spread over the settings in SWEEP")
     args = ap.parse_args()
+
+    def pool(search):
+        return init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(2), args.pool))
+
+    if args.sweep:
+        return sweep(args, pool)
     rows = []
     for gens in args.generations:
         config = load_run_config(args.config, [f"generations={gens}", f"resolution={args.resolution}"])
@@ -69,12 +102,11 @@ def main():
         archive = run_search(search, jax.random.PRNGKey(config.seed), gens).state.archive
         n = int(archive.size)
         random = describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(1), n)), search.config)
-        pool = describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(2), args.pool)),
-                        search.config)
-        base = float(mean_pairwise_distance(random))
+        pooled = np.asarray(describe(pool(search), search.config))
+        base = float(mean_pairwise_distance(jnp.asarray(pooled)))
         sets = {f"random nets (n={n})": random,
                 f"novelty archive after {gens} generations": archive.descriptors[:n],
-                f"farthest {n} of {args.pool} random nets": farthest_points(np.asarray(pool), n),
+                f"farthest {n} of {args.pool} random nets": farthest_points(pooled, n),
                 f"{n} nets by gradient ascent on spread": ascended(search, jax.random.PRNGKey(3), n,
                                                                    args.ascent_steps)}
         rows += [(name, float(mean_pairwise_distance(jnp.asarray(d))), base,

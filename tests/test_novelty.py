@@ -60,15 +60,17 @@ def test_descriptors_are_pluggable_and_config_rejects_unknown():
 
 
 def diversity_ratios(generations: int, **settings):
+    """The archive's spread against 1,024 random nets (its expected value at any set size) and its
+    sparseness against as many random nets as it holds (sparseness falls with the set's size)."""
     config = load_run_config({"regime": "novelty", "resolution": 16, "arch": SMALL, "generations": generations,
                               "settings": settings})
     search = make_search(config)
     outcome = run_search(search, jax.random.PRNGKey(0), generations)
     archive = outcome.state.archive
     n = int(archive.size)
-    random = describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(1), n)), search.config)
+    random = describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(1), 1024)), search.config)
     ratio = mean_pairwise_distance(archive.descriptors[:n]) / mean_pairwise_distance(random)
-    sparse = mean_nearest_distance(archive.descriptors[:n]) / mean_nearest_distance(random)
+    sparse = mean_nearest_distance(archive.descriptors[:n]) / mean_nearest_distance(random[:n])
     return outcome, float(ratio), float(sparse)
 
 
@@ -85,13 +87,14 @@ def test_example_config_is_the_tested_one():
 
 
 def test_novelty_search_grows_an_archive_more_diverse_than_random_nets():
-    # 50 generations without a target. Mean pairwise distance: measured 1.30x (as spread as the farthest
-    # 22 of 2,048 random nets; 1.31x after 200 generations); the issue's goal of 1.5x is not reached.
-    # Nearest-neighbour distance (what novelty rewards): measured 1.92x. bench/novelty_spread.py.
+    # 50 generations without a target. Mean pairwise distance: measured 1.42x that of random nets (as
+    # spread as the farthest 22 of 2,048 random nets); the issue's goal of 1.5x is not reached, and 48
+    # settings of algorithm, std, parents, population and additions stay within 1.31-1.43x
+    # (bench/novelty_spread.py --sweep). Nearest-neighbour distance (what novelty rewards): 1.92x.
     outcome, ratio, sparse = diversity_ratios(50, **NS_SETTINGS)
     sizes = [h["archive_size"] for h in outcome.history]
     assert sizes[-1] > sizes[0] + 10
-    assert ratio > 1.2
+    assert ratio > 1.3
     assert sparse > 1.6
 
 
