@@ -155,6 +155,19 @@ def novelty_configs():
     }
 
 
+def test_shared_archive_merges_in_island_order_so_runs_repeat(local_ray):
+    """A small shared capacity trims the union, so the merge order decides what is kept and where:
+    the same run twice keeps the same archive."""
+    data = novelty_configs()["novelty"]
+    runs = [run_islands(functools.partial(island_search, data), jax.random.PRNGKey(3), islands=2, generations=4,
+                        population=6, migrate_every=1, archive_capacity=8) for _ in range(2)]
+    assert sum(name.startswith("archive_") for name in runs[0].results[0].nets) == 8  # full: trimmed
+    for first, again in zip(runs[0].results, runs[1].results):
+        assert first.images.keys() == again.images.keys()
+        for name in first.images:
+            np.testing.assert_array_equal(first.images[name], again.images[name])
+
+
 @pytest.mark.parametrize("regime", ["novelty", pytest.param("neat", marks=pytest.mark.slow)])
 def test_novelty_islands_score_against_one_shared_archive(local_ray, regime):
     data = novelty_configs()[regime]

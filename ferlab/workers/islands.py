@@ -18,7 +18,7 @@ pytrees (NEAT: one tensor genome; ES: flat weights).
 Novelty runs share one ``NoveltyArchive`` actor. A Search with
 ``archive_entries(state)`` and ``with_archive(state, entries)`` exchanges
 *descriptors plus payload* (``{"descriptors": (n, D), "payload": pytree (n,
-...)}``, oldest first): at each migration every island publishes its archive,
+...)}``, oldest first): at each migration every island's archive is merged into it in island order,
 then every island replaces its own with the union (newest ``capacity``), so
 all islands score novelty against the same archive and each island's result
 holds the whole union archive (its networks, not just their descriptors).
@@ -110,13 +110,9 @@ class Island:
     def shares_archive(self) -> bool:
         return hasattr(self.search, "archive_entries") and hasattr(self.search, "with_archive")
 
-    def publish(self, archive) -> int:
-        """Merge this island's archive entries into the shared actor; the union's size."""
-        import ray
-
-        if not self.shares_archive:
-            return 0
-        return ray.get(archive.merge.remote(self.search.archive_entries(self.state)))
+    def entries(self):
+        """This island's archive entries (oldest first), or None when it shares no archive."""
+        return self.search.archive_entries(self.state) if self.shares_archive else None
 
     def adopt(self, entries) -> int:
         """Score novelty against ``entries`` (the shared union) from now on."""
@@ -228,7 +224,10 @@ def run_islands(make_search: Callable[[], Search], key: jax.Array, islands: int,
                 moved = ray.get([a.immigrate.remote(migrants[i - 1]) for i, a in enumerate(actors)])
                 migrations += int(any(moved))
             if archive is not None and islands > 1:
-                ray.get([a.publish.remote(archive) for a in actors])
+                # merged in island order (one caller's calls run in order), so runs repeat
+                for entries in ray.get([a.entries.remote() for a in actors]):
+                    if entries is not None:
+                        archive.merge.remote(entries)
                 union = archive.union.remote()
                 ray.get([a.adopt.remote(union) for a in actors])
             if progress is not None:
