@@ -124,6 +124,27 @@ def test_novelty_archive_is_more_diverse_than_random_genomes_of_the_same_size():
     assert len([k for k in result.genomes if k.startswith("archive_")]) == min(n, cfg.archive_export)
 
 
+def test_exported_archive_is_the_newest_entries_oldest_first_after_the_ring_wraps():
+    cfg = from_dict(NEATConfig, {"population_size": 16, "max_nodes": 12, "max_links": 24, "max_species": 4,
+                                 "target_species": 2, "fitness": "novelty", "archive_export": 4,
+                                 "novelty": {"capacity": 6, "max_add": 2, "threshold": 0.01}})
+    neat = NEAT(cfg, 8)
+    state = neat.init(jax.random.PRNGKey(0))
+    checked = set()
+    for _ in range(8):
+        state = neat.step(state)[0]
+        added, capacity = int(state.archive.added), state.archive.capacity
+        if added < capacity + 4:
+            continue
+        result = neat.result(state)
+        slots = [(added - 4 + k) % capacity for k in range(4)]  # the 4 newest, in the order they were added
+        expected = paint(take(state.archive.payload, jnp.array(slots)), 8, False)[0]
+        for k in range(4):
+            np.testing.assert_allclose(result.images[f"archive_{k:03d}"], expected[k], atol=1e-6)
+        checked.add(added % capacity)
+    assert any(0 < a < 4 for a in checked), checked  # at least once the newest 4 straddled the ring's end
+
+
 def test_config_from_yaml_data_and_bad_values():
     cfg = from_dict(NEATConfig, {"population_size": 64, "outputs": "ink", "novelty": {"k": 5}})
     assert cfg.ink and cfg.novelty.k == 5 and cfg.max_species == 32

@@ -386,12 +386,12 @@ class NEAT:
         """
         names = {"best": state.champion}
         if self.cfg.fitness != "target":
-            archive = state.archive
-            size, added = int(archive.size), int(archive.added)
-            recent = [(added - 1 - k) % archive.capacity for k in range(min(size, self.cfg.archive_export))]
-            width = max(3, len(str(max(len(recent) - 1, 0))))
-            for k, slot in enumerate(sorted(recent)):
-                names[f"archive_{k:0{width}d}"] = take(archive.payload, slot)
+            payload = archive_entries(state.archive)["payload"]  # oldest first
+            size = int(state.archive.size)
+            n = min(size, self.cfg.archive_export)
+            width = max(3, len(str(max(n - 1, 0))))
+            for k in range(n):
+                names[f"archive_{k:0{width}d}"] = take(payload, size - n + k)
         genomes = {name: to_genome(g, self.cfg.ink, name) for name, g in names.items()}
         rgb = np.asarray(paint(jax.tree.map(lambda *a: jnp.stack(a), *names.values()), self.resolution,
                                self.cfg.ink)[0])
