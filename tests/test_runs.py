@@ -88,3 +88,19 @@ def test_bad_override_and_changed_config_are_refused(picbreeder_dir, tmp_path, c
     run(config, out_dir=tmp_path / "o", progress=False)
     with pytest.raises(ConfigError, match="holds a different run"):
         run(load_run_config(es_config(generations=2)), out_dir=tmp_path / "o", progress=False)
+
+
+def test_given_regime_returns_the_source_net_and_refuses_an_image(picbreeder_dir, tmp_path):
+    from ferlab.render import render
+    from ferlab.search.targets import load_source
+
+    search = make_search(load_run_config({"regime": "given", "resolution": 8, "target": "picbreeder:skull"}))
+    result = search.result(run_search(search, jax.random.PRNGKey(0), 1).state)
+    net, genome = load_source("picbreeder:skull", "target")
+    np.testing.assert_array_equal(result.images["given"], np.asarray(render(net, 8).rgb))
+    assert result.genomes["given"] is not None and genome is not None
+    png = tmp_path / "image.png"
+    png.write_bytes((picbreeder_dir / "renders" / "skull.png").read_bytes())
+    for data, where in [({"target": str(png)}, "target"), ({"settings": {"source": str(png)}}, "settings.source")]:
+        with pytest.raises(ConfigError, match=f"^{where}: a .png has no weights"):
+            load_run_config({"regime": "given", "resolution": 8, **data})

@@ -14,8 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ferlab.config import ConfigError
-from ferlab.errors import FerlabError
 from ferlab.search.api import Result
+from ferlab.search.targets import load_source, source_path
 
 NET_NAME = "given"
 
@@ -30,10 +30,11 @@ class GivenConfig:
     def check(self, run) -> None:
         if self.source is None and run.target is None:
             raise ConfigError("regime given needs settings.source or a target")
-        if self.source is not None:
-            from ferlab.search.targets import resolve
+        source_path(*self.spec(run))
 
-            resolve(self.source, "settings.source")
+    def spec(self, run) -> tuple[str, str]:
+        """``(spec, where)``: the source, else the run's target, and the field that named it."""
+        return (self.source, "settings.source") if self.source is not None else (run.target, "target")
 
 
 class GivenSearch:
@@ -58,15 +59,6 @@ class GivenSearch:
 
 def make_given(run_config, settings: GivenConfig) -> GivenSearch:
     """The search for a run config (anything with ``target`` and ``resolution``)."""
-    from ferlab.search.targets import resolve
-    from ferlab.sources import load_dense
-
     settings.check(run_config)
-    spec = settings.source or run_config.target
-    try:
-        net, genome = load_dense(resolve(spec, "settings.source"))
-    except ConfigError:
-        raise
-    except FerlabError as e:
-        raise ConfigError(f"settings.source: {e}") from None
+    net, genome = load_source(*settings.spec(run_config))
     return GivenSearch(net, genome, run_config.resolution)

@@ -43,11 +43,9 @@ from flax import struct
 
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_nets
-from ferlab.errors import FerlabError
 from ferlab.render import render
 from ferlab.search.api import Result
-from ferlab.search.targets import load_arch, load_target, mse, resolve
-from ferlab.sources import load_dense
+from ferlab.search.targets import load_arch, load_source, load_target, mse
 
 
 @dataclass(frozen=True)
@@ -94,13 +92,7 @@ class SGDConfig:
 def mask_of(spec: str, arch) -> DenseNet:
     """1 where the dense net of ``spec`` (file or shortcut) has a non-zero weight, else 0."""
     where = "settings.mask_from"
-    path = resolve(spec, where)
-    if path.suffix.lower() == ".png":
-        raise ConfigError(f"{where}: a .png has no weights; give a net or genome")
-    try:
-        net = load_dense(path)[0]
-    except FerlabError as e:
-        raise ConfigError(f"{where}: {e}") from None
+    net = load_source(spec, where)[0]
     if net.arch != arch:
         raise ConfigError(f"{where}: {spec} has architecture {net.arch}, the run trains {arch}")
     return jax.tree.map(lambda k: (k != 0).astype(jnp.float32), net)

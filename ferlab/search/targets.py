@@ -57,17 +57,30 @@ def is_arch_string(spec: str) -> bool:
     return ";" in spec
 
 
+def source_path(spec: str, where: str, png: str = "a .png has no weights; give a net or genome") -> Path:
+    """The genome or net file a spec names; ConfigError (``where``: ``png``) for an image."""
+    path = resolve(spec, where)
+    if path.suffix.lower() == ".png":
+        raise ConfigError(f"{where}: {png}")
+    return path
+
+
+def load_source(spec: str, where: str, png: str = "a .png has no weights; give a net or genome"):
+    """``(dense net, genome or None)`` of a genome or net spec, load errors as ConfigError naming ``where``."""
+    path = source_path(spec, where, png)
+    try:
+        return load_dense(path)
+    except FerlabError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
 def load_arch(spec: str, where: str = "arch") -> Architecture:
     """The architecture a spec names (string, source file or shortcut)."""
+    if not is_arch_string(spec):
+        return load_source(spec, where, "a .png has no architecture; give an architecture string or a net/genome")[
+            0].arch
     try:
-        if is_arch_string(spec):
-            return Architecture.parse(spec)
-        path = resolve(spec, where)
-        if path.suffix.lower() == ".png":
-            raise ConfigError(f"{where}: a .png has no architecture; give an architecture string or a net/genome")
-        return load_dense(path)[0].arch
-    except ConfigError:
-        raise
+        return Architecture.parse(spec)
     except FerlabError as e:
         raise ConfigError(f"{where}: {e}") from None
 
