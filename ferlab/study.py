@@ -203,9 +203,12 @@ class RunEntry:
 def run_key(config: dict, phase: Phase, target: Target | None) -> str:
     """A hash of what defines a run's results: the config (its target file named by its image id,
     wherever it stands) and what is scored."""
-    identity = config
-    if target is not None:
-        identity = {k: target.image if v == target.spec else v for k, v in config.items()}
+    def named(value):
+        if isinstance(value, dict):
+            return {k: named(v) for k, v in value.items()}
+        return target.image if value == target.spec else value
+
+    identity = config if target is None else named(config)
     text = json.dumps({"run": identity, "nets": phase.nets, "keep": phase.keep}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 

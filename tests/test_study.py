@@ -59,6 +59,9 @@ def test_run_keys_follow_what_defines_a_run():
     a = expand(phase, [Target("/tmp/one/img.npz", "p0/abc/archive_001")])
     b = expand(phase, [Target("/elsewhere/img.npz", "p0/abc/archive_001")])
     assert [e.key for e in a] == [e.key for e in b], "a target file is keyed by its image, not its path"
+    masked = Phase("m", {"regime": "sgd", "resolution": 32}, same_mask=True, targets=["study"])
+    keys = [expand(masked, [Target(f"{where}/img.npz", "p0/abc/archive_001")])[0].key for where in ("/a", "/b")]
+    assert keys[0] == keys[1], "so is the mask taken from it"
     assert len({e.key for e in a}) == 2 and [e.config["seed"] for e in a] == [0, 1]
     other = expand(Phase("p", {"regime": "es", "resolution": 64}, seeds=2), [Target("x.npz", "p0/abc/archive_001")])
     assert not {e.key for e in other} & {e.key for e in a}
