@@ -104,3 +104,17 @@ def test_given_regime_returns_the_source_net_and_refuses_an_image(picbreeder_dir
     for data, where in [({"target": str(png)}, "target"), ({"settings": {"source": str(png)}}, "settings.source")]:
         with pytest.raises(ConfigError, match=f"^{where}: a .png has no weights"):
             load_run_config({"regime": "given", "resolution": 8, **data})
+
+
+def test_absolute_specs_anchor_only_files_named_in_the_folder(tmp_path):
+    from ferlab.search.targets import absolute_specs
+
+    (tmp_path / "t.png").write_bytes(b"")
+    (tmp_path / "m.npz").write_bytes(b"")
+    data = {"regime": "sgd", "target": "t.png", "arch": SMALL, "seed": 1,
+            "settings": {"mask_from": "m.npz", "steps": 4}}
+    out = absolute_specs(data, tmp_path)
+    assert out["target"] == str(tmp_path / "t.png") and out["settings"]["mask_from"] == str(tmp_path / "m.npz")
+    assert out["arch"] == SMALL and out["settings"]["steps"] == 4 and data["target"] == "t.png"
+    assert absolute_specs({"target": "picbreeder:skull", "arch": "gone.npz"}, tmp_path) == {
+        "target": "picbreeder:skull", "arch": "gone.npz"}

@@ -132,12 +132,17 @@ def check_sweep(mc, n_children, generations=2):
     return runs
 
 
-def test_sweep_command_on_local_ray_and_embedded_store(tmp_path, capsys):
-    """The default path: no address (a local Ray), no tracking URI (SQLite store in --store)."""
+def test_sweep_command_on_local_ray_and_embedded_store(tmp_path, capsys, monkeypatch):
+    """The default path: no address (a local Ray), no tracking URI (SQLite store in --store), and the
+    target named relative to the folder the command runs in (Tune runs each trial in its own folder)."""
     from mlflow import MlflowClient
 
-    rc = main(["sweep", str(spec_file(tmp_path, {"seed": [3]})), "--store", str(tmp_path / "mlruns"),
-               "--storage", str(tmp_path / "tune")])
+    spec = spec_file(tmp_path, {"seed": [3]})
+    data = yaml.safe_load(spec.read_text())
+    data["base"]["target"] = "target.png"
+    spec.write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    rc = main(["sweep", str(spec), "--store", str(tmp_path / "mlruns"), "--storage", str(tmp_path / "tune")])
     assert rc == 0 and not ray.is_initialized()
     assert "1 trials, 0 failed" in capsys.readouterr().out
     run, = check_sweep(MlflowClient(default_store(tmp_path / "mlruns").uri), 1)

@@ -74,6 +74,26 @@ def load_source(spec: str, where: str, png: str = "a .png has no weights; give a
         raise ConfigError(f"{where}: {e}") from None
 
 
+def absolute_specs(data: dict, root: str | Path) -> dict:
+    """A run config dict whose file specs (``target``, a file ``arch``, ``settings.mask_from``,
+    ``settings.source``) that name files in ``root`` are made absolute: Tune trials and island
+    actors run in other folders than the command that named the files. Anything else is kept."""
+
+    def absolute(spec, arch=False):
+        if not isinstance(spec, str) or spec.startswith("picbreeder:") or (arch and is_arch_string(spec)):
+            return spec
+        path = Path(root) / spec
+        return str(path.resolve()) if path.is_file() else spec
+
+    out = dict(data)
+    for key in ("target", "arch"):
+        if key in out:
+            out[key] = absolute(out[key], arch=key == "arch")
+    if isinstance(out.get("settings"), dict):
+        out["settings"] = {k: absolute(v) if k in ("mask_from", "source") else v for k, v in out["settings"].items()}
+    return out
+
+
 def load_arch(spec: str, where: str = "arch") -> Architecture:
     """The architecture a spec names (string, source file or shortcut)."""
     if not is_arch_string(spec):

@@ -258,6 +258,7 @@ def run_island_config(config, out_dir: str | Path | None = None, *, address: str
     from ferlab.config import ConfigError, to_dict
     from ferlab.search.runs import (CONFIG_NAME, check_folder, config_yaml, island_config, population_size,
                                    shared_archive, write_outputs)
+    from ferlab.search.targets import absolute_specs
     from ferlab.workers.cluster import check_reachable
 
     isl = config.islands
@@ -282,7 +283,7 @@ def run_island_config(config, out_dir: str | Path | None = None, *, address: str
             if need and have.get(name, 0) < need:
                 raise ConfigError(f"islands: {isl.count} islands need {need:g} {name}s, "
                                   f"the Ray cluster has {have.get(name, 0):g}")
-        make = functools.partial(island_search, _absolute_paths(to_dict(one)))
+        make = functools.partial(island_search, absolute_specs(to_dict(one), os.getcwd()))
         n = config.n_generations
         with tqdm(total=n, disable=not progress, desc=f"{config.regime} x{isl.count}", unit="gen",
                   leave=False) as bar:
@@ -305,15 +306,3 @@ def run_island_config(config, out_dir: str | Path | None = None, *, address: str
         write_text(out / CONFIG_NAME, text)
         write_outputs(result, rows, out)
     return result, rows
-
-
-def _absolute_paths(data: dict) -> dict:
-    """Target and arch files as absolute paths, so that actors in other folders find them."""
-    from ferlab.search.targets import is_arch_string
-
-    out = dict(data)
-    for key in ("target", "arch"):
-        spec = out.get(key)
-        if spec and not spec.startswith("picbreeder:") and not (key == "arch" and is_arch_string(spec)):
-            out[key] = str(Path(spec).resolve())
-    return out

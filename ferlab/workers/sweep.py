@@ -25,6 +25,7 @@ checkpoint left it), and records itself as a child MLflow run.
 from __future__ import annotations
 
 import itertools
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from typing import Any, Literal
 
 from ferlab.compile_cache import cache_env
 from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml
+from ferlab.search.targets import absolute_specs
 from ferlab.tracking import Store, TrialLog, check_store, close_children, end_run, safe_name, start_sweep
 from ferlab.workers.bridge import RunPlan, check_run, fer_suite, plan_run
 from ferlab.workers.cluster import check_reachable
@@ -146,13 +148,15 @@ def param_space(spec: SweepSpec) -> dict:
 
 # ------------------------------------------------------------------- trials
 def trial(config: dict, *, base: dict, store: Store, experiment_id: str, parent_id: str,
-          planner: Callable[[dict], RunPlan], fer, population_every: int) -> None:
-    """One Tune trial: own a run, report each generation, checkpoint through Tune, log to MLflow."""
+          planner: Callable[[dict], RunPlan], fer, population_every: int, origin: str) -> None:
+    """One Tune trial: own a run, report each generation, checkpoint through Tune, log to MLflow.
+    Relative file specs are read from ``origin``, the folder the sweep was started in (Tune runs
+    each trial in its own folder)."""
     from ray import tune
 
     ctx = tune.get_context()
     point = config["point"]
-    plan = planner(point_config(base, point))
+    plan = planner(absolute_specs(point_config(base, point), origin))
     log = TrialLog(store, experiment_id, parent_id, ctx.get_trial_id(), _run_name(plan, point), plan.tags,
                    plan.params)
     try:
@@ -225,7 +229,7 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
                                       reduction_factor=spec.asha.reduction_factor)
         fn = tune.with_parameters(trial, base=spec.base, store=store, experiment_id=experiment_id,
                                   parent_id=parent_id, planner=planner, fer=fer,
-                                  population_every=spec.population_every)
+                                  population_every=spec.population_every, origin=os.getcwd())
         fn = tune.with_resources(fn, {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus})
         columns = (["variant"] if spec.variants else []) + list(spec.grid) + list(spec.sample)
         reporter = tune.CLIReporter(metric_columns=["generation"] + ([spec.metric] if spec.metric else []),
