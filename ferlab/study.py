@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml, to_dict
+from ferlab.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from ferlab.report import Analysis, Report, write_report
 
 STUDY_TAG = "ferlab.study"
@@ -260,20 +260,12 @@ def _short(image: str) -> str:
 def plan_entry(data: dict, table: dict[str, RunEntry], build: Callable | None = None):
     """The sweep planner: the RunPlan of the study run named by ``data['run']``, tagged and scored as
     its phase says. ``build(config) -> (search, run config)`` defaults to the real regimes."""
-    from ferlab.workers.bridge import RunPlan
+    from ferlab.workers.bridge import plan_for
 
     entry = table[data[RUN_POINT]]
-    search, cfg = (build or build_search)(entry.config)
-    return RunPlan(Selected(search, entry.phase.nets, entry.phase.keep), _key(cfg.seed), cfg.n_generations,
-                   cfg.checkpoint_every,
-                   tags={"regime": cfg.regime, "target": cfg.target, "seed": cfg.seed, **entry.tags},
-                   params=flatten(cfg))
-
-
-def _key(seed: int):
-    import jax
-
-    return jax.random.PRNGKey(seed)
+    plan = plan_for(*(build or build_search)(entry.config))
+    return dataclasses.replace(plan, search=Selected(plan.search, entry.phase.nets, entry.phase.keep),
+                               tags={**plan.tags, **entry.tags})
 
 
 def build_search(config: dict):
@@ -482,7 +474,7 @@ def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path
     from ferlab.workers.bridge import fer_suite
     from ferlab.workers.sweep import Resources, SweepSpec, run_sweep
 
-    table = {e.point: dataclasses.replace(e, config={**e.config}) for e in todo}
+    table = {e.point: e for e in todo}
     spec = SweepSpec(name=study.name, base={}, grid={RUN_POINT: [e.point for e in todo]},
                      metric="generation", mode="max", resources=Resources(cpus=phase.cpus),
                      max_failures=phase.max_failures)

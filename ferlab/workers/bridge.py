@@ -33,12 +33,17 @@ class RunPlan:
 
 def plan_run(data: dict) -> RunPlan:
     """A RunPlan for a ``ferlab.search.runs`` config (ConfigError on a bad one)."""
-    from ferlab.config import flatten
     from ferlab.search.runs import load_run_config, make_search
 
     cfg = _single(load_run_config(data))
-    return RunPlan(make_search(cfg), jax.random.PRNGKey(cfg.seed), cfg.n_generations,
-                   cfg.checkpoint_every,
+    return plan_for(make_search(cfg), cfg)
+
+
+def plan_for(search: Search, cfg) -> RunPlan:
+    """The RunPlan of ``search`` built for the validated run config ``cfg``: its key, budget, tags, params."""
+    from ferlab.config import flatten
+
+    return RunPlan(search, jax.random.PRNGKey(cfg.seed), cfg.n_generations, cfg.checkpoint_every,
                    tags={"regime": cfg.regime, "target": cfg.target or "", "seed": cfg.seed},
                    params=flatten(cfg))
 
