@@ -25,15 +25,18 @@ from ferlab.render import grid, render
 CMAP = "RdBu_r"
 
 
-def _subplots(rows: int, cols: int, width: float, height: float):
-    fig = Figure(figsize=(width, height), dpi=100)
+def subplots(rows: int, cols: int, width: float, height: float, dpi: int = 100):
+    """A figure on its own Agg canvas (no pyplot, so the caller's matplotlib backend is left alone)
+    and its ``(rows, cols)`` axes."""
+    fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
-def _png(fig: Figure) -> bytes:
+def figure_png(fig: Figure, tight: bool = False) -> bytes:
+    """The figure as PNG bytes at its own dpi (``tight``: cropped to what is drawn)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi)
+    fig.savefig(buf, format="png", dpi=fig.dpi, bbox_inches="tight" if tight else None)
     return buf.getvalue()
 
 
@@ -55,7 +58,7 @@ def feature_grid(net: DenseNet, size: int = 64, cell: float = 0.45) -> bytes:
     rows.append((list(HSV_LABELS), [hsv[..., k] for k in range(3)]))
     rows.reverse()  # outputs on top
     ncols = max(len(maps) for _, maps in rows)
-    fig, axes = _subplots(len(rows), ncols, cell * ncols + 0.8, cell * len(rows))
+    fig, axes = subplots(len(rows), ncols, cell * ncols + 0.8, cell * len(rows))
     for r, (names, maps) in enumerate(rows):
         level = len(rows) - 1 - r
         for c in range(ncols):
@@ -70,7 +73,7 @@ def feature_grid(net: DenseNet, size: int = 64, cell: float = 0.45) -> bytes:
         label = "in" if level == 0 else ("out" if level == len(rows) - 1 else f"L{level}")
         axes[r, 0].set_ylabel(label, rotation=0, fontsize=6, labelpad=10, va="center")
     fig.subplots_adjust(left=0.04, right=0.995, top=0.995, bottom=0.005, wspace=0.05, hspace=0.05)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def sweep_grid(frames: np.ndarray, names: list[str], steps=(-1.0, -0.5, 0.0, 0.5, 1.0),
@@ -78,7 +81,7 @@ def sweep_grid(frames: np.ndarray, names: list[str], steps=(-1.0, -0.5, 0.0, 0.5
     """Rows of sweep frames ``(n, len(steps), S, S, 3)``, titled by ``names`` and step."""
     frames = np.asarray(frames)
     n, k = frames.shape[:2]
-    fig, axes = _subplots(n, k, cell * k + 1.6, cell * n + 0.3)
+    fig, axes = subplots(n, k, cell * k + 1.6, cell * n + 0.3)
     for r in range(n):
         for c in range(k):
             ax = axes[r, c]
@@ -89,4 +92,4 @@ def sweep_grid(frames: np.ndarray, names: list[str], steps=(-1.0, -0.5, 0.0, 0.5
         axes[r, 0].set_ylabel(names[r], rotation=0, fontsize=6, ha="right", va="center")
     fig.subplots_adjust(left=1.5 / (cell * k + 1.6), right=0.995, top=1 - 0.3 / (cell * n + 0.3),
                         bottom=0.005, wspace=0.05, hspace=0.05)
-    return _png(fig)
+    return figure_png(fig)

@@ -27,7 +27,6 @@ Statistics, all pure functions of the frame and an explicit bootstrap seed:
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,25 +248,16 @@ def _interval(mean, low, high, digits: int) -> str:
 
 
 # ------------------------------------------------------------------ plots
-def _figure_bytes(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+DPI = 110
 
 
 def metric_plot(df: pd.DataFrame, metric: str, group: str, seed: int = 0) -> bytes:
     """PNG: a box per group with every network as a jittered point."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ferlab.figures import figure_png, subplots
 
     names = sorted(df[group].unique(), key=str)
     data = [df.loc[df[group] == n, metric].astype(float).dropna().to_numpy() for n in names]
-    fig, ax = plt.subplots(figsize=(1.3 + 1.1 * len(names), 3.2))
+    fig, ((ax,),) = subplots(1, 1, 1.3 + 1.1 * len(names), 3.2, dpi=DPI)
     ax.boxplot([d if d.size else [np.nan] for d in data], widths=0.5, showfliers=False)
     ax.set_xticks(range(1, len(names) + 1), [str(n) for n in names], rotation=20, ha="right")
     rng = np.random.default_rng(seed)
@@ -276,19 +266,16 @@ def metric_plot(df: pd.DataFrame, metric: str, group: str, seed: int = 0) -> byt
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} by {group}")
     ax.grid(axis="y", alpha=0.3)
-    return _figure_bytes(fig)
+    return figure_png(fig, tight=True)
 
 
 def loss_plot(df: pd.DataFrame, metric: str, group: str, column: str) -> bytes:
     """PNG: ``metric`` against ``column`` (log scale), one colour per group: fit versus fracture."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ferlab.figures import figure_png, subplots
 
     rows = df[np.isfinite(df[column].astype(float)) & np.isfinite(df[metric].astype(float))]
     rows = rows[rows[column] > 0]
-    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    fig, ((ax,),) = subplots(1, 1, 4.6, 3.4, dpi=DPI)
     for name in sorted(rows[group].unique(), key=str):
         part = rows[rows[group] == name]
         ax.scatter(part[column], part[metric], s=16, alpha=0.75, label=str(name))
@@ -298,21 +285,18 @@ def loss_plot(df: pd.DataFrame, metric: str, group: str, column: str) -> bytes:
     ax.set_title(f"{metric} against {column}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _figure_bytes(fig)
+    return figure_png(fig, tight=True)
 
 
 def gallery(items: dict[str, list[tuple[str, Path | None, Path | None]]]) -> bytes:
     """PNG: one row per group, each of its ``(title, image PNG, feature-map PNG)`` side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from PIL import Image
+
+    from ferlab.figures import figure_png, subplots
 
     groups = [g for g, entries in items.items() if entries]
     cols = max((len(items[g]) for g in groups), default=1)
-    fig, axes = plt.subplots(max(len(groups), 1), 2 * cols, figsize=(3.2 * cols, 1.9 * max(len(groups), 1)),
-                             squeeze=False)
+    fig, axes = subplots(max(len(groups), 1), 2 * cols, 3.2 * cols, 1.9 * max(len(groups), 1), dpi=DPI)
     for ax in axes.ravel():
         ax.axis("off")
     for r, g in enumerate(groups):
@@ -325,7 +309,7 @@ def gallery(items: dict[str, list[tuple[str, Path | None, Path | None]]]) -> byt
                 ax.set_title(title if k == 0 else "feature maps", fontsize=7)
         axes[r, 0].text(-0.1, 0.5, str(g), transform=axes[r, 0].transAxes, rotation=90,
                         ha="right", va="center", fontsize=9)
-    return _figure_bytes(fig)
+    return figure_png(fig, tight=True)
 
 
 def gallery_rows(df: pd.DataFrame, group: str, per_group: int, metric: str | None = None) -> pd.DataFrame:
