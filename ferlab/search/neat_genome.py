@@ -14,7 +14,7 @@ in one jitted call: each genome's nodes are put in topological order (longest
 path from the inputs, found by a fixed-point iteration) and visited in that
 order, each node reading the weighted sum of its sources. Activations are
 the shared ones, sin and cos computed by a faster polynomial (``fast_sin``).
-``to_genome``/``from_genome`` convert to and from the foundation's ``Genome``.
+``to_genome`` converts to the foundation's ``Genome``.
 """
 
 from __future__ import annotations
@@ -232,33 +232,3 @@ def to_genome(g: Genomes, ink: bool, name: str = "") -> Genome:
                   float(a.link_w[k]), bool(a.link_on[k]))
              for k in slots[np.argsort(a.link_innov[slots], kind="stable")]]
     return Genome.build(nodes, links, name=name, source=name or "NEAT genome")
-
-
-def from_genome(genome: Genome, max_nodes: int, max_links: int) -> Genomes:
-    """A tensor genome from a foundation genome whose hidden node ids are integers.
-
-    Inputs and outputs go to their fixed slots; hidden nodes follow in genome
-    order, keyed by their integer id. Activations must be in ``CPPN_ACTIVATIONS``.
-    """
-    ink = genome.is_ink()
-    io = [genome.inputs()[label] for label in INPUT_LABELS]
-    io += [genome.outputs()[label] for label in output_labels(ink)]
-    hidden = [n.id for n in genome.nodes if n.kind == "hidden"]
-    slot = {node_id: k for k, node_id in enumerate(io + hidden)}
-    if len(slot) > max_nodes or len(genome.links) > max_links:
-        raise ValueError(f"genome has {len(slot)} nodes and {len(genome.links)} links: "
-                         f"over capacity ({max_nodes}, {max_links})")
-    node_key = np.full(max_nodes, -1, np.int32)
-    node_key[:len(io)] = np.arange(len(io))
-    node_key[len(io):len(slot)] = [int(h) for h in hidden]
-    node_act = np.full(max_nodes, IDENTITY, np.int32)
-    for n in genome.nodes:
-        if n.kind != "input":
-            node_act[slot[n.id]] = CPPN_ACTIVATIONS.index(n.activation)
-    innov = np.full(max_links, -1, np.int32)
-    src, dst = np.zeros(max_links, np.int32), np.zeros(max_links, np.int32)
-    w, on = np.zeros(max_links, np.float32), np.zeros(max_links, bool)
-    for k, link in enumerate(genome.links):
-        innov[k], src[k], dst[k] = link.innovation, slot[link.source], slot[link.target]
-        w[k], on[k] = link.weight, link.enabled
-    return Genomes(*(jnp.asarray(v) for v in (node_key, node_act, innov, src, dst, w, on)))
