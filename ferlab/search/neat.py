@@ -28,7 +28,7 @@ from flax import struct
 from ferlab.config import ConfigError
 from ferlab.layerize import layerize
 from ferlab.search.api import Result
-from ferlab.search.neat_genome import Genomes, minimal, paint, take, to_genome
+from ferlab.search.neat_genome import N_INPUTS, Genomes, minimal, output_labels, paint, take, to_genome
 from ferlab.search.neat_variation import crossover, distance_matrix, mutate, sorted_genes
 from ferlab.search.novelty import (DESCRIPTORS, Archive, NoveltyConfig, archive_entries, archive_init,
                                    archive_update, novelty_scores, with_entries)
@@ -135,9 +135,10 @@ class NEATConfig:
         if self.min_species_size * self.max_species > self.population_size:
             raise ValueError(f"min_species_size x max_species ({self.min_species_size * self.max_species}) "
                              f"exceeds population_size ({self.population_size})")
-        n_out = 1 if self.outputs == "ink" else 3
-        if self.max_nodes < 4 + n_out or self.max_links < 4 * n_out:
-            raise ValueError(f"max_nodes must be at least {4 + n_out} and max_links at least {4 * n_out}")
+        n_out = len(output_labels(self.ink))
+        if self.max_nodes < N_INPUTS + n_out or self.max_links < N_INPUTS * n_out:
+            raise ValueError(f"max_nodes must be at least {N_INPUTS + n_out} "
+                             f"and max_links at least {N_INPUTS * n_out}")
         for name in ("species_elitism", "elitism", "archive_export"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
@@ -291,7 +292,7 @@ def init_state(key: jax.Array, cfg: NEATConfig) -> NEATState:
     k_pop, k_run = jax.random.split(key)
     pop = jax.vmap(lambda k: minimal(cfg.max_nodes, cfg.max_links, cfg.ink, k, cfg.weight_init_std))(
         jax.random.split(k_pop, cfg.population_size))
-    n_out = 1 if cfg.ink else 3
+    n_out = len(output_labels(cfg.ink))  # minimal() numbers the io nodes and direct links first
     one = take(pop, 0)
     reps = jax.tree.map(lambda a: jnp.broadcast_to(a, (cfg.max_species,) + a.shape), one)
     species = Species(rep=reps, active=jnp.zeros(cfg.max_species, bool),
@@ -301,7 +302,7 @@ def init_state(key: jax.Array, cfg: NEATConfig) -> NEATState:
     dim = DESCRIPTORS[cfg.novelty.descriptor](jnp.zeros((1, size, size, 3))).shape[1]
     return NEATState(
         key=k_run, generation=jnp.zeros((), jnp.int32), pop=pop,
-        next_node=jnp.asarray(4 + n_out, jnp.int32), next_innov=jnp.asarray(4 * n_out, jnp.int32),
+        next_node=jnp.asarray(N_INPUTS + n_out, jnp.int32), next_innov=jnp.asarray(N_INPUTS * n_out, jnp.int32),
         species=species, threshold=jnp.asarray(cfg.threshold_init, jnp.float32),
         champion=one, champion_fitness=jnp.asarray(-jnp.inf, jnp.float32),
         archive=archive_init(cfg.novelty.capacity, dim, one, cfg.novelty.threshold))
