@@ -400,9 +400,9 @@ def run_study(study: Study, store, out_dir: str | Path, *, address: str | None =
     ok = False
     try:
         for phase in study.phases:
-            targets = phase_targets(study, phase, entries, store, experiment_id, out)
-            phase_entries = expand(phase, targets)
             done = finished_runs(store, experiment_id, study.name)
+            targets = phase_targets(study, phase, entries, done, store, out)
+            phase_entries = expand(phase, targets)
             todo = [e for e in phase_entries if e.key not in done]
             log(f"phase {phase.name}: {len(phase_entries)} runs, {len(phase_entries) - len(todo)} reused, "
                 f"{len(todo)} to run")
@@ -437,17 +437,17 @@ def static_targets(study: Study, phase: Phase) -> list[Target]:
     return out
 
 
-def phase_targets(study: Study, phase: Phase, earlier: list[RunEntry], store, experiment_id: str,
+def phase_targets(study: Study, phase: Phase, earlier: list[RunEntry], runs: dict[str, Any], store,
                   out: Path) -> list[Target]:
-    """A phase's targets: static ones, plus a sample of the images that named earlier phases found."""
+    """A phase's targets: static ones, plus a sample of the images that named earlier phases found
+    (in ``runs``, the study's finished runs)."""
     from ferlab.tracking import client
 
     targets = static_targets(study, phase)
     sources = [t[6:] for t in phase.targets or [] if t.startswith("phase:")]
     if not sources:
         return targets
-    runs = finished_runs(store, experiment_id, study.name)
-    rows = [r for r in network_rows([e for e in earlier if e.phase.name in sources], runs)]
+    rows = network_rows([e for e in earlier if e.phase.name in sources], runs)
     rows.sort(key=lambda r: r["image"])
     if phase.sample is not None and len(rows) > phase.sample:
         rng = np.random.default_rng(study.seed)
