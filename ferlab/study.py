@@ -367,28 +367,35 @@ class StudyOutcome:
 
 def run_study(study: Study, store, out_dir: str | Path, *, address: str | None = None,
               planner: Callable | None = None, fer: Callable | None = None, verbose: int = 1,
-              ray_init: dict | None = None, stop_after_phase: str | None = None,
-              log: Callable[[str], None] = print) -> StudyOutcome:
+              stop_after_phase: str | None = None, log: Callable[[str], None] = print) -> StudyOutcome:
     """Run every phase (reusing finished runs), then write the report and log it to the study's MLflow run.
 
     ``planner(data, table)`` and ``fer`` default to the real regimes and the FER
     suite (tests pass stand-ins); ``stop_after_phase`` ends after that phase
-    with no report (an interruption).
+    with no report (an interruption). Every phase runs in one Ray session.
     """
-    from ferlab.tracking import check_store, client, end_run, experiment
+    from ferlab.tracking import check_store
     from ferlab.workers.bridge import check_run
-    from ferlab.workers.cluster import check_reachable
+    from ferlab.workers.cluster import ray_session
 
     check_store(store)
     if address and not store.is_server:
         raise ConfigError("a study on a cluster needs --tracking-uri http://<head>:<port>")
-    check_reachable(address)
-    out = Path(out_dir).resolve()
     check = check_run if planner is None else (lambda config: None)
     for phase in study.phases:
         if not any(t.startswith("phase:") for t in phase.targets or []):
             for entry in expand(phase, static_targets(study, phase)):
                 check(entry.config)
+    with ray_session(address):
+        return _conduct(study, store, Path(out_dir).resolve(), check, address=address, planner=planner, fer=fer,
+                        verbose=verbose, stop_after_phase=stop_after_phase, log=log)
+
+
+def _conduct(study: Study, store, out: Path, check: Callable[[dict], None], *, address, planner, fer,
+             verbose: int, stop_after_phase: str | None, log: Callable[[str], None]) -> StudyOutcome:
+    """``run_study`` once its inputs are checked and Ray is up: the study's MLflow run, its phases, its report."""
+    from ferlab.tracking import client, end_run, experiment
+
     mc = client(store)
     experiment_id = experiment(store, study.name)
     study_run = mc.create_run(experiment_id, run_name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
@@ -411,7 +418,7 @@ def run_study(study: Study, store, out_dir: str | Path, *, address: str | None =
                 for entry in todo:
                     check(entry.config)
                 failed = run_phase(study, phase, todo, store, out, address=address, planner=planner, fer=fer,
-                                   verbose=verbose, ray_init=ray_init, parent=study_run_id)
+                                   verbose=verbose, parent=study_run_id)
                 computed += len(todo) - failed
                 if failed:
                     log(f"phase {phase.name}: {failed} runs failed (see their MLflow runs); the report omits them")
@@ -466,7 +473,7 @@ def phase_targets(study: Study, phase: Phase, earlier: list[RunEntry], runs: dic
 
 
 def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path, *, address, planner, fer,
-              verbose: int, ray_init, parent: str) -> int:
+              verbose: int, parent: str) -> int:
     """Run the missing runs of one phase as one sweep; the number that failed."""
     import functools
 
@@ -483,7 +490,7 @@ def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path
     size = max(int(e.config.get("resolution", 64)) for e in todo)
     outcome = run_sweep(spec, store, address=address, storage=out / "tune", planner=tagged,
                         fer=fer or functools.partial(fer_suite, size=size, draw=False),
-                        verbose=verbose, ray_init=ray_init)
+                        verbose=verbose)
     mc = client(store)
     mc.set_tag(outcome.parent_id, PARENT_TAG, parent)
     mc.set_tag(outcome.parent_id, PHASE_TAG, phase.name)

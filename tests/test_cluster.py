@@ -2,9 +2,16 @@
 
 import socket
 
+import jax
 import pytest
+import ray
+import yaml
 
+from ferlab.cli import main
 from ferlab.config import ConfigError
+from ferlab.cppn import init_net
+from ferlab.files import write_png
+from ferlab.render import render
 from ferlab.workers.cluster import CLIENT_PORT, RAY_PORT, check_reachable, head_endpoint
 
 
@@ -35,3 +42,19 @@ def test_unreachable_head_is_a_config_error_naming_it():
         server.bind(("127.0.0.1", 0))
         server.listen()
         check_reachable("127.0.0.1:%d" % server.getsockname()[1])  # a listening head passes
+
+
+def test_islands_run_on_an_unreachable_cluster_fails_before_writing(tmp_path, capsys):
+    from test_workers import ARCH
+
+    target = write_png(tmp_path / "target.png", render(init_net(ARCH, jax.random.PRNGKey(4)), 12).rgb)
+    path = tmp_path / "es_islands.yaml"
+    path.write_text(yaml.safe_dump({"regime": "es", "generations": 4, "resolution": 12, "target": str(target),
+                                    "arch": str(ARCH), "settings": {"population_size": 8},
+                                    "islands": {"count": 2}}))
+    port = closed_port()
+    assert not ray.is_initialized()  # else the run would work in that Ray, whatever --address says
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--address", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() and not ray.is_initialized()

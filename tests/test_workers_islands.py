@@ -26,7 +26,6 @@ from ferlab.search.runs import IslandsConfig, config_yaml, island_config, load_r
 from ferlab.search.targets import mse
 from ferlab.workers.bridge import check_run
 from ferlab.workers.islands import NoveltyArchive, es_emigrant, es_immigrate, island_search, run_islands
-from test_cluster import closed_port
 from test_workers import ARCH
 
 
@@ -239,16 +238,6 @@ def test_ferlab_run_with_islands_writes_the_merged_result(local_ray, es_config, 
     assert main(["run", str(path), "--out", str(tmp_path / "out2"), "--set", "islands=null", "--address", "x"]) == 2
     assert "--address is only for runs with an islands: section" in capsys.readouterr().err
     assert not (tmp_path / "out2").exists()
-
-
-def test_islands_run_on_an_unreachable_cluster_fails_before_writing(es_config, tmp_path, capsys):
-    path = tmp_path / "es_islands.yaml"
-    path.write_text(yaml.safe_dump({**es_config(population=8), "islands": {"count": 2}}))
-    port = closed_port()
-    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--address", f"127.0.0.1:{port}"]) == 2
-    err = capsys.readouterr().err
-    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in err and "Traceback" not in err
-    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

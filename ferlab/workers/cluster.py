@@ -1,14 +1,16 @@
-"""Joining a Ray cluster: fail in seconds, with one clear line, when its head cannot be reached.
+"""The Ray that runs, sweeps and studies work in, and joining a cluster fast or not at all.
 
 ``ray.init(address=...)`` retries an unreachable head for minutes before it gives
 up; ``check_reachable`` opens a TCP connection to the head first and turns a
 refusal, an unknown host or a timeout into a ``ConfigError`` before anything
-is started or written.
+is started or written. ``ray_session`` starts (or joins) Ray once for a whole
+command, with the workers' environment, and shuts down only what it started.
 """
 
 from __future__ import annotations
 
 import socket
+from contextlib import contextmanager
 
 from ferlab.config import ConfigError
 
@@ -52,3 +54,32 @@ def check_reachable(address: str | None, timeout: float = 5.0) -> None:
                           f"{HINT}") from None
     except OSError as e:
         raise ConfigError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}; {HINT}") from None
+
+
+@contextmanager
+def ray_session(address: str | None = None, gpus: float = 0, **init):
+    """Work inside the Ray already started in this process, else the cluster at ``address`` (its
+    head checked first), else a new local one; a Ray this starts is shut down on leaving.
+
+    Workers get the JAX compile cache and, for shared GPUs (``0 < gpus < 1``), no memory
+    preallocation; ``init`` adds ``ray.init`` arguments. A Ray that will not start or join is one
+    ``ConfigError`` line.
+    """
+    import ray
+
+    from ferlab.compile_cache import cache_env
+    from ferlab.workers.run import NO_PREALLOCATE
+
+    if ray.is_initialized():
+        yield
+        return
+    check_reachable(address)
+    env = {**cache_env(), **(NO_PREALLOCATE if 0 < gpus < 1 else {})}
+    try:
+        ray.init(address=address, runtime_env={"env_vars": env} if env else None, **init)
+    except (ConnectionError, ValueError, RuntimeError) as e:
+        raise ConfigError(f"cannot start or join Ray{f' at {address}' if address else ''}: {e}") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()

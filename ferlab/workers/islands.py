@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ferlab.search.api import Result, Search, Stats
-from ferlab.workers.run import NO_PREALLOCATE, actor_options
+from ferlab.workers.run import actor_options
 
 
 def es_emigrant(state):
@@ -248,36 +248,26 @@ def run_island_config(config, out_dir: str | Path | None = None, *, address: str
     """Run a ``ferlab.search.runs`` config that has an ``islands`` section; write the merged
     result (``IslandRun.merged``) and every island's history through ``write_outputs``.
 
-    Joins the Ray cluster at ``address``, else the Ray already started in this
-    process, else starts a local one (shut down at the end) with at least one CPU per island.
+    Works in the Ray already started in this process, else joins the cluster at ``address``, else
+    starts a local one (shut down at the end) with at least one CPU per island (``ray_session``).
     """
     import ray
     from tqdm import tqdm
 
-    from ferlab.compile_cache import cache_env
     from ferlab.config import ConfigError, to_dict
     from ferlab.search.runs import (CONFIG_NAME, check_folder, config_yaml, island_config, population_size,
                                    shared_archive, write_outputs)
     from ferlab.search.targets import absolute_specs
-    from ferlab.workers.cluster import check_reachable
+    from ferlab.workers.cluster import ray_session
 
     isl = config.islands
     one = island_config(config)
     out = Path(out_dir) if out_dir is not None else None
     text = config_yaml(config)
-    check_reachable(address)
     if out is not None:
         check_folder(out, text)
-    started = not ray.is_initialized()
-    if started:
-        env = {**cache_env(), **(NO_PREALLOCATE if 0 < isl.gpus < 1 else {})}
-        local = {} if address else {"num_cpus": max(os.cpu_count() or 1, math.ceil(isl.count * isl.cpus))}
-        try:
-            ray.init(address=address, include_dashboard=False, logging_level="ERROR",
-                     runtime_env={"env_vars": env} if env else None, **local)
-        except (ConnectionError, ValueError, RuntimeError) as e:
-            raise ConfigError(f"cannot start or join Ray{f' at {address}' if address else ''}: {e}") from None
-    try:
+    local = {} if address else {"num_cpus": max(os.cpu_count() or 1, math.ceil(isl.count * isl.cpus))}
+    with ray_session(address, isl.gpus, include_dashboard=False, logging_level="ERROR", **local):
         have = ray.cluster_resources()
         for name, need in (("CPU", isl.count * isl.cpus), ("GPU", isl.count * isl.gpus)):
             if need and have.get(name, 0) < need:
@@ -296,9 +286,6 @@ def run_island_config(config, out_dir: str | Path | None = None, *, address: str
             outcome = run_islands(make, jax.random.PRNGKey(config.seed), isl.count, n,
                                   population_size(one), migrate_every=isl.migrate_every, cpus=isl.cpus,
                                   gpus=isl.gpus, archive_capacity=shared_archive(config), progress=report)
-    finally:
-        if started:
-            ray.shutdown()
     result, rows = outcome.merged(), outcome.rows()
     if out is not None:
         from ferlab.files import write_text

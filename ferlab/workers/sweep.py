@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ferlab.compile_cache import cache_env
 from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml
 from ferlab.search.targets import absolute_specs
 from ferlab.tracking import Store, TrialLog, check_store, close_children, end_run, safe_name, start_sweep
 from ferlab.workers.bridge import RunPlan, check_run, fer_suite, plan_run
-from ferlab.workers.cluster import check_reachable
-from ferlab.workers.run import NO_PREALLOCATE, RunWorker
+from ferlab.workers.cluster import ray_session
+from ferlab.workers.run import RunWorker
 
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 CHECKPOINT_FILE = "run.ckpt"
@@ -202,23 +201,22 @@ class SweepOutcome:
 
 def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
               storage: str | Path | None = None, planner=plan_run, fer=fer_suite,
-              verbose: int = 1, ray_init: dict | None = None) -> SweepOutcome:
-    """Run every point of ``spec`` as a Tune trial on a local Ray (or the cluster at ``address``);
-    ``ray_init`` adds keyword arguments to ``ray.init`` (e.g. ``num_cpus`` in tests)."""
-    import ray
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-
+              verbose: int = 1) -> SweepOutcome:
+    """Run every point of ``spec`` as a Tune trial in ``ray_session`` (the Ray already started, the
+    cluster at ``address`` or a local one)."""
     check_store(store)
     if address and not store.is_server:
         raise ConfigError("a sweep on a cluster needs --tracking-uri http://<head>:<port> "
                           "(workers on other nodes cannot write the local SQLite store)")
-    check_reachable(address)
+    with ray_session(address, spec.resources.gpus):
+        return _tune(spec, store, storage, planner, fer, verbose)
+
+
+def _tune(spec: SweepSpec, store: Store, storage, planner, fer, verbose: int) -> SweepOutcome:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
     experiment_id, parent_id = start_sweep(store, spec.name, flatten({"sweep": _spec_params(spec)}))
-    started = not ray.is_initialized()
-    if started:
-        env_vars = {**cache_env(), **(NO_PREALLOCATE if 0 < spec.resources.gpus < 1 else {})}
-        ray.init(address=address, runtime_env={"env_vars": env_vars} if env_vars else None, **(ray_init or {}))
     crashed = True
     try:
         scheduler = None
@@ -251,8 +249,6 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
     finally:
         close_children(store, experiment_id, parent_id)
         end_run(store, parent_id, failed=crashed)
-        if started:
-            ray.shutdown()
 
 
 def _spec_params(spec: SweepSpec) -> dict:
