@@ -25,7 +25,7 @@ from ferlab.search.novelty import archive_add, archive_entries, archive_init, no
 from ferlab.search.runs import IslandsConfig, config_yaml, island_config, load_run_config, shared_archive
 from ferlab.search.targets import mse
 from ferlab.workers.bridge import check_run
-from ferlab.workers.islands import NoveltyArchive, es_emigrant, es_immigrate, island_search, run_islands
+from ferlab.workers.islands import NoveltyArchive, island_search, run_islands
 from test_workers import ARCH
 
 
@@ -54,12 +54,12 @@ def es_config(tmp_path_factory):
 def test_es_islands_take_better_migrants_only(es_config, algorithm):
     search = island_search(es_config(algorithm))
     state, _ = search.step(search.init(jax.random.PRNGKey(0)))
-    weights, fitness = es_emigrant(state)
+    weights, fitness = search.emigrant(state)
     assert weights.shape == (ARCH.n_weights,)
-    worse = es_immigrate(state, weights + 1.0, fitness + 1.0)
+    worse = search.immigrate(state, weights + 1.0, fitness + 1.0)
     np.testing.assert_array_equal(np.asarray(worse.algo.best_solution), np.asarray(weights))
     migrant = jnp.full_like(weights, 0.5)
-    better = es_immigrate(state, migrant, fitness - 1.0)
+    better = search.immigrate(state, migrant, fitness - 1.0)
     np.testing.assert_array_equal(np.asarray(better.algo.best_solution), np.asarray(migrant))
     assert float(better.algo.best_fitness) == pytest.approx(float(fitness) - 1.0)
     if algorithm == "Open_ES":

@@ -181,6 +181,26 @@ class ESSearch:
         nets = {name: self.template.with_flat(f) for name, f in flats.items()}
         return Result(nets, {name: np.asarray(render(net, self.resolution).rgb) for name, net in nets.items()})
 
+    # Island model (ferlab.workers.islands): the best individual migrates, as flat weights.
+    def emigrant(self, state: ESState):
+        """The best individual ``(weights, fitness)``."""
+        return state.algo.best_solution, state.algo.best_fitness
+
+    def immigrate(self, state: ESState, weights, fitness) -> ESState:
+        """Take a migrant in if it beats the island's best: the mean moves to it, or (population-based
+        algorithms) it replaces the worst member."""
+        algo = state.algo
+        better = fitness < algo.best_fitness
+        changes = {"best_solution": jnp.where(better, weights, algo.best_solution),
+                   "best_fitness": jnp.minimum(fitness, algo.best_fitness)}
+        if hasattr(algo, "mean"):
+            changes["mean"] = jnp.where(better, weights, algo.mean)
+        elif hasattr(algo, "population"):
+            worst = jnp.argmax(algo.fitness)
+            changes["population"] = algo.population.at[worst].set(weights)
+            changes["fitness"] = algo.fitness.at[worst].set(fitness)
+        return state.replace(algo=algo.replace(**changes))
+
 
 def make_es(run_config, settings: ESConfig) -> ESSearch:
     arch = load_arch(run_config.arch)

@@ -10,10 +10,9 @@ its Search::
     emigrant(state) -> (payload, fitness)         # its best individual, any pytree
     immigrate(state, payload, fitness) -> state   # take one in (lower fitness is better)
 
-evosax-based regimes (ES) get the last two from ``es_emigrant``/``es_immigrate``:
-distribution-based algorithms move their mean to a better migrant,
-population-based ones replace their worst member. Payloads travel as numpy
-pytrees (NEAT: one tensor genome; ES: flat weights).
+ES (``ESSearch``): distribution-based algorithms move their mean to a better
+migrant, population-based ones replace their worst member. Payloads travel as
+numpy pytrees (NEAT: one tensor genome; ES: flat weights).
 
 Novelty runs share one ``NoveltyArchive`` actor. A Search with
 ``archive_entries(state)`` and ``with_archive(state, entries)`` exchanges
@@ -42,33 +41,9 @@ from ferlab.search.api import Result, Search, Stats
 from ferlab.workers.run import actor_options
 
 
-def es_emigrant(state):
-    """The best individual of an ES state ``(weights, fitness)``."""
-    return state.algo.best_solution, state.algo.best_fitness
-
-
-def es_immigrate(state, weights, fitness):
-    """Take a migrant into an ES state if it beats the island's best."""
-    algo = state.algo
-    better = fitness < algo.best_fitness
-    changes = {"best_solution": jnp.where(better, weights, algo.best_solution),
-               "best_fitness": jnp.minimum(fitness, algo.best_fitness)}
-    if hasattr(algo, "mean"):
-        changes["mean"] = jnp.where(better, weights, algo.mean)
-    elif hasattr(algo, "population"):
-        worst = jnp.argmax(algo.fitness)
-        changes["population"] = algo.population.at[worst].set(weights)
-        changes["fitness"] = algo.fitness.at[worst].set(fitness)
-    return state.replace(algo=algo.replace(**changes))
-
-
 def _migration(search):
     if hasattr(search, "emigrant") and hasattr(search, "immigrate"):
         return search.emigrant, search.immigrate
-    from ferlab.search.es import ESSearch
-
-    if isinstance(search, ESSearch):
-        return es_emigrant, es_immigrate
     return None  # e.g. novelty over weights: its islands are coupled through the shared archive only
 
 
