@@ -7,9 +7,10 @@ A regime is an object with three methods over an immutable state pytree:
 - ``step(state) -> (state, stats)``: one generation (for SGD: a fixed chunk of
   steps), jitted by the regime; ``stats`` maps names (``best_fitness``,
   ``mean_fitness``, ``novelty``, ``archive_size``...) to scalars. Every regime
-  with a target also reports ``loss``: the MSE to the target of its best net
-  (lower is better), the one measure of fit that studies compare across regimes
-  whatever each regime's own fitness sign;
+  with a target also reports ``loss``: an MSE to the target (lower is better),
+  the one measure of fit that studies compare across regimes whatever each
+  regime's own fitness sign. It is per run, not per net: SGD's mean over its
+  seeds, ES's best individual so far, NEAT's and NSR's best of the generation;
 - ``result(state) -> Result``: the final networks.
 
 ``run_search`` drives any regime for N generations, reporting each
