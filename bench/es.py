@@ -13,8 +13,9 @@ import jax.numpy as jnp
 from ferlab.cppn import init_net
 from ferlab.render import render
 from ferlab.search.es import ESConfig, ESSearch
+from ferlab.search.runs import DEFAULT_ARCH
 
-ARCH = "12;cache:15,gaussian:4,identity:2,sin:1"
+ARCH = DEFAULT_ARCH  # the paper's skull architecture
 
 
 def main():

@@ -65,9 +65,11 @@ SWEEP = {"es.algorithm": ["Open_ES", "SNES", "Sep_CMA_ES"], "es.std": [0.3, 0.6]
          "es.population_size": [32, 128], "novelty.max_add": [1, 3]}
 
 
-def sweep(args, pool):
-    """Spread of the archive after ``generations`` for every point of ``SWEEP``."""
+def sweep(args, pooled: np.ndarray):
+    """Spread of the archive after ``generations`` for every point of ``SWEEP`` (none changes the
+    architecture or the descriptor, so one pool of random nets serves them all)."""
     gens = args.generations[0]
+    base = float(mean_pairwise_distance(jnp.asarray(pooled)))
     print(f"{'  '.join(SWEEP)}  archive  spread x random")
     for point in itertools.product(*SWEEP.values()):
         sets = [f"settings.{k}={v}" for k, v in zip(SWEEP, point)]
@@ -75,7 +77,6 @@ def sweep(args, pool):
         search = make_search(config)
         archive = run_search(search, jax.random.PRNGKey(config.seed), gens).state.archive
         n = int(archive.size)
-        base = float(mean_pairwise_distance(describe(pool(search), search.config)))
         ratio = float(mean_pairwise_distance(archive.descriptors[:n])) / base
         print("  ".join(f"{v!s:>{len(k)}}" for k, v in zip(SWEEP, point)), f"{n:8d}  {ratio:6.2f}", flush=True)
 
@@ -90,11 +91,12 @@ def main():
     ap.add_argument("--sweep", action="store_true", help="the archive's spread over the settings in SWEEP")
     args = ap.parse_args()
 
-    def pool(search):
-        return init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(2), args.pool))
-
+    search = make_search(load_run_config(args.config, [f"resolution={args.resolution}"]))
+    pooled = np.asarray(describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(2), args.pool)),
+                                 search.config))
     if args.sweep:
-        return sweep(args, pool)
+        return sweep(args, pooled)
+    base = float(mean_pairwise_distance(jnp.asarray(pooled)))
     rows = []
     for gens in args.generations:
         config = load_run_config(args.config, [f"generations={gens}", f"resolution={args.resolution}"])
@@ -102,8 +104,6 @@ def main():
         archive = run_search(search, jax.random.PRNGKey(config.seed), gens).state.archive
         n = int(archive.size)
         random = describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(1), n)), search.config)
-        pooled = np.asarray(describe(pool(search), search.config))
-        base = float(mean_pairwise_distance(jnp.asarray(pooled)))
         sets = {f"random nets (n={n})": random,
                 f"novelty archive after {gens} generations": archive.descriptors[:n],
                 f"farthest {n} of {args.pool} random nets": farthest_points(pooled, n),

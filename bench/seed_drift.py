@@ -11,10 +11,11 @@ import jax
 import numpy as np
 
 from ferlab.cppn import init_nets
+from ferlab.search.runs import DEFAULT_ARCH
 from ferlab.search.sgd import SGDConfig, optimizer, seed_keys, train
 from ferlab.search.targets import load_target
 
-ARCH = "12;cache:15,gaussian:4,identity:2,sin:1"
+ARCH = DEFAULT_ARCH  # the paper's skull architecture
 
 
 def main():

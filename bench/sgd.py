@@ -5,25 +5,18 @@ seeds, and a plain jitted train step of the same shapes (Adam, normalised gradie
 """
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from _timing import best_time
 from ferlab.cppn import init_nets
 from ferlab.render import render
+from ferlab.search.runs import DEFAULT_ARCH
 from ferlab.search.sgd import SGDConfig, optimizer, seed_keys, train
 
-ARCH = "12;cache:15,gaussian:4,identity:2,sin:1"
-
-
-def timed(fn, *args, repeats=2):
-    jax.block_until_ready(fn(*args))
-    t = time.perf_counter()
-    for _ in range(repeats):
-        jax.block_until_ready(fn(*args))
-    return (time.perf_counter() - t) / repeats
+ARCH = DEFAULT_ARCH  # the paper's skull architecture
 
 
 def main():
@@ -37,7 +30,7 @@ def main():
     for seeds in (1, 8):
         nets = init_nets(ARCH, seed_keys(jax.random.PRNGKey(0), seeds))
         fn = jax.jit(lambda n: train(n, optimizer(settings).init(n), target, settings, a.steps)[2])
-        dt = timed(fn, nets)
+        dt = best_time(fn, nets, repeats=2)
         print(f"  ferlab.search.sgd.train, {seeds} seed(s): {a.steps / dt:8.1f} steps/s "
               f"({seeds * a.steps / dt:8.1f} seed-steps/s)")
     net = init_nets(ARCH, seed_keys(jax.random.PRNGKey(0), 1))
@@ -61,7 +54,7 @@ def main():
             n, s = reference(n, s)
         return n
 
-    dt = timed(loop, net, state)
+    dt = best_time(loop, net, state, repeats=2)
     print(f"  reference jitted step (1 net, python loop): {a.steps / dt:8.1f} steps/s")
 
 
