@@ -28,7 +28,7 @@ from flax import struct
 from ferlab.config import ConfigError
 from ferlab.layerize import layerize
 from ferlab.search.api import Result
-from ferlab.search.neat_genome import N_INPUTS, Genomes, minimal, output_labels, paint, take, to_genome
+from ferlab.search.neat_genome import N_INPUTS, Genomes, minimal, output_labels, paint, select, take, to_genome
 from ferlab.search.neat_variation import crossover, distance_matrix, mutate, sorted_genes
 from ferlab.search.novelty import (DESCRIPTORS, Archive, NoveltyConfig, archive_entries, archive_init,
                                    archive_update, novelty_scores, with_entries)
@@ -183,11 +183,6 @@ class NEATState:
     archive: Archive
 
 
-def _where(mask, a, b):
-    """Per-individual select between two pytrees with a leading population axis."""
-    return jax.tree.map(lambda x, y: jnp.where(mask.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b)
-
-
 def _set(tree, index, value):
     return jax.tree.map(lambda a, v: a.at[index].set(v), tree, value)
 
@@ -339,7 +334,7 @@ def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int):
 
     member, species, founded = speciate(state.pop, state.species, state.threshold, cfg)
     counts, size, species, best_member = allocate(fitness, member, species, founded, state.generation, cfg)
-    species = species.replace(rep=_where(species.active, take(state.pop, best_member), species.rep))
+    species = species.replace(rep=select(species.active, take(state.pop, best_member), species.rep))
     n_species = jnp.sum(species.active)
     threshold = jnp.maximum(cfg.threshold_min, state.threshold + cfg.threshold_step * jnp.sign(
         n_species - cfg.target_species))
@@ -347,7 +342,7 @@ def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int):
     elite, fitter, other, cross = parents(k_par, fitness, member, size, counts, cfg)
     a, b = take(state.pop, fitter), take(state.pop, other)
     children = jax.vmap(crossover)(a, b, jax.random.split(k_cross, cfg.population_size))
-    children = _where(cross, children, a)
+    children = select(cross, children, a)
     pop, next_node, next_innov = mutate(children, k_mut, ~elite, state.next_node, state.next_innov, cfg)
 
     stats = {"best_fitness": fitness[best], "mean_fitness": jnp.mean(fitness),

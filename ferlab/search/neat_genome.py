@@ -65,7 +65,11 @@ class Genomes:
         return jnp.sum(self.link_innov >= 0, axis=-1)
 
     def n_enabled(self) -> jax.Array:
-        return jnp.sum((self.link_innov >= 0) & self.link_on, axis=-1)
+        return jnp.sum(self.live_links(), axis=-1)
+
+    def live_links(self) -> jax.Array:
+        """Link slots that hold an enabled link: the ones that carry signal."""
+        return (self.link_innov >= 0) & self.link_on
 
 
 def minimal(max_nodes: int, max_links: int, ink: bool, key: jax.Array,
@@ -97,7 +101,7 @@ def minimal(max_nodes: int, max_links: int, ink: bool, key: jax.Array,
 
 def depths(g: Genomes) -> jax.Array:
     """Longest-path depth of every node slot along enabled links (inputs 0)."""
-    live = (g.link_innov >= 0) & g.link_on
+    live = g.live_links()
 
     def relax(_, depth):
         cand = jnp.where(live, depth[g.link_src] + 1, 0)
@@ -129,7 +133,7 @@ class Schedule:
 def schedule(g: Genomes) -> Schedule:
     order, count = topological_order(g)
     rank = jnp.zeros(g.max_nodes, jnp.int32).at[order].set(jnp.arange(g.max_nodes, dtype=jnp.int32))
-    live = (g.link_innov >= 0) & g.link_on
+    live = g.live_links()
     key = jnp.where(live, rank[g.link_dst], g.max_nodes + 1)
     by_target = jnp.argsort(key, stable=True)
     starts = jnp.searchsorted(key[by_target], jnp.arange(g.max_nodes + 1)).astype(jnp.int32)
@@ -216,6 +220,11 @@ def paint(pop: Genomes, size: int, ink: bool) -> tuple[jax.Array, jax.Array]:
 def take(pop: Genomes, index) -> Genomes:
     """Genome(s) ``index`` of a population."""
     return jax.tree.map(lambda a: a[index], pop)
+
+
+def select(mask: jax.Array, a: Genomes, b: Genomes) -> Genomes:
+    """Per genome, ``a`` where ``mask (P,)`` else ``b`` (two populations of P)."""
+    return jax.tree.map(lambda x, y: jnp.where(mask.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b)
 
 
 def to_genome(g: Genomes, ink: bool, name: str = "") -> Genome:

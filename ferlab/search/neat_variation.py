@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from ferlab.activations import CPPN_ACTIVATIONS
-from ferlab.search.neat_genome import N_INPUTS, Genomes
+from ferlab.search.neat_genome import N_INPUTS, Genomes, select
 
 if TYPE_CHECKING:
     from ferlab.search.neat import NEATConfig
@@ -147,7 +147,7 @@ def reachable(g: Genomes) -> jax.Array:
 def propose_split(g: Genomes, key: jax.Array, rate: float) -> tuple[jax.Array, jax.Array]:
     """``(link slot, innovation key or -1)`` of an add-node mutation."""
     k_do, k_pick = jax.random.split(key)
-    enabled = (g.link_innov >= 0) & g.link_on
+    enabled = g.live_links()
     slot, any_link = _pick(k_pick, enabled)
     room = (jnp.sum(g.node_key < 0) >= 1) & (jnp.sum(g.link_innov < 0) >= 2)
     do = jax.random.bernoulli(k_do, rate) & any_link & room
@@ -215,8 +215,7 @@ def mutate(pop: Genomes, key: jax.Array, mutable: jax.Array, next_node: jax.Arra
     p = pop.link_innov.shape[0]
     k_attr, k_split, k_act, k_link, k_w = jax.random.split(key, 5)
     changed = jax.vmap(mutate_attributes, (0, 0, None))(pop, jax.random.split(k_attr, p), cfg)
-    pop = jax.tree.map(lambda new, old: jnp.where(
-        mutable.reshape((-1,) + (1,) * (new.ndim - 1)), new, old), changed, pop)
+    pop = select(mutable, changed, pop)
 
     slot, split_key = jax.vmap(propose_split, (0, 0, None))(pop, jax.random.split(k_split, p),
                                                            cfg.add_node_rate)
