@@ -53,6 +53,7 @@ import yaml
 
 from ferlab.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from ferlab.report import Analysis, Report, write_report
+from ferlab.tracking import FER_PREFIX, KIND_TAG, PARENT_TAG
 
 STUDY_TAG = "ferlab.study"
 KEY_TAG = "ferlab.run_key"
@@ -60,10 +61,7 @@ PHASE_TAG = "ferlab.phase"
 LABEL_TAG = "ferlab.label"
 ROLE_TAG = "ferlab.role"
 IMAGE_TAG = "ferlab.image"
-KIND_TAG = "ferlab.kind"
-PARENT_TAG = "mlflow.parentRunId"
 RUN_POINT = "run"
-FER_PREFIX = "fer."
 RUN_STATS = ("loss", "best_fitness", "archive_size")
 
 
@@ -362,7 +360,6 @@ class StudyOutcome:
     study_run_id: str
     computed: int
     reused: int
-    tracking_uri: str
 
 
 def run_study(study: Study, store, out_dir: str | Path, *, address: str | None = None,
@@ -425,11 +422,11 @@ def _conduct(study: Study, store, out: Path, check: Callable[[dict], None], *, a
             entries += phase_entries
             if phase.name == stop_after_phase:
                 ok = True
-                return StudyOutcome(None, experiment_id, study_run_id, computed, reused, store.uri)
+                return StudyOutcome(None, experiment_id, study_run_id, computed, reused)
         report = analyse(study, entries, store, experiment_id, out, computed, reused)
         mc.log_artifacts(study_run_id, str(report.folder), "report")
         ok = True
-        return StudyOutcome(report, experiment_id, study_run_id, computed, reused, store.uri)
+        return StudyOutcome(report, experiment_id, study_run_id, computed, reused)
     finally:
         end_run(store, study_run_id, failed=not ok)
 
@@ -477,7 +474,6 @@ def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path
     """Run the missing runs of one phase as one sweep; the number that failed."""
     import functools
 
-    from ferlab.tracking import client
     from ferlab.workers.bridge import fer_suite
     from ferlab.workers.sweep import Resources, SweepSpec, run_sweep
 
@@ -490,11 +486,8 @@ def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path
     size = max(int(e.config.get("resolution", 64)) for e in todo)
     outcome = run_sweep(spec, store, address=address, storage=out / "tune", planner=tagged,
                         fer=fer or functools.partial(fer_suite, size=size, draw=False),
-                        verbose=verbose)
-    mc = client(store)
-    mc.set_tag(outcome.parent_id, PARENT_TAG, parent)
-    mc.set_tag(outcome.parent_id, PHASE_TAG, phase.name)
-    mc.set_tag(outcome.parent_id, "mlflow.runName", f"{study.name}/{phase.name}")
+                        verbose=verbose, tags={PARENT_TAG: parent, PHASE_TAG: phase.name},
+                        run_name=f"{study.name}/{phase.name}")
     return outcome.failed
 
 

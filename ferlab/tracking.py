@@ -29,6 +29,8 @@ import numpy as np
 from ferlab.errors import FerlabError
 
 PARENT_TAG = "mlflow.parentRunId"
+KIND_TAG = "ferlab.kind"  # sweep, study (the run that holds a sweep's or a study's runs)
+FER_PREFIX = "fer."  # metrics fer.<net>.<metric>
 TRIAL_TAG = "ferlab.trial_id"
 GENERATION_KEY = "generation"
 _BATCH = 900  # MLflow accepts up to 1000 metrics per log_batch
@@ -106,12 +108,14 @@ def experiment(store: Store, name: str) -> str:
                                 tags={"mlflow.experimentKind": "custom_model_development"})
 
 
-def start_sweep(store: Store, name: str, params: dict[str, Any]) -> tuple[str, str]:
-    """Create (or reuse) the experiment ``name`` and open a parent run; ``(experiment_id, run_id)``."""
+def start_sweep(store: Store, name: str, params: dict[str, Any], tags: dict[str, str] | None = None,
+                run_name: str | None = None) -> tuple[str, str]:
+    """Create (or reuse) the experiment ``name`` and open a parent run (``tags`` added, e.g. its own
+    parent when a study holds it); ``(experiment_id, run_id)``."""
     mc = client(store)
     exp_id = experiment(store, name)
-    parent = mc.create_run(exp_id, run_name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                           tags={"ferlab.kind": "sweep"})
+    parent = mc.create_run(exp_id, run_name=run_name or f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                           tags={KIND_TAG: "sweep", **(tags or {})})
     log_params(mc, parent.info.run_id, params)
     return exp_id, parent.info.run_id
 
@@ -210,7 +214,7 @@ class TrialLog:
                     write_text(folder / "genome.json", result.genomes[name].to_json())
                 if fer is not None:
                     metrics = fer(net, result.genomes.get(name), folder / "fer")
-                    scores.update({f"fer.{name}.{k}": float(v) for k, v in metrics.items()
+                    scores.update({f"{FER_PREFIX}{name}.{k}": float(v) for k, v in metrics.items()
                                    if isinstance(v, (int, float)) and np.isfinite(float(v))})
             self.client.log_artifacts(self.run_id, str(root), "nets")
         now = int(time.time() * 1000)

@@ -153,6 +153,11 @@ def test_tiny_study_report_matches_mlflow_and_rerun_reuses(tmp_path, local_ray):
     # the report is logged to the study's own run
     arts = [a.path for a in mc.list_artifacts(first.study_run_id, "report")]
     assert "report/report.md" in arts
+    # each phase's sweep sits under the study's run, named for its phase
+    sweeps = mc.search_runs([first.experiment_id], "tags.`ferlab.kind` = 'sweep'")
+    assert sorted(r.info.run_name for r in sweeps) == sorted(f"{tiny_study().name}/{p.name}"
+                                                            for p in tiny_study().phases)
+    assert all(r.data.tags["mlflow.parentRunId"] == first.study_run_id for r in sweeps)
 
     again = _run(tiny_study(extra_seed=True), store, tmp_path / "out")
     assert again.reused == 6 and again.computed == 2, "only the new seed's runs are computed"

@@ -201,22 +201,22 @@ class SweepOutcome:
 
 def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
               storage: str | Path | None = None, planner=plan_run, fer=fer_suite,
-              verbose: int = 1) -> SweepOutcome:
+              verbose: int = 1, tags: dict[str, str] | None = None, run_name: str | None = None) -> SweepOutcome:
     """Run every point of ``spec`` as a Tune trial in ``ray_session`` (the Ray already started, the
-    cluster at ``address`` or a local one)."""
+    cluster at ``address`` or a local one); ``tags`` and ``run_name`` go to the sweep's parent run."""
     check_store(store)
     if address and not store.is_server:
         raise ConfigError("a sweep on a cluster needs --tracking-uri http://<head>:<port> "
                           "(workers on other nodes cannot write the local SQLite store)")
     with ray_session(address, spec.resources.gpus):
-        return _tune(spec, store, storage, planner, fer, verbose)
+        return _tune(spec, store, storage, planner, fer, verbose, tags, run_name)
 
 
-def _tune(spec: SweepSpec, store: Store, storage, planner, fer, verbose: int) -> SweepOutcome:
+def _tune(spec: SweepSpec, store: Store, storage, planner, fer, verbose: int, tags, run_name) -> SweepOutcome:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    experiment_id, parent_id = start_sweep(store, spec.name, flatten({"sweep": _spec_params(spec)}))
+    experiment_id, parent_id = start_sweep(store, spec.name, flatten({"sweep": _spec_params(spec)}), tags, run_name)
     crashed = True
     try:
         scheduler = None
