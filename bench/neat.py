@@ -56,7 +56,7 @@ def run_ferlab(target, size, pop, generations, seed):
     for _ in range(generations):
         t0 = time.perf_counter()
         state, stats = neat.step(state)
-        best.append(float(stats["best_mse"]))
+        best.append(float(stats["loss"]))
         times.append(time.perf_counter() - t0)
     size_nodes = float(np.mean(np.asarray(state.pop.n_nodes())))
     size_links = float(np.mean(np.asarray(state.pop.n_enabled())))

@@ -26,7 +26,8 @@ import optax
 
 from ferlab.cppn import init_nets
 from ferlab.search.api import run_search
-from ferlab.search.novelty import describe, distances, mean_nearest_distance, mean_pairwise_distance
+from ferlab.search.archive import distances, mean_nearest_distance, mean_pairwise_distance
+from ferlab.search.novelty import describe
 from ferlab.search.runs import load_run_config, make_search
 
 

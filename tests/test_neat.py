@@ -18,7 +18,8 @@ from ferlab.render import grid, render, render_genome
 from ferlab.search.api import run_search
 from ferlab.search.neat import NEAT, NEATConfig, make_neat
 from ferlab.search.neat_genome import paint, take
-from ferlab.search.novelty import DESCRIPTORS, mean_nearest_distance, mean_pairwise_distance
+from ferlab.search.archive import mean_nearest_distance, mean_pairwise_distance
+from ferlab.search.descriptors import DESCRIPTORS
 from ferlab.search.runs import load_run_config, run
 
 SIZE = 32
@@ -40,7 +41,7 @@ def blob_run():
 
 def test_neat_matches_a_blob_within_100_generations(blob_run):
     _, outcome = blob_run
-    mse = [h["best_mse"] for h in outcome.history]
+    mse = [h["loss"] for h in outcome.history]
     assert [h["loss"] for h in outcome.history] == mse  # the fit every target regime reports
     assert mse[-1] < 0.01
     assert mse[-1] < mse[0]
@@ -79,7 +80,7 @@ def test_skull_best_mse_falls_in_every_20_generation_window(picbreeder_dir):
     neat = make_neat(config, config.settings)
     finals = []
     for seed in range(3):
-        mse = np.array([h["best_mse"] for h in run_search(neat, jax.random.PRNGKey(seed), 200).history])
+        mse = np.array([h["loss"] for h in run_search(neat, jax.random.PRNGKey(seed), 200).history])
         before = np.concatenate([mse[:1], mse[19:-1:20]])  # the best before each window
         assert (mse.reshape(10, 20).min(axis=1) < before).all(), (seed, mse[::20])
         finals.append(mse[-1])

@@ -10,7 +10,8 @@ import yaml
 from ferlab.cli import main
 from ferlab.config import ConfigError
 from ferlab.search.api import run_search
-from ferlab.search.runs import REGIMES, RunConfig, load_run_config, make_search, run
+from ferlab.search.registry import regime_names
+from ferlab.search.runs import RunConfig, load_run_config, make_search, run
 
 SMALL = "2;sin:3,gaussian:3"
 EXAMPLES = Path(__file__).resolve().parents[1] / "studies" / "examples"
@@ -56,7 +57,7 @@ def test_examples_load(picbreeder_dir, path):
         assert len(grid_points(load_sweep(path))) >= 2
         return
     config = load_run_config(path)
-    assert isinstance(config, RunConfig) and config.regime in REGIMES
+    assert isinstance(config, RunConfig) and config.regime in regime_names()
 
 
 @pytest.mark.parametrize("settings, message", [

@@ -21,7 +21,8 @@ from ferlab.files import write_png
 from ferlab.render import render
 from ferlab.search.neat import NEAT, NEATConfig, evaluate
 from ferlab.search.neat_genome import N_INPUTS
-from ferlab.search.novelty import archive_add, archive_entries, archive_init, novelty_scores, with_entries
+from ferlab.search.archive import archive_add, archive_entries, archive_init, novelty_scores, with_entries
+from ferlab.search.archive import ARCHIVE_PREFIX
 from ferlab.search.runs import IslandsConfig, config_yaml, island_config, load_run_config, shared_archive
 from ferlab.search.targets import mse
 from ferlab.workers.bridge import check_run
@@ -172,8 +173,8 @@ def test_novelty_islands_score_against_one_shared_archive(local_ray, regime):
     data = novelty_configs()[regime]
     population = 6 if regime == "novelty" else 16
     out = run_islands(functools.partial(island_search, data), jax.random.PRNGKey(2), islands=2, generations=4,
-                      population=population, migrate_every=2, archive_capacity=40)
-    assert out.shared_archive and out.evaluations == 2 * 4 * population
+                      population=population, migrate_every=2, archive_capacity=40, archive_prefix=ARCHIVE_PREFIX)
+    assert out.archive_prefix == ARCHIVE_PREFIX and out.evaluations == 2 * 4 * population
     if regime == "neat":
         assert out.migrations == 1  # NEAT champions move; weight-space novelty shares its archive only
     sizes = [[s["archive_size"] for s in out.history[g]] for g in (1, 2)]
@@ -250,5 +251,5 @@ def test_two_islands_on_ray_migrate_and_count_evaluations(local_ray, es_config):
     first, second = out.history[1], out.history[2]
     # after migration each island's best so far is at least as good as its neighbour's was
     for i in (0, 1):
-        assert second[i]["best_so_far"] <= first[1 - i]["best_so_far"] + 1e-7
+        assert second[i]["loss"] <= first[1 - i]["loss"] + 1e-7
     assert len(out.results) == 2 and all("best" in r.nets for r in out.results)

@@ -1,17 +1,30 @@
-"""The one run interface every search regime implements, shaped like evosax.
+"""The contract every search regime keeps, shaped like evosax.
 
-A regime is an object with three methods over an immutable state pytree:
+A regime is one module in ``ferlab/search/`` that declares itself with a
+module-level ``REGIME = Regime(...)`` (its name is the module's name): a frozen
+settings dataclass, a factory ``make(run_config, settings) -> Search``, and
+what the platform needs to know about it (where its population size sits, the
+net-name prefix of its archive, the smallest run that exercises it).
+``ferlab.search.registry`` finds every declaration; nothing else lists regimes,
+so a new regime is one new file, and the registry-wide tests cover it.
+
+A ``Search`` has three methods over an immutable state pytree:
 
 - ``init(key) -> state``: the starting state, all randomness derived from ``key``
   (store raw ``jax.random.PRNGKey`` keys in the state so it can be checkpointed);
 - ``step(state) -> (state, stats)``: one generation (for SGD: a fixed chunk of
   steps), jitted by the regime; ``stats`` maps names (``best_fitness``,
   ``mean_fitness``, ``novelty``, ``archive_size``...) to scalars. Every regime
-  with a target also reports ``loss``: an MSE to the target (lower is better),
-  the one measure of fit that studies compare across regimes whatever each
-  regime's own fitness sign. It is per run, not per net: SGD's mean over its
-  seeds, ES's best individual so far, NEAT's and NSR's best of the generation;
+  reports ``evaluations``: the cumulative count of net evaluations (images
+  painted and scored, or SGD seed-steps), the common x-axis across regimes.
+  Every regime with a target also reports ``loss``: an MSE to the target (lower
+  is better), the one measure of fit that studies compare across regimes. Fitness
+  has one sign everywhere: ``best_fitness``/``mean_fitness`` are higher-is-better
+  (for target matching, -MSE);
 - ``result(state) -> Result``: the final networks.
+
+Optional capabilities are the Protocols below (``Tabular``, ``Migrating``,
+``ArchiveSharing``); islands and runs test for them with ``isinstance``.
 
 ``run_search`` drives any regime for N generations, reporting each
 generation's statistics to a callback and checkpointing so that a stopped run
@@ -24,7 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import numpy as np
@@ -38,11 +51,77 @@ Stats = dict[str, float]
 
 
 class Search(Protocol):
+    """What every regime's factory returns."""
+
     def init(self, key: jax.Array) -> State: ...
 
     def step(self, state: State) -> tuple[State, dict[str, jax.Array]]: ...
 
-    def result(self, state: State) -> "Result": ...
+    def result(self, state: State) -> Result: ...
+
+
+@runtime_checkable
+class Tabular(Protocol):
+    """A Search with extra per-step records (SGD's per-step losses), written as ``<name>.csv``."""
+
+    def tables(self, state: State) -> dict[str, dict[str, Any]]: ...
+
+
+@runtime_checkable
+class Migrating(Protocol):
+    """A Search whose islands swap their best (``ferlab.workers.islands``).
+
+    ``join_islands`` runs once after ``init`` (NEAT: its own block of innovation
+    numbers); ``emigrant`` gives the best individual as any pytree with its
+    fitness (lower is better); ``immigrate`` takes one in.
+    """
+
+    def join_islands(self, state: State, index: int, count: int) -> State: ...
+
+    def emigrant(self, state: State) -> tuple[Any, jax.Array]: ...
+
+    def immigrate(self, state: State, payload: Any, fitness: jax.Array) -> State: ...
+
+
+@runtime_checkable
+class ArchiveSharing(Protocol):
+    """A Search whose islands score novelty against one shared archive: entries are
+    ``{"descriptors": (n, D), "payload": pytree (n, ...)}``, oldest first."""
+
+    def archive_entries(self, state: State) -> dict[str, Any]: ...
+
+    def with_archive(self, state: State, entries: dict[str, Any]) -> State: ...
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A regime's declaration (``REGIME = Regime(...)`` in its module).
+
+    - ``name``: what ``regime:`` says in a run config; the module's name;
+    - ``config``: the frozen settings dataclass (``settings:``). It may define
+      ``check(run_config)`` (cross-checks, raise ``ConfigError``) and a
+      ``generations`` attribute (the natural run length when the run leaves it unset);
+    - ``make(run_config, settings) -> Search``: the factory;
+    - ``population``: the path in ``settings`` to the population size, for a
+      regime that can be split over islands (``None``: it cannot);
+    - ``archive_prefix``: names of archive nets in its ``Result`` start with this
+      (``None``: it keeps no archive);
+    - ``shared_archive(settings) -> int``: the capacity of the archive its
+      islands share for these settings (0: none);
+    - ``smallest``: the smallest run config (without ``regime``) that exercises
+      it, run by the registry-wide tests.
+    """
+
+    name: str
+    config: type
+    make: Callable[[Any, Any], Search]
+    population: tuple[str, ...] | None = None
+    archive_prefix: str | None = None
+    shared_archive: Callable[[Any], int] | None = None
+    smallest: dict[str, Any] = field(default_factory=dict)
+
+    def archive_capacity(self, settings: Any) -> int:
+        return self.shared_archive(settings) if self.shared_archive is not None else 0
 
 
 @dataclass(frozen=True)

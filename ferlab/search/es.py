@@ -28,7 +28,7 @@ from flax import struct
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_net
 from ferlab.render import render
-from ferlab.search.api import Result
+from ferlab.search.api import Regime, Result
 from ferlab.search.targets import load_arch, load_target, mse
 
 # constructor arguments ferlab sets itself (or that YAML cannot express)
@@ -168,9 +168,9 @@ class ESSearch:
         population, algo_state = self.algo.ask(k_ask, state.algo, self.params)
         fitness = self.mse(population)
         algo_state, _ = self.algo.tell(k_tell, population, fitness, algo_state, self.params)
-        stats = {"best_fitness": jnp.min(fitness), "mean_fitness": jnp.mean(fitness),
-                 "best_so_far": algo_state.best_fitness, "loss": algo_state.best_fitness,
-                 "centre_fitness": self.mse(centre(self.algo, algo_state)[None])[0]}
+        stats = {"best_fitness": -jnp.min(fitness), "mean_fitness": -jnp.mean(fitness),
+                 "loss": algo_state.best_fitness, "centre_loss": self.mse(centre(self.algo, algo_state)[None])[0],
+                 "evaluations": algo_state.generation_counter * self.settings.population_size}
         return ESState(algo_state, key), stats
 
     def result(self, state: ESState) -> Result:
@@ -206,3 +206,9 @@ def make_es(run_config, settings: ESConfig) -> ESSearch:
     arch = load_arch(run_config.arch)
     target = load_target(run_config.target, run_config.resolution)
     return ESSearch(settings, init_net(arch, jax.random.PRNGKey(0)), target)
+
+
+REGIME = Regime(
+    name="es", config=ESConfig, make=make_es, population=("population_size",),
+    smallest={"target": "picbreeder:skull", "resolution": 8, "arch": "2;sin:3,gaussian:3", "generations": 3,
+              "checkpoint_every": 1, "settings": {"population_size": 8}})

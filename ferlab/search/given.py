@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ferlab.config import ConfigError
-from ferlab.search.api import Result
+from ferlab.search.api import Regime, Result
 from ferlab.search.targets import load_source, source_path
 
 NET_NAME = "given"
@@ -47,7 +47,7 @@ class GivenSearch:
         return jnp.zeros((), jnp.int32)
 
     def step(self, state):
-        return state + 1, {}
+        return state + 1, {"evaluations": jnp.zeros((), jnp.int32)}
 
     def result(self, state) -> Result:
         from ferlab.render import render
@@ -62,3 +62,7 @@ def make_given(run_config, settings: GivenConfig) -> GivenSearch:
     settings.check(run_config)
     net, genome = load_source(*settings.spec(run_config))
     return GivenSearch(net, genome, run_config.resolution)
+
+
+REGIME = Regime(name="given", config=GivenConfig, make=make_given,
+                smallest={"target": "picbreeder:skull", "resolution": 8, "checkpoint_every": 1})

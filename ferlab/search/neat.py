@@ -2,7 +2,7 @@
 
 One generation (``NEAT.step``, jitted) paints every genome on the pixel grid
 (``neat_genome.paint``), scores it (negative MSE to the target, novelty against
-the shared archive of ``ferlab.search.novelty``, or a weighted mix), speciates
+the shared archive of ``ferlab.search.archive``, or a weighted mix), speciates
 by compatibility distance with a threshold that moves towards the target
 number of species, shares fitness within species, drops stagnant species,
 allocates offspring and breeds them by crossover (aligned by innovation
@@ -16,9 +16,7 @@ layerized dense net and image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -27,146 +25,31 @@ from flax import struct
 
 from ferlab.config import ConfigError
 from ferlab.layerize import layerize
-from ferlab.search.api import Result
-from ferlab.search.neat_genome import N_INPUTS, Genomes, minimal, output_labels, paint, select, take, to_genome
-from ferlab.search.neat_variation import crossover, distance_matrix, mutate, sorted_genes
-from ferlab.search.novelty import (DESCRIPTORS, Archive, NoveltyConfig, archive_entries, archive_init,
-                                   archive_update, novelty_scores, with_entries)
+from ferlab.search.api import Regime, Result
+from ferlab.search.archive import (
+    ARCHIVE_PREFIX,
+    Archive,
+    archive_entries,
+    archive_init,
+    archive_update,
+    novelty_scores,
+    with_entries,
+)
+from ferlab.search.descriptors import DESCRIPTORS
+from ferlab.search.neat_config import NEATConfig
+from ferlab.search.neat_genome import (
+    N_INPUTS,
+    Genomes,
+    minimal,
+    output_labels,
+    paint,
+    select,
+    take,
+    to_genome,
+)
+from ferlab.search.neat_species import Species, allocate, parents, put, speciate
+from ferlab.search.neat_variation import crossover, mutate
 from ferlab.search.targets import mse as image_mse
-
-
-@dataclass(frozen=True)
-class NEATConfig:
-    """NEAT settings (``settings:`` of a ``regime: neat`` run). Defaults follow
-    NEAT (Stanley and Miikkulainen 2002) and neat-python, except gentler
-    weight and activation mutation and fewer new links, which matched the skull
-    better in ``bench/neat.py``. Weight mutation is the gentlest change: each
-    weight of an offspring moves with probability 0.1 by N(0, 0.1) (neat-python:
-    0.8 and 0.5). On the skull at 32x32 (population 150, 200 generations, 6
-    seeds) that made the best MSE fall in every 20-generation window, where 0.8
-    and 0.2 left 2 to 3 flat windows per run from generation 120 on, and lowered
-    the median best MSE of seeds 0-2 from 0.070 to 0.065.
-
-    Population and capacity: ``population_size`` genomes of at most
-    ``max_nodes`` nodes (4 inputs and the outputs included) and ``max_links``
-    links; structural mutations that do not fit are skipped. ``outputs``:
-    ``hsv`` (hue, saturation, brightness) or ``ink`` (one grey level).
-
-    Fitness (``fitness``): ``target`` = -MSE to the run's target image;
-    ``novelty`` = novelty score against the archive (``novelty`` settings);
-    ``mix`` = (1 - novelty_weight) * (-MSE) + novelty_weight * novelty.
-
-    Mutation, per offspring: each link's weight is perturbed by
-    N(0, weight_perturb_power) with probability ``weight_perturb_rate``, else
-    replaced by N(0, weight_init_std) with ``weight_replace_rate``, then
-    clipped to +-weight_max; one random link flips enabled with
-    ``toggle_link_rate``; each hidden or output node gets a random activation
-    with ``activation_mutate_rate``; add-node (split a random enabled link)
-    with ``add_node_rate``; add-link (a new pair that makes no cycle) with
-    ``add_link_rate``. ``crossover_rate``: share of non-elite offspring made by
-    crossover of two parents (the others are mutated clones).
-
-    Speciation: distance = compat_excess E/N + compat_disjoint D/N +
-    compat_weight W (``neat_variation.distance``); a genome joins the nearest
-    species whose representative is within the threshold, else founds one
-    (at most ``max_species``). The threshold starts at ``threshold_init`` and
-    moves by ``threshold_step`` each generation towards ``target_species``
-    species (never below ``threshold_min``).
-
-    Selection: fitness is normalised to [0, 1] over the population and shared
-    explicitly (divided by species size); a species gets offspring in
-    proportion to its summed shared fitness, at least ``min_species_size``. A
-    species that has not improved its best fitness for ``stagnation``
-    generations gets none, except the ``species_elitism`` best species. The
-    ``elitism`` best genomes of each species are copied unchanged; parents are
-    drawn from the best ``survival_threshold`` share of a species.
-    """
-
-    population_size: int = 150
-    generations: int = 200
-    max_nodes: int = 32
-    max_links: int = 96
-    outputs: Literal["hsv", "ink"] = "hsv"
-    fitness: Literal["target", "novelty", "mix"] = "target"
-    novelty_weight: float = 0.5
-    novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
-    weight_init_std: float = 1.0
-    weight_perturb_rate: float = 0.1
-    weight_perturb_power: float = 0.1
-    weight_replace_rate: float = 0.02
-    weight_max: float = 8.0
-    toggle_link_rate: float = 0.02
-    activation_mutate_rate: float = 0.02
-    add_node_rate: float = 0.2
-    add_link_rate: float = 0.3
-    crossover_rate: float = 0.75
-    compat_excess: float = 1.0
-    compat_disjoint: float = 1.0
-    compat_weight: float = 0.5
-    target_species: int = 10
-    max_species: int = 32
-    threshold_init: float = 1.0
-    threshold_step: float = 0.05
-    threshold_min: float = 0.1
-    stagnation: int = 15
-    species_elitism: int = 2
-    elitism: int = 2
-    survival_threshold: float = 0.2
-    min_species_size: int = 2
-    archive_export: int = 50
-
-    def __post_init__(self):
-        positive = ("population_size", "generations", "max_nodes", "max_links", "target_species",
-                    "max_species", "stagnation", "min_species_size")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        rates = ("novelty_weight", "weight_perturb_rate", "weight_replace_rate", "toggle_link_rate",
-                 "activation_mutate_rate", "add_node_rate", "add_link_rate", "crossover_rate")
-        for name in rates:
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if not 0.0 < self.survival_threshold <= 1.0:
-            raise ValueError(f"survival_threshold must be in (0, 1], got {self.survival_threshold}")
-        if self.weight_perturb_rate + self.weight_replace_rate > 1.0:
-            raise ValueError("weight_perturb_rate + weight_replace_rate must be at most 1")
-        if self.target_species > self.max_species:
-            raise ValueError(f"target_species ({self.target_species}) exceeds max_species ({self.max_species})")
-        if self.min_species_size * self.max_species > self.population_size:
-            raise ValueError(f"min_species_size x max_species ({self.min_species_size * self.max_species}) "
-                             f"exceeds population_size ({self.population_size})")
-        n_out = len(output_labels(self.ink))
-        if self.max_nodes < N_INPUTS + n_out or self.max_links < N_INPUTS * n_out:
-            raise ValueError(f"max_nodes must be at least {N_INPUTS + n_out} "
-                             f"and max_links at least {N_INPUTS * n_out}")
-        for name in ("species_elitism", "elitism", "archive_export"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
-
-    @property
-    def ink(self) -> bool:
-        return self.outputs == "ink"
-
-    @property
-    def needs_target(self) -> bool:
-        return self.fitness != "novelty"
-
-    def check(self, run) -> None:
-        """Cross-check against the run config: target and mix fitness need a target."""
-        if self.needs_target and run.target is None:
-            raise ConfigError(f"settings.fitness: {self.fitness!r} needs a target "
-                              "(set target:, or use fitness: novelty)")
-
-
-@struct.dataclass
-class Species:
-    """Species slots: representative genome, alive flag, best fitness so far and
-    the generation it last improved."""
-
-    rep: Genomes
-    active: jax.Array
-    best: jax.Array
-    improved: jax.Array
 
 
 @struct.dataclass
@@ -181,104 +64,6 @@ class NEATState:
     champion: Genomes
     champion_fitness: jax.Array
     archive: Archive
-
-
-def _set(tree, index, value):
-    return jax.tree.map(lambda a, v: a.at[index].set(v), tree, value)
-
-
-def speciate(pop: Genomes, species: Species, threshold, cfg: NEATConfig):
-    """``(species index per genome (P,), Species with founders added, founded (S,))``.
-
-    A genome joins the nearest live species within ``threshold``; the first
-    unassigned genome founds a species in a free slot and takes every
-    unassigned genome within ``threshold`` of it, until all are placed or the
-    slots run out (the rest join their nearest species).
-    """
-    dist = partial(distance_matrix, c1=cfg.compat_excess, c2=cfg.compat_disjoint, c3=cfg.compat_weight)
-    genes = jax.vmap(sorted_genes)(pop)
-    to_reps = lambda reps: dist(genes, jax.vmap(sorted_genes)(reps))  # noqa: E731
-    d = jnp.where(species.active[None], to_reps(species.rep), jnp.inf)
-    member = jnp.where(jnp.min(d, 1) < threshold, jnp.argmin(d, 1), -1)
-    active = species.active & jnp.zeros_like(species.active).at[member].max(member >= 0, mode="drop")
-    founded = jnp.zeros_like(active)
-
-    def more(carry):
-        member, active, _, _ = carry
-        return jnp.any(member < 0) & jnp.any(~active)
-
-    def found(carry):
-        member, active, founded, reps = carry
-        i, s = jnp.argmax(member < 0), jnp.argmax(~active)
-        near = (member < 0) & (dist(genes, take(genes, jnp.array([i])))[:, 0] < threshold)
-        member = jnp.where(near.at[i].set(True), s, member)
-        return member, active.at[s].set(True), founded.at[s].set(True), _set(reps, s, take(pop, i))
-
-    member, active, founded, reps = jax.lax.while_loop(
-        more, found, (member, active, founded, species.rep))
-    member = jax.lax.cond(jnp.any(member < 0), lambda: jnp.where(
-        member < 0, jnp.argmin(jnp.where(active[None], to_reps(reps), jnp.inf), 1), member), lambda: member)
-    return member, species.replace(rep=reps, active=active), founded
-
-
-def allocate(fitness, member, species: Species, founded, generation, cfg: NEATConfig):
-    """Offspring per species and the updated species records (best, improved, reps).
-
-    Fitness is normalised to [0, 1] and shared (divided by species size); each
-    surviving species gets ``min_species_size`` plus a share of the rest in
-    proportion to its summed shared fitness (largest remainders round).
-    """
-    p, s = fitness.shape[0], species.active.shape[0]
-    size = jax.ops.segment_sum(jnp.ones(p, jnp.int32), member, s)
-    norm = (fitness - jnp.min(fitness)) / jnp.maximum(jnp.max(fitness) - jnp.min(fitness), 1e-12)
-    share = jax.ops.segment_sum(norm / size[member], member, s)
-    best_now = jax.ops.segment_max(fitness, member, s)
-    active = species.active & (size > 0)
-    old_best = jnp.where(founded, -jnp.inf, species.best)
-    better = best_now > old_best
-    improved = jnp.where(better | founded, generation, species.improved)
-    best = jnp.where(active, jnp.maximum(best_now, old_best), -jnp.inf)
-    place = jnp.argsort(jnp.argsort(-jnp.where(active, best, -jnp.inf)))
-    protected = active & (place < cfg.species_elitism)
-    alive = active & ((generation - improved < cfg.stagnation) | protected)
-    alive = jnp.where(jnp.any(alive), alive, active & (place == 0))
-    base = jnp.where(alive, cfg.min_species_size, 0)
-    rest = p - jnp.sum(base)
-    weight = jnp.where(alive, share + 1e-6, 0.0)
-    raw = rest * weight / jnp.sum(weight)
-    whole = jnp.floor(raw).astype(jnp.int32)
-    left = rest - jnp.sum(whole)
-    extra = jnp.zeros(s, jnp.int32).at[jnp.argsort(-(raw - whole))].set(
-        (jnp.arange(s) < left).astype(jnp.int32))
-    counts = base + whole + extra
-    best_member = jnp.argmax((member[None] == jnp.arange(s)[:, None]) & (fitness[None] >= best_now[:, None]),
-                             axis=1)
-    return counts, size, Species(rep=species.rep, active=active, best=best, improved=improved), best_member
-
-
-def parents(key, fitness, member, size, counts, cfg: NEATConfig):
-    """``(elite, fitter, other, cross)`` per offspring slot.
-
-    Offspring slots are laid out species by species; the first ``elitism``
-    of a species copy its best genomes, the others draw two parents from the
-    best ``survival_threshold`` share of the species.
-    """
-    p, s = fitness.shape[0], size.shape[0]
-    ends = jnp.cumsum(counts)
-    sp = jnp.clip(jnp.searchsorted(ends, jnp.arange(p), side="right"), 0, s - 1)
-    rank = jnp.arange(p) - (ends - counts)[sp]
-    ranked = jnp.lexsort((-fitness, member))
-    first = (jnp.cumsum(size) - size)[sp]
-    elite = rank < jnp.minimum(cfg.elitism, size[sp])
-    n_surv = jnp.maximum(jnp.ceil(cfg.survival_threshold * size[sp]).astype(jnp.int32),
-                         jnp.minimum(2, size[sp]))
-    k1, k2, k3 = jax.random.split(key, 3)
-    i1 = ranked[first + jax.random.randint(k1, (p,), 0, n_surv)]
-    i2 = ranked[first + jax.random.randint(k2, (p,), 0, n_surv)]
-    fitter = jnp.where(elite, ranked[first + rank], jnp.where(fitness[i1] >= fitness[i2], i1, i2))
-    other = jnp.where(fitness[i1] >= fitness[i2], i2, i1)
-    cross = ~elite & jax.random.bernoulli(k3, cfg.crossover_rate, (p,))
-    return elite, fitter, other, cross
 
 
 @partial(jax.jit, static_argnames=("cfg",))
@@ -347,9 +132,10 @@ def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int):
 
     stats = {"best_fitness": fitness[best], "mean_fitness": jnp.mean(fitness),
              "species": n_species, "threshold": state.threshold,
-             "mean_nodes": jnp.mean(state.pop.n_nodes()), "mean_links": jnp.mean(state.pop.n_enabled())}
+             "mean_nodes": jnp.mean(state.pop.n_nodes()), "mean_links": jnp.mean(state.pop.n_enabled()),
+             "evaluations": (state.generation + 1) * cfg.population_size}
     if mse is not None:
-        stats |= {"best_mse": jnp.min(mse), "mean_mse": jnp.mean(mse), "loss": jnp.min(mse)}
+        stats |= {"mean_loss": jnp.mean(mse), "loss": jnp.min(mse)}
     if novelty is not None:
         stats |= {"novelty": jnp.mean(novelty), "archive_size": archive.size}
     new = NEATState(key=key, generation=state.generation + 1, pop=pop, next_node=next_node,
@@ -387,7 +173,7 @@ class NEAT:
             n = min(size, self.cfg.archive_export)
             width = max(3, len(str(max(n - 1, 0))))
             for k in range(n):
-                names[f"archive_{k:0{width}d}"] = take(payload, size - n + k)
+                names[f"{ARCHIVE_PREFIX}{k:0{width}d}"] = take(payload, size - n + k)
         genomes = {name: to_genome(g, self.cfg.ink, name) for name, g in names.items()}
         rgb = np.asarray(paint(jax.tree.map(lambda *a: jnp.stack(a), *names.values()), self.resolution,
                                self.cfg.ink)[0])
@@ -436,4 +222,12 @@ ISLAND_NUMBERS = 2**30  # node keys and innovations shared out among islands (in
 def replace_worst(state: NEATState, genome: Genomes, target, cfg: NEATConfig, resolution: int) -> NEATState:
     """``state`` with its lowest-fitness genome (scored as ``neat_step`` would) replaced by ``genome``."""
     fitness = evaluate(state.pop, state.archive, target, cfg, resolution)[0]
-    return state.replace(pop=_set(state.pop, jnp.argmin(fitness), genome))
+    return state.replace(pop=put(state.pop, jnp.argmin(fitness), genome))
+
+
+REGIME = Regime(
+    name="neat", config=NEATConfig, make=make_neat, population=("population_size",),
+    archive_prefix=ARCHIVE_PREFIX, shared_archive=lambda s: s.novelty.capacity if s.fitness != "target" else 0,
+    smallest={"target": "picbreeder:skull", "resolution": 8, "generations": 3, "checkpoint_every": 1,
+              "settings": {"population_size": 16, "max_nodes": 12, "max_links": 24, "max_species": 4,
+                           "target_species": 2, "add_node_rate": 0.5, "add_link_rate": 0.5}})

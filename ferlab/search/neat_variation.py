@@ -14,16 +14,12 @@ for the distance matrix), never as links x links.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import jax
 import jax.numpy as jnp
 
 from ferlab.activations import CPPN_ACTIVATIONS
+from ferlab.search.neat_config import NEATConfig
 from ferlab.search.neat_genome import N_INPUTS, Genomes, select
-
-if TYPE_CHECKING:
-    from ferlab.search.neat import NEATConfig
 
 _BIG = jnp.iinfo(jnp.int32).max
 
@@ -111,11 +107,11 @@ def distance(a: Genomes, b: Genomes, c1: float, c2: float, c3: float) -> jax.Arr
     and disjoint genes, N is the larger genome's gene count, and W the mean
     absolute weight difference of matching genes.
     """
-    one = lambda g: jax.tree.map(lambda x: x[None], sorted_genes(g))  # noqa: E731
+    one = lambda g: jax.tree.map(lambda x: x[None], sorted_genes(g))
     return distance_matrix(one(a), one(b), c1, c2, c3)[0, 0]
 
 
-def mutate_attributes(g: Genomes, key: jax.Array, cfg: "NEATConfig") -> Genomes:
+def mutate_attributes(g: Genomes, key: jax.Array, cfg: NEATConfig) -> Genomes:
     """Weight perturbation and replacement, enable/disable toggle, activation change."""
     k_u, k_p, k_r, k_t, k_tp, k_a, k_av = jax.random.split(key, 7)
     valid = g.link_innov >= 0
@@ -161,7 +157,7 @@ def apply_split(g: Genomes, slot, node_key, innov, act) -> Genomes:
     do = node_key >= 0
     n = _first_free(g.node_key)[0]
     l1, l2 = _first_free(g.link_innov, 2)
-    set_if = lambda arr, i, v: arr.at[i].set(jnp.where(do, v, arr[i]))  # noqa: E731
+    set_if = lambda arr, i, v: arr.at[i].set(jnp.where(do, v, arr[i]))
     nk = set_if(g.node_key, n, node_key)
     na = set_if(g.node_act, n, act)
     li = set_if(set_if(g.link_innov, l1, innov), l2, innov + 1)
@@ -191,7 +187,7 @@ def apply_link(g: Genomes, src, dst, innov, weight) -> Genomes:
     """Add link src -> dst with ``innov`` and ``weight``; a no-op where ``innov`` < 0."""
     do = innov >= 0
     k = _first_free(g.link_innov)[0]
-    set_if = lambda arr, v: arr.at[k].set(jnp.where(do, v, arr[k]))  # noqa: E731
+    set_if = lambda arr, v: arr.at[k].set(jnp.where(do, v, arr[k]))
     return g.replace(link_innov=set_if(g.link_innov, innov), link_src=set_if(g.link_src, src),
                      link_dst=set_if(g.link_dst, dst), link_w=set_if(g.link_w, weight),
                      link_on=set_if(g.link_on, True))
@@ -210,7 +206,7 @@ def number(keys: jax.Array, valid: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def mutate(pop: Genomes, key: jax.Array, mutable: jax.Array, next_node: jax.Array,
-           next_innov: jax.Array, cfg: "NEATConfig") -> tuple[Genomes, jax.Array, jax.Array]:
+           next_innov: jax.Array, cfg: NEATConfig) -> tuple[Genomes, jax.Array, jax.Array]:
     """Mutate every genome where ``mutable``; returns the population and the new counters."""
     p = pop.link_innov.shape[0]
     k_attr, k_split, k_act, k_link, k_w = jax.random.split(key, 5)

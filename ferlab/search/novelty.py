@@ -1,30 +1,12 @@
-"""Novelty search: reward being different from what has been seen, not matching a target.
+"""Novelty search over dense CPPN weights: NS, NS-ES and NSR-ES, driven by evosax.
 
-The generic part (used by every regime that searches for novelty, NEAT too):
-
-- a behaviour descriptor per network: a function registered in ``DESCRIPTORS``
-  mapping rendered images ``rgb (P, S, S, 3)`` to vectors ``(P, D)``; the
-  default ``luminance`` is the image rendered small (16x16) in grey levels;
-- ``novelty_scores``: the mean distance to the k nearest neighbours among the
-  archive's valid entries and the rest of the population. Distances are root
-  mean square differences per descriptor entry, so thresholds read in the
-  descriptor's own units (grey levels in [0, 1] for ``luminance``);
-- ``Archive``: a fixed-capacity store of descriptors and any payload pytree
-  (flat weights, genomes...) with Lehman and Stanley's adaptive threshold:
-  individuals more novel than the threshold are added; after ``patience``
-  generations without additions the threshold is multiplied by
-  ``threshold_down``, and when more than ``add_many`` exceed it in one
-  generation by ``threshold_up``. At most ``max_add`` (the most novel) are
-  added per generation (0: no limit), so that one generation's near-identical
-  samples do not crowd the archive. When full, the oldest entries are replaced.
-
-All of it is pure JAX over the population, jittable (``NoveltyConfig`` is
-hashable and static).
+The archive and the behaviour descriptors it scores live in
+``ferlab.search.archive`` and ``ferlab.search.descriptors``, shared with every
+regime that rewards novelty (NEAT too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,201 +18,24 @@ from flax import struct
 from ferlab.config import ConfigError
 from ferlab.cppn import init_net, init_nets
 from ferlab.render import render
-from ferlab.search.api import Result
+from ferlab.search.api import Regime, Result
+from ferlab.search.archive import (
+    ARCHIVE_PREFIX,
+    Archive,
+    NoveltyConfig,
+    archive_add,
+    archive_entries,
+    archive_init,
+    archive_name,
+    archive_update,
+    novelty_scores,
+    with_entries,
+)
+from ferlab.search.descriptors import DESCRIPTORS
 from ferlab.search.es import ESConfig, algorithm_init, build_algorithm, centre
 from ferlab.search.targets import load_arch, load_target, mse
 
-Descriptor = Callable[[jax.Array], jax.Array]
-DESCRIPTORS: dict[str, Descriptor] = {}
 
-_LUMA = jnp.array([0.299, 0.587, 0.114])
-
-
-def register_descriptor(name: str):
-    """Decorator: register ``fn(rgb (P, S, S, 3)) -> (P, D)`` under ``name``."""
-
-    def register(fn: Descriptor) -> Descriptor:
-        DESCRIPTORS[name] = fn
-        return fn
-
-    return register
-
-
-@register_descriptor("luminance")
-def luminance(rgb: jax.Array) -> jax.Array:
-    """Grey level of every pixel (ITU-R 601 weights), flattened."""
-    return (rgb @ _LUMA).reshape(rgb.shape[0], -1)
-
-
-@register_descriptor("rgb")
-def rgb_pixels(rgb: jax.Array) -> jax.Array:
-    """Every pixel's colour, flattened."""
-    return rgb.reshape(rgb.shape[0], -1)
-
-
-@dataclass(frozen=True)
-class NoveltyConfig:
-    """Novelty measure and archive: k nearest neighbours, adaptive threshold, capacity.
-
-    ``threshold`` is the starting threshold in descriptor units (RMS distance);
-    ``patience`` generations without additions lower it by ``threshold_down``;
-    more than ``add_many`` individuals above it in one generation raise it by
-    ``threshold_up``; at most ``max_add`` of them (the most novel; 0: all) are
-    added per generation. Descriptors are ``descriptor`` of the image rendered at
-    ``descriptor_size`` x ``descriptor_size``.
-    """
-
-    k: int = 15
-    threshold: float = 0.1
-    threshold_down: float = 0.95
-    threshold_up: float = 1.2
-    patience: int = 5
-    add_many: int = 4
-    max_add: int = 0
-    capacity: int = 500
-    descriptor: str = "luminance"
-    descriptor_size: int = 16
-    population_neighbours: bool = True
-
-    def __post_init__(self):
-        if self.descriptor not in DESCRIPTORS:
-            raise ValueError(f"unknown descriptor {self.descriptor!r} (known: {', '.join(DESCRIPTORS)})")
-        for name in ("k", "patience", "capacity", "descriptor_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("add_many", "max_add"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
-        if not self.threshold > 0:
-            raise ValueError(f"threshold must be positive, got {self.threshold}")
-        if not 0 < self.threshold_down <= 1:
-            raise ValueError(f"threshold_down must be in (0, 1], got {self.threshold_down}")
-        if not self.threshold_up >= 1:
-            raise ValueError(f"threshold_up must be at least 1, got {self.threshold_up}")
-
-
-@struct.dataclass
-class Archive:
-    """``descriptors (capacity, D)``, ``payload`` (pytree, leading capacity axis);
-    the first ``size`` entries are valid; ``added`` counts all additions ever
-    (the next write goes to ``added % capacity``); ``stale`` counts generations
-    since the last addition."""
-
-    descriptors: jax.Array
-    payload: Any
-    size: jax.Array
-    added: jax.Array
-    threshold: jax.Array
-    stale: jax.Array
-
-    @property
-    def capacity(self) -> int:
-        return self.descriptors.shape[0]
-
-
-def archive_init(capacity: int, descriptor_dim: int, payload_example: Any, threshold: float) -> Archive:
-    """An empty archive; ``payload_example`` is one entry's pytree (no capacity axis)."""
-    payload = jax.tree.map(lambda x: jnp.zeros((capacity, *jnp.shape(x)), jnp.result_type(x)), payload_example)
-    return Archive(descriptors=jnp.zeros((capacity, descriptor_dim), jnp.float32), payload=payload,
-                   size=jnp.zeros((), jnp.int32), added=jnp.zeros((), jnp.int32),
-                   threshold=jnp.asarray(threshold, jnp.float32), stale=jnp.zeros((), jnp.int32))
-
-
-def distances(a: jax.Array, b: jax.Array) -> jax.Array:
-    """RMS distance between every row of ``a (P, D)`` and of ``b (Q, D)``: ``(P, Q)``."""
-    sq = jnp.sum(a * a, -1)[:, None] + jnp.sum(b * b, -1)[None, :] - 2.0 * a @ b.T
-    return jnp.sqrt(jnp.maximum(sq, 0.0) / a.shape[-1])
-
-
-def novelty_scores(descriptors: jax.Array, archive: Archive, k: int, population: bool = True) -> jax.Array:
-    """Mean distance of each of ``descriptors (P, D)`` to its ``k`` nearest neighbours
-    among the archive's valid entries and (with ``population``) the other members
-    of the population. With no neighbour at all the score is 0."""
-    p, c = descriptors.shape[0], archive.capacity
-    d = jnp.where(jnp.arange(c) < archive.size, distances(descriptors, archive.descriptors), jnp.inf)
-    if population:
-        d = jnp.concatenate([d, jnp.where(jnp.eye(p, dtype=bool), jnp.inf, distances(descriptors, descriptors))], 1)
-    nearest = -jax.lax.top_k(-d, min(k, d.shape[1]))[0]
-    found = jnp.isfinite(nearest)
-    return jnp.sum(jnp.where(found, nearest, 0.0), axis=1) / jnp.maximum(jnp.sum(found, axis=1), 1)
-
-
-def archive_add(archive: Archive, descriptors: jax.Array, payload: Any, add: jax.Array) -> Archive:
-    """Write the rows flagged by ``add`` into the archive (oldest entries replaced when full)."""
-    c = archive.capacity
-    order = jnp.cumsum(add) - 1
-    add = add & (order < c)
-    n_add = jnp.sum(add).astype(jnp.int32)
-    slot = jnp.where(add, (archive.added + order) % c, c)  # c: out of range, dropped
-    return archive.replace(
-        descriptors=archive.descriptors.at[slot].set(descriptors, mode="drop"),
-        payload=jax.tree.map(lambda a, x: a.at[slot].set(x, mode="drop"), archive.payload, payload),
-        size=jnp.minimum(archive.size + n_add, c),
-        added=archive.added + n_add,
-    )
-
-
-def archive_update(archive: Archive, descriptors: jax.Array, payload: Any, scores: jax.Array,
-                   config: NoveltyConfig) -> Archive:
-    """Add the individuals whose novelty ``scores`` exceed the threshold (the
-    ``max_add`` most novel of them), then adapt it.
-
-    ``payload`` has a leading population axis matching ``descriptors``.
-    """
-    above = scores > archive.threshold
-    add = above
-    if config.max_add:
-        rank = jnp.argsort(jnp.argsort(-scores))
-        add = above & (rank < config.max_add)
-    archive = archive_add(archive, descriptors, payload, add)
-    stale = jnp.where(jnp.any(add), 0, archive.stale + 1)
-    lower = stale >= config.patience
-    threshold = archive.threshold * jnp.where(lower, config.threshold_down, 1.0)
-    threshold = threshold * jnp.where(jnp.sum(above) > config.add_many, config.threshold_up, 1.0)
-    return archive.replace(threshold=threshold, stale=jnp.where(lower, 0, stale))
-
-
-def archive_entries(archive: Archive) -> dict[str, Any]:
-    """The valid entries, oldest first: ``{"descriptors": (n, D), "payload": pytree (n, ...)}``
-    as numpy arrays (what islands publish to their shared archive)."""
-    n, c = int(archive.size), archive.capacity
-    order = (int(archive.added) - n + np.arange(n)) % c
-    return {"descriptors": np.asarray(archive.descriptors)[order],
-            "payload": jax.tree.map(lambda a: np.asarray(a)[order], archive.payload)}
-
-
-def with_entries(archive: Archive, entries: dict[str, Any]) -> Archive:
-    """``archive`` holding exactly ``entries`` (oldest first; the newest ``capacity`` kept),
-    with its threshold and staleness unchanged: novelty is then scored against them."""
-    c = archive.capacity
-    desc = np.asarray(entries["descriptors"])[-c:]
-    n = desc.shape[0]
-
-    def fill(a, x):
-        return jnp.asarray(a).at[:n].set(jnp.asarray(np.asarray(x)[-c:], a.dtype))
-
-    return archive.replace(descriptors=fill(archive.descriptors, desc),
-                           payload=jax.tree.map(fill, archive.payload, entries["payload"]),
-                           size=jnp.asarray(n, jnp.int32), added=jnp.asarray(n, jnp.int32))
-
-
-def mean_pairwise_distance(descriptors: jax.Array, valid: jax.Array | None = None) -> jax.Array:
-    """Mean distance over distinct pairs of (the ``valid`` rows of) ``descriptors``: diversity."""
-    n = descriptors.shape[0]
-    valid = jnp.ones(n, bool) if valid is None else valid
-    pair = valid[:, None] & valid[None, :] & ~jnp.eye(n, dtype=bool)
-    return jnp.sum(jnp.where(pair, distances(descriptors, descriptors), 0.0)) / jnp.maximum(jnp.sum(pair), 1)
-
-
-def mean_nearest_distance(descriptors: jax.Array) -> jax.Array:
-    """Mean distance of each row of ``descriptors`` to its nearest other row: sparseness,
-    what novelty rewards locally (an archive that covers the space evenly scores high)."""
-    n = descriptors.shape[0]
-    d = jnp.where(jnp.eye(n, dtype=bool), jnp.inf, distances(descriptors, descriptors))
-    return jnp.mean(jnp.min(d, axis=1))
-
-
-# ------------------------------------------------------------ the novelty regime
 @dataclass(frozen=True)
 class NoveltySearchConfig:
     """Novelty search over dense CPPN weights, driven by an evosax algorithm.
@@ -331,9 +136,10 @@ class NoveltySearch:
         algos = jax.tree.map(lambda a, x: a.at[pick].set(x), state.algos, parent)
         archive = archive_update(state.archive, desc, population, novelty, self.config)
         stats = {"novelty": jnp.max(novelty), "mean_novelty": jnp.mean(novelty),
-                 "archive_size": archive.size, "threshold": archive.threshold, "parent": pick}
+                 "archive_size": archive.size, "threshold": archive.threshold, "parent": pick,
+                 "evaluations": jnp.sum(algos.generation_counter) * self.settings.es.population_size}
         if error is not None:
-            stats |= {"best_fitness": jnp.min(error), "mean_fitness": jnp.mean(error), "loss": jnp.min(error)}
+            stats |= {"best_fitness": -jnp.min(error), "mean_fitness": -jnp.mean(error), "loss": jnp.min(error)}
         return NoveltyState(algos, archive, key), stats
 
     def archive_entries(self, state: NoveltyState) -> dict[str, Any]:
@@ -346,7 +152,7 @@ class NoveltySearch:
     def result(self, state: NoveltyState):
         """``archive_NNN``: the archive's networks; ``parent_i``: the meta-population's centres."""
         size = int(state.archive.size)
-        flats = {f"archive_{i:03d}": state.archive.payload[i] for i in range(size)}
+        flats = {archive_name(i): state.archive.payload[i] for i in range(size)}
         centres = centre(self.algo, state.algos)
         flats |= {f"parent_{i}": centres[i] for i in range(centres.shape[0])}
         names = list(flats)
@@ -360,3 +166,11 @@ def make_novelty(run_config, settings: NoveltySearchConfig) -> NoveltySearch:
     template = init_net(load_arch(run_config.arch), jax.random.PRNGKey(0))
     target = None if run_config.target is None else load_target(run_config.target, run_config.resolution)
     return NoveltySearch(settings, template, run_config.resolution, target)
+
+
+REGIME = Regime(
+    name="novelty", config=NoveltySearchConfig, make=make_novelty, population=("es", "population_size"),
+    archive_prefix=ARCHIVE_PREFIX, shared_archive=lambda s: s.novelty.capacity,
+    smallest={"resolution": 8, "arch": "2;sin:3,gaussian:3", "generations": 3, "checkpoint_every": 1,
+              "settings": {"meta_population": 2, "es": {"population_size": 8},
+                           "novelty": {"capacity": 16, "k": 3, "descriptor_size": 4}}})

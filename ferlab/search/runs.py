@@ -10,23 +10,19 @@ A run config (YAML) names a ``regime`` and its ``settings``::
     arch: "3;sin:4,gaussian:4,sigmoid:4,identity:4"
     settings: {algorithm: CMA_ES, population_size: 32}
 
-Regimes are dispatched through ``REGIMES``, a table of lazy imports:
-``regime -> (module, settings class, factory)``. Each regime module exposes a
-frozen settings dataclass ``<Name>Config`` and a factory
-``make_<regime>(run_config: RunConfig, settings) -> Search`` (``ferlab.search.api``).
-A settings class may also define
-
-- ``check(run_config)``: cross-checks against the run (raise ``ConfigError``),
-  called by ``load_run_config`` so that bad configs fail before any work;
-- a ``generations`` attribute: the regime's natural run length, used when the
-  run config leaves ``generations`` unset (otherwise ``DEFAULT_GENERATIONS``).
+Regimes are the declarations ``ferlab.search.registry`` finds (one
+``REGIME = Regime(...)`` per regime module, see ``ferlab.search.api.Regime``):
+``load_run_config`` reads ``settings`` into the regime's settings class, calls
+its ``check(run_config)`` so that bad configs fail before any work, and takes
+its ``generations`` attribute as the run length when the run leaves it unset
+(otherwise ``DEFAULT_GENERATIONS``).
 
 An optional ``islands:`` section (``IslandsConfig``) splits the run over Ray
 actors (``ferlab.workers.islands``); ``ferlab run`` then runs it on a local
 Ray or the cluster at ``--address``.
 
-A search object may define ``tables(state) -> {name: {column: array}}``: extra
-per-step records (SGD's per-step losses) written as ``<name>.csv``.
+A search that is ``api.Tabular`` has extra per-step records (SGD's per-step
+losses), written as ``<name>.csv``.
 
 Paths (``target``, ``arch`` files) are relative to the working directory.
 """
@@ -35,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,29 +42,15 @@ import numpy as np
 import yaml
 
 from ferlab.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
-from ferlab.search.api import Result, Search, run_search
+from ferlab.search.api import Regime, Result, Search, Tabular, run_search
+from ferlab.search.registry import regime, regime_names
 from ferlab.search.targets import load_arch, resolve
 
-REGIMES: dict[str, tuple[str, str, str]] = {
-    "sgd": ("ferlab.search.sgd", "SGDConfig", "make_sgd"),
-    "es": ("ferlab.search.es", "ESConfig", "make_es"),
-    "novelty": ("ferlab.search.novelty", "NoveltySearchConfig", "make_novelty"),
-    "neat": ("ferlab.search.neat", "NEATConfig", "make_neat"),
-    "given": ("ferlab.search.given", "GivenConfig", "make_given"),
-}
 DEFAULT_ARCH = "12;cache:15,gaussian:4,identity:2,sin:1"  # the paper's skull architecture
 DEFAULT_GENERATIONS = 100
 MAX_RESOLUTION = 4096
 CHECKPOINT_NAME = "checkpoint.msgpack"
 CONFIG_NAME = "config.yaml"
-
-
-# where each regime that can run as islands keeps its population size in ``settings``
-POPULATION_KEY: dict[str, tuple[str, ...]] = {
-    "es": ("population_size",),
-    "neat": ("population_size",),
-    "novelty": ("es", "population_size"),
-}
 
 
 @dataclass(frozen=True)
@@ -79,9 +60,8 @@ class IslandsConfig:
     preallocation off) that migrate their best every ``migrate_every`` generations.
 
     The regime's population size is the *total*: it is split evenly, each island
-    evolving ``population_size / count`` (which must divide). Novelty runs (regime
-    ``novelty``, NEAT with novelty in its fitness) share one archive of
-    ``novelty.capacity`` entries. Island runs do not checkpoint: rerun one to redo it.
+    evolving ``population_size / count`` (which must divide). Regimes that keep an
+    archive share one (of the capacity their declaration's ``shared_archive`` gives). Island runs do not checkpoint: rerun one to redo it.
     """
 
     count: int = 2
@@ -115,8 +95,8 @@ class RunConfig:
     islands: IslandsConfig | None = None
 
     def __post_init__(self):
-        if self.regime not in REGIMES:
-            raise ValueError(f"unknown regime {self.regime!r} (known: {', '.join(REGIMES)})")
+        if self.regime not in regime_names():
+            raise ValueError(f"unknown regime {self.regime!r} (known: {', '.join(regime_names())})")
         if self.generations is not None and self.generations < 1:
             raise ValueError(f"generations must be at least 1, got {self.generations}")
         if not 1 <= self.resolution <= MAX_RESOLUTION:
@@ -131,18 +111,6 @@ class RunConfig:
         return int(getattr(self.settings, "generations", DEFAULT_GENERATIONS))
 
 
-def regime_parts(regime: str) -> tuple[type, Callable[[RunConfig, Any], Search]]:
-    """The settings class and factory of a regime (imported on first use)."""
-    module_name, cls_name, factory_name = REGIMES[regime]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name != module_name:
-            raise
-        raise ConfigError(f"regime {regime!r} is not available ({module_name} is missing)") from None
-    return getattr(module, cls_name), getattr(module, factory_name)
-
-
 def load_run_config(path_or_dict: str | Path | dict, overrides=()) -> RunConfig:
     """Read, override (``key=value`` strings) and validate a run config; ConfigError on any problem."""
     if isinstance(path_or_dict, dict):
@@ -155,11 +123,10 @@ def load_run_config(path_or_dict: str | Path | dict, overrides=()) -> RunConfig:
 
 
 def _validated(data: dict) -> RunConfig:
-    regime = data.get("regime")
-    if not isinstance(regime, str) or regime not in REGIMES:
-        raise ConfigError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}")
-    settings_cls, _ = regime_parts(regime)
-    settings = from_dict(settings_cls, data.get("settings"), "settings")
+    name = data.get("regime")
+    if not isinstance(name, str) or name not in regime_names():
+        raise ConfigError(f"regime must be one of {', '.join(regime_names())}, got {name!r}")
+    settings = from_dict(regime(name).config, data.get("settings"), "settings")
     config = dataclasses.replace(from_dict(RunConfig, {**data, "settings": None}, "config"), settings=settings)
     load_arch(config.arch, "arch")
     if config.target is not None:
@@ -172,20 +139,26 @@ def _validated(data: dict) -> RunConfig:
     return config
 
 
+def declaration(config: RunConfig) -> Regime:
+    """The declaration of a run's regime."""
+    return regime(config.regime)
+
+
 def population_size(config: RunConfig) -> int:
-    """The population size in a run's settings (regimes of ``POPULATION_KEY`` only)."""
+    """The population size in a run's settings (regimes that declare ``population`` only)."""
     node = config.settings
-    for part in POPULATION_KEY[config.regime]:
+    for part in declaration(config).population:
         node = getattr(node, part)
     return node
 
 
 def island_config(config: RunConfig) -> RunConfig:
     """The run one island of ``config`` evolves: its share of the population, no ``islands``."""
-    path = POPULATION_KEY.get(config.regime)
+    path = declaration(config).population
     if path is None:
+        splittable = [n for n in regime_names() if regime(n).population is not None]
         raise ConfigError(f"islands: regime {config.regime!r} has no population to split "
-                          f"(islands work for {', '.join(POPULATION_KEY)})")
+                          f"(islands work for {', '.join(splittable)})")
     total, count, where = population_size(config), config.islands.count, "settings." + ".".join(path)
     if total % count:
         raise ConfigError(f"islands: {where} {total} does not split evenly over {count} islands")
@@ -202,14 +175,12 @@ def island_config(config: RunConfig) -> RunConfig:
 
 
 def shared_archive(config: RunConfig) -> int:
-    """The capacity of the novelty archive a run's islands share (0: they share none)."""
-    novelty = config.regime == "novelty" or getattr(config.settings, "fitness", "target") != "target"
-    return config.settings.novelty.capacity if novelty and hasattr(config.settings, "novelty") else 0
+    """The capacity of the archive a run's islands share (0: they share none)."""
+    return declaration(config).archive_capacity(config.settings)
 
 
 def make_search(config: RunConfig) -> Search:
-    _, factory = regime_parts(config.regime)
-    return factory(config, config.settings)
+    return declaration(config).make(config, config.settings)
 
 
 def config_yaml(config: RunConfig) -> str:
@@ -219,17 +190,26 @@ def config_yaml(config: RunConfig) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+Executor = Callable[[RunConfig, Callable[[int, dict], None]], tuple[Result, list[dict]]]
+
+
 def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable[[int, dict], None] | None = None,
         progress: bool = True, checkpoint: str | Path | None = None,
-        stop_after: int | None = None) -> tuple[Result, list[dict]]:
+        stop_after: int | None = None, execute: Executor | None = None) -> tuple[Result, list[dict]]:
     """Run ``config`` (resuming from its checkpoint if there is one) and write its outputs.
 
     With ``out_dir`` the checkpoint defaults to ``out_dir/checkpoint.msgpack`` so
     that running the same config into the same folder again resumes it; a
     folder holding a different run's config is refused. ``stop_after`` stops
     after that many generations of this call (an interruption).
+
+    ``execute(config, report) -> (result, history)`` runs the generations
+    elsewhere (an island run on Ray actors, ``ferlab.workers.islands``), calling
+    ``report(generation, stats)`` as they finish; the folder, the config and the
+    outputs are handled here either way. Without it the run is local, through
+    ``run_search``; a config with ``islands`` needs an executor.
     """
-    if config.islands is not None:
+    if config.islands is not None and execute is None:
         raise ConfigError("islands: an island run needs Ray; run it with ferlab run "
                           "(ferlab.workers.islands.run_island_config)")
     out = Path(out_dir) if out_dir is not None else None
@@ -237,7 +217,7 @@ def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable
     if out is not None:
         check_folder(out, text)
         checkpoint = checkpoint if checkpoint is not None else out / CHECKPOINT_NAME
-    search = make_search(config)
+    search = make_search(config) if execute is None else None
     if out is not None:
         from ferlab.files import write_text
 
@@ -245,7 +225,9 @@ def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable
     n = config.n_generations
     from tqdm import tqdm
 
-    with tqdm(total=n, disable=not progress, desc=config.regime, unit="gen", leave=False) as bar:
+    desc = config.regime if config.islands is None else f"{config.regime} x{config.islands.count}"
+    tables: dict = {}
+    with tqdm(total=n, disable=not progress, desc=desc, unit="gen", leave=False) as bar:
         def report(generation: int, stats: dict) -> None:
             bar.n = generation + 1
             bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items() if k in _SHOWN}, refresh=False)
@@ -253,16 +235,19 @@ def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable
             if callback is not None:
                 callback(generation, stats)
 
-        outcome = run_search(search, jax.random.PRNGKey(config.seed), n, callback=report,
-                             checkpoint=checkpoint, checkpoint_every=config.checkpoint_every,
-                             stop_after=stop_after)
-    result = search.result(outcome.state)
+        if search is None:
+            result, history = execute(config, report)
+        else:
+            outcome = run_search(search, jax.random.PRNGKey(config.seed), n, callback=report,
+                                 checkpoint=checkpoint, checkpoint_every=config.checkpoint_every,
+                                 stop_after=stop_after)
+            result, history = search.result(outcome.state), outcome.history
+            tables = search.tables(outcome.state) if isinstance(search, Tabular) else {}
     if out is not None:
-        write_outputs(result, outcome.history, out)
-        tables = getattr(search, "tables", None)
-        for name, columns in (tables(outcome.state) if tables else {}).items():
+        write_outputs(result, history, out)
+        for name, columns in tables.items():
             write_table(out / f"{name}.csv", columns)
-    return result, outcome.history
+    return result, history
 
 
 _SHOWN = ("loss", "best_fitness", "novelty", "archive_size")

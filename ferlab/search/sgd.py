@@ -44,7 +44,7 @@ from flax import struct
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_nets
 from ferlab.render import render
-from ferlab.search.api import Result
+from ferlab.search.api import Regime, Result
 from ferlab.search.targets import load_arch, load_source, load_target, mse
 
 
@@ -170,7 +170,8 @@ class SGDSearch:
         nets, opt_state, losses = train(state.nets, state.opt_state, self.target, self.settings, n, self.mask)
         record = jax.lax.dynamic_update_slice(state.losses, losses, (state.step, 0))
         last = losses[-1]
-        stats = {"loss": jnp.mean(last), "best_loss": jnp.min(last), "worst_loss": jnp.max(last)}
+        stats = {"loss": jnp.mean(last), "best_loss": jnp.min(last), "worst_loss": jnp.max(last),
+                 "evaluations": (state.step + n) * self.settings.seeds}
         return SGDState(nets, opt_state, state.step + n, record), stats
 
     def result(self, state: SGDState) -> Result:
@@ -191,3 +192,9 @@ def make_sgd(run_config, settings: SGDConfig) -> SGDSearch:
     arch = load_arch(run_config.arch)
     mask = None if settings.mask_from is None else mask_of(settings.mask_from, arch)
     return SGDSearch(settings, arch, load_target(run_config.target, run_config.resolution), mask)
+
+
+REGIME = Regime(
+    name="sgd", config=SGDConfig, make=make_sgd,
+    smallest={"target": "picbreeder:skull", "resolution": 8, "arch": "2;sin:3,gaussian:3", "checkpoint_every": 1,
+              "settings": {"steps": 30, "steps_per_generation": 10, "seeds": 2}})

@@ -3,19 +3,16 @@
 For a population larger than one device holds, each island is its own run
 (its own key, its share of the population in the regime's settings) on its
 own actor; every ``migrate_every`` generations island ``i`` receives the best
-of island ``i - 1`` (a ring). A regime takes part through optional methods on
-its Search::
-
-    join_islands(state, index, count) -> state   # once, after init (NEAT: its own innovation block)
-    emigrant(state) -> (payload, fitness)         # its best individual, any pytree
-    immigrate(state, payload, fitness) -> state   # take one in (lower fitness is better)
+of island ``i - 1`` (a ring). A regime takes part by being ``api.Migrating``
+(``join_islands`` once after init, ``emigrant``, ``immigrate``; lower migrant
+fitness is better).
 
 ES (``ESSearch``): distribution-based algorithms move their mean to a better
 migrant, population-based ones replace their worst member. Payloads travel as
 numpy pytrees (NEAT: one tensor genome; ES: flat weights).
 
-Novelty runs share one ``NoveltyArchive`` actor. A Search with
-``archive_entries(state)`` and ``with_archive(state, entries)`` exchanges
+Novelty runs share one ``NoveltyArchive`` actor. A Search that is
+``api.ArchiveSharing`` exchanges
 *descriptors plus payload* (``{"descriptors": (n, D), "payload": pytree (n,
 ...)}``, oldest first): at each migration every island's archive is merged into it in island order,
 then every island replaces its own with the union (newest ``capacity``), so
@@ -37,14 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ferlab.search.api import Result, Search, Stats
+from ferlab.search.api import ArchiveSharing, Migrating, Result, Search, Stats
 from ferlab.workers.run import actor_options
-
-
-def _migration(search):
-    if hasattr(search, "emigrant") and hasattr(search, "immigrate"):
-        return search.emigrant, search.immigrate
-    return None  # e.g. novelty over weights: its islands are coupled through the shared archive only
 
 
 class Island:
@@ -54,11 +45,12 @@ class Island:
                  index: int = 0, count: int = 1):
         self.search = make_search()
         self.state = self.search.init(key)
-        if hasattr(self.search, "join_islands"):
+        # e.g. novelty over weights does not migrate: its islands are coupled through the shared archive only
+        self.migrates = isinstance(self.search, Migrating)
+        if self.migrates:
             self.state = self.search.join_islands(self.state, index, count)
         self.population = population
         self.evaluations = 0
-        self.migration = _migration(self.search)
 
     def step(self, n: int) -> list[Stats]:
         out = []
@@ -69,21 +61,21 @@ class Island:
         return out
 
     def emigrant(self):
-        if self.migration is None:
+        if not self.migrates:
             return None
-        payload, fitness = self.migration[0](self.state)
+        payload, fitness = self.search.emigrant(self.state)
         return jax.tree.map(np.asarray, payload), float(fitness)
 
     def immigrate(self, migrant) -> bool:
-        if self.migration is None or migrant is None:
+        if not self.migrates or migrant is None:
             return False
         payload, fitness = migrant
-        self.state = self.migration[1](self.state, jax.tree.map(jnp.asarray, payload), jnp.asarray(fitness))
+        self.state = self.search.immigrate(self.state, jax.tree.map(jnp.asarray, payload), jnp.asarray(fitness))
         return True
 
     @property
     def shares_archive(self) -> bool:
-        return hasattr(self.search, "archive_entries") and hasattr(self.search, "with_archive")
+        return isinstance(self.search, ArchiveSharing)
 
     def entries(self):
         """This island's archive entries (oldest first), or None when it shares no archive."""
@@ -131,7 +123,7 @@ class IslandRun:
     migrations: int
     steady_evaluations: int  # after the first slice (which includes compilation)
     steady_seconds: float
-    shared_archive: bool = False
+    archive_prefix: str | None = None  # names of the shared archive's nets, when the islands share one
 
     def rows(self) -> list[Stats]:
         """Every island's stats of every generation, one row each (for ``history.csv``)."""
@@ -140,7 +132,7 @@ class IslandRun:
     def merged(self) -> Result:
         """One Result: the island with the lowest final ``loss`` (else island 0) gives its nets under
         their own names, every other island its non-archive nets as ``island<i>_<name>``; with a
-        shared archive, ``archive_*`` entries come once (every island holds the same union)."""
+        shared archive, its entries come once (every island holds the same union)."""
         final = self.history[-1] if self.history else []
         losses = [s.get("loss", np.inf) for s in final]
         first = int(np.argmin(losses)) if losses and np.isfinite(min(losses)) else 0
@@ -148,7 +140,7 @@ class IslandRun:
         for i in [first] + [k for k in range(len(self.results)) if k != first]:
             r = self.results[i]
             for name in r.nets:
-                if i != first and self.shared_archive and name.startswith("archive_"):
+                if i != first and self.archive_prefix and name.startswith(self.archive_prefix):
                     continue
                 new = name if i == first else f"island{i}_{name}"
                 nets[new], images[new] = r.nets[name], r.images[name]
@@ -166,7 +158,7 @@ def island_search(data: dict) -> Search:
 
 def run_islands(make_search: Callable[[], Search], key: jax.Array, islands: int, generations: int,
                 population: int, migrate_every: int = 10, cpus: float = 1, gpus: float = 0,
-                archive_capacity: int = 0,
+                archive_capacity: int = 0, archive_prefix: str | None = None,
                 progress: Callable[[int, list[list[Stats]]], None] | None = None) -> IslandRun:
     """Evolve ``islands`` populations (``population`` each) for ``generations``, migrating in a ring.
 
@@ -214,33 +206,36 @@ def run_islands(make_search: Callable[[], Search], key: jax.Array, islands: int,
     finally:
         for a in actors + ([archive] if archive is not None else []):
             ray.kill(a)
+    shared = archive is not None and islands > 1
     return IslandRun(results, history, evaluations, migrations, steady, seconds,
-                     shared_archive=archive is not None and islands > 1)
+                     archive_prefix=archive_prefix if shared else None)
 
 
 def run_island_config(config, out_dir: str | Path | None = None, *, address: str | None = None,
                       progress: bool = True) -> tuple[Result, list[Stats]]:
-    """Run a ``ferlab.search.runs`` config that has an ``islands`` section; write the merged
-    result (``IslandRun.merged``) and every island's history through ``write_outputs``.
+    """Run a ``ferlab.search.runs`` config that has an ``islands`` section through ``runs.run``
+    (the same folder, config and outputs as any run): the merged result (``IslandRun.merged``)
+    and every island's history.
 
     Works in the Ray already started in this process, else joins the cluster at ``address``, else
     starts a local one (shut down at the end) with at least one CPU per island (``ray_session``).
     """
+    from ferlab.search.runs import island_config, run
+
+    island_config(config)  # a population that does not split fails before anything is written
+    return run(config, out_dir, progress=progress, execute=functools.partial(_execute, address=address))
+
+
+def _execute(config, report: Callable[[int, Stats], None], *, address: str | None) -> tuple[Result, list[Stats]]:
+    """``runs.Executor`` for island runs: start or join Ray, check its resources, evolve the islands."""
     import ray
-    from tqdm import tqdm
 
     from ferlab.config import ConfigError, to_dict
-    from ferlab.search.runs import (CONFIG_NAME, check_folder, config_yaml, island_config, population_size,
-                                   shared_archive, write_outputs)
+    from ferlab.search.runs import declaration, island_config, population_size, shared_archive
     from ferlab.search.targets import absolute_specs
     from ferlab.workers.cluster import ray_session
 
-    isl = config.islands
-    one = island_config(config)
-    out = Path(out_dir) if out_dir is not None else None
-    text = config_yaml(config)
-    if out is not None:
-        check_folder(out, text)
+    isl, one = config.islands, island_config(config)
     local = {} if address else {"num_cpus": max(os.cpu_count() or 1, math.ceil(isl.count * isl.cpus))}
     with ray_session(address, isl.gpus, include_dashboard=False, logging_level="ERROR", **local):
         have = ray.cluster_resources()
@@ -249,22 +244,17 @@ def run_island_config(config, out_dir: str | Path | None = None, *, address: str
                 raise ConfigError(f"islands: {isl.count} islands need {need:g} {name}s, "
                                   f"the Ray cluster has {have.get(name, 0):g}")
         make = functools.partial(island_search, absolute_specs(to_dict(one), os.getcwd()))
-        n = config.n_generations
-        with tqdm(total=n, disable=not progress, desc=f"{config.regime} x{isl.count}", unit="gen",
-                  leave=False) as bar:
-            def report(done: int, history: list[list[Stats]]) -> None:
-                bar.n = done
-                best = [s["loss"] for s in history[done - 1] if "loss" in s]
-                bar.set_postfix({"loss": f"{min(best):.4g}"} if best else {}, refresh=False)
-                bar.refresh()
+        reported = 0
 
-            outcome = run_islands(make, jax.random.PRNGKey(config.seed), isl.count, n,
-                                  population_size(one), migrate_every=isl.migrate_every, cpus=isl.cpus,
-                                  gpus=isl.gpus, archive_capacity=shared_archive(config), progress=report)
-    result, rows = outcome.merged(), outcome.rows()
-    if out is not None:
-        from ferlab.files import write_text
+        def progress(done: int, history: list[list[Stats]]) -> None:
+            nonlocal reported
+            for g in range(reported, done):
+                losses = [s["loss"] for s in history[g] if "loss" in s]
+                report(g, {"loss": min(losses)} if losses else {})
+            reported = done
 
-        write_text(out / CONFIG_NAME, text)
-        write_outputs(result, rows, out)
-    return result, rows
+        outcome = run_islands(make, jax.random.PRNGKey(config.seed), isl.count, config.n_generations,
+                              population_size(one), migrate_every=isl.migrate_every, cpus=isl.cpus,
+                              gpus=isl.gpus, archive_capacity=shared_archive(config),
+                              archive_prefix=declaration(config).archive_prefix, progress=progress)
+    return outcome.merged(), outcome.rows()

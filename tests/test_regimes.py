@@ -1,0 +1,66 @@
+"""Every registered regime keeps the contract of ``ferlab.search.api``: a new regime's declaration is its test.
+
+Each regime's ``smallest`` run goes through ``runs.run`` twice into fresh folders, once straight
+through and once interrupted after one generation and resumed from its checkpoint; both must end
+with the same networks, images and statistics.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ferlab.search.api import Regime, Result
+from ferlab.search.registry import regime, regime_names
+from ferlab.search.runs import load_run_config, population_size, run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_registry_finds_every_declared_regime():
+    declared = {p.stem for p in (REPO / "ferlab" / "search").glob("*.py")
+                if any(isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "REGIME" for t in node.targets)
+                       for node in ast.parse(p.read_text()).body)}
+    assert {"sgd", "es", "novelty", "neat", "given"} <= declared
+    assert set(regime_names()) == declared
+    for name in declared:
+        assert isinstance(regime(name), Regime) and regime(name).name == name
+
+
+def _config(name: str):
+    return load_run_config({"regime": name, **regime(name).smallest})
+
+
+@pytest.mark.parametrize("name", regime_names())
+def test_smallest_run_resumes_to_the_uninterrupted_result(picbreeder_dir, tmp_path, name):
+    config = _config(name)
+    declaration = regime(name)
+    if declaration.population is not None:
+        assert population_size(config) >= 1
+    whole, history = run(config, tmp_path / "whole", progress=False)
+    n = config.n_generations
+    run(config, tmp_path / "part", progress=False, stop_after=1)
+    seen: list[int] = []
+    resumed, resumed_history = run(config, tmp_path / "part", progress=False, callback=lambda g, s: seen.append(g))
+    assert seen == list(range(1, n))
+
+    assert isinstance(whole, Result) and whole.nets and whole.nets.keys() == whole.images.keys()
+    assert resumed.nets.keys() == whole.nets.keys()
+    for key in whole.nets:
+        np.testing.assert_array_equal(resumed.nets[key].flat(), whole.nets[key].flat())
+        np.testing.assert_array_equal(resumed.images[key], whole.images[key])
+        assert whole.images[key].shape == (config.resolution, config.resolution, 3)
+    assert len(history) == len(resumed_history) == n
+    for a, b in zip(history, resumed_history, strict=True):
+        assert {k: v for k, v in a.items() if k != "wall_time"} == {k: v for k, v in b.items() if k != "wall_time"}
+    evaluations = [h["evaluations"] for h in history]
+    assert evaluations == sorted(evaluations)
+    if name != "given":
+        assert evaluations[-1] > evaluations[0] > 0
+    if config.target is not None and name != "given":
+        assert all(np.isfinite(h["loss"]) and h["loss"] >= 0 for h in history)
+    if declaration.archive_prefix is not None and declaration.archive_capacity(config.settings):
+        assert any(key.startswith(declaration.archive_prefix) for key in whole.nets)
