@@ -130,11 +130,16 @@ class Result:
 
     ``images[name]`` is the RGB render of ``nets[name]`` at the run's resolution;
     ``genomes[name]``, for NEAT, is the genome behind the net of that name.
+    ``losses[name]`` is that net's own MSE to the run's target at the run's
+    resolution, from its image (empty without a target). Regimes that match a
+    target add their loss-ladder snapshots as nets ``rung_<value>``
+    (``ferlab.search.ladder``).
     """
 
     nets: dict[str, DenseNet]
     images: dict[str, np.ndarray]
     genomes: dict[str, Genome] = field(default_factory=dict)
+    losses: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -8,6 +8,11 @@ what evosax exposes: constructor ``options`` (scalars only) and fields of its
 ``std_schedule``, whichever the algorithm has); ``optimizer`` and
 ``learning_rate`` build the optax optimizer of gradient-style ES.
 
+``mask_from`` (a study's ``same_mask``) searches only the non-zero weights of
+another net of the same architecture (a Picbreeder genome's dense net: its
+topology), the others held at exactly 0, as SGD's ``mask_from`` does; the
+algorithm then works in that many dimensions (CMA-ES's covariance stays small).
+
 The helpers ``build_algorithm``, ``algorithm_init`` and ``centre`` let other
 regimes (novelty search) drive evosax with their own fitness.
 """
@@ -28,8 +33,9 @@ from flax import struct
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_net
 from ferlab.render import render
+from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result
-from ferlab.search.targets import load_arch, load_target, mse
+from ferlab.search.targets import image_losses, load_arch, load_target, mse
 
 # constructor arguments ferlab sets itself (or that YAML cannot express)
 _RESERVED = ("self", "population_size", "solution", "fitness_shaping_fn", "metrics_fn", "optimizer", "std_schedule")
@@ -58,6 +64,7 @@ class ESConfig:
     learning_rate: float = 0.005
     options: dict[str, Any] = field(default_factory=dict)
     params: dict[str, float] = field(default_factory=dict)
+    mask_from: str | None = None
 
     def __post_init__(self):
         known = evosax_algorithms()
@@ -76,6 +83,10 @@ class ESConfig:
     def check(self, run):
         if run.target is None:
             raise ConfigError("regime es needs a target")
+        if self.mask_from is not None:
+            from ferlab.search.sgd import mask_of
+
+            mask_of(self.mask_from, load_arch(run.arch))
 
 
 def build_algorithm(cfg: ESConfig, num_dims: int):
@@ -140,48 +151,76 @@ def centre(algo, state) -> jax.Array:
 class ESState:
     algo: Any
     key: jax.Array
+    ladder: ladders.Ladder  # the generation's best individual at each rung reached (full flat weights)
 
 
 class ESSearch:
     """Target matching by an evosax algorithm (``api.Search``)."""
 
-    def __init__(self, settings: ESConfig, template: DenseNet, target: jax.Array):
+    def __init__(self, settings: ESConfig, template: DenseNet, target: jax.Array, mask: DenseNet | None = None,
+                 rungs=ladders.DEFAULT_RUNGS):
         self.settings = settings
         self.template = template
         self.target = jnp.asarray(target)
         self.resolution = int(self.target.shape[0])
-        self.algo, self.params = build_algorithm(settings, template.arch.n_weights)
+        self.rungs = tuple(rungs)
+        self.index = None if mask is None else jnp.asarray(np.flatnonzero(np.asarray(mask.flat())), jnp.int32)
+        dims = template.arch.n_weights if self.index is None else int(self.index.shape[0])
+        if dims < 1:
+            raise ConfigError("settings.mask_from: the mask keeps no weight to search")
+        self.algo, self.params = build_algorithm(settings, dims)
         self.init = jax.jit(self._init)
         self.step = jax.jit(self._step)
 
-    def mse(self, flat: jax.Array) -> jax.Array:
-        """MSE to the target of each row of ``flat (P, n_weights)``."""
-        return mse(render(self.template.with_flat(flat), self.resolution).rgb, self.target)
+    def weights(self, x: jax.Array) -> jax.Array:
+        """Full flat weights of searched vectors ``x (..., dims)``: masked weights are 0."""
+        if self.index is None:
+            return x
+        return jnp.zeros(x.shape[:-1] + (self.template.arch.n_weights,), x.dtype).at[..., self.index].set(x)
+
+    def mse(self, x: jax.Array) -> jax.Array:
+        """MSE to the target of each row of ``x (P, dims)`` (searched weights)."""
+        return mse(render(self.template.with_flat(self.weights(x)), self.resolution).rgb, self.target)
 
     def _init(self, key):
         k_net, k_algo, k_run = jax.random.split(key, 3)
         mean = init_net(self.template.arch, k_net).flat()
-        return ESState(algorithm_init(self.algo, self.params, k_algo, mean, self.settings.std, self.mse), k_run)
+        if self.index is not None:
+            mean = mean[self.index]
+        algo = algorithm_init(self.algo, self.params, k_algo, mean, self.settings.std, self.mse)
+        return ESState(algo, k_run, ladders.init(self.rungs, self.weights(mean)))
 
     def _step(self, state: ESState):
         key, k_ask, k_tell = jax.random.split(state.key, 3)
         population, algo_state = self.algo.ask(k_ask, state.algo, self.params)
         fitness = self.mse(population)
         algo_state, _ = self.algo.tell(k_tell, population, fitness, algo_state, self.params)
+        evaluations = algo_state.generation_counter * self.settings.population_size
         stats = {"best_fitness": -jnp.min(fitness), "mean_fitness": -jnp.mean(fitness),
                  "loss": algo_state.best_fitness, "centre_loss": self.mse(centre(self.algo, algo_state)[None])[0],
-                 "evaluations": algo_state.generation_counter * self.settings.population_size}
-        return ESState(algo_state, key), stats
+                 "evaluations": evaluations}
+        best = jnp.argmin(fitness)
+        ladder = ladders.update(state.ladder, fitness[best], self.weights(population[best]),
+                                algo_state.generation_counter - 1, evaluations)
+        return ESState(algo_state, key, ladder), stats
 
     def result(self, state: ESState) -> Result:
-        """``best`` (best individual ever seen) and, for distribution-based algorithms, ``mean``."""
-        flats = {"best": state.algo.best_solution}
+        """``best`` (best individual ever seen), for distribution-based algorithms ``mean``, and
+        ``rung_<value>``: the generation's best individual at each rung reached."""
+        flats = {"best": self.weights(state.algo.best_solution)}
         if not is_population_based(self.algo):
-            flats["mean"] = state.algo.mean
-        nets = {name: self.template.with_flat(f) for name, f in flats.items()}
-        return Result(nets, {name: np.asarray(render(net, self.resolution).rgb) for name, net in nets.items()})
+            flats["mean"] = self.weights(state.algo.mean)
+        flats |= {name: ladders.snapshot(state.ladder, i) for name, i in ladders.reached(state.ladder)}
+        rgb = np.asarray(render(self.template.with_flat(jnp.stack(list(flats.values()))), self.resolution).rgb)
+        images = dict(zip(flats, rgb))
+        return Result({name: self.template.with_flat(f) for name, f in flats.items()}, images,
+                      losses=image_losses(images, self.target))
 
-    # Island model (ferlab.workers.islands): the best individual migrates, as flat weights.
+    def tables(self, state: ESState) -> dict:
+        """``ladder``: the rungs (``ferlab.search.ladder.table``)."""
+        return {"ladder": ladders.table(state.ladder)}
+
+    # Island model (ferlab.workers.islands): the best individual migrates, as searched weights.
     def emigrant(self, state: ESState):
         """The best individual ``(weights, fitness)``."""
         return state.algo.best_solution, state.algo.best_fitness
@@ -205,7 +244,12 @@ class ESSearch:
 def make_es(run_config, settings: ESConfig) -> ESSearch:
     arch = load_arch(run_config.arch)
     target = load_target(run_config.target, run_config.resolution)
-    return ESSearch(settings, init_net(arch, jax.random.PRNGKey(0)), target)
+    mask = None
+    if settings.mask_from is not None:
+        from ferlab.search.sgd import mask_of
+
+        mask = mask_of(settings.mask_from, arch)
+    return ESSearch(settings, init_net(arch, jax.random.PRNGKey(0)), target, mask, run_config.ladder)
 
 
 REGIME = Regime(

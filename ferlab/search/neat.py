@@ -11,7 +11,9 @@ way: every input linked to every output.
 
 ``make_neat(run_config, settings)`` is the regime factory ``ferlab run`` calls;
 ``result`` gives the champion (and, for novelty, the archive) as genome,
-layerized dense net and image.
+layerized dense net and image. With a target, the loss ladder
+(``ferlab.search.ladder``) keeps the generation's lowest-MSE genome at each
+rung it reaches; those snapshots are nets ``rung_<value>`` too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from flax import struct
 
 from ferlab.config import ConfigError
 from ferlab.layerize import layerize
+from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result
 from ferlab.search.archive import (
     ARCHIVE_PREFIX,
@@ -49,6 +52,7 @@ from ferlab.search.neat_genome import (
 )
 from ferlab.search.neat_species import Species, allocate, parents, put, speciate
 from ferlab.search.neat_variation import crossover, mutate
+from ferlab.search.targets import image_losses
 from ferlab.search.targets import mse as image_mse
 
 
@@ -64,11 +68,12 @@ class NEATState:
     champion: Genomes
     champion_fitness: jax.Array
     archive: Archive
+    ladder: ladders.Ladder
 
 
-@partial(jax.jit, static_argnames=("cfg",))
-def init_state(key: jax.Array, cfg: NEATConfig) -> NEATState:
-    """Generation 0: ``population_size`` minimal genomes, no species, an empty archive."""
+@partial(jax.jit, static_argnames=("cfg", "rungs"))
+def init_state(key: jax.Array, cfg: NEATConfig, rungs: tuple[float, ...] = ladders.DEFAULT_RUNGS) -> NEATState:
+    """Generation 0: ``population_size`` minimal genomes, no species, an empty archive and ladder."""
     k_pop, k_run = jax.random.split(key)
     pop = jax.vmap(lambda k: minimal(cfg.max_nodes, cfg.max_links, cfg.ink, k, cfg.weight_init_std))(
         jax.random.split(k_pop, cfg.population_size))
@@ -85,7 +90,8 @@ def init_state(key: jax.Array, cfg: NEATConfig) -> NEATState:
         next_node=jnp.asarray(N_INPUTS + n_out, jnp.int32), next_innov=jnp.asarray(N_INPUTS * n_out, jnp.int32),
         species=species, threshold=jnp.asarray(cfg.threshold_init, jnp.float32),
         champion=one, champion_fitness=jnp.asarray(-jnp.inf, jnp.float32),
-        archive=archive_init(cfg.novelty.capacity, dim, one, cfg.novelty.threshold))
+        archive=archive_init(cfg.novelty.capacity, dim, one, cfg.novelty.threshold),
+        ladder=ladders.init(rungs, one))
 
 
 def evaluate(pop: Genomes, archive: Archive, target, cfg: NEATConfig, resolution: int):
@@ -109,13 +115,24 @@ def evaluate(pop: Genomes, archive: Archive, target, cfg: NEATConfig, resolution
 
 
 @partial(jax.jit, static_argnames=("cfg", "resolution"))
-def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int):
-    """One generation: evaluate, speciate, allocate offspring, breed."""
+def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int, scored: Genomes | None = None):
+    """One generation: evaluate, speciate, allocate offspring, breed.
+
+    ``scored`` (default: the population) is what is painted and scored in the
+    population's place, one genome per member: a Baldwinian hybrid passes its
+    trained copies, which then also give the champion and the ladder's snapshots.
+    """
     key, k_par, k_cross, k_mut = jax.random.split(state.key, 4)
-    fitness, mse, novelty, archive = evaluate(state.pop, state.archive, target, cfg, resolution)
+    scored = state.pop if scored is None else scored
+    fitness, mse, novelty, archive = evaluate(scored, state.archive, target, cfg, resolution)
     best = jnp.argmax(fitness)
     better = fitness[best] > state.champion_fitness
-    champion = jax.tree.map(lambda c, n: jnp.where(better, n, c), state.champion, take(state.pop, best))
+    champion = jax.tree.map(lambda c, n: jnp.where(better, n, c), state.champion, take(scored, best))
+    evaluations = (state.generation + 1) * cfg.population_size
+    ladder = state.ladder
+    if mse is not None:
+        closest = jnp.argmin(mse)
+        ladder = ladders.update(ladder, mse[closest], take(scored, closest), state.generation, evaluations)
 
     member, species, founded = speciate(state.pop, state.species, state.threshold, cfg)
     counts, size, species, best_member = allocate(fitness, member, species, founded, state.generation, cfg)
@@ -133,35 +150,38 @@ def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int):
     stats = {"best_fitness": fitness[best], "mean_fitness": jnp.mean(fitness),
              "species": n_species, "threshold": state.threshold,
              "mean_nodes": jnp.mean(state.pop.n_nodes()), "mean_links": jnp.mean(state.pop.n_enabled()),
-             "evaluations": (state.generation + 1) * cfg.population_size}
+             "evaluations": evaluations}
     if mse is not None:
         stats |= {"mean_loss": jnp.mean(mse), "loss": jnp.min(mse)}
     if novelty is not None:
         stats |= {"novelty": jnp.mean(novelty), "archive_size": archive.size}
     new = NEATState(key=key, generation=state.generation + 1, pop=pop, next_node=next_node,
                     next_innov=next_innov, species=species, threshold=threshold, champion=champion,
-                    champion_fitness=jnp.maximum(fitness[best], state.champion_fitness), archive=archive)
+                    champion_fitness=jnp.maximum(fitness[best], state.champion_fitness), archive=archive,
+                    ladder=ladder)
     return new, stats
 
 
 class NEAT:
     """The NEAT regime (``ferlab.search.api.Search``); runs with equal settings share compiled code."""
 
-    def __init__(self, settings: NEATConfig, resolution: int, target=None):
+    def __init__(self, settings: NEATConfig, resolution: int, target=None, rungs=ladders.DEFAULT_RUNGS):
         if settings.needs_target and target is None:
             raise ConfigError(f"settings.fitness: {settings.fitness!r} needs a target image")
         self.cfg = settings
         self.resolution = resolution
         self.target = None if target is None else jnp.asarray(target, jnp.float32)
+        self.rungs = tuple(float(r) for r in rungs)
 
     def init(self, key: jax.Array) -> NEATState:
-        return init_state(key, self.cfg)
+        return init_state(key, self.cfg, self.rungs)
 
     def step(self, state: NEATState):
         return neat_step(state, self.target, self.cfg, self.resolution)
 
     def result(self, state: NEATState) -> Result:
-        """The champion and, in novelty modes, the most recent ``archive_export`` archive entries.
+        """The champion, in novelty modes the most recent ``archive_export`` archive entries, and
+        with a target ``rung_<value>``: the generation's lowest-MSE genome at each rung reached.
 
         Images are painted from the tensor genomes in one call (equal to the
         renders of their dense nets within 1e-4), not compiled net by net.
@@ -174,11 +194,17 @@ class NEAT:
             width = max(3, len(str(max(n - 1, 0))))
             for k in range(n):
                 names[f"{ARCHIVE_PREFIX}{k:0{width}d}"] = take(payload, size - n + k)
+        names |= {name: ladders.snapshot(state.ladder, i) for name, i in ladders.reached(state.ladder)}
         genomes = {name: to_genome(g, self.cfg.ink, name) for name, g in names.items()}
         rgb = np.asarray(paint(jax.tree.map(lambda *a: jnp.stack(a), *names.values()), self.resolution,
                                self.cfg.ink)[0])
+        images = dict(zip(names, rgb))
         return Result(nets={name: layerize(g).net for name, g in genomes.items()},
-                      images=dict(zip(names, rgb)), genomes=genomes)
+                      images=images, genomes=genomes, losses=image_losses(images, self.target))
+
+    def tables(self, state: NEATState) -> dict:
+        """``ladder``: the rungs (``ferlab.search.ladder.table``), with a target."""
+        return {"ladder": ladders.table(state.ladder)} if self.target is not None else {}
 
     # Island model (ferlab.workers.islands): lower migrant fitness is better there, NEAT's is higher.
     def join_islands(self, state: NEATState, index: int, count: int) -> NEATState:
@@ -212,7 +238,7 @@ def make_neat(run_config, settings: NEATConfig) -> NEAT:
         from ferlab.search.targets import load_target
 
         target = load_target(run_config.target, run_config.resolution)
-    return NEAT(settings, run_config.resolution, target)
+    return NEAT(settings, run_config.resolution, target, run_config.ladder)
 
 
 ISLAND_NUMBERS = 2**30  # node keys and innovations shared out among islands (int32 with headroom)

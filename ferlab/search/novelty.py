@@ -18,6 +18,7 @@ from flax import struct
 from ferlab.config import ConfigError
 from ferlab.cppn import init_net, init_nets
 from ferlab.render import render
+from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result
 from ferlab.search.archive import (
     ARCHIVE_PREFIX,
@@ -33,7 +34,7 @@ from ferlab.search.archive import (
 )
 from ferlab.search.descriptors import DESCRIPTORS
 from ferlab.search.es import ESConfig, algorithm_init, build_algorithm, centre
-from ferlab.search.targets import load_arch, load_target, mse
+from ferlab.search.targets import image_losses, load_arch, load_target, mse
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,16 @@ class NoveltyState:
     algos: Any  # evosax states of the meta-population (leading axis M)
     archive: Archive
     key: jax.Array
+    ladder: ladders.Ladder  # nsr: the generation's lowest-MSE individual at each rung reached
 
 
 class NoveltySearch:
     """Novelty search, NS-ES and NSR-ES (``api.Search``)."""
 
-    def __init__(self, settings: NoveltySearchConfig, template, resolution: int, target=None):
+    def __init__(self, settings: NoveltySearchConfig, template, resolution: int, target=None,
+                 rungs=ladders.DEFAULT_RUNGS):
         self.settings = settings
+        self.rungs = tuple(rungs)
         self.config = settings.novelty
         self.template = template
         self.resolution = resolution
@@ -123,7 +127,8 @@ class NoveltySearch:
             return algorithm_init(self.algo, self.params, k, mean, self.settings.es.std,
                                   lambda pop: self.fitness(pop, archive)[0])
 
-        return NoveltyState(jax.vmap(start)(jax.random.split(k_algos, m), means), archive, k_run)
+        return NoveltyState(jax.vmap(start)(jax.random.split(k_algos, m), means), archive, k_run,
+                            ladders.init(self.rungs, means[0]))
 
     def _step(self, state: NoveltyState):
         key, k_pick, k_ask, k_tell = jax.random.split(state.key, 4)
@@ -138,9 +143,14 @@ class NoveltySearch:
         stats = {"novelty": jnp.max(novelty), "mean_novelty": jnp.mean(novelty),
                  "archive_size": archive.size, "threshold": archive.threshold, "parent": pick,
                  "evaluations": jnp.sum(algos.generation_counter) * self.settings.es.population_size}
+        ladder = state.ladder
         if error is not None:
             stats |= {"best_fitness": -jnp.min(error), "mean_fitness": -jnp.mean(error), "loss": jnp.min(error)}
-        return NoveltyState(algos, archive, key), stats
+            if self.settings.mode == "nsr":
+                closest = jnp.argmin(error)
+                ladder = ladders.update(ladder, error[closest], population[closest],
+                                        jnp.sum(algos.generation_counter) - 1, stats["evaluations"])
+        return NoveltyState(algos, archive, key, ladder), stats
 
     def archive_entries(self, state: NoveltyState) -> dict[str, Any]:
         """The archive's descriptors and flat weights, for an island run's shared archive."""
@@ -150,22 +160,29 @@ class NoveltySearch:
         return state.replace(archive=with_entries(state.archive, entries))
 
     def result(self, state: NoveltyState):
-        """``archive_NNN``: the archive's networks; ``parent_i``: the meta-population's centres."""
+        """``archive_NNN``: the archive's networks; ``parent_i``: the meta-population's centres;
+        ``rung_<value>`` (nsr): the loss ladder's snapshots."""
         size = int(state.archive.size)
         flats = {archive_name(i): state.archive.payload[i] for i in range(size)}
         centres = centre(self.algo, state.algos)
         flats |= {f"parent_{i}": centres[i] for i in range(centres.shape[0])}
+        flats |= {name: ladders.snapshot(state.ladder, i) for name, i in ladders.reached(state.ladder)}
         names = list(flats)
         nets = self.template.with_flat(jnp.stack([flats[n] for n in names]))
-        images = np.asarray(render(nets, self.resolution).rgb)
-        return Result({n: self.template.with_flat(flats[n]) for n in names},
-                      {n: images[i] for i, n in enumerate(names)})
+        rgb = np.asarray(render(nets, self.resolution).rgb)
+        images = {n: rgb[i] for i, n in enumerate(names)}
+        return Result({n: self.template.with_flat(flats[n]) for n in names}, images,
+                      losses=image_losses(images, self.target))
+
+    def tables(self, state: NoveltyState) -> dict:
+        """``ladder`` (nsr): the rungs (``ferlab.search.ladder.table``)."""
+        return {"ladder": ladders.table(state.ladder)} if self.settings.mode == "nsr" else {}
 
 
 def make_novelty(run_config, settings: NoveltySearchConfig) -> NoveltySearch:
     template = init_net(load_arch(run_config.arch), jax.random.PRNGKey(0))
     target = None if run_config.target is None else load_target(run_config.target, run_config.resolution)
-    return NoveltySearch(settings, template, run_config.resolution, target)
+    return NoveltySearch(settings, template, run_config.resolution, target, run_config.ladder)
 
 
 REGIME = Regime(

@@ -43,6 +43,7 @@ import yaml
 
 from ferlab.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from ferlab.search.api import Regime, Result, Search, Tabular, run_search
+from ferlab.search.ladder import DEFAULT_RUNGS, check_rungs, wall_times
 from ferlab.search.registry import regime, regime_names
 from ferlab.search.targets import load_arch, resolve
 
@@ -82,7 +83,9 @@ class IslandsConfig:
 class RunConfig:
     """A run: regime, seed, length, image resolution, target and architecture specs
     (see ``ferlab.search.targets``), checkpoint period (generations; 0 = only at
-    the end) and the regime's ``settings`` dataclass."""
+    the end), the regime's ``settings`` dataclass and the loss ladder's rungs
+    (``ferlab.search.ladder``: MSE values, finite, positive, decreasing; a
+    regime matching the target snapshots its best net at each)."""
 
     regime: str
     seed: int = 0
@@ -93,8 +96,10 @@ class RunConfig:
     checkpoint_every: int = 10
     settings: Any = None
     islands: IslandsConfig | None = None
+    ladder: tuple[float, ...] = DEFAULT_RUNGS
 
     def __post_init__(self):
+        check_rungs(self.ladder)
         if self.regime not in regime_names():
             raise ValueError(f"unknown regime {self.regime!r} (known: {', '.join(regime_names())})")
         if self.generations is not None and self.generations < 1:
@@ -244,9 +249,7 @@ def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable
             result, history = search.result(outcome.state), outcome.history
             tables = search.tables(outcome.state) if isinstance(search, Tabular) else {}
     if out is not None:
-        write_outputs(result, history, out)
-        for name, columns in tables.items():
-            write_table(out / f"{name}.csv", columns)
+        write_outputs(result, history, out, tables)
     return result, history
 
 
@@ -260,8 +263,11 @@ def check_folder(out: Path, text: str) -> None:
         raise ConfigError(f"{out} holds a different run ({previous} differs); choose another --out")
 
 
-def write_outputs(result: Result, history: list[dict], out_dir: str | Path) -> Path:
-    """Write ``nets/<name>.npz``, ``images/<name>.png``, ``genomes/<name>.json`` and ``history.csv``."""
+def write_outputs(result: Result, history: list[dict], out_dir: str | Path, tables: dict | None = None) -> Path:
+    """Write ``nets/<name>.npz``, ``images/<name>.png``, ``genomes/<name>.json``, ``history.csv``,
+    ``fit.csv`` (each net's own loss, when the run has a target) and each of ``tables`` as
+    ``<name>.csv``; the ``ladder`` table gains ``wall_time``, the cumulative seconds of the
+    history at the end of the generation each rung was reached in."""
     from ferlab.files import write_net, write_png, write_text
 
     out = Path(out_dir)
@@ -277,6 +283,12 @@ def write_outputs(result: Result, history: list[dict], out_dir: str | Path) -> P
             columns.setdefault(key, [None] * len(history))[i] = value
     order = ["generation"] + sorted(k for k in columns if k != "generation")
     write_table(out / "history.csv", {k: columns[k] for k in order if k in columns})
+    if result.losses:
+        write_table(out / "fit.csv", {"net": list(result.losses), "loss": list(result.losses.values())})
+    for name, table in (tables or {}).items():
+        if name == "ladder":
+            table = {**table, "wall_time": wall_times(table["generation"], history)}
+        write_table(out / f"{name}.csv", table)
     return out
 
 

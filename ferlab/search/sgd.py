@@ -44,8 +44,9 @@ from flax import struct
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_nets
 from ferlab.render import render
+from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result
-from ferlab.search.targets import load_arch, load_source, load_target, mse
+from ferlab.search.targets import image_losses, load_arch, load_source, load_target, mse
 
 
 @dataclass(frozen=True)
@@ -147,13 +148,16 @@ class SGDState:
     opt_state: optax.OptState
     step: jax.Array
     losses: jax.Array  # (steps, seeds); NaN where not yet trained
+    ladder: ladders.Ladder  # the best seed's net at each rung it reached (at generation ends)
 
 
 class SGDSearch:
     """Seeds trained side by side by normalised-gradient Adam (``api.Search``)."""
 
-    def __init__(self, settings: SGDConfig, arch, target, mask: DenseNet | None = None):
+    def __init__(self, settings: SGDConfig, arch, target, mask: DenseNet | None = None,
+                 rungs=ladders.DEFAULT_RUNGS):
         self.settings = settings
+        self.rungs = tuple(rungs)
         self.arch = arch
         self.target = jnp.asarray(target)
         self.mask = mask
@@ -163,35 +167,45 @@ class SGDSearch:
     def _init(self, key):
         nets = masked(init_nets(self.arch, seed_keys(key, self.settings.seeds)), self.mask)
         losses = jnp.full((self.settings.steps, self.settings.seeds), jnp.nan, jnp.float32)
-        return SGDState(nets, optimizer(self.settings).init(nets), jnp.zeros((), jnp.int32), losses)
+        ladder = ladders.init(self.rungs, jax.tree.map(lambda k: k[0], nets))
+        return SGDState(nets, optimizer(self.settings).init(nets), jnp.zeros((), jnp.int32), losses, ladder)
 
     def _step(self, state: SGDState):
         n = self.settings.steps_per_generation
         nets, opt_state, losses = train(state.nets, state.opt_state, self.target, self.settings, n, self.mask)
         record = jax.lax.dynamic_update_slice(state.losses, losses, (state.step, 0))
         last = losses[-1]
+        evaluations = (state.step + n) * self.settings.seeds
         stats = {"loss": jnp.mean(last), "best_loss": jnp.min(last), "worst_loss": jnp.max(last),
-                 "evaluations": (state.step + n) * self.settings.seeds}
-        return SGDState(nets, opt_state, state.step + n, record), stats
+                 "evaluations": evaluations}
+        now = mse(render(nets, self.target.shape[0]).rgb, self.target)  # the trained nets' own losses
+        best = jnp.argmin(now)
+        ladder = ladders.update(state.ladder, now[best], jax.tree.map(lambda k: k[best], nets),
+                                state.step // n, evaluations)
+        return SGDState(nets, opt_state, state.step + n, record, ladder), stats
 
     def result(self, state: SGDState) -> Result:
-        """``seed_i``: each seed's trained net."""
-        images = np.asarray(render(state.nets, self.target.shape[0]).rgb)
+        """``seed_i``: each seed's trained net; ``rung_<value>``: the best seed's net at each rung reached."""
         names = [f"seed_{i}" for i in range(self.settings.seeds)]
         nets = {name: jax.tree.map(lambda k, i=i: k[i], state.nets) for i, name in enumerate(names)}
-        return Result(nets, {name: images[i] for i, name in enumerate(names)})
+        nets |= {name: ladders.snapshot(state.ladder, i) for name, i in ladders.reached(state.ladder)}
+        batch = jax.tree.map(lambda *k: jnp.stack(k), *nets.values())
+        images = np.asarray(render(batch, self.target.shape[0]).rgb)
+        images = dict(zip(nets, images))
+        return Result(nets, images, losses=image_losses(images, self.target))
 
     def tables(self, state: SGDState) -> dict:
-        """``losses``: every step's loss per seed."""
+        """``losses``: every step's loss per seed; ``ladder``: the rungs (``ferlab.search.ladder.table``)."""
         done = int(state.step)
         losses = np.asarray(state.losses[:done])
-        return {"losses": {"step": np.arange(done), **{f"seed_{i}": losses[:, i] for i in range(losses.shape[1])}}}
+        return {"losses": {"step": np.arange(done), **{f"seed_{i}": losses[:, i] for i in range(losses.shape[1])}},
+                "ladder": ladders.table(state.ladder)}
 
 
 def make_sgd(run_config, settings: SGDConfig) -> SGDSearch:
     arch = load_arch(run_config.arch)
     mask = None if settings.mask_from is None else mask_of(settings.mask_from, arch)
-    return SGDSearch(settings, arch, load_target(run_config.target, run_config.resolution), mask)
+    return SGDSearch(settings, arch, load_target(run_config.target, run_config.resolution), mask, run_config.ladder)
 
 
 REGIME = Regime(

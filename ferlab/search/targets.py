@@ -131,3 +131,11 @@ def mse(rgb, target):
     import jax.numpy as jnp
 
     return jnp.mean((rgb - target) ** 2, axis=(-3, -2, -1))
+
+
+def image_losses(images: dict, target) -> dict[str, float]:
+    """Each image's MSE to ``target`` (empty without a target): every net's own fit, at the run's resolution."""
+    if target is None or not images:
+        return {}
+    target = np.asarray(target, np.float32)
+    return {name: float(np.mean((np.asarray(rgb, np.float32) - target) ** 2)) for name, rgb in images.items()}
