@@ -1,0 +1,78 @@
+"""Hybrid NEAT: the differentiable painter paints as NEAT's does, training lowers the loss,
+Lamarckian runs inherit trained weights and Baldwinian ones do not."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ferlab.config import ConfigError
+from ferlab.search.neat import init_state, neat_step
+from ferlab.search.neat_config import NEATConfig
+from ferlab.search.neat_genome import paint, take
+from ferlab.search.neat_sgd import NeatSGDConfig, make_neat_sgd, paint_trainable, train_genomes
+from ferlab.search.runs import load_run_config
+from ferlab.search.targets import load_target
+
+SMALL = {"population_size": 16, "max_nodes": 12, "max_links": 24, "max_species": 4, "target_species": 2,
+         "add_node_rate": 0.8, "add_link_rate": 0.8}
+SIZE = 8
+
+
+def evolved(picbreeder_dir, generations=4):
+    cfg = NEATConfig(**SMALL)
+    target = jnp.asarray(load_target("picbreeder:skull", SIZE))
+    state = init_state(jax.random.PRNGKey(1), cfg)
+    for _ in range(generations):
+        state, _ = neat_step(state, target, cfg, SIZE)
+    return state.pop, target, cfg
+
+
+def test_trainable_painter_paints_as_neat(picbreeder_dir):
+    pop, _, cfg = evolved(picbreeder_dir)
+    assert int(jnp.max(pop.n_nodes())) > 7  # some genomes have hidden nodes
+    rgb = np.asarray(paint(pop, SIZE, cfg.ink)[0])
+    for i in range(pop.node_key.shape[0]):
+        np.testing.assert_allclose(np.asarray(paint_trainable(take(pop, i), SIZE, cfg.ink)), rgb[i], atol=1e-5)
+
+
+def test_training_lowers_each_genomes_loss(picbreeder_dir):
+    pop, target, cfg = evolved(picbreeder_dir)
+    settings = NeatSGDConfig(neat=cfg, train_steps=15, learning_rate=0.05, train_batch=4)
+    before = np.mean((np.asarray(paint(pop, SIZE, cfg.ink)[0]) - np.asarray(target)) ** 2, axis=(1, 2, 3))
+    trained, after = jax.jit(lambda p: train_genomes(p, target, settings))(pop)
+    painted = np.mean((np.asarray(paint(trained, SIZE, cfg.ink)[0]) - np.asarray(target)) ** 2, axis=(1, 2, 3))
+    np.testing.assert_allclose(painted, after, atol=1e-5)
+    assert np.all(after <= before + 1e-6) and np.mean(after) < 0.9 * np.mean(before)
+    off = ~np.asarray(pop.live_links())
+    np.testing.assert_array_equal(np.asarray(trained.link_w)[off], np.asarray(pop.link_w)[off])
+
+
+@pytest.mark.parametrize("lamarckian", [True, False])
+def test_lamarckian_inherits_baldwinian_only_scores(picbreeder_dir, lamarckian):
+    config = load_run_config({"regime": "neat_sgd", "target": "picbreeder:skull", "resolution": SIZE,
+                              "generations": 2, "settings": {"train_steps": 5, "learning_rate": 0.05,
+                                                             "lamarckian": lamarckian, "neat": SMALL}})
+    search = make_neat_sgd(config, config.settings)
+    state = search.init(jax.random.PRNGKey(0))
+    new, stats = search.step(state)
+    _, plain_stats = neat_step(state.neat, search.neat.target, config.settings.neat, SIZE)
+    assert float(stats["evaluations"]) == float(plain_stats["evaluations"]) + 16 * 5
+    assert float(stats["loss"]) < float(plain_stats["loss"])  # trained genomes are scored
+    trained, _ = train_genomes(state.neat.pop, search.neat.target, config.settings)
+
+    def copies(pop):  # genomes of the next generation equal to one of ``pop`` (elites are copied unchanged)
+        w, new_w = np.asarray(pop.link_w), np.asarray(new.neat.pop.link_w)
+        return sum(any(np.allclose(row, other, atol=1e-6) for other in w) for row in new_w)
+
+    # Lamarckian elites carry their trained weights; Baldwinian ones their own
+    assert (copies(trained) > 0, copies(state.neat.pop) > 0) == (lamarckian, not lamarckian)
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError):
+        NeatSGDConfig(neat=NEATConfig(fitness="novelty"))
+    with pytest.raises(ValueError):
+        NeatSGDConfig(train_batch=7)
+    with pytest.raises(ConfigError):
+        load_run_config({"regime": "neat_sgd", "resolution": 8})
