@@ -51,7 +51,8 @@ class Comparison:
 @dataclass(frozen=True)
 class Analysis:
     """What the report computes: metrics, the grouping column, comparisons, bootstrap settings,
-    and how many images per group the gallery shows."""
+    how many images per group the gallery shows, and the fit gate (the MSE at or below which a
+    reproducer counts as reproducing its image, ``fit_sections``)."""
 
     metrics: tuple[str, ...] = ("fer_score",)
     group: str = "regime"
@@ -61,6 +62,7 @@ class Analysis:
     seed: int = 0
     gallery: int = 4
     match_on: str | None = "loss"
+    fit_gate: float = 0.01
 
     def __post_init__(self):
         if not self.metrics:
@@ -71,6 +73,8 @@ class Analysis:
             raise ValueError(f"analysis.level must be in (0, 1), got {self.level}")
         if self.gallery < 0:
             raise ValueError(f"analysis.gallery must be at least 0, got {self.gallery}")
+        if not (np.isfinite(self.fit_gate) and self.fit_gate > 0):
+            raise ValueError(f"analysis.fit_gate must be a positive MSE, got {self.fit_gate}")
 
 
 # ------------------------------------------------------------------ statistics
@@ -200,6 +204,217 @@ def _seed(seed: int, *parts) -> int:
     import zlib
 
     return int(zlib.crc32(repr((seed, *map(str, parts))).encode()))
+
+
+# ------------------------------------------------------------------ equal fit
+RUNG_PREFIX = "rung_"  # ferlab.search.ladder's snapshot names: rung_0.010
+
+
+def rungs_of(df: pd.DataFrame) -> pd.Series:
+    """The rung each row's net stands for (NaN for final nets and rows without a ``net``)."""
+    if "net" not in df:
+        return pd.Series(np.nan, index=df.index)
+    names = df["net"].astype(str)
+    values = pd.to_numeric(names.str.slice(len(RUNG_PREFIX)), errors="coerce")
+    return values.where(names.str.startswith(RUNG_PREFIX))
+
+
+def split_rungs(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(final nets, ladder snapshots)``; the snapshots gain a ``rung`` column."""
+    rung = rungs_of(df)
+    return df[rung.isna()], df[rung.notna()].assign(rung=rung[rung.notna()])
+
+
+def _loss_column(analysis: Analysis) -> str:
+    return analysis.match_on or "loss"
+
+
+def _has_loss(df: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(df[column], errors="coerce").notna() if column in df else pd.Series(False, index=df.index)
+
+
+def gate_counts(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+    """Per group, of its final nets: ``attempted`` (every row, a failed run's or a dead net's
+    too), ``scored`` (a finite first metric), ``passed`` (scored, and at or below the fit gate
+    when the group has a loss: discoverers have none and pass as they are), ``lost``
+    (attempted but not scored). Nothing disappears silently."""
+    metric, column = analysis.metrics[0], _loss_column(analysis)
+    finals = split_rungs(df)[0]
+    rows = []
+    for name, part in finals.groupby(analysis.group, sort=True):
+        scored = pd.to_numeric(part[metric], errors="coerce").notna() if metric in part else part.index == -1
+        with_loss = _has_loss(part, column)
+        loss = pd.to_numeric(part[column], errors="coerce") if column in part else None
+        fit = (loss <= analysis.fit_gate) if with_loss.any() else pd.Series(True, index=part.index)
+        rows.append({analysis.group: name, "attempted": len(part), "scored": int(scored.sum()),
+                     "passed": int((scored & fit).sum()), "lost": int(len(part) - scored.sum())})
+    return pd.DataFrame(rows, columns=[analysis.group, "attempted", "scored", "passed", "lost"])
+
+
+def at_fit(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+    """The nets that count at equal fit: every discoverer (a group without a loss), and each reproducer
+    at the gate (a failed run or dead net, without a loss, does not count):
+    its final nets at or below ``fit_gate``, or, for a run none of whose final nets passes, its best
+    (lowest-loss) ladder snapshot at or below the gate."""
+    column = _loss_column(analysis)
+    finals, rungs = split_rungs(df)
+    if column not in df:
+        return finals
+    loss = pd.to_numeric(finals[column], errors="coerce")
+    fitted = set(finals.loc[loss.notna(), analysis.group])  # groups with a loss are reproducers
+    keep = [finals[~finals[analysis.group].isin(fitted) | (loss <= analysis.fit_gate)]]
+    passed_runs = set(finals.loc[loss <= analysis.fit_gate, "run_id"]) if "run_id" in finals else set()
+    if not rungs.empty and "run_id" in rungs:
+        gated = rungs[pd.to_numeric(rungs[column], errors="coerce") <= analysis.fit_gate]
+        gated = gated[~gated["run_id"].isin(passed_runs)]
+        keep.append(gated.sort_values(column, kind="stable").drop_duplicates("run_id").drop(columns="rung"))
+    return pd.concat(keep)
+
+
+def bootstrap_median(values, seed: int, resamples: int = 2000, level: float = 0.95) -> tuple[float, float, float]:
+    """``(median, low, high)``: the median and its percentile bootstrap interval (NaN when empty)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return (np.nan, np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    medians = np.median(x[rng.integers(0, x.size, size=(resamples, x.size))], axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(medians, [tail, 100 - tail])
+    return float(np.median(x)), float(low), float(high)
+
+
+def fer_by_rung(df: pd.DataFrame, metric: str, analysis: Analysis) -> pd.DataFrame:
+    """Per group and rung of the ladder snapshots: ``n`` nets, ``images``, and the median of
+    ``metric`` with its bootstrap band (``low``, ``high``)."""
+    rungs = split_rungs(df)[1]
+    rows = []
+    if metric in rungs:
+        for (name, rung), part in rungs.groupby([analysis.group, "rung"], sort=True):
+            median, low, high = bootstrap_median(part[metric], _seed(analysis.seed, name, rung, metric),
+                                                 analysis.resamples, analysis.level)
+            rows.append({analysis.group: name, "rung": rung, "n": len(part),
+                         "images": part["image"].nunique() if "image" in part else np.nan,
+                         "median": median, "low": low, "high": high})
+    return pd.DataFrame(rows, columns=[analysis.group, "rung", "n", "images", "median", "low", "high"])
+
+
+def rung_comparisons(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+    """The study's comparisons (those whose two groups both have ladder snapshots; all pairs of
+    such groups when none is) at every rung both reach on the same images, on every metric other
+    than the loss: ``compare`` on the snapshots of that rung, with a ``rung`` column."""
+    rungs = split_rungs(df)[1]
+    if rungs.empty:
+        return pd.DataFrame()
+    names = sorted(rungs[analysis.group].unique(), key=str)
+    pairs = [c for c in analysis.comparisons if (c.by or analysis.group) == analysis.group
+             and c.a in names and c.b in names]
+    if not pairs:
+        pairs = [Comparison(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    rows = []
+    for rung, part in rungs.groupby("rung", sort=True):
+        for c in pairs:
+            for m in analysis.metrics:
+                if m == _loss_column(analysis) or m not in part:
+                    continue
+                row = compare(part, c, m, analysis)
+                if row["n_a"] and row["n_b"] and (row["pairs"] is None or row["pairs"] > 0):
+                    rows.append({"rung": rung, **row})
+    return pd.DataFrame(rows)
+
+
+def rung_plot(curves: pd.DataFrame, metric: str, group: str) -> bytes:
+    """PNG: per group the median ``metric`` at each rung with its bootstrap band, against the
+    rung's loss (log, decreasing to the right: better fit to the right)."""
+    from ferlab.figures import figure_png, subplots
+
+    fig, ((ax,),) = subplots(1, 1, 4.8, 3.4, dpi=DPI)
+    for name in sorted(curves[group].unique(), key=str):
+        part = curves[curves[group] == name].sort_values("rung", ascending=False)
+        ax.plot(part["rung"], part["median"], marker="o", ms=3, label=str(name))
+        ax.fill_between(part["rung"], part["low"], part["high"], alpha=0.2)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("loss rung (MSE, log; better fit to the right)")
+    ax.set_ylabel(f"{metric} (median)")
+    ax.set_title(f"{metric} against fit")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure_png(fig, tight=True)
+
+
+def with_counts(summary: pd.DataFrame, counts: pd.DataFrame, group: str) -> pd.DataFrame:
+    """A summary table with the group's attempted / scored / passed / lost counts as its last columns."""
+    names = ["attempted", "scored", "passed", "lost"]
+    if group not in summary:  # no net counts: the groups still show, with their counts
+        summary = pd.DataFrame({group: pd.Series([], dtype=counts[group].dtype), "n": pd.Series([], dtype=int)})
+    out = summary.merge(counts, on=group, how="outer")
+    if "n" in out:
+        out["n"] = out["n"].fillna(0).astype(int)
+    out[names] = out[names].fillna(0).astype(int)
+    return out[[c for c in out.columns if c not in names] + names]
+
+
+def _formatted(summary: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+    return format_summary(summary, analysis) if analysis.group in summary else summary
+
+
+def fit_sections(df: pd.DataFrame, analysis: Analysis, folder: Path) -> tuple[list[str], list[Path], dict]:
+    """The report at equal fit: ``(Markdown lines, files written, tables)``.
+
+    The headline: results of the nets that count at the fit gate (``at_fit``) with per-group
+    counts (``gate_counts``), and comparisons there; FER against the loss ladder (one curve per
+    group) and comparisons of groups at each rung they share. ``write_report`` follows it with
+    the unmatched results of every final net.
+    """
+    from ferlab.files import write_bytes, write_text
+
+    counts = gate_counts(df, analysis)
+    finals = split_rungs(df)[0]
+    gated = at_fit(df, analysis)
+    matched_summary = with_counts(summarize(gated, analysis), counts, analysis.group)
+    unmatched_summary = with_counts(summarize(finals, analysis), counts, analysis.group)
+    gate = f"{analysis.fit_gate:g}"
+    lines = [f"## Results at the fit gate (MSE <= {gate})", "",
+             f"The headline: discoverers, and reproducers only where they reproduce their image (MSE to it at or "
+             f"below {gate}), each at its final nets that pass or else its best ladder snapshot that does. "
+             "`attempted`: final nets the study asked for (failed runs and dead nets included); `scored`: with FER "
+             "metrics; `passed`: scored and within the gate (discoverers have no loss and pass); `lost`: attempted, "
+             "not scored; `n`: the nets that count (a run whose final nets all miss the gate counts through its "
+             "best snapshot within it, if any). Cells: mean [bootstrap interval] over them.", "",
+             markdown_table(with_counts(_formatted(summarize(gated, analysis), analysis), counts,
+                                        analysis.group)), ""]
+    at_gate = comparisons(gated, analysis)
+    if not at_gate.empty:
+        lines += [f"### Comparisons at the fit gate (MSE <= {gate})", "", markdown_table(format_comparisons(at_gate)),
+                  ""]
+    files = [write_text(folder / "summary_at_fit.csv", matched_summary.to_csv(index=False)),
+             write_text(folder / "summary_unmatched.csv", unmatched_summary.to_csv(index=False)),
+             write_text(folder / "comparisons_at_fit.csv", at_gate.to_csv(index=False))]
+    by_rung = rung_comparisons(df, analysis)
+    tables = {"counts": counts, "at_fit": matched_summary, "unmatched": unmatched_summary,
+              "comparisons_at_fit": at_gate, "rung_comparisons": by_rung}
+    for metric in analysis.metrics:
+        if metric == _loss_column(analysis):
+            continue
+        curves = fer_by_rung(df, metric, analysis)
+        tables[f"{metric}_by_rung"] = curves
+        if curves["median"].notna().any():
+            files.append(write_text(folder / f"{metric}_by_rung.csv", curves.to_csv(index=False)))
+            path = write_bytes(folder / f"{metric}_vs_rung.png", rung_plot(curves, metric, analysis.group))
+            files.append(path)
+            lines += [f"## {metric} against fit (loss ladder)", "",
+                      "Per group, the median over ladder snapshots at each rung (a run's best net the first time its "
+                      "loss reached the rung) with its bootstrap band.", "", f"![{metric} against fit]({path.name})",
+                      ""]
+    if not by_rung.empty:
+        files.append(write_text(folder / "comparisons_by_rung.csv", by_rung.to_csv(index=False)))
+        table = format_comparisons(by_rung)
+        table.insert(0, "rung", [f"{r:g}" for r in by_rung["rung"]])
+        lines += ["## Comparisons at each shared rung", "",
+                  "Groups compared on their snapshots of the same rung on the same images: equal fit by "
+                  "construction.", "", markdown_table(table), ""]
+    return lines, files, tables
 
 
 # ------------------------------------------------------------------ tables
@@ -372,10 +587,15 @@ def write_report(df: pd.DataFrame, analysis: Analysis, folder: str | Path, title
     frame = df.copy()
     for m in missing:
         frame[m] = np.nan
+    fit_lines, fit_files = fit_sections(frame, analysis, folder)[:2] if analysis.match_on else ([], [])
+    counts = gate_counts(frame, analysis)
+    every, frame = frame, split_rungs(frame)[0]  # the tables below: final nets (snapshots are above)
+    results, compared = ("Unmatched results", "Unmatched comparisons") if analysis.match_on else ("Results",
+                                                                                                 "Comparisons")
     summary = summarize(frame, analysis)
     table = comparisons(frame, analysis)
     at_fit = matched_comparisons(frame, analysis)
-    files = [write_text(folder / CSV_NAME, frame.to_csv(index=False)),
+    files = [write_text(folder / CSV_NAME, every.to_csv(index=False)), *fit_files,
              write_text(folder / "summary.csv", summary.to_csv(index=False)),
              write_text(folder / "comparisons.csv", table.to_csv(index=False))]
     if not at_fit.empty:
@@ -384,10 +604,11 @@ def write_report(df: pd.DataFrame, analysis: Analysis, folder: str | Path, title
     lines += [f"{n}" for n in notes] + ([""] if notes else [])
     lines += [f"{len(frame)} networks from {frame['run_id'].nunique() if 'run_id' in frame else len(frame)} runs. "
               f"Cells: mean [{analysis.level:.0%} bootstrap interval of the mean, {analysis.resamples} resamples]. "
-              "Higher means more fractured/entangled.", "", "## Results by " + analysis.group, "",
-              markdown_table(format_summary(summary, analysis)), ""]
+              "Higher means more fractured/entangled.", "", *fit_lines,
+              f"## {results} by {analysis.group} (every final net, whatever its fit)", "",
+              markdown_table(with_counts(format_summary(summary, analysis), counts, analysis.group)), ""]
     if not table.empty:
-        lines += ["## Comparisons", "",
+        lines += [f"## {compared}", "",
                   "`b - a`: mean over images of the per-image difference of means, with its bootstrap interval; "
                   "Cliff's delta: P(b > a) - P(b < a) over pairs painting the same image; p: Wilcoxon "
                   "signed-rank over images (Mann-Whitney U when unpaired). Few images give wide intervals and "

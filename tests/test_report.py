@@ -170,3 +170,72 @@ def test_report_shows_matched_comparisons_and_fit_plot(tmp_path):
     text = write_report(apart, analysis, tmp_path / "apart", "Apart").markdown.read_text()
     assert "None: on no image do the loss ranges of sgd vs es overlap" in text
     assert not (tmp_path / "apart" / "comparisons_matched.csv").exists()
+
+
+def ladder_frame():
+    """Discoverer ``pb`` (no loss); reproducers ``sgd`` (passes the gate) and ``es`` (misses it, but one run's
+    rung snapshot passes); one ``es`` run failed (no metrics); rung snapshots of both on two images."""
+    rows = []
+    for i, image in enumerate(("a", "b")):
+        rows.append({"run_id": f"pb{i}", "label": "pb", "image": image, "net": "best", "fer_score": 0.2 + i / 10})
+        for s in range(2):
+            rows.append({"run_id": f"sgd{i}", "label": "sgd", "image": image, "net": f"seed_{s}",
+                         "loss": 0.004 + 0.01 * s, "fer_score": 0.5 + s / 10 + i / 100})
+        rows.append({"run_id": f"es{i}", "label": "es", "image": image, "net": "best", "loss": 0.03,
+                     "fer_score": 0.3 + i / 100})
+        for rung, fer in ((0.05, 0.1), (0.02, 0.2), (0.01, 0.3)):
+            rows.append({"run_id": f"sgd{i}", "label": "sgd", "image": image, "net": f"rung_{rung:.3f}",
+                         "loss": rung * 0.9, "fer_score": fer + i / 10})
+        for rung, fer in ((0.05, 0.15), (0.02, 0.4)):
+            rows.append({"run_id": f"es{i}", "label": "es", "image": image, "net": f"rung_{rung:.3f}",
+                         "loss": rung * 0.95, "fer_score": fer + i / 10})
+    rows.append({"run_id": "es_gated", "label": "es", "image": "a", "net": "best", "loss": 0.012, "fer_score": 0.9})
+    rows.append({"run_id": "es_gated", "label": "es", "image": "a", "net": "rung_0.010", "loss": 0.009,
+                 "fer_score": 0.8})
+    rows.append({"run_id": "es_failed", "label": "es", "image": "b", "net": "best", "loss": np.nan,
+                 "fer_score": np.nan})
+    return pd.DataFrame(rows)
+
+
+def test_gate_counts_every_net_none_silently_dropped():
+    from ferlab.report import gate_counts
+
+    counts = gate_counts(ladder_frame(), Analysis(group="label", metrics=("fer_score", "loss"))).set_index("label")
+    assert counts.loc["pb"].tolist() == [2, 2, 2, 0]  # attempted, scored, passed (no loss: passes), lost
+    assert counts.loc["sgd"].tolist() == [4, 4, 2, 0]  # seed_1 (loss 0.014) is gated out, still counted
+    assert counts.loc["es"].tolist() == [4, 3, 0, 1]  # the failed run is attempted and lost
+
+
+def test_matched_cell_recomputed_by_hand(tmp_path):
+    from ferlab.report import at_fit, rung_comparisons
+
+    df = ladder_frame()
+    analysis = Analysis(group="label", metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),))
+    kept = at_fit(df, analysis)
+    es = kept[kept.label == "es"]
+    assert es.net.tolist() == ["rung_0.010"] and es.fer_score.tolist() == [0.8]  # its best gated snapshot
+    sgd = kept[kept.label == "sgd"]
+    assert sorted(sgd.net) == ["seed_0", "seed_0"]
+    by_hand = np.mean([0.5, 0.51])
+    summary = summarize(kept, analysis).set_index("label")
+    assert summary.loc["sgd", "fer_score"] == pytest.approx(by_hand)
+    assert summary.loc["pb", "n"] == 2  # discoverers are kept whole
+
+    table = rung_comparisons(df, analysis)
+    assert sorted(set(table.rung)) == [0.01, 0.02, 0.05]
+    assert table[table.rung == 0.01].iloc[0].pairs == 1  # only es_gated reached 0.01, on image a
+    row = table[table.rung == 0.02].iloc[0]
+    assert row.pairs == 2 and row["diff"] == pytest.approx(np.mean([0.4 - 0.2, 0.5 - 0.3]))
+
+    report = write_report(df, analysis, tmp_path, "Ladder")
+    text = report.markdown.read_text()
+    head, tail = text.split("## Unmatched results by label")
+    assert "## Results at the fit gate (MSE <= 0.01)" in head and "## Comparisons at each shared rung" in head
+    cell = f"{by_hand:.3f} ["
+    assert cell in head.split("## Results at the fit gate")[1].split("\n##")[0]
+    assert "| label | n | fer_score | loss | attempted | scored | passed | lost |" in tail
+    assert (tmp_path / "fer_score_vs_rung.png").stat().st_size > 1000
+    curves = pd.read_csv(tmp_path / "fer_score_by_rung.csv")
+    sgd02 = curves[(curves.label == "sgd") & (curves.rung == 0.02)].iloc[0]
+    assert sgd02["median"] == pytest.approx(np.median([0.2, 0.3])) and sgd02["low"] <= sgd02["median"] <= sgd02["high"]
+    assert len(pd.read_csv(tmp_path / "runs.csv")) == len(df)

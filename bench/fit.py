@@ -1,0 +1,135 @@
+"""How well each reproducer regime fits a Picbreeder image: best MSE against evaluations and wall time.
+
+Per regime (sgd, es dense and masked, neat, neat_sgd), target and seed, one run
+at the target net's architecture (neat and neat_sgd grow their own) for at most
+``--minutes`` of wall time or ``--generations`` generations, whichever ends
+first. Prints one row per run (generations, evaluations, seconds, best MSE and
+the seconds to reach 0.02, 0.01 and 0.002) and a summary per regime and target
+(median best and how many seeds reached each yardstick), and draws one PNG:
+best MSE so far (log) against evaluations (log), one panel per target, one
+colour per regime, one line per seed.
+
+    python bench/fit.py --seeds 5 --minutes 20                    # the issue's yardstick (hours)
+    python bench/fit.py --seeds 1 --minutes 1 --regimes sgd,neat  # a quick look
+
+Runs go one after another in this process (the machine's cores are shared by
+every run, so wall times are comparable only when its load is steady).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ferlab.search.runs import load_run_config, make_search
+
+YARDSTICKS = (0.02, 0.01, 0.002)
+
+
+def configs(target: str, resolution: int) -> dict[str, dict]:
+    """The run config of each regime for ``target`` (``picbreeder:NAME``)."""
+    neat = {"population_size": 150, "generations": 100000}
+    return {
+        "sgd": {"regime": "sgd", "arch": target,
+                "settings": {"steps": 1_000_000, "steps_per_generation": 100, "warmup_steps": 100}},
+        "es": {"regime": "es", "arch": target, "generations": 10_000_000,
+               "settings": {"algorithm": "Open_ES", "population_size": 128, "std": 0.05, "learning_rate": 0.01}},
+        "es_masked": {"regime": "es", "arch": target, "generations": 10_000_000,
+                      "settings": {"algorithm": "Sep_CMA_ES", "population_size": 64, "std": 0.3,
+                                   "mask_from": target}},
+        "neat": {"regime": "neat", "settings": neat},
+        "neat_sgd": {"regime": "neat_sgd",
+                     "settings": {"neat": {**neat, "population_size": 64, "max_species": 12, "target_species": 6},
+                                  "train_every": 1, "train_steps": 10, "learning_rate": 0.03, "train_batch": 8}},
+    }
+
+
+def fit_run(config: dict, seconds: float, generations: int) -> dict:
+    """One run until ``seconds`` or ``generations``: its curve (evaluations, wall time, best MSE so far)."""
+    cfg = load_run_config(config)
+    search = make_search(cfg)
+    start = time.perf_counter()
+    state = search.init(jax.random.PRNGKey(cfg.seed))
+    evaluations, walls, best = [], [], []
+    low = np.inf
+    for _ in range(generations):
+        state, stats = search.step(state)
+        loss = float(stats.get("best_loss", stats["loss"]))
+        low = min(low, loss)
+        evaluations.append(float(stats["evaluations"]))
+        walls.append(time.perf_counter() - start)
+        best.append(low)
+        if walls[-1] >= seconds:
+            break
+    return {"evaluations": np.array(evaluations), "wall": np.array(walls), "best": np.array(best)}
+
+
+def reached_at(curve: dict, level: float) -> float:
+    """Seconds (including compilation) until the best MSE was at or below ``level`` (NaN: never)."""
+    hit = np.flatnonzero(curve["best"] <= level)
+    return float(curve["wall"][hit[0]]) if hit.size else np.nan
+
+
+def plot(curves: dict, path: Path) -> None:
+    from ferlab.figures import figure_png, subplots
+
+    targets = sorted({t for _, t, _ in curves})
+    regimes = sorted({r for r, _, _ in curves})
+    colours = {r: f"C{i}" for i, r in enumerate(regimes)}
+    fig, axes = subplots(1, len(targets), 4.8 * len(targets), 3.8, dpi=110)
+    for ax, target in zip(axes.ravel(), targets):
+        for (regime, t, seed), c in sorted(curves.items()):
+            if t == target:
+                ax.plot(c["evaluations"], c["best"], color=colours[regime], alpha=0.8, lw=1.2,
+                        label=regime if seed == 0 else None)
+        for level in YARDSTICKS:
+            ax.axhline(level, color="grey", lw=0.6, ls=":")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("evaluations (log)")
+        ax.set_ylabel("best MSE so far (log)")
+        ax.set_title(target)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    path.write_bytes(figure_png(fig, tight=True))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--regimes", default="sgd,es,es_masked,neat,neat_sgd")
+    parser.add_argument("--targets", default="skull,butterfly")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--minutes", type=float, default=20.0, help="wall-time budget per run")
+    parser.add_argument("--generations", type=int, default=10**7, help="generation cap per run")
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--out", type=Path, default=Path("fit.png"))
+    a = parser.parse_args(argv)
+    curves = {}
+    print(f"{'regime':10} {'target':10} {'seed':>4} {'gens':>7} {'evals':>11} {'s':>7} {'best':>8} "
+          + " ".join(f"{'s@' + str(y):>8}" for y in YARDSTICKS), flush=True)
+    for name in a.targets.split(","):
+        target = f"picbreeder:{name}"
+        table = configs(target, a.resolution)
+        for regime in a.regimes.split(","):
+            for seed in range(a.seeds):
+                config = {**table[regime], "target": target, "resolution": a.resolution, "seed": seed}
+                c = curves[regime, name, seed] = fit_run(config, 60 * a.minutes, a.generations)
+                print(f"{regime:10} {name:10} {seed:4d} {len(c['best']):7d} {c['evaluations'][-1]:11.0f} "
+                      f"{c['wall'][-1]:7.1f} {c['best'][-1]:8.5f} "
+                      + " ".join(f"{reached_at(c, y):8.1f}" for y in YARDSTICKS), flush=True)
+    print("\nsummary: median best MSE, and seeds reaching each yardstick")
+    for regime in a.regimes.split(","):
+        for name in a.targets.split(","):
+            bests = [c["best"][-1] for (r, t, _), c in curves.items() if (r, t) == (regime, name)]
+            counts = " ".join(f"<={y}: {sum(b <= y for b in bests)}/{len(bests)}" for y in YARDSTICKS)
+            print(f"{regime:10} {name:10} median {np.median(bests):.5f}  {counts}")
+    plot(curves, a.out)
+    print(f"curves: {a.out}")
+
+
+if __name__ == "__main__":
+    main()
