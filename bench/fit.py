@@ -1,6 +1,6 @@
 """How well each reproducer regime fits a Picbreeder image: best MSE against evaluations and wall time.
 
-Per regime (sgd, es dense and masked, neat, neat_sgd), target and seed, one run
+Per regime (sgd, es dense and masked (Sep-CMA-ES; es_masked_cma: CMA-ES), neat, neat_sgd), target and seed, one run
 at the target net's architecture (neat and neat_sgd grow their own) for at most
 ``--minutes`` of wall time or ``--generations`` generations, whichever ends
 first. Prints one row per run (generations, evaluations, seconds, best MSE and
@@ -41,10 +41,14 @@ def configs(target: str, resolution: int) -> dict[str, dict]:
         "es_masked": {"regime": "es", "arch": target, "generations": 10_000_000,
                       "settings": {"algorithm": "Sep_CMA_ES", "population_size": 64, "std": 0.3,
                                    "mask_from": target}},
+        "es_masked_cma": {"regime": "es", "arch": target, "generations": 10_000_000,
+                          "settings": {"algorithm": "CMA_ES", "population_size": 32, "std": 0.3,
+                                       "mask_from": target}},
         "neat": {"regime": "neat", "settings": neat},
         "neat_sgd": {"regime": "neat_sgd",
                      "settings": {"neat": {**neat, "population_size": 64, "max_species": 12, "target_species": 6},
-                                  "train_every": 1, "train_steps": 10, "learning_rate": 0.03, "train_batch": 8}},
+                                  "train_every": 1, "train_steps": 10, "learning_rate": 0.03, "train_batch": 8,
+                                  "train_resolution": 16}},
     }
 
 
