@@ -129,3 +129,11 @@ def test_neat_rungs_and_resumed_run_keeps_them(picbreeder_dir, tmp_path):
         assert (row["generation"], row["loss"]) == (straight[name]["generation"], straight[name]["loss"])
         if name in before:
             assert (row["generation"], row["loss"]) == (before[name]["generation"], before[name]["loss"])
+
+
+def test_rungs_held_as_float32_keep_their_names():
+    ladder = ladders.init(ladders.DEFAULT_RUNGS, jnp.zeros(1))
+    assert [name for name, _ in ladders.reached(ladder.replace(reached=jnp.ones(8, bool)))] == [
+        "rung_0.080", "rung_0.050", "rung_0.030", "rung_0.020", "rung_0.010", "rung_0.005", "rung_0.002",
+        "rung_0.001"]
+    assert list(ladders.table(ladder)["rung"]) == list(ladders.DEFAULT_RUNGS)

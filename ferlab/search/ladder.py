@@ -40,9 +40,17 @@ def check_rungs(rungs: Sequence[float]) -> tuple[float, ...]:
 
 
 def rung_name(rung: float) -> str:
-    """The net name of a rung's snapshot: ``rung_0.010`` (more digits when 3 decimals do not say it)."""
+    """The net name of a rung's snapshot: ``rung_0.010`` (more digits when 3 decimals do not say it).
+
+    Rungs held as float32 in a state name the same as the configured value."""
+    rung = _decimal(rung)
     text = f"{rung:.3f}"
     return RUNG_PREFIX + (text if float(text) == rung else f"{rung:.6g}")
+
+
+def _decimal(value: float) -> float:
+    """A float32 rung as the decimal it was configured as (7 significant digits)."""
+    return float(f"{float(value):.7g}")
 
 
 def rung_of(name: str) -> float:
@@ -104,8 +112,8 @@ def snapshot(ladder: Ladder, index: int) -> Any:
 
 def table(ladder: Ladder) -> dict[str, np.ndarray]:
     """Per rung: its value, net name, whether reached, the snapshot's loss, generation and evaluations."""
-    rungs = np.asarray(ladder.rungs, dtype=float)
-    return {"rung": rungs, "net": np.array([rung_name(float(r)) for r in rungs], dtype=object),
+    rungs = [_decimal(r) for r in np.asarray(ladder.rungs)]
+    return {"rung": np.asarray(rungs), "net": np.array([rung_name(float(r)) for r in rungs], dtype=object),
             "reached": np.asarray(ladder.reached), "loss": np.asarray(ladder.loss, dtype=float),
             "generation": np.asarray(ladder.generation), "evaluations": np.asarray(ladder.evaluations, dtype=float)}
 
