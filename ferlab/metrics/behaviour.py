@@ -13,12 +13,14 @@ descriptors. For an RGB image in [0, 1] with grey level L = 0.299 R + 0.587 G +
   (x -> -x or y -> -y; ``ferlab.metrics.symmetry``): 1 for an image mirrored
   about either axis (or flat), 0.5 for one with no mirror relation, 0 for an
   antisymmetric one. Bins: 8 equal ones over [0, 1].
-- **complexity** log10 of the share of L_c's spectral energy (|FFT|^2) at radial
-  frequencies above ``CUTOFF`` = 4 cycles per image: smooth gradients and single
-  arcs sit near -3 and below, stripes, rings and textures near 0. The cutoff is in cycles
+- **complexity** log10 of the share of L_c's spectral energy at radial
+  frequencies above ``CUTOFF`` = 4 cycles per image, the spectrum being |FFT|^2 of
+  L_c mirrored into a 2S x 2S even image (a DCT: the borders make no seam, so a
+  plain ramp is not counted as an edge): smooth gradients and single arcs sit
+  near -3 and below, stripes, rings and textures near 0. The cutoff is in cycles
   per image, so the value hardly depends on the resolution. Bins: 8 equal ones
-  over [-3, 0] (3/8 of a decade each; clipped at both ends, so a flat image
-  lands in the first). Random CPPNs at 32x32 span about -2.3 to 0.
+  over [-4, 0] (half a decade each; clipped at both ends, so a flat image lands
+  in the first). Random CPPNs at 32x32 span about -3.7 to -0.1.
 - **colourfulness** Hasler and Suesstrunk's (2003) M = sqrt(sd(rg)^2 + sd(yb)^2) +
   0.3 sqrt(mean(rg)^2 + mean(yb)^2) with rg = R - G and yb = (R + G)/2 - B, on the
   [0, 1] scale (their 0-255 figures / 255): 0 for grey images, about 0.43 for
@@ -40,7 +42,7 @@ from ferlab.metrics.symmetry import antisymmetric_share
 
 AXES = ("symmetry", "complexity", "colourfulness")
 BINS = 8
-LOW = np.array([0.0, -3.0, 0.0], np.float32)
+LOW = np.array([0.0, -4.0, 0.0], np.float32)
 HIGH = np.array([1.0, 0.0, 1.0], np.float32)
 N_CELLS = BINS ** len(AXES)
 CUTOFF = 4.0  # cycles per image
@@ -60,10 +62,12 @@ def high_frequency_share(rgb: jax.Array, cutoff: float = CUTOFF) -> jax.Array:
     """Share of the centred grey image's spectral energy above ``cutoff`` cycles per image."""
     grey = rgb @ _LUMA
     centred = grey - jnp.mean(grey, axis=(-2, -1), keepdims=True)
-    power = jnp.abs(jnp.fft.fft2(centred)) ** 2
-    size_y, size_x = grey.shape[-2:]
-    fy = jnp.fft.fftfreq(size_y) * size_y
-    fx = jnp.fft.fftfreq(size_x) * size_x
+    even = jnp.concatenate([centred, jnp.flip(centred, -1)], -1)
+    even = jnp.concatenate([even, jnp.flip(even, -2)], -2)  # mirror-extended: no seam at the borders
+    power = jnp.abs(jnp.fft.fft2(even)) ** 2
+    size_y, size_x = even.shape[-2:]
+    fy = jnp.fft.fftfreq(size_y) * size_y / 2  # cycles per original image
+    fx = jnp.fft.fftfreq(size_x) * size_x / 2
     high = jnp.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2) > cutoff
     return jnp.sum(jnp.where(high, power, 0.0), axis=(-2, -1)) / (jnp.sum(power, axis=(-2, -1)) + _EPS)
 

@@ -153,7 +153,8 @@ class MapElites:
             return paint(genomes, size, self.settings.neat.ink)[0]
         return render(self.template.with_flat(genomes), size).rgb
 
-    def _random(self, key: jax.Array):
+    def random_batch(self, key: jax.Array):
+        """``batch_size`` random genomes: minimal NEAT genomes or freshly initialised weights (generation 0)."""
         keys = jax.random.split(key, self.settings.batch_size)
         if self.neat:
             cfg = self.settings.neat
@@ -178,7 +179,7 @@ class MapElites:
     # -- the Search protocol -------------------------------------------------------------------
     def _init(self, key: jax.Array) -> MapElitesState:
         k_first, k_run = jax.random.split(key)
-        first = self._random(k_first)
+        first = self.random_batch(k_first)
         archive = grid_init(self.settings.n_cells, self.settings.descriptor_dim, take(first, 0))
         archive, _ = self._insert_batch(archive, first)
         n_io = N_INPUTS + len(output_labels(self.settings.neat.ink))  # minimal() numbers io nodes and links first
