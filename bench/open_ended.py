@@ -259,8 +259,8 @@ def main() -> None:
           f"NEAT population {args.population}; MAP-Elites {me}")
     results: dict[str, list[dict]] = {}
     rows: dict[str, list[np.ndarray]] = {}
-    for method in args.methods:
-        for seed in args.seeds:
+    for seed in args.seeds:
+        for method in args.methods:
             t0 = time.perf_counter()
             found = run_method(method, seed, args.evals, args.size, cfg, me)
             summary = found.summary() | {"seed": seed, "seconds": round(time.perf_counter() - t0, 1)}
