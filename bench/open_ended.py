@@ -142,10 +142,12 @@ def random_dense(seed: int, evals: int, size: int) -> Found:
     return found
 
 
-def ns_es(seed: int, evals: int, size: int) -> Found:
+def ns_es(seed: int, evals: int, size: int, std: float = 0.3, learning_rate: float = 0.1,
+          descriptor: str = "luminance") -> Found:
     """NS-ES; each generation's sampled population is drawn again as ``NoveltySearch.step`` draws it."""
-    settings = NoveltySearchConfig(meta_population=5, es=ESConfig(population_size=32, std=0.3, learning_rate=0.1),
-                                   novelty=NoveltyConfig(threshold=0.2, max_add=1))
+    settings = NoveltySearchConfig(
+        meta_population=5, es=ESConfig(population_size=32, std=std, learning_rate=learning_rate),
+        novelty=NoveltyConfig(threshold=0.2, max_add=1, descriptor=descriptor))
     search = NoveltySearch(settings, init_net(ARCH, jax.random.PRNGKey(0)), size)
 
     @jax.jit
