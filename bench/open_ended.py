@@ -23,6 +23,12 @@ random baseline, and a gallery PNG (one row per method, first seed): the most
 distinct found images, a greedy farthest-point pick in the behaviour space.
 
     PYTHONPATH=. python bench/open_ended.py [--evals 20000] [--size 32] [--seeds 0 1 2] [--out results/open_ended]
+
+Measured (20,000 evaluations, 32x32, seeds 0-2, median cells; a loaded 2-core machine):
+neat_novelty 200 (1.07x random_neat 187), me_neat 309 (1.65x), ns_es 119 (0.57x random_dense
+210), me_dense 282 (1.34x). Variants: NEAT novelty with elitism 0 and ``rgb`` descriptors 229
+(1.22x); me_dense with iso_sigma 0.05 291 (1.39x); NS-ES with std 1.0 / rgb descriptors / std
+0.05 reached 60 / 112 / 119 cells (seed 0).
 """
 
 from __future__ import annotations
