@@ -218,12 +218,12 @@ def load_net(path: str | Path) -> DenseNet:
                 k = _read_member(zf, members[key], path, key, shape).astype(np.float32)
                 if not np.all(np.isfinite(k)):
                     raise NetError(f"{path}: {key} holds non-finite weights")
-                kernels.append(jnp.asarray(k))
+                kernels.append(k)
     except NetError:
         raise
     except _NPZ_ERRORS as e:
         raise NetError(f"{path}: not a ferlab/FER .npz network ({e})") from None
-    return DenseNet(arch, tuple(kernels))
+    return DenseNet(arch, tuple(jnp.asarray(k) for k in kernels))  # JAX only once the whole file is good
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: str,
