@@ -55,7 +55,7 @@ class Architecture:
         limits.WEIGHTS.check(self.n_weights, subject)
 
     @classmethod
-    def parse(cls, text: str) -> "Architecture":
+    def parse(cls, text: str) -> Architecture:
         text = str(text)
         if len(text) > MAX_ARCH_CHARS:
             raise NetError(f"architecture string of {len(text)} characters (at most {MAX_ARCH_CHARS})")

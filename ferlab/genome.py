@@ -74,7 +74,7 @@ class Genome:
     name: str = ""
 
     @classmethod
-    def build(cls, nodes, links, name: str = "", source: str = "genome") -> "Genome":
+    def build(cls, nodes, links, name: str = "", source: str = "genome") -> Genome:
         """Make a genome and validate it; ``source`` names it in error messages."""
         genome = cls(tuple(nodes), tuple(links), name)
         genome.validate(source)
@@ -161,7 +161,7 @@ class Genome:
         return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "genome") -> "Genome":
+    def from_dict(cls, data: dict, source: str = "genome") -> Genome:
         """A validated genome from its JSON form; GenomeError naming the first wrongly typed field."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise GenomeError(f"{source}: not a ferlab genome (expected \"format\": \"{FORMAT}\")")
@@ -186,7 +186,7 @@ class Genome:
         return cls.build(nodes, links, name=name, source=source)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "genome") -> "Genome":
+    def from_json(cls, text: str, source: str = "genome") -> Genome:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -280,10 +280,10 @@ def find_cycle(node_ids, links) -> list[str]:
     for link in links:
         succ[link.source].append(link.target)
     state = dict.fromkeys(succ, 0)  # 0 new, 1 on the stack, 2 done
-    for root in succ:
+    for root, children in succ.items():
         if state[root]:
             continue
-        stack = [(root, iter(succ[root]))]
+        stack = [(root, iter(children))]
         path = [root]
         state[root] = 1
         while stack:

@@ -117,7 +117,7 @@ def _group_widths(spans: dict[str, tuple[int, int]], activation: dict[str, str],
             cache_delta[end] -= 1
     cache = np.cumsum(cache_delta)[:last + 1]
     cache[0] = len(inputs)
-    widths: Counter = Counter({"cache": int(cache.max())}) if cache.max() > 0 else Counter()
+    widths: Counter = Counter({"cache": int(cache.max())})
     for (_, kind), count in novel.items():
         widths[kind] = max(widths[kind], count)
     return widths

@@ -60,23 +60,17 @@ def parse_picbreeder_xml(raw: bytes, source: str = "genome", name: str = "") -> 
 
 
 def read_capped(path: Path) -> bytes:
-    """A genome text file's bytes, refused over ``limits.FILE_BYTES`` before it is read."""
+    """A genome text file's bytes: refused by its size over ``limits.FILE_BYTES`` before it is
+    read, and never read past the cap (for files whose size the system does not tell)."""
+    cap = limits.FILE_BYTES.value
     try:
+        limits.FILE_BYTES.check(path.stat().st_size, str(path), GenomeError)
         with path.open("rb") as f:
-            cap = limits.FILE_BYTES.value
             data = f.read(cap + 1)
     except OSError as e:
         raise GenomeError(f"{path}: cannot read ({e.strerror})") from None
-    if len(data) > cap:
-        limits.FILE_BYTES.check(max(len(data), _size(path)), str(path), GenomeError)
+    limits.FILE_BYTES.check(len(data), str(path), GenomeError)
     return data
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def _read_zip_member(path: Path) -> bytes:
