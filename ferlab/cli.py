@@ -1,9 +1,14 @@
-"""The ``ferlab`` command. Exit 0 on success, 2 on bad input with one line on stderr."""
+"""The ``ferlab`` command. Exit 0 on success, 2 on bad input with one line on stderr.
+
+Python warnings (from ferlab's libraries) are not shown, so that they cannot add
+lines to that one; ``python -W default -m ferlab.cli`` or ``PYTHONWARNINGS`` shows them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -254,15 +259,18 @@ def main(argv: list[str] | None = None) -> int:
     from ferlab.compile_cache import enable
 
     enable()
-    try:
-        args = build_parser().parse_args(argv)
-        return args.func(args)
-    except FerlabError as e:
-        print(f"ferlab: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ferlab: interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        if not sys.warnoptions:
+            warnings.simplefilter("ignore")
+        try:
+            args = build_parser().parse_args(argv)
+            return args.func(args)
+        except FerlabError as e:
+            print(f"ferlab: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("ferlab: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":
