@@ -258,7 +258,7 @@ def _short(image: str) -> str:
 def plan_entry(data: dict, table: dict[str, RunEntry], build: Callable | None = None):
     """The sweep planner: the RunPlan of the study run named by ``data['run']``, tagged and scored as
     its phase says. ``build(config) -> (search, run config)`` defaults to the real regimes."""
-    from ferlab.workers.bridge import plan_for
+    from ferlab.workers.plan import plan_for
 
     entry = table[data[RUN_POINT]]
     plan = plan_for(*(build or build_search)(entry.config))
@@ -372,7 +372,7 @@ def run_study(study: Study, store, out_dir: str | Path, *, address: str | None =
     with no report (an interruption). Every phase runs in one Ray session.
     """
     from ferlab.tracking import check_store
-    from ferlab.workers.bridge import check_run
+    from ferlab.workers.plan import check_run
     from ferlab.workers.cluster import ray_session
 
     check_store(store)
@@ -474,7 +474,7 @@ def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path
     """Run the missing runs of one phase as one sweep; the number that failed."""
     import functools
 
-    from ferlab.workers.bridge import fer_suite
+    from ferlab.workers.plan import fer_suite
     from ferlab.workers.sweep import Resources, SweepSpec, run_sweep
 
     table = {e.point: e for e in todo}

@@ -16,7 +16,7 @@ import pytest
 from ferlab.config import ConfigError
 from ferlab.study import (IMAGE_TAG, KEY_TAG, LABEL_TAG, Phase, Study, Target, expand, load_study,
                           plan_entry, relabel_arch, run_study, select_names, static_targets)
-from ferlab.workers.bridge import check_run
+from ferlab.workers.plan import check_run
 
 REPO = Path(__file__).resolve().parents[1]
 

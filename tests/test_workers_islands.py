@@ -24,7 +24,7 @@ from ferlab.search.neat_genome import N_INPUTS
 from ferlab.search.novelty import archive_add, archive_entries, archive_init, novelty_scores, with_entries
 from ferlab.search.runs import IslandsConfig, config_yaml, island_config, load_run_config, shared_archive
 from ferlab.search.targets import mse
-from ferlab.workers.bridge import check_run
+from ferlab.workers.plan import check_run
 from ferlab.workers.islands import NoveltyArchive, island_search, run_islands
 from test_workers import ARCH
 

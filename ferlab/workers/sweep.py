@@ -35,7 +35,7 @@ from typing import Any, Literal
 from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml
 from ferlab.search.targets import absolute_specs
 from ferlab.tracking import Store, TrialLog, check_store, close_children, end_run, safe_name, start_sweep
-from ferlab.workers.bridge import RunPlan, check_run, fer_suite, plan_run
+from ferlab.workers.plan import RunPlan, check_run, fer_suite, plan_run
 from ferlab.workers.cluster import ray_session
 from ferlab.workers.run import RunWorker
 

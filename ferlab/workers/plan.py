@@ -1,4 +1,4 @@
-"""The two points where the scale-out layer calls the core: plan a run, score a final net.
+"""Planning runs for workers: a run config becomes a RunPlan; a final net gets its FER suite.
 
 ``plan_run(data)`` turns one run config (a plain mapping, as YAML gives it)
 into a ``RunPlan``: the Search, its key, its budget and what to record about
