@@ -6,7 +6,6 @@ search over a tiny net) so that they exercise the study machinery alone.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +13,10 @@ import numpy as np
 import pytest
 
 from ferlab.config import ConfigError
-from ferlab.study import (IMAGE_TAG, KEY_TAG, LABEL_TAG, Phase, Study, Target, expand, load_study,
-                          plan_entry, relabel_arch, run_study, select_names, static_targets)
-from ferlab.workers.plan import check_run
+from ferlab.study import run_study
+from ferlab.study.spec import Phase, Study, Target, expand, load_study, relabel_arch, static_targets
+from ferlab.tracking import KEY_TAG, LABEL_TAG
+from ferlab.workers.plan import check_run, plan_for, select_names
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def test_run_keys_follow_what_defines_a_run():
     vmapped = expand(Phase("q", {"regime": "sgd"}, seeds=3, seed_key="settings.seeds", same_arch=True,
                            targets=["study"]), [Target("t.npz", "t")])
     assert len(vmapped) == 1 and vmapped[0].config["settings"]["seeds"] == 3
-    assert vmapped[0].config["arch"] == "t.npz" and vmapped[0].tags[IMAGE_TAG] == "t"
+    assert vmapped[0].config["arch"] == "t.npz" and vmapped[0].image == "t"
 
 
 def test_relabel_arch_keeps_shape():
@@ -83,28 +83,35 @@ def test_select_names_spreads_evenly():
 
 # ------------------------------------------------------------------ a tiny study end to end
 @dataclass(frozen=True)
+class ToySettings:
+    population_size: int = 4
+
+
+@dataclass(frozen=True)
 class ToyRun:
     regime: str
     seed: int
     n_generations: int
     target: str | None
     checkpoint_every: int = 2
+    settings: ToySettings = ToySettings()
 
 
-def toy_build(config: dict):
+def toy_study_plan(config: dict):
+    """The workers' RunPlan for a toy run (a random search over a tiny net, 4 nets a generation)."""
     from test_workers import ToySearch
 
-    return ToySearch(population=4), ToyRun(config["regime"], config.get("seed", 0),
-                                           config.get("generations", 3), config.get("target"))
+    return plan_for(ToySearch(population=4), ToyRun(config["regime"], config.get("seed", 0),
+                                                    config.get("generations", 3), config.get("target")))
 
 
 def tiny_study(seeds: int = 2, extra_seed: bool = False) -> Study:
     phases = [Phase("open", {"regime": "toy", "generations": 3}, label="finder", role="discoverer", seeds=seeds),
               Phase("repro", {"regime": "toy", "generations": 2}, label="copier", role="reproducer",
                     targets=["phase:open"], seeds=seeds + extra_seed)]
-    from ferlab.report import Analysis, Comparison
+    from ferlab.report import Comparison, ReportSpec
 
-    return Study("tiny", phases, analysis=Analysis(
+    return Study("tiny", phases, analysis=ReportSpec(
         metrics=("fer_score", "mean_brightness"), group="label", resamples=200, gallery=1,
         comparisons=(Comparison("discoverer", "reproducer", by="role"),)))
 
@@ -121,8 +128,7 @@ def local_ray():
 def _run(study, store, out, **kw):
     from test_workers import toy_fer
 
-    return run_study(study, store, out, planner=functools.partial(plan_entry, build=toy_build), fer=toy_fer,
-                     verbose=0, log=lambda _: None, **kw)
+    return run_study(study, store, out, planner=toy_study_plan, fer=toy_fer, verbose=0, log=lambda _: None, **kw)
 
 
 @pytest.mark.slow
@@ -155,8 +161,7 @@ def test_tiny_study_report_matches_mlflow_and_rerun_reuses(tmp_path, local_ray):
     assert "report/report.md" in arts
     # each phase's sweep sits under the study's run, named for its phase
     sweeps = mc.search_runs([first.experiment_id], "tags.`ferlab.kind` = 'sweep'")
-    assert sorted(r.info.run_name for r in sweeps) == sorted(f"{tiny_study().name}/{p.name}"
-                                                            for p in tiny_study().phases)
+    assert sorted(r.info.run_name for r in sweeps) == sorted(p.name for p in tiny_study().phases)
     assert all(r.data.tags["mlflow.parentRunId"] == first.study_run_id for r in sweeps)
 
     again = _run(tiny_study(extra_seed=True), store, tmp_path / "out")
