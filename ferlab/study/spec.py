@@ -49,7 +49,7 @@ from typing import Any
 from ferlab.config import ConfigError, from_dict, load_yaml, set_path
 from ferlab.report import ReportSpec
 from ferlab.tracking import code_version, trial_name
-from ferlab.workers.plan import suite_settings
+from ferlab.workers.plan import relabel_arch, suite_settings
 
 FER_DRAW = False  # a study's FER suite draws only the cheap feature-map grid
 
@@ -235,15 +235,6 @@ def expand(phase: Phase, targets: list[Target], code: dict | None = None) -> lis
     twice = {n for n, c in Counter(e.name for e in out).items() if c > 1}
     return [RunEntry(e.phase, e.config, e.key, f"{e.name}/{e.key[:6]}", e.image, e.fer_size)
             if e.name in twice else e for e in out]
-
-
-def relabel_arch(spec: str | None, activation: str) -> str:
-    """The architecture of ``spec`` (string or source) with every hidden unit set to ``activation``."""
-    from ferlab.search.runs import DEFAULT_ARCH
-    from ferlab.search.targets import load_arch
-
-    arch = load_arch(spec or DEFAULT_ARCH, "arch")
-    return f"{arch.n_layers};{activation}:{arch.width}"
 
 
 def static_targets(study: Study, phase: Phase) -> list[Target]:

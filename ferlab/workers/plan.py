@@ -71,12 +71,14 @@ def run_params(cfg) -> dict[str, Any]:
 
 def unused_settings(cfg) -> tuple[str, ...]:
     """Sections of ``cfg.settings`` that the run's mode does not read: the settings' own
-    ``unused(run_config)`` where it defines one; otherwise the novelty settings of a run whose
-    ``fitness`` is the target alone (NEAT chasing its target)."""
+    ``unused(run_config)`` where it defines one; otherwise, for a regime whose ``fitness`` mixes the
+    target and novelty (NEAT), the novelty settings when it chases the target alone and the mixing
+    weight unless it mixes."""
     hook = getattr(cfg.settings, "unused", None)
     if hook is not None:
         return tuple(hook(cfg))
-    return ("novelty",) if getattr(cfg.settings, "fitness", None) == "target" else ()
+    fitness = getattr(cfg.settings, "fitness", None)
+    return {"target": ("novelty", "novelty_weight"), "novelty": ("novelty_weight",)}.get(fitness, ())
 
 
 def evaluations_per_generation(settings) -> int | None:
@@ -143,6 +145,16 @@ def select_names(names: list[str], pattern: str, keep: int | None) -> list[str]:
     if keep is not None and len(chosen) > keep:
         chosen = [chosen[i] for i in np.linspace(0, len(chosen) - 1, keep).round().astype(int)]
     return chosen
+
+
+def relabel_arch(spec: str | None, activation: str) -> str:
+    """The architecture of ``spec`` (string or source; the default one when None) with every hidden
+    unit set to ``activation``."""
+    from ferlab.search.runs import DEFAULT_ARCH
+    from ferlab.search.targets import load_arch
+
+    arch = load_arch(spec or DEFAULT_ARCH, "arch")
+    return f"{arch.n_layers};{activation}:{arch.width}"
 
 
 def target_picture(spec: str | None, size: int) -> np.ndarray | None:
