@@ -427,10 +427,6 @@ class TrialLog:
         np.savez_compressed(buf, **arrays)
         self._artifact_bytes(f"population/gen_{generation:06d}.npz", buf.getvalue())
 
-    def progress_image(self, rgb, generation: int) -> None:
-        """A checkpoint's picture of the run, under ``progress`` in MLflow's image view."""
-        self.client.log_image(self.run_id, np.clip(np.asarray(rgb), 0, 1), key="progress", step=int(generation))
-
     def final(self, result, fer: Callable[[Any, Any, Path], dict[str, float]] | None,
               target: np.ndarray | None = None) -> dict:
         """Every final net: genome JSON (if any), .npz, PNG (>= 128 px), the ``target`` beside it, FER suite
