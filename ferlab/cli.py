@@ -118,6 +118,14 @@ def cmd_run(args) -> int:
         length = f"{config.n_generations} generations on {config.islands.count} islands"
     elif args.address:
         raise FerlabError("--address is only for runs with an islands: section (other runs are local)")
+    elif args.tracking_uri:
+        from ferlab.tracking import resolve_store
+        from ferlab.workers.logged import run_logged
+
+        store = resolve_store(args.tracking_uri)
+        result, history, run_id = run_logged(config, store, out, args.experiment or Path(args.config).stem)
+        last = history[-1] if history else {}
+        length = f"{len(history)} generations, MLflow run {run_id} at {store.uri}"
     else:
         result, history = run(config, out_dir=out)
         last = history[-1] if history else {}
@@ -228,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value, e.g. --set settings.population_size=64 (repeatable)")
     p.add_argument("--out", help="output folder (default runs/<config name>); rerunning into it resumes")
     p.add_argument("--address", help="Ray cluster for a run with islands: (default: a local Ray)")
+    p.add_argument("--tracking-uri", help="also log the run to MLflow, as a sweep trial is "
+                   "(a server URI, or sqlite:///PATH/mlflow.db)")
+    p.add_argument("--experiment", help="MLflow experiment for --tracking-uri (default: the config's name)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("study", help="run a study (phases of sweeps) and write its report")

@@ -22,7 +22,7 @@ from ferlab.files import write_png
 from ferlab.genome import Genome, Link, Node
 from ferlab.render import render
 from ferlab.search.api import Result
-from ferlab.workers.bridge import RunPlan
+from ferlab.workers.plan import RunPlan
 from ferlab.workers.run import RunWorker, actor_options
 
 ARCH = Architecture.parse("2;sin:2,gaussian:2")

@@ -20,6 +20,10 @@ A spec (YAML)::
 Each trial owns one run (``RunWorker``), reports every generation to Tune,
 checkpoints through Tune (so a trial whose actor dies resumes where its last
 checkpoint left it), and records itself as a child MLflow run.
+
+``run_sweep`` runs a spec's space; ``run_trials`` runs a given list of runs
+(``Trial``: a run config, its run name and tags, the final nets it keeps), as
+studies do.
 """
 
 from __future__ import annotations
@@ -32,11 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml
+from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml, set_path
 from ferlab.search.targets import absolute_specs
-from ferlab.tracking import Store, TrialLog, check_store, close_children, end_run, safe_name, start_sweep
-from ferlab.workers.bridge import RunPlan, check_run, fer_suite, plan_run
+from ferlab.tracking import (MIN_PICTURE, Store, TrialLog, check_store, close_children, driver_id, end_run,
+                             safe_name, start_sweep)
 from ferlab.workers.cluster import ray_session
+from ferlab.workers.plan import RunPlan, check_run, fer_suite, keeping, plan_run, target_picture
 from ferlab.workers.run import RunWorker
 
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
@@ -117,13 +122,8 @@ def point_config(base: dict, point: dict[str, Any]) -> dict:
     """``base`` with the point's ``variant`` merged in, then each dotted key of ``point`` set."""
     out = _merge(base, point.get("variant", {}))
     for key, value in point.items():
-        if key == "variant":
-            continue
-        node = out
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
+        if key != "variant":
+            out = set_path(out, key, value)
     return out
 
 
@@ -146,18 +146,38 @@ def param_space(spec: SweepSpec) -> dict:
 
 
 # ------------------------------------------------------------------- trials
-def trial(config: dict, *, base: dict, store: Store, experiment_id: str, parent_id: str,
-          planner: Callable[[dict], RunPlan], fer, population_every: int, origin: str) -> None:
+@dataclass(frozen=True)
+class Trial:
+    """One run of a list given to ``run_trials``: its run config, MLflow run name and tags, and
+    which of its final nets are kept (a glob, at most ``keep``)."""
+
+    name: str
+    config: dict
+    tags: dict[str, str] = field(default_factory=dict)
+    nets: str = "*"
+    keep: int | None = None
+
+
+def trial(config: dict, *, base: dict, trials: dict[str, Trial], store: Store, experiment_id: str,
+          parent_id: str, planner: Callable[[dict], RunPlan], fer, population_every: int, origin: str,
+          driver: str) -> None:
     """One Tune trial: own a run, report each generation, checkpoint through Tune, log to MLflow.
-    Relative file specs are read from ``origin``, the folder the sweep was started in (Tune runs
-    each trial in its own folder)."""
+    ``config`` holds a point of the sweep's space or the name of one of ``trials``. Relative file
+    specs are read from ``origin``, the folder the sweep was started in (Tune runs each trial in its
+    own folder)."""
     from ray import tune
 
     ctx = tune.get_context()
-    point = config["point"]
-    plan = planner(absolute_specs(point_config(base, point), origin))
-    log = TrialLog(store, experiment_id, parent_id, ctx.get_trial_id(), _run_name(plan, point), plan.tags,
-                   plan.params)
+    if "run" in config:
+        given = trials[config["run"]]
+        plan = keeping(planner(absolute_specs(given.config, origin)), given.nets, given.keep)
+        name, tags = given.name, {**plan.tags, **given.tags}
+    else:
+        point = config["point"]
+        plan = planner(absolute_specs(point_config(base, point), origin))
+        name, tags = _run_name(plan, point), plan.tags
+    log = TrialLog(store, experiment_id, parent_id, ctx.get_trial_id(), name, tags, plan.params,
+                   evaluations_per_generation=plan.evaluations_per_generation, driver=driver)
     try:
         with tempfile.TemporaryDirectory() as work:
             path = Path(work) / CHECKPOINT_FILE
@@ -178,7 +198,7 @@ def trial(config: dict, *, base: dict, store: Store, experiment_id: str, parent_
                 with tempfile.TemporaryDirectory() as snap:
                     (Path(snap) / CHECKPOINT_FILE).write_bytes(path.read_bytes())
                     tune.report(stats[-1], checkpoint=tune.Checkpoint.from_directory(snap))
-            log.final(worker.result(), fer)
+            log.final(worker.result(), fer, target_picture(plan.target, MIN_PICTURE))
         log.finish()
     except Exception as e:
         log.flush()
@@ -204,19 +224,43 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
               verbose: int = 1, tags: dict[str, str] | None = None, run_name: str | None = None) -> SweepOutcome:
     """Run every point of ``spec`` as a Tune trial in ``ray_session`` (the Ray already started, the
     cluster at ``address`` or a local one); ``tags`` and ``run_name`` go to the sweep's parent run."""
+    _check_cluster_store(store, address)
+    with ray_session(address, spec.resources.gpus):
+        return _tune(spec, param_space(spec), {}, store, storage, planner, fer, verbose, tags, run_name)
+
+
+def run_trials(name: str, trials: list[Trial], store: Store, *, address: str | None = None,
+               storage: str | Path | None = None, planner=plan_run, fer=fer_suite, verbose: int = 1,
+               tags: dict[str, str] | None = None, run_name: str | None = None, resources: Resources = Resources(),
+               max_failures: int = 2) -> SweepOutcome:
+    """Run ``trials`` (unique names) as Tune trials of one sweep under experiment ``name``, as ``run_sweep``
+    runs a spec's points; the sweep's parent run is named ``run_name`` and tagged with ``tags``."""
+    by_name = {t.name: t for t in trials}
+    if len(by_name) != len(trials):
+        raise ConfigError(f"{name}: trial names must be unique")
+    spec = SweepSpec(name=name, metric="generation", mode="max", resources=resources, max_failures=max_failures)
+    _check_cluster_store(store, address)
+    with ray_session(address, resources.gpus):
+        from ray import tune
+
+        space = {"run": tune.grid_search(list(by_name))}
+        return _tune(spec, space, by_name, store, storage, planner, fer, verbose, tags, run_name)
+
+
+def _check_cluster_store(store: Store, address: str | None) -> None:
     check_store(store)
     if address and not store.is_server:
         raise ConfigError("a sweep on a cluster needs --tracking-uri http://<head>:<port> "
                           "(workers on other nodes cannot write the local SQLite store)")
-    with ray_session(address, spec.resources.gpus):
-        return _tune(spec, store, storage, planner, fer, verbose, tags, run_name)
 
 
-def _tune(spec: SweepSpec, store: Store, storage, planner, fer, verbose: int, tags, run_name) -> SweepOutcome:
+def _tune(spec: SweepSpec, space: dict, trials: dict[str, Trial], store: Store, storage, planner, fer,
+          verbose: int, tags, run_name) -> SweepOutcome:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    experiment_id, parent_id = start_sweep(store, spec.name, flatten({"sweep": _spec_params(spec)}), tags, run_name)
+    params = flatten({"sweep": _spec_params(spec)}) if not trials else {"trials": len(trials)}
+    experiment_id, parent_id = start_sweep(store, spec.name, params, tags, run_name)
     crashed = True
     try:
         scheduler = None
@@ -225,15 +269,19 @@ def _tune(spec: SweepSpec, store: Store, storage, planner, fer, verbose: int, ta
             scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
                                       grace_period=spec.asha.grace_period,
                                       reduction_factor=spec.asha.reduction_factor)
-        fn = tune.with_parameters(trial, base=spec.base, store=store, experiment_id=experiment_id,
+        fn = tune.with_parameters(trial, base=spec.base, trials=trials, store=store, experiment_id=experiment_id,
                                   parent_id=parent_id, planner=planner, fer=fer,
-                                  population_every=spec.population_every, origin=os.getcwd())
+                                  population_every=spec.population_every, origin=os.getcwd(), driver=driver_id())
         fn = tune.with_resources(fn, {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus})
-        columns = (["variant"] if spec.variants else []) + list(spec.grid) + list(spec.sample)
+        if trials:
+            columns = ["run"]
+        else:
+            names = (["variant"] if spec.variants else []) + list(spec.grid) + list(spec.sample)
+            columns = [f"point/{k}" for k in names]
         reporter = tune.CLIReporter(metric_columns=["generation"] + ([spec.metric] if spec.metric else []),
-                                    parameter_columns=[f"point/{k}" for k in columns], max_report_frequency=10)
+                                    parameter_columns=columns, max_report_frequency=10)
         tuner = tune.Tuner(
-            fn, param_space=param_space(spec),
+            fn, param_space=space,
             tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode if spec.metric else None,
                                         scheduler=scheduler,
                                         num_samples=spec.num_samples),
