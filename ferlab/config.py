@@ -301,19 +301,3 @@ def _show(value) -> str:
 
 def _type_label(tp) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def set_path(data: dict, key: str, value: Any) -> dict:
-    """Set ``data["a"]["b"]["c"] = value`` for ``key`` "a.b.c" in place (sections made as needed) and
-    return ``data``; the value is stored as given (a float stays a float, nothing is re-parsed)."""
-    node = data
-    parts = key.split(".")
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"{key}: {'.'.join(parts[:i + 1])!r} is not a section")
-        node = child
-    node[parts[-1]] = value
-    return data

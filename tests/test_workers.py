@@ -153,7 +153,7 @@ def test_worker_on_a_real_regime_matches_run_search(picbreeder_dir, tmp_path):
     """A worker stepping ES in uneven slices ends where ``run_search`` does in one go."""
     from ferlab.search.api import run_search
     from ferlab.search.registry import regime
-    from ferlab.workers.bridge import plan_run
+    from ferlab.workers.plan import plan_run
 
     data = {"regime": "es", **regime("es").smallest, "generations": 5}
     plan = plan_run(data)
