@@ -363,13 +363,16 @@ class StudyOutcome:
 
 
 def run_study(study: Study, store, out_dir: str | Path, *, address: str | None = None,
+              storage: str | Path | None = None, resume: bool = False,
               planner: Callable | None = None, fer: Callable | None = None, verbose: int = 1,
               stop_after_phase: str | None = None, log: Callable[[str], None] = print) -> StudyOutcome:
     """Run every phase (reusing finished runs), then write the report and log it to the study's MLflow run.
 
     ``planner(data, table)`` and ``fer`` default to the real regimes and the FER
     suite (tests pass stand-ins); ``stop_after_phase`` ends after that phase
-    with no report (an interruption). Every phase runs in one Ray session.
+    with no report (an interruption). Every phase runs in one Ray session. Phase sweeps keep Tune's
+    checkpoints under ``storage`` (default ``<out_dir>/tune``), one folder per phase; with ``resume``,
+    a phase sweep whose driver died is restored from there (``run_sweep(resume=True)``).
     """
     from ferlab.tracking import check_store
     from ferlab.workers.bridge import check_run
@@ -384,12 +387,13 @@ def run_study(study: Study, store, out_dir: str | Path, *, address: str | None =
             for entry in expand(phase, static_targets(study, phase)):
                 check(entry.config)
     with ray_session(address):
-        return _conduct(study, store, Path(out_dir).resolve(), check, address=address, planner=planner, fer=fer,
-                        verbose=verbose, stop_after_phase=stop_after_phase, log=log)
+        return _conduct(study, store, Path(out_dir).resolve(), check, address=address, storage=storage,
+                        resume=resume, planner=planner, fer=fer, verbose=verbose,
+                        stop_after_phase=stop_after_phase, log=log)
 
 
-def _conduct(study: Study, store, out: Path, check: Callable[[dict], None], *, address, planner, fer,
-             verbose: int, stop_after_phase: str | None, log: Callable[[str], None]) -> StudyOutcome:
+def _conduct(study: Study, store, out: Path, check: Callable[[dict], None], *, address, storage, resume,
+             planner, fer, verbose: int, stop_after_phase: str | None, log: Callable[[str], None]) -> StudyOutcome:
     """``run_study`` once its inputs are checked and Ray is up: the study's MLflow run, its phases, its report."""
     from ferlab.tracking import client, end_run, experiment
 
@@ -414,8 +418,8 @@ def _conduct(study: Study, store, out: Path, check: Callable[[dict], None], *, a
             if todo:
                 for entry in todo:
                     check(entry.config)
-                failed = run_phase(study, phase, todo, store, out, address=address, planner=planner, fer=fer,
-                                   verbose=verbose, parent=study_run_id)
+                failed = run_phase(study, phase, todo, store, out, address=address, storage=storage,
+                                   resume=resume, planner=planner, fer=fer, verbose=verbose, parent=study_run_id)
                 computed += len(todo) - failed
                 if failed:
                     log(f"phase {phase.name}: {failed} runs failed (see their MLflow runs); the report omits them")
@@ -470,11 +474,13 @@ def phase_targets(study: Study, phase: Phase, earlier: list[RunEntry], runs: dic
 
 
 def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path, *, address, planner, fer,
-              verbose: int, parent: str) -> int:
+              verbose: int, parent: str, storage: str | Path | None = None, resume: bool = False) -> int:
     """Run the missing runs of one phase as one sweep; the number that failed."""
     import functools
 
+    from ferlab.tracking import safe_name
     from ferlab.workers.bridge import fer_suite
+    from ferlab.workers.cluster import join_uri
     from ferlab.workers.sweep import Resources, SweepSpec, run_sweep
 
     table = {e.point: e for e in todo}
@@ -484,7 +490,8 @@ def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path
     plan = functools.partial(planner or plan_entry, table=table)
     tagged = functools.partial(_with_study_tag, plan=plan, study=study.name)
     size = max(int(e.config.get("resolution", 64)) for e in todo)
-    outcome = run_sweep(spec, store, address=address, storage=out / "tune", planner=tagged,
+    phase_storage = join_uri(str(storage if storage is not None else out / "tune"), safe_name(phase.name))
+    outcome = run_sweep(spec, store, address=address, storage=phase_storage, resume=resume, planner=tagged,
                         fer=fer or functools.partial(fer_suite, size=size, draw=False),
                         verbose=verbose, tags={PARENT_TAG: parent, PHASE_TAG: phase.name},
                         run_name=f"{study.name}/{phase.name}")
