@@ -38,6 +38,8 @@ from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load
 from ferlab.search.targets import absolute_specs
 from ferlab.tracking import (
     KIND_TAG,
+    PARENT_TAG,
+    TRIAL_TAG,
     Store,
     TrialLog,
     check_store,
@@ -247,6 +249,20 @@ def unfinished(path: str) -> bool:
     return any(t.status != "TERMINATED" for t in tune.ExperimentAnalysis(path).trials)
 
 
+def tune_trial(config: dict, *, store: Store, experiment_id: str, parent_id: str, **kwargs) -> None:
+    """What Tune runs: ``trial``, unless this trial's MLflow run already FINISHED. That happens in a
+    restored sweep: Tune's last snapshot of the experiment can lag behind a trial that ended just
+    before the driver died, and Tune would run it once more."""
+    from ray import tune
+
+    mc = client(store)
+    done = mc.search_runs([experiment_id], max_results=1, filter_string=(
+        f"tags.`{TRIAL_TAG}` = '{tune.get_context().get_trial_id()}' and tags.`{PARENT_TAG}` = '{parent_id}' "
+        "and attributes.status = 'FINISHED'"))
+    if not done:
+        trial(config, store=store, experiment_id=experiment_id, parent_id=parent_id, **kwargs)
+
+
 def _reopen_parent(store: Store, spec: SweepSpec, path: str) -> tuple[str, str] | None:
     """The MLflow parent run of the sweep whose Tune experiment is ``path``, set RUNNING again."""
     mc = client(store)
@@ -274,7 +290,7 @@ def _tune(spec: SweepSpec, store: Store, storage: str, resume: bool, planner, fe
                                                {**(tags or {}), TUNE_TAG: path}, run_name)
     crashed = True
     try:
-        fn = tune.with_parameters(trial, base=spec.base, store=store, experiment_id=experiment_id,
+        fn = tune.with_parameters(tune_trial, base=spec.base, store=store, experiment_id=experiment_id,
                                   parent_id=parent_id, planner=planner, fer=fer,
                                   population_every=spec.population_every, origin=os.getcwd())
         fn = tune.with_resources(fn, {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus})
