@@ -282,10 +282,11 @@ def _tune(spec: SweepSpec, store: Store, storage: str, resume: bool, planner, fe
     from ray import tune
 
     path = experiment_path(spec, storage)
-    reopened = _reopen_parent(store, spec, path) if resume and unfinished(path) else None
+    restore = resume and unfinished(path)
+    reopened = _reopen_parent(store, spec, path) if restore else None
     if reopened is not None:
         experiment_id, parent_id = reopened
-    else:
+    else:  # a new sweep, or a restored one whose parent run is not in this store (its trials get new runs)
         experiment_id, parent_id = start_sweep(store, spec.name, flatten({"sweep": _spec_params(spec)}),
                                                {**(tags or {}), TUNE_TAG: path}, run_name)
     crashed = True
@@ -294,7 +295,7 @@ def _tune(spec: SweepSpec, store: Store, storage: str, resume: bool, planner, fe
                                   parent_id=parent_id, planner=planner, fer=fer,
                                   population_every=spec.population_every, origin=os.getcwd())
         fn = tune.with_resources(fn, {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus})
-        if reopened is not None:
+        if restore:
             tuner = tune.Tuner.restore(path, fn, resume_unfinished=True, resume_errored=True)
         else:
             tuner = _new_tuner(spec, fn, storage, verbose)
