@@ -41,7 +41,7 @@ def free_port() -> int:
 
 def test_uris_pass_through_untouched_and_folders_become_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for uri in (S3, "gs://bucket/sweeps", "s3://bucket"):
+    for uri in (S3, "gs://bucket/sweeps", "s3://bucket", "file:///mnt/nfs/tune"):
         assert tune_storage(uri, None) == uri
         assert tune_storage(uri, "10.0.0.5:6379") == uri
     assert tune_storage(None, None) == str(tmp_path / "tune")

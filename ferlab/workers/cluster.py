@@ -66,8 +66,8 @@ def check_reachable(address: str | None, timeout: float = 5.0) -> None:
 
 
 def is_uri(storage: str | Path) -> bool:
-    """Whether ``storage`` names a remote filesystem (``scheme://...``) rather than a local folder."""
-    return isinstance(storage, str) and "://" in storage.split("?", 1)[0] and not storage.startswith("file://")
+    """Whether ``storage`` is a URI (``s3://``, ``gs://``, ``file://``...) rather than a folder name."""
+    return isinstance(storage, str) and "://" in storage.split("?", 1)[0]
 
 
 def tune_storage(storage: str | Path | None, address: str | None, default: str | Path = "tune") -> str:
