@@ -56,13 +56,15 @@ class StudyOutcome:
 
 
 def run_study(study: Study, store, out_dir: str | Path, *, address: str | None = None,
-              planner: Callable | None = None, fer: Callable | None = None, verbose: int = 1,
+              storage: str | Path | None = None, resume: bool = False, planner: Callable | None = None, fer: Callable | None = None, verbose: int = 1,
               stop_after_phase: str | None = None, log: Callable[[str], None] = print) -> StudyOutcome:
     """Run every phase (reusing finished runs), then write the report and log it to the study's MLflow run.
 
     ``planner(config) -> RunPlan`` and ``fer`` default to the workers' planner (the real regimes)
     and the FER suite (tests pass stand-ins); ``stop_after_phase`` ends after that phase with no
-    report (an interruption). Every phase runs in one Ray session.
+    report (an interruption). Every phase runs in one Ray session. Phase sweeps keep Tune's
+    checkpoints under ``storage`` (default ``<out_dir>/tune``), one folder per phase; with ``resume``,
+    a phase sweep whose driver died is restored from there (``run_sweep(resume=True)``).
     """
     from ferlab.tracking import check_store
     from ferlab.workers.cluster import ray_session
@@ -77,12 +79,13 @@ def run_study(study: Study, store, out_dir: str | Path, *, address: str | None =
             for entry in expand(phase, static_targets(study, phase)):
                 check(entry.config)
     with ray_session(address):
-        return _conduct(study, store, Path(out_dir).resolve(), check, address=address, planner=planner, fer=fer,
-                        verbose=verbose, stop_after_phase=stop_after_phase, log=log)
+        return _conduct(study, store, Path(out_dir).resolve(), check, address=address, storage=storage,
+                        resume=resume, planner=planner, fer=fer, verbose=verbose,
+                        stop_after_phase=stop_after_phase, log=log)
 
 
-def _conduct(study: Study, store, out: Path, check: Callable[[dict], None], *, address, planner, fer,
-             verbose: int, stop_after_phase: str | None, log: Callable[[str], None]) -> StudyOutcome:
+def _conduct(study: Study, store, out: Path, check: Callable[[dict], None], *, address, storage, resume,
+             planner, fer, verbose: int, stop_after_phase: str | None, log: Callable[[str], None]) -> StudyOutcome:
     """``run_study`` once its inputs are checked and Ray is up: the study's MLflow run, its phases, its report."""
     from ferlab.tracking import end_run, finished_runs, log_report, start_study
 
@@ -103,7 +106,7 @@ def _conduct(study: Study, store, out: Path, check: Callable[[dict], None], *, a
                 for entry in todo:
                     check(entry.config)
                 failed = run_phase(study, phase, todo, store, out, address=address, planner=planner, fer=fer,
-                                   verbose=verbose, parent=study_run_id)
+                                   verbose=verbose, parent=study_run_id, storage=storage, resume=resume)
                 computed += len(todo) - failed
                 if failed:
                     log(f"phase {phase.name}: {failed} runs failed (see their MLflow runs); the report omits them")
@@ -143,16 +146,18 @@ def phase_targets(study: Study, phase: Phase, earlier: list[RunEntry], runs: dic
 
 
 def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path, *, address, planner, fer,
-              verbose: int, parent: str) -> int:
+              verbose: int, parent: str, storage: str | Path | None = None, resume: bool = False) -> int:
     """Run the missing runs of one phase as one sweep of trials under the study's run; the number that failed."""
-    from ferlab.tracking import phase_tags, study_tags
+    from ferlab.tracking import phase_tags, safe_name, study_tags
+    from ferlab.workers.cluster import join_uri
     from ferlab.workers.plan import fer_suite, plan_run
     from ferlab.workers.sweep import Resources, Trial, run_trials
 
     trials = [Trial(e.name, e.config, study_tags(study.name, e.key, phase.name, phase.group, phase.role, e.image),
                     phase.nets, phase.keep) for e in todo]
     suite = fer or functools.partial(fer_suite, size=todo[0].fer_size, draw=False)
-    outcome = run_trials(study.name, trials, store, address=address, storage=out / "tune",
+    phase_storage = join_uri(str(storage if storage is not None else out / "tune"), safe_name(phase.name))
+    outcome = run_trials(study.name, trials, store, address=address, storage=phase_storage, resume=resume,
                          planner=planner or plan_run, fer=suite, verbose=verbose,
                          tags=phase_tags(parent, phase.name), run_name=phase.name,
                          resources=Resources(cpus=phase.cpus), max_failures=phase.max_failures)
