@@ -41,9 +41,9 @@ member with the largest gain, whose +-1 moves the picture the most.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -61,6 +61,14 @@ METRICS = ("internal_asymmetry", "feature_redundancy", "feature_roughness", "swe
            "sweep_entanglement", "knob_misalignment", "compressibility")
 
 Progress = Callable[[int, int, str], None]
+
+
+class DeadNet(FerlabError):
+    """A net whose picture no weight can move: a result of its own (``status: dead``), not a failure.
+
+    A dead ReLU-like copy, a saturated or fully masked net: nothing can be swept, so
+    there is nothing to score; callers record the reason instead of scores.
+    """
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ class MetricsConfig:
                 raise FerlabError(f"metrics config: {message}")
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "MetricsConfig":
+    def from_dict(cls, data: dict | None) -> MetricsConfig:
         """Build from a mapping (e.g. a YAML section); unknown keys and wrong types are errors."""
         return from_dict(cls, data, "metrics")
 
@@ -122,7 +130,7 @@ def _change_stats(changes: jax.Array, axis: str, threshold: float, parts: int):
     return share, frac, spread
 
 
-def change_stats(changes: np.ndarray, axis: str, cfg: "MetricsConfig") -> tuple[np.ndarray, ...]:
+def change_stats(changes: np.ndarray, axis: str, cfg: MetricsConfig) -> tuple[np.ndarray, ...]:
     """``_change_stats`` over chunks of ``cfg.chunk`` sweeps (one compiled shape per net)."""
     n, chunk = changes.shape[0], cfg.chunk
     parts = []
@@ -211,7 +219,7 @@ def measure(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress: Pr
     flat = np.asarray(net.flat())
     support = np.flatnonzero(flat)
     if support.size == 0:
-        raise FerlabError("the net has no non-zero weights: nothing to measure")
+        raise DeadNet("the net has no non-zero weights: nothing to measure")
     chosen = sweeps.weight_subset(cfg.seed, net, support, cfg.max_weights)
     tracker = _Tracker(progress, 1 + 5 * chosen.size + 5 * cfg.directions + 2 * cfg.chunk)
 
@@ -224,7 +232,7 @@ def measure(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress: Pr
     tick = tracker.stage("weight sweeps")
     single = calibrated_sweeps(net, chosen.astype(np.int32), base, cfg, tick)
     if single.dirs.size == 0:
-        raise FerlabError("no weight moves the picture: nothing to measure")
+        raise DeadNet("no weight moves the picture: nothing to measure")
     reps = _representatives(sweeps.effect_groups(single.changes[:, 0] - single.changes[:, 1], cfg.effect_cos),
                             single.gain)
     single_fixed = fixed_changes(net, single.dirs[reps], base, cfg, tick)
@@ -233,7 +241,7 @@ def measure(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress: Pr
     dirs = sweeps.random_directions(cfg.seed, net, support, cfg.directions)
     rand = calibrated_sweeps(net, dirs, base, cfg, tick)
     if rand.dirs.shape[0] == 0:
-        raise FerlabError("no random direction moves the picture: nothing to measure")
+        raise DeadNet("no random direction moves the picture: nothing to measure")
     rand_fixed = fixed_changes(net, rand.dirs, base, cfg, tick)
 
     s_asym, s_frac, s_spread = (a[reps] for a in change_stats(single.changes, axis, cfg))
