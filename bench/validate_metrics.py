@@ -108,39 +108,39 @@ def main():
 
 
 def report(names, table, records, cache, size):
-    """Measure the Picbreeder nets and their copies and print the validation table."""
-    from ferlab.metrics import (
-        METRICS,
-        MetricsConfig,
-        fer_metrics,
-        fer_score,
-        label_auroc,
-    )
+    """Measure the Picbreeder nets and their copies, print the validation table, save it as JSON."""
+    from ferlab.metrics import METRICS, MetricsConfig, fer_score, label_auroc, measure
     from ferlab.sources import load_dense
 
     config = MetricsConfig(size=size)
     rows = []
-    print(f"\n{'genome':24s} {'img_asym':>8s} {'axis_free':>9s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} "
-          f"{'auroc':>6s}")
+    print(f"\n{'genome':24s} {'img_asym':>8s} {'w_free':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} "
+          f"{'auroc':>6s} sgd_mse")
     for name in names:
         net, genome = load_dense(table[name])
-        pb = fer_metrics(net, config)
-        sgd = [fer_metrics(c, config) for c in copies(cache, name, records[name])]
+        pb = measure(net, config)
+        sgd = [measure(c, config).metrics for c in copies(cache, name, records[name])]
         mean = {k: float(np.mean([m[k] for m in sgd])) for k in METRICS}
-        lower = np.mean([pb[k] < mean[k] for k in METRICS])
-        labelled = any(link.label for link in genome.links)
+        lower = float(np.mean([pb.metrics[k] < mean[k] for k in METRICS]))
+        labelled = genome is not None and any(link.label for link in genome.links)
         auroc = label_auroc(genome, size)["auroc"] if labelled else float("nan")
-        info = pb.get("_info", {})
-        rows.append((name, info, fer_score(pb), float(np.mean([fer_score(m) for m in sgd])), lower, auroc, pb, mean))
-        print(f"{name:24s} {info.get('image_asymmetry', float('nan')):8.3f} {info.get('axis_free')!s:>9s} "
-              f"{rows[-1][2]:7.3f} {rows[-1][3]:7.3f} {lower:6.0%} {auroc:6.3f}", flush=True)
-    asym = np.array([r[1].get("image_asymmetry", np.nan) for r in rows])
-    pbs = np.array([r[2] for r in rows])
-    print(f"\nPearson r(fer_score, image asymmetry) over {len(rows)} Picbreeder nets: "
-          f"{np.corrcoef(pbs, asym)[0, 1]:.3f}")
-    print("\nper metric: Picbreeder value / SGD mean")
-    for r in rows:
-        print(f"{r[0]:24s} " + " ".join(f"{k[:10]}={r[6][k]:.2f}/{r[7][k]:.2f}" for k in METRICS))
+        row = {"genome": name, "image_asymmetry": pb.info["image_asymmetry"],
+               "axis_free_weight": pb.info["axis_free_weight"], "pb_fer": fer_score(pb.metrics),
+               "sgd_fer": float(np.mean([fer_score(m) for m in sgd])), "lower": lower, "auroc": auroc,
+               "sgd_mse": records[name]["mse"], "pb_metrics": pb.metrics, "sgd_mean_metrics": mean,
+               "lower_metrics": [k for k in METRICS if pb.metrics[k] < mean[k]]}
+        rows.append(row)
+        print(f"{name:24s} {row['image_asymmetry']:8.3f} {row['axis_free_weight']:6.2f} {row['pb_fer']:7.3f} "
+              f"{row['sgd_fer']:7.3f} {lower:6.0%} {auroc:6.3f} " + " ".join(f"{m:.4f}" for m in row["sgd_mse"]),
+              flush=True)
+    if len(rows) > 2:
+        r = np.corrcoef([x["pb_fer"] for x in rows], [x["image_asymmetry"] for x in rows])[0, 1]
+        print(f"\nPearson r(Picbreeder fer_score, image asymmetry) over {len(rows)} genomes: {r:+.3f}")
+    print("\nper metric, Picbreeder / SGD mean:")
+    for x in rows:
+        print(f"{x['genome']:24s} " + " ".join(f"{k[:14]}={x['pb_metrics'][k]:.2f}/{x['sgd_mean_metrics'][k]:.2f}"
+                                            for k in METRICS))
+    (cache / "validation.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":
