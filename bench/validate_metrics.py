@@ -114,7 +114,7 @@ def report(names, table, records, cache, size):
 
     config = MetricsConfig(size=size)
     rows = []
-    print(f"\n{'genome':24s} {'img_asym':>8s} {'w_free':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} "
+    print(f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} "
           f"{'auroc':>6s} sgd_mse")
     for name in names:
         net, genome = load_dense(table[name])
@@ -125,12 +125,12 @@ def report(names, table, records, cache, size):
         labelled = genome is not None and any(link.label for link in genome.links)
         auroc = label_auroc(genome, size)["auroc"] if labelled else float("nan")
         row = {"genome": name, "image_asymmetry": pb.info["image_asymmetry"],
-               "axis_free_weight": pb.info["axis_free_weight"], "pb_fer": fer_score(pb.metrics),
+               "axis": pb.info["axis"], "pb_fer": fer_score(pb.metrics),
                "sgd_fer": float(np.mean([fer_score(m) for m in sgd])), "lower": lower, "auroc": auroc,
                "sgd_mse": records[name]["mse"], "pb_metrics": pb.metrics, "sgd_mean_metrics": mean,
                "lower_metrics": [k for k in METRICS if pb.metrics[k] < mean[k]]}
         rows.append(row)
-        print(f"{name:24s} {row['image_asymmetry']:8.3f} {row['axis_free_weight']:6.2f} {row['pb_fer']:7.3f} "
+        print(f"{name:24s} {row['image_asymmetry']:8.3f} {row['axis']:>6s} {row['pb_fer']:7.3f} "
               f"{row['sgd_fer']:7.3f} {lower:6.0%} {auroc:6.3f} " + " ".join(f"{m:.4f}" for m in row["sgd_mse"]),
               flush=True)
     if len(rows) > 2:

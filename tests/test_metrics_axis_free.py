@@ -1,5 +1,6 @@
-"""The axis-free forms of the suite: they need no mirror axis, still separate Picbreeder from SGD,
-are blind to how a net is laid out, and the blend between the forms follows the image's asymmetry."""
+"""The suite's two forms: the axis-free one (the default, what fer_score reads) and the paper's
+mirror form (``axis: x``): both separate Picbreeder from SGD and are blind to how a net is laid out;
+the axis-free building blocks need no mirror."""
 
 import dataclasses
 
@@ -27,23 +28,30 @@ from ferlab.metrics import (
     regions,
     symmetry,
 )
-from ferlab.metrics.suite import axis_free_weight
 
-FREE = dataclasses.replace(FAST, axis="none")
-FREE_INVARIANT = dataclasses.replace(INVARIANT, axis="none")
+MIRROR = dataclasses.replace(FAST, axis="x")
+MIRROR_INVARIANT = dataclasses.replace(INVARIANT, axis="x")
 
 
 @pytest.fixture(scope="module")
-def free_metrics(picbreeder_dir):
-    return {name: measure(_net(picbreeder_dir, name), FREE) for pair in PAIRS for name in pair}
+def mirror_metrics(picbreeder_dir):
+    return {name: measure(_net(picbreeder_dir, name), MIRROR) for pair in PAIRS for name in pair}
 
 
-def test_axis_free_forms_rank_picbreeder_below_sgd(free_metrics):
-    """Skull and butterfly: fer_score lower and at least 80% of the metrics lower, with no axis used."""
+def test_default_metrics_are_the_axis_free_forms(picbreeder_dir):
+    m = measure(_net(picbreeder_dir, "picbreeder_skull"), FAST)
+    assert m.info["form"] == "axis_free" and m.info["axis"] == "x"
+    assert m.metrics == {k: m.info["axis_free_metrics"].get(k, m.metrics[k]) for k in METRICS}
+    assert set(m.info["axis_metrics"]) == set(m.info["axis_free_metrics"])
+
+
+def test_mirror_forms_rank_picbreeder_below_sgd(mirror_metrics):
+    """Skull and butterfly about their mirror axis (the paper's forms): fer_score lower and at least
+    80% of the metrics lower."""
     for ufr, fer in PAIRS:
-        a, b = free_metrics[ufr], free_metrics[fer]
-        assert a.info["axis_free_weight"] == 1.0
-        assert a.metrics == pytest.approx({k: a.info["axis_free_metrics"].get(k, a.metrics[k]) for k in METRICS})
+        a, b = mirror_metrics[ufr], mirror_metrics[fer]
+        assert a.info["form"] == "mirror"
+        assert a.metrics == {k: a.info["axis_metrics"].get(k, a.metrics[k]) for k in METRICS}
         lower = [name for name in METRICS if a.metrics[name] < b.metrics[name]]
         assert len(lower) >= 0.8 * len(METRICS), (ufr, sorted(set(METRICS) - set(lower)))
         assert fer_score(a.metrics) < fer_score(b.metrics)
@@ -51,29 +59,24 @@ def test_axis_free_forms_rank_picbreeder_below_sgd(free_metrics):
 
 
 @pytest.fixture(scope="module")
-def skull_free(picbreeder_dir):
+def skull_mirror(picbreeder_dir):
     net = _net(picbreeder_dir, "picbreeder_skull")
-    return net, fer_metrics(net, FREE_INVARIANT)
+    return net, fer_metrics(net, MIRROR_INVARIANT)
 
 
-def test_axis_free_forms_ignore_unit_permutation(skull_free):
-    net, reference = skull_free
-    _assert_close(fer_metrics(_permute_units(net, jax.random.PRNGKey(5)), FREE_INVARIANT), reference)
+def test_mirror_forms_ignore_unit_permutation(skull_mirror):
+    net, reference = skull_mirror
+    _assert_close(fer_metrics(_permute_units(net, jax.random.PRNGKey(5)), MIRROR_INVARIANT), reference)
 
 
-def test_axis_free_forms_ignore_cache_chain_splitting(skull_free):
-    net, reference = skull_free
-    _assert_close(fer_metrics(_split_cache_chain(net), FREE_INVARIANT), reference)
+def test_mirror_forms_ignore_cache_chain_splitting(skull_mirror):
+    net, reference = skull_mirror
+    _assert_close(fer_metrics(_split_cache_chain(net), MIRROR_INVARIANT), reference)
 
 
-def test_blend_weight_follows_image_asymmetry():
-    cfg = MetricsConfig()
-    assert axis_free_weight(0.05, cfg) == 0.0 and axis_free_weight(0.5, cfg) == 1.0
-    assert axis_free_weight(0.2, cfg) == pytest.approx(0.5)
-    assert axis_free_weight(0.5, MetricsConfig(axis="x")) == 0.0 and axis_free_weight(None, cfg) == 0.0
-    assert axis_free_weight(0.0, MetricsConfig(axis="none")) == 1.0
-    with pytest.raises(FerlabError, match="free_from"):
-        MetricsConfig(free_from=0.4, free_full=0.3)
+def test_axis_none_is_refused():
+    with pytest.raises(FerlabError, match="axis"):
+        MetricsConfig(axis="none")
 
 
 def test_best_mixedness_finds_any_square_symmetry():
@@ -83,7 +86,7 @@ def test_best_mixedness_finds_any_square_symmetry():
     assert float(symmetry.best_mixedness(jnp.sin(x + y))) < 1e-6
     assert float(symmetry.mixedness(jnp.sin(x + y)[..., None], "x")) > 0.5
     assert float(symmetry.best_mixedness(x * y * y + 2 * y * x * x)) < 1e-6
-    blob = jnp.exp(-((x - 0.5) ** 2 + (y - 0.3) ** 2) * 20)
+    blob = jnp.exp(-((x - 0.55) ** 2 + (y + 0.25) ** 2) * 60)  # far from its image under every op
     assert float(symmetry.best_mixedness(blob)) > 0.9
 
 
