@@ -109,7 +109,15 @@ def main():
 
 def report(names, table, records, cache, size):
     """Measure the Picbreeder nets and their copies, print the validation table, save it as JSON."""
-    from ferlab.metrics import METRICS, MetricsConfig, fer_score, label_auroc, measure
+    from ferlab.metrics import (
+        METRICS,
+        DeadNet,
+        MetricsConfig,
+        fer_score,
+        label_auroc,
+        measure,
+        measure_many,
+    )
     from ferlab.sources import load_dense
 
     config = MetricsConfig(size=size)
@@ -119,7 +127,12 @@ def report(names, table, records, cache, size):
     for name in names:
         net, genome = load_dense(table[name])
         pb = measure(net, config)
-        sgd = [measure(c, config).metrics for c in copies(cache, name, records[name])]
+        measured = measure_many(copies(cache, name, records[name]), config)
+        dead = [i for i, m in enumerate(measured) if isinstance(m, DeadNet)]
+        sgd = [m.metrics for m in measured if not isinstance(m, DeadNet)]
+        if not sgd:
+            print(f"{name:24s} every SGD copy is dead: nothing to compare", flush=True)
+            continue
         mean = {k: float(np.mean([m[k] for m in sgd])) for k in METRICS}
         lower = float(np.mean([pb.metrics[k] < mean[k] for k in METRICS]))
         labelled = genome is not None and any(link.label for link in genome.links)
@@ -127,20 +140,25 @@ def report(names, table, records, cache, size):
         row = {"genome": name, "image_asymmetry": pb.info["image_asymmetry"],
                "axis": pb.info["axis"], "pb_fer": fer_score(pb.metrics),
                "sgd_fer": float(np.mean([fer_score(m) for m in sgd])), "lower": lower, "auroc": auroc,
-               "sgd_mse": records[name]["mse"], "pb_metrics": pb.metrics, "sgd_mean_metrics": mean,
+               "sgd_mse": records[name]["mse"], "dead_copies": dead, "pb_metrics": pb.metrics, "sgd_mean_metrics": mean,
                "lower_metrics": [k for k in METRICS if pb.metrics[k] < mean[k]]}
         rows.append(row)
         print(f"{name:24s} {row['image_asymmetry']:8.3f} {row['axis']:>6s} {row['pb_fer']:7.3f} "
-              f"{row['sgd_fer']:7.3f} {lower:6.0%} {auroc:6.3f} " + " ".join(f"{m:.4f}" for m in row["sgd_mse"]),
+              f"{row['sgd_fer']:7.3f} {lower:6.0%} {auroc:6.3f} " + " ".join(f"{m:.4f}" for m in row["sgd_mse"])
+              + (f"  dead copies: {dead}" if dead else ""),
               flush=True)
+    saved = cache / "validation.json"  # rows of earlier runs (other genomes) are kept
+    kept = [x for x in (json.loads(saved.read_text()) if saved.is_file() else []) if x["genome"] not in names]
+    rows = kept + rows
+    saved.write_text(json.dumps(rows, indent=2) + "\n")
     if len(rows) > 2:
         r = np.corrcoef([x["pb_fer"] for x in rows], [x["image_asymmetry"] for x in rows])[0, 1]
-        print(f"\nPearson r(Picbreeder fer_score, image asymmetry) over {len(rows)} genomes: {r:+.3f}")
+        print(f"\nPearson r(Picbreeder fer_score, image asymmetry) over {len(rows)} genomes "
+              f"({', '.join(x['genome'] for x in rows)}): {r:+.3f}")
     print("\nper metric, Picbreeder / SGD mean:")
     for x in rows:
         print(f"{x['genome']:24s} " + " ".join(f"{k[:14]}={x['pb_metrics'][k]:.2f}/{x['sgd_mean_metrics'][k]:.2f}"
                                             for k in METRICS))
-    (cache / "validation.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -66,13 +66,13 @@ def square_op(maps: jnp.ndarray, op: str, spatial: int = -2) -> jnp.ndarray:
     return swapped if op == "diagonal" else jnp.flip(swapped, (rows, cols))
 
 
-def best_mixedness(maps: jnp.ndarray, spatial: int = -2, reduce: tuple[int, ...] | None = None) -> jnp.ndarray:
+def best_mixedness(maps: jnp.ndarray, spatial: int = -2) -> jnp.ndarray:
     """min over ``SQUARE_OPS`` of 2 min(|s|^2, |a|^2) / |f|^2: 0 when a map is purely symmetric or
     antisymmetric under *some* symmetry of the square, 1 when it mixes evenly under every one.
 
     Needs no image axis: it asks whether a map keeps a regularity that the inputs have, whatever
-    the picture's own symmetry. Energies are summed over ``reduce`` (default: the two spatial axes)."""
-    reduce = reduce or (maps.ndim + spatial, maps.ndim + spatial + 1)
+    the picture's own symmetry."""
+    reduce = (maps.ndim + spatial, maps.ndim + spatial + 1)
     out = []
     for op in SQUARE_OPS:
         m = square_op(maps, op, spatial)
