@@ -167,6 +167,9 @@ def cmd_analyze(args) -> int:
 
         result = analyze(net, genome, config, progress=progress)
     result.write(out)
+    if result.dead:
+        print(f"wrote {out}/metrics.json: status dead ({result.reason}), no scores")
+        return 0
     labels = f", human-label AUROC {result.labels['auroc']:.3f}" if result.labels else ""
     print(f"wrote {out}/metrics.json and {len(result.figures)} figures "
           f"(fer_score {result.fer_score:.3f}{labels})")

@@ -174,14 +174,20 @@ def suite_settings(size: int, draw: bool) -> dict[str, Any]:
 
 def fer_suite(net, genome, out_dir: Path, *, size: int = 64, draw: bool = True) -> dict[str, float]:
     """FER metrics of one net (and its genome, for NEAT) at ``size`` pixels; writes ``metrics.json``
-    and the figures to ``out_dir`` (with ``draw=False`` only the feature-map grid, which is cheap)."""
-    from ferlab.files import write_bytes
+    and the figures to ``out_dir`` (with ``draw=False`` only the feature-map grid, which is cheap).
+
+    A dead net (no weight moves its picture) is a result, not a failure: ``metrics.json`` says
+    ``status: dead`` and why, and the only number returned is ``dead = 1`` (no scores), so the
+    run's other nets are still scored and a report can count it."""
     from ferlab.figures import feature_grid
+    from ferlab.files import write_bytes
     from ferlab.metrics import MetricsConfig, analyze
 
     analysis = analyze(net, genome, config=MetricsConfig(size=size), draw=draw)
     analysis.write(out_dir)
     if not draw:
         write_bytes(Path(out_dir) / "features.png", feature_grid(net, size))
+    if analysis.dead:
+        return {"dead": 1.0}
     return {**analysis.metrics, "fer_score": analysis.fer_score}
 
