@@ -21,7 +21,7 @@ QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
 OUT="${OUT:-results/device}"
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1 TQDM_DISABLE=1 RAY_ADDRESS=local PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
 
 if [ -z "${PYTHON:-}" ]; then
@@ -56,8 +56,8 @@ part() {  # part NAME LIMIT_S COMMAND...: run, print and save one part's output
 if [ "$QUICK" = 1 ]; then
   part render 120 "$PYTHON" bench/render.py --quick
   part sgd 180 "$PYTHON" bench/sgd.py --quick
-  part neat 240 "$PYTHON" bench/neat.py --size 16 --pops 100 --generations 5 --seeds 1 --only ferlab \
-    --fuse-pops 32 --fuse-generations 10 --painter-pops 100 --painter-generations 3
+  part neat 300 "$PYTHON" bench/neat.py --size 16 --pops 32 --generations 5 --seeds 1 --only ferlab \
+    --fuse-pops 32 --fuse-generations 10 --painter-pops 32 --painter-generations 3
   part analyze 180 bash -c "time $PYTHON -m ferlab.cli analyze \"\$FERLAB_PICBREEDER_DATA/nets/picbreeder_skull.npz\" --size 32 --out /tmp/device_analyze && cp /tmp/device_analyze/metrics.json $OUT/"
   part islands 240 "$PYTHON" bench/islands.py --regime es --islands 1 2 --generations 6 --population 16 --resolution 16
 else
