@@ -60,7 +60,7 @@ def main():
     for pop in a.populations:
         search = ESSearch(ESConfig(algorithm=a.algorithm, population_size=pop), template, target)
         state = search.init(jax.random.PRNGKey(1))
-        es = best_time(lambda s: search.step(s)[0], state, repeats=a.repeats)
+        es = best_time(lambda s, search=search: search.step(s)[0], state, repeats=a.repeats)
         flat = jax.random.normal(jax.random.PRNGKey(2), (pop, template.arch.n_weights)) * 0.1
         bare = best_time(lambda f: render(template.with_flat(f), a.size).rgb, flat, repeats=a.repeats)
         unfused, fused = fused_gain(search, a.generations, a.fuse, a.repeats)
