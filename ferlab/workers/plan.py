@@ -131,6 +131,12 @@ class Selected:
     def step(self, state):
         return self.search.step(state)
 
+    def __getattr__(self, name: str):
+        """Every other capability (fused ``steps``, ``tables``, migration) is the wrapped search's."""
+        if name == "search":
+            raise AttributeError(name)
+        return getattr(self.search, name)
+
     def result(self, state):
         from ferlab.search.api import Result
 
