@@ -49,7 +49,7 @@ class Comparison:
 
 
 @dataclass(frozen=True)
-class Analysis:
+class ReportSpec:
     """What the report computes: metrics, the grouping column, comparisons, bootstrap settings,
     and how many images per group the gallery shows."""
 
@@ -99,7 +99,7 @@ def cliffs_delta(a, b) -> float:
     return float(sign.mean())
 
 
-def summarize(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """One row per group: ``n`` and, per metric, ``<m>``, ``<m>_low``, ``<m>_high``."""
     rows = []
     for name, part in df.groupby(analysis.group, sort=True):
@@ -113,7 +113,7 @@ def summarize(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Analysis) -> dict:
+def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: ReportSpec) -> dict:
     """Statistics of ``b`` against ``a`` on ``metric`` (see the module docstring)."""
     by = comparison.by or analysis.group
     rows = df[np.isfinite(df[metric].astype(float))] if metric in df else df.iloc[:0]
@@ -140,7 +140,7 @@ def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Ana
     return out
 
 
-def comparisons(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+def comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """Every comparison on every metric that both of its groups have, one row each
     (``loss`` exists for reproducers only, so discoverer-versus-reproducer has no loss row)."""
     rows = [compare(df, c, m, analysis) for c in analysis.comparisons for m in analysis.metrics]
@@ -148,7 +148,7 @@ def comparisons(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
                         columns=list(rows[0]) if rows else None)
 
 
-def matched(df: pd.DataFrame, comparison: Comparison, column: str, analysis: Analysis) -> pd.DataFrame:
+def matched(df: pd.DataFrame, comparison: Comparison, column: str, analysis: ReportSpec) -> pd.DataFrame:
     """The rows of both groups whose ``column`` lies in the range both groups reach, per image
     (``pair_on``; over all rows when unpaired). Rows without a value are dropped."""
     by = comparison.by or analysis.group
@@ -165,7 +165,7 @@ def matched(df: pd.DataFrame, comparison: Comparison, column: str, analysis: Ana
     return pd.concat(keep) if keep else rows.iloc[:0]
 
 
-def matched_comparisons(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+def matched_comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """Every comparison on every metric (other than the matched column), at matched ``match_on``."""
     column = analysis.match_on
     if column is None or column not in df:
@@ -203,7 +203,7 @@ def _seed(seed: int, *parts) -> int:
 
 
 # ------------------------------------------------------------------ tables
-def format_summary(summary: pd.DataFrame, analysis: Analysis, digits: int = 3) -> pd.DataFrame:
+def format_summary(summary: pd.DataFrame, analysis: ReportSpec, digits: int = 3) -> pd.DataFrame:
     """The summary as text cells ``mean [low, high]``."""
     out = summary[[analysis.group, "n"]].copy()
     for m in analysis.metrics:
@@ -360,7 +360,7 @@ class Report:
         return self.folder / REPORT_NAME
 
 
-def write_report(df: pd.DataFrame, analysis: Analysis, folder: str | Path, title: str,
+def write_report(df: pd.DataFrame, analysis: ReportSpec, folder: str | Path, title: str,
                  notes: Sequence[str] = ()) -> Report:
     """Write ``report.md``, ``runs.csv``, ``summary.csv``, ``comparisons.csv`` and PNGs into ``folder``."""
     from ferlab.files import write_bytes, write_text

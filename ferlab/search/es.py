@@ -28,7 +28,7 @@ from flax import struct
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_net
 from ferlab.render import render
-from ferlab.search.api import Regime, Result
+from ferlab.search.api import Regime, Result, fused
 from ferlab.search.targets import load_arch, load_target, mse
 
 # constructor arguments ferlab sets itself (or that YAML cannot express)
@@ -153,6 +153,7 @@ class ESSearch:
         self.algo, self.params = build_algorithm(settings, template.arch.n_weights)
         self.init = jax.jit(self._init)
         self.step = jax.jit(self._step)
+        self.steps = fused(self._step)
 
     def mse(self, flat: jax.Array) -> jax.Array:
         """MSE to the target of each row of ``flat (P, n_weights)``."""
