@@ -26,6 +26,7 @@ def test_random_neat_baseline_mutates_as_often_as_the_search_had_generations():
     assert found.nodes.max() > 7 and found.covered.sum() >= 2  # add-node mutations happened; several cells
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "yardstick not met: these settings measured 0.74x (seed 0) and 0.62x (seed 1); 1,200 evaluations at "
     "population 48: 0.78x, 0.85x with elitism 0, 0.96x with elitism 0 and rgb descriptors; "

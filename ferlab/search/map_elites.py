@@ -42,7 +42,7 @@ from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_net, init_nets
 from ferlab.layerize import layerize
 from ferlab.render import render
-from ferlab.search.api import Regime, Result
+from ferlab.search.api import Regime, Result, fused
 from ferlab.search.archive import ELITE_PREFIX, GridArchive, grid_cells, grid_init, grid_insert
 from ferlab.search.descriptors import DESCRIPTORS
 from ferlab.search.neat import ISLAND_NUMBERS
@@ -143,6 +143,7 @@ class MapElites:
         self.neat = settings.genome == "neat"
         self.init = jax.jit(self._init)
         self.step = jax.jit(self._step)
+        self.steps = fused(self._step)
         self.children = jax.jit(lambda state: self._emit(state)[0])
         self._insert = jax.jit(self._insert_batch)
 
