@@ -1,4 +1,4 @@
-"""Timing helper for the benchmarks: compile once, then the best of several timed repeats."""
+"""Timing helpers for the benchmarks: compile once, then the best of several timed repeats."""
 
 import time
 
@@ -13,4 +13,18 @@ def best_time(fn, *args, repeats: int = 5) -> float:
         t0 = time.perf_counter()
         jax.block_until_ready(fn(*args))
         best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def best_times(calls, repeats: int = 5) -> list[float]:
+    """Best seconds of each ``(fn, args)`` in ``calls``, timed in turn round by round, so that a
+    busy spell on a shared machine hits all of them alike (side-by-side ratios stay fair)."""
+    for fn, args in calls:
+        jax.block_until_ready(fn(*args))
+    best = [float("inf")] * len(calls)
+    for _ in range(repeats):
+        for i, (fn, args) in enumerate(calls):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            best[i] = min(best[i], time.perf_counter() - t0)
     return best

@@ -4,6 +4,10 @@ The apple-sized net has the Picbreeder apple's shape (33 hidden layers of width
 38, about 46k weights), randomly initialised. "cold" includes JAX compilation
 (a fresh process, as `ferlab analyze` runs); "warm" repeats the call.
 
+Then the time of 8 seeds of the skull architecture (8 randomly initialised nets,
+as an SGD run's seeds) against one of them, warm, side by side: the ratio the
+study pays to score a run's seeds (target: at most 3x).
+
     PYTHONPATH=. python bench/analyze.py [--size 64] [--data ../shared/data/picbreeder]
 """
 
@@ -16,7 +20,8 @@ from pathlib import Path
 import jax
 
 from ferlab.cppn import init_net, load_net
-from ferlab.metrics import MetricsConfig, fer_metrics, fer_score
+from ferlab.metrics import MetricsConfig, fer_metrics, fer_score, measure_many
+from ferlab.search.runs import DEFAULT_ARCH
 
 APPLE = "33;cache:28,gaussian:4,identity:2,sigmoid:2,sin:2"
 
@@ -41,6 +46,15 @@ def main():
         cold, metrics = _time(net, config)
         warm, _ = _time(net, config)
         print(f"{name:20s} {net.arch.n_weights:8d} {cold:8.1f} {warm:8.1f} {fer_score(metrics):9.3f}")
+    seeds = [init_net(DEFAULT_ARCH, jax.random.PRNGKey(k)) for k in range(8)]
+    measure_many(seeds[:1], config)  # compile once for this architecture
+    start = time.perf_counter()
+    measure_many(seeds[:1], config)
+    one = time.perf_counter() - start
+    start = time.perf_counter()
+    measure_many(seeds, config)
+    eight = time.perf_counter() - start
+    print(f"skull architecture, warm: 1 seed {one:.1f} s, 8 seeds {eight:.1f} s, ratio {eight / one:.2f}x (target <= 3x)")
 
 
 if __name__ == "__main__":

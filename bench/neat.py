@@ -33,10 +33,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from ferlab.search.neat import NEAT, NEATConfig
-from ferlab.search.targets import load_target
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import best_times  # noqa: E402
+
+from ferlab.search.api import FUSE, run_search  # noqa: E402
+from ferlab.search.neat import NEAT, NEATConfig  # noqa: E402
+from ferlab.search.targets import load_target  # noqa: E402
 
 PICBREEDER = {
     "identity": lambda z: z,
@@ -48,16 +53,22 @@ PICBREEDER = {
 }
 
 
-def run_ferlab(target, size, pop, generations, seed):
-    neat = NEAT(NEATConfig(population_size=pop, generations=generations, outputs="ink"), size, target)
-    state = neat.init(jax.random.PRNGKey(seed))
-    jax.block_until_ready(neat.step(state))  # compile outside the timing
-    best, times = [], []
-    for _ in range(generations):
-        t0 = time.perf_counter()
-        state, stats = neat.step(state)
-        best.append(float(stats["loss"]))
-        times.append(time.perf_counter() - t0)
+def ferlab_neat(target, size, pop):
+    """ferlab's defaults; below population 64, fewer species slots (min_species_size x max_species <= pop)."""
+    species = min(NEATConfig.max_species, pop // NEATConfig.min_species_size)
+    return NEAT(NEATConfig(population_size=pop, outputs="ink", max_species=species,
+                           target_species=min(NEATConfig.target_species, species)), size, target)
+
+
+def run_ferlab(target, size, pop, generations, seed, fuse=FUSE):
+    """``run_search`` with ``fuse`` generations per compiled call; a generation's time is its chunk's share."""
+    neat = ferlab_neat(target, size, pop)
+    key = jax.random.PRNGKey(seed)
+    jax.block_until_ready(run_search(neat, key, 1, fuse=fuse).state)  # compile outside the timing
+    outcome = run_search(neat, key, generations, fuse=fuse)
+    state = outcome.state
+    best = [h["loss"] for h in outcome.history]
+    times = [h["wall_time"] for h in outcome.history]
     size_nodes = float(np.mean(np.asarray(state.pop.n_nodes())))
     size_links = float(np.mean(np.asarray(state.pop.n_enabled())))
     return best, times, size_nodes, size_links
@@ -191,6 +202,50 @@ def run_neat_python(target, size, pop, generations, seed):
     return best, times, nodes, links
 
 
+def fused_gain(target, size, pops, generations, fuse, repeats=3):
+    """Seconds per generation through ``run_search`` unfused (``fuse=1``) and fused, best of
+    alternating runs of the same ``generations`` (bit-equal results, so the same work)."""
+    print(f"\nfused generations: run_search over {generations} generations, fuse=1 vs fuse={fuse}")
+    print(f"{'pop':>6}{'unfused ms':>12}{'fused ms':>10}{'gain':>7}")
+    for pop in pops:
+        neat, key = ferlab_neat(target, size, pop), jax.random.PRNGKey(0)
+        best = {1: float("inf"), fuse: float("inf")}
+        for k in best:
+            jax.block_until_ready(run_search(neat, key, 1, fuse=k).state)
+        for _ in range(repeats):
+            for k in (1, fuse):
+                t = time.perf_counter()
+                jax.block_until_ready(run_search(neat, key, generations, fuse=k).state)
+                best[k] = min(best[k], (time.perf_counter() - t) / generations)
+        print(f"{pop:>6}{best[1] * 1e3:>12.2f}{best[fuse] * 1e3:>10.2f}{best[1] / best[fuse]:>7.2f}", flush=True)
+
+
+def painter_profile(target, size, pops, generations, repeats=3):
+    """After ``generations`` generations: painting the population alone and the whole generation,
+    timed in turn, beside the dense-matmul limit for genomes of that size: one batched matmul of
+    each genome's (n x max_nodes) weights, n its mean number of non-input nodes, by its node values
+    over all pixels, and one activation pass (what painting would cost as a single dense layer)."""
+    from ferlab.search.neat_genome import N_INPUTS, paint
+
+    print(f"\npainter after {generations} generations (genome-pixels/s, M)")
+    print(f"{'pop':>6}{'nodes':>7}{'links':>7}{'paint':>9}{'step':>9}{'paint share':>13}{'dense limit':>13}"
+          f"{'paint/limit':>13}")
+    for pop in pops:
+        neat = ferlab_neat(target, size, pop)
+        state = run_search(neat, jax.random.PRNGKey(0), generations).state
+        n = int(np.ceil(float(np.mean(np.asarray(state.pop.n_nodes())))) - N_INPUTS)
+        weights = jax.random.normal(jax.random.PRNGKey(1), (pop, n, state.pop.max_nodes))
+        values = jax.random.normal(jax.random.PRNGKey(2), (pop, state.pop.max_nodes, size * size))
+        limit = jax.jit(lambda w, v: jnp.tanh(jnp.einsum("pnm,pmx->pnx", w, v)))
+        t_paint, t_step, t_limit = best_times([(lambda p: paint(p, size, True)[0], (state.pop,)),
+                                               (lambda s, neat=neat: neat.step(s)[1]["best_fitness"], (state,)),
+                                               (limit, (weights, values))], repeats=repeats)
+        px = pop * size * size / 1e6
+        print(f"{pop:>6}{np.mean(np.asarray(state.pop.n_nodes())):>7.1f}"
+              f"{np.mean(np.asarray(state.pop.n_enabled())):>7.1f}{px / t_paint:>9.2f}{px / t_step:>9.2f}"
+              f"{t_paint / t_step:>13.2f}{px / t_limit:>13.2f}{t_limit / t_paint:>13.2f}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=64)
@@ -203,9 +258,21 @@ def main(argv=None):
                         help="generations for neat-python (default: --generations)")
     parser.add_argument("--only", choices=("ferlab", "neat-python"), default=None,
                         help="run one of the two")
+    parser.add_argument("--fuse", type=int, default=FUSE, help="ferlab's generations per compiled call")
+    parser.add_argument("--fuse-pops", type=int, nargs="*", default=[32, 150],
+                        help="populations for the fused-generations gain (none: skip it)")
+    parser.add_argument("--fuse-generations", type=int, default=50)
+    parser.add_argument("--painter-pops", type=int, nargs="*", default=[],
+                        help="populations to profile the painter at (after --painter-generations)")
+    parser.add_argument("--painter-generations", type=int, default=30)
     args = parser.parse_args(argv)
     target = load_target("picbreeder:skull", args.size)
     pixels = args.size * args.size
+    if args.fuse_pops and args.only != "neat-python":
+        fused_gain(target, args.size, args.fuse_pops, args.fuse_generations, args.fuse)
+    if args.painter_pops and args.only != "neat-python":
+        painter_profile(target, args.size, args.painter_pops, args.painter_generations)
+    print()
     print(f"skull {args.size}x{args.size}, {jax.devices()[0].platform}")
     print(f"{'run':<24}{'gens':>5}{'gen/s':>9}{'Mgenome-px/s':>14}{'nodes':>7}{'links':>7}{'best MSE':>10}")
     curves = {}
@@ -217,7 +284,8 @@ def main(argv=None):
         runners = [r for r in runners if args.only in (None, r[0])]
         for name, runner, generations, seeds in runners:
             for seed in range(seeds):
-                best, times, nodes, links = runner(target, args.size, pop, generations, seed)
+                extra = {"fuse": args.fuse} if name == "ferlab" else {}
+                best, times, nodes, links = runner(target, args.size, pop, generations, seed, **extra)
                 last = times[-min(50, len(times)):]
                 label = f"{name} pop {pop} seed {seed}"
                 curves[label] = best

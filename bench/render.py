@@ -2,7 +2,13 @@
 
 The bare chain multiplies the same kernel shapes with no activations, colour
 or feature maps: the limit of this machine for these shapes. The ratio says
-how close rendering gets to it. Run: python bench/render.py [--size 256] [--batch 64]
+how close rendering gets to it. With feature maps, a second bare chain also
+writes every layer's output (the same bytes as the maps): writing them out is
+a cost of its own (on a CPU, fresh outputs over ~32 MB are page-faulted in on
+every call), so that ratio says what rendering adds beyond the writing.
+Each case's calls are timed in turn, round by round (``--repeats``).
+
+    PYTHONPATH=. python bench/render.py [--size 256] [--batch 64] [--batch-size 64] [--quick]
 """
 
 import argparse
@@ -13,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import best_time  # noqa: E402
+from _timing import best_times  # noqa: E402
 
 from ferlab.cppn import Architecture, init_nets  # noqa: E402
 from ferlab.render import grid, render  # noqa: E402
@@ -30,6 +36,16 @@ def bare_chain(kernels, inputs):
 
 
 @jax.jit
+def bare_chain_maps(kernels, inputs):
+    """The bare chain, also returning every hidden layer's output (as the feature maps)."""
+    h, maps = inputs, []
+    for k in kernels[:-1]:
+        h = h @ k
+        maps.append(h)
+    return h @ kernels[-1], jnp.stack(maps)
+
+
+@jax.jit
 def bare_chain_batch(kernels, inputs):
     h = jnp.broadcast_to(inputs, (kernels[0].shape[0], *inputs.shape))
     for k in kernels:
@@ -43,25 +59,28 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64, help="image side for the batch case")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="64x64, 16 nets at 32x32, 5 repeats")
     args = parser.parse_args()
+    if args.quick:
+        args.size, args.batch, args.batch_size, args.repeats = 64, 16, 32, 5
     arch = Architecture.parse(args.arch)
     nets = init_nets(arch, jax.random.split(jax.random.PRNGKey(0), args.batch))
     one = jax.tree.map(lambda k: k[0], nets)
     print(f"device: {jax.devices()[0].device_kind}  arch: {arch}  ({arch.n_weights} weights)")
     print(f"{'case':<34}{'ferlab px/s':>14}{'bare px/s':>14}{'ratio':>8}")
-    cases = [(f"1 net, {args.size}x{args.size}", one, args.size, False),
-             (f"1 net + feature maps, {args.size}^2", one, args.size, True),
-             (f"{args.batch} nets, {args.batch_size}x{args.batch_size}", nets, args.batch_size, False)]
-    for label, net, size, feats in cases:
-        n_nets = net.batch_shape[0] if net.batch_shape else 1
-        pixels = n_nets * size * size
-        t = best_time(lambda n: render(n, size, features=feats).rgb, net)
-        flat_inputs = grid(size).reshape(-1, 4)
-        if net.batch_shape:
-            t_bare = best_time(bare_chain_batch, net.kernels, flat_inputs)
-        else:
-            t_bare = best_time(bare_chain, net.kernels, flat_inputs)
-        print(f"{label:<34}{pixels / t:>14.3e}{pixels / t_bare:>14.3e}{t_bare / t:>8.2f}")
+    flat, flat_b = grid(args.size).reshape(-1, 4), grid(args.batch_size).reshape(-1, 4)
+    pixels, pixels_b = args.size ** 2, args.batch * args.batch_size ** 2
+    t = best_times([(lambda n: render(n, args.size).rgb, (one,)), (bare_chain, (one.kernels, flat)),
+                    (lambda n: render(n, args.size, features=True), (one,)), (bare_chain_maps, (one.kernels, flat)),
+                    (lambda n: render(n, args.batch_size).rgb, (nets,)), (bare_chain_batch, (nets.kernels, flat_b))],
+                   repeats=args.repeats)
+    rows = [(f"1 net, {args.size}x{args.size}", pixels, t[0], t[1]),
+            (f"1 net + feature maps, {args.size}^2", pixels, t[2], t[1]),
+            ("  ... vs bare chain writing maps", pixels, t[2], t[3]),
+            (f"{args.batch} nets, {args.batch_size}x{args.batch_size}", pixels_b, t[4], t[5])]
+    for label, px, mine, bare in rows:
+        print(f"{label:<34}{px / mine:>14.3e}{px / bare:>14.3e}{bare / mine:>8.2f}")
 
 
 if __name__ == "__main__":

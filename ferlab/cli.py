@@ -1,15 +1,21 @@
-"""The ``ferlab`` command. Exit 0 on success, 2 on bad input with one line on stderr."""
+"""The ``ferlab`` command. Exit 0 on success, 2 on bad input with one line on stderr.
+
+Python warnings (from ferlab's libraries) are not shown, so that they cannot add
+lines to that one; ``python -W default -m ferlab.cli`` or ``PYTHONWARNINGS`` shows them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections import Counter
 from pathlib import Path
 
 from ferlab.errors import FerlabError
 
 MAX_SIZE = 4096
+UI_HOST = "127.0.0.1"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,6 +32,16 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"size must be an integer, got {text!r}") from None
     if not 1 <= n <= MAX_SIZE:
         raise argparse.ArgumentTypeError(f"size must be between 1 and {MAX_SIZE}, got {n}")
+    return n
+
+
+def _port(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be an integer, got {text!r}") from None
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, got {n}")
     return n
 
 
@@ -113,6 +129,14 @@ def cmd_run(args) -> int:
         length = f"{config.n_generations} generations on {config.islands.count} islands"
     elif args.address:
         raise FerlabError("--address is only for runs with an islands: section (other runs are local)")
+    elif args.tracking_uri:
+        from ferlab.tracking import resolve_store
+        from ferlab.workers.logged import run_logged
+
+        store = resolve_store(args.tracking_uri)
+        result, history, run_id = run_logged(config, store, out, args.experiment or Path(args.config).stem)
+        last = history[-1] if history else {}
+        length = f"{len(history)} generations, MLflow run {run_id} at {store.uri}"
     else:
         result, history = run(config, out_dir=out)
         last = history[-1] if history else {}
@@ -143,6 +167,9 @@ def cmd_analyze(args) -> int:
 
         result = analyze(net, genome, config, progress=progress)
     result.write(out)
+    if result.dead:
+        print(f"wrote {out}/metrics.json: status dead ({result.reason}), no scores")
+        return 0
     labels = f", human-label AUROC {result.labels['auroc']:.3f}" if result.labels else ""
     print(f"wrote {out}/metrics.json and {len(result.figures)} figures "
           f"(fer_score {result.fer_score:.3f}{labels})")
@@ -152,12 +179,15 @@ def cmd_analyze(args) -> int:
 def cmd_study(args) -> int:
     from ferlab.study import load_study, run_study, summary_text
     from ferlab.tracking import resolve_store
+    from ferlab.workers.cluster import tune_storage
 
+    if args.storage is not None or args.address:
+        tune_storage(args.storage, args.address)  # a cluster without shared storage: refused before any work
     study = load_study(args.spec, args.profile)
     name = study.name + (f"-{args.profile}" if args.profile else "")
     out = Path(args.out) if args.out else Path("results") / name
     store = resolve_store(args.tracking_uri)
-    outcome = run_study(study, store, out, address=args.address)
+    outcome = run_study(study, store, out, address=args.address, storage=args.storage, resume=args.resume)
     print()
     print(summary_text(outcome.report, study.analysis))
     print()
@@ -172,24 +202,107 @@ def cmd_study(args) -> int:
 
 def cmd_sweep(args) -> int:
     from ferlab.tracking import resolve_store
-    from ferlab.workers.sweep import load_sweep, run_sweep
+    from ferlab.workers.cluster import tune_storage
+    from ferlab.workers.sweep import experiment_path, load_sweep, run_sweep, unfinished
 
+    storage = tune_storage(args.storage, args.address)  # before anything is read, started or written
     spec = load_sweep(args.spec, args.set)
+    if args.resume and not unfinished(path := experiment_path(spec, storage)):
+        raise FerlabError(f"--resume: no unfinished sweep {spec.name!r} in {path} "
+                          "(leave --resume out to start it, or name its --storage)")
     out = run_sweep(spec, store := resolve_store(args.tracking_uri, args.store), address=args.address,
-                    storage=args.storage)
+                    storage=storage, resume=args.resume, dashboard=args.dashboard)
     print(f"sweep {spec.name}: {out.trials} trials, {out.failed} failed; "
           f"MLflow experiment {out.experiment_id}, parent run {out.parent_id} at {store.uri}")
     return 1 if out.failed else 0
 
 
 def cmd_ui(args) -> int:
+    """The MLflow server on the embedded store, on 127.0.0.1 only. The links are printed once it
+    answers; SIGINT, SIGTERM and SIGHUP are passed on to it (and its workers), so stopping this
+    command stops the server."""
+    import signal
     import subprocess
 
-    from ferlab.tracking import server_command
+    from ferlab.tracking import TrackingError, server_command, wait_healthy
 
-    url = f"http://127.0.0.1:{args.port}"
-    print(f"MLflow UI for {Path(args.store).resolve()} at {url} (Ctrl-C stops it)", flush=True)
-    return subprocess.call(server_command(args.store, args.port))
+    _check_port_free(UI_HOST, args.port)
+    folder = Path(args.store).resolve()
+    url = f"http://{UI_HOST}:{args.port}"
+    command = server_command(folder, args.port, UI_HOST)
+    log_path = folder / "ui.log"
+    stopping: list[int] = []
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def forward(signum, frame):
+        stopping.append(signum)
+        _signal_group(proc.pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        try:
+            wait_healthy(url, proc, timeout=180)
+        except TrackingError as e:
+            if stopping:
+                proc.wait()
+                return 128 + stopping[0]
+            raise TrackingError(f"{e}; its log: {log_path}") from None
+        print(f"MLflow UI for {folder} (log: {log_path}); Ctrl-C stops it", flush=True)
+        for line in _ui_links(url):
+            print(line, flush=True)
+        code = proc.wait()
+        return 128 + stopping[0] if stopping else code
+    finally:
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+        _signal_group(proc.pid, signal.SIGKILL)  # workers left behind by the server, if any
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """One line instead of a server that cannot start: ``port`` must be free on ``host``."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to servers
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise FerlabError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror or e}); "
+                              "another server has it, pick another --port") from None
+
+
+def _signal_group(pid: int, sig) -> None:
+    import os
+
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _ui_links(url: str) -> list[str]:
+    """Direct links to each experiment's runs table (the experiments list when there is none)."""
+    from mlflow.exceptions import MlflowException
+
+    from ferlab.tracking import Store, client
+
+    try:
+        experiments = client(Store(url)).search_experiments()
+    except (MlflowException, OSError):  # the UI still works without its links
+        experiments = []
+    named = [e for e in experiments if e.name != "Default" or len(experiments) == 1]
+    if not named:
+        return [f"  experiments: {url}/#/experiments"]
+    return [f"  {e.name}: {url}/#/experiments/{e.experiment_id}/runs" for e in named]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value, e.g. --set settings.population_size=64 (repeatable)")
     p.add_argument("--out", help="output folder (default runs/<config name>); rerunning into it resumes")
     p.add_argument("--address", help="Ray cluster for a run with islands: (default: a local Ray)")
+    p.add_argument("--tracking-uri", help="also log the run to MLflow, as a sweep trial is "
+                   "(a server URI, or sqlite:///PATH/mlflow.db)")
+    p.add_argument("--experiment", help="MLflow experiment for --tracking-uri (default: the config's name)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("study", help="run a study (phases of sweeps) and write its report")
@@ -231,6 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address (default: a local Ray)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite store in ./mlruns)")
     p.add_argument("--out", help="output folder (default results/<study>-<profile>)")
+    p.add_argument("--storage", help="Tune checkpoints: s3://bucket/path, gs://bucket/path or a folder every "
+                   "node mounts (needed with --address; default <out>/tune)")
+    p.add_argument("--resume", action="store_true",
+                   help="restore a phase sweep whose driver died from its checkpoints in --storage")
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("sweep", help="run a sweep of searches as Ray Tune trials, recorded in MLflow")
@@ -239,13 +359,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", help="MLflow tracking server, e.g. http://127.0.0.1:5000 "
                    "(default: the SQLite store in --store)")
     p.add_argument("--store", default="mlruns", help="embedded MLflow store folder (default mlruns)")
-    p.add_argument("--storage", default="tune", help="Ray Tune results and checkpoints folder (default tune)")
+    p.add_argument("--storage", help="Tune results and checkpoints: s3://bucket/path, gs://bucket/path or a "
+                   "folder every node mounts (needed with --address; default ./tune)")
+    p.add_argument("--resume", action="store_true",
+                   help="restore the sweep in --storage whose driver died: finished trials are kept, "
+                   "the others go on from their last checkpoints")
+    p.add_argument("--dashboard", action="store_true", help="start the local Ray's dashboard (127.0.0.1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("ui", help="serve the MLflow UI on the embedded store (127.0.0.1 only)")
     p.add_argument("--store", default="mlruns", help="embedded MLflow store folder (default mlruns)")
-    p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    p.add_argument("--port", type=_port, default=5000, help="port on 127.0.0.1 (default 5000)")
     p.set_defaults(func=cmd_ui)
     return parser
 
@@ -254,15 +379,18 @@ def main(argv: list[str] | None = None) -> int:
     from ferlab.compile_cache import enable
 
     enable()
-    try:
-        args = build_parser().parse_args(argv)
-        return args.func(args)
-    except FerlabError as e:
-        print(f"ferlab: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ferlab: interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        if not sys.warnoptions:
+            warnings.simplefilter("ignore")
+        try:
+            args = build_parser().parse_args(argv)
+            return args.func(args)
+        except FerlabError as e:
+            print(f"ferlab: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("ferlab: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

@@ -2,13 +2,22 @@
 
 ``from_dict(Cls, data)`` builds a frozen dataclass from plain YAML data,
 checking every key and type and recursing into nested dataclasses, so that a
-typo or a wrong type fails before any work with one line naming the key.
-``apply_overrides`` applies ``--set a.b=value`` strings (values parsed as YAML).
+typo or a wrong type fails before any work with one line naming the key. Every
+number must be finite (``.inf`` and ``.nan`` are refused) and every integer fit
+in 64 bits. ``set_path`` sets one dotted key; ``apply_overrides`` applies
+``--set a.b=value`` strings through it (values parsed as YAML).
+
+All YAML goes through ``parse_yaml``: a safe loader that reads ``1e-5``,
+``1E5`` and ``-2e-3`` as floats (PyYAML's YAML 1.1 rules read them as strings)
+and refuses a document whose aliases would expand past ``limits.YAML_NODES``
+values, before anything is built from it (an alias bomb is a few hundred bytes).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -16,28 +25,117 @@ from typing import Any
 
 import yaml
 
-from ferlab.errors import FerlabError
+from ferlab import limits
+from ferlab.errors import FerlabError, LimitError
+
+INT_BOUND = 1 << 63  # config integers lie in [-2**63, 2**63)
 
 
 class ConfigError(FerlabError):
     """A config file, key or value that is not valid."""
 
 
+class YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus YAML 1.2 floats without a dot and a bound on alias expansion."""
+
+    def compose_document(self):
+        node = super().compose_document()
+        _check_expanded_size(node)
+        return node
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str, where: str = "YAML"):
+    """Parse YAML text with ``YamlLoader``; ConfigError (naming ``where``) on any problem."""
+    try:
+        return yaml.load(text, Loader=YamlLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{where}: not valid YAML{at}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: YAML nested too deeply") from None
+    except (ConfigError, LimitError) as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _check_expanded_size(root) -> None:
+    """Count the values of a composed YAML graph as if every alias were copied out;
+    LimitError over ``limits.YAML_NODES``, ConfigError for an alias inside itself."""
+    if root is None:
+        return
+    cap = limits.YAML_NODES.value
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _yaml_children(node)
+        if done:
+            active.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[key] > cap:
+                limits.YAML_NODES.check(sizes[key], "document")
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            raise ConfigError("an alias refers to a value that contains it")
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+
+
+def _yaml_children(node) -> list:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping; ConfigError if the file is missing or not a mapping."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid YAML (not UTF-8 text)") from None
+    data = parse_yaml(text, str(path))
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def set_path(data: dict, key: str, value) -> dict:
+    """Set ``data["a"]["b"]["c"] = value`` for ``key`` ``"a.b.c"`` in place (and return ``data``).
+
+    Missing (or null) sections on the way are created as empty mappings; a part
+    that holds something other than a mapping is refused with ConfigError naming it.
+    """
+    parts = key.split(".")
+    if not key or any(not part.strip() for part in parts):
+        raise ConfigError(f"{key!r}: expected a dotted key like a.b.c")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{key!r}: {'.'.join(parts[:i + 1])!r} is not a section "
+                              f"(it holds {_show(child)})")
+        node = child
+    node[parts[-1]] = value
     return data
 
 
@@ -49,19 +147,10 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected key=value")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
-            node = child
-        node[parts[-1]] = value
+            value = parse_yaml(raw, "value") if raw.strip() else ""
+            set_path(out, key.strip(), value)
+        except ConfigError as e:
+            raise ConfigError(f"--set {item!r}: {e}") from None
     return out
 
 
@@ -116,6 +205,7 @@ def convert(tp, value, where: str):
     """Check and convert one value against a type annotation."""
     origin = typing.get_origin(tp)
     if tp is Any:
+        _check_numbers(value, where)
         return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
@@ -161,10 +251,12 @@ def convert(tp, value, where: str):
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected an integer, got {_show(value)}")
+        _check_numbers(value, where)
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {_show(value)}")
+        _check_numbers(value, where)
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -173,6 +265,22 @@ def convert(tp, value, where: str):
     if isinstance(tp, type) and isinstance(value, tp):
         return value
     raise ConfigError(f"{where}: expected {_type_label(tp)}, got {_show(value)}")
+
+
+def _check_numbers(value, where: str) -> None:
+    """Refuse non-finite floats and integers beyond 64 bits anywhere in ``value``."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    if isinstance(value, int) and not -INT_BOUND <= value < INT_BOUND:
+        raise ConfigError(f"{where}: {value} is out of range (integers are at most 64 bits)")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_numbers(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_numbers(v, f"{where}[{i}]")
 
 
 def _deep_copy(data):

@@ -8,11 +8,20 @@ linear layer gives (hue, saturation, brightness). There are no biases.
 ``DenseNet`` is a pytree (kernels are leaves, the architecture is static), so
 a population, a set of seeds or a weight sweep is one DenseNet whose kernels
 have a leading batch axis, and ``jax.vmap`` maps over it.
+
+Every ``Architecture`` is checked against the depth, width and weight caps of
+``ferlab.limits`` when it is made, before any kernel of it is allocated. The
+``.npz`` reader checks each member's declared size, header shape and dtype
+against the architecture before reading its data, so a small file cannot make
+it allocate more than the architecture needs.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from ferlab import limits
 from ferlab.activations import ACTIVATIONS
 from ferlab.errors import NetError
 
 N_INPUTS = 3 + 1  # x, y, d, bias
 N_OUTPUTS = 3  # hue, saturation, brightness
 _ARCH_RE = re.compile(r"^\s*(\d+)\s*;\s*([a-z]+\s*:\s*\d+(\s*,\s*[a-z]+\s*:\s*\d+)*)\s*$")
+MAX_ARCH_CHARS = 4096  # far above any real architecture string; keeps int() and the regex cheap
 
 
 @dataclass(frozen=True)
@@ -37,9 +48,18 @@ class Architecture:
     n_layers: int
     groups: tuple[tuple[str, int], ...]
 
+    def __post_init__(self):
+        subject = f"architecture {str(self)[:60]!r}"
+        limits.LAYERS.check(self.n_layers, subject)
+        limits.WIDTH.check(self.width, subject)
+        limits.WEIGHTS.check(self.n_weights, subject)
+
     @classmethod
-    def parse(cls, text: str) -> "Architecture":
-        m = _ARCH_RE.match(str(text))
+    def parse(cls, text: str) -> Architecture:
+        text = str(text)
+        if len(text) > MAX_ARCH_CHARS:
+            raise NetError(f"architecture string of {len(text)} characters (at most {MAX_ARCH_CHARS})")
+        m = _ARCH_RE.match(text)
         if not m:
             raise NetError(f"bad architecture string {text!r} (expected e.g. '12;cache:15,gaussian:4')")
         groups = []
@@ -68,7 +88,8 @@ class Architecture:
 
     @property
     def n_weights(self) -> int:
-        return sum(a * b for a, b in self.kernel_shapes)
+        w = self.width
+        return N_INPUTS * w + max(self.n_layers - 1, 0) * w * w + w * N_OUTPUTS
 
     def unit_activations(self) -> tuple[str, ...]:
         """The activation of each unit of a hidden layer, in order."""
@@ -168,34 +189,79 @@ def unstack_nets(nets: DenseNet) -> list[DenseNet]:
 
 
 # ---------------------------------------------------------------------- npz I/O
+_NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
+MAX_ARCH_MEMBER_BYTES = 64 * 1024
+_HEADER_SLACK = 64 * 1024  # an .npy header is at most a few KB
+
+
 def load_net(path: str | Path) -> DenseNet:
-    """Load the shared ``.npz`` format (``arch`` string, ``layer_i`` kernels); no pickle."""
+    """Load the shared ``.npz`` format (``arch`` string, ``layer_i`` kernels); no pickle.
+
+    Each member's declared size, shape and dtype are checked before its data is read.
+    """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            files = set(data.files)
-            if "arch" not in files:
+        with zipfile.ZipFile(path) as zf:
+            members = {info.filename.removesuffix(".npy"): info for info in zf.infolist()}
+            if "arch" not in members:
                 raise NetError(f"{path}: no 'arch' entry")
-            arch = Architecture.parse(str(data["arch"]))
-            kernels = []
-            for i, shape in enumerate(arch.kernel_shapes):
-                key = f"layer_{i}"
-                if key not in files:
-                    raise NetError(f"{path}: architecture {arch} needs {key}, which is missing")
-                k = np.asarray(data[key], dtype=np.float32)
-                if k.shape != shape:
-                    raise NetError(f"{path}: {key} has shape {k.shape}, architecture {arch} needs {shape}")
-                if not np.all(np.isfinite(k)):
-                    raise NetError(f"{path}: {key} holds non-finite weights")
-                kernels.append(jnp.asarray(k))
-            extra = files - {"arch"} - {f"layer_{i}" for i in range(len(arch.kernel_shapes))}
+            text = _read_member(zf, members["arch"], path, "arch", None)
+            arch = Architecture.parse(str(text))
+            names = [f"layer_{i}" for i in range(len(arch.kernel_shapes))]
+            extra = set(members) - {"arch", *names}
             if extra:
                 raise NetError(f"{path}: unexpected entries {sorted(extra)} for architecture {arch}")
+            kernels = []
+            for key, shape in zip(names, arch.kernel_shapes):
+                if key not in members:
+                    raise NetError(f"{path}: architecture {arch} needs {key}, which is missing")
+                k = _read_member(zf, members[key], path, key, shape).astype(np.float32)
+                if not np.all(np.isfinite(k)):
+                    raise NetError(f"{path}: {key} holds non-finite weights")
+                kernels.append(k)
     except NetError:
         raise
-    except (OSError, ValueError, EOFError) as e:
+    except _NPZ_ERRORS as e:
         raise NetError(f"{path}: not a ferlab/FER .npz network ({e})") from None
-    return DenseNet(arch, tuple(kernels))
+    return DenseNet(arch, tuple(jnp.asarray(k) for k in kernels))  # JAX only once the whole file is good
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: str,
+                 shape: tuple[int, ...] | None) -> np.ndarray:
+    """One ``.npy`` member: the ``arch`` string (``shape`` None) or a real kernel of ``shape``.
+
+    The declared uncompressed size and the header are checked first; then exactly the
+    bytes the header promises are read, so a member that unpacks to more is never expanded.
+    """
+    fmt = np.lib.format
+    budget = MAX_ARCH_MEMBER_BYTES if shape is None else math.prod(shape) * 8 + _HEADER_SLACK
+    if info.file_size > budget:
+        raise NetError(f"{path}: {key} declares {info.file_size} bytes unpacked, "
+                       f"more than its architecture allows ({budget})")
+    with zf.open(info) as f:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            header_shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            header_shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise NetError(f"{path}: {key} has unsupported .npy version {version}")
+        if shape is None:
+            if dtype.kind != "U" or header_shape != ():
+                raise NetError(f"{path}: 'arch' is not a string")
+        else:
+            if dtype.hasobject or dtype.kind not in "fiu":
+                raise NetError(f"{path}: {key} holds {dtype} values; weights must be real numbers")
+            if tuple(header_shape) != shape:
+                raise NetError(f"{path}: {key} has shape {tuple(header_shape)}, architecture needs {shape}")
+        nbytes = math.prod(header_shape) * dtype.itemsize
+        if nbytes > budget:
+            raise NetError(f"{path}: {key} claims {nbytes} bytes, more than its architecture allows ({budget})")
+        data = f.read(nbytes)
+        if len(data) != nbytes or f.read(1):
+            raise NetError(f"{path}: {key} is truncated or has trailing data")
+    order = "F" if fortran else "C"
+    return np.frombuffer(data, dtype=dtype).reshape(header_shape, order=order)
 
 
 def net_to_npz_dict(net: DenseNet) -> dict[str, np.ndarray]:

@@ -11,3 +11,7 @@ class GenomeError(FerlabError):
 
 class NetError(FerlabError):
     """A dense-network file or architecture string that is not valid."""
+
+
+class LimitError(FerlabError):
+    """An input whose size is over one of the caps in ``ferlab.limits``."""

@@ -1,31 +1,107 @@
-"""Writing results: every file appears whole or not at all (write to a temp file, then rename)."""
+"""Writing results: every file appears whole or not at all (write to a temp file, then rename).
+
+Files get the permissions the process umask gives (as ``open`` would), not a temp
+file's 0600. A path that cannot be written (a read-only folder, a parent that is a
+file) is one FerlabError line. ``claim_folder`` holds an output folder for one
+run, so that two runs started into one folder give one run and one refusal.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import os
-import tempfile
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
 
+from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, net_to_npz_dict
+from ferlab.errors import FerlabError
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
-    """Atomically write ``data`` to ``path`` (parents created)."""
+    """Atomically write ``data`` to ``path`` (parents created); FerlabError if it cannot be written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temp(path)
+    except OSError as e:
+        raise FerlabError(f"cannot write {path} ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise FerlabError(f"cannot write {path} ({e.strerror or e})") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new hidden file beside ``path``, mode 0666 less the umask (applied by the kernel)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+@contextlib.contextmanager
+def claim_folder(out: str | Path, marker: str, text: str) -> Iterator[Path]:
+    """Hold folder ``out`` for one job whose identity is ``text``, kept in ``out/marker``.
+
+    The folder is created if need be and locked (``flock`` on the folder itself: no
+    lock file; the kernel releases it when the process ends, even if it is killed).
+    Refused with FerlabError, before anything is written: ``out`` is a file or cannot
+    be written, another live process holds it, or ``marker`` holds a different text.
+    Otherwise ``marker`` is written (if absent) and the folder is held until the
+    ``with`` block ends; a folder whose ``marker`` holds the same text is resumed.
+    """
+    out = Path(out)
+    check_claim(out, marker, text)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:
+        raise FerlabError(f"cannot create or open the output folder {str(out)!r} ({e.strerror or e})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FerlabError(f"{out} is in use by another running job; wait for it or choose another --out") \
+                from None
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise FerlabError(f"cannot write into the output folder {str(out)!r} (permission denied)")
+        check_claim(out, marker, text)  # again, now that no one else can write it
+        if not (out / marker).is_file():
+            write_text(out / marker, text)
+        yield out
+    finally:
+        os.close(fd)
+
+
+def check_claim(out: Path, marker: str, text: str) -> None:
+    """Refuse ``out`` (ConfigError) if it is a file or ``out/marker`` holds something other
+    than ``text``; reads only, writes nothing."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file, not a folder")
+    previous = out / marker
+    try:
+        same = not previous.is_file() or previous.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {previous} ({getattr(e, 'strerror', None) or e})") from None
+    if not same:
+        raise ConfigError(f"{out} holds a different run ({previous} differs); choose another --out")
 
 
 def write_text(path: str | Path, text: str) -> Path:

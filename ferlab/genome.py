@@ -16,14 +16,22 @@ JSON form (``Genome.to_json`` / ``Genome.from_json``), round-trips exactly::
 
 ``label`` and ``sweep`` are omitted when absent. Weights are written with
 Python's shortest round-trip float repr, so a load gives the same bits.
+
+Reading is strict: ``enabled`` must be a JSON boolean (``"false"`` is refused,
+not read as true), weights and sweep bounds finite real numbers, innovations
+integers, names and labels strings. Node and link counts are capped
+(``ferlab.limits``) before anything is built, and validation is linear in the
+size of the genome.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 
+from ferlab import limits
 from ferlab.activations import GENOME_ACTIVATIONS
 from ferlab.errors import GenomeError
 
@@ -66,7 +74,7 @@ class Genome:
     name: str = ""
 
     @classmethod
-    def build(cls, nodes, links, name: str = "", source: str = "genome") -> "Genome":
+    def build(cls, nodes, links, name: str = "", source: str = "genome") -> Genome:
         """Make a genome and validate it; ``source`` names it in error messages."""
         genome = cls(tuple(nodes), tuple(links), name)
         genome.validate(source)
@@ -95,13 +103,15 @@ class Genome:
 
     # -------------------------------------------------------------- validation
     def validate(self, source: str = "genome") -> None:
-        """Raise GenomeError naming ``source`` and the first problem found."""
+        """Raise GenomeError naming ``source`` and the first problem found (time linear in its size)."""
+        limits.GENOME_NODES.check(len(self.nodes), source)
+        limits.GENOME_LINKS.check(len(self.links), source)
         ids = [n.id for n in self.nodes]
-        seen: set[str] = set()
-        for node_id in ids:
-            if node_id in seen:
-                raise GenomeError(f"{source}: node {node_id} is defined twice")
-            seen.add(node_id)
+        by_id: dict[str, Node] = {}
+        for n in self.nodes:
+            if n.id in by_id:
+                raise GenomeError(f"{source}: node {n.id} is defined twice")
+            by_id[n.id] = n
         for n in self.nodes:
             if n.kind not in NODE_KINDS:
                 raise GenomeError(f"{source}: node {n.id} has unknown kind {n.kind!r}")
@@ -119,13 +129,15 @@ class Genome:
                 f"{source}: genome has no output node (needs 'ink' or 'hue', 'saturation', 'brightness')")
         for link in self.links:
             for end in (link.source, link.target):
-                if end not in seen:
+                if end not in by_id:
                     raise GenomeError(
                         f"{source}: link {link.innovation} ({link.source} -> {link.target}) "
                         f"refers to missing node {end}")
-            if self.node(link.target).kind == "input":
+            if by_id[link.target].kind == "input":
                 raise GenomeError(
                     f"{source}: link {link.innovation} points into input node {link.target}")
+            if not _finite(link.weight) or (link.sweep is not None and not all(map(_finite, link.sweep))):
+                raise GenomeError(f"{source}: link {link.innovation} has a non-finite weight or sweep")
         cycle = find_cycle(ids, self.enabled_links())
         if cycle:
             raise GenomeError(f"{source}: genome has a cycle: {' -> '.join(cycle + [cycle[0]])}")
@@ -149,28 +161,117 @@ class Genome:
         return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "genome") -> "Genome":
+    def from_dict(cls, data: dict, source: str = "genome") -> Genome:
+        """A validated genome from its JSON form; GenomeError naming the first wrongly typed field."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise GenomeError(f"{source}: not a ferlab genome (expected \"format\": \"{FORMAT}\")")
-        try:
-            nodes = [Node(id=str(n["id"]), kind=n["kind"], activation=n["activation"],
-                          label=n.get("label", "")) for n in data["nodes"]]
-            links = [Link(innovation=int(l["innovation"]), source=str(l["source"]),
-                          target=str(l["target"]), weight=float(l["weight"]),
-                          enabled=bool(l.get("enabled", True)), label=l.get("label"),
-                          sweep=tuple(float(v) for v in l["sweep"]) if "sweep" in l else None)
-                     for l in data["links"]]
-        except (KeyError, TypeError, ValueError) as e:
-            raise GenomeError(f"{source}: malformed genome JSON ({type(e).__name__}: {e})") from None
-        return cls.build(nodes, links, name=data.get("name", ""), source=source)
+        read = _Reader(source)
+        raw_nodes = read.items(data, "nodes", limits.GENOME_NODES)
+        raw_links = read.items(data, "links", limits.GENOME_LINKS)
+        nodes = [Node(id=read.node_id(n, "id", f"nodes[{i}]"), kind=read.text(n, "kind", f"nodes[{i}]"),
+                      activation=read.text(n, "activation", f"nodes[{i}]"),
+                      label=read.text(n, "label", f"nodes[{i}]", default=""))
+                 for i, n in enumerate(raw_nodes)]
+        links = [Link(innovation=read.integer(l, "innovation", f"links[{i}]"),
+                      source=read.node_id(l, "source", f"links[{i}]"),
+                      target=read.node_id(l, "target", f"links[{i}]"),
+                      weight=read.number(l, "weight", f"links[{i}]"),
+                      enabled=read.flag(l, "enabled", f"links[{i}]", default=True),
+                      label=read.text(l, "label", f"links[{i}]", default=None),
+                      sweep=read.sweep(l, f"links[{i}]"))
+                 for i, l in enumerate(raw_links)]
+        name = data.get("name", "")
+        if not isinstance(name, str):
+            raise GenomeError(f"{source}: \"name\" must be a string, got {_show(name)}")
+        return cls.build(nodes, links, name=name, source=source)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "genome") -> "Genome":
+    def from_json(cls, text: str, source: str = "genome") -> Genome:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise GenomeError(f"{source}: not valid JSON ({e.msg} at line {e.lineno})") from None
         return cls.from_dict(data, source)
+
+
+_MISSING = object()
+
+
+class _Reader:
+    """Strict field access for genome JSON: each wrong type is one GenomeError naming the field."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, key: str, expected: str, value) -> GenomeError:
+        return GenomeError(f"{self.source}: {where}.{key} must be {expected}, got {_show(value)}")
+
+    def get(self, obj, key: str, where: str, default=_MISSING):
+        if not isinstance(obj, dict):
+            raise GenomeError(f"{self.source}: {where} must be an object, got {_show(obj)}")
+        if key in obj:
+            return obj[key]
+        if default is _MISSING:
+            raise GenomeError(f"{self.source}: {where} has no \"{key}\"")
+        return default
+
+    def items(self, data: dict, key: str, cap: limits.Cap) -> list:
+        value = data.get(key)
+        if not isinstance(value, list):
+            raise GenomeError(f"{self.source}: \"{key}\" must be a list, got {_show(value)}")
+        cap.check(len(value), self.source)
+        return value
+
+    def text(self, obj, key: str, where: str, default=_MISSING):
+        value = self.get(obj, key, where, default)
+        if value is not default and not isinstance(value, str):
+            raise self.fail(where, key, "a string", value)
+        return value
+
+    def node_id(self, obj, key: str, where: str) -> str:
+        value = self.get(obj, key, where)
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise self.fail(where, key, "a string or an integer", value)
+        return str(value)
+
+    def integer(self, obj, key: str, where: str) -> int:
+        value = self.get(obj, key, where)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(where, key, "an integer", value)
+        return value
+
+    def number(self, obj, key: str, where: str) -> float:
+        value = self.get(obj, key, where)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+            raise self.fail(where, key, "a finite number", value)
+        return float(value)
+
+    def flag(self, obj, key: str, where: str, default=_MISSING) -> bool:
+        value = self.get(obj, key, where, default)
+        if not isinstance(value, bool):
+            raise self.fail(where, key, "true or false", value)
+        return value
+
+    def sweep(self, obj, where: str):
+        value = self.get(obj, "sweep", where, None)
+        if value is None:
+            return None
+        if not isinstance(value, list) or len(value) != 3:
+            raise self.fail(where, "sweep", "[start, end, step]", value)
+        return tuple(self.number(dict(enumerate(value)), i, f"{where}.sweep") for i in range(3))
+
+
+def _finite(value) -> bool:
+    """A real number (not bool) that is finite, also for integers too large for a float."""
+    try:
+        return math.isfinite(value)
+    except (OverflowError, TypeError):
+        return False
+
+
+def _show(value) -> str:
+    text = json.dumps(value) if isinstance(value, (str, bool, int, float)) or value is None else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def find_cycle(node_ids, links) -> list[str]:
@@ -179,10 +280,10 @@ def find_cycle(node_ids, links) -> list[str]:
     for link in links:
         succ[link.source].append(link.target)
     state = dict.fromkeys(succ, 0)  # 0 new, 1 on the stack, 2 done
-    for root in succ:
+    for root, children in succ.items():
         if state[root]:
             continue
-        stack = [(root, iter(succ[root]))]
+        stack = [(root, iter(children))]
         path = [root]
         state[root] = 1
         while stack:

@@ -63,20 +63,17 @@ def layerize(genome: Genome) -> Layerized:
     for node in order:
         for _, link in incoming[node]:
             targets[link.source].append(depth[node])
+    spans = {node: (depth[node], last + 1 if node in outputs else max(targets[node], default=depth[node] + 1))
+             for node in order}
+    # the architecture (and its size caps) first, from per-level counts, before any level list or kernel
+    arch = Architecture(last, tuple(sorted(_group_widths(spans, activation, inputs, last).items())))
     levels: list[list[tuple[str, str]]] = [[] for _ in range(last + 1)]
     for node in order:
-        start = depth[node]
-        end = last + 1 if node in outputs else max(targets[node], default=start + 1)
+        start, end = spans[node]
         for level in range(start, end):
             novel = level == start and level > 0
             levels[level].append((node, activation[node] if novel else "cache"))
     levels[0] = [(node, "cache") for node in inputs]
-
-    widths: Counter = Counter()
-    for units in levels:
-        for kind, count in Counter(kind for _, kind in units).items():
-            widths[kind] = max(widths[kind], count)
-    arch = Architecture(last, tuple(sorted(widths.items())))
     offsets = dict(zip((k for k, _ in arch.groups), np.cumsum([0] + [c for _, c in arch.groups])))
 
     positions = [_positions(units, offsets) for units in levels]
@@ -102,21 +99,48 @@ def layerize(genome: Genome) -> Layerized:
     return Layerized(net, tuple(link_weights), {n: u for n, u in units.items() if n in live})
 
 
+def _group_widths(spans: dict[str, tuple[int, int]], activation: dict[str, str], inputs: list[str],
+                  last: int) -> Counter:
+    """Each unit kind's widest level, counted in time linear in nodes plus levels.
+
+    A node spanning levels ``[start, end)`` is its own unit at ``start`` (if above the
+    inputs) and a cache unit on the levels after; level 0 holds the inputs as cache.
+    """
+    cache_delta = np.zeros(last + 2, np.int64)
+    novel: Counter = Counter()
+    for node, (start, end) in spans.items():
+        if start > 0:
+            novel[(start, activation[node])] += 1
+            start += 1
+        if start < end:
+            cache_delta[max(start, 1)] += 1
+            cache_delta[end] -= 1
+    cache = np.cumsum(cache_delta)[:last + 1]
+    cache[0] = len(inputs)
+    widths: Counter = Counter({"cache": int(cache.max())})
+    for (_, kind), count in novel.items():
+        widths[kind] = max(widths[kind], count)
+    return widths
+
+
 def _live_order(inputs, outputs, incoming) -> list[str]:
     """Inputs, then a depth-first post-order walk from the outputs along in-links."""
     order, seen = list(inputs), set(inputs)
     for out in outputs:
         stack = [(out, iter(incoming[out]))]
+        on_stack = {out}
         while stack:
             node, it = stack[-1]
             nxt = next(it, None)
             if nxt is None:
                 stack.pop()
+                on_stack.discard(node)
                 if node not in seen:
                     seen.add(node)
                     order.append(node)
-            elif nxt[1].source not in seen and all(nxt[1].source != n for n, _ in stack):
+            elif nxt[1].source not in seen and nxt[1].source not in on_stack:
                 stack.append((nxt[1].source, iter(incoming[nxt[1].source])))
+                on_stack.add(nxt[1].source)
     return order
 
 

@@ -4,31 +4,33 @@ Both formats hold ``<genome>`` with ``<nodes>`` and ``<links>``. A node's key is
 its ``<marking branch= id=>`` pair, written ``branch_id``. CPPN-X files start
 with ``<cppn-data/>`` and then a second root ``<data>``, so they are parsed
 inside a synthetic wrapper element. Parsing goes through defusedxml (no DTDs,
-no entity expansion) and zip members are capped in size.
+no entity expansion); files and zip members are capped in size
+(``limits.FILE_BYTES``) before they are read.
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException
 
+from ferlab import limits
 from ferlab.errors import GenomeError
 from ferlab.genome import Genome, Link, Node
 
-MAX_XML_BYTES = 16 * 1024 * 1024
 _KINDS = {"in": "input", "hidden": "hidden", "out": "output"}
-_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.S)
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.DOTALL)
 
 
 def load_picbreeder(path: str | Path) -> Genome:
     """Read a Picbreeder genome from a ``.zip`` (one XML inside) or an ``.xml`` file."""
     path = Path(path)
-    raw = _read_zip_member(path) if path.suffix.lower() == ".zip" else _read_capped(path)
+    raw = _read_zip_member(path) if path.suffix.lower() == ".zip" else read_capped(path)
     return parse_picbreeder_xml(raw, source=str(path), name=path.stem)
 
 
@@ -57,14 +59,18 @@ def parse_picbreeder_xml(raw: bytes, source: str = "genome", name: str = "") -> 
     return Genome.build(nodes, links, name=name, source=source)
 
 
-def _read_capped(path: Path) -> bytes:
+def read_capped(path: Path) -> bytes:
+    """A genome text file's bytes: refused by its size over ``limits.FILE_BYTES`` before it is
+    read, and never read past the cap (for files whose size the system does not tell)."""
+    cap = limits.FILE_BYTES.value
     try:
-        size = path.stat().st_size
-        if size > MAX_XML_BYTES:
-            raise GenomeError(f"{path}: file is {size} bytes, over the {MAX_XML_BYTES}-byte cap")
-        return path.read_bytes()
+        limits.FILE_BYTES.check(path.stat().st_size, str(path), GenomeError)
+        with path.open("rb") as f:
+            data = f.read(cap + 1)
     except OSError as e:
         raise GenomeError(f"{path}: cannot read ({e.strerror})") from None
+    limits.FILE_BYTES.check(len(data), str(path), GenomeError)
+    return data
 
 
 def _read_zip_member(path: Path) -> bytes:
@@ -74,17 +80,14 @@ def _read_zip_member(path: Path) -> bytes:
             if len(members) != 1:
                 raise GenomeError(f"{path}: zip must hold exactly one XML file, found {len(members)}")
             member = members[0]
-            if member.file_size > MAX_XML_BYTES:
-                raise GenomeError(
-                    f"{path}: zip member {member.filename!r} unpacks to {member.file_size} bytes, "
-                    f"over the {MAX_XML_BYTES}-byte cap")
+            subject = f"{path}: zip member {member.filename!r}"
+            limits.FILE_BYTES.check(member.file_size, subject, GenomeError)
             with zf.open(member) as f:
-                data = f.read(MAX_XML_BYTES + 1)
-            if len(data) > MAX_XML_BYTES:
-                raise GenomeError(f"{path}: zip member {member.filename!r} is over the size cap")
+                data = f.read(limits.FILE_BYTES.value + 1)
+            limits.FILE_BYTES.check(len(data), subject, GenomeError)
             return data
-    except zipfile.BadZipFile:
-        raise GenomeError(f"{path}: not a zip file") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):
+        raise GenomeError(f"{path}: not a zip file (or a damaged or encrypted one)") from None
     except OSError as e:
         raise GenomeError(f"{path}: cannot read ({e.strerror})") from None
 

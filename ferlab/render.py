@@ -70,8 +70,9 @@ def render(net: DenseNet, size: int, features: bool = False) -> Image:
 
 
 def _render_one(net: DenseNet, size: int, features: bool) -> Image:
-    hsv, feats = net(grid(size))
-    return Image(colour(hsv), hsv, feats if features else None)
+    hsv, feats = net(grid(size).reshape(size * size, -1))  # pixels flat: plain 2-D matmuls
+    hsv = hsv.reshape(size, size, -1)
+    return Image(colour(hsv), hsv, feats.reshape(feats.shape[0], size, size, -1) if features else None)
 
 
 def render_genome(genome: Genome, size: int) -> tuple[Image, dict[str, jax.Array]]:

@@ -49,7 +49,7 @@ class Comparison:
 
 
 @dataclass(frozen=True)
-class Analysis:
+class ReportSpec:
     """What the report computes: metrics, the grouping column, comparisons, bootstrap settings,
     how many images per group the gallery shows, and the fit gate (the MSE at or below which a
     reproducer counts as reproducing its image, ``fit_sections``)."""
@@ -103,7 +103,7 @@ def cliffs_delta(a, b) -> float:
     return float(sign.mean())
 
 
-def summarize(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """One row per group: ``n`` and, per metric, ``<m>``, ``<m>_low``, ``<m>_high``."""
     rows = []
     for name, part in df.groupby(analysis.group, sort=True):
@@ -117,7 +117,7 @@ def summarize(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Analysis) -> dict:
+def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: ReportSpec) -> dict:
     """Statistics of ``b`` against ``a`` on ``metric`` (see the module docstring)."""
     by = comparison.by or analysis.group
     rows = df[np.isfinite(df[metric].astype(float))] if metric in df else df.iloc[:0]
@@ -144,7 +144,7 @@ def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Ana
     return out
 
 
-def comparisons(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+def comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """Every comparison on every metric that both of its groups have, one row each
     (``loss`` exists for reproducers only, so discoverer-versus-reproducer has no loss row)."""
     rows = [compare(df, c, m, analysis) for c in analysis.comparisons for m in analysis.metrics]
@@ -152,7 +152,7 @@ def comparisons(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
                         columns=list(rows[0]) if rows else None)
 
 
-def matched(df: pd.DataFrame, comparison: Comparison, column: str, analysis: Analysis) -> pd.DataFrame:
+def matched(df: pd.DataFrame, comparison: Comparison, column: str, analysis: ReportSpec) -> pd.DataFrame:
     """The rows of both groups whose ``column`` lies in the range both groups reach, per image
     (``pair_on``; over all rows when unpaired). Rows without a value are dropped."""
     by = comparison.by or analysis.group
@@ -169,7 +169,7 @@ def matched(df: pd.DataFrame, comparison: Comparison, column: str, analysis: Ana
     return pd.concat(keep) if keep else rows.iloc[:0]
 
 
-def matched_comparisons(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+def matched_comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """Every comparison on every metric (other than the matched column), at matched ``match_on``."""
     column = analysis.match_on
     if column is None or column not in df:
@@ -225,7 +225,7 @@ def split_rungs(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return df[rung.isna()], df[rung.notna()].assign(rung=rung[rung.notna()])
 
 
-def _loss_column(analysis: Analysis) -> str:
+def _loss_column(analysis: ReportSpec) -> str:
     return analysis.match_on or "loss"
 
 
@@ -233,7 +233,7 @@ def _has_loss(df: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(df[column], errors="coerce").notna() if column in df else pd.Series(False, index=df.index)
 
 
-def gate_counts(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+def gate_counts(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """Per group, of its final nets: ``attempted`` (every row, a failed run's or a dead net's
     too), ``scored`` (a finite first metric), ``passed`` (scored, and at or below the fit gate
     when the group has a loss: discoverers have none and pass as they are), ``lost``
@@ -251,7 +251,7 @@ def gate_counts(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[analysis.group, "attempted", "scored", "passed", "lost"])
 
 
-def at_fit(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+def at_fit(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """The nets that count at equal fit: every discoverer (a group without a loss), and each reproducer
     at the gate (a failed run or dead net, without a loss, does not count):
     its final nets at or below ``fit_gate``, or, for a run none of whose final nets passes, its best
@@ -284,7 +284,7 @@ def bootstrap_median(values, seed: int, resamples: int = 2000, level: float = 0.
     return float(np.median(x)), float(low), float(high)
 
 
-def fer_by_rung(df: pd.DataFrame, metric: str, analysis: Analysis) -> pd.DataFrame:
+def fer_by_rung(df: pd.DataFrame, metric: str, analysis: ReportSpec) -> pd.DataFrame:
     """Per group and rung of the ladder snapshots: ``n`` nets, ``images``, and the median of
     ``metric`` with its bootstrap band (``low``, ``high``)."""
     rungs = split_rungs(df)[1]
@@ -299,7 +299,7 @@ def fer_by_rung(df: pd.DataFrame, metric: str, analysis: Analysis) -> pd.DataFra
     return pd.DataFrame(rows, columns=[analysis.group, "rung", "n", "images", "median", "low", "high"])
 
 
-def rung_comparisons(df: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+def rung_comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """The study's comparisons (those whose two groups both have ladder snapshots; all pairs of
     such groups when none is) at every rung both reach on the same images, on every metric other
     than the loss: ``compare`` on the snapshots of that rung, with a ``rung`` column."""
@@ -355,11 +355,11 @@ def with_counts(summary: pd.DataFrame, counts: pd.DataFrame, group: str) -> pd.D
     return out[[c for c in out.columns if c not in names] + names]
 
 
-def _formatted(summary: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+def _formatted(summary: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     return format_summary(summary, analysis) if analysis.group in summary else summary
 
 
-def fit_sections(df: pd.DataFrame, analysis: Analysis, folder: Path) -> tuple[list[str], list[Path], dict]:
+def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[list[str], list[Path], dict]:
     """The report at equal fit: ``(Markdown lines, files written, tables)``.
 
     The headline: results of the nets that count at the fit gate (``at_fit``) with per-group
@@ -418,7 +418,7 @@ def fit_sections(df: pd.DataFrame, analysis: Analysis, folder: Path) -> tuple[li
 
 
 # ------------------------------------------------------------------ tables
-def format_summary(summary: pd.DataFrame, analysis: Analysis, digits: int = 3) -> pd.DataFrame:
+def format_summary(summary: pd.DataFrame, analysis: ReportSpec, digits: int = 3) -> pd.DataFrame:
     """The summary as text cells ``mean [low, high]``."""
     out = summary[[analysis.group, "n"]].copy()
     for m in analysis.metrics:
@@ -575,7 +575,7 @@ class Report:
         return self.folder / REPORT_NAME
 
 
-def write_report(df: pd.DataFrame, analysis: Analysis, folder: str | Path, title: str,
+def write_report(df: pd.DataFrame, analysis: ReportSpec, folder: str | Path, title: str,
                  notes: Sequence[str] = ()) -> Report:
     """Write ``report.md``, ``runs.csv``, ``summary.csv``, ``comparisons.csv`` and PNGs into ``folder``."""
     from ferlab.files import write_bytes, write_text

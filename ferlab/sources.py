@@ -8,13 +8,16 @@ from ferlab.cppn import DenseNet, load_net
 from ferlab.errors import FerlabError, GenomeError
 from ferlab.genome import Genome
 from ferlab.layerize import layerize
-from ferlab.picbreeder import load_picbreeder
+from ferlab.picbreeder import load_picbreeder, read_capped
 
 SOURCE_SUFFIXES = (".zip", ".xml", ".json", ".npz")
 
 
 def load_source(path: str | Path) -> Genome | DenseNet:
-    """A Genome for .zip/.xml/.json, a DenseNet for .npz; FerlabError otherwise."""
+    """A Genome for .zip/.xml/.json, a DenseNet for .npz; FerlabError otherwise.
+
+    Every reader checks sizes against ``ferlab.limits`` before it allocates.
+    """
     path = Path(path)
     if not path.is_file():
         raise FerlabError(f"{path}: no such file")
@@ -23,9 +26,9 @@ def load_source(path: str | Path) -> Genome | DenseNet:
         return load_picbreeder(path)
     if suffix == ".json":
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise GenomeError(f"{path}: cannot read ({e})") from None
+            text = read_capped(path).decode("utf-8")
+        except UnicodeDecodeError:
+            raise GenomeError(f"{path}: not valid JSON (not UTF-8 text)") from None
         return Genome.from_json(text, source=str(path))
     if suffix == ".npz":
         return load_net(path)

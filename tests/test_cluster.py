@@ -41,7 +41,7 @@ def test_unreachable_head_is_a_config_error_naming_it():
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        check_reachable("127.0.0.1:%d" % server.getsockname()[1])  # a listening head passes
+        check_reachable(f"127.0.0.1:{server.getsockname()[1]}")  # a listening head passes
 
 
 def test_islands_run_on_an_unreachable_cluster_fails_before_writing(tmp_path, capsys):
@@ -58,3 +58,31 @@ def test_islands_run_on_an_unreachable_cluster_fails_before_writing(tmp_path, ca
     err = capsys.readouterr().err
     assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists() and not ray.is_initialized()
+
+
+def test_local_ray_listens_on_loopback_only():
+    """Every socket that the Ray ferlab starts for itself listens on (the driver, GCS, raylet, workers,
+    agents) is on 127.0.0.1: what ``ss -ltnp`` lists for this process and its children."""
+    import ipaddress
+    import os
+
+    import psutil
+    from ray._private import ray_constants
+
+    from ferlab.workers.cluster import LOCAL_ONLY_ENV, ray_session
+
+    assert not ray.is_initialized()
+    before = (os.environ.get(LOCAL_ONLY_ENV), ray_constants.ENABLE_RAY_CLUSTER)
+    with ray_session(num_cpus=1):
+        assert ray.get(ray.remote(lambda: ray.util.get_node_ip_address()).remote()) == "127.0.0.1"
+        me = psutil.Process()
+        ours = {me.pid, *(p.pid for p in me.children(recursive=True))}
+        listening = [c.laddr for c in psutil.net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN and c.pid in ours]
+    assert not ray.is_initialized()
+    assert (os.environ.get(LOCAL_ONLY_ENV), ray_constants.ENABLE_RAY_CLUSTER) == before  # nothing left changed
+    assert len(listening) >= 3  # at least the GCS, the raylet and a worker
+    for addr in listening:
+        ip = ipaddress.ip_address(addr.ip)
+        ip = getattr(ip, "ipv4_mapped", None) or ip
+        assert ip.is_loopback, f"{addr.ip}:{addr.port} is not loopback"

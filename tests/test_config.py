@@ -8,7 +8,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml
+from ferlab.config import (
+    ConfigError,
+    apply_overrides,
+    flatten,
+    from_dict,
+    load_yaml,
+    parse_yaml,
+    set_path,
+)
 from ferlab.search.api import Result, run_search
 
 
@@ -56,6 +64,50 @@ def test_bad_yaml_and_bad_overrides(tmp_path):
         load_yaml(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="expected key=value"):
         apply_overrides({}, ["novalue"])
+
+
+def test_set_path_creates_sections_and_refuses_to_descend_into_a_value():
+    data = {"settings": {"es": {"std": 0.1}}, "seed": 3, "empty": None}
+    assert set_path(data, "settings.es.population_size", 8) is data
+    assert set_path(data, "settings.novelty.k", 5)["settings"] == {"es": {"std": 0.1, "population_size": 8},
+                                                                 "novelty": {"k": 5}}
+    assert set_path(data, "empty.x", 1)["empty"] == {"x": 1}
+    with pytest.raises(ConfigError, match=r"'seed.x': 'seed' is not a section \(it holds 3 \(int\)\)"):
+        set_path(data, "seed.x", 1)
+    with pytest.raises(ConfigError, match=r"'settings.es.std.k': 'settings.es.std' is not a section"):
+        set_path(data, "settings.es.std.k", 1)
+    for bad in ("", "a..b", ".a", "a."):
+        with pytest.raises(ConfigError, match="expected a dotted key"):
+            set_path(data, bad, 1)
+    assert data["seed"] == 3 and data["settings"]["es"]["std"] == 0.1
+
+
+def test_overrides_go_through_set_path_and_read_exponents_as_floats():
+    base = {"settings": {"lr": 0.1}, "seed": 0}
+    out = apply_overrides(base, ["settings.lr=1e-5", "settings.mom=1E5", "seed=-2e-3", "name=1e-5x"])
+    assert out == {"settings": {"lr": 1e-5, "mom": 1e5}, "seed": -2e-3, "name": "1e-5x"}
+    assert base == {"settings": {"lr": 0.1}, "seed": 0}  # a copy: the input is left alone
+    assert all(isinstance(v, float) for v in (out["settings"]["lr"], out["settings"]["mom"], out["seed"]))
+    with pytest.raises(ConfigError, match=r"--set 'seed.x=1': 'seed.x': 'seed' is not a section"):
+        apply_overrides(base, ["seed.x=1"])
+
+
+@pytest.mark.parametrize("text,value", [("1e-5", 1e-5), ("1E5", 1e5), ("-2e-3", -2e-3), ("+3e2", 300.0),
+                                        ("1.5e-3", 1.5e-3), ("1.0e5", 1e5), (".5e1", 5.0), ("1_000e-3", 1.0),
+                                        ("1e", "1e"), ("e5", "e5"), ("'1e-5'", "1e-5"), ("12", 12),
+                                        ("0.5", 0.5), ("true", True), ("2001-01-01e5", "2001-01-01e5")])
+def test_yaml_numbers_with_exponents_are_floats(tmp_path, text, value):
+    assert parse_yaml(f"v: {text}") == {"v": value}
+    assert type(parse_yaml(f"v: {text}")["v"]) is type(value)
+    (tmp_path / "c.yaml").write_text(f"inner: {{lr: {text}}}\nregime: es\n")
+    if isinstance(value, float):
+        assert from_dict(Outer, load_yaml(tmp_path / "c.yaml")).inner.lr == value
+
+
+@pytest.mark.parametrize("text", [".inf", "-.inf", ".nan", "1e400"])
+def test_non_finite_config_numbers_are_refused(text):
+    with pytest.raises(ConfigError, match=r"config.inner.lr: expected a finite number"):
+        from_dict(Outer, parse_yaml(f"regime: es\ninner: {{lr: {text}}}"))
 
 
 class RandomWalk:

@@ -107,9 +107,9 @@ def test_not_a_zip(tmp_path, capsys):
 
 
 def test_zip_member_over_the_size_cap(tmp_path, monkeypatch):
-    monkeypatch.setattr(picbreeder, "MAX_XML_BYTES", 1000)
+    monkeypatch.setenv("FERLAB_MAX_FILE_BYTES", "1000")
     (tmp_path / "g.zip").write_bytes(zip_with({"a": b" " * 5000}))
-    with pytest.raises(GenomeError, match="over the 1000-byte cap"):
+    with pytest.raises(GenomeError, match="5000 bytes .* over the cap of 1000 .*FERLAB_MAX_FILE_BYTES"):
         picbreeder.load_picbreeder(tmp_path / "g.zip")
 
 

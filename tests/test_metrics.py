@@ -10,8 +10,17 @@ import pytest
 
 from ferlab.cppn import DenseNet, init_net, load_net
 from ferlab.errors import FerlabError
-from ferlab.metrics import METRICS, MetricsConfig, fer_metrics, fer_score, label_auroc, weight_asymmetry
-from ferlab.metrics import labels, regions, symmetry
+from ferlab.metrics import (
+    METRICS,
+    MetricsConfig,
+    fer_metrics,
+    fer_score,
+    label_auroc,
+    labels,
+    regions,
+    symmetry,
+    weight_asymmetry,
+)
 from ferlab.picbreeder import load_picbreeder
 
 # A smaller picture and fewer sweeps than the defaults keep the default test run short;

@@ -9,8 +9,10 @@ import pytest
 
 from ferlab.cppn import init_nets
 from ferlab.search.api import run_search
-from ferlab.search.novelty import (DESCRIPTORS, NoveltyConfig, archive_init, archive_update, describe,
-                                   mean_nearest_distance, mean_pairwise_distance, novelty_scores)
+from ferlab.search.archive import (NoveltyConfig, archive_init, archive_update, mean_nearest_distance,
+                                   mean_pairwise_distance, novelty_scores)
+from ferlab.search.descriptors import DESCRIPTORS
+from ferlab.search.novelty import describe
 from ferlab.search.runs import load_run_config, make_search
 
 SMALL = "3;sin:4,gaussian:4,sigmoid:4,identity:4"

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ferlab.report import (Analysis, Comparison, bootstrap_ci, cliffs_delta, compare, summarize,
+from ferlab.report import (ReportSpec, Comparison, bootstrap_ci, cliffs_delta, compare, summarize,
                            write_report)
 
 
@@ -50,7 +50,7 @@ def test_cliffs_delta_extremes():
 
 def test_summary_per_group_recomputes_from_rows():
     df = frame()
-    analysis = Analysis(metrics=("fer_score", "other"))
+    analysis = ReportSpec(metrics=("fer_score", "other"))
     table = summarize(df, analysis).set_index("regime")
     assert table.loc["high", "n"] == 24 and table.loc["low", "n"] == 6
     assert table.loc["low", "fer_score"] == pytest.approx(df[df.regime == "low"].fer_score.mean())
@@ -61,7 +61,7 @@ def test_summary_per_group_recomputes_from_rows():
 
 def test_paired_comparison_sees_a_shift_on_the_same_images():
     df = frame(images=8, shift=0.3)
-    row = compare(df, Comparison("low", "high"), "fer_score", Analysis())
+    row = compare(df, Comparison("low", "high"), "fer_score", ReportSpec())
     assert row["pairs"] == 8 and row["test"] == "wilcoxon"
     assert row["diff"] == pytest.approx(0.3, abs=0.02)
     assert row["diff_low"] > 0.25 and row["delta"] == 1.0
@@ -71,15 +71,15 @@ def test_paired_comparison_sees_a_shift_on_the_same_images():
 def test_pairing_removes_between_image_spread():
     """Image effects swamp the shift across images; within images it is consistent."""
     df = frame(images=8, shift=0.05)
-    paired = compare(df, Comparison("low", "high"), "fer_score", Analysis())
-    unpaired = compare(df, Comparison("low", "high", pair_on=None), "fer_score", Analysis())
+    paired = compare(df, Comparison("low", "high"), "fer_score", ReportSpec())
+    unpaired = compare(df, Comparison("low", "high", pair_on=None), "fer_score", ReportSpec())
     assert paired["delta"] == 1.0 and paired["p"] < 0.01
     assert unpaired["test"] == "mannwhitneyu" and unpaired["delta"] < 0.6 and unpaired["p"] > paired["p"]
 
 
 def test_no_shift_no_signal():
     df = frame(images=8, shift=0.0)
-    row = compare(df, Comparison("low", "high"), "fer_score", Analysis())
+    row = compare(df, Comparison("low", "high"), "fer_score", ReportSpec())
     assert abs(row["diff"]) < 0.02 and row["diff_low"] < 0 < row["diff_high"]
     assert row["p"] > 0.05
 
@@ -87,7 +87,7 @@ def test_no_shift_no_signal():
 def test_only_shared_images_are_paired():
     df = frame(images=4)
     df = df[~((df.regime == "low") & (df.image == "img0"))]
-    row = compare(df, Comparison("low", "high"), "fer_score", Analysis())
+    row = compare(df, Comparison("low", "high"), "fer_score", ReportSpec())
     assert row["pairs"] == 3
 
 
@@ -100,7 +100,7 @@ def test_write_report(tmp_path):
         Image.new("RGB", (8, 8), (i * 10 % 255, 0, 0)).save(p)
         paths.append(str(p))
     df["image_path"] = paths
-    analysis = Analysis(comparisons=(Comparison("low", "high"),), gallery=2)
+    analysis = ReportSpec(comparisons=(Comparison("low", "high"),), gallery=2)
     report = write_report(df, analysis, tmp_path / "out", "Synthetic", notes=["a note"])
     text = report.markdown.read_text()
     assert "# Synthetic" in text and "a note" in text and "| regime | n | fer_score |" in text
@@ -115,7 +115,7 @@ def test_write_report(tmp_path):
 
 def test_missing_metric_is_reported_not_crashing(tmp_path):
     df = frame(images=2, seeds=1)
-    report = write_report(df, Analysis(metrics=("fer_score", "absent")), tmp_path, "x")
+    report = write_report(df, ReportSpec(metrics=("fer_score", "absent")), tmp_path, "x")
     assert "n/a" in report.markdown.read_text()
 
 
@@ -124,7 +124,7 @@ def test_comparisons_skip_a_metric_that_one_group_lacks():
 
     df = frame(images=3, seeds=2)
     df.loc[df["regime"] == "low", "other"] = np.nan  # e.g. loss: only reproducers have one
-    table = comparisons(df, Analysis(metrics=("fer_score", "other"), comparisons=(Comparison("low", "high"),)))
+    table = comparisons(df, ReportSpec(metrics=("fer_score", "other"), comparisons=(Comparison("low", "high"),)))
     assert list(table["metric"]) == ["fer_score"]
 
 
@@ -144,7 +144,7 @@ def test_matched_loss_removes_a_difference_that_is_only_fit():
     from ferlab.report import matched, matched_comparisons
 
     df = fit_frame()
-    analysis = Analysis(metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),))
+    analysis = ReportSpec(metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),))
     plain = compare(df, Comparison("sgd", "es"), "fer_score", analysis)
     kept = matched(df, Comparison("sgd", "es"), "loss", analysis)
     for image, part in kept.groupby("image"):
@@ -157,12 +157,12 @@ def test_matched_loss_removes_a_difference_that_is_only_fit():
 
 
 def test_report_shows_matched_comparisons_and_fit_plot(tmp_path):
-    analysis = Analysis(metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),), gallery=0)
+    analysis = ReportSpec(metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),), gallery=0)
     text = write_report(fit_frame(), analysis, tmp_path, "Fit").markdown.read_text()
     assert "## Comparisons at matched loss" in text and "![fer_score against loss](fer_score_vs_loss.png)" in text
     assert (tmp_path / "fer_score_vs_loss.png").stat().st_size > 1000
     assert (tmp_path / "comparisons_matched.csv").is_file()
-    none = write_report(fit_frame(), Analysis(comparisons=(Comparison("sgd", "es"),), match_on=None, gallery=0),
+    none = write_report(fit_frame(), ReportSpec(comparisons=(Comparison("sgd", "es"),), match_on=None, gallery=0),
                         tmp_path / "off", "Off").markdown.read_text()
     assert "matched" not in none.split("## Files")[0]
     apart = fit_frame()
@@ -200,7 +200,7 @@ def ladder_frame():
 def test_gate_counts_every_net_none_silently_dropped():
     from ferlab.report import gate_counts
 
-    counts = gate_counts(ladder_frame(), Analysis(group="label", metrics=("fer_score", "loss"))).set_index("label")
+    counts = gate_counts(ladder_frame(), ReportSpec(group="label", metrics=("fer_score", "loss"))).set_index("label")
     assert counts.loc["pb"].tolist() == [2, 2, 2, 0]  # attempted, scored, passed (no loss: passes), lost
     assert counts.loc["sgd"].tolist() == [4, 4, 2, 0]  # seed_1 (loss 0.014) is gated out, still counted
     assert counts.loc["es"].tolist() == [4, 3, 0, 1]  # the failed run is attempted and lost
@@ -210,7 +210,7 @@ def test_matched_cell_recomputed_by_hand(tmp_path):
     from ferlab.report import at_fit, rung_comparisons
 
     df = ladder_frame()
-    analysis = Analysis(group="label", metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),))
+    analysis = ReportSpec(group="label", metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),))
     kept = at_fit(df, analysis)
     es = kept[kept.label == "es"]
     assert es.net.tolist() == ["rung_0.010"] and es.fer_score.tolist() == [0.8]  # its best gated snapshot

@@ -6,7 +6,6 @@ search over a tiny net) so that they exercise the study machinery alone.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +13,11 @@ import numpy as np
 import pytest
 
 from ferlab.config import ConfigError
-from ferlab.study import (IMAGE_TAG, KEY_TAG, LABEL_TAG, Phase, Study, Target, expand, load_study,
-                          plan_entry, relabel_arch, run_study, select_names, static_targets)
-from ferlab.workers.bridge import check_run
+from ferlab.report import ReportSpec
+from ferlab.study import run_study
+from ferlab.study.spec import Phase, Study, Target, expand, load_study, static_targets
+from ferlab.tracking import KEY_TAG, LABEL_TAG
+from ferlab.workers.plan import check_run, plan_for, relabel_arch, select_names
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,7 +69,57 @@ def test_run_keys_follow_what_defines_a_run():
     vmapped = expand(Phase("q", {"regime": "sgd"}, seeds=3, seed_key="settings.seeds", same_arch=True,
                            targets=["study"]), [Target("t.npz", "t")])
     assert len(vmapped) == 1 and vmapped[0].config["settings"]["seeds"] == 3
-    assert vmapped[0].config["arch"] == "t.npz" and vmapped[0].tags[IMAGE_TAG] == "t"
+    assert vmapped[0].config["arch"] == "t.npz" and vmapped[0].image == "t"
+
+
+def test_grid_and_profile_numbers_reach_the_run_as_numbers(tmp_path):
+    """A phase grid or profile value 1e-5 is the float 1e-05 in the run config (values were turned
+    into JSON and read back as YAML, which made it the string '1e-05' and the run was refused)."""
+    from ferlab.search.runs import load_run_config
+    from ferlab.study.spec import Profile, apply_profile
+    from ferlab.workers.sweep import point_config
+
+    from ferlab.files import write_png
+
+    png = str(write_png(tmp_path / "t.png", np.zeros((8, 8, 3))))
+    phase = Phase("p", {"regime": "sgd", "resolution": 8, "target": png}, grid={"settings.learning_rate": [1e-5]})
+    entry, = expand(phase, [])
+    value = entry.config["settings"]["learning_rate"]
+    assert type(value) is float and value == 1e-05
+    assert load_run_config(entry.config).settings.learning_rate == 1e-05
+    data = apply_profile({"phases": [{"name": "p", "base": {"regime": "sgd"}}]},
+                         Profile(set={"settings.learning_rate": 1e-5}, phases={"p": {"seeds": 2}}), "x")
+    assert data["phases"][0]["base"]["settings"]["learning_rate"] == 1e-05 and data["phases"][0]["seeds"] == 2
+    swept = point_config({"regime": "sgd", "target": png}, {"settings.learning_rate": 1e-5})
+    assert load_run_config(swept).settings.learning_rate == 1e-05
+
+
+def test_run_keys_change_with_the_fer_suite_and_the_code(monkeypatch):
+    """A scored run's key holds the FER suite's settings (its size, every MetricsConfig field) and the
+    code version, so a study run again after any of them changed rescores instead of reusing."""
+    import dataclasses
+
+    import ferlab.metrics
+    from ferlab.tracking import COMMIT_TAG, VERSION_TAG, code_version
+
+    phase = Phase("p", {"regime": "es", "resolution": 16}, targets=["study"])
+    target = [Target("picbreeder:skull", "picbreeder:skull")]
+    key = expand(phase, target)[0].key
+    assert expand(phase, target)[0].key == key
+    assert expand(Phase("p", {"regime": "es", "resolution": 16}, targets=["study"], nets="best"), target)[0].key != key
+    assert expand(phase, target, code={**code_version(), VERSION_TAG: "9.9"})[0].key != key
+    assert expand(phase, target, code={**code_version(), COMMIT_TAG: "abc"})[0].key != key
+    assert expand(dataclasses.replace(phase, base={"regime": "es", "resolution": 24}), target)[0].fer_size == 24
+    for field in dataclasses.fields(ferlab.metrics.MetricsConfig):
+        if field.name == "size":
+            continue
+        default = field.default
+        changed = default + 1 if isinstance(default, int) else default / 2 if isinstance(default, float) else "x"
+        suite = dataclasses.make_dataclass("Changed", [(field.name, field.type, dataclasses.field(default=changed))],
+                                           bases=(ferlab.metrics.MetricsConfig,), frozen=True)
+        with monkeypatch.context() as m:
+            m.setattr(ferlab.metrics, "MetricsConfig", suite)
+            assert expand(phase, target)[0].key != key, field.name
 
 
 def test_relabel_arch_keeps_shape():
@@ -83,28 +134,35 @@ def test_select_names_spreads_evenly():
 
 # ------------------------------------------------------------------ a tiny study end to end
 @dataclass(frozen=True)
+class ToySettings:
+    population_size: int = 4
+
+
+@dataclass(frozen=True)
 class ToyRun:
     regime: str
     seed: int
     n_generations: int
     target: str | None
     checkpoint_every: int = 2
+    settings: ToySettings = ToySettings()
 
 
-def toy_build(config: dict):
+def toy_study_plan(config: dict):
+    """The workers' RunPlan for a toy run (a random search over a tiny net, 4 nets a generation)."""
     from test_workers import ToySearch
 
-    return ToySearch(population=4), ToyRun(config["regime"], config.get("seed", 0),
-                                           config.get("generations", 3), config.get("target"))
+    return plan_for(ToySearch(population=4), ToyRun(config["regime"], config.get("seed", 0),
+                                                    config.get("generations", 3), config.get("target")))
 
 
 def tiny_study(seeds: int = 2, extra_seed: bool = False) -> Study:
     phases = [Phase("open", {"regime": "toy", "generations": 3}, label="finder", role="discoverer", seeds=seeds),
               Phase("repro", {"regime": "toy", "generations": 2}, label="copier", role="reproducer",
                     targets=["phase:open"], seeds=seeds + extra_seed)]
-    from ferlab.report import Analysis, Comparison
+    from ferlab.report import Comparison, ReportSpec
 
-    return Study("tiny", phases, analysis=Analysis(
+    return Study("tiny", phases, analysis=ReportSpec(
         metrics=("fer_score", "mean_brightness"), group="label", resamples=200, gallery=1,
         comparisons=(Comparison("discoverer", "reproducer", by="role"),)))
 
@@ -121,8 +179,7 @@ def local_ray():
 def _run(study, store, out, **kw):
     from test_workers import toy_fer
 
-    return run_study(study, store, out, planner=functools.partial(plan_entry, build=toy_build), fer=toy_fer,
-                     verbose=0, log=lambda _: None, **kw)
+    return run_study(study, store, out, planner=toy_study_plan, fer=toy_fer, verbose=0, log=lambda _: None, **kw)
 
 
 @pytest.mark.slow
@@ -155,8 +212,7 @@ def test_tiny_study_report_matches_mlflow_and_rerun_reuses(tmp_path, local_ray):
     assert "report/report.md" in arts
     # each phase's sweep sits under the study's run, named for its phase
     sweeps = mc.search_runs([first.experiment_id], "tags.`ferlab.kind` = 'sweep'")
-    assert sorted(r.info.run_name for r in sweeps) == sorted(f"{tiny_study().name}/{p.name}"
-                                                            for p in tiny_study().phases)
+    assert sorted(r.info.run_name for r in sweeps) == sorted(p.name for p in tiny_study().phases)
     assert all(r.data.tags["mlflow.parentRunId"] == first.study_run_id for r in sweeps)
 
     again = _run(tiny_study(extra_seed=True), store, tmp_path / "out")
@@ -183,3 +239,98 @@ def test_interrupted_study_finishes_without_redoing_runs(tmp_path, local_ray):
         label = run.data.tags[LABEL_TAG]
         value = run.data.metrics["fer.best.fer_score"]
         assert summary.loc[label, "n"] == 1 and summary.loc[label, "fer_score"] == pytest.approx(value, rel=1e-12)
+    check_children(mc, after)
+
+
+def check_children(mc, runs, targets=False):
+    """What every study trial shows in the runs table: run-level fer_score (with min and max) and
+    evaluations (and loss where it had a target), no None param, a name holding its image and seed,
+    and the target image beside each of a reproducer's nets."""
+    for run in runs:
+        metrics, tags = run.data.metrics, run.data.tags
+        assert {"fer_score", "fer_score_min", "fer_score_max", "evaluations"} <= set(metrics), run.info.run_name
+        assert metrics["fer_score_min"] <= metrics["fer_score"] <= metrics["fer_score_max"]
+        assert "None" not in run.data.params.values() and run.data.params["generations"]
+        image = tags.get("ferlab.image")
+        phase, where, seed = run.info.run_name.split(",")[0].split("/")[:3]
+        assert phase == tags["ferlab.phase"] and seed == f"s{run.data.params['seed']}"
+        assert where == ("open" if image is None else image.split(":")[-1].replace("/", "-")[-28:])
+        assert tags["ferlab.version"] and tags["ferlab.driver"]
+        if image is not None:
+            nets = {a.path.split("/")[1] for a in mc.list_artifacts(run.info.run_id, "nets")}
+            for net in nets:
+                files = {a.path for a in mc.list_artifacts(run.info.run_id, f"nets/{net}")}
+                assert f"nets/{net}/target.png" in files and f"nets/{net}/image.png" in files
+            if targets:
+                assert "loss" in metrics, run.info.run_name
+
+
+@pytest.mark.slow
+def test_rerun_kills_a_dead_drivers_runs_and_rescores_after_a_suite_change(tmp_path, local_ray, monkeypatch):
+    """A study whose driver died left its study run and a trial RUNNING: the rerun marks them KILLED
+    and reuses the finished runs (every key ends with one FINISHED run and none RUNNING); after a
+    MetricsConfig setting changed, a rerun rescores every run instead of reusing it."""
+    import dataclasses
+
+    import ferlab.metrics
+    from ferlab.tracking import DRIVER_TAG, client, default_store
+    from test_tracking import dead_driver
+
+    store = default_store(tmp_path / "mlruns")
+    first = _run(tiny_study(seeds=1), store, tmp_path / "out")
+    mc = client(store)
+    finished = mc.search_runs([first.experiment_id], f"tags.`{KEY_TAG}` != ''")
+    dead = dead_driver()
+    ghosts = [mc.create_run(first.experiment_id, run_name=r.info.run_name,
+                            tags={**r.data.tags, DRIVER_TAG: dead}).info.run_id for r in finished]
+    ghosts.append(mc.create_run(first.experiment_id, tags={"ferlab.kind": "study", "ferlab.study": "tiny",
+                                                           DRIVER_TAG: dead}).info.run_id)
+    again = _run(tiny_study(seeds=1), store, tmp_path / "out")
+    assert (again.computed, again.reused) == (0, 2)
+    assert {mc.get_run(g).info.status for g in ghosts} == {"KILLED"}
+    runs = mc.search_runs([first.experiment_id], f"tags.`{KEY_TAG}` != ''")
+    for key in {r.data.tags[KEY_TAG] for r in runs}:
+        states = sorted(r.info.status for r in runs if r.data.tags[KEY_TAG] == key)
+        assert states == ["FINISHED", "KILLED"], states
+    assert not mc.search_runs([first.experiment_id], "attributes.status = 'RUNNING'")
+
+    changed = dataclasses.make_dataclass("Changed", [("rms_step", float, dataclasses.field(default=0.07))],
+                                         bases=(ferlab.metrics.MetricsConfig,), frozen=True)
+    monkeypatch.setattr(ferlab.metrics, "MetricsConfig", changed)
+    rescored = _run(tiny_study(seeds=1), store, tmp_path / "out")
+    assert (rescored.computed, rescored.reused) == (2, 0)
+
+
+@pytest.mark.slow
+def test_a_study_of_real_regimes_reads_at_a_glance(tmp_path, local_ray):
+    """A tiny study of real regimes (novelty search finds images, ES copies one), read back through the
+    MLflow client: every trial has fer_score, evaluations and (with a target) loss, no None param, its
+    image and seed in its name, and the target beside a reproducer's nets."""
+    from ferlab.tracking import PARENT_TAG, client, default_store
+
+    small = {"resolution": 12, "arch": "1;sin:2,gaussian:2", "generations": 2, "checkpoint_every": 1}
+    phases = [Phase("open", {"regime": "novelty", **small,
+                             "settings": {"es": {"population_size": 4}, "novelty": {"capacity": 8}}},
+                    role="discoverer", nets="archive_*", keep=2),
+              Phase("es", {"regime": "es", **small, "settings": {"population_size": 4}}, role="reproducer",
+                    targets=["phase:open"], sample=1)]
+    study = Study("real", phases, analysis=ReportSpec(group="role", resamples=50, gallery=0))
+    store = default_store(tmp_path / "mlruns")
+    outcome = run_study(study, store, tmp_path / "out", verbose=0, log=lambda _: None)
+    assert outcome.computed == 2
+    mc = client(store)
+    trials = [r for r in mc.search_runs([outcome.experiment_id], f"tags.`{KEY_TAG}` != ''")
+              if PARENT_TAG in r.data.tags]
+    assert len(trials) == 2
+    check_children(mc, trials, targets=True)
+
+
+def test_study_code_reaches_mlflow_and_the_regimes_only_through_tracking_and_the_planner():
+    import ast
+
+    for path in (REPO / "ferlab" / "study").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith(("mlflow", "ferlab.search")), f"{path.name} imports {name}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,6 +80,120 @@ def test_final_networks_population_and_failure_are_recorded(store, tmp_path):
     local = mc.download_artifacts(log.run_id, "population/gen_000010.npz", str(tmp_path))
     pop = np.load(local)
     np.testing.assert_array_equal(pop["population"], np.asarray(state["population"]))
-    metrics = json.loads(open(mc.download_artifacts(log.run_id, "nets/best/fer/metrics.json", str(tmp_path))).read())
+    local = mc.download_artifacts(log.run_id, "nets/best/fer/metrics.json", str(tmp_path))
+    metrics = json.loads(Path(local).read_text())
     assert metrics["fer_score"] == pytest.approx(scores["fer.best.fer_score"])
-    assert "ValueError: bad thing" in open(mc.download_artifacts(log.run_id, "error.txt", str(tmp_path))).read()
+    assert "ValueError: bad thing" in Path(mc.download_artifacts(log.run_id, "error.txt", str(tmp_path))).read_text()
+
+
+# ------------------------------------------------------------------ consistency after a crash or a race
+def test_two_processes_creating_a_fresh_store_at_once_both_succeed(tmp_path):
+    """MLflow creates the SQLite tables on first use; two processes doing it at once raced in alembic
+    ("No such index", "duplicate column") before the store was created under a file lock."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from ferlab.tracking import default_store, experiment; "
+            "experiment(default_store(sys.argv[1]), sys.argv[2])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "m"), name],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name in ("a", "b")]
+    outcomes = [(p.wait(120), p.stderr.read()) for p in procs]
+    for rc, err in outcomes:
+        assert rc == 0, err[-2000:]
+    from mlflow import MlflowClient
+
+    names = {e.name for e in MlflowClient(default_store(tmp_path / "m").uri).search_experiments()}
+    assert {"a", "b"} <= names
+
+
+def dead_driver() -> str:
+    """The driver id of a process that has exited (as a SIGKILLed study's would be)."""
+    import subprocess
+    import sys
+
+    code = "from ferlab.tracking import driver_id; print(driver_id())"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_rerun_marks_runs_of_a_dead_driver_killed_and_leaves_no_key_with_two_live_runs(store, tmp_path):
+    """A killed ``ferlab run --tracking-uri`` left its run RUNNING; running the same config again first
+    marks it KILLED (a live driver's run, or one on another host, is left alone)."""
+    from ferlab.search.runs import load_run_config
+    from ferlab.tracking import DRIVER_TAG, STOPPED_TAG, client, driver_id, experiment
+    from ferlab.workers.logged import run_logged
+
+    from ferlab.files import write_png
+
+    target = write_png(tmp_path / "skull.png", np.full((8, 8, 3), 0.5))
+    config = load_run_config({"regime": "es", "generations": 2, "resolution": 8, "arch": "1;sin:2",
+                              "target": str(target), "settings": {"population_size": 4}})
+    exp = experiment(store, "crash")
+    mc = client(store)
+    dead = dead_driver()
+    planted = {who: mc.create_run(exp, run_name="es/skull/s0", tags={DRIVER_TAG: who, "regime": "es"}).info.run_id
+               for who in (dead, driver_id(), "elsewhere:1:1")}
+    _, _, run_id = run_logged(config, store, tmp_path / "out", "crash", fer=None, progress=False)
+    status = {who: mc.get_run(rid).info.status for who, rid in planted.items()}
+    assert status == {dead: "KILLED", driver_id(): "RUNNING", "elsewhere:1:1": "RUNNING"}
+    assert "died" in mc.get_run(planted[dead]).data.tags[STOPPED_TAG]
+    new = mc.get_run(run_id)
+    assert new.info.status == "FINISHED" and new.info.run_name == "es/skull/s0"
+    assert new.data.tags[DRIVER_TAG] == driver_id()
+
+
+# ------------------------------------------------------------------ what a run logs
+def test_run_params_hold_what_the_run_uses(picbreeder_dir):
+    """One ``generations`` (the number run), no None values, no novelty settings on a NEAT run whose
+    fitness is the target alone; the population size gives the evaluations per generation."""
+    from ferlab.search.runs import load_run_config
+    from ferlab.workers.plan import evaluations_per_generation, run_params
+
+    neat = load_run_config({"regime": "neat", "generations": 3, "resolution": 8, "target": "picbreeder:skull",
+                            "settings": {"fitness": "target", "population_size": 64}})
+    params = run_params(neat)
+    assert params["generations"] == 3 and "settings.generations" not in params
+    assert not [k for k in params if k.startswith("settings.novelty")]
+    assert None not in params.values() and "islands" not in params
+    assert evaluations_per_generation(neat.settings) == 64
+    novel = load_run_config({"regime": "neat", "generations": 3, "resolution": 8, "target": "picbreeder:skull",
+                             "settings": {"fitness": "novelty", "population_size": 64}})
+    assert any(k.startswith("settings.novelty.") for k in run_params(novel))
+    assert "settings.novelty_weight" not in run_params(novel)
+    sgd = load_run_config({"regime": "sgd", "target": "picbreeder:skull",
+                           "settings": {"steps": 20, "steps_per_generation": 5, "seeds": 3}})
+    assert evaluations_per_generation(sgd.settings) == 15
+
+
+def test_final_logs_run_level_fer_score_large_images_and_the_target(store, tmp_path):
+    """Run-level ``fer_score`` is the median over the nets (with min and max); pictures at >= 128 px and
+    the target beside each net; the ``evaluations`` fallback is generation x population."""
+    from ferlab.search.api import Result
+
+    exp, parent = start_sweep(store, "final", {})
+    plan = toy_plan({"seed": 1})
+    state = plan.search.init(plan.key)
+    one = plan.search.result(state)
+    nets = {f"n{i}": one.nets["best"] for i in range(3)}
+    result = Result(nets, {k: one.images["best"] for k in nets})
+    scores = iter([0.2, 0.9, 0.4])
+
+    def fer(net, genome, out):
+        return {"fer_score": next(scores)}
+
+    log = TrialLog(store, exp, parent, "t", "t", {}, {}, evaluations_per_generation=6)
+    log.generation({"generation": 0, "loss": 0.5})
+    log.generation({"generation": 1, "loss": 0.4, "evaluations": 99})
+    target = np.zeros((128, 128, 3))
+    log.final(result, fer, target)
+    log.finish()
+    run = log.client.get_run(log.run_id)
+    assert (run.data.metrics["fer_score"], run.data.metrics["fer_score_min"],
+            run.data.metrics["fer_score_max"]) == pytest.approx((0.4, 0.2, 0.9))
+    assert [m.value for m in log.client.get_metric_history(log.run_id, "evaluations")] == [6, 99]
+    from PIL import Image
+
+    for name in nets:
+        image = log.client.download_artifacts(log.run_id, f"nets/{name}/image.png", str(tmp_path))
+        assert Image.open(image).size == (128, 128) and one.images["best"].shape[0] < 128
+        assert f"nets/{name}/target.png" in {a.path for a in log.client.list_artifacts(log.run_id, f"nets/{name}")}

@@ -22,7 +22,7 @@ from ferlab.files import write_png
 from ferlab.genome import Genome, Link, Node
 from ferlab.render import render
 from ferlab.search.api import Result
-from ferlab.workers.bridge import RunPlan
+from ferlab.workers.plan import RunPlan
 from ferlab.workers.run import RunWorker, actor_options
 
 ARCH = Architecture.parse("2;sin:2,gaussian:2")
@@ -149,25 +149,35 @@ def test_shared_gpu_turns_jax_preallocation_off():
     assert opts["runtime_env"]["env_vars"]["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
 
 
-def test_toy_search_improves():
-    search = ToySearch(population=16)
-    state = search.init(jax.random.PRNGKey(0))
-    fits = []
-    for _ in range(6):
-        state, s = search.step(state)
-        fits.append(float(s["best_fitness"]))
-    assert fits == sorted(fits) and fits[-1] > fits[0] - 1e-9 and fits[-1] <= 0
-    result = search.result(state)
-    assert result.images["best"].shape == (SIZE, SIZE, 3)
-    assert Genome.from_json(result.genomes["best"].to_json()).name == "toy"
+def test_worker_on_a_real_regime_matches_run_search(picbreeder_dir, tmp_path):
+    """A worker stepping ES in uneven slices ends where ``run_search`` does in one go."""
+    from ferlab.search.api import run_search
+    from ferlab.search.registry import regime
+    from ferlab.workers.plan import plan_run
+
+    data = {"regime": "es", **regime("es").smallest, "generations": 5}
+    plan = plan_run(data)
+    worker = RunWorker(plan, tmp_path / "es.ckpt")
+    stats = worker.advance(2)
+    worker = RunWorker(plan_run(data), tmp_path / "es.ckpt")  # a new worker, as after a lost actor
+    stats += worker.advance(worker.next_slice(2)) + worker.advance(5)
+    whole = run_search(plan.search, plan.key, 5)
+    assert [s["generation"] for s in stats] == [0, 1, 2, 3, 4] and worker.done
+    assert [s["loss"] for s in stats] == [s["loss"] for s in whole.history]
+    np.testing.assert_array_equal(worker.result().nets["best"].flat(), plan.search.result(whole.state).nets["best"].flat())
 
 
-def test_failing_search_raises():
-    search = FailingSearch(fail_at=1)
-    state = search.init(jax.random.PRNGKey(0))
-    state, _ = search.step(state)
+def test_a_failing_step_keeps_the_last_checkpoint(tmp_path):
+    """A search that raises mid-slice leaves the checkpoint of the last finished slice, and a new
+    worker resumes from there rather than from the start."""
+    checkpoint = tmp_path / "f.ckpt"
+    worker = RunWorker(toy_plan({"regime": "toy_fail", "fail_at": 3, "generations": 6}), checkpoint)
+    assert [s["generation"] for s in worker.advance(2)] == [0, 1]
     with pytest.raises(RuntimeError, match="on purpose"):
-        search.step(state)
+        worker.advance(2)
+    again = RunWorker(toy_plan({"generations": 6}), checkpoint)
+    assert again.generation == 2
+    assert [s["generation"] for s in again.advance(4)] == [2, 3, 4, 5] and again.done
 
 
 def test_sweep_points_cross_variants_with_the_grid_and_validate_early(tmp_path):

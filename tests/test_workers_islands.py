@@ -25,7 +25,7 @@ from ferlab.search.archive import archive_add, archive_entries, archive_init, no
 from ferlab.search.archive import ARCHIVE_PREFIX
 from ferlab.search.runs import IslandsConfig, config_yaml, island_config, load_run_config, shared_archive
 from ferlab.search.targets import mse
-from ferlab.workers.bridge import check_run
+from ferlab.workers.plan import check_run
 from ferlab.workers.islands import NoveltyArchive, island_search, run_islands
 from test_workers import ARCH
 

@@ -2,7 +2,17 @@
 
 from ferlab.metrics.analysis import Analysis, analyze
 from ferlab.metrics.labels import label_auroc
-from ferlab.metrics.suite import METRICS, Measurement, MetricsConfig, fer_metrics, fer_score, measure, weight_asymmetry
+from ferlab.metrics.suite import (
+    METRICS,
+    DeadNet,
+    Measurement,
+    MetricsConfig,
+    fer_metrics,
+    fer_score,
+    measure,
+    measure_many,
+    weight_asymmetry,
+)
 
-__all__ = ["METRICS", "Analysis", "Measurement", "MetricsConfig", "analyze", "fer_metrics", "fer_score",
-           "label_auroc", "measure", "weight_asymmetry"]
+__all__ = ["METRICS", "Analysis", "DeadNet", "Measurement", "MetricsConfig", "analyze", "fer_metrics", "fer_score",
+           "label_auroc", "measure", "measure_many", "weight_asymmetry"]

@@ -4,6 +4,10 @@
 labelled genome, figures) and returns an ``Analysis``; ``Analysis.write``
 then puts ``metrics.json`` and the PNGs in a folder, each file atomically, so
 an error never leaves half a result behind.
+
+A dead net (no weight moves its picture, ``suite.DeadNet``) is a result too:
+``status: dead`` with the reason, no metrics and no score, and only the
+pictures that need no sweep (output and feature maps).
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ from ferlab.files import write_bytes, write_text
 from ferlab.genome import Genome
 from ferlab.metrics import sweeps
 from ferlab.metrics.labels import label_auroc
-from ferlab.metrics.suite import Measurement, MetricsConfig, Progress, fer_score, measure
+from ferlab.metrics.suite import (
+    DeadNet,
+    Measurement,
+    MetricsConfig,
+    Progress,
+    fer_score,
+    measure,
+)
 
 SWEEP_STEPS = (-1.0, -0.5, 0.0, 0.5, 1.0)
 SWEEP_ROWS = 8
@@ -28,17 +39,29 @@ SWEEP_ROWS = 8
 
 @dataclass(frozen=True)
 class Analysis:
-    """Metrics, their score, facts about the run, the label check and the figures (PNG bytes)."""
+    """Metrics, their score, facts about the run, the label check and the figures (PNG bytes).
+
+    ``status`` is "scored", or "dead" with ``reason`` (then no metrics and ``fer_score`` None)."""
 
     metrics: dict[str, float]
-    fer_score: float
+    fer_score: float | None
     size: int
     info: dict
     labels: dict | None = None
     figures: dict[str, bytes] = field(default_factory=dict)
+    status: str = "scored"
+    reason: str | None = None
+
+    @property
+    def dead(self) -> bool:
+        return self.status == "dead"
 
     def to_json(self) -> dict:
-        out = {"metrics": self.metrics, "fer_score": self.fer_score, "size": self.size, **self.info}
+        if self.dead:
+            out = {"status": "dead", "reason": self.reason, "metrics": {}, "size": self.size, **self.info}
+        else:
+            out = {"status": self.status, "metrics": self.metrics, "fer_score": self.fer_score, "size": self.size,
+                   **self.info}
         if self.labels is not None:  # NaN (too few labelled links) is written as null
             labels = {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in self.labels.items()}
             out["human_label_auroc"] = labels["auroc"]
@@ -58,9 +81,10 @@ LABEL_WORK = 500
 FIGURE_WORK = 100
 
 
-def analyze(net: DenseNet, genome: Genome | None = None, config: MetricsConfig = MetricsConfig(),
+def analyze(net: DenseNet, genome: Genome | None = None, config: MetricsConfig | None = None,
             draw: bool = True, progress: Progress | None = None) -> Analysis:
     """Measure ``net`` (the layerized ``genome`` if one is given) and draw the paper's figures."""
+    config = config or MetricsConfig()
     labelled = genome is not None and any(link.label for link in genome.links)
     extra = {"human labels": LABEL_WORK if labelled else 0, "figures": FIGURE_WORK if draw else 0}
     state = {"total": 1}
@@ -75,7 +99,13 @@ def analyze(net: DenseNet, genome: Genome | None = None, config: MetricsConfig =
             done_before = {"human labels": 0, "figures": extra["human labels"]}[stage]
             progress(state["total"] + done_before, state["total"] + sum(extra.values()), stage)
 
-    measured = measure(net, config, progress=metrics_progress)
+    try:
+        measured = measure(net, config, progress=metrics_progress)
+    except DeadNet as e:
+        pictures = _plain_figures(net, config) if draw else {}
+        if progress:
+            progress(1, 1, "done")
+        return Analysis({}, None, config.size, {}, None, pictures, status="dead", reason=str(e))
     labels = None
     if labelled:
         report("human labels")
@@ -83,12 +113,15 @@ def analyze(net: DenseNet, genome: Genome | None = None, config: MetricsConfig =
     pictures = {}
     if draw:
         report("figures")
-        pictures = {"output.png": figures.output_image(net, 256),
-                    "features.png": figures.feature_grid(net, config.size),
-                    **_sweep_figures(net, measured, config)}
+        pictures = {**_plain_figures(net, config), **_sweep_figures(net, measured, config)}
     if progress:
         progress(1, 1, "done")
     return Analysis(measured.metrics, fer_score(measured.metrics), config.size, measured.info, labels, pictures)
+
+
+def _plain_figures(net: DenseNet, cfg: MetricsConfig) -> dict[str, bytes]:
+    """The pictures that need no sweep: the output and the hidden feature maps."""
+    return {"output.png": figures.output_image(net, 256), "features.png": figures.feature_grid(net, cfg.size)}
 
 
 def _sweep_figures(net: DenseNet, measured: Measurement, cfg: MetricsConfig) -> dict[str, bytes]:

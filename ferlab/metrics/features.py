@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ferlab.metrics.symmetry import mixedness
+from ferlab.metrics.symmetry import best_mixedness, mixedness
 
 EPS = 1e-12
 
@@ -46,6 +46,22 @@ def internal_asymmetry(maps: jnp.ndarray, axis: str) -> float:
     paper's Picbreeder skull), toward 1 when maps mix both (its SGD imposter).
     """
     return float(_asymmetry(jnp.asarray(maps), axis))
+
+
+@jax.jit
+def _mixing(maps: jax.Array) -> jax.Array:
+    return jnp.mean(best_mixedness(maps))
+
+
+def internal_mixing(maps: jnp.ndarray) -> float:
+    """Mean over distinct maps of their ``symmetry.best_mixedness``: the axis-free form of
+    ``internal_asymmetry``.
+
+    0 when every map is pure (symmetric or antisymmetric) under some symmetry of the square,
+    as maps composed from x, y and d by simple functions are, whatever the picture; toward 1
+    when maps mix under every symmetry (SGD's features).
+    """
+    return float(_mixing(jnp.asarray(maps)))
 
 
 def rank_redundancy(maps: jnp.ndarray) -> float:

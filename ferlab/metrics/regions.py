@@ -81,3 +81,4 @@ def spread(energy: jnp.ndarray, parts: int, axis: str | None) -> jnp.ndarray:
     k = e.shape[0]
     pr = jnp.square(jnp.sum(e)) / (jnp.sum(jnp.square(e)) + EPS)
     return jnp.clip((pr - 1.0) / (k - 1.0), 0.0, 1.0)
+

@@ -14,8 +14,8 @@ the first-order gain (a forward finite difference). The paper's fixed +-1 is kep
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import jax
 import jax.numpy as jnp

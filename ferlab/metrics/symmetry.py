@@ -48,3 +48,34 @@ def detect_axis(rgb: jnp.ndarray) -> tuple[str, float]:
     shares = {axis: float(antisymmetric_share(centred, axis)) for axis in AXES}
     best = min(shares, key=shares.get)
     return best, shares[best]
+
+
+# The square's symmetries that need no image axis: two mirrors, two diagonal mirrors, the half turn.
+# The inputs x, y and d are each pure (symmetric or antisymmetric) under every one of them.
+SQUARE_OPS = ("x", "y", "diagonal", "antidiagonal", "half_turn")
+
+
+def square_op(maps: jnp.ndarray, op: str, spatial: int = -2) -> jnp.ndarray:
+    """Apply one of ``SQUARE_OPS`` to square maps whose rows sit at axis ``spatial``."""
+    rows, cols = maps.ndim + spatial, maps.ndim + spatial + 1
+    if op in AXES:
+        return mirror(maps, op, spatial)
+    if op == "half_turn":
+        return jnp.flip(maps, (rows, cols))
+    swapped = jnp.swapaxes(maps, rows, cols)
+    return swapped if op == "diagonal" else jnp.flip(swapped, (rows, cols))
+
+
+def best_mixedness(maps: jnp.ndarray, spatial: int = -2) -> jnp.ndarray:
+    """min over ``SQUARE_OPS`` of 2 min(|s|^2, |a|^2) / |f|^2: 0 when a map is purely symmetric or
+    antisymmetric under *some* symmetry of the square, 1 when it mixes evenly under every one.
+
+    Needs no image axis: it asks whether a map keeps a regularity that the inputs have, whatever
+    the picture's own symmetry."""
+    reduce = (maps.ndim + spatial, maps.ndim + spatial + 1)
+    out = []
+    for op in SQUARE_OPS:
+        m = square_op(maps, op, spatial)
+        s, a = jnp.sum(jnp.square(maps + m), axis=reduce), jnp.sum(jnp.square(maps - m), axis=reduce)
+        out.append(2 * jnp.minimum(s, a) / (s + a + EPS))
+    return jnp.min(jnp.stack(out), axis=0)

@@ -23,8 +23,14 @@ A ``Search`` has three methods over an immutable state pytree:
   (for target matching, -MSE);
 - ``result(state) -> Result``: the final networks.
 
-Optional capabilities are the Protocols below (``Tabular``, ``Migrating``,
+Optional capabilities are the Protocols below (``Fused``, ``Tabular``, ``Migrating``,
 ``ArchiveSharing``); islands and runs test for them with ``isinstance``.
+
+A regime may also have ``steps(state, n, k) -> (state, stats)``: ``n <= k``
+generations in one compiled call (``fused(step)`` builds it from ``step``), each stat
+stacked along a leading axis of length ``k`` whose first ``n`` rows are the
+generations'. ``run_search`` then runs up to ``k`` generations per call
+instead of returning to Python every generation.
 
 ``run_search`` drives any regime for N generations, reporting each
 generation's statistics to a callback and checkpointing so that a stopped run
@@ -40,6 +46,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ferlab.cppn import DenseNet
@@ -58,6 +65,14 @@ class Search(Protocol):
     def step(self, state: State) -> tuple[State, dict[str, jax.Array]]: ...
 
     def result(self, state: State) -> Result: ...
+
+
+@runtime_checkable
+class Fused(Protocol):
+    """A Search that runs ``n <= k`` generations in one compiled call (``fused(step)`` builds it):
+    stats stacked along a leading axis of length ``k``, the first ``n`` rows filled."""
+
+    def steps(self, state: State, n: int, k: int) -> tuple[State, dict[str, jax.Array]]: ...
 
 
 @runtime_checkable
@@ -124,6 +139,29 @@ class Regime:
         return self.shared_archive(settings) if self.shared_archive is not None else 0
 
 
+def fused_loop(step: Callable[[State], tuple[State, dict[str, jax.Array]]], state: State, n, k: int):
+    """``n`` generations of ``step`` in a loop (to be jitted with ``k`` static): ``(state, stats)``,
+    each stat stacked along a leading axis of length ``k`` whose first ``n`` rows are filled.
+
+    ``n`` is traced, so every chunk length up to ``k`` runs the same executable
+    and a generation computes the same bits however the run is cut into chunks.
+    """
+    shapes = jax.eval_shape(step, state)[1]
+    rows = jax.tree.map(lambda a: jnp.zeros((k, *a.shape), a.dtype), shapes)
+
+    def body(i, carry):
+        state, rows = carry
+        state, stats = step(state)
+        return state, jax.tree.map(lambda r, v: r.at[i].set(v), rows, stats)
+
+    return jax.lax.fori_loop(0, n, body, (state, rows))
+
+
+def fused(step: Callable[[State], tuple[State, dict[str, jax.Array]]]):
+    """A regime's ``steps(state, n, k)`` from its ``step``: ``fused_loop`` jitted, ``k`` static."""
+    return jax.jit(lambda state, n, k: fused_loop(step, state, n, k), static_argnums=2)
+
+
 @dataclass(frozen=True)
 class Result:
     """Named final networks of a run (``best``, ``mean``, ``seed_3``, ``archive_017``...).
@@ -142,6 +180,9 @@ class Result:
     losses: dict[str, float] = field(default_factory=dict)
 
 
+FUSE = 10  # generations per compiled call for regimes with ``steps``
+
+
 @dataclass
 class Outcome:
     state: State
@@ -152,34 +193,51 @@ class Outcome:
 def run_search(search: Search, key: jax.Array, generations: int, *,
                callback: Callable[[int, Stats], None] | None = None,
                checkpoint: str | Path | None = None, checkpoint_every: int = 0,
-               stop_after: int | None = None) -> Outcome:
+               stop_after: int | None = None, fuse: int = FUSE) -> Outcome:
     """Run ``generations`` generations, resuming from ``checkpoint`` if it exists.
 
     ``callback(generation, stats)`` sees every generation once (after a resume,
-    only the new ones). ``stats`` gains ``generation`` and ``wall_time`` (s).
-    The checkpoint is written every ``checkpoint_every`` generations and at the
-    end. ``stop_after`` ends early after that many generations of this call (to
+    only the new ones). ``stats`` gains ``generation`` and ``wall_time`` (s;
+    in a fused chunk, the chunk's time shared equally). The checkpoint is
+    written every ``checkpoint_every`` generations and at the end.
+    ``stop_after`` ends early after that many generations of this call (to
     simulate an interruption in tests and for time-sliced workers).
+
+    Regimes with ``steps`` run up to ``fuse`` generations per compiled call;
+    a chunk also ends at each checkpoint, at ``stop_after`` and at the end, so
+    callbacks, checkpoints and stops fall on the same generations as unfused.
     """
+    if fuse < 1:
+        raise ValueError(f"fuse must be at least 1, got {fuse}")
     state = search.init(key)
     history: list[Stats] = []
     start = 0
     if checkpoint is not None and Path(checkpoint).exists():
         state, start, history = load_checkpoint(checkpoint, state)
-    done_here = 0
-    for gen in range(start, generations):
+    steps = search.steps if fuse > 1 and isinstance(search, Fused) else None
+    end = generations if stop_after is None else min(generations, start + stop_after)
+    gen = start
+    while gen < end:
+        stop = min(end, gen + fuse if steps is not None else gen + 1)
+        if checkpoint is not None and checkpoint_every:
+            stop = min(stop, (gen // checkpoint_every + 1) * checkpoint_every)
         t0 = time.perf_counter()
-        state, raw = search.step(state)
-        stats = {k: float(v) for k, v in raw.items()}
-        stats["generation"] = gen
-        stats["wall_time"] = time.perf_counter() - t0
-        history.append(stats)
-        if callback is not None:
-            callback(gen, stats)
-        done_here += 1
-        last = gen + 1 == generations or (stop_after is not None and done_here >= stop_after)
-        if checkpoint is not None and (last or (checkpoint_every and (gen + 1) % checkpoint_every == 0)):
-            save_checkpoint(checkpoint, state, gen + 1, history)
-        if last:
-            break
+        if steps is None:
+            state, raw = search.step(state)
+            rows = [jax.device_get(raw)]
+        else:
+            state, raw = steps(state, stop - gen, fuse)
+            raw = jax.device_get(raw)
+            rows = [{k: v[i] for k, v in raw.items()} for i in range(stop - gen)]
+        wall = (time.perf_counter() - t0) / len(rows)
+        for row in rows:
+            stats = {k: float(v) for k, v in row.items()}
+            stats["generation"] = gen
+            stats["wall_time"] = wall
+            history.append(stats)
+            if callback is not None:
+                callback(gen, stats)
+            gen += 1
+        if checkpoint is not None and (gen == end or (checkpoint_every and gen % checkpoint_every == 0)):
+            save_checkpoint(checkpoint, state, gen, history)
     return Outcome(state, history, start)

@@ -16,6 +16,9 @@
 All of it is pure JAX over the population, jittable (``NoveltyConfig`` is
 hashable and static). Archive networks are exported as ``archive_NNN``
 (``ARCHIVE_PREFIX``), oldest first.
+
+The module also holds MAP-Elites' grid archive (``GridArchive``, ``grid_*``):
+one elite per cell of a binned descriptor box, exported as ``elite_NNN``.
 """
 
 from __future__ import annotations
@@ -198,3 +201,75 @@ def mean_nearest_distance(descriptors: jax.Array) -> jax.Array:
     n = descriptors.shape[0]
     d = jnp.where(jnp.eye(n, dtype=bool), jnp.inf, distances(descriptors, descriptors))
     return jnp.mean(jnp.min(d, axis=1))
+
+
+# --- MAP-Elites' grid archive ------------------------------------------------------------------
+#
+# A grid of cells over a descriptor box [low, high]^D, ``bins`` per dimension, each
+# holding at most one elite: the best-quality individual that ever landed in it
+# (Mouret and Clune 2015). An elite is replaced only by a strictly better one.
+
+ELITE_PREFIX = "elite_"
+
+
+@struct.dataclass
+class GridArchive:
+    """``fitness (C,)`` (-inf where empty), ``descriptors (C, D)``, ``payload`` (pytree,
+    leading C axis) and ``filled (C,)`` over the C = bins^D cells of the grid."""
+
+    fitness: jax.Array
+    descriptors: jax.Array
+    payload: Any
+    filled: jax.Array
+
+    @property
+    def n_cells(self) -> int:
+        return self.fitness.shape[0]
+
+
+def grid_init(n_cells: int, descriptor_dim: int, payload_example: Any) -> GridArchive:
+    """An empty grid of ``n_cells`` cells; ``payload_example`` is one entry's pytree."""
+    payload = jax.tree.map(lambda x: jnp.zeros((n_cells, *jnp.shape(x)), jnp.result_type(x)), payload_example)
+    return GridArchive(fitness=jnp.full(n_cells, -jnp.inf, jnp.float32),
+                       descriptors=jnp.zeros((n_cells, descriptor_dim), jnp.float32),
+                       payload=payload, filled=jnp.zeros(n_cells, bool))
+
+
+def grid_cells(descriptors: jax.Array, bins: int, low: float, high: float) -> jax.Array:
+    """Cell ids ``(P,)`` of descriptors ``(P, D)``: each entry cut into ``bins`` equal bins
+    over [low, high] (clipped at both ends; NaN counts as ``low``), row-major."""
+    d = jnp.nan_to_num(descriptors, nan=low)
+    index = jnp.clip(jnp.floor((d - low) / (high - low) * bins), 0, bins - 1).astype(jnp.int32)
+    weights = bins ** jnp.arange(d.shape[-1] - 1, -1, -1, dtype=jnp.int32)
+    return jnp.sum(index * weights, axis=-1)
+
+
+def grid_insert(archive: GridArchive, cells: jax.Array, descriptors: jax.Array, fitness: jax.Array,
+                payload: Any) -> tuple[GridArchive, jax.Array]:
+    """Insert a batch: in each cell the batch's best (the first on ties) replaces the elite
+    if the cell is empty or it is strictly better. NaN fitness counts as -inf.
+    Returns the archive and which of the batch's rows became elites ``(P,)``."""
+    c, p = archive.n_cells, fitness.shape[0]
+    fitness = jnp.where(jnp.isnan(fitness), -jnp.inf, fitness).astype(jnp.float32)
+    best = jax.ops.segment_max(fitness, cells, num_segments=c)
+    first = jax.ops.segment_min(jnp.where(fitness >= best[cells], jnp.arange(p), p), cells, num_segments=c)
+    winner = first < p
+    row = jnp.clip(first, 0, p - 1)
+    take = winner & (~archive.filled | (best > archive.fitness))
+
+    def put(old, new):
+        mask = take.reshape((-1,) + (1,) * (old.ndim - 1))
+        return jnp.where(mask, new[row], old)
+
+    updated = archive.replace(fitness=put(archive.fitness, fitness), descriptors=put(archive.descriptors, descriptors),
+                              payload=jax.tree.map(put, archive.payload, payload), filled=archive.filled | take)
+    became = jnp.zeros(p, bool).at[jnp.where(take, row, p)].set(True, mode="drop")
+    return updated, became
+
+
+def grid_entries(archive: GridArchive) -> dict[str, Any]:
+    """The filled cells in cell order: ``{"cells", "fitness", "descriptors", "payload"}`` as numpy."""
+    cells = np.flatnonzero(np.asarray(archive.filled))
+    return {"cells": cells, "fitness": np.asarray(archive.fitness)[cells],
+            "descriptors": np.asarray(archive.descriptors)[cells],
+            "payload": jax.tree.map(lambda a: np.asarray(a)[cells], archive.payload)}

@@ -34,7 +34,7 @@ from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_net
 from ferlab.render import render
 from ferlab.search import ladder as ladders
-from ferlab.search.api import Regime, Result
+from ferlab.search.api import Regime, Result, fused
 from ferlab.search.targets import image_losses, load_arch, load_target, mse
 
 # constructor arguments ferlab sets itself (or that YAML cannot express)
@@ -171,6 +171,7 @@ class ESSearch:
         self.algo, self.params = build_algorithm(settings, dims)
         self.init = jax.jit(self._init)
         self.step = jax.jit(self._step)
+        self.steps = fused(self._step)
 
     def weights(self, x: jax.Array) -> jax.Array:
         """Full flat weights of searched vectors ``x (..., dims)``: masked weights are 0."""

@@ -28,7 +28,7 @@ from flax import struct
 from ferlab.config import ConfigError
 from ferlab.layerize import layerize
 from ferlab.search import ladder as ladders
-from ferlab.search.api import Regime, Result
+from ferlab.search.api import Regime, Result, fused_loop
 from ferlab.search.archive import (
     ARCHIVE_PREFIX,
     Archive,
@@ -162,6 +162,12 @@ def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int, scored
     return new, stats
 
 
+@partial(jax.jit, static_argnames=("cfg", "resolution", "k"))
+def neat_steps(state: NEATState, target, n, cfg: NEATConfig, resolution: int, k: int):
+    """``n <= k`` generations in one call (``api.fused_loop``)."""
+    return fused_loop(lambda s: neat_step(s, target, cfg, resolution), state, n, k)
+
+
 class NEAT:
     """The NEAT regime (``ferlab.search.api.Search``); runs with equal settings share compiled code."""
 
@@ -178,6 +184,9 @@ class NEAT:
 
     def step(self, state: NEATState):
         return neat_step(state, self.target, self.cfg, self.resolution)
+
+    def steps(self, state: NEATState, n: int, k: int):
+        return neat_steps(state, self.target, n, self.cfg, self.resolution, k)
 
     def result(self, state: NEATState) -> Result:
         """The champion, in novelty modes the most recent ``archive_export`` archive entries, and

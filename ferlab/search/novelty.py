@@ -19,7 +19,7 @@ from ferlab.config import ConfigError
 from ferlab.cppn import init_net, init_nets
 from ferlab.render import render
 from ferlab.search import ladder as ladders
-from ferlab.search.api import Regime, Result
+from ferlab.search.api import Regime, Result, fused
 from ferlab.search.archive import (
     ARCHIVE_PREFIX,
     Archive,
@@ -98,6 +98,7 @@ class NoveltySearch:
         self.algo, self.params = build_algorithm(settings.es, template.arch.n_weights)
         self.init = jax.jit(self._init)
         self.step = jax.jit(self._step)
+        self.steps = fused(self._step)
 
     def descriptors(self, flat: jax.Array) -> jax.Array:
         return describe(self.template.with_flat(flat), self.config)

@@ -29,6 +29,7 @@ Paths (``target``, ``arch`` files) are relative to the working directory.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -223,33 +224,33 @@ def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable
         check_folder(out, text)
         checkpoint = checkpoint if checkpoint is not None else out / CHECKPOINT_NAME
     search = make_search(config) if execute is None else None
-    if out is not None:
-        from ferlab.files import write_text
+    from ferlab.files import claim_folder
 
-        write_text(out / CONFIG_NAME, text)
-    n = config.n_generations
-    from tqdm import tqdm
+    # held until the outputs are written: a second run into ``out`` meanwhile is refused
+    with claim_folder(out, CONFIG_NAME, text) if out is not None else contextlib.nullcontext():
+        n = config.n_generations
+        from tqdm import tqdm
 
-    desc = config.regime if config.islands is None else f"{config.regime} x{config.islands.count}"
-    tables: dict = {}
-    with tqdm(total=n, disable=not progress, desc=desc, unit="gen", leave=False) as bar:
-        def report(generation: int, stats: dict) -> None:
-            bar.n = generation + 1
-            bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items() if k in _SHOWN}, refresh=False)
-            bar.refresh()
-            if callback is not None:
-                callback(generation, stats)
+        desc = config.regime if config.islands is None else f"{config.regime} x{config.islands.count}"
+        tables: dict = {}
+        with tqdm(total=n, disable=not progress, desc=desc, unit="gen", leave=False) as bar:
+            def report(generation: int, stats: dict) -> None:
+                bar.n = generation + 1
+                bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items() if k in _SHOWN}, refresh=False)
+                bar.refresh()
+                if callback is not None:
+                    callback(generation, stats)
 
-        if search is None:
-            result, history = execute(config, report)
-        else:
-            outcome = run_search(search, jax.random.PRNGKey(config.seed), n, callback=report,
-                                 checkpoint=checkpoint, checkpoint_every=config.checkpoint_every,
-                                 stop_after=stop_after)
-            result, history = search.result(outcome.state), outcome.history
-            tables = search.tables(outcome.state) if isinstance(search, Tabular) else {}
-    if out is not None:
-        write_outputs(result, history, out, tables)
+            if search is None:
+                result, history = execute(config, report)
+            else:
+                outcome = run_search(search, jax.random.PRNGKey(config.seed), n, callback=report,
+                                     checkpoint=checkpoint, checkpoint_every=config.checkpoint_every,
+                                     stop_after=stop_after)
+                result, history = search.result(outcome.state), outcome.history
+                tables = search.tables(outcome.state) if isinstance(search, Tabular) else {}
+        if out is not None:
+            write_outputs(result, history, out, tables)
     return result, history
 
 
@@ -257,10 +258,11 @@ _SHOWN = ("loss", "best_fitness", "novelty", "archive_size")
 
 
 def check_folder(out: Path, text: str) -> None:
-    """Refuse an output folder that holds a different run's config (``text``: this run's)."""
-    previous = out / CONFIG_NAME
-    if previous.is_file() and previous.read_text(encoding="utf-8") != text:
-        raise ConfigError(f"{out} holds a different run ({previous} differs); choose another --out")
+    """Refuse an output folder that is a file or holds a different run's config (``text``: this
+    run's), writing nothing; ``run`` then claims the folder (``ferlab.files.claim_folder``)."""
+    from ferlab.files import check_claim
+
+    check_claim(out, CONFIG_NAME, text)
 
 
 def write_outputs(result: Result, history: list[dict], out_dir: str | Path, tables: dict | None = None) -> Path:

@@ -45,7 +45,7 @@ from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_nets
 from ferlab.render import render
 from ferlab.search import ladder as ladders
-from ferlab.search.api import Regime, Result
+from ferlab.search.api import Regime, Result, fused
 from ferlab.search.targets import image_losses, load_arch, load_source, load_target, mse
 
 
@@ -163,6 +163,7 @@ class SGDSearch:
         self.mask = mask
         self.init = jax.jit(self._init)
         self.step = jax.jit(self._step)
+        self.steps = fused(self._step)
 
     def _init(self, key):
         nets = masked(init_nets(self.arch, seed_keys(key, self.settings.seeds)), self.mask)

@@ -12,10 +12,12 @@ file, or such a shortcut: the architecture of its dense (layerized) net.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ferlab import limits
 from ferlab.config import ConfigError
 from ferlab.cppn import Architecture, DenseNet
 from ferlab.errors import FerlabError
@@ -109,14 +111,7 @@ def load_target(spec: str, size: int, where: str = "target") -> np.ndarray:
     """The target image ``(size, size, 3)`` in [0, 1]."""
     path = resolve(spec, where)
     if path.suffix.lower() == ".png":
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as im:
-                im = im.convert("RGB").resize((size, size), Image.Resampling.BOX)
-                return np.asarray(im, dtype=np.float32) / 255.0
-        except (OSError, UnidentifiedImageError) as e:
-            raise ConfigError(f"{where}: cannot read {path} as an image ({e})") from None
+        return load_image(path, size, where)
     from ferlab.render import render
 
     try:
@@ -124,6 +119,29 @@ def load_target(spec: str, size: int, where: str = "target") -> np.ndarray:
     except FerlabError as e:
         raise ConfigError(f"{where}: {e}") from None
     return np.asarray(render(net, size).rgb, dtype=np.float32)
+
+
+def load_image(path: Path, size: int, where: str = "target") -> np.ndarray:
+    """An image file as ``(size, size, 3)`` floats in [0, 1] (BOX-resized).
+
+    Its header's pixel count is checked against ``limits.IMAGE_PIXELS`` before any
+    pixel is decoded (a PNG of a few KB can declare 30000 x 30000 pixels).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+                limits.IMAGE_PIXELS.check(width * height, f"{where}: {path} ({width}x{height})", ConfigError)
+                im = im.convert("RGB").resize((size, size), Image.Resampling.BOX)
+                return np.asarray(im, dtype=np.float32) / 255.0
+    except Image.DecompressionBombError:
+        raise ConfigError(f"{where}: {path}: over the cap of {limits.IMAGE_PIXELS.value} pixels "
+                          f"(and over Pillow's own decompression-bomb limit)") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        raise ConfigError(f"{where}: cannot read {path} as an image ({e})") from None
 
 
 def mse(rgb, target):

@@ -221,8 +221,10 @@ def run_island_config(config, out_dir: str | Path | None = None, *, address: str
     starts a local one (shut down at the end) with at least one CPU per island (``ray_session``).
     """
     from ferlab.search.runs import island_config, run
+    from ferlab.workers.cluster import check_reachable
 
     island_config(config)  # a population that does not split fails before anything is written
+    check_reachable(address)  # and so does a cluster that does not answer
     return run(config, out_dir, progress=progress, execute=functools.partial(_execute, address=address))
 
 

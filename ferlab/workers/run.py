@@ -12,7 +12,7 @@ from typing import Any
 
 from ferlab.search.api import Result, Stats, run_search
 from ferlab.search.checkpoint import load_checkpoint
-from ferlab.workers.bridge import RunPlan
+from ferlab.workers.plan import RunPlan
 
 NO_PREALLOCATE = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 

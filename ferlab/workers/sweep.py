@@ -19,7 +19,13 @@ A spec (YAML)::
 
 Each trial owns one run (``RunWorker``), reports every generation to Tune,
 checkpoints through Tune (so a trial whose actor dies resumes where its last
-checkpoint left it), and records itself as a child MLflow run.
+checkpoint left it), and records itself as a child MLflow run. Tune's storage is
+a URI (``s3://``, ``gs://``) or a folder every node mounts; a sweep whose driver
+died is restored from there (``run_sweep(resume=True)``, ``ferlab sweep --resume``).
+
+``run_sweep`` runs a spec's space; ``run_trials`` runs a given list of runs
+(``Trial``: a run config, its run name and tags, the final nets it keeps), as
+studies do.
 """
 
 from __future__ import annotations
@@ -32,15 +38,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml
+from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml, set_path
 from ferlab.search.targets import absolute_specs
-from ferlab.tracking import Store, TrialLog, check_store, close_children, end_run, safe_name, start_sweep
-from ferlab.workers.bridge import RunPlan, check_run, fer_suite, plan_run
-from ferlab.workers.cluster import ray_session
+from ferlab.tracking import (KIND_TAG, MIN_PICTURE, PARENT_TAG, TRIAL_TAG, Store, TrialLog, check_store, client,
+                             close_children, driver_id, end_run, safe_name, start_sweep)
+from ferlab.workers.cluster import join_uri, ray_session, tune_storage
+from ferlab.workers.plan import RunPlan, check_run, fer_suite, keeping, plan_run, target_picture
 from ferlab.workers.run import RunWorker
 
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 CHECKPOINT_FILE = "run.ckpt"
+TUNE_TAG = "ferlab.tune_path"  # on a sweep's parent run: its Tune experiment, found again by --resume
 
 
 @dataclass(frozen=True)
@@ -117,13 +125,8 @@ def point_config(base: dict, point: dict[str, Any]) -> dict:
     """``base`` with the point's ``variant`` merged in, then each dotted key of ``point`` set."""
     out = _merge(base, point.get("variant", {}))
     for key, value in point.items():
-        if key == "variant":
-            continue
-        node = out
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
+        if key != "variant":
+            out = set_path(out, key, value)
     return out
 
 
@@ -146,18 +149,38 @@ def param_space(spec: SweepSpec) -> dict:
 
 
 # ------------------------------------------------------------------- trials
-def trial(config: dict, *, base: dict, store: Store, experiment_id: str, parent_id: str,
-          planner: Callable[[dict], RunPlan], fer, population_every: int, origin: str) -> None:
+@dataclass(frozen=True)
+class Trial:
+    """One run of a list given to ``run_trials``: its run config, MLflow run name and tags, and
+    which of its final nets are kept (a glob, at most ``keep``)."""
+
+    name: str
+    config: dict
+    tags: dict[str, str] = field(default_factory=dict)
+    nets: str = "*"
+    keep: int | None = None
+
+
+def trial(config: dict, *, base: dict, trials: dict[str, Trial], store: Store, experiment_id: str,
+          parent_id: str, planner: Callable[[dict], RunPlan], fer, population_every: int, origin: str,
+          driver: str) -> None:
     """One Tune trial: own a run, report each generation, checkpoint through Tune, log to MLflow.
-    Relative file specs are read from ``origin``, the folder the sweep was started in (Tune runs
-    each trial in its own folder)."""
+    ``config`` holds a point of the sweep's space or the name of one of ``trials``. Relative file
+    specs are read from ``origin``, the folder the sweep was started in (Tune runs each trial in its
+    own folder)."""
     from ray import tune
 
     ctx = tune.get_context()
-    point = config["point"]
-    plan = planner(absolute_specs(point_config(base, point), origin))
-    log = TrialLog(store, experiment_id, parent_id, ctx.get_trial_id(), _run_name(plan, point), plan.tags,
-                   plan.params)
+    if "run" in config:
+        given = trials[config["run"]]
+        plan = keeping(planner(absolute_specs(given.config, origin)), given.nets, given.keep)
+        name, tags = given.name, {**plan.tags, **given.tags}
+    else:
+        point = config["point"]
+        plan = planner(absolute_specs(point_config(base, point), origin))
+        name, tags = _run_name(plan, point), plan.tags
+    log = TrialLog(store, experiment_id, parent_id, ctx.get_trial_id(), name, tags, plan.params,
+                   evaluations_per_generation=plan.evaluations_per_generation, driver=driver)
     try:
         with tempfile.TemporaryDirectory() as work:
             path = Path(work) / CHECKPOINT_FILE
@@ -178,7 +201,7 @@ def trial(config: dict, *, base: dict, store: Store, experiment_id: str, parent_
                 with tempfile.TemporaryDirectory() as snap:
                     (Path(snap) / CHECKPOINT_FILE).write_bytes(path.read_bytes())
                     tune.report(stats[-1], checkpoint=tune.Checkpoint.from_directory(snap))
-            log.final(worker.result(), fer)
+            log.final(worker.result(), fer, target_picture(plan.target, MIN_PICTURE))
         log.finish()
     except Exception as e:
         log.flush()
@@ -200,48 +223,113 @@ class SweepOutcome:
 
 
 def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
-              storage: str | Path | None = None, planner=plan_run, fer=fer_suite,
-              verbose: int = 1, tags: dict[str, str] | None = None, run_name: str | None = None) -> SweepOutcome:
+              storage: str | Path | None = None, resume: bool = False, planner=plan_run, fer=fer_suite,
+              verbose: int = 1, tags: dict[str, str] | None = None, run_name: str | None = None,
+              dashboard: bool = False) -> SweepOutcome:
     """Run every point of ``spec`` as a Tune trial in ``ray_session`` (the Ray already started, the
-    cluster at ``address`` or a local one); ``tags`` and ``run_name`` go to the sweep's parent run."""
+    cluster at ``address`` or a local one); ``tags`` and ``run_name`` go to the sweep's parent run.
+
+    Tune keeps results and checkpoints under ``storage`` (a URI such as ``s3://bucket/path``, passed
+    to Tune as it is, or a folder; default ``./tune``; on a cluster a URI or a folder every node
+    mounts). With ``resume``, an interrupted sweep there is restored (``Tuner.restore``): finished
+    trials are kept, the others go on from their last checkpoints, in the same MLflow runs.
+    """
+    _check_cluster_store(store, address)
+    storage = tune_storage(storage, address)
+    with ray_session(address, spec.resources.gpus, dashboard=dashboard):
+        return _tune(spec, param_space(spec), {}, store, storage, resume, planner, fer, verbose, tags, run_name)
+
+
+def run_trials(name: str, trials: list[Trial], store: Store, *, address: str | None = None,
+               storage: str | Path | None = None, resume: bool = False, planner=plan_run, fer=fer_suite,
+               verbose: int = 1, tags: dict[str, str] | None = None, run_name: str | None = None,
+               resources: Resources = Resources(), max_failures: int = 2) -> SweepOutcome:
+    """Run ``trials`` (unique names) as Tune trials of one sweep under experiment ``name``, as ``run_sweep``
+    runs a spec's points; the sweep's parent run is named ``run_name`` and tagged with ``tags``."""
+    by_name = {t.name: t for t in trials}
+    if len(by_name) != len(trials):
+        raise ConfigError(f"{name}: trial names must be unique")
+    spec = SweepSpec(name=name, metric="generation", mode="max", resources=resources, max_failures=max_failures)
+    _check_cluster_store(store, address)
+    storage = tune_storage(storage, address)
+    with ray_session(address, resources.gpus):
+        from ray import tune
+
+        space = {"run": tune.grid_search(list(by_name))}
+        return _tune(spec, space, by_name, store, storage, resume, planner, fer, verbose, tags, run_name)
+
+
+def _check_cluster_store(store: Store, address: str | None) -> None:
     check_store(store)
     if address and not store.is_server:
         raise ConfigError("a sweep on a cluster needs --tracking-uri http://<head>:<port> "
                           "(workers on other nodes cannot write the local SQLite store)")
-    with ray_session(address, spec.resources.gpus):
-        return _tune(spec, store, storage, planner, fer, verbose, tags, run_name)
 
 
-def _tune(spec: SweepSpec, store: Store, storage, planner, fer, verbose: int, tags, run_name) -> SweepOutcome:
+def experiment_path(spec: SweepSpec, storage: str) -> str:
+    """The Tune experiment of ``spec`` under ``storage`` (a URI's query stays at its end)."""
+    return join_uri(storage, safe_name(spec.name))
+
+
+def unfinished(path: str) -> bool:
+    """Whether ``path`` holds a Tune experiment with a trial that did not finish (one to resume)."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
 
-    experiment_id, parent_id = start_sweep(store, spec.name, flatten({"sweep": _spec_params(spec)}), tags, run_name)
+    if not tune.Tuner.can_restore(path):
+        return False
+    return any(t.status != "TERMINATED" for t in tune.ExperimentAnalysis(path).trials)
+
+
+def tune_trial(config: dict, *, store: Store, experiment_id: str, parent_id: str, **kwargs) -> None:
+    """What Tune runs: ``trial``, unless this trial's MLflow run already FINISHED. That happens in a
+    restored sweep: Tune's last snapshot of the experiment can lag behind a trial that ended just
+    before the driver died, and Tune would run it once more."""
+    from ray import tune
+
+    mc = client(store)
+    done = mc.search_runs([experiment_id], max_results=1, filter_string=(
+        f"tags.`{TRIAL_TAG}` = '{tune.get_context().get_trial_id()}' and tags.`{PARENT_TAG}` = '{parent_id}' "
+        "and attributes.status = 'FINISHED'"))
+    if not done:
+        trial(config, store=store, experiment_id=experiment_id, parent_id=parent_id, **kwargs)
+
+
+def _reopen_parent(store: Store, spec: SweepSpec, path: str) -> tuple[str, str] | None:
+    """The MLflow parent run of the sweep whose Tune experiment is ``path``, set RUNNING again."""
+    mc = client(store)
+    exp = mc.get_experiment_by_name(spec.name)
+    if exp is None:
+        return None
+    for run in mc.search_runs([exp.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'sweep'",
+                              order_by=["attributes.start_time DESC"]):
+        if run.data.tags.get(TUNE_TAG) == path:
+            mc.update_run(run.info.run_id, status="RUNNING")
+            return exp.experiment_id, run.info.run_id
+    return None
+
+
+def _tune(spec: SweepSpec, space: dict, trials: dict[str, Trial], store: Store, storage: str, resume: bool,
+          planner, fer, verbose: int, tags, run_name) -> SweepOutcome:
+    from ray import tune
+
+    path = experiment_path(spec, storage)
+    restore = resume and unfinished(path)
+    reopened = _reopen_parent(store, spec, path) if restore else None
+    if reopened is not None:
+        experiment_id, parent_id = reopened
+    else:  # a new sweep, or a restored one whose parent run is not in this store (its trials get new runs)
+        params = flatten({"sweep": _spec_params(spec)}) if not trials else {"trials": len(trials)}
+        experiment_id, parent_id = start_sweep(store, spec.name, params, {**(tags or {}), TUNE_TAG: path}, run_name)
     crashed = True
     try:
-        scheduler = None
-        if spec.asha is not None:
-            max_t = spec.asha.max_t or int(spec.base.get("generations") or 100)
-            scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
-                                      grace_period=spec.asha.grace_period,
-                                      reduction_factor=spec.asha.reduction_factor)
-        fn = tune.with_parameters(trial, base=spec.base, store=store, experiment_id=experiment_id,
-                                  parent_id=parent_id, planner=planner, fer=fer,
-                                  population_every=spec.population_every, origin=os.getcwd())
+        fn = tune.with_parameters(tune_trial, base=spec.base, trials=trials, store=store,
+                                  experiment_id=experiment_id, parent_id=parent_id, planner=planner, fer=fer,
+                                  population_every=spec.population_every, origin=os.getcwd(), driver=driver_id())
         fn = tune.with_resources(fn, {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus})
-        columns = (["variant"] if spec.variants else []) + list(spec.grid) + list(spec.sample)
-        reporter = tune.CLIReporter(metric_columns=["generation"] + ([spec.metric] if spec.metric else []),
-                                    parameter_columns=[f"point/{k}" for k in columns], max_report_frequency=10)
-        tuner = tune.Tuner(
-            fn, param_space=param_space(spec),
-            tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode if spec.metric else None,
-                                        scheduler=scheduler,
-                                        num_samples=spec.num_samples),
-            run_config=tune.RunConfig(
-                name=safe_name(spec.name), storage_path=str(Path(storage or "tune").resolve()),
-                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                progress_reporter=reporter, verbose=verbose))
+        if restore:
+            tuner = tune.Tuner.restore(path, fn, resume_unfinished=True, resume_errored=True)
+        else:
+            tuner = _new_tuner(spec, fn, space, trials, storage, verbose)
         grid = tuner.fit()
         errors = sum(1 for r in grid if r.error is not None)
         crashed = False
@@ -249,6 +337,34 @@ def _tune(spec: SweepSpec, store: Store, storage, planner, fer, verbose: int, ta
     finally:
         close_children(store, experiment_id, parent_id)
         end_run(store, parent_id, failed=crashed)
+
+
+def _new_tuner(spec: SweepSpec, fn, space: dict, trials: dict[str, Trial], storage: str, verbose: int):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    scheduler = None
+    if spec.asha is not None:
+        max_t = spec.asha.max_t or int(spec.base.get("generations") or 100)
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
+                                  grace_period=spec.asha.grace_period,
+                                  reduction_factor=spec.asha.reduction_factor)
+    if trials:
+        columns = ["run"]
+    else:
+        names = (["variant"] if spec.variants else []) + list(spec.grid) + list(spec.sample)
+        columns = [f"point/{k}" for k in names]
+    reporter = tune.CLIReporter(metric_columns=["generation"] + ([spec.metric] if spec.metric else []),
+                                parameter_columns=columns, max_report_frequency=10)
+    return tune.Tuner(
+        fn, param_space=space,
+        tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode if spec.metric else None,
+                                    scheduler=scheduler, num_samples=spec.num_samples),
+        run_config=tune.RunConfig(
+            name=safe_name(spec.name), storage_path=storage,
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            progress_reporter=reporter, verbose=verbose))
 
 
 def _spec_params(spec: SweepSpec) -> dict:

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# One-shot speed check on a GPU machine (issue 18), from the repository root of a copy of the tree:
+# render throughput, SGD at 256x256 (1 and 8 seeds), NEAT at populations 1,000 and 10,000, the FER
+# suite on the skull (ferlab analyze) and bench/islands.py at 1, 2, 4 and 8 islands. Each part has
+# its own time limit (about 7 minutes in all after the setup) and a failing part does not stop the
+# others. Tables go to stdout and to $OUT/<part>.txt (default results/device/).
+#
+#   bash bench/device.sh            # on the GPU machine
+#   bash bench/device.sh --quick    # small sizes, e.g. on a CPU to check the script
+#
+# Setup: a venv in $DEVICE_VENV (default /tmp/ferlab-device-venv, kept while the machine is warm) that sees the system's packages
+# (the H200 image has JAX with its CUDA plugin, flax, optax); then `pip install -e .` plus
+# `jax[cuda12]` when an index is reachable. That machine reaches no index: wheels for what it lacks
+# (evosax, ray[tune], mlflow, ...) must travel in .whl/ (see the device tool's notes) and are
+# installed from there; without them ferlab is installed with --no-deps and the parts that need a
+# missing package (ES, islands) report the import error. PYTHON=/path/to/python skips the setup.
+# Picbreeder data: $FERLAB_PICBREEDER_DATA, else shared/data/picbreeder, else ../shared/data/picbreeder.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+OUT="${OUT:-results/device}"
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 TQDM_DISABLE=1 RAY_ADDRESS=local PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+start=$(date +%s)
+
+if [ -z "${PYTHON:-}" ]; then
+  VENV="${DEVICE_VENV:-/tmp/ferlab-device-venv}"
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv --system-site-packages "$VENV" || exit 1
+  fi
+  PYTHON="$VENV/bin/python"
+  PIP="$PYTHON -m pip install -q --no-build-isolation --disable-pip-version-check"
+  if [ -d .whl ]; then
+    $PIP --no-index --find-links .whl -e . || $PIP --no-index --no-deps -e .
+  elif ! timeout 60 $PIP --retries 0 --timeout 5 -e . "jax[cuda12]"; then
+    echo "device.sh: no package index reachable; ferlab installed without its dependencies" >&2
+    $PIP --no-index --no-deps -e .
+  fi
+fi
+for d in "${FERLAB_PICBREEDER_DATA:-}" shared/data/picbreeder ../shared/data/picbreeder; do
+  if [ -n "$d" ] && [ -f "$d/README.md" ]; then export FERLAB_PICBREEDER_DATA="$(cd "$d" && pwd)"; break; fi
+done
+
+part() {  # part NAME LIMIT_S COMMAND...: run, print and save one part's output
+  local name=$1 limit=$2; shift 2
+  local t0; t0=$(date +%s)
+  echo "=== $name (limit ${limit}s): $*"
+  timeout "$limit" "$@" 2>&1 | grep -v -e "^WARNING" -e "^I0000" | tee "$OUT/$name.txt"
+  echo "=== $name: exit ${PIPESTATUS[0]}, $(( $(date +%s) - t0 ))s"
+}
+
+{ "$PYTHON" -c "import jax; print('jax', jax.__version__, jax.devices())"; nvidia-smi -L 2>/dev/null; nproc
+  echo "setup: $(( $(date +%s) - start ))s; data: ${FERLAB_PICBREEDER_DATA:-not found}"; } 2>&1 | tee "$OUT/env.txt"
+
+if [ "$QUICK" = 1 ]; then
+  part render 120 "$PYTHON" bench/render.py --quick
+  part sgd 180 "$PYTHON" bench/sgd.py --quick
+  part neat 300 "$PYTHON" bench/neat.py --size 16 --pops 32 --generations 5 --seeds 1 --only ferlab \
+    --fuse-pops 32 --fuse-generations 10 --painter-pops 32 --painter-generations 3
+  part analyze 180 bash -c "time $PYTHON -m ferlab.cli analyze \"\$FERLAB_PICBREEDER_DATA/nets/picbreeder_skull.npz\" --size 32 --out /tmp/device_analyze && cp /tmp/device_analyze/metrics.json $OUT/"
+  part islands 240 "$PYTHON" bench/islands.py --regime es --islands 1 2 --generations 6 --population 16 --resolution 16
+else
+  part render 60 "$PYTHON" bench/render.py --size 512 --batch 256 --batch-size 64 --repeats 10
+  part sgd 90 "$PYTHON" bench/sgd.py --size 256 --steps 100 --seeds 8 --repeats 3
+  part neat 180 "$PYTHON" bench/neat.py --size 32 --pops 1000 10000 --generations 20 --seeds 1 --only ferlab \
+    --fuse-pops 32 150 --fuse-generations 30 --painter-pops 1000 10000 --painter-generations 10
+  part analyze 60 bash -c "time $PYTHON -m ferlab.cli analyze \"\$FERLAB_PICBREEDER_DATA/nets/picbreeder_skull.npz\" --size 64 --out /tmp/device_analyze && cp /tmp/device_analyze/metrics.json $OUT/"
+  part islands 90 "$PYTHON" bench/islands.py --regime es --islands 1 2 4 8 --generations 20 --population 64
+fi
+echo "device.sh: $(( $(date +%s) - start ))s in all"

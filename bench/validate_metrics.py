@@ -1,0 +1,165 @@
+"""Validate the FER suite on the shared Picbreeder nets against SGD copies that ferlab trains.
+
+For each of the 10 shared Picbreeder genomes (the paper's skull and butterfly,
+the 8 CPPN-X genomes) the script trains SGD copies on the genome's own dense
+architecture with ferlab's SGD regime (the paper's recipe: normalised-gradient
+Adam, lr 3e-3, plus the studies' 100-step warmup; 64x64; 3 seeds side by side),
+to the Picbreeder net's own picture, until every seed's MSE is at most
+``--mse`` or ``--max-steps`` is spent. The copies are cached under ``--cache``
+(outside git) with the steps and MSEs reached, so a rerun only measures.
+
+Then it prints, per genome: the image's asymmetry, the Picbreeder net's
+fer_score, the copies' mean fer_score, the share of metrics that rank the
+Picbreeder net below every copy's mean, the human-label AUROC where the genome
+has labels; and across genomes the Pearson r between the Picbreeder nets'
+fer_score and their image asymmetry.
+
+    PYTHONPATH=. python bench/validate_metrics.py [--train-only] [--only skull,butterfly]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ferlab.cppn import load_net
+from ferlab.files import write_net
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "picbreeder"
+CPPNX = ("1009_ButterflyGreyscale", "121_ShortSDCoif", "409_Moonlight", "4376_ButterflyColor",
+         "542_GhostFaceSpooky", "576_Skull", "745_LetterG", "765_PlaneOnRunway")
+
+
+def genomes(data: Path) -> dict[str, Path]:
+    """The 10 shared Picbreeder genomes by short name."""
+    out = {name: data / "genomes" / f"{name}.zip" for name in ("skull", "butterfly")}
+    out.update({name: data / "genomes" / "cppnx" / f"{name}.xml" for name in CPPNX})
+    return out
+
+
+def train_copies(name: str, source: Path, cache: Path, *, size: int, seeds: int, mse: float,
+                 max_steps: int, chunk: int) -> dict:
+    """Train (or read from ``cache``) ``seeds`` SGD copies of ``source``; returns their record."""
+    from ferlab.search.runs import load_run_config, make_search
+
+    folder = cache / name
+    record_path = folder / "record.json"
+    if record_path.is_file():
+        return json.loads(record_path.read_text())
+    config = load_run_config({"regime": "sgd", "seed": 0, "resolution": size, "target": str(source),
+                              "arch": str(source), "checkpoint_every": 0,
+                              "settings": {"steps": max_steps, "steps_per_generation": chunk,
+                                           "learning_rate": 3e-3, "warmup_steps": 100, "seeds": seeds}})
+    search = make_search(config)
+    state = search.init(jax.random.PRNGKey(config.seed))
+    start, steps = time.perf_counter(), 0
+    while steps < max_steps:
+        state, _ = search.step(state)
+        steps += chunk
+        last = np.asarray(state.losses[steps - 1])
+        if np.all(last <= mse):
+            break
+    result = search.result(state)
+    target = np.asarray(search.target)
+    losses = [float(np.mean(np.square(np.asarray(result.images[k]) - target))) for k in sorted(result.nets)]
+    for k, net in result.nets.items():
+        write_net(folder / f"{k}.npz", net)
+    record = {"genome": name, "steps": steps, "mse": losses, "seconds": time.perf_counter() - start,
+              "seeds": sorted(result.nets)}
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def copies(cache: Path, name: str, record: dict):
+    return [load_net(cache / name / f"{k}.npz") for k in record["seeds"]]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--cache", default=str(REPO / "results" / "validate"))
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--mse", type=float, default=0.005)
+    parser.add_argument("--max-steps", type=int, default=20_000)
+    parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--only", default="", help="comma-separated genome names (default: all 10)")
+    parser.add_argument("--train-only", action="store_true")
+    args = parser.parse_args()
+    cache = Path(args.cache)
+    table = genomes(Path(args.data))
+    names = [n for n in table if not args.only or n in args.only.split(",")]
+    records = {}
+    for name in names:
+        records[name] = train_copies(name, table[name], cache, size=args.size, seeds=args.seeds, mse=args.mse,
+                                     max_steps=args.max_steps, chunk=args.chunk)
+        r = records[name]
+        print(f"{name:24s} steps {r['steps']:6d}  mse " + " ".join(f"{m:.4f}" for m in r["mse"])
+              + f"  ({r['seconds']:.0f} s)", flush=True)
+    if args.train_only:
+        return
+    report(names, table, records, cache, args.size)
+
+
+def report(names, table, records, cache, size):
+    """Measure the Picbreeder nets and their copies, print the validation table, save it as JSON."""
+    from ferlab.metrics import (
+        METRICS,
+        DeadNet,
+        MetricsConfig,
+        fer_score,
+        label_auroc,
+        measure,
+        measure_many,
+    )
+    from ferlab.sources import load_dense
+
+    config = MetricsConfig(size=size)
+    rows = []
+    print(f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} "
+          f"{'auroc':>6s} sgd_mse")
+    for name in names:
+        net, genome = load_dense(table[name])
+        pb = measure(net, config)
+        measured = measure_many(copies(cache, name, records[name]), config)
+        dead = [i for i, m in enumerate(measured) if isinstance(m, DeadNet)]
+        sgd = [m.metrics for m in measured if not isinstance(m, DeadNet)]
+        if not sgd:
+            print(f"{name:24s} every SGD copy is dead: nothing to compare", flush=True)
+            continue
+        mean = {k: float(np.mean([m[k] for m in sgd])) for k in METRICS}
+        lower = float(np.mean([pb.metrics[k] < mean[k] for k in METRICS]))
+        labelled = genome is not None and any(link.label for link in genome.links)
+        auroc = label_auroc(genome, size)["auroc"] if labelled else float("nan")
+        row = {"genome": name, "image_asymmetry": pb.info["image_asymmetry"],
+               "axis": pb.info["axis"], "pb_fer": fer_score(pb.metrics),
+               "sgd_fer": float(np.mean([fer_score(m) for m in sgd])), "lower": lower, "auroc": auroc,
+               "sgd_mse": records[name]["mse"], "dead_copies": dead, "pb_metrics": pb.metrics, "sgd_mean_metrics": mean,
+               "lower_metrics": [k for k in METRICS if pb.metrics[k] < mean[k]]}
+        rows.append(row)
+        print(f"{name:24s} {row['image_asymmetry']:8.3f} {row['axis']:>6s} {row['pb_fer']:7.3f} "
+              f"{row['sgd_fer']:7.3f} {lower:6.0%} {auroc:6.3f} " + " ".join(f"{m:.4f}" for m in row["sgd_mse"])
+              + (f"  dead copies: {dead}" if dead else ""),
+              flush=True)
+    saved = cache / "validation.json"  # rows of earlier runs (other genomes) are kept
+    kept = [x for x in (json.loads(saved.read_text()) if saved.is_file() else []) if x["genome"] not in names]
+    rows = kept + rows
+    saved.write_text(json.dumps(rows, indent=2) + "\n")
+    if len(rows) > 2:
+        r = np.corrcoef([x["pb_fer"] for x in rows], [x["image_asymmetry"] for x in rows])[0, 1]
+        print(f"\nPearson r(Picbreeder fer_score, image asymmetry) over {len(rows)} genomes "
+              f"({', '.join(x['genome'] for x in rows)}): {r:+.3f}")
+    print("\nper metric, Picbreeder / SGD mean:")
+    for x in rows:
+        print(f"{x['genome']:24s} " + " ".join(f"{k[:14]}={x['pb_metrics'][k]:.2f}/{x['sgd_mean_metrics'][k]:.2f}"
+                                            for k in METRICS))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Size caps on what ferlab reads, checked before anything of that size is allocated.
+
+A small file must not be able to ask for gigabytes: a net's architecture string,
+an ``.npz`` member's header, a genome's node list, a PNG header or a YAML alias
+can each claim a size that is far from what the file holds. Each such claim is
+checked against a cap here first. Every cap has a default that real inputs stay
+far below and an environment variable that sets it (a positive integer), e.g.
+``FERLAB_MAX_WEIGHTS=100000000 ferlab render big.npz --out big.png``. A refusal
+is one line naming the cap and the variable that raises it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ferlab.errors import FerlabError, LimitError
+
+
+@dataclass(frozen=True)
+class Cap:
+    """A settable upper bound: ``env`` (environment variable) overrides ``default``."""
+
+    env: str
+    default: int
+    what: str  # what is counted, e.g. "hidden layers"
+
+    @property
+    def value(self) -> int:
+        """The cap now in force (read from the environment on each use: no global state)."""
+        raw = os.environ.get(self.env)
+        if raw is None or not raw.strip():
+            return self.default
+        try:
+            value = int(raw.strip().replace("_", ""))
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise LimitError(f"{self.env} must be a positive integer, got {raw!r}")
+        return value
+
+    def check(self, count: int, subject: str, error: type[FerlabError] = LimitError) -> int:
+        """Return ``count``, or raise ``error`` if it is over the cap (``subject`` names the input)."""
+        cap = self.value
+        if count > cap:
+            raise error(f"{subject}: {count} {self.what}, over the cap of {cap} "
+                             f"(raise it with {self.env}=N)")
+        return count
+
+
+LAYERS = Cap("FERLAB_MAX_LAYERS", 1024, "hidden layers")
+WIDTH = Cap("FERLAB_MAX_WIDTH", 4096, "units per hidden layer")
+WEIGHTS = Cap("FERLAB_MAX_WEIGHTS", 1 << 24, "weights")
+GENOME_NODES = Cap("FERLAB_MAX_GENOME_NODES", 100_000, "genome nodes")
+GENOME_LINKS = Cap("FERLAB_MAX_GENOME_LINKS", 1_000_000, "genome links")
+FILE_BYTES = Cap("FERLAB_MAX_FILE_BYTES", 16 << 20, "bytes of genome text (JSON or XML)")
+IMAGE_PIXELS = Cap("FERLAB_MAX_IMAGE_PIXELS", 4096 * 4096, "pixels")
+YAML_NODES = Cap("FERLAB_MAX_YAML_NODES", 100_000, "YAML values (aliases expanded)")
+
+ALL = (LAYERS, WIDTH, WEIGHTS, GENOME_NODES, GENOME_LINKS, FILE_BYTES, IMAGE_PIXELS, YAML_NODES)

@@ -1,0 +1,115 @@
+"""An evaluation-only behaviour space: three image properties, each cut into 8 bins.
+
+Open-ended searches are judged by how many of its cells the images they
+evaluate reach at an equal number of evaluations (Lehman and Stanley; the QD
+literature's coverage), so no search optimises these numbers directly: NEAT
+novelty and NS-ES score distances between small grey images
+(``ferlab.search.descriptors``), MAP-Elites keys its grid by its own
+descriptors. For an RGB image in [0, 1] with grey level L = 0.299 R + 0.587 G +
+0.114 B (ITU-R 601), the axes are:
+
+- **symmetry** ``1 - min(a_x, a_y)``, where a_m = |L_c - M L_c|^2 / (2 |L_c|^2) is the
+  antisymmetric share of the centred grey image L_c = L - mean(L) under mirror M
+  (x -> -x or y -> -y; ``ferlab.metrics.symmetry``): 1 for an image mirrored
+  about either axis (or flat), 0.5 for one with no mirror relation, 0 for an
+  antisymmetric one. Bins: 8 equal ones over [0, 1].
+- **complexity** log10 of the share of L_c's spectral energy at radial
+  frequencies above ``CUTOFF`` = 4 cycles per image, the spectrum being |FFT|^2 of
+  L_c mirrored into a 2S x 2S even image (a DCT: the borders make no seam, so a
+  plain ramp is not counted as an edge): smooth gradients and single arcs sit
+  near -3 and below, stripes, rings and textures near 0. The cutoff is in cycles
+  per image, so the value hardly depends on the resolution. Bins: 8 equal ones
+  over [-4, 0] (half a decade each; clipped at both ends, so a flat image lands
+  in the first). Random CPPNs at 32x32 span about -3.7 to -0.1.
+- **colourfulness** Hasler and Suesstrunk's (2003) M = sqrt(sd(rg)^2 + sd(yb)^2) +
+  0.3 sqrt(mean(rg)^2 + mean(yb)^2) with rg = R - G and yb = (R + G)/2 - B, on the
+  [0, 1] scale (their 0-255 figures / 255): 0 for grey images, about 0.43 for
+  "extremely colourful" ones; saturated CPPN hue bands reach about 1. Bins: 8
+  equal ones over [0, 1] (clipped).
+
+``measure(rgb (P, S, S, 3)) -> (P, 3)`` gives the three values, ``cells`` the cell
+id ``((sym_bin * 8) + complexity_bin) * 8 + colour_bin`` in [0, 512), ``coverage``
+the number of distinct cells a batch reaches. All jitted JAX over the batch.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ferlab.metrics.symmetry import antisymmetric_share
+
+AXES = ("symmetry", "complexity", "colourfulness")
+BINS = 8
+LOW = np.array([0.0, -4.0, 0.0], np.float32)
+HIGH = np.array([1.0, 0.0, 1.0], np.float32)
+N_CELLS = BINS ** len(AXES)
+CUTOFF = 4.0  # cycles per image
+_LUMA = jnp.array([0.299, 0.587, 0.114])
+_EPS = 1e-12
+
+
+def symmetry(rgb: jax.Array) -> jax.Array:
+    """``1 - min(a_x, a_y)`` per image: the mirror symmetry of the centred grey image."""
+    grey = rgb @ _LUMA
+    centred = grey - jnp.mean(grey, axis=(-2, -1), keepdims=True)
+    shares = [antisymmetric_share(centred, axis, spatial=-2) for axis in ("x", "y")]
+    return 1.0 - jnp.minimum(*shares)
+
+
+def high_frequency_share(rgb: jax.Array, cutoff: float = CUTOFF) -> jax.Array:
+    """Share of the centred grey image's spectral energy above ``cutoff`` cycles per image."""
+    grey = rgb @ _LUMA
+    centred = grey - jnp.mean(grey, axis=(-2, -1), keepdims=True)
+    even = jnp.concatenate([centred, jnp.flip(centred, -1)], -1)
+    even = jnp.concatenate([even, jnp.flip(even, -2)], -2)  # mirror-extended: no seam at the borders
+    power = jnp.abs(jnp.fft.fft2(even)) ** 2
+    size_y, size_x = even.shape[-2:]
+    fy = jnp.fft.fftfreq(size_y) * size_y / 2  # cycles per original image
+    fx = jnp.fft.fftfreq(size_x) * size_x / 2
+    high = jnp.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2) > cutoff
+    return jnp.sum(jnp.where(high, power, 0.0), axis=(-2, -1)) / (jnp.sum(power, axis=(-2, -1)) + _EPS)
+
+
+def complexity(rgb: jax.Array) -> jax.Array:
+    """log10 of ``high_frequency_share`` (floored at 1e-6)."""
+    return jnp.log10(jnp.maximum(high_frequency_share(rgb), 1e-6))
+
+
+def colourfulness(rgb: jax.Array) -> jax.Array:
+    """Hasler and Suesstrunk's colourfulness M on the [0, 1] scale."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    rg, yb = r - g, 0.5 * (r + g) - b
+    axes = (-2, -1)
+    spread = jnp.sqrt(jnp.var(rg, axis=axes) + jnp.var(yb, axis=axes))
+    return spread + 0.3 * jnp.sqrt(jnp.mean(rg, axis=axes) ** 2 + jnp.mean(yb, axis=axes) ** 2)
+
+
+@jax.jit
+def measure(rgb: jax.Array) -> jax.Array:
+    """``(P, 3)``: symmetry, complexity and colourfulness of images ``(P, S, S, 3)``."""
+    return jnp.stack([symmetry(rgb), complexity(rgb), colourfulness(rgb)], axis=-1)
+
+
+def bins(values: jax.Array) -> jax.Array:
+    """``(P, 3)`` bin indices in [0, 8) of ``measure``'s values (clipped at the ends)."""
+    scaled = (values - LOW) / (HIGH - LOW) * BINS
+    return jnp.clip(jnp.floor(scaled), 0, BINS - 1).astype(jnp.int32)
+
+
+@jax.jit
+def cells(rgb: jax.Array) -> jax.Array:
+    """``(P,)`` cell ids in [0, 512) of images ``(P, S, S, 3)``."""
+    b = bins(measure(rgb))
+    return (b[:, 0] * BINS + b[:, 1]) * BINS + b[:, 2]
+
+
+def occupied(cell_ids: jax.Array) -> jax.Array:
+    """``(512,)`` bool: which cells any of ``cell_ids`` falls in (OR these across batches)."""
+    return jnp.zeros(N_CELLS, bool).at[cell_ids].set(True)
+
+
+def coverage(rgb: jax.Array) -> int:
+    """How many distinct cells images ``(P, S, S, 3)`` reach."""
+    return int(jnp.sum(occupied(cells(rgb))))

@@ -1,0 +1,205 @@
+"""Running a study: its phases as sweeps of trials (reusing finished runs), then one report.
+
+Every phase runs its missing runs (those whose run key has no FINISHED run in
+the study's experiment) as one sweep of trials under the study's own run,
+planned by the workers' planner and scored by the FER suite. Finished runs are
+read back only through ``ferlab.tracking``. The report's rows are networks: one
+per scored final net of every run of the study (this profile), with the run's
+stats and its FER metrics.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ferlab.config import ConfigError, to_dict
+from ferlab.report import Report, ReportSpec, write_report
+from ferlab.study.spec import Phase, RunEntry, Study, Target, expand, static_targets
+from ferlab.tracking import FinishedRun
+
+
+def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun]) -> list[dict]:
+    """One row per scored net of each entry's finished run: its place in the study, run stats and FER metrics."""
+    rows = []
+    for entry in entries:
+        run = runs.get(entry.key)
+        if run is None:
+            continue
+        base = {"run_id": run.run_id, "run_key": entry.key, "phase": entry.phase.name,
+                "label": entry.phase.group, "role": entry.phase.role or "", "regime": entry.config.get("regime"),
+                "seed": entry.config.get("seed", 0), "target": entry.image or "", **run.stats}
+        for net, metrics in run.nets.items():
+            image = entry.image or discovered_id(entry, net)
+            rows.append({**base, "net": net, "image": image, **metrics})
+    return rows
+
+
+def discovered_id(entry: RunEntry, net: str) -> str:
+    """The image id of a net an open-ended run found."""
+    return f"{entry.phase.name}/{entry.key[:10]}/{net}"
+
+
+# ------------------------------------------------------------------ running a study
+@dataclass
+class StudyOutcome:
+    report: Report
+    experiment_id: str
+    study_run_id: str
+    computed: int
+    reused: int
+
+
+def run_study(study: Study, store, out_dir: str | Path, *, address: str | None = None,
+              storage: str | Path | None = None, resume: bool = False, planner: Callable | None = None, fer: Callable | None = None, verbose: int = 1,
+              stop_after_phase: str | None = None, log: Callable[[str], None] = print) -> StudyOutcome:
+    """Run every phase (reusing finished runs), then write the report and log it to the study's MLflow run.
+
+    ``planner(config) -> RunPlan`` and ``fer`` default to the workers' planner (the real regimes)
+    and the FER suite (tests pass stand-ins); ``stop_after_phase`` ends after that phase with no
+    report (an interruption). Every phase runs in one Ray session. Phase sweeps keep Tune's
+    checkpoints under ``storage`` (default ``<out_dir>/tune``), one folder per phase; with ``resume``,
+    a phase sweep whose driver died is restored from there (``run_sweep(resume=True)``).
+    """
+    from ferlab.tracking import check_store
+    from ferlab.workers.cluster import ray_session
+    from ferlab.workers.plan import check_run
+
+    check_store(store)
+    if address and not store.is_server:
+        raise ConfigError("a study on a cluster needs --tracking-uri http://<head>:<port>")
+    check = check_run if planner is None else (lambda config: None)
+    for phase in study.phases:
+        if not any(t.startswith("phase:") for t in phase.targets or []):
+            for entry in expand(phase, static_targets(study, phase)):
+                check(entry.config)
+    with ray_session(address):
+        return _conduct(study, store, Path(out_dir).resolve(), check, address=address, storage=storage,
+                        resume=resume, planner=planner, fer=fer, verbose=verbose,
+                        stop_after_phase=stop_after_phase, log=log)
+
+
+def _conduct(study: Study, store, out: Path, check: Callable[[dict], None], *, address, storage, resume,
+             planner, fer, verbose: int, stop_after_phase: str | None, log: Callable[[str], None]) -> StudyOutcome:
+    """``run_study`` once its inputs are checked and Ray is up: the study's MLflow run, its phases, its report."""
+    from ferlab.tracking import end_run, finished_runs, log_report, start_study
+
+    experiment_id, study_run_id = start_study(store, study.name, yaml.safe_dump(to_dict(study), sort_keys=False))
+    computed = reused = 0
+    entries: list[RunEntry] = []
+    ok = False
+    try:
+        for phase in study.phases:
+            done = finished_runs(store, experiment_id, study.name)
+            targets = phase_targets(study, phase, entries, done, store, out)
+            phase_entries = expand(phase, targets)
+            todo = [e for e in phase_entries if e.key not in done]
+            log(f"phase {phase.name}: {len(phase_entries)} runs, {len(phase_entries) - len(todo)} reused, "
+                f"{len(todo)} to run")
+            reused += len(phase_entries) - len(todo)
+            if todo:
+                for entry in todo:
+                    check(entry.config)
+                failed = run_phase(study, phase, todo, store, out, address=address, planner=planner, fer=fer,
+                                   verbose=verbose, parent=study_run_id, storage=storage, resume=resume)
+                computed += len(todo) - failed
+                if failed:
+                    log(f"phase {phase.name}: {failed} runs failed (see their MLflow runs); the report omits them")
+            entries += phase_entries
+            if phase.name == stop_after_phase:
+                ok = True
+                return StudyOutcome(None, experiment_id, study_run_id, computed, reused)
+        report = report_study(study, entries, store, experiment_id, out, computed, reused)
+        log_report(store, study_run_id, report.folder)
+        ok = True
+        return StudyOutcome(report, experiment_id, study_run_id, computed, reused)
+    finally:
+        end_run(store, study_run_id, failed=not ok)
+
+
+def phase_targets(study: Study, phase: Phase, earlier: list[RunEntry], runs: dict[str, FinishedRun], store,
+                  out: Path) -> list[Target]:
+    """A phase's targets: static ones, plus a sample of the images that named earlier phases found
+    (in ``runs``, the study's finished runs), their nets downloaded under ``out/targets``."""
+    from ferlab.tracking import download_net
+
+    targets = static_targets(study, phase)
+    sources = [t[6:] for t in phase.targets or [] if t.startswith("phase:")]
+    if not sources:
+        return targets
+    rows = network_rows([e for e in earlier if e.phase.name in sources], runs)
+    rows.sort(key=lambda r: r["image"])
+    if phase.sample is not None and len(rows) > phase.sample:
+        rng = np.random.default_rng(study.seed)
+        rows = [rows[i] for i in sorted(rng.choice(len(rows), phase.sample, replace=False))]
+    for row in rows:
+        path = out / "targets" / (row["image"].replace("/", "_") + ".npz")
+        if not path.is_file():
+            download_net(store, row["run_id"], row["net"], path)
+        targets.append(Target(str(path), row["image"]))
+    return targets
+
+
+def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path, *, address, planner, fer,
+              verbose: int, parent: str, storage: str | Path | None = None, resume: bool = False) -> int:
+    """Run the missing runs of one phase as one sweep of trials under the study's run; the number that failed."""
+    from ferlab.tracking import phase_tags, safe_name, study_tags
+    from ferlab.workers.cluster import join_uri
+    from ferlab.workers.plan import fer_suite, plan_run
+    from ferlab.workers.sweep import Resources, Trial, run_trials
+
+    trials = [Trial(e.name, e.config, study_tags(study.name, e.key, phase.name, phase.group, phase.role, e.image),
+                    phase.nets, phase.keep) for e in todo]
+    suite = fer or functools.partial(fer_suite, size=todo[0].fer_size, draw=False)
+    phase_storage = join_uri(str(storage if storage is not None else out / "tune"), safe_name(phase.name))
+    outcome = run_trials(study.name, trials, store, address=address, storage=phase_storage, resume=resume,
+                         planner=planner or plan_run, fer=suite, verbose=verbose,
+                         tags=phase_tags(parent, phase.name), run_name=phase.name,
+                         resources=Resources(cpus=phase.cpus), max_failures=phase.max_failures)
+    return outcome.failed
+
+
+def runs_frame(study: Study, entries: list[RunEntry], store, experiment_id: str):
+    """The study's networks as a pandas DataFrame (one row per scored net), read from MLflow."""
+    import pandas as pd
+
+    from ferlab.tracking import finished_runs
+
+    return pd.DataFrame(network_rows(entries, finished_runs(store, experiment_id, study.name)))
+
+
+def report_study(study: Study, entries: list[RunEntry], store, experiment_id: str, out: Path,
+                 computed: int = 0, reused: int = 0) -> Report:
+    """Pull the study's runs from MLflow, fetch gallery images, write the report into ``out/report``."""
+    import pandas as pd
+
+    from ferlab.report import gallery_rows
+    from ferlab.tracking import fetch_pictures
+
+    frame = runs_frame(study, entries, store, experiment_id)
+    if frame.empty:
+        raise ConfigError(f"study {study.name}: no finished runs with FER metrics to report")
+    frame = frame.assign(image_path=pd.Series([None] * len(frame), dtype=object),
+                         features_path=pd.Series([None] * len(frame), dtype=object))
+    picks = gallery_rows(frame, study.analysis.group, study.analysis.gallery, study.analysis.metrics[0])
+    for i in picks.index:
+        row = frame.loc[i]
+        frame.loc[i, ["image_path", "features_path"]] = fetch_pictures(store, row["run_id"], row["net"],
+                                                                       out / "pictures")
+    n_runs = frame["run_id"].nunique()
+    notes = [study.description.strip()] if study.description.strip() else []
+    notes.append(f"Study `{study.name}`: {n_runs} runs ({computed} computed now, {reused} reused), "
+                 f"MLflow experiment {experiment_id} at `{store.uri}`.")
+    return write_report(frame, study.analysis, out / "report", f"Study: {study.name}", notes)
+
+
+def summary_text(report: Report, spec: ReportSpec) -> str:
+    """The results table as printed at the end of ``ferlab study``."""
+    from ferlab.report import format_summary
+
+    return format_summary(report.summary, spec).to_string(index=False)

@@ -1,0 +1,64 @@
+"""The evaluation-only behaviour space: each axis measures what its name says, and cells are counted."""
+
+import jax.numpy as jnp
+import numpy as np
+
+from ferlab.metrics import behaviour
+from ferlab.render import grid
+
+
+def _grey(values):
+    v = jnp.asarray(values, jnp.float32)
+    return jnp.stack([v, v, v], axis=-1)
+
+
+def _images(size=32):
+    g = np.asarray(grid(size))
+    x, y, d = g[..., 0], g[..., 1], g[..., 2]
+    return {
+        "ring": _grey(0.5 + 0.5 * np.cos(3 * d)),                   # mirrored about both axes, smooth
+        "ramp": _grey(0.5 + 0.5 * x),                                # antisymmetric about x, symmetric about y
+        "tilted": _grey(0.5 + 0.5 * np.sin(2.0 * (x + 0.7 * y) + 0.3)),
+        "stripes": _grey(0.5 + 0.5 * np.sign(np.sin(np.pi * 8 * (x + y) + 0.1))),
+        "flat": _grey(np.full_like(x, 0.4)),
+        "red_blue": jnp.asarray(np.where((x < 0)[..., None], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]), jnp.float32),
+    }
+
+
+def test_symmetry_is_one_for_mirrored_images_and_lower_for_skewed_ones():
+    imgs = _images()
+    s = {k: float(behaviour.symmetry(v[None])[0]) for k, v in imgs.items()}
+    assert s["ring"] > 0.999 and s["ramp"] > 0.999 and s["flat"] == 1.0  # the ramp is mirrored about y
+    assert s["tilted"] < 0.8
+    noise = np.random.default_rng(0).uniform(size=(64, 64))
+    assert abs(float(behaviour.symmetry(_grey(noise)[None])[0]) - 0.5) < 0.05
+
+
+def test_complexity_separates_gradients_from_stripes_at_any_resolution():
+    for size in (16, 32, 64):
+        imgs = _images(size)
+        c = {k: float(behaviour.complexity(v[None])[0]) for k, v in imgs.items()}
+        assert c["ramp"] < -1.5 and c["ring"] < -1.0
+        assert c["stripes"] > -0.3
+        assert c["flat"] == -6.0  # no energy at all: the floor, in the first bin
+
+
+def test_colourfulness_is_zero_for_grey_and_high_for_saturated_halves():
+    imgs = _images()
+    assert float(behaviour.colourfulness(imgs["stripes"][None])[0]) < 1e-6
+    red_blue = float(behaviour.colourfulness(imgs["red_blue"][None])[0])
+    # rg = +-1/2 on each half... computed: sd(rg) = 0.5, sd(yb) = 0.75, means 0.5 and -0.25
+    assert abs(red_blue - (np.sqrt(0.5 ** 2 + 0.75 ** 2) + 0.3 * np.sqrt(0.5 ** 2 + 0.25 ** 2))) < 1e-3
+
+
+def test_cells_and_coverage_count_distinct_cells():
+    imgs = _images()
+    batch = jnp.stack(list(imgs.values()))
+    ids = np.asarray(behaviour.cells(batch))
+    assert ids.shape == (len(imgs),) and ids.min() >= 0 and ids.max() < behaviour.N_CELLS
+    b = np.asarray(behaviour.bins(behaviour.measure(batch)))
+    np.testing.assert_array_equal(ids, (b[:, 0] * 8 + b[:, 1]) * 8 + b[:, 2])
+    assert behaviour.coverage(batch) == len(set(ids.tolist()))
+    assert behaviour.coverage(jnp.concatenate([batch, batch])) == behaviour.coverage(batch)
+    names = list(imgs)
+    assert ids[names.index("red_blue")] != ids[names.index("ramp")]  # same shape, different colour

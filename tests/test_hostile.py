@@ -1,0 +1,551 @@
+"""Hostile and careless input: each class gets exit 2, one stderr line, no traceback, nothing written.
+
+Bombs (small files that claim huge sizes) run in a subprocess under a 1 GB address-space
+limit and a 10 s CPU-time limit, so a regression fails the test instead of the machine.
+"""
+
+import fcntl
+import io
+import itertools
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from ferlab.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+GB = 1 << 30
+CPU_SECONDS = 10
+SMALL = "2;sin:3,gaussian:3"
+
+
+# ----------------------------------------------------------------- helpers
+def genome(links=None, **node_extra) -> dict:
+    """A small valid ink genome in JSON form: x, y, d, bias -> hidden h -> ink."""
+    nodes = [{"id": name, "kind": "input", "activation": "identity", "label": name} for name in ("x", "y", "d", "bias")]
+    nodes += [{"id": "h", "kind": "hidden", "activation": "sin", "label": ""},
+              {"id": "ink", "kind": "output", "activation": "gaussian", "label": "ink"}]
+    if links is None:
+        links = [{"innovation": 1, "source": "x", "target": "h", "weight": 1.5, "enabled": True},
+                 {"innovation": 2, "source": "d", "target": "h", "weight": -0.5, "enabled": True},
+                 {"innovation": 3, "source": "h", "target": "ink", "weight": 2.0, "enabled": True}]
+    return {"format": "ferlab.genome/1", "name": "g", "nodes": nodes, "links": links}
+
+
+def npz(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def npy(array) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def npy_header(shape, dtype="<f4") -> bytes:
+    """Just the .npy header of an array of ``shape`` (the data need not follow)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": tuple(shape)})
+    return buf.getvalue()
+
+
+def small_net_members(arch=SMALL, dtype=np.float32) -> dict[str, bytes]:
+    from ferlab.cppn import Architecture
+
+    shapes = Architecture.parse(arch).kernel_shapes
+    members = {"arch.npy": npy(np.array(arch))}
+    members.update({f"layer_{i}.npy": npy(np.full(s, 0.5, dtype)) for i, s in enumerate(shapes)})
+    return members
+
+
+def png(width: int, height: int, rows: bytes | None = None) -> bytes:
+    """A greyscale PNG whose header says ``width`` x ``height`` (the pixel data may be short)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = rows if rows is not None else b"\x00" * (width + 1) * min(height, 4)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def run_config(target: str, **extra) -> dict:
+    return {"regime": "sgd", "resolution": 8, "target": target, "arch": SMALL, "checkpoint_every": 0,
+            "settings": {"steps": 2, "steps_per_generation": 1}, **extra}
+
+
+def one_line_error(err: str, *needles: str) -> None:
+    assert err.count("\n") == 1 and err.startswith("ferlab: error: "), err[-3000:]
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+# sets the limits in the child, then becomes the command (no preexec_fn: the runner uses threads)
+LIMITED = ("import os, resource, sys\n"
+           f"resource.setrlimit(resource.RLIMIT_AS, ({GB}, {GB}))\n"
+           f"resource.setrlimit(resource.RLIMIT_CPU, ({CPU_SECONDS}, {CPU_SECONDS}))\n"
+           "os.execv(sys.executable, [sys.executable] + sys.argv[1:])\n")
+
+
+def cli(args: list[str], cwd: Path, env: dict | None = None, code: str | None = None):
+    """``ferlab ARGS`` in a fresh process under 1 GB of address space and 10 s of CPU."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu", **(env or {})}
+    full_env.pop("PYTHONWARNINGS", None)
+    command = ["-c", code, *args] if code else ["-m", "ferlab.cli", *args]
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", LIMITED, *command], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    return proc.returncode, proc.stderr, time.monotonic() - start
+
+
+# --------------------------------------------- bombs, each in a limited process
+def make_bombs(root: Path) -> dict[str, tuple[list[str], tuple[str, ...]]]:
+    """Case name -> (ferlab arguments, words the error line must hold); inputs under ``root/in``."""
+    src = root / "in"
+    src.mkdir()
+    (src / "arch.npz").write_bytes(npz({"arch.npy": npy(np.array("1000000000;sin:1"))}))
+    members = small_net_members()
+    # layer_0 claims 20000 x 20000 float32 (1.6 GB) and holds 16 MB of zeros, deflated to ~16 KB
+    members["layer_0.npy"] = npy_header((20000, 20000)) + bytes(16 << 20)
+    (src / "zipbomb.npz").write_bytes(npz(members))
+    members = small_net_members()
+    members["layer_1.npy"] = npy_header((1 << 20, 1 << 20))  # 4 TB, no data at all
+    (src / "header4tb.npz").write_bytes(npz(members))
+    (src / "bomb.png").write_bytes(png(30000, 30000))
+    (src / "png.yaml").write_text(yaml.safe_dump(run_config(str(src / "bomb.png"))))
+    levels = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9))
+    (src / "alias.yaml").write_text("regime: sgd\nl0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + levels)
+    # 1,500 deep (a chain) by 1,500 wide (nodes fed by x, all carried to the output): 3.4e9 dense weights
+    deep = genome(links=[])
+    deep["nodes"] += [{"id": f"c{i}", "kind": "hidden", "activation": "sin", "label": ""} for i in range(1500)]
+    deep["nodes"] += [{"id": f"w{i}", "kind": "hidden", "activation": "sin", "label": ""} for i in range(1500)]
+    chain = ["x"] + [f"c{i}" for i in range(1500)] + ["ink"]
+    links = list(itertools.pairwise(chain))
+    links += [("y", f"w{i}") for i in range(1500)] + [(f"w{i}", "ink") for i in range(1500)]
+    deep["links"] = [{"innovation": k, "source": a, "target": b, "weight": 0.5, "enabled": True}
+                     for k, (a, b) in enumerate(links)]
+    (src / "deepwide.json").write_text(json.dumps(deep))
+    # a 30,000-node chain (under the node cap): validation must be linear to finish in time
+    chain_genome = genome(links=[])
+    chain_genome["nodes"] += [{"id": f"c{i}", "kind": "hidden", "activation": "sin", "label": ""}
+                              for i in range(30_000)]
+    chain = ["x"] + [f"c{i}" for i in range(30_000)] + ["ink"]
+    chain_genome["links"] = [{"innovation": k, "source": a, "target": b, "weight": 0.5, "enabled": True}
+                             for k, (a, b) in enumerate(itertools.pairwise(chain))]
+    (src / "chain.json").write_text(json.dumps(chain_genome, separators=(",", ":")))
+    out = str(root / "out")
+    return {
+        "arch_string_bomb": (["render", str(src / "arch.npz"), "--out", f"{out}/o.png"],
+                             ("1000000000 hidden layers", "FERLAB_MAX_LAYERS")),
+        "npz_zip_bomb": (["render", str(src / "zipbomb.npz"), "--out", f"{out}/o.png"], ("layer_0",)),
+        "npz_4tb_header": (["info", str(src / "header4tb.npz")], ("layer_1",)),
+        "png_decompression_bomb": (["run", str(src / "png.yaml"), "--out", out], ("bomb.png", "pixels")),
+        "yaml_alias_bomb": (["run", str(src / "alias.yaml"), "--out", out], ("FERLAB_MAX_YAML_NODES",)),
+        "deep_wide_genome": (["layerize", str(src / "deepwide.json"), "--out", f"{out}/o.npz"],
+                             ("hidden layers", "over the cap of 1024", "FERLAB_MAX_LAYERS")),
+        "long_chain_genome": (["render", str(src / "chain.json"), "--out", f"{out}/o.png"],
+                              ("hidden layers", "FERLAB_MAX_LAYERS")),
+    }
+
+
+# One process imports ferlab and its libraries once, then forks a child per case: the child is a
+# fresh process (own exit code, stderr, limits) that runs ``ferlab.cli.main`` as ``ferlab`` does.
+FORKING_RUNNER = f"""
+import json, os, resource, sys, time, traceback
+import ferlab.cli, ferlab.sources, ferlab.search.runs, ferlab.search.sgd
+out = {{}}
+for name, (argv, cwd) in json.loads(sys.argv[1]).items():
+    err = os.path.join(cwd, os.pardir, name + ".stderr")
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.chdir(cwd)
+            resource.setrlimit(resource.RLIMIT_AS, ({GB}, {GB}))
+            resource.setrlimit(resource.RLIMIT_CPU, ({CPU_SECONDS}, {CPU_SECONDS}))
+            fd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.dup2(fd, 2)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            code = ferlab.cli.main(argv)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    out[name] = [os.waitstatus_to_exitcode(status), open(err).read(), time.monotonic() - start]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def bomb_results(tmp_path_factory):
+    """Every bomb run once, each in a forked child with its own empty working folder and limits."""
+    root = tmp_path_factory.mktemp("bombs")
+    cases = make_bombs(root)
+    jobs = {}
+    for name, (argv, _) in cases.items():
+        (root / "cwd" / name).mkdir(parents=True)
+        jobs[name] = (argv, str(root / "cwd" / name))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
+    env.pop("PYTHONWARNINGS", None)
+    proc = subprocess.run([sys.executable, "-c", FORKING_RUNNER, json.dumps(jobs)], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = {name: (*values, files_under(root / "cwd" / name)) for name, values in
+               json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+    return root, cases, results
+
+
+BOMBS = ("arch_string_bomb", "npz_zip_bomb", "npz_4tb_header", "png_decompression_bomb", "yaml_alias_bomb",
+         "deep_wide_genome", "long_chain_genome")
+
+
+@pytest.mark.parametrize("name", BOMBS)
+def test_bomb_is_one_line_exit_2_within_bounds(bomb_results, name):
+    root, cases, results = bomb_results
+    rc, err, wall, written = results[name]
+    assert rc == 2, (rc, err[-3000:])
+    one_line_error(err, *cases[name][1])
+    assert wall < 60  # a backstop: the child's CPU time is capped at 10 s
+    assert not (root / "out").exists() and written == set()
+
+
+# ------------------------------------------------------- 1. concurrent runs
+def test_a_run_into_a_folder_held_by_a_live_run_is_refused(tmp_path, capsys):
+    """A live run holds its --out folder (a lock the kernel drops when it dies); a second is refused."""
+    target = tmp_path / "t.png"
+    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(run_config(str(target))))
+    out = tmp_path / "out"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # what a run that is still working holds
+    try:
+        assert main(["run", str(config), "--out", str(out)]) == 2
+    finally:
+        os.close(fd)
+    one_line_error(capsys.readouterr().err, "in use")
+    assert files_under(out) == set()
+
+
+@pytest.mark.slow
+def test_two_runs_started_into_one_folder_give_one_run_and_one_refusal(tmp_path):
+    target = tmp_path / "t.png"
+    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    configs = []
+    for seed in (1, 2):
+        configs.append(tmp_path / f"c{seed}.yaml")
+        configs[-1].write_text(yaml.safe_dump(run_config(str(target), seed=seed,
+                                                         settings={"steps": 30, "steps_per_generation": 1})))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
+    procs = [subprocess.Popen([sys.executable, "-m", "ferlab.cli", "run", str(c), "--out", str(out)],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c in configs]
+    results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
+    assert sorted(rc for rc, _, _ in results) == [0, 2], results
+    winner = next(i for i, (rc, _, _) in enumerate(results) if rc == 0)
+    loser = results[1 - winner]
+    assert loser[2].count("\n") == 1 and "Traceback" not in loser[2]
+    assert yaml.safe_load((out / "config.yaml").read_text())["seed"] == winner + 1
+
+
+# --------------------------------------------------- 2, 3. genome JSON types
+@pytest.mark.parametrize("field,value,words", [
+    ("enabled", "false", "links[0].enabled must be true or false"),
+    ("enabled", 0, "links[0].enabled must be true or false"),
+    ("weight", "1.5", "links[0].weight must be a finite number"),
+    ("weight", True, "links[0].weight must be a finite number"),
+    ("weight", float("nan"), "links[0].weight must be a finite number"),
+    ("weight", float("inf"), "links[0].weight must be a finite number"),
+    ("weight", 10 ** 400, "links[0].weight must be a finite number"),
+    ("innovation", 1.5, "links[0].innovation must be an integer"),
+    ("label", 3, "links[0].label must be a string"),
+    ("sweep", [0, 1], "links[0].sweep must be [start, end, step]"),
+    ("sweep", [0, "inf", 1], "links[0].sweep.1 must be a finite number"),
+])
+@pytest.mark.parametrize("command", ["render", "layerize"])
+def test_genome_json_with_a_wrong_type_is_refused(tmp_path, capsys, command, field, value, words):
+    data = genome()
+    data["links"][0][field] = value
+    src = tmp_path / "g.json"
+    src.write_text(json.dumps(data))
+    out = tmp_path / "out" / ("o.png" if command == "render" else "o.npz")
+    assert main([command, str(src), "--out", str(out)]) == 2
+    one_line_error(capsys.readouterr().err, str(src), words)
+    assert not (tmp_path / "out").exists()
+
+
+def test_nan_weights_in_picbreeder_xml_are_refused(tmp_path, capsys):
+    nodes = "".join(f'<node label="{label}" type="{kind}"><marking branch="1" id="{i}"/>'
+                    f'<activation>{act}(x)</activation></node>'
+                    for i, (label, kind, act) in enumerate([("x", "in", "identity"), ("y", "in", "identity"),
+                                                            ("d", "in", "identity"), ("bias", "in", "identity"),
+                                                            ("ink", "out", "gaussian")]))
+    link = ('<link><marking branch="1" id="9"/><source branch="1" id="0"/><target branch="1" id="4"/>'
+            '<weight>nan</weight></link>')
+    src = tmp_path / "g.xml"
+    src.write_text(f"<data><genome><nodes>{nodes}</nodes><links>{link}</links></genome></data>")
+    assert main(["layerize", str(src), "--out", str(tmp_path / "o.npz")]) == 2
+    one_line_error(capsys.readouterr().err, "non-finite weight")
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_genome_node_cap_is_checked_before_nodes_are_built(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FERLAB_MAX_GENOME_NODES", "5")
+    src = tmp_path / "g.json"
+    src.write_text(json.dumps(genome()))
+    assert main(["info", str(src)]) == 2
+    one_line_error(capsys.readouterr().err, "6 genome nodes, over the cap of 5", "FERLAB_MAX_GENOME_NODES")
+
+
+def test_genome_file_over_the_byte_cap_is_refused_unread(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FERLAB_MAX_FILE_BYTES", "100")
+    src = tmp_path / "g.json"
+    src.write_text(json.dumps(genome()))
+    assert main(["info", str(src)]) == 2
+    one_line_error(capsys.readouterr().err, "over the cap of 100", "FERLAB_MAX_FILE_BYTES")
+
+
+def test_genome_validation_is_linear():
+    """A 40,000-node chain validates in well under a second (the old check was quadratic: minutes)."""
+    from ferlab.genome import Genome
+
+    data = genome(links=[])
+    data["nodes"] += [{"id": f"c{i}", "kind": "hidden", "activation": "sin", "label": ""} for i in range(40_000)]
+    chain = ["x"] + [f"c{i}" for i in range(40_000)] + ["ink"]
+    data["links"] = [{"innovation": k, "source": a, "target": b, "weight": 1.0, "enabled": True}
+                     for k, (a, b) in enumerate(itertools.pairwise(chain))]
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(g=Genome.from_dict(data)), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert "g" in result and len(result["g"].nodes) == 40_006
+
+
+# ------------------------------------------------------- 4. config numbers
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "1e400"])
+def test_non_finite_es_std_is_refused(tmp_path, capsys, value):
+    target = tmp_path / "t.png"
+    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    config = tmp_path / "c.yaml"
+    config.write_text(f"regime: es\nresolution: 8\ntarget: {target}\narch: '{SMALL}'\ngenerations: 2\n"
+                      f"settings: {{population_size: 4, std: {value}}}\n")
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out)]) == 2
+    one_line_error(capsys.readouterr().err, "settings.std", "finite")
+    assert not out.exists()
+
+
+def test_non_finite_numbers_are_refused_inside_free_form_settings():
+    from typing import Any
+
+    from ferlab.config import ConfigError, convert
+
+    with pytest.raises(ConfigError, match=r"params.a\[1\]: expected a finite number"):
+        convert(dict[str, Any], {"a": [1.0, math.inf]}, "params")
+    with pytest.raises(ConfigError, match="out of range"):
+        convert(int, 1 << 70, "seed")
+
+
+# ---------------------------------------------------------------- 6. bombs (in-process parts)
+@pytest.mark.parametrize("arch,cap", [("1000000000;sin:1", "FERLAB_MAX_LAYERS"), ("2;sin:100000", "FERLAB_MAX_WIDTH"),
+                                      ("1000;sin:1000", "FERLAB_MAX_WEIGHTS"), ("9" * 5000 + ";sin:1", "characters")])
+def test_architecture_caps_are_decided_before_allocation(arch, cap):
+    from ferlab.cppn import Architecture
+    from ferlab.errors import FerlabError
+
+    with pytest.raises(FerlabError, match=cap):
+        Architecture.parse(arch)
+
+
+def test_caps_can_be_raised(monkeypatch):
+    from ferlab.cppn import Architecture
+
+    monkeypatch.setenv("FERLAB_MAX_WIDTH", "100000")
+    monkeypatch.setenv("FERLAB_MAX_WEIGHTS", "10000000")
+    assert Architecture.parse("1;sin:100000").width == 100000
+    monkeypatch.setenv("FERLAB_MAX_WIDTH", "many")
+    with pytest.raises(Exception, match="FERLAB_MAX_WIDTH must be a positive integer"):
+        Architecture.parse("1;sin:2")
+
+
+# ------------------------------------------------------------- 8. tracebacks
+def bad_npz_cases(folder: Path) -> dict[str, tuple[Path, str]]:
+    cases = {}
+    (folder / "npy.npz").write_bytes(npy(np.zeros((3, 3), np.float32)))
+    cases["npy_renamed_npz"] = (folder / "npy.npz", "not a ferlab/FER .npz network")
+    whole = npz(small_net_members())
+    (folder / "truncated.npz").write_bytes(whole[: len(whole) // 2])
+    cases["truncated"] = (folder / "truncated.npz", "not a ferlab/FER .npz network")
+    members = small_net_members()
+    members["layer_1.npy"] = npy_header((1 << 20, 1 << 20))
+    (folder / "4tb.npz").write_bytes(npz(members))
+    cases["header_claims_4tb"] = (folder / "4tb.npz", "layer_1 has shape (1048576, 1048576)")
+    (folder / "complex.npz").write_bytes(npz(small_net_members(dtype=np.complex64)))
+    cases["complex_weights"] = (folder / "complex.npz", "complex64 values; weights must be real")
+    members = small_net_members()
+    members["layer_0.npy"] = members["layer_0.npy"][:-8]
+    (folder / "short.npz").write_bytes(npz(members))
+    cases["short_member"] = (folder / "short.npz", "layer_0 is truncated")
+    members = small_net_members()
+    members["arch.npy"] = npy(np.array([1, 2]))
+    (folder / "arch.npz").write_bytes(npz(members))
+    cases["arch_not_a_string"] = (folder / "arch.npz", "'arch' is not a string")
+    return cases
+
+
+@pytest.mark.parametrize("case", ["npy_renamed_npz", "truncated", "header_claims_4tb", "complex_weights",
+                                  "short_member", "arch_not_a_string"])
+def test_bad_npz_is_one_line(tmp_path, capsys, case):
+    path, words = bad_npz_cases(tmp_path)[case]
+    out = tmp_path / "out" / "o.png"
+    assert main(["render", str(path), "--size", "4", "--out", str(out)]) == 2
+    one_line_error(capsys.readouterr().err, str(path), words)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_good_npz_still_loads(tmp_path):
+    from ferlab.cppn import load_net
+
+    (tmp_path / "n.npz").write_bytes(npz(small_net_members()))
+    net = load_net(tmp_path / "n.npz")
+    assert str(net.arch) == SMALL and float(net.kernels[0][0, 0]) == 0.5
+
+
+def test_png_bomb_as_a_target_is_one_line(tmp_path, capsys):
+    (tmp_path / "bomb.png").write_bytes(png(30000, 30000))
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(run_config(str(tmp_path / "bomb.png"))))
+    assert main(["run", str(config), "--out", str(tmp_path / "out")]) == 2
+    one_line_error(capsys.readouterr().err, "bomb.png", "pixels")
+    assert not (tmp_path / "out").exists()
+
+
+def test_png_pixel_cap_is_settable(tmp_path, monkeypatch):
+    from ferlab.config import ConfigError
+    from ferlab.search.targets import load_image
+
+    (tmp_path / "t.png").write_bytes(png(20, 10, rows=(b"\x00" + b"\x80" * 20) * 10))
+    monkeypatch.setenv("FERLAB_MAX_IMAGE_PIXELS", "199")
+    with pytest.raises(ConfigError, match=r"\(20x10\): 200 pixels, over the cap of 199 .*FERLAB_MAX_IMAGE_PIXELS"):
+        load_image(tmp_path / "t.png", 4)
+    monkeypatch.setenv("FERLAB_MAX_IMAGE_PIXELS", "200")
+    assert load_image(tmp_path / "t.png", 4).shape == (4, 4, 3)
+
+
+@pytest.mark.parametrize("command", ["render", "layerize", "run"])
+def test_out_naming_a_file_is_one_line(tmp_path, capsys, command):
+    src, args = _command_input(tmp_path, command)
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    out = taken / "o.png" if command == "render" else taken / "o.npz" if command == "layerize" else taken
+    assert main([command, str(src), "--out", str(out), *args]) == 2
+    one_line_error(capsys.readouterr().err, str(taken))
+    assert taken.read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", ["render", "layerize", "run"])
+def test_out_in_a_read_only_folder_is_one_line(tmp_path, capsys, command):
+    src, args = _command_input(tmp_path, command)
+    root = os.geteuid() == 0  # root writes into a mode-0555 folder; /proc refuses new files even to root
+    locked = Path("/proc/self") if root else tmp_path / "locked"
+    out = locked / "o.png" if command == "render" else locked / "o.npz" if command == "layerize" else locked / "run"
+    if not root:
+        locked.mkdir()
+        locked.chmod(0o555)
+    try:
+        assert main([command, str(src), "--out", str(out), *args]) == 2
+    finally:
+        if not root:
+            locked.chmod(0o755)
+    one_line_error(capsys.readouterr().err, str(locked))
+    if not root:
+        assert files_under(locked) == set()
+
+
+def _command_input(tmp_path: Path, command: str) -> tuple[Path, list[str]]:
+    if command == "run":
+        target = tmp_path / "t.png"
+        target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+        src = tmp_path / "c.yaml"
+        src.write_text(yaml.safe_dump(run_config(str(target))))
+        return src, []
+    src = tmp_path / "g.json"
+    src.write_text(json.dumps(genome()))
+    return src, ["--size", "4"] if command == "render" else []
+
+
+# ----------------------------------------------------------- 9. smaller ones
+def test_output_files_follow_the_umask(tmp_path):
+    from ferlab.files import write_text
+
+    old = os.umask(0o027)
+    try:
+        path = write_text(tmp_path / "a" / "f.txt", "x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert files_under(tmp_path / "a") == {"f.txt"}
+
+
+def test_warnings_do_not_add_stderr_lines(tmp_path):
+    code = ("import sys, warnings, ferlab.cli as c\n"
+            "def bad(args):\n"
+            "    warnings.warn('library noise')\n"
+            "    raise c.FerlabError('bad input')\n"
+            "c.cmd_info = bad\n"
+            "sys.exit(c.main(sys.argv[1:]))\n")
+    rc, err, _ = cli(["info", "x.json"], tmp_path, code=code)
+    assert rc == 2
+    one_line_error(err, "bad input")
+
+
+# ------------------------------------------------------------- YAML numbers
+def test_yaml_exponent_numbers_are_floats_everywhere(tmp_path):
+    from ferlab.config import apply_overrides, load_yaml, parse_yaml
+
+    (tmp_path / "c.yaml").write_text("a: 1e-5\nb: 1E5\nc: -2e-3\nd: 1.0e5\ne: '1e-5'\nf: 1e\n")
+    assert load_yaml(tmp_path / "c.yaml") == {"a": 1e-5, "b": 1e5, "c": -2e-3, "d": 1e5, "e": "1e-5", "f": "1e"}
+    assert apply_overrides({}, ["settings.learning_rate=1e-5"]) == {"settings": {"learning_rate": 1e-5}}
+    assert parse_yaml("[1e-05, 3, true, 0x10]") == [1e-5, 3, True, 16]
+    assert isinstance(parse_yaml("1e5"), float)
+
+
+def test_yaml_float_survives_a_run_config(tmp_path):
+    from ferlab.search.runs import load_run_config
+
+    target = tmp_path / "t.png"
+    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    config = load_run_config(run_config(str(target)), ["settings.learning_rate=1e-5"])
+    assert config.settings.learning_rate == 1e-5
+
+
+def test_yaml_aliases_within_the_cap_still_work_and_self_reference_is_refused():
+    from ferlab.config import ConfigError, parse_yaml
+
+    assert parse_yaml("a: &x {k: 1}\nb: *x\n") == {"a": {"k": 1}, "b": {"k": 1}}
+    with pytest.raises(ConfigError, match="contains it"):
+        parse_yaml("&a [*a]", "r.yaml")

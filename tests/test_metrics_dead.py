@@ -1,0 +1,87 @@
+"""A dead net (no weight moves its picture) is a result: ``status: dead``, its reason, no scores;
+``ferlab analyze`` exits 0 and a trial's other nets are still scored."""
+
+import json
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ferlab.cli import main
+from ferlab.cppn import DenseNet, init_net
+from ferlab.files import write_net
+from ferlab.metrics import DeadNet, MetricsConfig, analyze
+from ferlab.search.api import Result
+from ferlab.search.sgd import SGDConfig, SGDSearch
+from ferlab.tracking import TrialLog, default_store, start_sweep
+from ferlab.workers.plan import fer_suite
+
+ARCH = "3;cache:2,gaussian:2,sin:2"
+SMALL = MetricsConfig(size=16, max_weights=32, directions=8)
+
+
+def _all_zero() -> DenseNet:
+    return jax.tree.map(jnp.zeros_like, init_net(ARCH, jax.random.PRNGKey(0)))
+
+
+def _cut_output() -> DenseNet:
+    """Hidden weights live, output layer zero: weights exist but none moves the picture."""
+    net = init_net(ARCH, jax.random.PRNGKey(0))
+    return DenseNet(net.arch, (*net.kernels[:-1], jnp.zeros_like(net.kernels[-1])))
+
+
+@pytest.mark.parametrize("make, reason", [(_all_zero, "no non-zero weights"),
+                                          (_cut_output, "no weight moves the picture")])
+def test_dead_net_analysis_has_status_reason_and_no_scores(make, reason):
+    result = analyze(make(), config=SMALL, draw=False)
+    assert result.dead and reason in result.reason
+    data = result.to_json()
+    assert data["status"] == "dead" and reason in data["reason"]
+    assert data["metrics"] == {} and "fer_score" not in data
+
+
+def test_live_net_analysis_says_scored():
+    data = analyze(init_net(ARCH, jax.random.PRNGKey(1)), config=SMALL, draw=False).to_json()
+    assert data["status"] == "scored" and 0.0 <= data["fer_score"] <= 1.0
+
+
+def test_measure_still_raises_on_a_dead_net():
+    from ferlab.metrics import measure
+
+    with pytest.raises(DeadNet, match="no weight moves the picture"):
+        measure(_cut_output(), SMALL)
+
+
+def test_analyze_command_exits_0_on_a_dead_net(tmp_path, capsys):
+    src = write_net(tmp_path / "dead.npz", _cut_output())
+    out = tmp_path / "out"
+    assert main(["analyze", str(src), "--size", "16", "--out", str(out)]) == 0
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["status"] == "dead" and data["metrics"] == {} and "fer_score" not in data
+    assert (out / "output.png").read_bytes()[:4] == b"\x89PNG"
+    assert "status dead" in capsys.readouterr().out
+
+
+def test_trial_with_a_dead_seed_among_live_seeds_scores_the_live_ones(tmp_path):
+    """What a sweep trial does at its end (``TrialLog.final`` with the ``fer_suite`` adapter) on
+    three SGD seeds, one of them dead: the run finishes, the live seeds have scores."""
+    search = SGDSearch(SGDConfig(steps=4, steps_per_generation=2, seeds=3), init_net(ARCH, jax.random.PRNGKey(0)).arch,
+                       np.full((16, 16, 3), 0.5, np.float32))
+    state, _ = search.step(search.init(jax.random.PRNGKey(0)))
+    result = search.result(state)
+    nets = {**result.nets, "seed_1": _all_zero()}
+    store = default_store(tmp_path / "mlruns")
+    exp, parent = start_sweep(store, "dead-seed", {})
+    log = TrialLog(store, exp, parent, "t", "sgd", {}, {})
+    scores = log.final(Result(nets, result.images), partial(fer_suite, size=16, draw=False))
+    log.finish()
+    run = log.client.get_run(log.run_id)
+    assert run.info.status == "FINISHED"
+    for live in ("seed_0", "seed_2"):
+        assert 0.0 <= run.data.metrics[f"fer.{live}.fer_score"] <= 1.0
+    assert "fer.seed_1.fer_score" not in scores and scores["fer.seed_1.dead"] == 1.0
+    path = log.client.download_artifacts(log.run_id, "nets/seed_1/fer/metrics.json", str(tmp_path))
+    assert json.loads(Path(path).read_text())["status"] == "dead"

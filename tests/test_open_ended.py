@@ -1,0 +1,41 @@
+"""bench/open_ended.py's short version: NEAT novelty search against random NEAT genomes at equal evaluations."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "open_ended.py"
+
+
+def _bench():
+    if "open_ended" not in sys.modules:  # its dataclasses look their module up there
+        spec = importlib.util.spec_from_file_location("open_ended", BENCH)
+        sys.modules["open_ended"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["open_ended"])
+    return sys.modules["open_ended"]
+
+
+def test_random_neat_baseline_mutates_as_often_as_the_search_had_generations():
+    oe = _bench()
+    cfg = oe.neat_settings(population=8, max_nodes=12, max_links=24)
+    found = oe.random_neat(0, 20, 8, mutations=6, cfg=cfg)
+    assert found.evaluations == 20 and found.nodes.shape == (20,)
+    assert found.nodes.max() > 7 and found.covered.sum() >= 2  # add-node mutations happened; several cells
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "yardstick not met: these settings measured 0.74x (seed 0) and 0.62x (seed 1); 1,200 evaluations at "
+    "population 48: 0.78x, 0.85x with elitism 0, 0.96x with elitism 0 and rgb descriptors; "
+    "20,000 at 32x32: 1.08x (seed 0), 0.96x (seed 1)"))
+def test_neat_novelty_covers_more_cells_than_random_neat_short():
+    oe = _bench()
+    evals, size, pop = 480, 16, 24
+    cfg = oe.neat_settings(population=pop, max_nodes=16, max_links=40)
+    novelty = oe.neat_novelty(0, evals, size, cfg)
+    random = oe.random_neat(0, evals, size, evals // pop, cfg)
+    assert novelty.evaluations == random.evaluations == evals
+    assert np.sum(novelty.covered) > 1.2 * np.sum(random.covered)
