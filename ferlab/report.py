@@ -104,10 +104,13 @@ def cliffs_delta(a, b) -> float:
 
 
 def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
-    """One row per group: ``n`` and, per metric, ``<m>``, ``<m>_low``, ``<m>_high``."""
+    """One row per group: ``n`` (nets with a finite first metric: what the means stand on; lost and
+    dead nets are counted by ``gate_counts``) and, per metric, ``<m>``, ``<m>_low``, ``<m>_high``."""
     rows = []
+    first = analysis.metrics[0]
     for name, part in df.groupby(analysis.group, sort=True):
-        row = {analysis.group: name, "n": len(part)}
+        n = int(pd.to_numeric(part[first], errors="coerce").notna().sum()) if first in part else 0
+        row = {analysis.group: name, "n": n}
         for i, metric in enumerate(analysis.metrics):
             values = part[metric] if metric in part else []
             mean, low, high = bootstrap_ci(values, _seed(analysis.seed, name, i), analysis.resamples,

@@ -70,6 +70,7 @@ ROLE_TAG = "ferlab.role"
 IMAGE_TAG = "ferlab.image"
 FER_PREFIX = "fer."  # metrics fer.<net>.<metric>
 FER_SCORE = "fer_score"  # run level: median over the scored nets, with _min and _max
+LOSS = "loss"  # MSE to the target: run level (its best net), and fer.<net>.loss (each net its own)
 GENERATION_KEY = "generation"
 EVALUATIONS_KEY = "evaluations"
 RUN_STATS = ("loss", "best_fitness", "archive_size", EVALUATIONS_KEY)  # run-level stats a study reads
@@ -450,6 +451,9 @@ class TrialLog:
                     metrics = fer(net, result.genomes.get(name), folder / "fer")
                     scores.update({f"{FER_PREFIX}{name}.{k}": float(v) for k, v in metrics.items()
                                    if isinstance(v, (int, float)) and np.isfinite(float(v))})
+                own = getattr(result, "losses", {}).get(name)
+                if own is not None and np.isfinite(own):
+                    scores[f"{FER_PREFIX}{name}.{LOSS}"] = float(own)  # the net's own fit, beside its FER
             self.client.log_artifacts(self.run_id, str(root), NETS)
         per_net = [v for k, v in scores.items() if k.endswith(f".{FER_SCORE}")]
         run_level = {FER_SCORE: statistics.median(per_net), f"{FER_SCORE}_min": min(per_net),
@@ -524,7 +528,7 @@ def _finished(run) -> FinishedRun:
     nets: dict[str, dict[str, float]] = {}
     for name, value in run.data.metrics.items():
         if name.startswith(FER_PREFIX):
-            net, _, metric = name[len(FER_PREFIX):].partition(".")
+            net, _, metric = name[len(FER_PREFIX):].rpartition(".")  # net names may hold dots (rung_0.010)
             nets.setdefault(net, {})[metric] = value
     stats = {k: run.data.metrics[k] for k in RUN_STATS if k in run.data.metrics}
     return FinishedRun(run.info.run_id, dict(run.data.tags), stats, dict(sorted(nets.items())))

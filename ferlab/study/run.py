@@ -24,12 +24,19 @@ from ferlab.study.spec import Phase, RunEntry, Study, Target, expand, static_tar
 from ferlab.tracking import FinishedRun
 
 
-def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun]) -> list[dict]:
-    """One row per scored net of each entry's finished run: its place in the study, run stats and FER metrics."""
+def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bool = False) -> list[dict]:
+    """One row per scored net of each entry's finished run: its place in the study, run stats and FER
+    metrics (a net's own ``loss`` replaces the run's). With ``lost``, an entry without a finished run
+    (it failed) still gives one row, ``net`` ``(lost)`` and no metrics, so reports count it."""
     rows = []
     for entry in entries:
         run = runs.get(entry.key)
         if run is None:
+            if lost:
+                rows.append({"run_id": "", "run_key": entry.key, "phase": entry.phase.name,
+                             "label": entry.phase.group, "role": entry.phase.role or "",
+                             "regime": entry.config.get("regime"), "seed": entry.config.get("seed", 0),
+                             "target": entry.image or "", "net": LOST_NET, "image": entry.image or ""})
             continue
         base = {"run_id": run.run_id, "run_key": entry.key, "phase": entry.phase.name,
                 "label": entry.phase.group, "role": entry.phase.role or "", "regime": entry.config.get("regime"),
@@ -38,6 +45,9 @@ def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun]) -> list[
             image = entry.image or discovered_id(entry, net)
             rows.append({**base, "net": net, "image": image, **metrics})
     return rows
+
+
+LOST_NET = "(lost)"
 
 
 def discovered_id(entry: RunEntry, net: str) -> str:
@@ -170,7 +180,7 @@ def runs_frame(study: Study, entries: list[RunEntry], store, experiment_id: str)
 
     from ferlab.tracking import finished_runs
 
-    return pd.DataFrame(network_rows(entries, finished_runs(store, experiment_id, study.name)))
+    return pd.DataFrame(network_rows(entries, finished_runs(store, experiment_id, study.name), lost=True))
 
 
 def report_study(study: Study, entries: list[RunEntry], store, experiment_id: str, out: Path,
@@ -189,9 +199,11 @@ def report_study(study: Study, entries: list[RunEntry], store, experiment_id: st
     picks = gallery_rows(frame, study.analysis.group, study.analysis.gallery, study.analysis.metrics[0])
     for i in picks.index:
         row = frame.loc[i]
+        if not row["run_id"]:
+            continue
         frame.loc[i, ["image_path", "features_path"]] = fetch_pictures(store, row["run_id"], row["net"],
                                                                        out / "pictures")
-    n_runs = frame["run_id"].nunique()
+    n_runs = frame.loc[frame["run_id"] != "", "run_id"].nunique()
     notes = [study.description.strip()] if study.description.strip() else []
     notes.append(f"Study `{study.name}`: {n_runs} runs ({computed} computed now, {reused} reused), "
                  f"MLflow experiment {experiment_id} at `{store.uri}`.")

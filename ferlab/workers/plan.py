@@ -143,7 +143,8 @@ class Selected:
         result = self.search.result(state)
         names = select_names(list(result.nets), self.pattern, self.keep)
         return Result({n: result.nets[n] for n in names}, {n: result.images[n] for n in names},
-                      {n: result.genomes[n] for n in names if n in result.genomes})
+                      {n: result.genomes[n] for n in names if n in result.genomes},
+                      {n: result.losses[n] for n in names if n in result.losses})
 
 
 def select_names(names: list[str], pattern: str, keep: int | None) -> list[str]:
