@@ -8,8 +8,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 
-# Ray worker processes unpickle the toy regimes these tests define, so they must import tests/ too.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
 PICBREEDER = Path(os.environ.get("FERLAB_PICBREEDER_DATA", REPO.parent / "shared" / "data" / "picbreeder"))
 
 

@@ -45,7 +45,7 @@ def test_unreachable_head_is_a_config_error_naming_it():
 
 
 def test_islands_run_on_an_unreachable_cluster_fails_before_writing(tmp_path, capsys):
-    from test_workers import ARCH
+    from helpers import ARCH
 
     target = write_png(tmp_path / "target.png", render(init_net(ARCH, jax.random.PRNGKey(4)), 12).rgb)
     path = tmp_path / "es_islands.yaml"

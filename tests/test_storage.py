@@ -19,15 +19,14 @@ import numpy as np
 import pytest
 import ray
 import ray.cloudpickle
-import test_workers
+import helpers
 import yaml
-from test_workers import toy_fer, toy_plan
+from helpers import toy_fer, toy_plan
 
 from ferlab.cli import main
 from ferlab.config import ConfigError
 from ferlab.workers.cluster import join_uri, tune_storage
 
-ray.cloudpickle.register_pickle_by_value(test_workers)  # Ray workers cannot import the tests folder
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 S3 = "s3://bucket/ferlab/tune?endpoint_override=http://127.0.0.1:9000&region=us-east-1"
@@ -191,21 +190,20 @@ def test_sweep_on_two_nodes_checkpoints_to_s3_and_a_killed_trial_resumes_from_th
 DRIVER = textwrap.dedent("""
     import sys, ray, ray.cloudpickle
     sys.path.insert(0, {tests!r})
-    import test_workers
-    ray.cloudpickle.register_pickle_by_value(test_workers)
+    import helpers
     from ferlab.tracking import default_store
     from ferlab.workers.sweep import SweepSpec, run_sweep
 
     def plan(data):
         with open({log!r}, "a") as f:
             f.write(f"{{data['seed']}}\\n")
-        return test_workers.toy_plan(data)
+        return helpers.toy_plan(data)
 
     spec = SweepSpec(name="resumable", base={{"regime": "toy", "generations": 4, "checkpoint_every": 1,
                                              "sleep": 0.3}}, grid={{"seed": [0, 1, 2]}}, max_failures=0)
     ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
     out = run_sweep(spec, default_store({store!r}), storage={storage!r}, resume={resume}, planner=plan,
-                    fer=test_workers.toy_fer, verbose=0)
+                    fer=helpers.toy_fer, verbose=0)
     print("RESULT", out.trials, out.failed, out.parent_id)
 """)
 

@@ -1,6 +1,6 @@
 """Studies: spec loading, run keys, and a tiny two-phase study end to end on a local Ray and SQLite MLflow.
 
-The end-to-end tests drive the toy regime of ``test_workers`` (a random
+The end-to-end tests drive the toy regime of ``helpers`` (a random
 search over a tiny net) so that they exercise the study machinery alone.
 """
 
@@ -150,7 +150,7 @@ class ToyRun:
 
 def toy_study_plan(config: dict):
     """The workers' RunPlan for a toy run (a random search over a tiny net, 4 nets a generation)."""
-    from test_workers import ToySearch
+    from helpers import ToySearch
 
     return plan_for(ToySearch(population=4), ToyRun(config["regime"], config.get("seed", 0),
                                                     config.get("generations", 3), config.get("target")))
@@ -177,7 +177,7 @@ def local_ray():
 
 
 def _run(study, store, out, **kw):
-    from test_workers import toy_fer
+    from helpers import toy_fer
 
     return run_study(study, store, out, planner=toy_study_plan, fer=toy_fer, verbose=0, log=lambda _: None, **kw)
 

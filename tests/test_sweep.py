@@ -16,16 +16,15 @@ import ray
 import ray.cloudpickle
 import yaml
 
-import test_workers
+import helpers
 from ferlab.cli import main
 from ferlab.cppn import init_net
 from ferlab.files import write_png
 from ferlab.render import render
 from ferlab.tracking import PARENT_TAG, Store, default_store, server_command, wait_healthy
 from ferlab.workers.sweep import Asha, SweepSpec, run_sweep
-from test_workers import ARCH, toy_fer, toy_plan
+from helpers import ARCH, toy_fer, toy_plan
 
-ray.cloudpickle.register_pickle_by_value(test_workers)  # Ray workers cannot import the tests folder
 
 
 def free_port() -> int:

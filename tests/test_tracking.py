@@ -11,7 +11,7 @@ import pytest
 
 from ferlab.tracking import (PARENT_TAG, Store, TrackingError, TrialLog, check_store, close_children,
                              default_store, start_sweep)
-from test_workers import toy_fer, toy_plan
+from helpers import toy_fer, toy_plan
 
 
 @pytest.fixture

@@ -1,120 +1,13 @@
-"""RunWorker and the toy regime the Ray/MLflow tests drive (a random search over a tiny DenseNet).
-
-The toy stands in for ``ferlab.search.runs`` regimes so that these tests
-exercise the scale-out layer alone; ``toy_plan``/``toy_fer`` are the planner
-and FER adapter that sweeps take as arguments.
-"""
+"""RunWorker: slices, checkpoints, resumes; actor options (the toy regime lives in ``helpers``)."""
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ferlab.cppn import Architecture, init_net, init_nets
-from ferlab.files import write_png
-from ferlab.genome import Genome, Link, Node
-from ferlab.render import render
-from ferlab.search.api import Result
-from ferlab.workers.plan import RunPlan
 from ferlab.workers.run import RunWorker, actor_options
-
-ARCH = Architecture.parse("2;sin:2,gaussian:2")
-SIZE = 12
-
-
-class ToySearch:
-    """Random search around the best net; ``sleep``/``fail_at``/``pid_file`` script failures;
-    ``offset`` shifts the reported best fitness (trials that clearly differ, for ASHA)."""
-
-    def __init__(self, population=6, sleep=0.0, fail_at=-1, pid_file="", genome=True, offset=0.0):
-        self.population, self.sleep, self.fail_at = population, sleep, fail_at
-        self.pid_file, self.genome, self.offset = pid_file, genome, offset
-        self.template = init_net(ARCH, jax.random.PRNGKey(123))
-        self.target = render(self.template, SIZE).rgb
-
-    def init(self, key):
-        flat = init_net(ARCH, key).flat()
-        pop = init_nets(ARCH, jax.random.split(key, self.population)).flat()
-        return {"key": key, "best": flat, "fitness": self._fitness(flat[None])[0], "population": pop}
-
-    def _fitness(self, flats):
-        imgs = render(self.template.with_flat(flats), SIZE).rgb
-        return -jnp.mean((imgs - self.target) ** 2, axis=(1, 2, 3))
-
-    def step(self, state):
-        if self.pid_file:
-            Path(self.pid_file).write_text(str(os.getpid()))
-        if self.sleep:
-            time.sleep(self.sleep)
-        key, sub = jax.random.split(state["key"])
-        pop = state["best"] + 0.3 * jax.random.normal(sub, (self.population, state["best"].shape[0]))
-        fit = self._fitness(pop)
-        i = jnp.argmax(fit)
-        best = jnp.where(fit[i] > state["fitness"], pop[i], state["best"])
-        new = {"key": key, "best": best, "fitness": jnp.maximum(fit[i], state["fitness"]), "population": pop}
-        return new, {"best_fitness": new["fitness"] + self.offset, "mean_fitness": fit.mean()}
-
-    def result(self, state):
-        net = self.template.with_flat(state["best"])
-        genomes = {"best": toy_genome(net)} if self.genome else {}
-        return Result({"best": net}, {"best": np.asarray(render(net, SIZE).rgb)}, genomes)
-
-
-class FailingSearch(ToySearch):
-    """Raises on its ``fail_at``-th step."""
-
-    def step(self, state):
-        self.calls = getattr(self, "calls", 0) + 1
-        if self.calls > self.fail_at:
-            raise RuntimeError("toy regime blew up on purpose")
-        return super().step(state)
-
-
-def toy_genome(net) -> Genome:
-    """A direct input->output genome weighted by the net's first weights (stands in for a NEAT champion)."""
-    ins = [Node(f"i{k}", "input", "identity", label) for k, label in enumerate(("x", "y", "d", "bias"))]
-    outs = [Node(f"o{k}", "output", "identity", label)
-            for k, label in enumerate(("hue", "saturation", "brightness"))]
-    w = np.asarray(net.flat()).ravel()
-    links = [Link(n, a.id, b.id, float(w[n])) for n, (a, b) in enumerate((a, b) for a in ins for b in outs)]
-    return Genome.build(ins + outs, links, "toy")
-
-
-def toy_plan(data: dict) -> RunPlan:
-    """Planner for sweeps over the toy regimes ``toy`` and ``toy_fail``."""
-    regime = data.get("regime", "toy")
-    if regime not in ("toy", "toy_fail"):
-        from ferlab.config import ConfigError
-
-        raise ConfigError(f"regime: unknown toy regime {regime!r}")
-    cls = FailingSearch if regime == "toy_fail" else ToySearch
-    search = cls(population=data.get("population", 6), sleep=data.get("sleep", 0.0),
-                 fail_at=data.get("fail_at", 2), pid_file=data.get("pid_file", "") if regime == "toy" else "",
-                 offset=data.get("offset", 0.0))
-    return RunPlan(search, jax.random.PRNGKey(data.get("seed", 0)), data.get("generations", 4),
-                   data.get("checkpoint_every", 2),
-                   tags={"regime": regime, "target": data.get("target", "toy"), "seed": data.get("seed", 0)},
-                   params={k: v for k, v in data.items() if k != "pid_file"})
-
-
-def toy_fer(net, genome, out_dir: Path) -> dict[str, float]:
-    """A stand-in FER suite: writes metrics.json and a feature-map grid PNG."""
-    image = np.asarray(render(net, SIZE).rgb)
-    feats = np.asarray(render(net, SIZE, features=True).features)  # (L, S, S, W)
-    grid = np.concatenate(list(np.concatenate(list(feats.transpose(0, 3, 1, 2)), axis=1)), axis=0)
-    metrics = {"fer_score": float(np.std(feats)), "mean_brightness": float(np.mean(image))}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics))
-    write_png(out_dir / "feature_maps.png", np.repeat(np.clip(grid, 0, 1)[..., None], 3, axis=-1))
-    return metrics
-
+from helpers import toy_plan
 
 # -------------------------------------------------------------------- tests
 def test_worker_resumes_from_checkpoint_like_an_uninterrupted_run(tmp_path):
@@ -164,7 +57,8 @@ def test_worker_on_a_real_regime_matches_run_search(picbreeder_dir, tmp_path):
     whole = run_search(plan.search, plan.key, 5)
     assert [s["generation"] for s in stats] == [0, 1, 2, 3, 4] and worker.done
     assert [s["loss"] for s in stats] == [s["loss"] for s in whole.history]
-    np.testing.assert_array_equal(worker.result().nets["best"].flat(), plan.search.result(whole.state).nets["best"].flat())
+    expected = plan.search.result(whole.state).nets["best"].flat()
+    np.testing.assert_array_equal(worker.result().nets["best"].flat(), expected)
 
 
 def test_a_failing_step_keeps_the_last_checkpoint(tmp_path):

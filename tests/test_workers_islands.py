@@ -27,7 +27,7 @@ from ferlab.search.runs import IslandsConfig, config_yaml, island_config, load_r
 from ferlab.search.targets import mse
 from ferlab.workers.plan import check_run
 from ferlab.workers.islands import NoveltyArchive, island_search, run_islands
-from test_workers import ARCH
+from helpers import ARCH
 
 
 @pytest.fixture(scope="module")
