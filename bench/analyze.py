@@ -54,7 +54,9 @@ def main():
     start = time.perf_counter()
     measure_many(seeds, config)
     eight = time.perf_counter() - start
-    print(f"skull architecture, warm: 1 seed {one:.1f} s, 8 seeds {eight:.1f} s, ratio {eight / one:.2f}x (target <= 3x)")
+    print(
+        f"skull architecture, warm: 1 seed {one:.1f} s, 8 seeds {eight:.1f} s, ratio {eight / one:.2f}x (target <= 3x)"
+    )
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import best_time  # noqa: E402
+from _timing import best_time
 
-from ferlab.cppn import init_net  # noqa: E402
-from ferlab.render import render  # noqa: E402
-from ferlab.search.api import run_search  # noqa: E402
-from ferlab.search.es import ESConfig, ESSearch  # noqa: E402
-from ferlab.search.runs import DEFAULT_ARCH  # noqa: E402
+from ferlab.cppn import init_net
+from ferlab.render import render
+from ferlab.search.api import run_search
+from ferlab.search.es import ESConfig, ESSearch
+from ferlab.search.runs import DEFAULT_ARCH
 
 ARCH = DEFAULT_ARCH  # the paper's skull architecture
 
@@ -53,10 +53,14 @@ def main():
     a = ap.parse_args()
     template = init_net(ARCH, jax.random.PRNGKey(0))
     target = jnp.zeros((a.size, a.size, 3))
-    print(f"{a.algorithm}, {a.size}x{a.size}, {ARCH}, {jax.devices()[0].platform}; "
-          f"run_search over {a.generations} generations, fuse=1 vs fuse={a.fuse}")
-    print(f"{'pop':>5}{'gen ms':>9}{'bare ms':>9}{'ES/bare':>8}{'unfused ms':>12}{'fused ms':>10}{'gain':>7}"
-          f"{'fused Mind-px/s':>17}")
+    print(
+        f"{a.algorithm}, {a.size}x{a.size}, {ARCH}, {jax.devices()[0].platform}; "
+        f"run_search over {a.generations} generations, fuse=1 vs fuse={a.fuse}"
+    )
+    print(
+        f"{'pop':>5}{'gen ms':>9}{'bare ms':>9}{'ES/bare':>8}{'unfused ms':>12}{'fused ms':>10}{'gain':>7}"
+        f"{'fused Mind-px/s':>17}"
+    )
     for pop in a.populations:
         search = ESSearch(ESConfig(algorithm=a.algorithm, population_size=pop), template, target)
         state = search.init(jax.random.PRNGKey(1))
@@ -65,8 +69,11 @@ def main():
         bare = best_time(lambda f: render(template.with_flat(f), a.size).rgb, flat, repeats=a.repeats)
         unfused, fused = fused_gain(search, a.generations, a.fuse, a.repeats)
         work = pop * a.size * a.size
-        print(f"{pop:>5}{es * 1e3:>9.2f}{bare * 1e3:>9.2f}{es / bare:>8.2f}{unfused * 1e3:>12.2f}"
-              f"{fused * 1e3:>10.2f}{unfused / fused:>7.2f}{work / fused / 1e6:>17.2f}", flush=True)
+        print(
+            f"{pop:>5}{es * 1e3:>9.2f}{bare * 1e3:>9.2f}{es / bare:>8.2f}{unfused * 1e3:>12.2f}"
+            f"{fused * 1e3:>10.2f}{unfused / fused:>7.2f}{work / fused / 1e6:>17.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

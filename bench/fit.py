@@ -34,21 +34,41 @@ def configs(target: str, resolution: int) -> dict[str, dict]:
     """The run config of each regime for ``target`` (``picbreeder:NAME``)."""
     neat = {"population_size": 150, "generations": 100000}
     return {
-        "sgd": {"regime": "sgd", "arch": target,
-                "settings": {"steps": 1_000_000, "steps_per_generation": 100, "warmup_steps": 100}},
-        "es": {"regime": "es", "arch": target, "generations": 10_000_000,
-               "settings": {"algorithm": "Open_ES", "population_size": 128, "std": 0.05, "learning_rate": 0.01}},
-        "es_masked": {"regime": "es", "arch": target, "generations": 10_000_000,
-                      "settings": {"algorithm": "Sep_CMA_ES", "population_size": 64, "std": 0.3,
-                                   "mask_from": target}},
-        "es_masked_cma": {"regime": "es", "arch": target, "generations": 10_000_000,
-                          "settings": {"algorithm": "CMA_ES", "population_size": 32, "std": 0.3,
-                                       "mask_from": target}},
+        "sgd": {
+            "regime": "sgd",
+            "arch": target,
+            "settings": {"steps": 1_000_000, "steps_per_generation": 100, "warmup_steps": 100},
+        },
+        "es": {
+            "regime": "es",
+            "arch": target,
+            "generations": 10_000_000,
+            "settings": {"algorithm": "Open_ES", "population_size": 128, "std": 0.05, "learning_rate": 0.01},
+        },
+        "es_masked": {
+            "regime": "es",
+            "arch": target,
+            "generations": 10_000_000,
+            "settings": {"algorithm": "Sep_CMA_ES", "population_size": 64, "std": 0.3, "mask_from": target},
+        },
+        "es_masked_cma": {
+            "regime": "es",
+            "arch": target,
+            "generations": 10_000_000,
+            "settings": {"algorithm": "CMA_ES", "population_size": 32, "std": 0.3, "mask_from": target},
+        },
         "neat": {"regime": "neat", "settings": neat},
-        "neat_sgd": {"regime": "neat_sgd",
-                     "settings": {"neat": {**neat, "population_size": 64, "max_species": 12, "target_species": 6},
-                                  "train_every": 1, "train_steps": 10, "learning_rate": 0.03, "train_batch": 8,
-                                  "train_resolution": 16}},
+        "neat_sgd": {
+            "regime": "neat_sgd",
+            "settings": {
+                "neat": {**neat, "population_size": 64, "max_species": 12, "target_species": 6},
+                "train_every": 1,
+                "train_steps": 10,
+                "learning_rate": 0.03,
+                "train_batch": 8,
+                "train_resolution": 16,
+            },
+        },
     }
 
 
@@ -88,8 +108,14 @@ def plot(curves: dict, path: Path) -> None:
     for ax, target in zip(axes.ravel(), targets):
         for (regime, t, seed), c in sorted(curves.items()):
             if t == target:
-                ax.plot(c["evaluations"], c["best"], color=colours[regime], alpha=0.8, lw=1.2,
-                        label=regime if seed == 0 else None)
+                ax.plot(
+                    c["evaluations"],
+                    c["best"],
+                    color=colours[regime],
+                    alpha=0.8,
+                    lw=1.2,
+                    label=regime if seed == 0 else None,
+                )
         for level in YARDSTICKS:
             ax.axhline(level, color="grey", lw=0.6, ls=":")
         ax.set_xscale("log")
@@ -113,8 +139,11 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=Path("fit.png"))
     a = parser.parse_args(argv)
     curves = {}
-    print(f"{'regime':10} {'target':10} {'seed':>4} {'gens':>7} {'evals':>11} {'s':>7} {'best':>8} "
-          + " ".join(f"{'s@' + str(y):>8}" for y in YARDSTICKS), flush=True)
+    print(
+        f"{'regime':10} {'target':10} {'seed':>4} {'gens':>7} {'evals':>11} {'s':>7} {'best':>8} "
+        + " ".join(f"{'s@' + str(y):>8}" for y in YARDSTICKS),
+        flush=True,
+    )
     for name in a.targets.split(","):
         target = f"picbreeder:{name}"
         table = configs(target, a.resolution)
@@ -122,9 +151,12 @@ def main(argv=None) -> None:
             for seed in range(a.seeds):
                 config = {**table[regime], "target": target, "resolution": a.resolution, "seed": seed}
                 c = curves[regime, name, seed] = fit_run(config, 60 * a.minutes, a.generations)
-                print(f"{regime:10} {name:10} {seed:4d} {len(c['best']):7d} {c['evaluations'][-1]:11.0f} "
-                      f"{c['wall'][-1]:7.1f} {c['best'][-1]:8.5f} "
-                      + " ".join(f"{reached_at(c, y):8.1f}" for y in YARDSTICKS), flush=True)
+                print(
+                    f"{regime:10} {name:10} {seed:4d} {len(c['best']):7d} {c['evaluations'][-1]:11.0f} "
+                    f"{c['wall'][-1]:7.1f} {c['best'][-1]:8.5f} "
+                    + " ".join(f"{reached_at(c, y):8.1f}" for y in YARDSTICKS),
+                    flush=True,
+                )
     print("\nsummary: median best MSE, and seeds reaching each yardstick")
     for regime in a.regimes.split(","):
         for name in a.targets.split(","):

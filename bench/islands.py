@@ -29,16 +29,29 @@ def regime_config(args) -> dict:
     """One island's run config for ``--regime``."""
     base = {"regime": args.regime, "generations": args.generations, "resolution": args.resolution}
     if args.regime == "es":
-        return {**base, "target": args.target, "arch": args.arch,
-                "settings": {"algorithm": "Open_ES", "population_size": args.population}}
+        return {
+            **base,
+            "target": args.target,
+            "arch": args.arch,
+            "settings": {"algorithm": "Open_ES", "population_size": args.population},
+        }
     if args.regime == "neat":
         species = max(1, args.population // 4)
-        return {**base, "target": args.target,
-                "settings": {"population_size": args.population, "outputs": "ink",
-                             "max_species": species, "target_species": max(1, species // 2)}}
-    return {**base, "arch": args.arch,
-            "settings": {"es": {"algorithm": "SimpleGA", "population_size": args.population},
-                         "novelty": {"capacity": 200}}}
+        return {
+            **base,
+            "target": args.target,
+            "settings": {
+                "population_size": args.population,
+                "outputs": "ink",
+                "max_species": species,
+                "target_species": max(1, species // 2),
+            },
+        }
+    return {
+        **base,
+        "arch": args.arch,
+        "settings": {"es": {"algorithm": "SimpleGA", "population_size": args.population}, "novelty": {"capacity": 200}},
+    }
 
 
 def main() -> None:
@@ -57,23 +70,35 @@ def main() -> None:
     import ray
 
     cores = os.cpu_count() or 1
-    ray.init(num_cpus=max(cores, int(max(args.islands) * args.cpus_per_island)),
-             object_store_memory=200 * 1024**2, include_dashboard=False, logging_level="ERROR",
-             runtime_env={"env_vars": {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false "
-                                                    "intra_op_parallelism_threads=1"}})
+    ray.init(
+        num_cpus=max(cores, int(max(args.islands) * args.cpus_per_island)),
+        object_store_memory=200 * 1024**2,
+        include_dashboard=False,
+        logging_level="ERROR",
+        runtime_env={"env_vars": {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}},
+    )
     data = regime_config(args)
     make = functools.partial(island_search, data)
     archive = shared_archive(load_run_config(data))
-    print(f"{cores} cores; {args.regime}, {args.population} per island, {args.resolution}px, "
-          f"{args.generations} generations, migrate every {args.migrate_every}")
+    print(
+        f"{cores} cores; {args.regime}, {args.population} per island, {args.resolution}px, "
+        f"{args.generations} generations, migrate every {args.migrate_every}"
+    )
     shown = "archive_size" if args.regime == "novelty" else "loss"
     print(f"{'islands':>8} {'evals/s':>10} {'speed-up':>9} {shown:>12} {'wall s':>8}")
     base = None
     for n in args.islands:
         t0 = time.perf_counter()
-        out = run_islands(make, jax.random.PRNGKey(0), n, args.generations, args.population,
-                          migrate_every=args.migrate_every, cpus=args.cpus_per_island,
-                          archive_capacity=archive)
+        out = run_islands(
+            make,
+            jax.random.PRNGKey(0),
+            n,
+            args.generations,
+            args.population,
+            migrate_every=args.migrate_every,
+            cpus=args.cpus_per_island,
+            archive_capacity=archive,
+        )
         rate = out.steady_evaluations / out.steady_seconds
         base = base or rate
         final = [s[shown] for s in out.history[-1]]

@@ -37,11 +37,11 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import best_times  # noqa: E402
+from _timing import best_times
 
-from ferlab.search.api import FUSE, run_search  # noqa: E402
-from ferlab.search.neat import NEAT, NEATConfig  # noqa: E402
-from ferlab.search.targets import load_target  # noqa: E402
+from ferlab.search.api import FUSE, run_search
+from ferlab.search.neat import NEAT, NEATConfig
+from ferlab.search.targets import load_target
 
 PICBREEDER = {
     "identity": lambda z: z,
@@ -56,8 +56,16 @@ PICBREEDER = {
 def ferlab_neat(target, size, pop):
     """ferlab's defaults; below population 64, fewer species slots (min_species_size x max_species <= pop)."""
     species = min(NEATConfig.max_species, pop // NEATConfig.min_species_size)
-    return NEAT(NEATConfig(population_size=pop, outputs="ink", max_species=species,
-                           target_species=min(NEATConfig.target_species, species)), size, target)
+    return NEAT(
+        NEATConfig(
+            population_size=pop,
+            outputs="ink",
+            max_species=species,
+            target_species=min(NEATConfig.target_species, species),
+        ),
+        size,
+        target,
+    )
 
 
 def run_ferlab(target, size, pop, generations, seed, fuse=FUSE):
@@ -157,14 +165,19 @@ def run_neat_python(target, size, pop, generations, seed):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "neat.ini"
         path.write_text(NEAT_PYTHON_CONFIG.format(pop=pop, seed=seed, **asdict(NEATConfig())))
-        config = neat.Config(neat.DefaultGenome, neat.DefaultReproduction, neat.DefaultSpeciesSet,
-                             neat.DefaultStagnation, str(path))
+        config = neat.Config(
+            neat.DefaultGenome, neat.DefaultReproduction, neat.DefaultSpeciesSet, neat.DefaultStagnation, str(path)
+        )
     config.genome_config.add_activation("cos", lambda z: PICBREEDER["cos"](z))
     config.genome_config.add_activation("gaussian", lambda z: PICBREEDER["gaussian"](z))
     lin = np.linspace(-1.0, 1.0, size, dtype=np.float32)
     y, x = np.meshgrid(lin, lin, indexing="ij")
-    inputs = {-1: x.ravel(), -2: y.ravel(), -3: 1.4 * np.sqrt(x * x + y * y).ravel(),
-              -4: np.ones(size * size, np.float32)}
+    inputs = {
+        -1: x.ravel(),
+        -2: y.ravel(),
+        -3: 1.4 * np.sqrt(x * x + y * y).ravel(),
+        -4: np.ones(size * size, np.float32),
+    }
     grey = target[..., 0].ravel()
     best = []
 
@@ -172,13 +185,14 @@ def run_neat_python(target, size, pop, generations, seed):
         links = [k for k, c in genome.connections.items() if c.enabled]
         values = dict(inputs)
         incoming: dict[int, list] = {}
-        for (a, b) in links:
+        for a, b in links:
             incoming.setdefault(b, []).append((a, genome.connections[(a, b)].weight))
         for layer in feed_forward_layers(list(inputs), [0], links)[0]:
             for n in layer:
                 node = genome.nodes[n]
                 z = node.bias + node.response * sum(
-                    (w * values[a] for a, w in incoming.get(n, ())), np.zeros(size * size, np.float32))
+                    (w * values[a] for a, w in incoming.get(n, ())), np.zeros(size * size, np.float32)
+                )
                 values[n] = PICBREEDER[node.activation](z)
         ink = values.get(0, np.zeros(size * size, np.float32))
         return np.clip(np.abs(ink), 0.0, 1.0)
@@ -228,8 +242,10 @@ def painter_profile(target, size, pops, generations, repeats=3):
     from ferlab.search.neat_genome import N_INPUTS, paint
 
     print(f"\npainter after {generations} generations (genome-pixels/s, M)")
-    print(f"{'pop':>6}{'nodes':>7}{'links':>7}{'paint':>9}{'step':>9}{'paint share':>13}{'dense limit':>13}"
-          f"{'paint/limit':>13}")
+    print(
+        f"{'pop':>6}{'nodes':>7}{'links':>7}{'paint':>9}{'step':>9}{'paint share':>13}{'dense limit':>13}"
+        f"{'paint/limit':>13}"
+    )
     for pop in pops:
         neat = ferlab_neat(target, size, pop)
         state = run_search(neat, jax.random.PRNGKey(0), generations).state
@@ -237,13 +253,21 @@ def painter_profile(target, size, pops, generations, repeats=3):
         weights = jax.random.normal(jax.random.PRNGKey(1), (pop, n, state.pop.max_nodes))
         values = jax.random.normal(jax.random.PRNGKey(2), (pop, state.pop.max_nodes, size * size))
         limit = jax.jit(lambda w, v: jnp.tanh(jnp.einsum("pnm,pmx->pnx", w, v)))
-        t_paint, t_step, t_limit = best_times([(lambda p: paint(p, size, True)[0], (state.pop,)),
-                                               (lambda s, neat=neat: neat.step(s)[1]["best_fitness"], (state,)),
-                                               (limit, (weights, values))], repeats=repeats)
+        t_paint, t_step, t_limit = best_times(
+            [
+                (lambda p: paint(p, size, True)[0], (state.pop,)),
+                (lambda s, neat=neat: neat.step(s)[1]["best_fitness"], (state,)),
+                (limit, (weights, values)),
+            ],
+            repeats=repeats,
+        )
         px = pop * size * size / 1e6
-        print(f"{pop:>6}{np.mean(np.asarray(state.pop.n_nodes())):>7.1f}"
-              f"{np.mean(np.asarray(state.pop.n_enabled())):>7.1f}{px / t_paint:>9.2f}{px / t_step:>9.2f}"
-              f"{t_paint / t_step:>13.2f}{px / t_limit:>13.2f}{t_limit / t_paint:>13.2f}", flush=True)
+        print(
+            f"{pop:>6}{np.mean(np.asarray(state.pop.n_nodes())):>7.1f}"
+            f"{np.mean(np.asarray(state.pop.n_enabled())):>7.1f}{px / t_paint:>9.2f}{px / t_step:>9.2f}"
+            f"{t_paint / t_step:>13.2f}{px / t_limit:>13.2f}{t_limit / t_paint:>13.2f}",
+            flush=True,
+        )
 
 
 def main(argv=None):
@@ -252,18 +276,27 @@ def main(argv=None):
     parser.add_argument("--generations", type=int, default=200)
     parser.add_argument("--pops", type=int, nargs="+", default=[150, 1000])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--neat-python-seeds", type=int, default=None,
-                        help="seeds for neat-python (default: --seeds)")
-    parser.add_argument("--neat-python-generations", type=int, default=None,
-                        help="generations for neat-python (default: --generations)")
-    parser.add_argument("--only", choices=("ferlab", "neat-python"), default=None,
-                        help="run one of the two")
+    parser.add_argument("--neat-python-seeds", type=int, default=None, help="seeds for neat-python (default: --seeds)")
+    parser.add_argument(
+        "--neat-python-generations", type=int, default=None, help="generations for neat-python (default: --generations)"
+    )
+    parser.add_argument("--only", choices=("ferlab", "neat-python"), default=None, help="run one of the two")
     parser.add_argument("--fuse", type=int, default=FUSE, help="ferlab's generations per compiled call")
-    parser.add_argument("--fuse-pops", type=int, nargs="*", default=[32, 150],
-                        help="populations for the fused-generations gain (none: skip it)")
+    parser.add_argument(
+        "--fuse-pops",
+        type=int,
+        nargs="*",
+        default=[32, 150],
+        help="populations for the fused-generations gain (none: skip it)",
+    )
     parser.add_argument("--fuse-generations", type=int, default=50)
-    parser.add_argument("--painter-pops", type=int, nargs="*", default=[],
-                        help="populations to profile the painter at (after --painter-generations)")
+    parser.add_argument(
+        "--painter-pops",
+        type=int,
+        nargs="*",
+        default=[],
+        help="populations to profile the painter at (after --painter-generations)",
+    )
     parser.add_argument("--painter-generations", type=int, default=30)
     args = parser.parse_args(argv)
     target = load_target("picbreeder:skull", args.size)
@@ -278,21 +311,30 @@ def main(argv=None):
     curves = {}
     finals: dict[tuple[str, int], list[float]] = {}
     for pop in args.pops:
-        runners = [("ferlab", run_ferlab, args.generations, args.seeds),
-                   ("neat-python", run_neat_python, args.neat_python_generations or args.generations,
-                    args.neat_python_seeds or args.seeds)]
+        runners = [
+            ("ferlab", run_ferlab, args.generations, args.seeds),
+            (
+                "neat-python",
+                run_neat_python,
+                args.neat_python_generations or args.generations,
+                args.neat_python_seeds or args.seeds,
+            ),
+        ]
         runners = [r for r in runners if args.only in (None, r[0])]
         for name, runner, generations, seeds in runners:
             for seed in range(seeds):
                 extra = {"fuse": args.fuse} if name == "ferlab" else {}
                 best, times, nodes, links = runner(target, args.size, pop, generations, seed, **extra)
-                last = times[-min(50, len(times)):]
+                last = times[-min(50, len(times)) :]
                 label = f"{name} pop {pop} seed {seed}"
                 curves[label] = best
                 finals.setdefault((name, pop), []).append(best[-1])
-                print(f"{label:<24}{generations:>5}{len(times) / sum(times):>9.2f}"
-                      f"{pop * pixels * len(last) / sum(last) / 1e6:>14.2f}{nodes:>7.1f}{links:>7.1f}"
-                      f"{best[-1]:>10.4f}", flush=True)
+                print(
+                    f"{label:<24}{generations:>5}{len(times) / sum(times):>9.2f}"
+                    f"{pop * pixels * len(last) / sum(last) / 1e6:>14.2f}{nodes:>7.1f}{links:>7.1f}"
+                    f"{best[-1]:>10.4f}",
+                    flush=True,
+                )
     print("\nmedian best MSE at the end over seeds:")
     for (name, pop), values in finals.items():
         print(f"  {name:<12} pop {pop:<5} {statistics.median(values):.4f}  ({len(values)} seeds)")

@@ -62,8 +62,13 @@ def ascended(search, key, n: int, steps: int) -> np.ndarray:
     return np.asarray(describe(nets, search.config))
 
 
-SWEEP = {"es.algorithm": ["Open_ES", "SNES", "Sep_CMA_ES"], "es.std": [0.3, 0.6], "meta_population": [5, 10],
-         "es.population_size": [32, 128], "novelty.max_add": [1, 3]}
+SWEEP = {
+    "es.algorithm": ["Open_ES", "SNES", "Sep_CMA_ES"],
+    "es.std": [0.3, 0.6],
+    "meta_population": [5, 10],
+    "es.population_size": [32, 128],
+    "novelty.max_add": [1, 3],
+}
 
 
 def sweep(args, pooled: np.ndarray):
@@ -93,8 +98,9 @@ def main():
     args = ap.parse_args()
 
     search = make_search(load_run_config(args.config, [f"resolution={args.resolution}"]))
-    pooled = np.asarray(describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(2), args.pool)),
-                                 search.config))
+    pooled = np.asarray(
+        describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(2), args.pool)), search.config)
+    )
     if args.sweep:
         return sweep(args, pooled)
     base = float(mean_pairwise_distance(jnp.asarray(pooled)))
@@ -105,17 +111,26 @@ def main():
         archive = run_search(search, jax.random.PRNGKey(config.seed), gens).state.archive
         n = int(archive.size)
         random = describe(init_nets(search.template.arch, jax.random.split(jax.random.PRNGKey(1), n)), search.config)
-        sets = {f"random nets (n={n})": random,
-                f"novelty archive after {gens} generations": archive.descriptors[:n],
-                f"farthest {n} of {args.pool} random nets": farthest_points(pooled, n),
-                f"{n} nets by gradient ascent on spread": ascended(search, jax.random.PRNGKey(3), n,
-                                                                   args.ascent_steps)}
-        rows += [(name, float(mean_pairwise_distance(jnp.asarray(d))), base,
-                  float(mean_nearest_distance(jnp.asarray(d))), float(mean_nearest_distance(random)))
-                 for name, d in sets.items()]
+        sets = {
+            f"random nets (n={n})": random,
+            f"novelty archive after {gens} generations": archive.descriptors[:n],
+            f"farthest {n} of {args.pool} random nets": farthest_points(pooled, n),
+            f"{n} nets by gradient ascent on spread": ascended(search, jax.random.PRNGKey(3), n, args.ascent_steps),
+        }
+        rows += [
+            (
+                name,
+                float(mean_pairwise_distance(jnp.asarray(d))),
+                base,
+                float(mean_nearest_distance(jnp.asarray(d))),
+                float(mean_nearest_distance(random)),
+            )
+            for name, d in sets.items()
+        ]
     print(f"{'set':<44} {'spread':>7} {'x random':>9} {'sparseness':>11} {'x random':>9}")
     for name, value, base, sparse, sparse_base in rows:
         print(f"{name:<44} {value:7.3f} {value / base:9.2f} {sparse:11.3f} {sparse / sparse_base:9.2f}")
+
 
 if __name__ == "__main__":
     main()

@@ -56,18 +56,29 @@ from ferlab.search.neat_variation import mutate
 from ferlab.search.novelty import NoveltySearch, NoveltySearchConfig
 
 ARCH = "3;sin:4,gaussian:4,sigmoid:4,identity:4"
-BASELINE = {"neat_novelty": "random_neat", "me_neat": "random_neat",
-            "ns_es": "random_dense", "me_dense": "random_dense"}
+BASELINE = {
+    "neat_novelty": "random_neat",
+    "me_neat": "random_neat",
+    "ns_es": "random_dense",
+    "me_dense": "random_dense",
+}
 METHODS = ("neat_novelty", "me_neat", "random_neat", "ns_es", "me_dense", "random_dense")
 CHUNK = 1000
 
 
 def neat_settings(population: int = 150, max_nodes: int = 32, max_links: int = 96) -> NEATConfig:
     """studies/examples/neat_novelty.yaml's settings (novelty fitness, stronger weight mutation)."""
-    return NEATConfig(population_size=population, fitness="novelty", weight_perturb_rate=0.8,
-                      weight_perturb_power=0.5, max_nodes=max_nodes, max_links=max_links,
-                      max_species=min(32, population // 2), target_species=min(10, population // 2),
-                      novelty=NoveltyConfig(k=15, max_add=2, capacity=500))
+    return NEATConfig(
+        population_size=population,
+        fitness="novelty",
+        weight_perturb_rate=0.8,
+        weight_perturb_power=0.5,
+        max_nodes=max_nodes,
+        max_links=max_links,
+        max_species=min(32, population // 2),
+        target_species=min(10, population // 2),
+        novelty=NoveltyConfig(k=15, max_add=2, capacity=500),
+    )
 
 
 @dataclass
@@ -94,9 +105,12 @@ class Found:
 
     def summary(self) -> dict:
         found = np.array([self.values[k][1] for k in sorted(self.values)])
-        out = {"cells": int(self.covered.sum()), "evaluations": self.evaluations,
-               "complexity_all": float(np.median(np.concatenate(self.complexity))),
-               "complexity_found": float(np.median(found))}
+        out = {
+            "cells": int(self.covered.sum()),
+            "evaluations": self.evaluations,
+            "complexity_all": float(np.median(np.concatenate(self.complexity))),
+            "complexity_found": float(np.median(found)),
+        }
         if self.nodes is not None:
             out |= {"nodes_mean": float(np.mean(self.nodes)), "nodes_max": int(np.max(self.nodes))}
         return out
@@ -120,7 +134,8 @@ def random_neat(seed: int, evals: int, size: int, mutations: int, cfg: NEATConfi
     def walk(key):
         k_init, k_walk = jax.random.split(key)
         pop = jax.vmap(lambda k: minimal(cfg.max_nodes, cfg.max_links, cfg.ink, k, cfg.weight_init_std))(
-            jax.random.split(k_init, CHUNK))
+            jax.random.split(k_init, CHUNK)
+        )
         start = init_state(k_init, cfg)
 
         def body(carry, k):
@@ -148,19 +163,23 @@ def random_dense(seed: int, evals: int, size: int) -> Found:
     return found
 
 
-def ns_es(seed: int, evals: int, size: int, std: float = 0.3, learning_rate: float = 0.1,
-          descriptor: str = "luminance") -> Found:
+def ns_es(
+    seed: int, evals: int, size: int, std: float = 0.3, learning_rate: float = 0.1, descriptor: str = "luminance"
+) -> Found:
     """NS-ES; each generation's sampled population is drawn again as ``NoveltySearch.step`` draws it."""
     settings = NoveltySearchConfig(
-        meta_population=5, es=ESConfig(population_size=32, std=std, learning_rate=learning_rate),
-        novelty=NoveltyConfig(threshold=0.2, max_add=1, descriptor=descriptor))
+        meta_population=5,
+        es=ESConfig(population_size=32, std=std, learning_rate=learning_rate),
+        novelty=NoveltyConfig(threshold=0.2, max_add=1, descriptor=descriptor),
+    )
     search = NoveltySearch(settings, init_net(ARCH, jax.random.PRNGKey(0)), size)
 
     @jax.jit
     def population(state):
         _, k_pick, k_ask, _ = jax.random.split(state.key, 4)
-        parent_novelty = novelty_scores(search.descriptors(centre(search.algo, state.algos)), state.archive,
-                                        search.config.k)
+        parent_novelty = novelty_scores(
+            search.descriptors(centre(search.algo, state.algos)), state.archive, search.config.k
+        )
         pick = jax.random.categorical(k_pick, jnp.log(parent_novelty + 1e-9))
         parent = jax.tree.map(lambda x: x[pick], state.algos)
         return search.algo.ask(k_ask, parent, search.params)[0], pick
@@ -175,8 +194,7 @@ def ns_es(seed: int, evals: int, size: int, std: float = 0.3, learning_rate: flo
     return found
 
 
-def map_elites(seed: int, evals: int, size: int, genome: str, cfg: NEATConfig | None = None,
-               **settings) -> Found:
+def map_elites(seed: int, evals: int, size: int, genome: str, cfg: NEATConfig | None = None, **settings) -> Found:
     kwargs = {"genome": genome, "batch_size": 64, **settings}
     if cfg is not None:
         kwargs["neat"] = cfg
@@ -226,22 +244,29 @@ def gallery(rows: dict[str, list[np.ndarray]], size: int, n: int) -> np.ndarray:
     for r, images in enumerate(rows.values()):
         for c, img in enumerate(images):
             y, x = pad + r * (size + pad), pad + c * (size + pad)
-            out[y:y + size, x:x + size] = img
+            out[y : y + size, x : x + size] = img
     return out
 
 
 def table(results: dict[str, list[dict]]) -> str:
     cells = {m: float(np.median([r["cells"] for r in rs])) for m, rs in results.items()}
-    lines = ["| method | cells per seed | median cells | vs baseline | complexity (all / found) | NEAT nodes |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| method | cells per seed | median cells | vs baseline | complexity (all / found) | NEAT nodes |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for m, rs in results.items():
         base = BASELINE.get(m)
         ratio = f"{cells[m] / cells[base]:.2f}x {base}" if base in cells else ""
-        nodes = (f"{np.mean([r['nodes_mean'] for r in rs]):.1f} (max {max(r['nodes_max'] for r in rs)})"
-                 if "nodes_mean" in rs[0] else "")
-        lines.append(f"| {m} | {', '.join(str(r['cells']) for r in rs)} | {cells[m]:g} | {ratio} | "
-                     f"{np.median([r['complexity_all'] for r in rs]):.2f} / "
-                     f"{np.median([r['complexity_found'] for r in rs]):.2f} | {nodes} |")
+        nodes = (
+            f"{np.mean([r['nodes_mean'] for r in rs]):.1f} (max {max(r['nodes_max'] for r in rs)})"
+            if "nodes_mean" in rs[0]
+            else ""
+        )
+        lines.append(
+            f"| {m} | {', '.join(str(r['cells']) for r in rs)} | {cells[m]:g} | {ratio} | "
+            f"{np.median([r['complexity_all'] for r in rs]):.2f} / "
+            f"{np.median([r['complexity_found'] for r in rs]):.2f} | {nodes} |"
+        )
     return "\n".join(lines)
 
 
@@ -260,11 +285,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/open_ended"))
     args = parser.parse_args()
     cfg = neat_settings(args.population)
-    me = {"bins": args.bins, "descriptor": args.descriptor, "iso_sigma": args.iso_sigma,
-          "line_sigma": args.line_sigma}
+    me = {"bins": args.bins, "descriptor": args.descriptor, "iso_sigma": args.iso_sigma, "line_sigma": args.line_sigma}
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"{args.evals} evaluations at {args.size}x{args.size}, seeds {args.seeds}; "
-          f"NEAT population {args.population}; MAP-Elites {me}")
+    print(
+        f"{args.evals} evaluations at {args.size}x{args.size}, seeds {args.seeds}; "
+        f"NEAT population {args.population}; MAP-Elites {me}"
+    )
     results: dict[str, list[dict]] = {}
     rows: dict[str, list[np.ndarray]] = {}
     for seed in args.seeds:

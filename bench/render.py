@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import best_times  # noqa: E402
+from _timing import best_times
 
-from ferlab.cppn import Architecture, init_nets  # noqa: E402
-from ferlab.render import grid, render  # noqa: E402
+from ferlab.cppn import Architecture, init_nets
+from ferlab.render import grid, render
 
 SKULL = "12;cache:15,gaussian:4,identity:2,sin:1"
 
@@ -70,15 +70,24 @@ def main():
     print(f"device: {jax.devices()[0].device_kind}  arch: {arch}  ({arch.n_weights} weights)")
     print(f"{'case':<34}{'ferlab px/s':>14}{'bare px/s':>14}{'ratio':>8}")
     flat, flat_b = grid(args.size).reshape(-1, 4), grid(args.batch_size).reshape(-1, 4)
-    pixels, pixels_b = args.size ** 2, args.batch * args.batch_size ** 2
-    t = best_times([(lambda n: render(n, args.size).rgb, (one,)), (bare_chain, (one.kernels, flat)),
-                    (lambda n: render(n, args.size, features=True), (one,)), (bare_chain_maps, (one.kernels, flat)),
-                    (lambda n: render(n, args.batch_size).rgb, (nets,)), (bare_chain_batch, (nets.kernels, flat_b))],
-                   repeats=args.repeats)
-    rows = [(f"1 net, {args.size}x{args.size}", pixels, t[0], t[1]),
-            (f"1 net + feature maps, {args.size}^2", pixels, t[2], t[1]),
-            ("  ... vs bare chain writing maps", pixels, t[2], t[3]),
-            (f"{args.batch} nets, {args.batch_size}x{args.batch_size}", pixels_b, t[4], t[5])]
+    pixels, pixels_b = args.size**2, args.batch * args.batch_size**2
+    t = best_times(
+        [
+            (lambda n: render(n, args.size).rgb, (one,)),
+            (bare_chain, (one.kernels, flat)),
+            (lambda n: render(n, args.size, features=True), (one,)),
+            (bare_chain_maps, (one.kernels, flat)),
+            (lambda n: render(n, args.batch_size).rgb, (nets,)),
+            (bare_chain_batch, (nets.kernels, flat_b)),
+        ],
+        repeats=args.repeats,
+    )
+    rows = [
+        (f"1 net, {args.size}x{args.size}", pixels, t[0], t[1]),
+        (f"1 net + feature maps, {args.size}^2", pixels, t[2], t[1]),
+        ("  ... vs bare chain writing maps", pixels, t[2], t[3]),
+        (f"{args.batch} nets, {args.batch_size}x{args.batch_size}", pixels_b, t[4], t[5]),
+    ]
     for label, px, mine, bare in rows:
         print(f"{label:<34}{px / mine:>14.3e}{px / bare:>14.3e}{bare / mine:>8.2f}")
 

@@ -33,10 +33,12 @@ def main():
     print(f"relative loss difference at steps {[c + 1 for c in checkpoints]} ({args.size}x{args.size})")
     print(f"{'seed':>4}  {'vmapped vs alone':>36}  {'alone vs alone, init + 1 ulp':>36}")
     for i in range(args.seeds):
-        one = jax.tree.map(lambda k: k[i:i + 1], nets)
+        one = jax.tree.map(lambda k: k[i : i + 1], nets)
         alone = np.asarray(step(one)[2])[:, 0]
         nudged = np.asarray(step(jax.tree.map(lambda k: np.nextafter(np.asarray(k), np.float32(np.inf)), one))[2])[:, 0]
-        cells = [" ".join(f"{abs(x[c] - alone[c]) / alone[c]:.1e}" for c in checkpoints) for x in (batched[:, i], nudged)]
+        cells = [
+            " ".join(f"{abs(x[c] - alone[c]) / alone[c]:.1e}" for c in checkpoints) for x in (batched[:, i], nudged)
+        ]
         print(f"{i:>4}  {cells[0]:>36}  {cells[1]:>36}")
 
 

@@ -18,12 +18,12 @@ import jax.numpy as jnp
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import best_times  # noqa: E402
+from _timing import best_times
 
-from ferlab.cppn import init_nets  # noqa: E402
-from ferlab.render import grid, render  # noqa: E402
-from ferlab.search.runs import DEFAULT_ARCH  # noqa: E402
-from ferlab.search.sgd import SGDConfig, optimizer, seed_keys, train  # noqa: E402
+from ferlab.cppn import init_nets
+from ferlab.render import grid, render
+from ferlab.search.runs import DEFAULT_ARCH
+from ferlab.search.sgd import SGDConfig, optimizer, seed_keys, train
 
 ARCH = DEFAULT_ARCH  # the paper's skull architecture
 
@@ -70,19 +70,29 @@ def main():
 
     flat = grid(a.size).reshape(-1, 4)
     t_one, t_many, t_ref, t_bare = best_times(
-        [(fn, (batches[1],)), (fn, (batches[a.seeds],)), (loop, (net, opt.init(net))), (bare_chain, (net.kernels, flat))],
-        repeats=a.repeats)
+        [
+            (fn, (batches[1],)),
+            (fn, (batches[a.seeds],)),
+            (loop, (net, opt.init(net))),
+            (bare_chain, (net.kernels, flat)),
+        ],
+        repeats=a.repeats,
+    )
     forward = 2 * a.size * a.size * net.arch.n_weights  # multiply-adds of one forward pass, x2
     print(f"SGD at {a.size}x{a.size}, {ARCH}, {a.steps} steps per call, {jax.devices()[0].platform}")
     print(f"{'form':<44}{'steps/s':>9}{'seed-steps/s':>14}{'GFLOP/s':>9}")
-    rows = [("reference jitted step (1 net, python loop)", a.steps / t_ref, 1),
-            ("ferlab train, 1 seed", a.steps / t_one, 1),
-            (f"ferlab train, {a.seeds} vmapped seeds", a.steps / t_many, a.seeds)]
+    rows = [
+        ("reference jitted step (1 net, python loop)", a.steps / t_ref, 1),
+        ("ferlab train, 1 seed", a.steps / t_one, 1),
+        (f"ferlab train, {a.seeds} vmapped seeds", a.steps / t_many, a.seeds),
+    ]
     for label, rate, seeds in rows:
         print(f"{label:<44}{rate:>9.2f}{rate * seeds:>14.2f}{3 * forward * rate * seeds / 1e9:>9.2f}")
     print(f"{'bare matmul chain (forward only)':<44}{'':>9}{'':>14}{forward / t_bare / 1e9:>9.2f}")
-    print(f"ratios: 1 seed / reference {t_ref / t_one:.2f}x; "
-          f"{a.seeds} seeds / 1 seed (seed-steps/s) {a.seeds * t_one / t_many:.2f}x")
+    print(
+        f"ratios: 1 seed / reference {t_ref / t_one:.2f}x; "
+        f"{a.seeds} seeds / 1 seed (seed-steps/s) {a.seeds * t_one / t_many:.2f}x"
+    )
 
 
 if __name__ == "__main__":

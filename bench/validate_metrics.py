@@ -32,8 +32,16 @@ from ferlab.files import write_net
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "picbreeder"
-CPPNX = ("1009_ButterflyGreyscale", "121_ShortSDCoif", "409_Moonlight", "4376_ButterflyColor",
-         "542_GhostFaceSpooky", "576_Skull", "745_LetterG", "765_PlaneOnRunway")
+CPPNX = (
+    "1009_ButterflyGreyscale",
+    "121_ShortSDCoif",
+    "409_Moonlight",
+    "4376_ButterflyColor",
+    "542_GhostFaceSpooky",
+    "576_Skull",
+    "745_LetterG",
+    "765_PlaneOnRunway",
+)
 
 
 def genomes(data: Path) -> dict[str, Path]:
@@ -43,8 +51,9 @@ def genomes(data: Path) -> dict[str, Path]:
     return out
 
 
-def train_copies(name: str, source: Path, cache: Path, *, size: int, seeds: int, mse: float,
-                 max_steps: int, chunk: int) -> dict:
+def train_copies(
+    name: str, source: Path, cache: Path, *, size: int, seeds: int, mse: float, max_steps: int, chunk: int
+) -> dict:
     """Train (or read from ``cache``) ``seeds`` SGD copies of ``source``; returns their record."""
     from ferlab.search.runs import load_run_config, make_search
 
@@ -52,10 +61,23 @@ def train_copies(name: str, source: Path, cache: Path, *, size: int, seeds: int,
     record_path = folder / "record.json"
     if record_path.is_file():
         return json.loads(record_path.read_text())
-    config = load_run_config({"regime": "sgd", "seed": 0, "resolution": size, "target": str(source),
-                              "arch": str(source), "checkpoint_every": 0,
-                              "settings": {"steps": max_steps, "steps_per_generation": chunk,
-                                           "learning_rate": 3e-3, "warmup_steps": 100, "seeds": seeds}})
+    config = load_run_config(
+        {
+            "regime": "sgd",
+            "seed": 0,
+            "resolution": size,
+            "target": str(source),
+            "arch": str(source),
+            "checkpoint_every": 0,
+            "settings": {
+                "steps": max_steps,
+                "steps_per_generation": chunk,
+                "learning_rate": 3e-3,
+                "warmup_steps": 100,
+                "seeds": seeds,
+            },
+        }
+    )
     search = make_search(config)
     state = search.init(jax.random.PRNGKey(config.seed))
     start, steps = time.perf_counter(), 0
@@ -70,8 +92,13 @@ def train_copies(name: str, source: Path, cache: Path, *, size: int, seeds: int,
     losses = [float(np.mean(np.square(np.asarray(result.images[k]) - target))) for k in sorted(result.nets)]
     for k, net in result.nets.items():
         write_net(folder / f"{k}.npz", net)
-    record = {"genome": name, "steps": steps, "mse": losses, "seconds": time.perf_counter() - start,
-              "seeds": sorted(result.nets)}
+    record = {
+        "genome": name,
+        "steps": steps,
+        "mse": losses,
+        "seconds": time.perf_counter() - start,
+        "seeds": sorted(result.nets),
+    }
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     return record
 
@@ -97,11 +124,23 @@ def main():
     names = [n for n in table if not args.only or n in args.only.split(",")]
     records = {}
     for name in names:
-        records[name] = train_copies(name, table[name], cache, size=args.size, seeds=args.seeds, mse=args.mse,
-                                     max_steps=args.max_steps, chunk=args.chunk)
+        records[name] = train_copies(
+            name,
+            table[name],
+            cache,
+            size=args.size,
+            seeds=args.seeds,
+            mse=args.mse,
+            max_steps=args.max_steps,
+            chunk=args.chunk,
+        )
         r = records[name]
-        print(f"{name:24s} steps {r['steps']:6d}  mse " + " ".join(f"{m:.4f}" for m in r["mse"])
-              + f"  ({r['seconds']:.0f} s)", flush=True)
+        print(
+            f"{name:24s} steps {r['steps']:6d}  mse "
+            + " ".join(f"{m:.4f}" for m in r["mse"])
+            + f"  ({r['seconds']:.0f} s)",
+            flush=True,
+        )
     if args.train_only:
         return
     report(names, table, records, cache, args.size)
@@ -122,8 +161,10 @@ def report(names, table, records, cache, size):
 
     config = MetricsConfig(size=size)
     rows = []
-    print(f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} "
-          f"{'auroc':>6s} sgd_mse")
+    print(
+        f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} "
+        f"{'auroc':>6s} sgd_mse"
+    )
     for name in names:
         net, genome = load_dense(table[name])
         pb = measure(net, config)
@@ -137,28 +178,44 @@ def report(names, table, records, cache, size):
         lower = float(np.mean([pb.metrics[k] < mean[k] for k in METRICS]))
         labelled = genome is not None and any(link.label for link in genome.links)
         auroc = label_auroc(genome, size)["auroc"] if labelled else float("nan")
-        row = {"genome": name, "image_asymmetry": pb.info["image_asymmetry"],
-               "axis": pb.info["axis"], "pb_fer": fer_score(pb.metrics),
-               "sgd_fer": float(np.mean([fer_score(m) for m in sgd])), "lower": lower, "auroc": auroc,
-               "sgd_mse": records[name]["mse"], "dead_copies": dead, "pb_metrics": pb.metrics, "sgd_mean_metrics": mean,
-               "lower_metrics": [k for k in METRICS if pb.metrics[k] < mean[k]]}
+        row = {
+            "genome": name,
+            "image_asymmetry": pb.info["image_asymmetry"],
+            "axis": pb.info["axis"],
+            "pb_fer": fer_score(pb.metrics),
+            "sgd_fer": float(np.mean([fer_score(m) for m in sgd])),
+            "lower": lower,
+            "auroc": auroc,
+            "sgd_mse": records[name]["mse"],
+            "dead_copies": dead,
+            "pb_metrics": pb.metrics,
+            "sgd_mean_metrics": mean,
+            "lower_metrics": [k for k in METRICS if pb.metrics[k] < mean[k]],
+        }
         rows.append(row)
-        print(f"{name:24s} {row['image_asymmetry']:8.3f} {row['axis']:>6s} {row['pb_fer']:7.3f} "
-              f"{row['sgd_fer']:7.3f} {lower:6.0%} {auroc:6.3f} " + " ".join(f"{m:.4f}" for m in row["sgd_mse"])
-              + (f"  dead copies: {dead}" if dead else ""),
-              flush=True)
+        print(
+            f"{name:24s} {row['image_asymmetry']:8.3f} {row['axis']:>6s} {row['pb_fer']:7.3f} "
+            f"{row['sgd_fer']:7.3f} {lower:6.0%} {auroc:6.3f} "
+            + " ".join(f"{m:.4f}" for m in row["sgd_mse"])
+            + (f"  dead copies: {dead}" if dead else ""),
+            flush=True,
+        )
     saved = cache / "validation.json"  # rows of earlier runs (other genomes) are kept
     kept = [x for x in (json.loads(saved.read_text()) if saved.is_file() else []) if x["genome"] not in names]
     rows = kept + rows
     saved.write_text(json.dumps(rows, indent=2) + "\n")
     if len(rows) > 2:
         r = np.corrcoef([x["pb_fer"] for x in rows], [x["image_asymmetry"] for x in rows])[0, 1]
-        print(f"\nPearson r(Picbreeder fer_score, image asymmetry) over {len(rows)} genomes "
-              f"({', '.join(x['genome'] for x in rows)}): {r:+.3f}")
+        print(
+            f"\nPearson r(Picbreeder fer_score, image asymmetry) over {len(rows)} genomes "
+            f"({', '.join(x['genome'] for x in rows)}): {r:+.3f}"
+        )
     print("\nper metric, Picbreeder / SGD mean:")
     for x in rows:
-        print(f"{x['genome']:24s} " + " ".join(f"{k[:14]}={x['pb_metrics'][k]:.2f}/{x['sgd_mean_metrics'][k]:.2f}"
-                                            for k in METRICS))
+        print(
+            f"{x['genome']:24s} "
+            + " ".join(f"{k[:14]}={x['pb_metrics'][k]:.2f}/{x['sgd_mean_metrics'][k]:.2f}" for k in METRICS)
+        )
 
 
 if __name__ == "__main__":

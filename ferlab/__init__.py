@@ -48,9 +48,30 @@ _EXPORTS = {
     "MetricsConfig": "ferlab.metrics",
 }
 
-__all__ = ["Architecture", "DenseNet", "Genome", "MetricsConfig", "Result", "RunConfig", "__version__", "analyze",
-           "init_net", "layerize", "load_dense", "load_genome", "load_net", "load_run_config", "load_source",
-           "make_search", "render", "render_genome", "run", "run_search", "write_net", "write_png"]
+__all__ = [
+    "Architecture",
+    "DenseNet",
+    "Genome",
+    "MetricsConfig",
+    "Result",
+    "RunConfig",
+    "__version__",
+    "analyze",
+    "init_net",
+    "layerize",
+    "load_dense",
+    "load_genome",
+    "load_net",
+    "load_run_config",
+    "load_source",
+    "make_search",
+    "render",
+    "render_genome",
+    "run",
+    "run_search",
+    "write_net",
+    "write_png",
+]
 
 if TYPE_CHECKING:
     from ferlab.cppn import Architecture, DenseNet, init_net, load_net

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from ferlab.errors import FerlabError
+import contextlib
 
 MAX_SIZE = 4096
 UI_HOST = "127.0.0.1"
@@ -95,12 +96,16 @@ def cmd_info(args) -> int:
         enabled = sum(link.enabled for link in src.links)
         net = layerize(src).net
         print(f"genome       {src.name or args.src}")
-        print(f"nodes        {len(src.nodes)} ({kinds['input']} input, {kinds['hidden']} hidden, "
-              f"{kinds['output']} output: {', '.join(src.outputs())})")
+        print(
+            f"nodes        {len(src.nodes)} ({kinds['input']} input, {kinds['hidden']} hidden, "
+            f"{kinds['output']} output: {', '.join(src.outputs())})"
+        )
         print(f"activations  {', '.join(f'{a}:{c}' for a, c in sorted(acts.items()))}")
         print(f"links        {len(src.links)} ({enabled} enabled)")
-        print(f"architecture {net.arch}  (layerized: {net.arch.n_weights} weights, "
-              f"{int(sum(np.count_nonzero(np.asarray(k)) for k in net.kernels))} non-zero)")
+        print(
+            f"architecture {net.arch}  (layerized: {net.arch.n_weights} weights, "
+            f"{int(sum(np.count_nonzero(np.asarray(k)) for k in net.kernels))} non-zero)"
+        )
         labels = Counter(link.label for link in src.links if link.label)
         if labels:
             print(f"labels       {len(labels)} distinct over {sum(labels.values())} links")
@@ -141,10 +146,10 @@ def cmd_run(args) -> int:
         result, history = run(config, out_dir=out)
         last = history[-1] if history else {}
         length = f"{len(history)} generations"
-    summary = ", ".join(f"{k} {last[k]:.4g}" for k in ("loss", "best_fitness", "novelty", "archive_size")
-                        if k in last)
-    print(f"wrote {out} ({config.regime}, {length}, {len(result.nets)} nets"
-          + (f"; {summary}" if summary else "") + ")")
+    summary = ", ".join(f"{k} {last[k]:.4g}" for k in ("loss", "best_fitness", "novelty", "archive_size") if k in last)
+    print(
+        f"wrote {out} ({config.regime}, {length}, {len(result.nets)} nets" + (f"; {summary}" if summary else "") + ")"
+    )
     return 0
 
 
@@ -160,6 +165,7 @@ def cmd_analyze(args) -> int:
     config = MetricsConfig(size=args.size)
     net, genome = load_dense(args.src)
     with tqdm(total=1, unit="picture", desc="analyze", leave=False) as bar:
+
         def progress(done: int, total: int, stage: str):
             bar.total, bar.n = total, done
             bar.set_description(stage)
@@ -171,8 +177,7 @@ def cmd_analyze(args) -> int:
         print(f"wrote {out}/metrics.json: status dead ({result.reason}), no scores")
         return 0
     labels = f", human-label AUROC {result.labels['auroc']:.3f}" if result.labels else ""
-    print(f"wrote {out}/metrics.json and {len(result.figures)} figures "
-          f"(fer_score {result.fer_score:.3f}{labels})")
+    print(f"wrote {out}/metrics.json and {len(result.figures)} figures (fer_score {result.fer_score:.3f}{labels})")
     return 0
 
 
@@ -195,8 +200,7 @@ def cmd_study(args) -> int:
     if store.is_server:
         print(f"MLflow UI: {store.uri} (experiment {study.name!r})")
     else:
-        print(f"MLflow UI: ferlab ui   (or: mlflow ui --backend-store-uri {store.uri}), "
-              f"experiment {study.name!r}")
+        print(f"MLflow UI: ferlab ui   (or: mlflow ui --backend-store-uri {store.uri}), experiment {study.name!r}")
     return 0
 
 
@@ -208,12 +212,22 @@ def cmd_sweep(args) -> int:
     storage = tune_storage(args.storage, args.address)  # before anything is read, started or written
     spec = load_sweep(args.spec, args.set)
     if args.resume and not unfinished(path := experiment_path(spec, storage)):
-        raise FerlabError(f"--resume: no unfinished sweep {spec.name!r} in {path} "
-                          "(leave --resume out to start it, or name its --storage)")
-    out = run_sweep(spec, store := resolve_store(args.tracking_uri, args.store), address=args.address,
-                    storage=storage, resume=args.resume, dashboard=args.dashboard)
-    print(f"sweep {spec.name}: {out.trials} trials, {out.failed} failed; "
-          f"MLflow experiment {out.experiment_id}, parent run {out.parent_id} at {store.uri}")
+        raise FerlabError(
+            f"--resume: no unfinished sweep {spec.name!r} in {path} "
+            "(leave --resume out to start it, or name its --storage)"
+        )
+    out = run_sweep(
+        spec,
+        store := resolve_store(args.tracking_uri, args.store),
+        address=args.address,
+        storage=storage,
+        resume=args.resume,
+        dashboard=args.dashboard,
+    )
+    print(
+        f"sweep {spec.name}: {out.trials} trials, {out.failed} failed; "
+        f"MLflow experiment {out.experiment_id}, parent run {out.parent_id} at {store.uri}"
+    )
     return 1 if out.failed else 0
 
 
@@ -233,8 +247,9 @@ def cmd_ui(args) -> int:
     log_path = folder / "ui.log"
     stopping: list[int] = []
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def forward(signum, frame):
         stopping.append(signum)
@@ -276,17 +291,17 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as e:
-            raise FerlabError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror or e}); "
-                              "another server has it, pick another --port") from None
+            raise FerlabError(
+                f"--port {port}: cannot listen on {host}:{port} ({e.strerror or e}); "
+                "another server has it, pick another --port"
+            ) from None
 
 
 def _signal_group(pid: int, sig) -> None:
     import os
 
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _ui_links(url: str) -> list[str]:
@@ -332,12 +347,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run one search (SGD, ES, novelty, NEAT) from a YAML config")
     p.add_argument("config", help="run config .yaml (see studies/examples/)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set settings.population_size=64 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set settings.population_size=64 (repeatable)",
+    )
     p.add_argument("--out", help="output folder (default runs/<config name>); rerunning into it resumes")
     p.add_argument("--address", help="Ray cluster for a run with islands: (default: a local Ray)")
-    p.add_argument("--tracking-uri", help="also log the run to MLflow, as a sweep trial is "
-                   "(a server URI, or sqlite:///PATH/mlflow.db)")
+    p.add_argument(
+        "--tracking-uri",
+        help="also log the run to MLflow, as a sweep trial is (a server URI, or sqlite:///PATH/mlflow.db)",
+    )
     p.add_argument("--experiment", help="MLflow experiment for --tracking-uri (default: the config's name)")
     p.set_defaults(func=cmd_run)
 
@@ -347,23 +369,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address (default: a local Ray)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite store in ./mlruns)")
     p.add_argument("--out", help="output folder (default results/<study>-<profile>)")
-    p.add_argument("--storage", help="Tune checkpoints: s3://bucket/path, gs://bucket/path or a folder every "
-                   "node mounts (needed with --address; default <out>/tune)")
-    p.add_argument("--resume", action="store_true",
-                   help="restore a phase sweep whose driver died from its checkpoints in --storage")
+    p.add_argument(
+        "--storage",
+        help="Tune checkpoints: s3://bucket/path, gs://bucket/path or a folder every "
+        "node mounts (needed with --address; default <out>/tune)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="restore a phase sweep whose driver died from its checkpoints in --storage",
+    )
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("sweep", help="run a sweep of searches as Ray Tune trials, recorded in MLflow")
     p.add_argument("spec", help="sweep spec .yaml (base run config + grid/sample space)")
     p.add_argument("--address", help="Ray cluster to join (default: start a local Ray)")
-    p.add_argument("--tracking-uri", help="MLflow tracking server, e.g. http://127.0.0.1:5000 "
-                   "(default: the SQLite store in --store)")
+    p.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking server, e.g. http://127.0.0.1:5000 (default: the SQLite store in --store)",
+    )
     p.add_argument("--store", default="mlruns", help="embedded MLflow store folder (default mlruns)")
-    p.add_argument("--storage", help="Tune results and checkpoints: s3://bucket/path, gs://bucket/path or a "
-                   "folder every node mounts (needed with --address; default ./tune)")
-    p.add_argument("--resume", action="store_true",
-                   help="restore the sweep in --storage whose driver died: finished trials are kept, "
-                   "the others go on from their last checkpoints")
+    p.add_argument(
+        "--storage",
+        help="Tune results and checkpoints: s3://bucket/path, gs://bucket/path or a "
+        "folder every node mounts (needed with --address; default ./tune)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="restore the sweep in --storage whose driver died: finished trials are kept, "
+        "the others go on from their last checkpoints",
+    )
     p.add_argument("--dashboard", action="store_true", help="start the local Ray's dashboard (127.0.0.1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
     p.set_defaults(func=cmd_sweep)

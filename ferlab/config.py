@@ -47,7 +47,8 @@ class YamlLoader(yaml.SafeLoader):
 YamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."))
+    list("-+0123456789."),
+)
 
 
 def parse_yaml(text: str, where: str = "YAML"):
@@ -132,8 +133,7 @@ def set_path(data: dict, key: str, value) -> dict:
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise ConfigError(f"{key!r}: {'.'.join(parts[:i + 1])!r} is not a section "
-                              f"(it holds {_show(child)})")
+            raise ConfigError(f"{key!r}: {'.'.join(parts[: i + 1])!r} is not a section (it holds {_show(child)})")
         node = child
     node[parts[-1]] = value
     return data
@@ -219,8 +219,9 @@ def convert(tp, value, where: str):
                 return convert(arg, value, where)
             except ConfigError as e:
                 errors.append(str(e))
-        raise ConfigError(errors[0] if len(errors) == 1 else
-                          f"{where}: {_show(value)} matches none of {_type_label(tp)}")
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{where}: {_show(value)} matches none of {_type_label(tp)}"
+        )
     if origin is typing.Literal:
         choices = typing.get_args(tp)
         if value not in choices:

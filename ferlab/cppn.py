@@ -66,8 +66,7 @@ class Architecture:
         for part in m.group(2).split(","):
             name, count = (s.strip() for s in part.split(":"))
             if name not in ACTIVATIONS:
-                raise NetError(f"architecture {text!r}: unknown activation {name!r} "
-                               f"(known: {', '.join(ACTIVATIONS)})")
+                raise NetError(f"architecture {text!r}: unknown activation {name!r} (known: {', '.join(ACTIVATIONS)})")
             groups.append((name, int(count)))
         arch = cls(int(m.group(1)), tuple(groups))
         if arch.n_layers < 1 or arch.width < 1:
@@ -100,7 +99,7 @@ def apply_groups(arch: Architecture, z: jax.Array) -> jax.Array:
     """Apply each unit group's activation to its slice of the last axis."""
     parts, start = [], 0
     for name, count in arch.groups:
-        parts.append(ACTIVATIONS[name](z[..., start:start + count]))
+        parts.append(ACTIVATIONS[name](z[..., start : start + count]))
         start += count
     return jnp.concatenate(parts, axis=-1)
 
@@ -141,7 +140,7 @@ class DenseNet:
         return {"params": {f"Dense_{i}": {"kernel": k} for i, k in enumerate(self.kernels)}}
 
     @classmethod
-    def from_params(cls, arch: Architecture, variables: dict) -> "DenseNet":
+    def from_params(cls, arch: Architecture, variables: dict) -> DenseNet:
         p = variables["params"]
         return cls(arch, tuple(p[f"Dense_{i}"]["kernel"] for i in range(arch.n_layers + 1)))
 
@@ -153,11 +152,11 @@ class DenseNet:
         """All weights as one vector (per net, keeping batch axes)."""
         return jnp.concatenate([k.reshape(*self.batch_shape, -1) for k in self.kernels], axis=-1)
 
-    def with_flat(self, flat: jax.Array) -> "DenseNet":
+    def with_flat(self, flat: jax.Array) -> DenseNet:
         """A net of this architecture whose weights are ``flat[..., n_weights]``."""
         kernels, start = [], 0
         for a, b in self.arch.kernel_shapes:
-            kernels.append(flat[..., start:start + a * b].reshape(*flat.shape[:-1], a, b))
+            kernels.append(flat[..., start : start + a * b].reshape(*flat.shape[:-1], a, b))
             start += a * b
         return DenseNet(self.arch, tuple(kernels))
 
@@ -226,8 +225,9 @@ def load_net(path: str | Path) -> DenseNet:
     return DenseNet(arch, tuple(jnp.asarray(k) for k in kernels))  # JAX only once the whole file is good
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: str,
-                 shape: tuple[int, ...] | None) -> np.ndarray:
+def _read_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: str, shape: tuple[int, ...] | None
+) -> np.ndarray:
     """One ``.npy`` member: the ``arch`` string (``shape`` None) or a real kernel of ``shape``.
 
     The declared uncompressed size and the header are checked first; then exactly the
@@ -236,8 +236,9 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: st
     fmt = np.lib.format
     budget = MAX_ARCH_MEMBER_BYTES if shape is None else math.prod(shape) * 8 + _HEADER_SLACK
     if info.file_size > budget:
-        raise NetError(f"{path}: {key} declares {info.file_size} bytes unpacked, "
-                       f"more than its architecture allows ({budget})")
+        raise NetError(
+            f"{path}: {key} declares {info.file_size} bytes unpacked, more than its architecture allows ({budget})"
+        )
     with zf.open(info) as f:
         version = fmt.read_magic(f)
         if version == (1, 0):

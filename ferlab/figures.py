@@ -59,7 +59,7 @@ def feature_grid(net: DenseNet, size: int = 64, cell: float = 0.45) -> bytes:
     rows.reverse()  # outputs on top
     ncols = max(len(maps) for _, maps in rows)
     fig, axes = subplots(len(rows), ncols, cell * ncols + 0.8, cell * len(rows))
-    for r, (names, maps) in enumerate(rows):
+    for r, (_names, maps) in enumerate(rows):
         level = len(rows) - 1 - r
         for c in range(ncols):
             ax = axes[r, c]
@@ -76,8 +76,7 @@ def feature_grid(net: DenseNet, size: int = 64, cell: float = 0.45) -> bytes:
     return figure_png(fig)
 
 
-def sweep_grid(frames: np.ndarray, names: list[str], steps=(-1.0, -0.5, 0.0, 0.5, 1.0),
-               cell: float = 1.0) -> bytes:
+def sweep_grid(frames: np.ndarray, names: list[str], steps=(-1.0, -0.5, 0.0, 0.5, 1.0), cell: float = 1.0) -> bytes:
     """Rows of sweep frames ``(n, len(steps), S, S, 3)``, titled by ``names`` and step."""
     frames = np.asarray(frames)
     n, k = frames.shape[:2]
@@ -90,6 +89,7 @@ def sweep_grid(frames: np.ndarray, names: list[str], steps=(-1.0, -0.5, 0.0, 0.5
             if r == 0:
                 ax.set_title(f"{steps[c]:+g}", fontsize=7)
         axes[r, 0].set_ylabel(names[r], rotation=0, fontsize=6, ha="right", va="center")
-    fig.subplots_adjust(left=1.5 / (cell * k + 1.6), right=0.995, top=1 - 0.3 / (cell * n + 0.3),
-                        bottom=0.005, wspace=0.05, hspace=0.05)
+    fig.subplots_adjust(
+        left=1.5 / (cell * k + 1.6), right=0.995, top=1 - 0.3 / (cell * n + 0.3), bottom=0.005, wspace=0.05, hspace=0.05
+    )
     return figure_png(fig)

@@ -78,8 +78,7 @@ def claim_folder(out: str | Path, marker: str, text: str) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise FerlabError(f"{out} is in use by another running job; wait for it or choose another --out") \
-                from None
+            raise FerlabError(f"{out} is in use by another running job; wait for it or choose another --out") from None
         if not os.access(out, os.W_OK | os.X_OK):
             raise FerlabError(f"cannot write into the output folder {str(out)!r} (permission denied)")
         check_claim(out, marker, text)  # again, now that no one else can write it

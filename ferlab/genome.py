@@ -118,24 +118,24 @@ class Genome:
             if n.activation not in GENOME_ACTIVATIONS:
                 raise GenomeError(
                     f"{source}: node {n.id} has unknown activation {n.activation!r} "
-                    f"(known: {', '.join(GENOME_ACTIVATIONS)})")
+                    f"(known: {', '.join(GENOME_ACTIVATIONS)})"
+                )
         inputs = self.inputs()
         missing = [label for label in INPUT_LABELS if label not in inputs]
         if missing:
             raise GenomeError(f"{source}: genome has no {'/'.join(missing)} input node")
         outputs = self.outputs()
         if INK_LABEL not in outputs and not all(label in outputs for label in HSV_LABELS):
-            raise GenomeError(
-                f"{source}: genome has no output node (needs 'ink' or 'hue', 'saturation', 'brightness')")
+            raise GenomeError(f"{source}: genome has no output node (needs 'ink' or 'hue', 'saturation', 'brightness')")
         for link in self.links:
             for end in (link.source, link.target):
                 if end not in by_id:
                     raise GenomeError(
                         f"{source}: link {link.innovation} ({link.source} -> {link.target}) "
-                        f"refers to missing node {end}")
+                        f"refers to missing node {end}"
+                    )
             if by_id[link.target].kind == "input":
-                raise GenomeError(
-                    f"{source}: link {link.innovation} points into input node {link.target}")
+                raise GenomeError(f"{source}: link {link.innovation} points into input node {link.target}")
             if not _finite(link.weight) or (link.sweep is not None and not all(map(_finite, link.sweep))):
                 raise GenomeError(f"{source}: link {link.innovation} has a non-finite weight or sweep")
         cycle = find_cycle(ids, self.enabled_links())
@@ -145,17 +145,25 @@ class Genome:
     # ------------------------------------------------------------------- JSON
     def to_dict(self) -> dict:
         def link_dict(link: Link) -> dict:
-            d = {"innovation": link.innovation, "source": link.source, "target": link.target,
-                 "weight": link.weight, "enabled": link.enabled}
+            d = {
+                "innovation": link.innovation,
+                "source": link.source,
+                "target": link.target,
+                "weight": link.weight,
+                "enabled": link.enabled,
+            }
             if link.label is not None:
                 d["label"] = link.label
             if link.sweep is not None:
                 d["sweep"] = list(link.sweep)
             return d
 
-        return {"format": FORMAT, "name": self.name,
-                "nodes": [dataclasses.asdict(n) for n in self.nodes],
-                "links": [link_dict(link) for link in self.links]}
+        return {
+            "format": FORMAT,
+            "name": self.name,
+            "nodes": [dataclasses.asdict(n) for n in self.nodes],
+            "links": [link_dict(link) for link in self.links],
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
@@ -164,25 +172,34 @@ class Genome:
     def from_dict(cls, data: dict, source: str = "genome") -> Genome:
         """A validated genome from its JSON form; GenomeError naming the first wrongly typed field."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise GenomeError(f"{source}: not a ferlab genome (expected \"format\": \"{FORMAT}\")")
+            raise GenomeError(f'{source}: not a ferlab genome (expected "format": "{FORMAT}")')
         read = _Reader(source)
         raw_nodes = read.items(data, "nodes", limits.GENOME_NODES)
         raw_links = read.items(data, "links", limits.GENOME_LINKS)
-        nodes = [Node(id=read.node_id(n, "id", f"nodes[{i}]"), kind=read.text(n, "kind", f"nodes[{i}]"),
-                      activation=read.text(n, "activation", f"nodes[{i}]"),
-                      label=read.text(n, "label", f"nodes[{i}]", default=""))
-                 for i, n in enumerate(raw_nodes)]
-        links = [Link(innovation=read.integer(l, "innovation", f"links[{i}]"),
-                      source=read.node_id(l, "source", f"links[{i}]"),
-                      target=read.node_id(l, "target", f"links[{i}]"),
-                      weight=read.number(l, "weight", f"links[{i}]"),
-                      enabled=read.flag(l, "enabled", f"links[{i}]", default=True),
-                      label=read.text(l, "label", f"links[{i}]", default=None),
-                      sweep=read.sweep(l, f"links[{i}]"))
-                 for i, l in enumerate(raw_links)]
+        nodes = [
+            Node(
+                id=read.node_id(n, "id", f"nodes[{i}]"),
+                kind=read.text(n, "kind", f"nodes[{i}]"),
+                activation=read.text(n, "activation", f"nodes[{i}]"),
+                label=read.text(n, "label", f"nodes[{i}]", default=""),
+            )
+            for i, n in enumerate(raw_nodes)
+        ]
+        links = [
+            Link(
+                innovation=read.integer(l, "innovation", f"links[{i}]"),
+                source=read.node_id(l, "source", f"links[{i}]"),
+                target=read.node_id(l, "target", f"links[{i}]"),
+                weight=read.number(l, "weight", f"links[{i}]"),
+                enabled=read.flag(l, "enabled", f"links[{i}]", default=True),
+                label=read.text(l, "label", f"links[{i}]", default=None),
+                sweep=read.sweep(l, f"links[{i}]"),
+            )
+            for i, l in enumerate(raw_links)
+        ]
         name = data.get("name", "")
         if not isinstance(name, str):
-            raise GenomeError(f"{source}: \"name\" must be a string, got {_show(name)}")
+            raise GenomeError(f'{source}: "name" must be a string, got {_show(name)}')
         return cls.build(nodes, links, name=name, source=source)
 
     @classmethod
@@ -212,13 +229,13 @@ class _Reader:
         if key in obj:
             return obj[key]
         if default is _MISSING:
-            raise GenomeError(f"{self.source}: {where} has no \"{key}\"")
+            raise GenomeError(f'{self.source}: {where} has no "{key}"')
         return default
 
     def items(self, data: dict, key: str, cap: limits.Cap) -> list:
         value = data.get(key)
         if not isinstance(value, list):
-            raise GenomeError(f"{self.source}: \"{key}\" must be a list, got {_show(value)}")
+            raise GenomeError(f'{self.source}: "{key}" must be a list, got {_show(value)}')
         cap.check(len(value), self.source)
         return value
 
@@ -294,7 +311,7 @@ def find_cycle(node_ids, links) -> list[str]:
                 path.pop()
                 state[node] = 2
             elif state[nxt] == 1:
-                return path[path.index(nxt):]
+                return path[path.index(nxt) :]
             elif state[nxt] == 0:
                 state[nxt] = 1
                 stack.append((nxt, iter(succ[nxt])))

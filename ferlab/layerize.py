@@ -44,8 +44,7 @@ def layerize(genome: Genome) -> Layerized:
     inputs = [hsv_genome.inputs()[label] for label in INPUT_LABELS]
     outputs = [hsv_genome.outputs()[label] for label in HSV_LABELS]
     activation = {n.id: n.activation for n in hsv_genome.nodes}
-    links = list(enumerate(genome.links)) + [
-        (None, l) for l in hsv_genome.links[len(genome.links):]]
+    links = list(enumerate(genome.links)) + [(None, l) for l in hsv_genome.links[len(genome.links) :]]
     incoming: dict[str, list] = {n.id: [] for n in hsv_genome.nodes}
     for k, link in links:
         if link.enabled:
@@ -63,8 +62,10 @@ def layerize(genome: Genome) -> Layerized:
     for node in order:
         for _, link in incoming[node]:
             targets[link.source].append(depth[node])
-    spans = {node: (depth[node], last + 1 if node in outputs else max(targets[node], default=depth[node] + 1))
-             for node in order}
+    spans = {
+        node: (depth[node], last + 1 if node in outputs else max(targets[node], default=depth[node] + 1))
+        for node in order
+    }
     # the architecture (and its size caps) first, from per-level counts, before any level list or kernel
     arch = Architecture(last, tuple(sorted(_group_widths(spans, activation, inputs, last).items())))
     levels: list[list[tuple[str, str]]] = [[] for _ in range(last + 1)]
@@ -99,8 +100,9 @@ def layerize(genome: Genome) -> Layerized:
     return Layerized(net, tuple(link_weights), {n: u for n, u in units.items() if n in live})
 
 
-def _group_widths(spans: dict[str, tuple[int, int]], activation: dict[str, str], inputs: list[str],
-                  last: int) -> Counter:
+def _group_widths(
+    spans: dict[str, tuple[int, int]], activation: dict[str, str], inputs: list[str], last: int
+) -> Counter:
     """Each unit kind's widest level, counted in time linear in nodes plus levels.
 
     A node spanning levels ``[start, end)`` is its own unit at ``start`` (if above the
@@ -115,7 +117,7 @@ def _group_widths(spans: dict[str, tuple[int, int]], activation: dict[str, str],
         if start < end:
             cache_delta[max(start, 1)] += 1
             cache_delta[end] -= 1
-    cache = np.cumsum(cache_delta)[:last + 1]
+    cache = np.cumsum(cache_delta)[: last + 1]
     cache[0] = len(inputs)
     widths: Counter = Counter({"cache": int(cache.max())})
     for (_, kind), count in novel.items():

@@ -43,8 +43,7 @@ class Cap:
         """Return ``count``, or raise ``error`` if it is over the cap (``subject`` names the input)."""
         cap = self.value
         if count > cap:
-            raise error(f"{subject}: {count} {self.what}, over the cap of {cap} "
-                             f"(raise it with {self.env}=N)")
+            raise error(f"{subject}: {count} {self.what}, over the cap of {cap} (raise it with {self.env}=N)")
         return count
 
 

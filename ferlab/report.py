@@ -112,9 +112,8 @@ def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
         n = int(pd.to_numeric(part[first], errors="coerce").notna().sum()) if first in part else 0
         row = {analysis.group: name, "n": n}
         for i, metric in enumerate(analysis.metrics):
-            values = part[metric] if metric in part else []
-            mean, low, high = bootstrap_ci(values, _seed(analysis.seed, name, i), analysis.resamples,
-                                           analysis.level)
+            values = part.get(metric, [])
+            mean, low, high = bootstrap_ci(values, _seed(analysis.seed, name, i), analysis.resamples, analysis.level)
             row |= {metric: mean, f"{metric}_low": low, f"{metric}_high": high}
         rows.append(row)
     return pd.DataFrame(rows)
@@ -126,24 +125,44 @@ def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Rep
     rows = df[np.isfinite(df[metric].astype(float))] if metric in df else df.iloc[:0]
     a = rows[rows[by] == comparison.a]
     b = rows[rows[by] == comparison.b]
-    out = {"metric": metric, "by": by, "a": comparison.a, "b": comparison.b,
-           "n_a": len(a), "n_b": len(b), "mean_a": _mean(a, metric), "mean_b": _mean(b, metric)}
+    out = {
+        "metric": metric,
+        "by": by,
+        "a": comparison.a,
+        "b": comparison.b,
+        "n_a": len(a),
+        "n_b": len(b),
+        "mean_a": _mean(a, metric),
+        "mean_b": _mean(b, metric),
+    }
     key = comparison.pair_on
     if key is None:
-        out |= {"pairs": None, "diff": out["mean_b"] - out["mean_a"], "diff_low": np.nan, "diff_high": np.nan,
-                "delta": cliffs_delta(a[metric], b[metric]), "test": "mannwhitneyu",
-                "p": _mannwhitney(a[metric], b[metric])}
+        out |= {
+            "pairs": None,
+            "diff": out["mean_b"] - out["mean_a"],
+            "diff_low": np.nan,
+            "diff_high": np.nan,
+            "delta": cliffs_delta(a[metric], b[metric]),
+            "test": "mannwhitneyu",
+            "p": _mannwhitney(a[metric], b[metric]),
+        }
         return out
     images = sorted(set(a[key]) & set(b[key]), key=str)
     ga, gb = a.groupby(key)[metric], b.groupby(key)[metric]
     diffs = np.array([gb.get_group(i).mean() - ga.get_group(i).mean() for i in images])
-    signs = [np.sign(gb.get_group(i).to_numpy()[None, :] - ga.get_group(i).to_numpy()[:, None]).ravel()
-             for i in images]
-    mean, low, high = bootstrap_ci(diffs, _seed(analysis.seed, f"{comparison.a}|{comparison.b}", metric),
-                                   analysis.resamples, analysis.level)
-    out |= {"pairs": len(images), "diff": mean, "diff_low": low, "diff_high": high,
-            "delta": float(np.concatenate(signs).mean()) if signs else np.nan,
-            "test": "wilcoxon", "p": _wilcoxon(diffs)}
+    signs = [np.sign(gb.get_group(i).to_numpy()[None, :] - ga.get_group(i).to_numpy()[:, None]).ravel() for i in images]
+    mean, low, high = bootstrap_ci(
+        diffs, _seed(analysis.seed, f"{comparison.a}|{comparison.b}", metric), analysis.resamples, analysis.level
+    )
+    out |= {
+        "pairs": len(images),
+        "diff": mean,
+        "diff_low": low,
+        "diff_high": high,
+        "delta": float(np.concatenate(signs).mean()) if signs else np.nan,
+        "test": "wilcoxon",
+        "p": _wilcoxon(diffs),
+    }
     return out
 
 
@@ -151,8 +170,7 @@ def comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """Every comparison on every metric that both of its groups have, one row each
     (``loss`` exists for reproducers only, so discoverer-versus-reproducer has no loss row)."""
     rows = [compare(df, c, m, analysis) for c in analysis.comparisons for m in analysis.metrics]
-    return pd.DataFrame([r for r in rows if r["n_a"] and r["n_b"]],
-                        columns=list(rows[0]) if rows else None)
+    return pd.DataFrame([r for r in rows if r["n_a"] and r["n_b"]], columns=list(rows[0]) if rows else None)
 
 
 def matched(df: pd.DataFrame, comparison: Comparison, column: str, analysis: ReportSpec) -> pd.DataFrame:
@@ -177,8 +195,12 @@ def matched_comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     column = analysis.match_on
     if column is None or column not in df:
         return pd.DataFrame()
-    rows = [compare(matched(df, c, column, analysis), c, m, analysis)
-            for c in analysis.comparisons for m in analysis.metrics if m != column]
+    rows = [
+        compare(matched(df, c, column, analysis), c, m, analysis)
+        for c in analysis.comparisons
+        for m in analysis.metrics
+        if m != column
+    ]
     return pd.DataFrame([r for r in rows if r["n_a"] and r["n_b"]], columns=list(rows[0]) if rows else None)
 
 
@@ -249,8 +271,15 @@ def gate_counts(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
         with_loss = _has_loss(part, column)
         loss = pd.to_numeric(part[column], errors="coerce") if column in part else None
         fit = (loss <= analysis.fit_gate) if with_loss.any() else pd.Series(True, index=part.index)
-        rows.append({analysis.group: name, "attempted": len(part), "scored": int(scored.sum()),
-                     "passed": int((scored & fit).sum()), "lost": int(len(part) - scored.sum())})
+        rows.append(
+            {
+                analysis.group: name,
+                "attempted": len(part),
+                "scored": int(scored.sum()),
+                "passed": int((scored & fit).sum()),
+                "lost": int(len(part) - scored.sum()),
+            }
+        )
     return pd.DataFrame(rows, columns=[analysis.group, "attempted", "scored", "passed", "lost"])
 
 
@@ -294,11 +323,20 @@ def fer_by_rung(df: pd.DataFrame, metric: str, analysis: ReportSpec) -> pd.DataF
     rows = []
     if metric in rungs:
         for (name, rung), part in rungs.groupby([analysis.group, "rung"], sort=True):
-            median, low, high = bootstrap_median(part[metric], _seed(analysis.seed, name, rung, metric),
-                                                 analysis.resamples, analysis.level)
-            rows.append({analysis.group: name, "rung": rung, "n": len(part),
-                         "images": part["image"].nunique() if "image" in part else np.nan,
-                         "median": median, "low": low, "high": high})
+            median, low, high = bootstrap_median(
+                part[metric], _seed(analysis.seed, name, rung, metric), analysis.resamples, analysis.level
+            )
+            rows.append(
+                {
+                    analysis.group: name,
+                    "rung": rung,
+                    "n": len(part),
+                    "images": part["image"].nunique() if "image" in part else np.nan,
+                    "median": median,
+                    "low": low,
+                    "high": high,
+                }
+            )
     return pd.DataFrame(rows, columns=[analysis.group, "rung", "n", "images", "median", "low", "high"])
 
 
@@ -310,10 +348,11 @@ def rung_comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     if rungs.empty:
         return pd.DataFrame()
     names = sorted(rungs[analysis.group].unique(), key=str)
-    pairs = [c for c in analysis.comparisons if (c.by or analysis.group) == analysis.group
-             and c.a in names and c.b in names]
+    pairs = [
+        c for c in analysis.comparisons if (c.by or analysis.group) == analysis.group and c.a in names and c.b in names
+    ]
     if not pairs:
-        pairs = [Comparison(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+        pairs = [Comparison(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     rows = []
     for rung, part in rungs.groupby("rung", sort=True):
         for c in pairs:
@@ -381,25 +420,40 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
     matched_summary = with_counts(summarize(gated, analysis), counts, analysis.group)
     unmatched_summary = with_counts(summarize(finals, analysis), counts, analysis.group)
     gate = f"{analysis.fit_gate:g}"
-    lines = [f"## Results at the fit gate (MSE <= {gate})", "",
-             f"The headline: discoverers, and reproducers only where they reproduce their image (MSE to it at or "
-             f"below {gate}), each at its final nets that pass or else its best ladder snapshot that does. "
-             "`attempted`: final nets the study asked for (failed runs and dead nets included); `scored`: with FER "
-             "metrics; `passed`: scored and within the gate (discoverers have no loss and pass); `lost`: attempted, "
-             "not scored; `n`: the nets that count (a run whose final nets all miss the gate counts through its "
-             "best snapshot within it, if any). Cells: mean [bootstrap interval] over them.", "",
-             markdown_table(with_counts(_formatted(summarize(gated, analysis), analysis), counts,
-                                        analysis.group)), ""]
+    lines = [
+        f"## Results at the fit gate (MSE <= {gate})",
+        "",
+        f"The headline: discoverers, and reproducers only where they reproduce their image (MSE to it at or "
+        f"below {gate}), each at its final nets that pass or else its best ladder snapshot that does. "
+        "`attempted`: final nets the study asked for (failed runs and dead nets included); `scored`: with FER "
+        "metrics; `passed`: scored and within the gate (discoverers have no loss and pass); `lost`: attempted, "
+        "not scored; `n`: the nets that count (a run whose final nets all miss the gate counts through its "
+        "best snapshot within it, if any). Cells: mean [bootstrap interval] over them.",
+        "",
+        markdown_table(with_counts(_formatted(summarize(gated, analysis), analysis), counts, analysis.group)),
+        "",
+    ]
     at_gate = comparisons(gated, analysis)
     if not at_gate.empty:
-        lines += [f"### Comparisons at the fit gate (MSE <= {gate})", "", markdown_table(format_comparisons(at_gate)),
-                  ""]
-    files = [write_text(folder / "summary_at_fit.csv", matched_summary.to_csv(index=False)),
-             write_text(folder / "summary_unmatched.csv", unmatched_summary.to_csv(index=False)),
-             write_text(folder / "comparisons_at_fit.csv", at_gate.to_csv(index=False))]
+        lines += [
+            f"### Comparisons at the fit gate (MSE <= {gate})",
+            "",
+            markdown_table(format_comparisons(at_gate)),
+            "",
+        ]
+    files = [
+        write_text(folder / "summary_at_fit.csv", matched_summary.to_csv(index=False)),
+        write_text(folder / "summary_unmatched.csv", unmatched_summary.to_csv(index=False)),
+        write_text(folder / "comparisons_at_fit.csv", at_gate.to_csv(index=False)),
+    ]
     by_rung = rung_comparisons(df, analysis)
-    tables = {"counts": counts, "at_fit": matched_summary, "unmatched": unmatched_summary,
-              "comparisons_at_fit": at_gate, "rung_comparisons": by_rung}
+    tables = {
+        "counts": counts,
+        "at_fit": matched_summary,
+        "unmatched": unmatched_summary,
+        "comparisons_at_fit": at_gate,
+        "rung_comparisons": by_rung,
+    }
     for metric in analysis.metrics:
         if metric == _loss_column(analysis):
             continue
@@ -409,17 +463,27 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
             files.append(write_text(folder / f"{metric}_by_rung.csv", curves.to_csv(index=False)))
             path = write_bytes(folder / f"{metric}_vs_rung.png", rung_plot(curves, metric, analysis.group))
             files.append(path)
-            lines += [f"## {metric} against fit (loss ladder)", "",
-                      "Per group, the median over ladder snapshots at each rung (a run's best net the first time its "
-                      "loss reached the rung) with its bootstrap band.", "", f"![{metric} against fit]({path.name})",
-                      ""]
+            lines += [
+                f"## {metric} against fit (loss ladder)",
+                "",
+                "Per group, the median over ladder snapshots at each rung (a run's best net the first time its "
+                "loss reached the rung) with its bootstrap band.",
+                "",
+                f"![{metric} against fit]({path.name})",
+                "",
+            ]
     if not by_rung.empty:
         files.append(write_text(folder / "comparisons_by_rung.csv", by_rung.to_csv(index=False)))
         table = format_comparisons(by_rung)
         table.insert(0, "rung", [f"{r:g}" for r in by_rung["rung"]])
-        lines += ["## Comparisons at each shared rung", "",
-                  "Groups compared on their snapshots of the same rung on the same images: equal fit by "
-                  "construction.", "", markdown_table(table), ""]
+        lines += [
+            "## Comparisons at each shared rung",
+            "",
+            "Groups compared on their snapshots of the same rung on the same images: equal fit by construction.",
+            "",
+            markdown_table(table),
+            "",
+        ]
     return lines, files, tables
 
 
@@ -435,18 +499,20 @@ def format_summary(summary: pd.DataFrame, analysis: ReportSpec, digits: int = 3)
 def format_comparisons(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     if table.empty:
         return table
-    return pd.DataFrame({
-        "metric": table["metric"],
-        "a vs b": [f"{r.a} vs {r.b}" for r in table.itertuples()],
-        "n (a, b)": [f"{r.n_a}, {r.n_b}" for r in table.itertuples()],
-        "images": [("-" if r.pairs is None or pd.isna(r.pairs) else str(int(r.pairs))) for r in table.itertuples()],
-        "mean a": [_num(v, digits) for v in table["mean_a"]],
-        "mean b": [_num(v, digits) for v in table["mean_b"]],
-        "b - a": [_interval(r.diff, r.diff_low, r.diff_high, digits) for r in table.itertuples()],
-        "Cliff's delta": [_num(v, 2) for v in table["delta"]],
-        "test": table["test"],
-        "p": [_num(v, 3) for v in table["p"]],
-    })
+    return pd.DataFrame(
+        {
+            "metric": table["metric"],
+            "a vs b": [f"{r.a} vs {r.b}" for r in table.itertuples()],
+            "n (a, b)": [f"{r.n_a}, {r.n_b}" for r in table.itertuples()],
+            "images": [("-" if r.pairs is None or pd.isna(r.pairs) else str(int(r.pairs))) for r in table.itertuples()],
+            "mean a": [_num(v, digits) for v in table["mean_a"]],
+            "mean b": [_num(v, digits) for v in table["mean_b"]],
+            "b - a": [_interval(r.diff, r.diff_low, r.diff_high, digits) for r in table.itertuples()],
+            "Cliff's delta": [_num(v, 2) for v in table["delta"]],
+            "test": table["test"],
+            "p": [_num(v, 3) for v in table["p"]],
+        }
+    )
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -528,8 +594,9 @@ def gallery(items: dict[str, list[tuple[str, Path | None, Path | None]]]) -> byt
                     with Image.open(path) as im:
                         ax.imshow(np.asarray(im.convert("RGB")))
                 ax.set_title(title if k == 0 else "feature maps", fontsize=7)
-        axes[r, 0].text(-0.1, 0.5, str(g), transform=axes[r, 0].transAxes, rotation=90,
-                        ha="right", va="center", fontsize=9)
+        axes[r, 0].text(
+            -0.1, 0.5, str(g), transform=axes[r, 0].transAxes, rotation=90, ha="right", va="center", fontsize=9
+        )
     return figure_png(fig, tight=True)
 
 
@@ -555,7 +622,8 @@ def gallery_items(df: pd.DataFrame, group: str, per_group: int, metric: str | No
     for _, r in rows.iterrows():
         features = r.get("features_path")
         out.setdefault(str(r[group]), []).append(
-            (_title(r, metric), Path(r["image_path"]), Path(features) if isinstance(features, str) else None))
+            (_title(r, metric), Path(r["image_path"]), Path(features) if isinstance(features, str) else None)
+        )
     return out
 
 
@@ -581,8 +649,9 @@ class Report:
         return self.folder / REPORT_NAME
 
 
-def write_report(df: pd.DataFrame, analysis: ReportSpec, folder: str | Path, title: str,
-                 notes: Sequence[str] = ()) -> Report:
+def write_report(
+    df: pd.DataFrame, analysis: ReportSpec, folder: str | Path, title: str, notes: Sequence[str] = ()
+) -> Report:
     """Write ``report.md``, ``runs.csv``, ``summary.csv``, ``comparisons.csv`` and PNGs into ``folder``."""
     from ferlab.files import write_bytes, write_text
 
@@ -596,40 +665,65 @@ def write_report(df: pd.DataFrame, analysis: ReportSpec, folder: str | Path, tit
     fit_lines, fit_files = fit_sections(frame, analysis, folder)[:2] if analysis.match_on else ([], [])
     counts = gate_counts(frame, analysis)
     every, frame = frame, split_rungs(frame)[0]  # the tables below: final nets (snapshots are above)
-    results, compared = ("Unmatched results", "Unmatched comparisons") if analysis.match_on else ("Results",
-                                                                                                 "Comparisons")
+    results, compared = (
+        ("Unmatched results", "Unmatched comparisons") if analysis.match_on else ("Results", "Comparisons")
+    )
     summary = summarize(frame, analysis)
     table = comparisons(frame, analysis)
     at_fit = matched_comparisons(frame, analysis)
-    files = [write_text(folder / CSV_NAME, every.to_csv(index=False)), *fit_files,
-             write_text(folder / "summary.csv", summary.to_csv(index=False)),
-             write_text(folder / "comparisons.csv", table.to_csv(index=False))]
+    files = [
+        write_text(folder / CSV_NAME, every.to_csv(index=False)),
+        *fit_files,
+        write_text(folder / "summary.csv", summary.to_csv(index=False)),
+        write_text(folder / "comparisons.csv", table.to_csv(index=False)),
+    ]
     if not at_fit.empty:
         files.append(write_text(folder / "comparisons_matched.csv", at_fit.to_csv(index=False)))
     lines = [f"# {title}", ""]
     lines += [f"{n}" for n in notes] + ([""] if notes else [])
-    lines += [f"{len(frame)} networks from {frame['run_id'].nunique() if 'run_id' in frame else len(frame)} runs. "
-              f"Cells: mean [{analysis.level:.0%} bootstrap interval of the mean, {analysis.resamples} resamples]. "
-              "Higher means more fractured/entangled.", "", *fit_lines,
-              f"## {results} by {analysis.group} (every final net, whatever its fit)", "",
-              markdown_table(with_counts(format_summary(summary, analysis), counts, analysis.group)), ""]
+    lines += [
+        f"{len(frame)} networks from {frame['run_id'].nunique() if 'run_id' in frame else len(frame)} runs. "
+        f"Cells: mean [{analysis.level:.0%} bootstrap interval of the mean, {analysis.resamples} resamples]. "
+        "Higher means more fractured/entangled.",
+        "",
+        *fit_lines,
+        f"## {results} by {analysis.group} (every final net, whatever its fit)",
+        "",
+        markdown_table(with_counts(format_summary(summary, analysis), counts, analysis.group)),
+        "",
+    ]
     if not table.empty:
-        lines += [f"## {compared}", "",
-                  "`b - a`: mean over images of the per-image difference of means, with its bootstrap interval; "
-                  "Cliff's delta: P(b > a) - P(b < a) over pairs painting the same image; p: Wilcoxon "
-                  "signed-rank over images (Mann-Whitney U when unpaired). Few images give wide intervals and "
-                  "large p.", "", markdown_table(format_comparisons(table)), ""]
+        lines += [
+            f"## {compared}",
+            "",
+            "`b - a`: mean over images of the per-image difference of means, with its bootstrap interval; "
+            "Cliff's delta: P(b > a) - P(b < a) over pairs painting the same image; p: Wilcoxon "
+            "signed-rank over images (Mann-Whitney U when unpaired). Few images give wide intervals and "
+            "large p.",
+            "",
+            markdown_table(format_comparisons(table)),
+            "",
+        ]
     fit_rows = table[table["metric"] == analysis.match_on] if not table.empty else table
     if at_fit.empty and not fit_rows.empty:
         pairs = ", ".join(f"{r.a} vs {r.b}" for r in fit_rows.itertuples())
-        lines += [f"## Comparisons at matched {analysis.match_on}", "",
-                  f"None: on no image do the {analysis.match_on} ranges of {pairs} overlap, so fit and "
-                  f"fracture cannot be told apart here (see the plot of each metric against {analysis.match_on}).", ""]
+        lines += [
+            f"## Comparisons at matched {analysis.match_on}",
+            "",
+            f"None: on no image do the {analysis.match_on} ranges of {pairs} overlap, so fit and "
+            f"fracture cannot be told apart here (see the plot of each metric against {analysis.match_on}).",
+            "",
+        ]
     if not at_fit.empty:
-        lines += [f"## Comparisons at matched {analysis.match_on}", "",
-                  f"The same, keeping per image only the networks whose {analysis.match_on} lies in the range both "
-                  f"groups reach, so that neither side wins by painting its image worse.", "",
-                  markdown_table(format_comparisons(at_fit)), ""]
+        lines += [
+            f"## Comparisons at matched {analysis.match_on}",
+            "",
+            f"The same, keeping per image only the networks whose {analysis.match_on} lies in the range both "
+            f"groups reach, so that neither side wins by painting its image worse.",
+            "",
+            markdown_table(format_comparisons(at_fit)),
+            "",
+        ]
     lines += ["## Plots", ""]
     for m in analysis.metrics:
         if frame[m].notna().any():
@@ -645,9 +739,21 @@ def write_report(df: pd.DataFrame, analysis: ReportSpec, folder: str | Path, tit
     if items:
         path = write_bytes(folder / "gallery.png", gallery(items))
         files.append(path)
-        lines += ["## Gallery", "", f"Per {analysis.group}, images with their feature maps "
-                  f"(lowest {analysis.metrics[0]} first, one per image).", "", f"![gallery]({path.name})", ""]
-    lines += ["## Files", "", f"- `{CSV_NAME}`: every network with its run, group, image and metrics",
-              "- `summary.csv`, `comparisons.csv`, `comparisons_matched.csv`: the tables above, unrounded", ""]
+        lines += [
+            "## Gallery",
+            "",
+            f"Per {analysis.group}, images with their feature maps "
+            f"(lowest {analysis.metrics[0]} first, one per image).",
+            "",
+            f"![gallery]({path.name})",
+            "",
+        ]
+    lines += [
+        "## Files",
+        "",
+        f"- `{CSV_NAME}`: every network with its run, group, image and metrics",
+        "- `summary.csv`, `comparisons.csv`, `comparisons_matched.csv`: the tables above, unrounded",
+        "",
+    ]
     files.append(write_text(folder / REPORT_NAME, "\n".join(lines)))
     return Report(folder, summary, table, files)

@@ -139,11 +139,17 @@ def code_version() -> dict[str, str]:
     out = {VERSION_TAG: __version__}
     root = Path(__file__).resolve().parents[1]
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=False, timeout=10)
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=False, timeout=10
+        )
         if commit.returncode == 0 and commit.stdout.strip():
-            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                   check=False, capture_output=True, text=True, timeout=10)
+            dirty = subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
             out[COMMIT_TAG] = commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         pass
@@ -200,8 +206,9 @@ def _search(mc, experiment_id: str, filter_string: str, order_by: list[str] | No
     """Every run matching ``filter_string`` (all pages)."""
     out, token = [], None
     while True:
-        page = mc.search_runs([experiment_id], filter_string=filter_string, max_results=1000, page_token=token,
-                              order_by=order_by)
+        page = mc.search_runs(
+            [experiment_id], filter_string=filter_string, max_results=1000, page_token=token, order_by=order_by
+        )
         out += list(page)
         token = page.token
         if not token:
@@ -268,7 +275,7 @@ def _created(uri: str) -> bool:
     first use creates the tables, and two processes doing it at once fail ("No such index")."""
     from mlflow import MlflowClient
 
-    with _file_lock(Path(uri[len("sqlite:///"):] + ".lock")):
+    with _file_lock(Path(uri[len("sqlite:///") :] + ".lock")):
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     return True
 
@@ -309,15 +316,19 @@ def own_tags(driver: str | None = None) -> dict[str, str]:
     return {**code_version(), DRIVER_TAG: driver or driver_id()}
 
 
-def start_sweep(store: Store, name: str, params: dict[str, Any], tags: dict[str, str] | None = None,
-                run_name: str | None = None) -> tuple[str, str]:
+def start_sweep(
+    store: Store, name: str, params: dict[str, Any], tags: dict[str, str] | None = None, run_name: str | None = None
+) -> tuple[str, str]:
     """Create (or reuse) the experiment ``name``, mark its runs left by dead drivers KILLED, and open a
     parent run (``tags`` added, e.g. its own parent when a study holds it); ``(experiment_id, run_id)``."""
     mc = client(store)
     exp_id = experiment(store, name)
     reap(store, exp_id)
-    parent = mc.create_run(exp_id, run_name=run_name or f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                           tags={KIND_TAG: "sweep", **own_tags(), **(tags or {})})
+    parent = mc.create_run(
+        exp_id,
+        run_name=run_name or f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        tags={KIND_TAG: "sweep", **own_tags(), **(tags or {})},
+    )
     log_params(mc, parent.info.run_id, params)
     return exp_id, parent.info.run_id
 
@@ -328,8 +339,11 @@ def start_study(store: Store, name: str, spec_yaml: str) -> tuple[str, str]:
     mc = client(store)
     exp_id = experiment(store, name)
     reap(store, exp_id)
-    run = mc.create_run(exp_id, run_name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                        tags={KIND_TAG: "study", STUDY_TAG: name, **own_tags()})
+    run = mc.create_run(
+        exp_id,
+        run_name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        tags={KIND_TAG: "study", STUDY_TAG: name, **own_tags()},
+    )
     mc.log_text(run.info.run_id, spec_yaml, STUDY_SPEC)
     return exp_id, run.info.run_id
 
@@ -345,7 +359,7 @@ def log_params(mc, run_id: str, params: dict[str, Any]) -> None:
 
     items = [Param(k, v) for k, v in as_params(params).items()]
     for i in range(0, len(items), 100):
-        mc.log_batch(run_id, params=items[i:i + 100])
+        mc.log_batch(run_id, params=items[i : i + 100])
 
 
 def end_run(store: Store, run_id: str, failed: bool = False) -> None:
@@ -355,8 +369,9 @@ def end_run(store: Store, run_id: str, failed: bool = False) -> None:
 def close_children(store: Store, experiment_id: str, parent_id: str) -> int:
     """Mark children still RUNNING (stopped early by ASHA, or lost with their driver) as KILLED."""
     mc = client(store)
-    left = mc.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' "
-                                                        "and attributes.status = 'RUNNING'")
+    left = mc.search_runs(
+        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' and attributes.status = 'RUNNING'"
+    )
     for run in left:
         mc.set_tag(run.info.run_id, STOPPED_TAG, "early stop or lost worker")
         mc.set_terminated(run.info.run_id, "KILLED")
@@ -379,9 +394,19 @@ class TrialLog:
     ``trial_id`` resumes the same run. ``evaluations_per_generation``, where given, fills the
     ``evaluations`` stat of regimes that do not report it."""
 
-    def __init__(self, store: Store, experiment_id: str, parent_id: str | None, trial_id: str,
-                 name: str, tags: dict[str, Any], params: dict[str, Any], *,
-                 evaluations_per_generation: int | None = None, driver: str | None = None):
+    def __init__(
+        self,
+        store: Store,
+        experiment_id: str,
+        parent_id: str | None,
+        trial_id: str,
+        name: str,
+        tags: dict[str, Any],
+        params: dict[str, Any],
+        *,
+        evaluations_per_generation: int | None = None,
+        driver: str | None = None,
+    ):
         self.store, self.client = store, client(store)
         self.per_generation = evaluations_per_generation
         where = f"tags.`{TRIAL_TAG}` = '{trial_id}'"
@@ -392,9 +417,16 @@ class TrialLog:
             self.run_id = found[0].info.run_id
             self.client.update_run(self.run_id, status="RUNNING")
         else:
-            run = self.client.create_run(experiment_id, run_name=name, tags={
-                **({PARENT_TAG: parent_id} if parent_id is not None else {}), TRIAL_TAG: trial_id,
-                **own_tags(driver), **{k: _text(v) for k, v in tags.items()}})
+            run = self.client.create_run(
+                experiment_id,
+                run_name=name,
+                tags={
+                    **({PARENT_TAG: parent_id} if parent_id is not None else {}),
+                    TRIAL_TAG: trial_id,
+                    **own_tags(driver),
+                    **{k: _text(v) for k, v in tags.items()},
+                },
+            )
             self.run_id = run.info.run_id
             log_params(self.client, self.run_id, params)
         self.logged = {int(m.step) for m in self.client.get_metric_history(self.run_id, GENERATION_KEY)}
@@ -414,10 +446,14 @@ class TrialLog:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, int(s[GENERATION_KEY]))
-                   for s in self._pending for k, v in s.items() if np.isfinite(float(v))]
+        metrics = [
+            Metric(k, float(v), now, int(s[GENERATION_KEY]))
+            for s in self._pending
+            for k, v in s.items()
+            if np.isfinite(float(v))
+        ]
         for i in range(0, len(metrics), _BATCH):
-            self.client.log_batch(self.run_id, metrics=metrics[i:i + _BATCH])
+            self.client.log_batch(self.run_id, metrics=metrics[i : i + _BATCH])
         self.logged.update(int(s[GENERATION_KEY]) for s in self._pending)
         self._pending = []
 
@@ -428,8 +464,9 @@ class TrialLog:
         np.savez_compressed(buf, **arrays)
         self._artifact_bytes(f"population/gen_{generation:06d}.npz", buf.getvalue())
 
-    def final(self, result, fer: Callable[[Any, Any, Path], dict[str, float]] | None,
-              target: np.ndarray | None = None) -> dict:
+    def final(
+        self, result, fer: Callable[[Any, Any, Path], dict[str, float]] | None, target: np.ndarray | None = None
+    ) -> dict:
         """Every final net: genome JSON (if any), .npz, PNG (>= 128 px), the ``target`` beside it, FER suite
         files; FER metrics as run metrics, and the run's ``fer_score`` (median, min, max over its nets)."""
         from mlflow.entities import Metric
@@ -449,19 +486,27 @@ class TrialLog:
                     write_text(folder / "genome.json", result.genomes[name].to_json())
                 if fer is not None:
                     metrics = fer(net, result.genomes.get(name), folder / "fer")
-                    scores.update({f"{FER_PREFIX}{name}.{k}": float(v) for k, v in metrics.items()
-                                   if isinstance(v, (int, float)) and np.isfinite(float(v))})
+                    scores.update(
+                        {
+                            f"{FER_PREFIX}{name}.{k}": float(v)
+                            for k, v in metrics.items()
+                            if isinstance(v, (int, float)) and np.isfinite(float(v))
+                        }
+                    )
                 own = getattr(result, "losses", {}).get(name)
                 if own is not None and np.isfinite(own):
                     scores[f"{FER_PREFIX}{name}.{LOSS}"] = float(own)  # the net's own fit, beside its FER
             self.client.log_artifacts(self.run_id, str(root), NETS)
         per_net = [v for k, v in scores.items() if k.endswith(f".{FER_SCORE}")]
-        run_level = {FER_SCORE: statistics.median(per_net), f"{FER_SCORE}_min": min(per_net),
-                     f"{FER_SCORE}_max": max(per_net)} if per_net else {}
+        run_level = (
+            {FER_SCORE: statistics.median(per_net), f"{FER_SCORE}_min": min(per_net), f"{FER_SCORE}_max": max(per_net)}
+            if per_net
+            else {}
+        )
         now = int(time.time() * 1000)
         items = [Metric(k, v, now, 0) for k, v in {**scores, **run_level}.items()]
         for i in range(0, len(items), _BATCH):
-            self.client.log_batch(self.run_id, metrics=items[i:i + _BATCH])
+            self.client.log_batch(self.run_id, metrics=items[i : i + _BATCH])
         return scores
 
     def fail(self, error: BaseException) -> None:
@@ -516,8 +561,12 @@ def finished_runs(store: Store, experiment_id: str, study: str) -> dict[str, Fin
     """``run key -> FinishedRun`` of the study's FINISHED runs (the newest per key)."""
     mc = client(store)
     out: dict[str, FinishedRun] = {}
-    for run in _search(mc, experiment_id, f"tags.`{STUDY_TAG}` = '{study}' and attributes.status = 'FINISHED'",
-                       ["attributes.start_time ASC"]):
+    for run in _search(
+        mc,
+        experiment_id,
+        f"tags.`{STUDY_TAG}` = '{study}' and attributes.status = 'FINISHED'",
+        ["attributes.start_time ASC"],
+    ):
         key = run.data.tags.get(KEY_TAG)
         if key:
             out[key] = _finished(run)
@@ -528,7 +577,7 @@ def _finished(run) -> FinishedRun:
     nets: dict[str, dict[str, float]] = {}
     for name, value in run.data.metrics.items():
         if name.startswith(FER_PREFIX):
-            net, _, metric = name[len(FER_PREFIX):].rpartition(".")  # net names may hold dots (rung_0.010)
+            net, _, metric = name[len(FER_PREFIX) :].rpartition(".")  # net names may hold dots (rung_0.010)
             nets.setdefault(net, {})[metric] = value
     stats = {k: run.data.metrics[k] for k in RUN_STATS if k in run.data.metrics}
     return FinishedRun(run.info.run_id, dict(run.data.tags), stats, dict(sorted(nets.items())))
@@ -572,9 +621,22 @@ def server_command(folder: str | Path, port: int, host: str = "127.0.0.1") -> li
 
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    return [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
-            "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-            "--artifacts-destination", str(folder / "artifacts")]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(folder / "artifacts"),
+    ]
 
 
 def wait_healthy(uri: str, process=None, timeout: float = 60.0) -> None:

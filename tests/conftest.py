@@ -15,6 +15,8 @@ PICBREEDER = Path(os.environ.get("FERLAB_PICBREEDER_DATA", REPO.parent / "shared
 def picbreeder_dir() -> Path:
     """../shared/data/picbreeder, or skip: the tests that compare against the paper need it."""
     if not (PICBREEDER / "README.md").is_file():
-        pytest.skip(f"Picbreeder reference data not found at {PICBREEDER} "
-                    "(set FERLAB_PICBREEDER_DATA or put shared/ beside the repo)")
+        pytest.skip(
+            f"Picbreeder reference data not found at {PICBREEDER} "
+            "(set FERLAB_PICBREEDER_DATA or put shared/ beside the repo)"
+        )
     return PICBREEDER

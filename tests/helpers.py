@@ -83,8 +83,7 @@ class FailingSearch(ToySearch):
 def toy_genome(net) -> Genome:
     """A direct input->output genome weighted by the net's first weights (stands in for a NEAT champion)."""
     ins = [Node(f"i{k}", "input", "identity", label) for k, label in enumerate(("x", "y", "d", "bias"))]
-    outs = [Node(f"o{k}", "output", "identity", label)
-            for k, label in enumerate(("hue", "saturation", "brightness"))]
+    outs = [Node(f"o{k}", "output", "identity", label) for k, label in enumerate(("hue", "saturation", "brightness"))]
     w = np.asarray(net.flat()).ravel()
     links = [Link(n, a.id, b.id, float(w[n])) for n, (a, b) in enumerate((a, b) for a in ins for b in outs)]
     return Genome.build(ins + outs, links, "toy")
@@ -98,13 +97,21 @@ def toy_plan(data: dict) -> RunPlan:
 
         raise ConfigError(f"regime: unknown toy regime {regime!r}")
     cls = FailingSearch if regime == "toy_fail" else ToySearch
-    search = cls(population=data.get("population", 6), sleep=data.get("sleep", 0.0),
-                 fail_at=data.get("fail_at", 2), pid_file=data.get("pid_file", "") if regime == "toy" else "",
-                 offset=data.get("offset", 0.0))
-    return RunPlan(search, jax.random.PRNGKey(data.get("seed", 0)), data.get("generations", 4),
-                   data.get("checkpoint_every", 2),
-                   tags={"regime": regime, "target": data.get("target", "toy"), "seed": data.get("seed", 0)},
-                   params={k: v for k, v in data.items() if k != "pid_file"})
+    search = cls(
+        population=data.get("population", 6),
+        sleep=data.get("sleep", 0.0),
+        fail_at=data.get("fail_at", 2),
+        pid_file=data.get("pid_file", "") if regime == "toy" else "",
+        offset=data.get("offset", 0.0),
+    )
+    return RunPlan(
+        search,
+        jax.random.PRNGKey(data.get("seed", 0)),
+        data.get("generations", 4),
+        data.get("checkpoint_every", 2),
+        tags={"regime": regime, "target": data.get("target", "toy"), "seed": data.get("seed", 0)},
+        params={k: v for k, v in data.items() if k != "pid_file"},
+    )
 
 
 def toy_fer(net, genome, out_dir: Path) -> dict[str, float]:

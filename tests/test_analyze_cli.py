@@ -48,12 +48,15 @@ def test_analyze_human_label_auroc_on_the_shared_labelled_genomes(picbreeder_dir
     assert json.loads((out / "metrics.json").read_text())["human_label_auroc"] >= 0.75
 
 
-@pytest.mark.parametrize("args, message", [
-    (["missing.npz"], "no such file"),
-    (["{net}", "--size", "4"], "size must be at least 8"),
-    (["{net}", "--size", "x"], "size must be an integer"),
-    (["{net}", "--out", "{file}"], "is not a folder"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.npz"], "no such file"),
+        (["{net}", "--size", "4"], "size must be at least 8"),
+        (["{net}", "--size", "x"], "size must be an integer"),
+        (["{net}", "--out", "{file}"], "is not a folder"),
+    ],
+)
 def test_analyze_errors_are_one_line_and_write_nothing(small_net, tmp_path, capsys, args, message):
     existing = tmp_path / "file.txt"
     existing.write_text("keep")

@@ -30,8 +30,13 @@ def test_every_exported_name_resolves_and_import_is_light():
     with pytest.raises(AttributeError):
         ferlab.no_such_thing  # noqa: B018
     code = "import sys, ferlab; print(sorted(m for m in ('jax', 'flax', 'ray', 'mlflow') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout
     assert out.strip() == "[]"  # the heavy libraries wait until a name that needs them is used
 
 
@@ -49,8 +54,9 @@ def test_readme_python_example_runs(tmp_path):
     code = readme_example()
     assert 10 <= len(code.strip().splitlines()) <= 16  # about ten lines, as the README promises
     env = {**os.environ, **cache_env(), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env,
-                          timeout=600, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     loss, score = map(float, re.fullmatch(r"loss (\S+), fer_score (\S+)\n", done.stdout).groups())
     assert 0 <= loss < 1 and 0 <= score <= 1

@@ -16,8 +16,8 @@ def _images(size=32):
     g = np.asarray(grid(size))
     x, y, d = g[..., 0], g[..., 1], g[..., 2]
     return {
-        "ring": _grey(0.5 + 0.5 * np.cos(3 * d)),                   # mirrored about both axes, smooth
-        "ramp": _grey(0.5 + 0.5 * x),                                # antisymmetric about x, symmetric about y
+        "ring": _grey(0.5 + 0.5 * np.cos(3 * d)),  # mirrored about both axes, smooth
+        "ramp": _grey(0.5 + 0.5 * x),  # antisymmetric about x, symmetric about y
         "tilted": _grey(0.5 + 0.5 * np.sin(2.0 * (x + 0.7 * y) + 0.3)),
         "stripes": _grey(0.5 + 0.5 * np.sign(np.sin(np.pi * 8 * (x + y) + 0.1))),
         "flat": _grey(np.full_like(x, 0.4)),
@@ -48,7 +48,7 @@ def test_colourfulness_is_zero_for_grey_and_high_for_saturated_halves():
     assert float(behaviour.colourfulness(imgs["stripes"][None])[0]) < 1e-6
     red_blue = float(behaviour.colourfulness(imgs["red_blue"][None])[0])
     # rg = +-1/2 on each half... computed: sd(rg) = 0.5, sd(yb) = 0.75, means 0.5 and -0.25
-    assert abs(red_blue - (np.sqrt(0.5 ** 2 + 0.75 ** 2) + 0.3 * np.sqrt(0.5 ** 2 + 0.25 ** 2))) < 1e-3
+    assert abs(red_blue - (np.sqrt(0.5**2 + 0.75**2) + 0.3 * np.sqrt(0.5**2 + 0.25**2))) < 1e-3
 
 
 def test_cells_and_coverage_count_distinct_cells():

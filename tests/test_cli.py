@@ -51,8 +51,11 @@ def test_layerize_refuses_a_net_and_render_checks_the_suffix(picbreeder_dir, tmp
 
 
 def test_console_script_exits_2_with_one_line_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "ferlab.cli", "render", str(tmp_path / "missing.zip"),
-                           "--out", str(tmp_path / "o.png")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ferlab.cli", "render", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "o.png")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -49,9 +49,19 @@ def test_islands_run_on_an_unreachable_cluster_fails_before_writing(tmp_path, ca
 
     target = write_png(tmp_path / "target.png", render(init_net(ARCH, jax.random.PRNGKey(4)), 12).rgb)
     path = tmp_path / "es_islands.yaml"
-    path.write_text(yaml.safe_dump({"regime": "es", "generations": 4, "resolution": 12, "target": str(target),
-                                    "arch": str(ARCH), "settings": {"population_size": 8},
-                                    "islands": {"count": 2}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "regime": "es",
+                "generations": 4,
+                "resolution": 12,
+                "target": str(target),
+                "arch": str(ARCH),
+                "settings": {"population_size": 8},
+                "islands": {"count": 2},
+            }
+        )
+    )
     port = closed_port()
     assert not ray.is_initialized()  # else the run would work in that Ray, whatever --address says
     assert main(["run", str(path), "--out", str(tmp_path / "out"), "--address", f"127.0.0.1:{port}"]) == 2
@@ -77,8 +87,9 @@ def test_local_ray_listens_on_loopback_only():
         assert ray.get(ray.remote(lambda: ray.util.get_node_ip_address()).remote()) == "127.0.0.1"
         me = psutil.Process()
         ours = {me.pid, *(p.pid for p in me.children(recursive=True))}
-        listening = [c.laddr for c in psutil.net_connections("inet")
-                     if c.status == psutil.CONN_LISTEN and c.pid in ours]
+        listening = [
+            c.laddr for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN and c.pid in ours
+        ]
     assert not ray.is_initialized()
     assert (os.environ.get(LOCAL_ONLY_ENV), ray_constants.ENABLE_RAY_CLUSTER) == before  # nothing left changed
     assert len(listening) >= 3  # at least the GCS, the raylet and a worker

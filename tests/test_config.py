@@ -42,14 +42,17 @@ def test_yaml_with_overrides_builds_nested_frozen_config(tmp_path):
     assert flatten(cfg) == {"regime": "es", "inner.k": 3, "inner.lr": 0.1, "seeds": [1, 2], "target": "skull.png"}
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"regime": "ga"}, "config.regime: 'ga' (str) is not one of 'sgd', 'es'"),
-    ({"regime": "sgd", "inner": {"kk": 1}}, "config.inner: unknown key 'kk' (known: k, lr)"),
-    ({"regime": "sgd", "inner": {"k": "3"}}, "config.inner.k: expected an integer, got '3' (str)"),
-    ({"regime": "sgd", "inner": {"k": True}}, "config.inner.k: expected an integer"),
-    ({"regime": "sgd", "seeds": 3}, "config.seeds: expected a list, got int"),
-    ({}, "config: missing required key 'regime'"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"regime": "ga"}, "config.regime: 'ga' (str) is not one of 'sgd', 'es'"),
+        ({"regime": "sgd", "inner": {"kk": 1}}, "config.inner: unknown key 'kk' (known: k, lr)"),
+        ({"regime": "sgd", "inner": {"k": "3"}}, "config.inner.k: expected an integer, got '3' (str)"),
+        ({"regime": "sgd", "inner": {"k": True}}, "config.inner.k: expected an integer"),
+        ({"regime": "sgd", "seeds": 3}, "config.seeds: expected a list, got int"),
+        ({}, "config: missing required key 'regime'"),
+    ],
+)
 def test_bad_config_is_one_clear_line(data, message):
     with pytest.raises(ConfigError) as err:
         from_dict(Outer, data)
@@ -69,8 +72,10 @@ def test_bad_yaml_and_bad_overrides(tmp_path):
 def test_set_path_creates_sections_and_refuses_to_descend_into_a_value():
     data = {"settings": {"es": {"std": 0.1}}, "seed": 3, "empty": None}
     assert set_path(data, "settings.es.population_size", 8) is data
-    assert set_path(data, "settings.novelty.k", 5)["settings"] == {"es": {"std": 0.1, "population_size": 8},
-                                                                 "novelty": {"k": 5}}
+    assert set_path(data, "settings.novelty.k", 5)["settings"] == {
+        "es": {"std": 0.1, "population_size": 8},
+        "novelty": {"k": 5},
+    }
     assert set_path(data, "empty.x", 1)["empty"] == {"x": 1}
     with pytest.raises(ConfigError, match=r"'seed.x': 'seed' is not a section \(it holds 3 \(int\)\)"):
         set_path(data, "seed.x", 1)
@@ -92,10 +97,26 @@ def test_overrides_go_through_set_path_and_read_exponents_as_floats():
         apply_overrides(base, ["seed.x=1"])
 
 
-@pytest.mark.parametrize("text,value", [("1e-5", 1e-5), ("1E5", 1e5), ("-2e-3", -2e-3), ("+3e2", 300.0),
-                                        ("1.5e-3", 1.5e-3), ("1.0e5", 1e5), (".5e1", 5.0), ("1_000e-3", 1.0),
-                                        ("1e", "1e"), ("e5", "e5"), ("'1e-5'", "1e-5"), ("12", 12),
-                                        ("0.5", 0.5), ("true", True), ("2001-01-01e5", "2001-01-01e5")])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("1e-5", 1e-5),
+        ("1E5", 1e5),
+        ("-2e-3", -2e-3),
+        ("+3e2", 300.0),
+        ("1.5e-3", 1.5e-3),
+        ("1.0e5", 1e5),
+        (".5e1", 5.0),
+        ("1_000e-3", 1.0),
+        ("1e", "1e"),
+        ("e5", "e5"),
+        ("'1e-5'", "1e-5"),
+        ("12", 12),
+        ("0.5", 0.5),
+        ("true", True),
+        ("2001-01-01e5", "2001-01-01e5"),
+    ],
+)
 def test_yaml_numbers_with_exponents_are_floats(tmp_path, text, value):
     assert parse_yaml(f"v: {text}") == {"v": value}
     assert type(parse_yaml(f"v: {text}")["v"]) is type(value)

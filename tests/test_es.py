@@ -11,22 +11,33 @@ from ferlab.search.runs import DEFAULT_ARCH, load_run_config, make_search
 SMALL = "3;sin:4,gaussian:4,sigmoid:4,identity:4"
 # What each algorithm searches in these tests: Open_ES the paper's skull architecture (5,478 weights)
 # with ESConfig's defaults; CMA_ES, whose full covariance is heavy on 5k weights, a 120-weight net.
-SETUPS = {"Open_ES": (DEFAULT_ARCH, {}),
-          "CMA_ES": ("2;sin:4,gaussian:4", {"population_size": 32, "std": 0.1})}
+SETUPS = {"Open_ES": (DEFAULT_ARCH, {}), "CMA_ES": ("2;sin:4,gaussian:4", {"population_size": 32, "std": 0.1})}
 
 
 def es_run(algorithm, generations):
     """``(MSE of the starting mean, MSE of the mean after, best MSE seen, result)`` at 32x32 on the skull."""
     arch, settings = SETUPS[algorithm]
-    config = load_run_config({"regime": "es", "resolution": 32, "target": "picbreeder:skull", "arch": arch,
-                              "generations": generations, "settings": {"algorithm": algorithm, **settings}})
+    config = load_run_config(
+        {
+            "regime": "es",
+            "resolution": 32,
+            "target": "picbreeder:skull",
+            "arch": arch,
+            "generations": generations,
+            "settings": {"algorithm": algorithm, **settings},
+        }
+    )
     search = make_search(config)
     outcome = run_search(search, jax.random.PRNGKey(config.seed), generations)
     start = float(search.mse(centre(search.algo, search.init(jax.random.PRNGKey(config.seed)).algo)[None])[0])
     state = outcome.state.algo
     assert [h["loss"] for h in outcome.history][-1] == pytest.approx(float(state.best_fitness))  # the shared fit
-    return start, float(search.mse(centre(search.algo, state)[None])[0]), float(state.best_fitness), search.result(
-        outcome.state)
+    return (
+        start,
+        float(search.mse(centre(search.algo, state)[None])[0]),
+        float(state.best_fitness),
+        search.result(outcome.state),
+    )
 
 
 @pytest.mark.parametrize("algorithm, generations", [("Open_ES", 15), ("CMA_ES", 20)])

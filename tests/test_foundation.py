@@ -58,9 +58,15 @@ def test_genome_renders_match_the_papers_png(picbreeder_dir, target):
     assert mae.max() < 0.005, mae
 
 
-@pytest.mark.parametrize("net_name,png", [("picbreeder_skull", "skull"), ("sgd_skull", "skull_sgd"),
-                                          ("picbreeder_butterfly", "butterfly"),
-                                          ("sgd_butterfly", "butterfly_sgd")])
+@pytest.mark.parametrize(
+    "net_name,png",
+    [
+        ("picbreeder_skull", "skull"),
+        ("sgd_skull", "skull_sgd"),
+        ("picbreeder_butterfly", "butterfly"),
+        ("sgd_butterfly", "butterfly_sgd"),
+    ],
+)
 def test_shared_nets_render_to_their_pngs(picbreeder_dir, net_name, png):
     image = render(load_net(picbreeder_dir / "nets" / f"{net_name}.npz"), 256)
     mae = np.abs(np.asarray(image.rgb) - read_png(picbreeder_dir / "renders" / f"{png}.png")).mean(axis=(0, 1))

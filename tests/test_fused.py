@@ -41,8 +41,10 @@ class CountingWalk:
 
 
 def states_equal(a, b) -> bool:
-    return all(np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True)
-               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    return all(
+        np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True)
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    )
 
 
 def without_wall_time(history):
@@ -76,11 +78,15 @@ def test_checkpoints_and_stops_fall_on_their_generations_and_resume_matches(tmp_
 
 @pytest.mark.parametrize("regime", ["es", pytest.param("neat", marks=pytest.mark.slow), "sgd"])
 def test_regimes_fused_resume_bit_equal_to_unfused(picbreeder_dir, tmp_path, regime):
-    config = {"es": {"regime": "es", "arch": SMALL, "generations": 9, "settings": {"population_size": 8}},
-              "neat": {"regime": "neat", "generations": 9, "settings": {
-                  "population_size": 16, "max_species": 4, "target_species": 2, "outputs": "ink"}},
-              "sgd": {"regime": "sgd", "arch": SMALL, "settings": {"steps": 90, "steps_per_generation": 10}},
-              }[regime]
+    config = {
+        "es": {"regime": "es", "arch": SMALL, "generations": 9, "settings": {"population_size": 8}},
+        "neat": {
+            "regime": "neat",
+            "generations": 9,
+            "settings": {"population_size": 16, "max_species": 4, "target_species": 2, "outputs": "ink"},
+        },
+        "sgd": {"regime": "sgd", "arch": SMALL, "settings": {"steps": 90, "steps_per_generation": 10}},
+    }[regime]
     search = make_search(load_run_config({"resolution": 8, "target": "picbreeder:skull", **config}))
     assert hasattr(search, "steps")
     key = jax.random.PRNGKey(0)

@@ -35,12 +35,16 @@ SMALL = "2;sin:3,gaussian:3"
 def genome(links=None, **node_extra) -> dict:
     """A small valid ink genome in JSON form: x, y, d, bias -> hidden h -> ink."""
     nodes = [{"id": name, "kind": "input", "activation": "identity", "label": name} for name in ("x", "y", "d", "bias")]
-    nodes += [{"id": "h", "kind": "hidden", "activation": "sin", "label": ""},
-              {"id": "ink", "kind": "output", "activation": "gaussian", "label": "ink"}]
+    nodes += [
+        {"id": "h", "kind": "hidden", "activation": "sin", "label": ""},
+        {"id": "ink", "kind": "output", "activation": "gaussian", "label": "ink"},
+    ]
     if links is None:
-        links = [{"innovation": 1, "source": "x", "target": "h", "weight": 1.5, "enabled": True},
-                 {"innovation": 2, "source": "d", "target": "h", "weight": -0.5, "enabled": True},
-                 {"innovation": 3, "source": "h", "target": "ink", "weight": 2.0, "enabled": True}]
+        links = [
+            {"innovation": 1, "source": "x", "target": "h", "weight": 1.5, "enabled": True},
+            {"innovation": 2, "source": "d", "target": "h", "weight": -0.5, "enabled": True},
+            {"innovation": 3, "source": "h", "target": "ink", "weight": 2.0, "enabled": True},
+        ]
     return {"format": "ferlab.genome/1", "name": "g", "nodes": nodes, "links": links}
 
 
@@ -76,16 +80,29 @@ def small_net_members(arch=SMALL, dtype=np.float32) -> dict[str, bytes]:
 
 def png(width: int, height: int, rows: bytes | None = None) -> bytes:
     """A greyscale PNG whose header says ``width`` x ``height`` (the pixel data may be short)."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     rows = rows if rows is not None else b"\x00" * (width + 1) * min(height, 4)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def run_config(target: str, **extra) -> dict:
-    return {"regime": "sgd", "resolution": 8, "target": target, "arch": SMALL, "checkpoint_every": 0,
-            "settings": {"steps": 2, "steps_per_generation": 1}, **extra}
+    return {
+        "regime": "sgd",
+        "resolution": 8,
+        "target": target,
+        "arch": SMALL,
+        "checkpoint_every": 0,
+        "settings": {"steps": 2, "steps_per_generation": 1},
+        **extra,
+    }
 
 
 def one_line_error(err: str, *needles: str) -> None:
@@ -100,10 +117,12 @@ def files_under(folder: Path) -> set[str]:
 
 
 # sets the limits in the child, then becomes the command (no preexec_fn: the runner uses threads)
-LIMITED = ("import os, resource, sys\n"
-           f"resource.setrlimit(resource.RLIMIT_AS, ({GB}, {GB}))\n"
-           f"resource.setrlimit(resource.RLIMIT_CPU, ({CPU_SECONDS}, {CPU_SECONDS}))\n"
-           "os.execv(sys.executable, [sys.executable] + sys.argv[1:])\n")
+LIMITED = (
+    "import os, resource, sys\n"
+    f"resource.setrlimit(resource.RLIMIT_AS, ({GB}, {GB}))\n"
+    f"resource.setrlimit(resource.RLIMIT_CPU, ({CPU_SECONDS}, {CPU_SECONDS}))\n"
+    "os.execv(sys.executable, [sys.executable] + sys.argv[1:])\n"
+)
 
 
 def cli(args: list[str], cwd: Path, env: dict | None = None, code: str | None = None):
@@ -112,8 +131,15 @@ def cli(args: list[str], cwd: Path, env: dict | None = None, code: str | None = 
     full_env.pop("PYTHONWARNINGS", None)
     command = ["-c", code, *args] if code else ["-m", "ferlab.cli", *args]
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", LIMITED, *command], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", LIMITED, *command],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     return proc.returncode, proc.stderr, time.monotonic() - start
 
 
@@ -141,29 +167,39 @@ def make_bombs(root: Path) -> dict[str, tuple[list[str], tuple[str, ...]]]:
     chain = ["x"] + [f"c{i}" for i in range(1500)] + ["ink"]
     links = list(itertools.pairwise(chain))
     links += [("y", f"w{i}") for i in range(1500)] + [(f"w{i}", "ink") for i in range(1500)]
-    deep["links"] = [{"innovation": k, "source": a, "target": b, "weight": 0.5, "enabled": True}
-                     for k, (a, b) in enumerate(links)]
+    deep["links"] = [
+        {"innovation": k, "source": a, "target": b, "weight": 0.5, "enabled": True} for k, (a, b) in enumerate(links)
+    ]
     (src / "deepwide.json").write_text(json.dumps(deep))
     # a 30,000-node chain (under the node cap): validation must be linear to finish in time
     chain_genome = genome(links=[])
-    chain_genome["nodes"] += [{"id": f"c{i}", "kind": "hidden", "activation": "sin", "label": ""}
-                              for i in range(30_000)]
+    chain_genome["nodes"] += [
+        {"id": f"c{i}", "kind": "hidden", "activation": "sin", "label": ""} for i in range(30_000)
+    ]
     chain = ["x"] + [f"c{i}" for i in range(30_000)] + ["ink"]
-    chain_genome["links"] = [{"innovation": k, "source": a, "target": b, "weight": 0.5, "enabled": True}
-                             for k, (a, b) in enumerate(itertools.pairwise(chain))]
+    chain_genome["links"] = [
+        {"innovation": k, "source": a, "target": b, "weight": 0.5, "enabled": True}
+        for k, (a, b) in enumerate(itertools.pairwise(chain))
+    ]
     (src / "chain.json").write_text(json.dumps(chain_genome, separators=(",", ":")))
     out = str(root / "out")
     return {
-        "arch_string_bomb": (["render", str(src / "arch.npz"), "--out", f"{out}/o.png"],
-                             ("1000000000 hidden layers", "FERLAB_MAX_LAYERS")),
+        "arch_string_bomb": (
+            ["render", str(src / "arch.npz"), "--out", f"{out}/o.png"],
+            ("1000000000 hidden layers", "FERLAB_MAX_LAYERS"),
+        ),
         "npz_zip_bomb": (["render", str(src / "zipbomb.npz"), "--out", f"{out}/o.png"], ("layer_0",)),
         "npz_4tb_header": (["info", str(src / "header4tb.npz")], ("layer_1",)),
         "png_decompression_bomb": (["run", str(src / "png.yaml"), "--out", out], ("bomb.png", "pixels")),
         "yaml_alias_bomb": (["run", str(src / "alias.yaml"), "--out", out], ("FERLAB_MAX_YAML_NODES",)),
-        "deep_wide_genome": (["layerize", str(src / "deepwide.json"), "--out", f"{out}/o.npz"],
-                             ("hidden layers", "over the cap of 1024", "FERLAB_MAX_LAYERS")),
-        "long_chain_genome": (["render", str(src / "chain.json"), "--out", f"{out}/o.png"],
-                              ("hidden layers", "FERLAB_MAX_LAYERS")),
+        "deep_wide_genome": (
+            ["layerize", str(src / "deepwide.json"), "--out", f"{out}/o.npz"],
+            ("hidden layers", "over the cap of 1024", "FERLAB_MAX_LAYERS"),
+        ),
+        "long_chain_genome": (
+            ["render", str(src / "chain.json"), "--out", f"{out}/o.png"],
+            ("hidden layers", "FERLAB_MAX_LAYERS"),
+        ),
     }
 
 
@@ -209,16 +245,32 @@ def bomb_results(tmp_path_factory):
         jobs[name] = (argv, str(root / "cwd" / name))
     env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
     env.pop("PYTHONWARNINGS", None)
-    proc = subprocess.run([sys.executable, "-c", FORKING_RUNNER, json.dumps(jobs)], env=env, cwd=root,
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", FORKING_RUNNER, json.dumps(jobs)],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = {name: (*values, files_under(root / "cwd" / name)) for name, values in
-               json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+    results = {
+        name: (*values, files_under(root / "cwd" / name))
+        for name, values in json.loads(proc.stdout.strip().splitlines()[-1]).items()
+    }
     return root, cases, results
 
 
-BOMBS = ("arch_string_bomb", "npz_zip_bomb", "npz_4tb_header", "png_decompression_bomb", "yaml_alias_bomb",
-         "deep_wide_genome", "long_chain_genome")
+BOMBS = (
+    "arch_string_bomb",
+    "npz_zip_bomb",
+    "npz_4tb_header",
+    "png_decompression_bomb",
+    "yaml_alias_bomb",
+    "deep_wide_genome",
+    "long_chain_genome",
+)
 
 
 @pytest.mark.parametrize("name", BOMBS)
@@ -257,13 +309,22 @@ def test_two_runs_started_into_one_folder_give_one_run_and_one_refusal(tmp_path)
     configs = []
     for seed in (1, 2):
         configs.append(tmp_path / f"c{seed}.yaml")
-        configs[-1].write_text(yaml.safe_dump(run_config(str(target), seed=seed,
-                                                         settings={"steps": 30, "steps_per_generation": 1})))
+        configs[-1].write_text(
+            yaml.safe_dump(run_config(str(target), seed=seed, settings={"steps": 30, "steps_per_generation": 1}))
+        )
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
-    procs = [subprocess.Popen([sys.executable, "-m", "ferlab.cli", "run", str(c), "--out", str(out)],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for c in configs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ferlab.cli", "run", str(c), "--out", str(out)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for c in configs
+    ]
     results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
     assert sorted(rc for rc, _, _ in results) == [0, 2], results
     winner = next(i for i, (rc, _, _) in enumerate(results) if rc == 0)
@@ -273,19 +334,22 @@ def test_two_runs_started_into_one_folder_give_one_run_and_one_refusal(tmp_path)
 
 
 # --------------------------------------------------- 2, 3. genome JSON types
-@pytest.mark.parametrize("field,value,words", [
-    ("enabled", "false", "links[0].enabled must be true or false"),
-    ("enabled", 0, "links[0].enabled must be true or false"),
-    ("weight", "1.5", "links[0].weight must be a finite number"),
-    ("weight", True, "links[0].weight must be a finite number"),
-    ("weight", float("nan"), "links[0].weight must be a finite number"),
-    ("weight", float("inf"), "links[0].weight must be a finite number"),
-    ("weight", 10 ** 400, "links[0].weight must be a finite number"),
-    ("innovation", 1.5, "links[0].innovation must be an integer"),
-    ("label", 3, "links[0].label must be a string"),
-    ("sweep", [0, 1], "links[0].sweep must be [start, end, step]"),
-    ("sweep", [0, "inf", 1], "links[0].sweep.1 must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "field,value,words",
+    [
+        ("enabled", "false", "links[0].enabled must be true or false"),
+        ("enabled", 0, "links[0].enabled must be true or false"),
+        ("weight", "1.5", "links[0].weight must be a finite number"),
+        ("weight", True, "links[0].weight must be a finite number"),
+        ("weight", float("nan"), "links[0].weight must be a finite number"),
+        ("weight", float("inf"), "links[0].weight must be a finite number"),
+        ("weight", 10**400, "links[0].weight must be a finite number"),
+        ("innovation", 1.5, "links[0].innovation must be an integer"),
+        ("label", 3, "links[0].label must be a string"),
+        ("sweep", [0, 1], "links[0].sweep must be [start, end, step]"),
+        ("sweep", [0, "inf", 1], "links[0].sweep.1 must be a finite number"),
+    ],
+)
 @pytest.mark.parametrize("command", ["render", "layerize"])
 def test_genome_json_with_a_wrong_type_is_refused(tmp_path, capsys, command, field, value, words):
     data = genome()
@@ -299,13 +363,22 @@ def test_genome_json_with_a_wrong_type_is_refused(tmp_path, capsys, command, fie
 
 
 def test_nan_weights_in_picbreeder_xml_are_refused(tmp_path, capsys):
-    nodes = "".join(f'<node label="{label}" type="{kind}"><marking branch="1" id="{i}"/>'
-                    f'<activation>{act}(x)</activation></node>'
-                    for i, (label, kind, act) in enumerate([("x", "in", "identity"), ("y", "in", "identity"),
-                                                            ("d", "in", "identity"), ("bias", "in", "identity"),
-                                                            ("ink", "out", "gaussian")]))
-    link = ('<link><marking branch="1" id="9"/><source branch="1" id="0"/><target branch="1" id="4"/>'
-            '<weight>nan</weight></link>')
+    nodes = "".join(
+        f'<node label="{label}" type="{kind}"><marking branch="1" id="{i}"/><activation>{act}(x)</activation></node>'
+        for i, (label, kind, act) in enumerate(
+            [
+                ("x", "in", "identity"),
+                ("y", "in", "identity"),
+                ("d", "in", "identity"),
+                ("bias", "in", "identity"),
+                ("ink", "out", "gaussian"),
+            ]
+        )
+    )
+    link = (
+        '<link><marking branch="1" id="9"/><source branch="1" id="0"/><target branch="1" id="4"/>'
+        "<weight>nan</weight></link>"
+    )
     src = tmp_path / "g.xml"
     src.write_text(f"<data><genome><nodes>{nodes}</nodes><links>{link}</links></genome></data>")
     assert main(["layerize", str(src), "--out", str(tmp_path / "o.npz")]) == 2
@@ -336,8 +409,10 @@ def test_genome_validation_is_linear():
     data = genome(links=[])
     data["nodes"] += [{"id": f"c{i}", "kind": "hidden", "activation": "sin", "label": ""} for i in range(40_000)]
     chain = ["x"] + [f"c{i}" for i in range(40_000)] + ["ink"]
-    data["links"] = [{"innovation": k, "source": a, "target": b, "weight": 1.0, "enabled": True}
-                     for k, (a, b) in enumerate(itertools.pairwise(chain))]
+    data["links"] = [
+        {"innovation": k, "source": a, "target": b, "weight": 1.0, "enabled": True}
+        for k, (a, b) in enumerate(itertools.pairwise(chain))
+    ]
     result = {}
     worker = threading.Thread(target=lambda: result.update(g=Genome.from_dict(data)), daemon=True)
     worker.start()
@@ -351,8 +426,10 @@ def test_non_finite_es_std_is_refused(tmp_path, capsys, value):
     target = tmp_path / "t.png"
     target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
     config = tmp_path / "c.yaml"
-    config.write_text(f"regime: es\nresolution: 8\ntarget: {target}\narch: '{SMALL}'\ngenerations: 2\n"
-                      f"settings: {{population_size: 4, std: {value}}}\n")
+    config.write_text(
+        f"regime: es\nresolution: 8\ntarget: {target}\narch: '{SMALL}'\ngenerations: 2\n"
+        f"settings: {{population_size: 4, std: {value}}}\n"
+    )
     out = tmp_path / "out"
     assert main(["run", str(config), "--out", str(out)]) == 2
     one_line_error(capsys.readouterr().err, "settings.std", "finite")
@@ -371,8 +448,15 @@ def test_non_finite_numbers_are_refused_inside_free_form_settings():
 
 
 # ---------------------------------------------------------------- 6. bombs (in-process parts)
-@pytest.mark.parametrize("arch,cap", [("1000000000;sin:1", "FERLAB_MAX_LAYERS"), ("2;sin:100000", "FERLAB_MAX_WIDTH"),
-                                      ("1000;sin:1000", "FERLAB_MAX_WEIGHTS"), ("9" * 5000 + ";sin:1", "characters")])
+@pytest.mark.parametrize(
+    "arch,cap",
+    [
+        ("1000000000;sin:1", "FERLAB_MAX_LAYERS"),
+        ("2;sin:100000", "FERLAB_MAX_WIDTH"),
+        ("1000;sin:1000", "FERLAB_MAX_WEIGHTS"),
+        ("9" * 5000 + ";sin:1", "characters"),
+    ],
+)
 def test_architecture_caps_are_decided_before_allocation(arch, cap):
     from ferlab.cppn import Architecture
     from ferlab.errors import FerlabError
@@ -417,8 +501,10 @@ def bad_npz_cases(folder: Path) -> dict[str, tuple[Path, str]]:
     return cases
 
 
-@pytest.mark.parametrize("case", ["npy_renamed_npz", "truncated", "header_claims_4tb", "complex_weights",
-                                  "short_member", "arch_not_a_string"])
+@pytest.mark.parametrize(
+    "case",
+    ["npy_renamed_npz", "truncated", "header_claims_4tb", "complex_weights", "short_member", "arch_not_a_string"],
+)
 def test_bad_npz_is_one_line(tmp_path, capsys, case):
     path, words = bad_npz_cases(tmp_path)[case]
     out = tmp_path / "out" / "o.png"
@@ -512,12 +598,14 @@ def test_output_files_follow_the_umask(tmp_path):
 
 
 def test_warnings_do_not_add_stderr_lines(tmp_path):
-    code = ("import sys, warnings, ferlab.cli as c\n"
-            "def bad(args):\n"
-            "    warnings.warn('library noise')\n"
-            "    raise c.FerlabError('bad input')\n"
-            "c.cmd_info = bad\n"
-            "sys.exit(c.main(sys.argv[1:]))\n")
+    code = (
+        "import sys, warnings, ferlab.cli as c\n"
+        "def bad(args):\n"
+        "    warnings.warn('library noise')\n"
+        "    raise c.FerlabError('bad input')\n"
+        "c.cmd_info = bad\n"
+        "sys.exit(c.main(sys.argv[1:]))\n"
+    )
     rc, err, _ = cli(["info", "x.json"], tmp_path, code=code)
     assert rc == 2
     one_line_error(err, "bad input")

@@ -11,16 +11,23 @@ from ferlab.errors import GenomeError
 from ferlab.picbreeder import parse_picbreeder_xml
 
 NODE = '<node {attrs}><marking branch="1" id="{id}"/><activation>{act}(x)</activation></node>'
-LINK = ('<link><marking branch="1" id="{id}"/><source branch="1" id="{s}"/>'
-        '<target branch="1" id="{t}"/><weight>{w}</weight></link>')
+LINK = (
+    '<link><marking branch="1" id="{id}"/><source branch="1" id="{s}"/>'
+    '<target branch="1" id="{t}"/><weight>{w}</weight></link>'
+)
 
 
 def genome_xml(nodes=None, links=None) -> str:
     """A small valid ink genome: x, y, d, bias -> hidden 5 -> ink 4."""
     if nodes is None:
-        nodes = [('label="x" type="in"', 0, "identity"), ('label="y" type="in"', 1, "identity"),
-                 ('label="d" type="in"', 2, "identity"), ('label="bias" type="in"', 3, "identity"),
-                 ('label="ink" type="out"', 4, "gaussian"), ('type="hidden"', 5, "sin")]
+        nodes = [
+            ('label="x" type="in"', 0, "identity"),
+            ('label="y" type="in"', 1, "identity"),
+            ('label="d" type="in"', 2, "identity"),
+            ('label="bias" type="in"', 3, "identity"),
+            ('label="ink" type="out"', 4, "gaussian"),
+            ('type="hidden"', 5, "sin"),
+        ]
     if links is None:
         links = [(10, 0, 5, 1.5), (11, 2, 5, -0.5), (12, 5, 4, 2.0), (13, 3, 4, 0.3)]
     node_xml = "".join(NODE.format(attrs=a, id=i, act=act) for a, i, act in nodes)
@@ -34,25 +41,39 @@ def test_the_small_genome_is_valid():
 
 
 def without_node(label):
-    base = [('label="x" type="in"', 0, "identity"), ('label="y" type="in"', 1, "identity"),
-            ('label="d" type="in"', 2, "identity"), ('label="bias" type="in"', 3, "identity"),
-            ('label="ink" type="out"', 4, "gaussian"), ('type="hidden"', 5, "sin")]
+    base = [
+        ('label="x" type="in"', 0, "identity"),
+        ('label="y" type="in"', 1, "identity"),
+        ('label="d" type="in"', 2, "identity"),
+        ('label="bias" type="in"', 3, "identity"),
+        ('label="ink" type="out"', 4, "gaussian"),
+        ('type="hidden"', 5, "sin"),
+    ]
     return [n for n in base if f'label="{label}"' not in n[0]]
 
 
 BAD_GENOMES = {
-    "no_bias_input": (genome_xml(nodes=without_node("bias"), links=[(10, 0, 5, 1.0), (12, 5, 4, 1.0)]),
-                      "no bias input"),
-    "no_d_input": (genome_xml(nodes=without_node("d"), links=[(10, 0, 5, 1.0), (12, 5, 4, 1.0)]),
-                   "no d input"),
+    "no_bias_input": (
+        genome_xml(nodes=without_node("bias"), links=[(10, 0, 5, 1.0), (12, 5, 4, 1.0)]),
+        "no bias input",
+    ),
+    "no_d_input": (genome_xml(nodes=without_node("d"), links=[(10, 0, 5, 1.0), (12, 5, 4, 1.0)]), "no d input"),
     "no_output": (genome_xml(nodes=without_node("ink"), links=[(10, 0, 5, 1.0)]), "no output node"),
-    "unknown_activation": (genome_xml(nodes=without_node("zzz")[:5] + [('type="hidden"', 5, "swish")]),
-                           "unknown activation 'swish'"),
-    "missing_node": (genome_xml(links=[(10, 0, 5, 1.0), (12, 5, 4, 1.0), (14, 9, 4, 1.0)]),
-                     "refers to missing node 1_9"),
-    "cycle": (genome_xml(nodes=without_node("zzz") + [('type="hidden"', 6, "gaussian")],
-                         links=[(10, 0, 5, 1.0), (11, 5, 6, 1.0), (12, 6, 5, 1.0), (13, 6, 4, 1.0)]),
-              "cycle: 1_5 -> 1_6 -> 1_5"),
+    "unknown_activation": (
+        genome_xml(nodes=without_node("zzz")[:5] + [('type="hidden"', 5, "swish")]),
+        "unknown activation 'swish'",
+    ),
+    "missing_node": (
+        genome_xml(links=[(10, 0, 5, 1.0), (12, 5, 4, 1.0), (14, 9, 4, 1.0)]),
+        "refers to missing node 1_9",
+    ),
+    "cycle": (
+        genome_xml(
+            nodes=without_node("zzz") + [('type="hidden"', 6, "gaussian")],
+            links=[(10, 0, 5, 1.0), (11, 5, 6, 1.0), (12, 6, 5, 1.0), (13, 6, 4, 1.0)],
+        ),
+        "cycle: 1_5 -> 1_6 -> 1_5",
+    ),
     "not_xml": ("this is { not xml", "not XML"),
 }
 
@@ -80,8 +101,10 @@ def test_cli_bad_genome_exits_2_with_one_line_and_writes_nothing(tmp_path, capsy
 
 
 def test_entity_expansion_is_refused():
-    bomb = ('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
-            '<data><genome><nodes/><links/></genome></data>')
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        "<data><genome><nodes/><links/></genome></data>"
+    )
     with pytest.raises(GenomeError, match="forbidden|not XML"):
         parse_picbreeder_xml(bomb.encode(), source="bomb.xml")
 

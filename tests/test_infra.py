@@ -64,13 +64,21 @@ def test_submit_hands_the_command_to_ray_job_submit(tmp_path):
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FERLAB_STORAGE": "s3://b/tune"}
-    out = subprocess.run([str(INFRA / "submit"), "sweep", "my spec.yaml", "--resume"], env=env,
-                         capture_output=True, text=True, check=True).stdout.splitlines()
+    out = subprocess.run(
+        [str(INFRA / "submit"), "sweep", "my spec.yaml", "--resume"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert out[:5] == ["job", "submit", "--address", "http://127.0.0.1:8265", "--no-wait"]
     assert out[5:8] == ["--", "bash", "-c"]
-    assert out[8] == ('cd "$HOME/ferlab" && exec ferlab sweep my\\ spec.yaml --resume --address auto '
-                      "--tracking-uri http://10.0.0.7:5000 --storage s3://b/tune ")
+    assert out[8] == (
+        'cd "$HOME/ferlab" && exec ferlab sweep my\\ spec.yaml --resume --address auto '
+        "--tracking-uri http://10.0.0.7:5000 --storage s3://b/tune "
+    )
     env.pop("FERLAB_STORAGE")
-    missing = subprocess.run([str(INFRA / "submit"), "sweep", "x.yaml"], env=env, capture_output=True, text=True,
-                             check=False)
+    missing = subprocess.run(
+        [str(INFRA / "submit"), "sweep", "x.yaml"], env=env, capture_output=True, text=True, check=False
+    )
     assert missing.returncode != 0 and "FERLAB_STORAGE is not set" in missing.stderr

@@ -40,10 +40,19 @@ def test_rung_names_and_validation():
         with pytest.raises(ValueError):
             ladders.check_rungs(bad)
         with pytest.raises(ConfigError):
-            load_run_config({"regime": "sgd", "target": "picbreeder:skull", "arch": ARCH, "ladder": bad,
-                             "settings": {"steps": 10, "steps_per_generation": 10}})
-    assert ladders.wall_times([1, -1], [{"generation": 0, "wall_time": 1.0},
-                                        {"generation": 1, "wall_time": 2.5}])[0] == 3.5
+            load_run_config(
+                {
+                    "regime": "sgd",
+                    "target": "picbreeder:skull",
+                    "arch": ARCH,
+                    "ladder": bad,
+                    "settings": {"steps": 10, "steps_per_generation": 10},
+                }
+            )
+    assert (
+        ladders.wall_times([1, -1], [{"generation": 0, "wall_time": 1.0}, {"generation": 1, "wall_time": 2.5}])[0]
+        == 3.5
+    )
 
 
 def read_csv(path):
@@ -68,8 +77,16 @@ def check_snapshots(result, table, rerender):
 
 
 def test_sgd_rungs_and_each_seed_its_own_loss(picbreeder_dir, tmp_path):
-    config = load_run_config({"regime": "sgd", "target": "picbreeder:skull", "resolution": 12, "arch": ARCH,
-                              "ladder": RUNGS, "settings": {"steps": 200, "steps_per_generation": 20, "seeds": 3}})
+    config = load_run_config(
+        {
+            "regime": "sgd",
+            "target": "picbreeder:skull",
+            "resolution": 12,
+            "arch": ARCH,
+            "ladder": RUNGS,
+            "settings": {"steps": 200, "steps_per_generation": 20, "seeds": 3},
+        }
+    )
     result, _ = run(config, tmp_path, progress=False)
     target = load_target("picbreeder:skull", 12)
 
@@ -93,14 +110,22 @@ def test_es_masked_rungs(picbreeder_dir, tmp_path):
     mask_net = jax.tree.map(lambda k: k.at[0].set(0.0), init_net(ARCH, jax.random.PRNGKey(5)))  # first rows off
     mask_path = tmp_path / "mask.npz"
     write_net(mask_path, mask_net)
-    config = load_run_config({"regime": "es", "target": "picbreeder:skull", "resolution": 10, "arch": ARCH,
-                              "generations": 15, "ladder": RUNGS,
-                              "settings": {"population_size": 16, "std": 0.1, "learning_rate": 0.05,
-                                           "mask_from": str(mask_path)}})
+    config = load_run_config(
+        {
+            "regime": "es",
+            "target": "picbreeder:skull",
+            "resolution": 10,
+            "arch": ARCH,
+            "generations": 15,
+            "ladder": RUNGS,
+            "settings": {"population_size": 16, "std": 0.1, "learning_rate": 0.05, "mask_from": str(mask_path)},
+        }
+    )
     result, _ = run(config, tmp_path / "run", progress=False)
     target = load_target("picbreeder:skull", 10)
-    check_snapshots(result, read_csv(tmp_path / "run" / "ladder.csv"),
-                    lambda n: float(mse(render(result.nets[n], 10).rgb, target)))
+    check_snapshots(
+        result, read_csv(tmp_path / "run" / "ladder.csv"), lambda n: float(mse(render(result.nets[n], 10).rgb, target))
+    )
     zero = np.asarray(mask_net.flat()) == 0
     assert zero.any()
     for net in result.nets.values():
@@ -108,10 +133,23 @@ def test_es_masked_rungs(picbreeder_dir, tmp_path):
 
 
 def test_neat_rungs_and_resumed_run_keeps_them(picbreeder_dir, tmp_path):
-    config = load_run_config({"regime": "neat", "target": "picbreeder:skull", "resolution": 8, "generations": 6,
-                              "checkpoint_every": 1, "ladder": RUNGS,
-                              "settings": {"population_size": 16, "max_nodes": 12, "max_links": 24,
-                                           "max_species": 4, "target_species": 2}})
+    config = load_run_config(
+        {
+            "regime": "neat",
+            "target": "picbreeder:skull",
+            "resolution": 8,
+            "generations": 6,
+            "checkpoint_every": 1,
+            "ladder": RUNGS,
+            "settings": {
+                "population_size": 16,
+                "max_nodes": 12,
+                "max_links": 24,
+                "max_species": 4,
+                "target_species": 2,
+            },
+        }
+    )
     whole, _ = run(config, tmp_path / "whole", progress=False)
     target = load_target("picbreeder:skull", 8)
     table = read_csv(tmp_path / "whole" / "ladder.csv")
@@ -134,6 +172,13 @@ def test_neat_rungs_and_resumed_run_keeps_them(picbreeder_dir, tmp_path):
 def test_rungs_held_as_float32_keep_their_names():
     ladder = ladders.init(ladders.DEFAULT_RUNGS, jnp.zeros(1))
     assert [name for name, _ in ladders.reached(ladder.replace(reached=jnp.ones(8, bool)))] == [
-        "rung_0.080", "rung_0.050", "rung_0.030", "rung_0.020", "rung_0.010", "rung_0.005", "rung_0.002",
-        "rung_0.001"]
+        "rung_0.080",
+        "rung_0.050",
+        "rung_0.030",
+        "rung_0.020",
+        "rung_0.010",
+        "rung_0.005",
+        "rung_0.002",
+        "rung_0.001",
+    ]
     assert list(ladders.table(ladder)["rung"]) == list(ladders.DEFAULT_RUNGS)

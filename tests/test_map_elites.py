@@ -25,8 +25,7 @@ def test_an_elite_is_never_replaced_by_a_worse_one():
         fit = rng.normal(size=7).astype(np.float32)
         payload = np.stack([fit, cells.astype(np.float32)], 1)
         before = np.asarray(archive.fitness).copy()
-        archive, became = insert(archive, jnp.asarray(cells), jnp.zeros((7, 1)), jnp.asarray(fit),
-                                 jnp.asarray(payload))
+        archive, became = insert(archive, jnp.asarray(cells), jnp.zeros((7, 1)), jnp.asarray(fit), jnp.asarray(payload))
         after = np.asarray(archive.fitness)
         for c in range(5):
             here = fit[cells == c]
@@ -49,10 +48,25 @@ def test_an_elite_is_never_replaced_by_a_worse_one():
 def _config(genome="dense", **extra):
     settings = {"batch_size": 8, "bins": 3, "descriptor_size": 4, "genome": genome, **extra}
     if genome == "neat":
-        settings["neat"] = {"max_nodes": 10, "max_links": 20, "add_node_rate": 0.5, "add_link_rate": 0.5,
-                            "population_size": 8, "max_species": 4, "target_species": 2}
-    return load_run_config({"regime": "map_elites", "resolution": 8, "arch": "2;sin:3,gaussian:3",
-                            "generations": 4, "checkpoint_every": 1, "settings": settings})
+        settings["neat"] = {
+            "max_nodes": 10,
+            "max_links": 20,
+            "add_node_rate": 0.5,
+            "add_link_rate": 0.5,
+            "population_size": 8,
+            "max_species": 4,
+            "target_species": 2,
+        }
+    return load_run_config(
+        {
+            "regime": "map_elites",
+            "resolution": 8,
+            "arch": "2;sin:3,gaussian:3",
+            "generations": 4,
+            "checkpoint_every": 1,
+            "settings": settings,
+        }
+    )
 
 
 def test_quality_per_cell_only_rises_over_a_run_and_elites_are_exported():
@@ -90,9 +104,16 @@ def test_neat_map_elites_resumes_to_the_uninterrupted_result(tmp_path):
 def test_target_quality_needs_a_target_and_reports_the_loss(picbreeder_dir):
     with pytest.raises(ConfigError, match="needs a target"):
         _config(quality="target")
-    config = load_run_config({"regime": "map_elites", "resolution": 8, "arch": "2;sin:3,gaussian:3",
-                              "target": "picbreeder:skull", "generations": 2,
-                              "settings": {"batch_size": 8, "bins": 3, "descriptor_size": 4, "quality": "target"}})
+    config = load_run_config(
+        {
+            "regime": "map_elites",
+            "resolution": 8,
+            "arch": "2;sin:3,gaussian:3",
+            "target": "picbreeder:skull",
+            "generations": 2,
+            "settings": {"batch_size": 8, "bins": 3, "descriptor_size": 4, "quality": "target"},
+        }
+    )
     search = make_search(config)
     state, stats = search.step(search.init(jax.random.PRNGKey(0)))
     assert 0 <= float(stats["loss"]) == pytest.approx(-float(stats["best_fitness"]))
@@ -102,8 +123,9 @@ def test_an_immigrant_takes_its_cell_when_better():
     search = make_search(_config())
     state = search.init(jax.random.PRNGKey(2))
     payload, fitness = search.emigrant(state)
-    assert float(fitness) == pytest.approx(-float(jnp.max(jnp.where(state.archive.filled, state.archive.fitness,
-                                                                     -jnp.inf))))
+    assert float(fitness) == pytest.approx(
+        -float(jnp.max(jnp.where(state.archive.filled, state.archive.fitness, -jnp.inf)))
+    )
     other = search.init(jax.random.PRNGKey(3))
     merged = search.immigrate(other, payload, fitness)
     assert np.any(np.all(np.asarray(merged.archive.payload) == np.asarray(payload), axis=1))

@@ -42,8 +42,9 @@ def _assert_ranked(results):
     for ufr, fer in PAIRS:
         for name in METRICS:
             assert 0.0 <= results[ufr][name] <= 1.0 and 0.0 <= results[fer][name] <= 1.0, name
-            assert results[ufr][name] < results[fer][name], f"{name}: {ufr} {results[ufr][name]:.3f} " \
-                                                            f">= {fer} {results[fer][name]:.3f}"
+            assert results[ufr][name] < results[fer][name], (
+                f"{name}: {ufr} {results[ufr][name]:.3f} >= {fer} {results[fer][name]:.3f}"
+            )
         assert fer_score(results[ufr]) < fer_score(results[fer])
 
 
@@ -75,8 +76,12 @@ def _permute_units(net: DenseNet, key) -> DenseNet:
     starts = np.cumsum([0] + [c for _, c in net.arch.groups])
     for layer in range(1, net.arch.n_layers + 1):
         key, sub = jax.random.split(key)
-        perm = np.concatenate([start + np.asarray(jax.random.permutation(jax.random.fold_in(sub, g), count))
-                               for g, (start, (_, count)) in enumerate(zip(starts, net.arch.groups))])
+        perm = np.concatenate(
+            [
+                start + np.asarray(jax.random.permutation(jax.random.fold_in(sub, g), count))
+                for g, (start, (_, count)) in enumerate(zip(starts, net.arch.groups))
+            ]
+        )
         kernels[layer - 1] = kernels[layer - 1][:, perm]
         kernels[layer] = kernels[layer][perm, :]
     return DenseNet(net.arch, tuple(jnp.asarray(k) for k in kernels))
@@ -88,8 +93,11 @@ def _split_cache_chain(net: DenseNet) -> DenseNet:
     n_cache = dict(net.arch.groups)["cache"]
     for layer in range(1, net.arch.n_layers):
         into, out = kernels[layer - 1], kernels[layer]
-        copies = [c for c in range(n_cache) if np.count_nonzero(into[:, c]) == 1 and into[:, c].max() == 1.0
-                  and np.any(out[c])]
+        copies = [
+            c
+            for c in range(n_cache)
+            if np.count_nonzero(into[:, c]) == 1 and into[:, c].max() == 1.0 and np.any(out[c])
+        ]
         free = [c for c in range(n_cache) if not np.any(into[:, c]) and not np.any(out[c])]
         if copies and free:
             c, spare = copies[0], free[0]
@@ -135,7 +143,7 @@ def test_skull_mouth_and_jaw_are_symmetric_and_the_wink_is_not(picbreeder_dir):
 
 
 def test_butterfly_wing_area_is_symmetric(picbreeder_dir):
-    wing, = weight_asymmetry(_net(picbreeder_dir, "picbreeder_butterfly"), [(12, 11, 17)])
+    (wing,) = weight_asymmetry(_net(picbreeder_dir, "picbreeder_butterfly"), [(12, 11, 17)])
     assert wing < 1 / 3
 
 
@@ -156,7 +164,7 @@ def test_feature_labels_merge_variants_and_drop_non_features():
 
 
 def test_auroc_counts_ties_as_half():
-    sim = np.array([[1, .9, .1, .5], [.9, 1, .5, .2], [.1, .5, 1, .8], [.5, .2, .8, 1.]])
+    sim = np.array([[1, 0.9, 0.1, 0.5], [0.9, 1, 0.5, 0.2], [0.1, 0.5, 1, 0.8], [0.5, 0.2, 0.8, 1.0]])
     value, same, different = labels.auroc(sim, ("a", "a", "b", "b"))
     assert (same, different) == (2, 4)
     # same-label pairs .9, .8 against .1 .5 .5 .2: all larger

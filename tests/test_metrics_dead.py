@@ -33,8 +33,9 @@ def _cut_output() -> DenseNet:
     return DenseNet(net.arch, (*net.kernels[:-1], jnp.zeros_like(net.kernels[-1])))
 
 
-@pytest.mark.parametrize("make, reason", [(_all_zero, "no non-zero weights"),
-                                          (_cut_output, "no weight moves the picture")])
+@pytest.mark.parametrize(
+    "make, reason", [(_all_zero, "no non-zero weights"), (_cut_output, "no weight moves the picture")]
+)
 def test_dead_net_analysis_has_status_reason_and_no_scores(make, reason):
     result = analyze(make(), config=SMALL, draw=False)
     assert result.dead and reason in result.reason
@@ -68,8 +69,11 @@ def test_analyze_command_exits_0_on_a_dead_net(tmp_path, capsys):
 def test_trial_with_a_dead_seed_among_live_seeds_scores_the_live_ones(tmp_path):
     """What a sweep trial does at its end (``TrialLog.final`` with the ``fer_suite`` adapter) on
     three SGD seeds, one of them dead: the run finishes, the live seeds have scores."""
-    search = SGDSearch(SGDConfig(steps=4, steps_per_generation=2, seeds=3), init_net(ARCH, jax.random.PRNGKey(0)).arch,
-                       np.full((16, 16, 3), 0.5, np.float32))
+    search = SGDSearch(
+        SGDConfig(steps=4, steps_per_generation=2, seeds=3),
+        init_net(ARCH, jax.random.PRNGKey(0)).arch,
+        np.full((16, 16, 3), 0.5, np.float32),
+    )
     state, _ = search.step(search.init(jax.random.PRNGKey(0)))
     result = search.result(state)
     nets = {**result.nets, "seed_1": _all_zero()}

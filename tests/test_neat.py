@@ -68,7 +68,8 @@ def test_champion_layerizes_and_renders_as_its_graph(blob_run):
     np.testing.assert_allclose(tensor, graph, atol=1e-4)
     np.testing.assert_allclose(result.images["best"], graph, atol=1e-4)
     assert float(np.mean((graph - np.asarray(blob(SIZE))) ** 2)) == pytest.approx(
-        -float(outcome.state.champion_fitness), abs=1e-5)
+        -float(outcome.state.champion_fitness), abs=1e-5
+    )
 
 
 @pytest.mark.slow
@@ -87,8 +88,13 @@ def test_skull_best_mse_falls_in_every_20_generation_window(picbreeder_dir):
     assert np.median(finals) <= 0.065, finals
 
 
-NOVELTY = {"population_size": 100, "fitness": "novelty", "weight_perturb_rate": 0.8, "weight_perturb_power": 0.5,
-           "novelty": {"capacity": 200, "max_add": 2}}
+NOVELTY = {
+    "population_size": 100,
+    "fitness": "novelty",
+    "weight_perturb_rate": 0.8,
+    "weight_perturb_power": 0.5,
+    "novelty": {"capacity": 200, "max_add": 2},
+}
 
 
 def test_novelty_archive_is_more_diverse_than_random_genomes_of_the_same_size():
@@ -110,15 +116,19 @@ def test_novelty_archive_is_more_diverse_than_random_genomes_of_the_same_size():
     k_w, k_a = jax.random.split(jax.random.PRNGKey(2))
     random = evolved.replace(  # same topologies, random weights and activations
         link_w=cfg.weight_init_std * jax.random.normal(k_w, evolved.link_w.shape),
-        node_act=jnp.where(jnp.arange(cfg.max_nodes) >= 4,
-                           jax.random.randint(k_a, evolved.node_act.shape, 0, len(CPPN_ACTIVATIONS)),
-                           evolved.node_act))
+        node_act=jnp.where(
+            jnp.arange(cfg.max_nodes) >= 4,
+            jax.random.randint(k_a, evolved.node_act.shape, 0, len(CPPN_ACTIVATIONS)),
+            evolved.node_act,
+        ),
+    )
     describe = DESCRIPTORS[cfg.novelty.descriptor]
     desc = [describe(paint(pop, cfg.novelty.descriptor_size, False)[0]) for pop in (evolved, random)]
     spread = [float(mean_pairwise_distance(d)) for d in desc]
     sparse = [float(mean_nearest_distance(d)) for d in desc]
-    np.testing.assert_allclose(archive.descriptors[:n], describe(
-        paint(evolved, cfg.novelty.descriptor_size, False)[0]), atol=1e-5)
+    np.testing.assert_allclose(
+        archive.descriptors[:n], describe(paint(evolved, cfg.novelty.descriptor_size, False)[0]), atol=1e-5
+    )
     assert spread[0] > 1.1 * spread[1], spread
     assert sparse[0] > 1.45 * sparse[1], sparse
     result = neat.result(outcome.state)
@@ -126,9 +136,19 @@ def test_novelty_archive_is_more_diverse_than_random_genomes_of_the_same_size():
 
 
 def test_exported_archive_is_the_newest_entries_oldest_first_after_the_ring_wraps():
-    cfg = from_dict(NEATConfig, {"population_size": 16, "max_nodes": 12, "max_links": 24, "max_species": 4,
-                                 "target_species": 2, "fitness": "novelty", "archive_export": 4,
-                                 "novelty": {"capacity": 6, "max_add": 2, "threshold": 0.01}})
+    cfg = from_dict(
+        NEATConfig,
+        {
+            "population_size": 16,
+            "max_nodes": 12,
+            "max_links": 24,
+            "max_species": 4,
+            "target_species": 2,
+            "fitness": "novelty",
+            "archive_export": 4,
+            "novelty": {"capacity": 6, "max_add": 2, "threshold": 0.01},
+        },
+    )
     neat = NEAT(cfg, 8)
     state = neat.init(jax.random.PRNGKey(0))
     checked = set()

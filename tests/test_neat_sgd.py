@@ -14,8 +14,15 @@ from ferlab.search.neat_sgd import NeatSGDConfig, make_neat_sgd, paint_trainable
 from ferlab.search.runs import load_run_config
 from ferlab.search.targets import load_target
 
-SMALL = {"population_size": 16, "max_nodes": 12, "max_links": 24, "max_species": 4, "target_species": 2,
-         "add_node_rate": 0.8, "add_link_rate": 0.8}
+SMALL = {
+    "population_size": 16,
+    "max_nodes": 12,
+    "max_links": 24,
+    "max_species": 4,
+    "target_species": 2,
+    "add_node_rate": 0.8,
+    "add_link_rate": 0.8,
+}
 SIZE = 8
 
 
@@ -50,9 +57,15 @@ def test_training_lowers_each_genomes_loss(picbreeder_dir):
 
 @pytest.mark.parametrize("lamarckian", [True, False])
 def test_lamarckian_inherits_baldwinian_only_scores(picbreeder_dir, lamarckian):
-    config = load_run_config({"regime": "neat_sgd", "target": "picbreeder:skull", "resolution": SIZE,
-                              "generations": 2, "settings": {"train_steps": 5, "learning_rate": 0.05,
-                                                             "lamarckian": lamarckian, "neat": SMALL}})
+    config = load_run_config(
+        {
+            "regime": "neat_sgd",
+            "target": "picbreeder:skull",
+            "resolution": SIZE,
+            "generations": 2,
+            "settings": {"train_steps": 5, "learning_rate": 0.05, "lamarckian": lamarckian, "neat": SMALL},
+        }
+    )
     search = make_neat_sgd(config, config.settings)
     state = search.init(jax.random.PRNGKey(0))
     new, stats = search.step(state)

@@ -33,14 +33,14 @@ def genome(links, acts=None) -> Genomes:
         link_src=jnp.asarray(src + [0] * pad, jnp.int32),
         link_dst=jnp.asarray(dst + [0] * pad, jnp.int32),
         link_w=jnp.asarray(w + [0.0] * pad, jnp.float32),
-        link_on=jnp.asarray([True] * len(links) + [False] * pad))
+        link_on=jnp.asarray([True] * len(links) + [False] * pad),
+    )
 
 
 # Fitter parent A: innovations 0 1 2 4 6; other parent B: 0 1 3 5 7 8.
 # Matching 0 1; disjoint A: 2 4 6, B: 3 5; excess (beyond A's highest, 6): B's 7 8.
 A = genome([(0, 0, 4, 1.0), (1, 1, 4, 2.0), (2, 2, 5, 3.0), (4, 5, 4, 4.0), (6, 3, 5, 5.0)])
-B = genome([(0, 0, 4, -1.0), (1, 1, 4, -2.0), (3, 0, 6, -3.0), (5, 6, 4, -4.0),
-            (7, 2, 4, -5.0), (8, 3, 4, -6.0)])
+B = genome([(0, 0, 4, -1.0), (1, 1, 4, -2.0), (3, 0, 6, -3.0), (5, 6, 4, -4.0), (7, 2, 4, -5.0), (8, 3, 4, -6.0)])
 
 
 def test_crossover_keeps_the_fitter_parents_genes_and_mixes_matching_ones():
@@ -73,8 +73,10 @@ def test_distance_counts_excess_disjoint_and_weight_difference():
 
 
 def test_distance_matrix_of_populations_matches_the_pairwise_distance():
-    stack = lambda *gs: jax.vmap(sorted_genes)(jax.tree.map(lambda *a: jnp.stack(a), *gs))  # noqa: E731
-    d = np.asarray(jax.jit(distance_matrix, static_argnums=(2, 3, 4))(stack(A, B), stack(B, A, B), 1.0, 1.0, 0.5))  # B twice: shared genes
+    stack = lambda *gs: jax.vmap(sorted_genes)(jax.tree.map(lambda *a: jnp.stack(a), *gs))
+    d = np.asarray(
+        jax.jit(distance_matrix, static_argnums=(2, 3, 4))(stack(A, B), stack(B, A, B), 1.0, 1.0, 0.5)
+    )  # B twice: shared genes
     ab = (2 + 5) / 6 + 0.5 * (2.0 + 4.0) / 2
     np.testing.assert_allclose(d, [[ab, 0.0, ab], [0.0, ab, 0.0]], rtol=1e-6)
     assert float(distance(A, B, 1.0, 1.0, 0.5)) == pytest.approx(ab)
@@ -93,8 +95,9 @@ def test_same_split_in_one_generation_gets_the_same_node_and_innovations():
     one = one.replace(link_on=one.link_on & (jnp.arange(N_LINKS) == 2))  # one enabled link to split
     pop = jax.tree.map(lambda a: jnp.stack([a] * 6), one)
     cfg = NEATConfig(add_node_rate=1.0, add_link_rate=0.0, toggle_link_rate=0.0)
-    out, next_node, next_innov = jit_mutate(pop, jax.random.PRNGKey(3), jnp.ones(6, bool).at[5].set(False),
-                                            jnp.int32(5), jnp.int32(4), cfg=cfg)
+    out, next_node, next_innov = jit_mutate(
+        pop, jax.random.PRNGKey(3), jnp.ones(6, bool).at[5].set(False), jnp.int32(5), jnp.int32(4), cfg=cfg
+    )
     assert (int(next_node), int(next_innov)) == (6, 6)
     for k in range(5):
         g = to_genome(take(out, k), ink=True)
@@ -103,10 +106,8 @@ def test_same_split_in_one_generation_gets_the_same_node_and_innovations():
     assert int(out.n_nodes()[5]) == 5  # the elite was not mutated
 
 
-CYCLE_CFG = NEATConfig(add_node_rate=0.5, add_link_rate=0.9, toggle_link_rate=0.3,
-                       activation_mutate_rate=0.2)
-_mutate = jax.jit(lambda pop, key, nn, ni: mutate(pop, key, jnp.ones(pop.link_innov.shape[0], bool),
-                                                  nn, ni, CYCLE_CFG))
+CYCLE_CFG = NEATConfig(add_node_rate=0.5, add_link_rate=0.9, toggle_link_rate=0.3, activation_mutate_rate=0.2)
+_mutate = jax.jit(lambda pop, key, nn, ni: mutate(pop, key, jnp.ones(pop.link_innov.shape[0], bool), nn, ni, CYCLE_CFG))
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -129,15 +130,23 @@ def test_mutations_never_make_a_cycle(seed):
 
 def test_full_genome_skips_structural_mutations():
     pop = jax.vmap(lambda k: minimal(5, 4, True, k))(jax.random.split(jax.random.PRNGKey(0), 4))
-    out, nn, ni = jit_mutate(pop, jax.random.PRNGKey(1), jnp.ones(4, bool), jnp.int32(5), jnp.int32(4),
-                             cfg=NEATConfig(add_node_rate=1.0, add_link_rate=1.0))
+    out, nn, ni = jit_mutate(
+        pop,
+        jax.random.PRNGKey(1),
+        jnp.ones(4, bool),
+        jnp.int32(5),
+        jnp.int32(4),
+        cfg=NEATConfig(add_node_rate=1.0, add_link_rate=1.0),
+    )
     assert (int(nn), int(ni)) == (5, 4)
     assert (np.asarray(out.link_innov) == np.asarray(pop.link_innov)).all()
 
 
 def test_to_genome_link_weights_round_trip():
-    g = to_genome(take(jax.vmap(lambda k: minimal(N_NODES, N_LINKS, False, k))(
-        jax.random.split(jax.random.PRNGKey(0), 2)), 1), ink=False)
+    g = to_genome(
+        take(jax.vmap(lambda k: minimal(N_NODES, N_LINKS, False, k))(jax.random.split(jax.random.PRNGKey(0), 2)), 1),
+        ink=False,
+    )
     assert [l.innovation for l in g.links] == list(range(12))
     assert all(isinstance(l, Link) and l.enabled for l in g.links)
     assert {n.label for n in g.nodes if n.kind == "output"} == {"hue", "saturation", "brightness"}

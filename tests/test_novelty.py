@@ -9,8 +9,14 @@ import pytest
 
 from ferlab.cppn import init_nets
 from ferlab.search.api import run_search
-from ferlab.search.archive import (NoveltyConfig, archive_init, archive_update, mean_nearest_distance,
-                                   mean_pairwise_distance, novelty_scores)
+from ferlab.search.archive import (
+    NoveltyConfig,
+    archive_init,
+    archive_update,
+    mean_nearest_distance,
+    mean_pairwise_distance,
+    novelty_scores,
+)
 from ferlab.search.descriptors import DESCRIPTORS
 from ferlab.search.novelty import describe
 from ferlab.search.runs import load_run_config, make_search
@@ -48,7 +54,7 @@ def test_max_add_keeps_only_the_most_novel():
     cfg = NoveltyConfig(threshold=1.0, add_many=1, threshold_up=2.0, max_add=2, capacity=5)
     archive = archive_init(cfg.capacity, 1, jnp.zeros(()), cfg.threshold)
     archive = archive_update(archive, jnp.arange(4.0)[:, None], jnp.arange(4.0), jnp.array([3.0, 2.0, 5.0, 0.5]), cfg)
-    np.testing.assert_allclose(archive.payload[:int(archive.size)], [0.0, 2.0])  # the two most novel
+    np.testing.assert_allclose(archive.payload[: int(archive.size)], [0.0, 2.0])  # the two most novel
     assert float(archive.threshold) == 2.0  # three were above it: raised although two were added
 
 
@@ -64,8 +70,9 @@ def test_descriptors_are_pluggable_and_config_rejects_unknown():
 def diversity_ratios(generations: int, **settings):
     """The archive's spread against 1,024 random nets (its expected value at any set size) and its
     sparseness against as many random nets as it holds (sparseness falls with the set's size)."""
-    config = load_run_config({"regime": "novelty", "resolution": 16, "arch": SMALL, "generations": generations,
-                              "settings": settings})
+    config = load_run_config(
+        {"regime": "novelty", "resolution": 16, "arch": SMALL, "generations": generations, "settings": settings}
+    )
     search = make_search(config)
     outcome = run_search(search, jax.random.PRNGKey(0), generations)
     archive = outcome.state.archive
@@ -78,9 +85,11 @@ def diversity_ratios(generations: int, **settings):
 
 # studies/examples/novelty.yaml's settings: NS-ES with 5 parents, novelty against archive + population,
 # at most one (the most novel) addition per generation.
-NS_SETTINGS = {"meta_population": 5,
-               "es": {"algorithm": "Open_ES", "population_size": 32, "std": 0.3, "learning_rate": 0.1},
-               "novelty": {"threshold": 0.2, "max_add": 1}}
+NS_SETTINGS = {
+    "meta_population": 5,
+    "es": {"algorithm": "Open_ES", "population_size": 32, "std": 0.3, "learning_rate": 0.1},
+    "novelty": {"threshold": 0.2, "max_add": 1},
+}
 
 
 def test_example_config_is_the_tested_one():
@@ -101,10 +110,16 @@ def test_novelty_search_grows_an_archive_more_diverse_than_random_nets():
 
 
 def test_ns_es_meta_population_and_nsr_with_target(picbreeder_dir):
-    config = load_run_config({"regime": "novelty", "resolution": 16, "arch": SMALL, "generations": 3,
-                              "target": "picbreeder:skull",
-                              "settings": {"mode": "nsr", "meta_population": 3,
-                                           "es": {"population_size": 8}}})
+    config = load_run_config(
+        {
+            "regime": "novelty",
+            "resolution": 16,
+            "arch": SMALL,
+            "generations": 3,
+            "target": "picbreeder:skull",
+            "settings": {"mode": "nsr", "meta_population": 3, "es": {"population_size": 8}},
+        }
+    )
     search = make_search(config)
     outcome = run_search(search, jax.random.PRNGKey(0), 3)
     assert {"novelty", "archive_size", "best_fitness", "parent"} <= set(outcome.history[-1])

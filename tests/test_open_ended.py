@@ -27,10 +27,15 @@ def test_random_neat_baseline_mutates_as_often_as_the_search_had_generations():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "yardstick not met: these settings measured 0.74x (seed 0) and 0.62x (seed 1); 1,200 evaluations at "
-    "population 48: 0.78x, 0.85x with elitism 0, 0.96x with elitism 0 and rgb descriptors; "
-    "20,000 at 32x32: 1.08x (seed 0), 0.96x (seed 1)"))
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "yardstick not met: these settings measured 0.74x (seed 0) and 0.62x (seed 1); 1,200 evaluations at "
+        "population 48: 0.78x, 0.85x with elitism 0, 0.96x with elitism 0 and rgb descriptors; "
+        "20,000 at 32x32: 1.08x (seed 0), 0.96x (seed 1)"
+    ),
+)
 def test_neat_novelty_covers_more_cells_than_random_neat_short():
     oe = _bench()
     evals, size, pop = 480, 16, 24

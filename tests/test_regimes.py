@@ -21,9 +21,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_the_registry_finds_every_declared_regime():
-    declared = {p.stem for p in (REPO / "ferlab" / "search").glob("*.py")
-                if any(isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "REGIME" for t in node.targets)
-                       for node in ast.parse(p.read_text()).body)}
+    declared = {
+        p.stem
+        for p in (REPO / "ferlab" / "search").glob("*.py")
+        if any(
+            isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "REGIME" for t in node.targets)
+            for node in ast.parse(p.read_text()).body
+        )
+    }
     assert {"sgd", "es", "novelty", "neat", "given"} <= declared
     assert set(regime_names()) == declared
     for name in declared:

@@ -29,8 +29,8 @@ def test_bad_architecture_strings_are_rejected(bad):
 def test_grid_follows_the_shared_convention():
     g = np.asarray(grid(5))
     lin = np.linspace(-1, 1, 5)
-    np.testing.assert_allclose(g[2, :, 0], lin, atol=1e-7)   # x varies along columns
-    np.testing.assert_allclose(g[:, 2, 1], lin, atol=1e-7)   # y varies along rows
+    np.testing.assert_allclose(g[2, :, 0], lin, atol=1e-7)  # x varies along columns
+    np.testing.assert_allclose(g[:, 2, 1], lin, atol=1e-7)  # y varies along rows
     np.testing.assert_allclose(g[0, 0, 2], 1.4 * np.sqrt(2), rtol=1e-6)
     assert np.all(g[..., 3] == 1.0)
 
@@ -49,8 +49,9 @@ def test_a_batch_of_64_nets_renders_in_one_call_like_64_single_renders():
 def test_nested_batch_axes_render_too():
     nets = init_nets(ARCH, jax.random.split(jax.random.PRNGKey(1), 6))
     nested = jax.tree.map(lambda k: k.reshape(2, 3, *k.shape[1:]), nets)
-    np.testing.assert_allclose(np.asarray(render(nested, 8).rgb).reshape(6, 8, 8, 3),
-                               np.asarray(render(nets, 8).rgb), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(render(nested, 8).rgb).reshape(6, 8, 8, 3), np.asarray(render(nets, 8).rgb), atol=1e-6
+    )
 
 
 def test_npz_round_trip(tmp_path):

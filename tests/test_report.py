@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ferlab.report import (ReportSpec, Comparison, bootstrap_ci, cliffs_delta, compare, summarize,
-                           write_report)
+from ferlab.report import ReportSpec, Comparison, bootstrap_ci, cliffs_delta, compare, summarize, write_report
 
 
 def frame(images=6, seeds=4, shift=0.3, seed=0):
@@ -15,11 +14,17 @@ def frame(images=6, seeds=4, shift=0.3, seed=0):
     rows = []
     for i in range(images):
         base = rng.uniform(0, 0.5)
-        rows.append({"run_id": f"r{i}", "regime": "low", "image": f"img{i}", "fer_score": base,
-                     "other": rng.normal()})
-        for s in range(seeds):
-            rows.append({"run_id": f"s{i}", "regime": "high", "image": f"img{i}",
-                         "fer_score": base + shift + rng.normal(0, 0.02), "other": rng.normal()})
+        rows.append({"run_id": f"r{i}", "regime": "low", "image": f"img{i}", "fer_score": base, "other": rng.normal()})
+        for _s in range(seeds):
+            rows.append(
+                {
+                    "run_id": f"s{i}",
+                    "regime": "high",
+                    "image": f"img{i}",
+                    "fer_score": base + shift + rng.normal(0, 0.02),
+                    "other": rng.normal(),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -94,7 +99,7 @@ def test_only_shared_images_are_paired():
 def test_write_report(tmp_path):
     df = frame(images=3, seeds=2)
     paths = []
-    for i, row in df.iterrows():
+    for i, _row in df.iterrows():
         p = tmp_path / "png" / f"{i}.png"
         p.parent.mkdir(exist_ok=True)
         Image.new("RGB", (8, 8), (i * 10 % 255, 0, 0)).save(p)
@@ -135,8 +140,9 @@ def fit_frame(images=5, per=12, seed=0):
     for i in range(images):
         for regime, (lo, hi) in (("sgd", (0.01, 0.05)), ("es", (0.03, 0.10))):
             for loss in rng.uniform(lo, hi, per):
-                rows.append({"regime": regime, "image": f"img{i}", "loss": loss,
-                             "fer_score": 5 * loss + rng.normal(0, 0.005)})
+                rows.append(
+                    {"regime": regime, "image": f"img{i}", "loss": loss, "fer_score": 5 * loss + rng.normal(0, 0.005)}
+                )
     return pd.DataFrame(rows)
 
 
@@ -162,8 +168,12 @@ def test_report_shows_matched_comparisons_and_fit_plot(tmp_path):
     assert "## Comparisons at matched loss" in text and "![fer_score against loss](fer_score_vs_loss.png)" in text
     assert (tmp_path / "fer_score_vs_loss.png").stat().st_size > 1000
     assert (tmp_path / "comparisons_matched.csv").is_file()
-    none = write_report(fit_frame(), ReportSpec(comparisons=(Comparison("sgd", "es"),), match_on=None, gallery=0),
-                        tmp_path / "off", "Off").markdown.read_text()
+    none = write_report(
+        fit_frame(),
+        ReportSpec(comparisons=(Comparison("sgd", "es"),), match_on=None, gallery=0),
+        tmp_path / "off",
+        "Off",
+    ).markdown.read_text()
     assert "matched" not in none.split("## Files")[0]
     apart = fit_frame()
     apart.loc[apart["regime"] == "es", "loss"] += 1.0  # fits never overlap
@@ -179,21 +189,48 @@ def ladder_frame():
     for i, image in enumerate(("a", "b")):
         rows.append({"run_id": f"pb{i}", "label": "pb", "image": image, "net": "best", "fer_score": 0.2 + i / 10})
         for s in range(2):
-            rows.append({"run_id": f"sgd{i}", "label": "sgd", "image": image, "net": f"seed_{s}",
-                         "loss": 0.004 + 0.01 * s, "fer_score": 0.5 + s / 10 + i / 100})
-        rows.append({"run_id": f"es{i}", "label": "es", "image": image, "net": "best", "loss": 0.03,
-                     "fer_score": 0.3 + i / 100})
+            rows.append(
+                {
+                    "run_id": f"sgd{i}",
+                    "label": "sgd",
+                    "image": image,
+                    "net": f"seed_{s}",
+                    "loss": 0.004 + 0.01 * s,
+                    "fer_score": 0.5 + s / 10 + i / 100,
+                }
+            )
+        rows.append(
+            {"run_id": f"es{i}", "label": "es", "image": image, "net": "best", "loss": 0.03, "fer_score": 0.3 + i / 100}
+        )
         for rung, fer in ((0.05, 0.1), (0.02, 0.2), (0.01, 0.3)):
-            rows.append({"run_id": f"sgd{i}", "label": "sgd", "image": image, "net": f"rung_{rung:.3f}",
-                         "loss": rung * 0.9, "fer_score": fer + i / 10})
+            rows.append(
+                {
+                    "run_id": f"sgd{i}",
+                    "label": "sgd",
+                    "image": image,
+                    "net": f"rung_{rung:.3f}",
+                    "loss": rung * 0.9,
+                    "fer_score": fer + i / 10,
+                }
+            )
         for rung, fer in ((0.05, 0.15), (0.02, 0.4)):
-            rows.append({"run_id": f"es{i}", "label": "es", "image": image, "net": f"rung_{rung:.3f}",
-                         "loss": rung * 0.95, "fer_score": fer + i / 10})
+            rows.append(
+                {
+                    "run_id": f"es{i}",
+                    "label": "es",
+                    "image": image,
+                    "net": f"rung_{rung:.3f}",
+                    "loss": rung * 0.95,
+                    "fer_score": fer + i / 10,
+                }
+            )
     rows.append({"run_id": "es_gated", "label": "es", "image": "a", "net": "best", "loss": 0.012, "fer_score": 0.9})
-    rows.append({"run_id": "es_gated", "label": "es", "image": "a", "net": "rung_0.010", "loss": 0.009,
-                 "fer_score": 0.8})
-    rows.append({"run_id": "es_failed", "label": "es", "image": "b", "net": "best", "loss": np.nan,
-                 "fer_score": np.nan})
+    rows.append(
+        {"run_id": "es_gated", "label": "es", "image": "a", "net": "rung_0.010", "loss": 0.009, "fer_score": 0.8}
+    )
+    rows.append(
+        {"run_id": "es_failed", "label": "es", "image": "b", "net": "best", "loss": np.nan, "fer_score": np.nan}
+    )
     return pd.DataFrame(rows)
 
 

@@ -18,8 +18,16 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "studies" / "examples"
 
 
 def es_config(**extra):
-    return {"regime": "es", "resolution": 8, "target": "picbreeder:skull", "arch": SMALL, "generations": 6,
-            "checkpoint_every": 2, "settings": {"population_size": 8}, **extra}
+    return {
+        "regime": "es",
+        "resolution": 8,
+        "target": "picbreeder:skull",
+        "arch": SMALL,
+        "generations": 6,
+        "checkpoint_every": 2,
+        "settings": {"population_size": 8},
+        **extra,
+    }
 
 
 def test_interrupted_run_resumes_to_the_same_result(picbreeder_dir, tmp_path):
@@ -40,8 +48,23 @@ def test_interrupted_run_resumes_to_the_same_result(picbreeder_dir, tmp_path):
 
 
 def test_outputs_are_written(picbreeder_dir, tmp_path):
-    assert main(["run", str(EXAMPLES / "es.yaml"), "--set", "generations=2", "--set", "resolution=8",
-                 "--set", f"arch={SMALL}", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(EXAMPLES / "es.yaml"),
+                "--set",
+                "generations=2",
+                "--set",
+                "resolution=8",
+                "--set",
+                f"arch={SMALL}",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert {"best.npz", "mean.npz"} <= {p.name for p in (tmp_path / "nets").iterdir()}
     assert (tmp_path / "images" / "best.png").is_file()
     lines = (tmp_path / "history.csv").read_text().splitlines()
@@ -60,17 +83,23 @@ def test_examples_load(picbreeder_dir, path):
     assert isinstance(config, RunConfig) and config.regime in regime_names()
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"regime": "evolve"}, "regime must be one of"),
-    ({"regime": "es", "target": "picbreeder:skull", "populaton": 3}, "unknown key 'populaton'"),
-    ({"regime": "es", "target": "picbreeder:skull", "resolution": "big"}, "config.resolution: expected an integer"),
-    ({"regime": "es", "target": "picbreeder:skull", "settings": {"algorithm": "CMA"}}, "unknown evosax algorithm 'CMA'"),
-    ({"regime": "es", "target": "missing.png"}, "no such file 'missing.png'"),
-    ({"regime": "es", "target": "picbreeder:cat"}, "unknown shortcut 'picbreeder:cat'"),
-    ({"regime": "sgd", "target": "picbreeder:skull", "arch": "3;nope:2"}, "unknown activation 'nope'"),
-    ({"regime": "novelty", "settings": {"mode": "nsr"}}, "nsr needs a target"),
-    ({"regime": "novelty", "settings": {"novelty": {"k": 0}}}, "k must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"regime": "evolve"}, "regime must be one of"),
+        ({"regime": "es", "target": "picbreeder:skull", "populaton": 3}, "unknown key 'populaton'"),
+        ({"regime": "es", "target": "picbreeder:skull", "resolution": "big"}, "config.resolution: expected an integer"),
+        (
+            {"regime": "es", "target": "picbreeder:skull", "settings": {"algorithm": "CMA"}},
+            "unknown evosax algorithm 'CMA'",
+        ),
+        ({"regime": "es", "target": "missing.png"}, "no such file 'missing.png'"),
+        ({"regime": "es", "target": "picbreeder:cat"}, "unknown shortcut 'picbreeder:cat'"),
+        ({"regime": "sgd", "target": "picbreeder:skull", "arch": "3;nope:2"}, "unknown activation 'nope'"),
+        ({"regime": "novelty", "settings": {"mode": "nsr"}}, "nsr needs a target"),
+        ({"regime": "novelty", "settings": {"novelty": {"k": 0}}}, "k must be at least 1"),
+    ],
+)
 def test_bad_configs_fail_before_any_work(picbreeder_dir, tmp_path, capsys, settings, message):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(settings))
@@ -82,8 +111,10 @@ def test_bad_configs_fail_before_any_work(picbreeder_dir, tmp_path, capsys, sett
 
 
 def test_bad_override_and_changed_config_are_refused(picbreeder_dir, tmp_path, capsys):
-    assert main(["run", str(EXAMPLES / "es.yaml"), "--set", "settings.population_size=many",
-                 "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(["run", str(EXAMPLES / "es.yaml"), "--set", "settings.population_size=many", "--out", str(tmp_path / "o")])
+        == 2
+    )
     assert "settings.population_size: expected an integer" in capsys.readouterr().err
     config = load_run_config(es_config(generations=1))
     run(config, out_dir=tmp_path / "o", progress=False)
@@ -112,10 +143,17 @@ def test_absolute_specs_anchor_only_files_named_in_the_folder(tmp_path):
 
     (tmp_path / "t.png").write_bytes(b"")
     (tmp_path / "m.npz").write_bytes(b"")
-    data = {"regime": "sgd", "target": "t.png", "arch": SMALL, "seed": 1,
-            "settings": {"mask_from": "m.npz", "steps": 4}}
+    data = {
+        "regime": "sgd",
+        "target": "t.png",
+        "arch": SMALL,
+        "seed": 1,
+        "settings": {"mask_from": "m.npz", "steps": 4},
+    }
     out = absolute_specs(data, tmp_path)
     assert out["target"] == str(tmp_path / "t.png") and out["settings"]["mask_from"] == str(tmp_path / "m.npz")
     assert out["arch"] == SMALL and out["settings"]["steps"] == 4 and data["target"] == "t.png"
     assert absolute_specs({"target": "picbreeder:skull", "arch": "gone.npz"}, tmp_path) == {
-        "target": "picbreeder:skull", "arch": "gone.npz"}
+        "target": "picbreeder:skull",
+        "arch": "gone.npz",
+    }

@@ -15,8 +15,15 @@ SKULL_ARCH = "12;cache:15,gaussian:4,identity:2,sin:1"
 
 
 def sgd_config(steps, resolution, arch="picbreeder:skull", **settings):
-    return load_run_config({"regime": "sgd", "resolution": resolution, "target": "picbreeder:skull", "arch": arch,
-                            "settings": {"steps": steps, "steps_per_generation": steps // 2, **settings}})
+    return load_run_config(
+        {
+            "regime": "sgd",
+            "resolution": resolution,
+            "target": "picbreeder:skull",
+            "arch": arch,
+            "settings": {"steps": steps, "steps_per_generation": steps // 2, **settings},
+        }
+    )
 
 
 def test_loss_falls_tenfold_short(picbreeder_dir, tmp_path):
@@ -45,7 +52,7 @@ def test_vmapped_seeds_match_single_seed_runs(picbreeder_dir):
     flats = np.asarray(batched.flat())
     assert len({tuple(np.round(f, 6)) for f in flats}) == 8  # 8 different networks
     for i in range(8):
-        single, _, single_losses = step(jax.tree.map(lambda k: k[i:i + 1], nets))
+        single, _, single_losses = step(jax.tree.map(lambda k: k[i : i + 1], nets))
         np.testing.assert_allclose(single_losses[:, 0], losses[:, i], rtol=1e-5)
         np.testing.assert_allclose(np.asarray(single.flat())[0], flats[i], rtol=1e-5, atol=1e-6)
 
@@ -65,7 +72,7 @@ def test_vmapped_seeds_match_single_seed_gradients_at_64(picbreeder_dir):
     batched_grads = np.asarray(grad(nets).flat())
     batched, _, losses = step(nets)
     for i in range(8):
-        one = jax.tree.map(lambda k: k[i:i + 1], nets)
+        one = jax.tree.map(lambda k: k[i : i + 1], nets)
         g = np.asarray(grad(one).flat())[0]
         assert np.linalg.norm(g - batched_grads[i]) < 1e-5 * np.linalg.norm(g)
         single, _, single_losses = step(one)

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import ray
 import ray.cloudpickle
-import helpers
 import yaml
 from helpers import toy_fer, toy_plan
 
@@ -46,8 +45,9 @@ def test_uris_pass_through_untouched_and_folders_become_absolute(tmp_path, monke
     assert tune_storage(None, None) == str(tmp_path / "tune")
     assert tune_storage("runs/tune", None) == str(tmp_path / "runs" / "tune")
     assert tune_storage(tmp_path / "nfs", "auto") == str(tmp_path / "nfs")  # a folder every node mounts
-    assert join_uri(S3, "my-sweep") == ("s3://bucket/ferlab/tune/my-sweep"
-                                        "?endpoint_override=http://127.0.0.1:9000&region=us-east-1")
+    assert join_uri(S3, "my-sweep") == (
+        "s3://bucket/ferlab/tune/my-sweep?endpoint_override=http://127.0.0.1:9000&region=us-east-1"
+    )
     assert join_uri("/mnt/nfs/tune/", "a") == "/mnt/nfs/tune/a"
 
 
@@ -63,9 +63,20 @@ def sweep_spec(tmp_path) -> Path:
 
     write_png(tmp_path / "target.png", np.full((8, 8, 3), 0.5, np.float32))
     path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump({"name": "s", "base": {"regime": "es", "generations": 2, "resolution": 8,
-                                                          "target": str(tmp_path / "target.png"),
-                                                          "settings": {"population_size": 4}}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "s",
+                "base": {
+                    "regime": "es",
+                    "generations": 2,
+                    "resolution": 8,
+                    "target": str(tmp_path / "target.png"),
+                    "settings": {"population_size": 4},
+                },
+            }
+        )
+    )
     return path
 
 
@@ -110,8 +121,12 @@ def s3(monkeypatch):
     nodes started afterwards inherit."""
     from moto.server import ThreadedMotoServer
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
         monkeypatch.setenv(key, value)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
@@ -144,8 +159,10 @@ def test_sweep_on_two_nodes_checkpoints_to_s3_and_a_killed_trial_resumes_from_th
     storage = f"s3://ferlab-test/sweeps?endpoint_override=http://127.0.0.1:{port}&region=us-east-1"
     record, pid_file = tmp_path / "restored.jsonl", tmp_path / "pid"
     # the head runs the driver only; the trial runs on the second node
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "object_store_memory": 100 * 1024**2,
-                                                      "include_dashboard": False})
+    c = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 0, "object_store_memory": 100 * 1024**2, "include_dashboard": False},
+    )
     c.add_node(num_cpus=1, object_store_memory=100 * 1024**2)
     ray.init(address=c.address, logging_level="ERROR")
     killed = []
@@ -159,9 +176,18 @@ def test_sweep_on_two_nodes_checkpoints_to_s3_and_a_killed_trial_resumes_from_th
             time.sleep(0.2)
 
     try:
-        spec = SweepSpec(name="s3-sweep", base={"regime": "toy", "generations": 8, "checkpoint_every": 2,
-                                                "sleep": 0.5, "pid_file": str(pid_file), "record": str(record)},
-                         max_failures=1)
+        spec = SweepSpec(
+            name="s3-sweep",
+            base={
+                "regime": "toy",
+                "generations": 8,
+                "checkpoint_every": 2,
+                "sleep": 0.5,
+                "pid_file": str(pid_file),
+                "record": str(record),
+            },
+            max_failures=1,
+        )
         store = default_store(tmp_path / "mlruns")
         thread = threading.Thread(target=kill_after_first_checkpoint, daemon=True)
         thread.start()
@@ -181,7 +207,7 @@ def test_sweep_on_two_nodes_checkpoints_to_s3_and_a_killed_trial_resumes_from_th
     assert any(k.endswith("experiment_state.json") or "experiment_state" in k for k in stored)
     assert not (tmp_path / "tune").exists()
     mc = MlflowClient(store.uri)
-    run, = mc.search_runs([out.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{out.parent_id}'")
+    (run,) = mc.search_runs([out.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{out.parent_id}'")
     assert run.info.status == "FINISHED"
     assert sorted(int(m.step) for m in mc.get_metric_history(run.info.run_id, "generation")) == list(range(8))
 
@@ -217,11 +243,18 @@ def test_sweep_driver_killed_mid_run_is_resumed_without_redoing_finished_trials(
     log, store, storage = tmp_path / "planned.txt", tmp_path / "mlruns", tmp_path / "tune"
 
     def driver(resume: bool):
-        code = DRIVER.format(tests=str(Path(__file__).parent), log=str(log), store=str(store),
-                             storage=str(storage), resume=resume)
+        code = DRIVER.format(
+            tests=str(Path(__file__).parent), log=str(log), store=str(store), storage=str(storage), resume=resume
+        )
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=env, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
 
     mc = MlflowClient(default_store(store).uri)
 

@@ -37,8 +37,7 @@ def test_both_studies_load_with_each_profile(picbreeder_dir):
 def test_quick_profile_scales_down(picbreeder_dir):
     path = REPO / "studies" / "objective_vs_open_ended.yaml"
     quick, full = load_study(path, "quick"), load_study(path, "full")
-    assert all(q.base.get("resolution", 64) <= f.base.get("resolution", 64)
-               for q, f in zip(quick.phases, full.phases))
+    assert all(q.base.get("resolution", 64) <= f.base.get("resolution", 64) for q, f in zip(quick.phases, full.phases))
     assert sum(q.seeds for q in quick.phases) < sum(f.seeds for f in full.phases)
 
 
@@ -66,8 +65,10 @@ def test_run_keys_follow_what_defines_a_run():
     assert len({e.key for e in a}) == 2 and [e.config["seed"] for e in a] == [0, 1]
     other = expand(Phase("p", {"regime": "es", "resolution": 64}, seeds=2), [Target("x.npz", "p0/abc/archive_001")])
     assert not {e.key for e in other} & {e.key for e in a}
-    vmapped = expand(Phase("q", {"regime": "sgd"}, seeds=3, seed_key="settings.seeds", same_arch=True,
-                           targets=["study"]), [Target("t.npz", "t")])
+    vmapped = expand(
+        Phase("q", {"regime": "sgd"}, seeds=3, seed_key="settings.seeds", same_arch=True, targets=["study"]),
+        [Target("t.npz", "t")],
+    )
     assert len(vmapped) == 1 and vmapped[0].config["settings"]["seeds"] == 3
     assert vmapped[0].config["arch"] == "t.npz" and vmapped[0].image == "t"
 
@@ -83,12 +84,15 @@ def test_grid_and_profile_numbers_reach_the_run_as_numbers(tmp_path):
 
     png = str(write_png(tmp_path / "t.png", np.zeros((8, 8, 3))))
     phase = Phase("p", {"regime": "sgd", "resolution": 8, "target": png}, grid={"settings.learning_rate": [1e-5]})
-    entry, = expand(phase, [])
+    (entry,) = expand(phase, [])
     value = entry.config["settings"]["learning_rate"]
     assert type(value) is float and value == 1e-05
     assert load_run_config(entry.config).settings.learning_rate == 1e-05
-    data = apply_profile({"phases": [{"name": "p", "base": {"regime": "sgd"}}]},
-                         Profile(set={"settings.learning_rate": 1e-5}, phases={"p": {"seeds": 2}}), "x")
+    data = apply_profile(
+        {"phases": [{"name": "p", "base": {"regime": "sgd"}}]},
+        Profile(set={"settings.learning_rate": 1e-5}, phases={"p": {"seeds": 2}}),
+        "x",
+    )
     assert data["phases"][0]["base"]["settings"]["learning_rate"] == 1e-05 and data["phases"][0]["seeds"] == 2
     swept = point_config({"regime": "sgd", "target": png}, {"settings.learning_rate": 1e-5})
     assert load_run_config(swept).settings.learning_rate == 1e-05
@@ -115,8 +119,12 @@ def test_run_keys_change_with_the_fer_suite_and_the_code(monkeypatch):
             continue
         default = field.default
         changed = default + 1 if isinstance(default, int) else default / 2 if isinstance(default, float) else "x"
-        suite = dataclasses.make_dataclass("Changed", [(field.name, field.type, dataclasses.field(default=changed))],
-                                           bases=(ferlab.metrics.MetricsConfig,), frozen=True)
+        suite = dataclasses.make_dataclass(
+            "Changed",
+            [(field.name, field.type, dataclasses.field(default=changed))],
+            bases=(ferlab.metrics.MetricsConfig,),
+            frozen=True,
+        )
         with monkeypatch.context() as m:
             m.setattr(ferlab.metrics, "MetricsConfig", suite)
             assert expand(phase, target)[0].key != key, field.name
@@ -152,19 +160,37 @@ def toy_study_plan(config: dict):
     """The workers' RunPlan for a toy run (a random search over a tiny net, 4 nets a generation)."""
     from helpers import ToySearch
 
-    return plan_for(ToySearch(population=4), ToyRun(config["regime"], config.get("seed", 0),
-                                                    config.get("generations", 3), config.get("target")))
+    return plan_for(
+        ToySearch(population=4),
+        ToyRun(config["regime"], config.get("seed", 0), config.get("generations", 3), config.get("target")),
+    )
 
 
 def tiny_study(seeds: int = 2, extra_seed: bool = False) -> Study:
-    phases = [Phase("open", {"regime": "toy", "generations": 3}, label="finder", role="discoverer", seeds=seeds),
-              Phase("repro", {"regime": "toy", "generations": 2}, label="copier", role="reproducer",
-                    targets=["phase:open"], seeds=seeds + extra_seed)]
+    phases = [
+        Phase("open", {"regime": "toy", "generations": 3}, label="finder", role="discoverer", seeds=seeds),
+        Phase(
+            "repro",
+            {"regime": "toy", "generations": 2},
+            label="copier",
+            role="reproducer",
+            targets=["phase:open"],
+            seeds=seeds + extra_seed,
+        ),
+    ]
     from ferlab.report import Comparison, ReportSpec
 
-    return Study("tiny", phases, analysis=ReportSpec(
-        metrics=("fer_score", "mean_brightness"), group="label", resamples=200, gallery=1,
-        comparisons=(Comparison("discoverer", "reproducer", by="role"),)))
+    return Study(
+        "tiny",
+        phases,
+        analysis=ReportSpec(
+            metrics=("fer_score", "mean_brightness"),
+            group="label",
+            resamples=200,
+            gallery=1,
+            comparisons=(Comparison("discoverer", "reproducer", by="role"),),
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -281,10 +307,15 @@ def test_rerun_kills_a_dead_drivers_runs_and_rescores_after_a_suite_change(tmp_p
     mc = client(store)
     finished = mc.search_runs([first.experiment_id], f"tags.`{KEY_TAG}` != ''")
     dead = dead_driver()
-    ghosts = [mc.create_run(first.experiment_id, run_name=r.info.run_name,
-                            tags={**r.data.tags, DRIVER_TAG: dead}).info.run_id for r in finished]
-    ghosts.append(mc.create_run(first.experiment_id, tags={"ferlab.kind": "study", "ferlab.study": "tiny",
-                                                           DRIVER_TAG: dead}).info.run_id)
+    ghosts = [
+        mc.create_run(first.experiment_id, run_name=r.info.run_name, tags={**r.data.tags, DRIVER_TAG: dead}).info.run_id
+        for r in finished
+    ]
+    ghosts.append(
+        mc.create_run(
+            first.experiment_id, tags={"ferlab.kind": "study", "ferlab.study": "tiny", DRIVER_TAG: dead}
+        ).info.run_id
+    )
     again = _run(tiny_study(seeds=1), store, tmp_path / "out")
     assert (again.computed, again.reused) == (0, 2)
     assert {mc.get_run(g).info.status for g in ghosts} == {"KILLED"}
@@ -294,8 +325,12 @@ def test_rerun_kills_a_dead_drivers_runs_and_rescores_after_a_suite_change(tmp_p
         assert states == ["FINISHED", "KILLED"], states
     assert not mc.search_runs([first.experiment_id], "attributes.status = 'RUNNING'")
 
-    changed = dataclasses.make_dataclass("Changed", [("rms_step", float, dataclasses.field(default=0.07))],
-                                         bases=(ferlab.metrics.MetricsConfig,), frozen=True)
+    changed = dataclasses.make_dataclass(
+        "Changed",
+        [("rms_step", float, dataclasses.field(default=0.07))],
+        bases=(ferlab.metrics.MetricsConfig,),
+        frozen=True,
+    )
     monkeypatch.setattr(ferlab.metrics, "MetricsConfig", changed)
     rescored = _run(tiny_study(seeds=1), store, tmp_path / "out")
     assert (rescored.computed, rescored.reused) == (2, 0)
@@ -309,18 +344,30 @@ def test_a_study_of_real_regimes_reads_at_a_glance(tmp_path, local_ray):
     from ferlab.tracking import PARENT_TAG, client, default_store
 
     small = {"resolution": 12, "arch": "1;sin:2,gaussian:2", "generations": 2, "checkpoint_every": 1}
-    phases = [Phase("open", {"regime": "novelty", **small,
-                             "settings": {"es": {"population_size": 4}, "novelty": {"capacity": 8}}},
-                    role="discoverer", nets="archive_*", keep=2),
-              Phase("es", {"regime": "es", **small, "settings": {"population_size": 4}}, role="reproducer",
-                    targets=["phase:open"], sample=1)]
+    phases = [
+        Phase(
+            "open",
+            {"regime": "novelty", **small, "settings": {"es": {"population_size": 4}, "novelty": {"capacity": 8}}},
+            role="discoverer",
+            nets="archive_*",
+            keep=2,
+        ),
+        Phase(
+            "es",
+            {"regime": "es", **small, "settings": {"population_size": 4}},
+            role="reproducer",
+            targets=["phase:open"],
+            sample=1,
+        ),
+    ]
     study = Study("real", phases, analysis=ReportSpec(group="role", resamples=50, gallery=0))
     store = default_store(tmp_path / "mlruns")
     outcome = run_study(study, store, tmp_path / "out", verbose=0, log=lambda _: None)
     assert outcome.computed == 2
     mc = client(store)
-    trials = [r for r in mc.search_runs([outcome.experiment_id], f"tags.`{KEY_TAG}` != ''")
-              if PARENT_TAG in r.data.tags]
+    trials = [
+        r for r in mc.search_runs([outcome.experiment_id], f"tags.`{KEY_TAG}` != ''") if PARENT_TAG in r.data.tags
+    ]
     assert len(trials) == 2
     check_children(mc, trials, targets=True)
 
@@ -330,7 +377,12 @@ def test_study_code_reaches_mlflow_and_the_regimes_only_through_tracking_and_the
 
     for path in (REPO / "ferlab" / "study").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for name in names:
                 assert not name.startswith(("mlflow", "ferlab.search")), f"{path.name} imports {name}"

@@ -16,7 +16,6 @@ import ray
 import ray.cloudpickle
 import yaml
 
-import helpers
 from ferlab.cli import main
 from ferlab.cppn import init_net
 from ferlab.files import write_png
@@ -24,7 +23,6 @@ from ferlab.render import render
 from ferlab.tracking import PARENT_TAG, Store, default_store, server_command, wait_healthy
 from ferlab.workers.sweep import Asha, SweepSpec, run_sweep
 from helpers import ARCH, toy_fer, toy_plan
-
 
 
 def free_port() -> int:
@@ -37,20 +35,24 @@ def free_port() -> int:
 def tracking(tmp_path_factory):
     """A real ``mlflow server`` (SQLite backend, proxied artifacts) on a free loopback port."""
     port = free_port()
-    log = open(tmp_path_factory.mktemp("mlflow_log") / "server.log", "w")
-    proc = subprocess.Popen(server_command(tmp_path_factory.mktemp("mlflow"), port),
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(uri, proc, timeout=90)
-        yield Store(uri)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+    with open(tmp_path_factory.mktemp("mlflow_log") / "server.log", "w") as log:
+        proc = subprocess.Popen(
+            server_command(tmp_path_factory.mktemp("mlflow"), port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        uri = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            wait_healthy(uri, proc, timeout=90)
+            yield Store(uri)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         log.close()
 
 
@@ -85,8 +87,9 @@ def children(mc, exp_id, parent_id):
 
 
 def sweep(spec, store, tmp_path, cluster):
-    return run_sweep(spec, store, address=cluster.address, storage=tmp_path / "tune",
-                     planner=toy_plan, fer=toy_fer, verbose=0)
+    return run_sweep(
+        spec, store, address=cluster.address, storage=tmp_path / "tune", planner=toy_plan, fer=toy_fer, verbose=0
+    )
 
 
 ES = {"regime": "es", "generations": 2, "settings": {"population_size": 4}}
@@ -97,9 +100,14 @@ STAT = {"es": "best_fitness", "sgd": "loss"}
 def spec_file(tmp_path, grid, variants=(ES,)) -> Path:
     """A sweep spec over real regimes at a tiny budget (2 generations), aiming at a rendered target."""
     target = write_png(tmp_path / "target.png", render(init_net(ARCH, jax.random.PRNGKey(9)), 12).rgb)
-    spec = {"name": "real-smoke", "grid": grid, "variants": list(variants), "max_failures": 0,
-            "population_every": 2,
-            "base": {"resolution": 12, "target": str(target), "arch": str(ARCH), "checkpoint_every": 1}}
+    spec = {
+        "name": "real-smoke",
+        "grid": grid,
+        "variants": list(variants),
+        "max_failures": 0,
+        "population_every": 2,
+        "base": {"resolution": 12, "target": str(target), "arch": str(ARCH), "checkpoint_every": 1},
+    }
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -108,7 +116,7 @@ def spec_file(tmp_path, grid, variants=(ES,)) -> Path:
 def check_sweep(mc, n_children, generations=2):
     """One parent, ``n_children`` finished children with params, per-generation metrics and artifacts."""
     exp = mc.get_experiment_by_name("real-smoke")
-    parent, = mc.search_runs([exp.experiment_id], filter_string="tags.`ferlab.kind` = 'sweep'")
+    (parent,) = mc.search_runs([exp.experiment_id], filter_string="tags.`ferlab.kind` = 'sweep'")
     assert parent.info.status == "FINISHED" and parent.data.params["sweep.base.resolution"] == "12"
     runs = children(mc, exp.experiment_id, parent.info.run_id)
     assert len(runs) == n_children
@@ -144,14 +152,22 @@ def test_sweep_command_on_local_ray_and_embedded_store(tmp_path, capsys, monkeyp
     rc = main(["sweep", str(spec), "--store", str(tmp_path / "mlruns"), "--storage", str(tmp_path / "tune")])
     assert rc == 0 and not ray.is_initialized()
     assert "1 trials, 0 failed" in capsys.readouterr().out
-    run, = check_sweep(MlflowClient(default_store(tmp_path / "mlruns").uri), 1)
+    (run,) = check_sweep(MlflowClient(default_store(tmp_path / "mlruns").uri), 1)
     assert run.data.tags["seed"] == "3"
 
 
 def test_tracking_server_down_is_a_clear_error_before_any_compute(tmp_path, capsys):
     port = free_port()
-    rc = main(["sweep", str(spec_file(tmp_path, {"seed": [0]})), "--tracking-uri", f"http://127.0.0.1:{port}",
-               "--storage", str(tmp_path / "tune")])
+    rc = main(
+        [
+            "sweep",
+            str(spec_file(tmp_path, {"seed": [0]})),
+            "--tracking-uri",
+            f"http://127.0.0.1:{port}",
+            "--storage",
+            str(tmp_path / "tune"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
     assert err.startswith(f"ferlab: error: tracking server http://127.0.0.1:{port} is not reachable")
@@ -163,8 +179,11 @@ def kill_when_recorded(mc, experiment, pid_file, generations, killed):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         exp = mc.get_experiment_by_name(experiment)
-        runs = [r for r in (mc.search_runs([exp.experiment_id]) if exp else [])
-                if PARENT_TAG in r.data.tags and r.data.tags["regime"] == "toy"]
+        runs = [
+            r
+            for r in (mc.search_runs([exp.experiment_id]) if exp else [])
+            if PARENT_TAG in r.data.tags and r.data.tags["regime"] == "toy"
+        ]
         if runs and len(mc.get_metric_history(runs[0].info.run_id, "generation")) >= generations:
             time.sleep(0.6)
             pid = int(pid_file.read_text())
@@ -179,9 +198,19 @@ def failing_and_killed(store, tmp_path, ray_cluster, name):
     from mlflow import MlflowClient
 
     pid_file = tmp_path / "pid"
-    spec = SweepSpec(name=name, base={"generations": 6, "checkpoint_every": 2, "sleep": 0.4, "fail_at": 2,
-                                      "pid_file": str(pid_file), "seed": 5},
-                     grid={"regime": ["toy", "toy_fail"]}, max_failures=1)
+    spec = SweepSpec(
+        name=name,
+        base={
+            "generations": 6,
+            "checkpoint_every": 2,
+            "sleep": 0.4,
+            "fail_at": 2,
+            "pid_file": str(pid_file),
+            "seed": 5,
+        },
+        grid={"regime": ["toy", "toy_fail"]},
+        max_failures=1,
+    )
     mc = MlflowClient(store.uri)
     killed = []
     thread = threading.Thread(target=kill_when_recorded, args=(mc, name, pid_file, 2, killed), daemon=True)
@@ -208,14 +237,22 @@ def test_asha_stops_the_worse_trials_early_and_lets_the_best_finish(local_ray, t
     from mlflow import MlflowClient
 
     store = default_store(tmp_path / "mlruns")
-    spec = SweepSpec(name="asha", base={"generations": 6, "checkpoint_every": 1, "population": 2},
-                     grid={"offset": [0.0, -1.0, -2.0]}, metric="best_fitness", mode="max",
-                     asha=Asha(grace_period=1, reduction_factor=2), max_failures=0)
+    spec = SweepSpec(
+        name="asha",
+        base={"generations": 6, "checkpoint_every": 1, "population": 2},
+        grid={"offset": [0.0, -1.0, -2.0]},
+        metric="best_fitness",
+        mode="max",
+        asha=Asha(grace_period=1, reduction_factor=2),
+        max_failures=0,
+    )
     out = sweep(spec, store, tmp_path, local_ray)
     assert (out.trials, out.failed) == (3, 0)
     mc = MlflowClient(store.uri)
-    logged = {float(r.data.params["offset"]): len(mc.get_metric_history(r.info.run_id, "generation"))
-              for r in children(mc, out.experiment_id, out.parent_id)}
+    logged = {
+        float(r.data.params["offset"]): len(mc.get_metric_history(r.info.run_id, "generation"))
+        for r in children(mc, out.experiment_id, out.parent_id)
+    }
     assert sorted(logged) == [-2.0, -1.0, 0.0]
     assert logged[0.0] == 6  # the best trial is never below a rung's cutoff
     assert logged[-2.0] < 6 and all(n >= 1 for n in logged.values())
@@ -237,8 +274,18 @@ def test_sweep_command_on_two_node_cluster_and_tracking_server(cluster, tracking
     from mlflow import MlflowClient
 
     spec = spec_file(tmp_path, {"seed": [0, 1]}, variants=(ES, SGD))
-    rc = main(["sweep", str(spec), "--address", cluster.address, "--tracking-uri", tracking.uri,
-               "--storage", str(tmp_path / "tune")])
+    rc = main(
+        [
+            "sweep",
+            str(spec),
+            "--address",
+            cluster.address,
+            "--tracking-uri",
+            tracking.uri,
+            "--storage",
+            str(tmp_path / "tune"),
+        ]
+    )
     assert rc == 0
     runs = check_sweep(MlflowClient(tracking.uri), 4)
     points = sorted((r.data.tags["regime"], r.data.tags["seed"]) for r in runs)
@@ -249,8 +296,12 @@ def test_sweep_command_on_two_node_cluster_and_tracking_server(cluster, tracking
 def test_toy_sweep_two_nodes_reads_back_fer_metrics_and_genomes(cluster, tracking, tmp_path):
     from mlflow import MlflowClient
 
-    spec = SweepSpec(name="smoke", base={"generations": 4, "checkpoint_every": 2, "target": "blob"},
-                     grid={"regime": ["toy", "toy"], "seed": [0, 1]}, population_every=2)
+    spec = SweepSpec(
+        name="smoke",
+        base={"generations": 4, "checkpoint_every": 2, "target": "blob"},
+        grid={"regime": ["toy", "toy"], "seed": [0, 1]},
+        population_every=2,
+    )
     out = sweep(spec, tracking, tmp_path, cluster)
     assert (out.trials, out.failed) == (4, 0)
     mc = MlflowClient(tracking.uri)
@@ -260,5 +311,4 @@ def test_toy_sweep_two_nodes_reads_back_fer_metrics_and_genomes(cluster, trackin
         assert r.info.status == "FINISHED" and r.data.tags["target"] == "blob"
         assert "fer.best.fer_score" in r.data.metrics
         arts = {f.path for f in mc.list_artifacts(r.info.run_id, "nets/best")}
-        assert {"nets/best/genome.json", "nets/best/net.npz", "nets/best/image.png",
-                "nets/best/fer"} <= arts
+        assert {"nets/best/genome.json", "nets/best/net.npz", "nets/best/image.png", "nets/best/fer"} <= arts

@@ -9,8 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferlab.tracking import (PARENT_TAG, Store, TrackingError, TrialLog, check_store, close_children,
-                             default_store, start_sweep)
+from ferlab.tracking import (
+    PARENT_TAG,
+    Store,
+    TrackingError,
+    TrialLog,
+    check_store,
+    close_children,
+    default_store,
+    start_sweep,
+)
 from helpers import toy_fer, toy_plan
 
 
@@ -93,11 +101,19 @@ def test_two_processes_creating_a_fresh_store_at_once_both_succeed(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from ferlab.tracking import default_store, experiment; "
-            "experiment(default_store(sys.argv[1]), sys.argv[2])")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "m"), name],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for name in ("a", "b")]
+    code = (
+        "import sys; from ferlab.tracking import default_store, experiment; "
+        "experiment(default_store(sys.argv[1]), sys.argv[2])"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "m"), name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
     outcomes = [(p.wait(120), p.stderr.read()) for p in procs]
     for rc, err in outcomes:
         assert rc == 0, err[-2000:]
@@ -126,13 +142,23 @@ def test_rerun_marks_runs_of_a_dead_driver_killed_and_leaves_no_key_with_two_liv
     from ferlab.files import write_png
 
     target = write_png(tmp_path / "skull.png", np.full((8, 8, 3), 0.5))
-    config = load_run_config({"regime": "es", "generations": 2, "resolution": 8, "arch": "1;sin:2",
-                              "target": str(target), "settings": {"population_size": 4}})
+    config = load_run_config(
+        {
+            "regime": "es",
+            "generations": 2,
+            "resolution": 8,
+            "arch": "1;sin:2",
+            "target": str(target),
+            "settings": {"population_size": 4},
+        }
+    )
     exp = experiment(store, "crash")
     mc = client(store)
     dead = dead_driver()
-    planted = {who: mc.create_run(exp, run_name="es/skull/s0", tags={DRIVER_TAG: who, "regime": "es"}).info.run_id
-               for who in (dead, driver_id(), "elsewhere:1:1")}
+    planted = {
+        who: mc.create_run(exp, run_name="es/skull/s0", tags={DRIVER_TAG: who, "regime": "es"}).info.run_id
+        for who in (dead, driver_id(), "elsewhere:1:1")
+    }
     _, _, run_id = run_logged(config, store, tmp_path / "out", "crash", fer=None, progress=False)
     status = {who: mc.get_run(rid).info.status for who, rid in planted.items()}
     assert status == {dead: "KILLED", driver_id(): "RUNNING", "elsewhere:1:1": "RUNNING"}
@@ -149,19 +175,38 @@ def test_run_params_hold_what_the_run_uses(picbreeder_dir):
     from ferlab.search.runs import load_run_config
     from ferlab.workers.plan import evaluations_per_generation, run_params
 
-    neat = load_run_config({"regime": "neat", "generations": 3, "resolution": 8, "target": "picbreeder:skull",
-                            "settings": {"fitness": "target", "population_size": 64}})
+    neat = load_run_config(
+        {
+            "regime": "neat",
+            "generations": 3,
+            "resolution": 8,
+            "target": "picbreeder:skull",
+            "settings": {"fitness": "target", "population_size": 64},
+        }
+    )
     params = run_params(neat)
     assert params["generations"] == 3 and "settings.generations" not in params
     assert not [k for k in params if k.startswith("settings.novelty")]
     assert None not in params.values() and "islands" not in params
     assert evaluations_per_generation(neat.settings) == 64
-    novel = load_run_config({"regime": "neat", "generations": 3, "resolution": 8, "target": "picbreeder:skull",
-                             "settings": {"fitness": "novelty", "population_size": 64}})
+    novel = load_run_config(
+        {
+            "regime": "neat",
+            "generations": 3,
+            "resolution": 8,
+            "target": "picbreeder:skull",
+            "settings": {"fitness": "novelty", "population_size": 64},
+        }
+    )
     assert any(k.startswith("settings.novelty.") for k in run_params(novel))
     assert "settings.novelty_weight" not in run_params(novel)
-    sgd = load_run_config({"regime": "sgd", "target": "picbreeder:skull",
-                           "settings": {"steps": 20, "steps_per_generation": 5, "seeds": 3}})
+    sgd = load_run_config(
+        {
+            "regime": "sgd",
+            "target": "picbreeder:skull",
+            "settings": {"steps": 20, "steps_per_generation": 5, "seeds": 3},
+        }
+    )
     assert evaluations_per_generation(sgd.settings) == 15
 
 
@@ -188,8 +233,11 @@ def test_final_logs_run_level_fer_score_large_images_and_the_target(store, tmp_p
     log.final(result, fer, target)
     log.finish()
     run = log.client.get_run(log.run_id)
-    assert (run.data.metrics["fer_score"], run.data.metrics["fer_score_min"],
-            run.data.metrics["fer_score_max"]) == pytest.approx((0.4, 0.2, 0.9))
+    assert (
+        run.data.metrics["fer_score"],
+        run.data.metrics["fer_score_min"],
+        run.data.metrics["fer_score_max"],
+    ) == pytest.approx((0.4, 0.2, 0.9))
     assert [m.value for m in log.client.get_metric_history(log.run_id, "evaluations")] == [6, 99]
     from PIL import Image
 

@@ -60,9 +60,13 @@ def test_link_only_once_the_server_answers_and_a_signal_stops_the_server(tmp_pat
     exp_id = experiment(store, "demo")
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "ferlab.cli", "ui", "--store", str(tmp_path / "mlruns"),
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferlab.cli", "ui", "--store", str(tmp_path / "mlruns"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         lines = [proc.stdout.readline() for _ in range(2)]
         link = f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs"

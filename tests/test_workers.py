@@ -9,6 +9,7 @@ import pytest
 from ferlab.workers.run import RunWorker, actor_options
 from helpers import toy_plan
 
+
 # -------------------------------------------------------------------- tests
 def test_worker_resumes_from_checkpoint_like_an_uninterrupted_run(tmp_path):
     plan = toy_plan({"generations": 5, "seed": 3})
@@ -80,9 +81,12 @@ def test_sweep_points_cross_variants_with_the_grid_and_validate_early(tmp_path):
     from ferlab.config import ConfigError
     from ferlab.workers.sweep import grid_points, load_sweep, point_config
 
-    spec = {"name": "v", "base": {"resolution": 12, "target": "t.png", "settings": {"population_size": 4}},
-            "variants": [{"regime": "es", "settings": {"std": 0.1}}, {"regime": "sgd", "settings": None}],
-            "grid": {"seed": [0, 1]}}
+    spec = {
+        "name": "v",
+        "base": {"resolution": 12, "target": "t.png", "settings": {"population_size": 4}},
+        "variants": [{"regime": "es", "settings": {"std": 0.1}}, {"regime": "sgd", "settings": None}],
+        "grid": {"seed": [0, 1]},
+    }
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(spec))
     with pytest.raises(ConfigError, match=r"s.yaml: grid point .*target"):

@@ -46,8 +46,15 @@ def es_config(tmp_path_factory):
     target = write_png(folder / "target.png", render(init_net(ARCH, jax.random.PRNGKey(4)), 12).rgb)
 
     def config(algorithm="Open_ES", population=8):
-        return {"regime": "es", "generations": 4, "resolution": 12, "target": str(target), "arch": str(ARCH),
-                "settings": {"algorithm": algorithm, "population_size": population}}
+        return {
+            "regime": "es",
+            "generations": 4,
+            "resolution": 12,
+            "target": str(target),
+            "arch": str(ARCH),
+            "settings": {"algorithm": algorithm, "population_size": population},
+        }
+
     return config
 
 
@@ -76,8 +83,10 @@ def test_novelty_archive_merges_without_duplicates_up_to_capacity():
     archive = NoveltyArchive(capacity=4)
     a = {"descriptors": np.arange(6, dtype=np.float32).reshape(3, 2), "payload": {"w": np.arange(3)}}
     assert archive.merge(a) == 3
-    more = {"descriptors": np.array([[0.0, 1.0], [9.0, 9.0], [7.0, 7.0]], np.float32),
-            "payload": {"w": np.array([0, 10, 11])}}
+    more = {
+        "descriptors": np.array([[0.0, 1.0], [9.0, 9.0], [7.0, 7.0]], np.float32),
+        "payload": {"w": np.array([0, 10, 11])},
+    }
     assert archive.merge(more) == 4
     out = archive.union()
     assert out["descriptors"].tolist() == [[2.0, 3.0], [4.0, 5.0], [9.0, 9.0], [7.0, 7.0]]
@@ -100,8 +109,16 @@ def test_archive_entries_round_trip_oldest_first_and_score_alike():
     assert archive_entries(loaded)["descriptors"].tolist() == entries["descriptors"].tolist()
 
 
-SMALL_NEAT = dict(population_size=16, max_nodes=12, max_links=24, max_species=4, target_species=2,
-                  add_node_rate=0.5, add_link_rate=0.5, outputs="ink")
+SMALL_NEAT = dict(
+    population_size=16,
+    max_nodes=12,
+    max_links=24,
+    max_species=4,
+    target_species=2,
+    add_node_rate=0.5,
+    add_link_rate=0.5,
+    outputs="ink",
+)
 
 
 def genes(pop) -> set[tuple[int, int, int]]:
@@ -148,10 +165,19 @@ def test_neat_islands_number_genes_apart_and_immigrants_replace_the_worst():
 def novelty_configs():
     novelty = {"capacity": 40, "descriptor_size": 4, "k": 3, "threshold": 0.01}
     return {
-        "novelty": {"regime": "novelty", "generations": 4, "resolution": 8, "arch": str(ARCH),
-                    "settings": {"es": {"algorithm": "SimpleGA", "population_size": 6}, "novelty": novelty}},
-        "neat": {"regime": "neat", "generations": 4, "resolution": 8,
-                 "settings": {**SMALL_NEAT, "fitness": "novelty", "archive_export": 40, "novelty": novelty}},
+        "novelty": {
+            "regime": "novelty",
+            "generations": 4,
+            "resolution": 8,
+            "arch": str(ARCH),
+            "settings": {"es": {"algorithm": "SimpleGA", "population_size": 6}, "novelty": novelty},
+        },
+        "neat": {
+            "regime": "neat",
+            "generations": 4,
+            "resolution": 8,
+            "settings": {**SMALL_NEAT, "fitness": "novelty", "archive_export": 40, "novelty": novelty},
+        },
     }
 
 
@@ -159,8 +185,18 @@ def test_shared_archive_merges_in_island_order_so_runs_repeat(local_ray):
     """A small shared capacity trims the union, so the merge order decides what is kept and where:
     the same run twice keeps the same archive."""
     data = novelty_configs()["novelty"]
-    runs = [run_islands(functools.partial(island_search, data), jax.random.PRNGKey(3), islands=2, generations=4,
-                        population=6, migrate_every=1, archive_capacity=8) for _ in range(2)]
+    runs = [
+        run_islands(
+            functools.partial(island_search, data),
+            jax.random.PRNGKey(3),
+            islands=2,
+            generations=4,
+            population=6,
+            migrate_every=1,
+            archive_capacity=8,
+        )
+        for _ in range(2)
+    ]
     assert sum(name.startswith("archive_") for name in runs[0].results[0].nets) == 8  # full: trimmed
     for first, again in zip(runs[0].results, runs[1].results):
         assert first.images.keys() == again.images.keys()
@@ -172,8 +208,16 @@ def test_shared_archive_merges_in_island_order_so_runs_repeat(local_ray):
 def test_novelty_islands_score_against_one_shared_archive(local_ray, regime):
     data = novelty_configs()[regime]
     population = 6 if regime == "novelty" else 16
-    out = run_islands(functools.partial(island_search, data), jax.random.PRNGKey(2), islands=2, generations=4,
-                      population=population, migrate_every=2, archive_capacity=40, archive_prefix=ARCHIVE_PREFIX)
+    out = run_islands(
+        functools.partial(island_search, data),
+        jax.random.PRNGKey(2),
+        islands=2,
+        generations=4,
+        population=population,
+        migrate_every=2,
+        archive_capacity=40,
+        archive_prefix=ARCHIVE_PREFIX,
+    )
     assert out.archive_prefix == ARCHIVE_PREFIX and out.evaluations == 2 * 4 * population
     if regime == "neat":
         assert out.migrations == 1  # NEAT champions move; weight-space novelty shares its archive only
@@ -201,10 +245,12 @@ def test_islands_section_splits_the_population_and_bad_sections_fail_at_the_edge
     novelty = load_run_config({**novelty_configs()["novelty"], "islands": {"count": 3}})
     assert island_config(novelty).settings.es.population_size == 2 and shared_archive(novelty) == 40
     assert shared_archive(load_run_config({**es_config(), "islands": {"count": 2}})) == 0
-    bad = [({"count": 3}, "does not split evenly over 3 islands"),
-           ({"count": 0}, "count and migrate_every must be at least 1"),
-           ({"gpus": 1.5}, "gpus above 1 must be whole"),
-           ({"count": 2, "speed": 1}, "unknown key 'speed'")]
+    bad = [
+        ({"count": 3}, "does not split evenly over 3 islands"),
+        ({"count": 0}, "count and migrate_every must be at least 1"),
+        ({"gpus": 1.5}, "gpus above 1 must be whole"),
+        ({"count": 2, "speed": 1}, "unknown key 'speed'"),
+    ]
     for section, message in bad:
         with pytest.raises(ConfigError, match=message):
             load_run_config({**es_config(), "islands": section})
@@ -229,11 +275,17 @@ def test_ferlab_run_with_islands_writes_the_merged_result(local_ray, es_config, 
     assert sorted((int(r["generation"]), int(r["island"])) for r in rows) == [(g, i) for g in range(4) for i in (0, 1)]
     final = {int(r["island"]): float(r["loss"]) for r in rows if r["generation"] == "3"}
     other = max(final, key=final.get)  # the best island's nets keep their names, the other's are prefixed
-    assert {p.name for p in (out / "nets").iterdir()} == {"best.npz", "mean.npz", f"island{other}_best.npz",
-                                                          f"island{other}_mean.npz"}
+    assert {p.name for p in (out / "nets").iterdir()} == {
+        "best.npz",
+        "mean.npz",
+        f"island{other}_best.npz",
+        f"island{other}_mean.npz",
+    }
     target = np.asarray(Image.open(es_config()["target"]), np.float32) / 255
-    loss = {name: float(mse(render(load_net(out / "nets" / f"{name}.npz"), 12).rgb, target))
-            for name in ("best", f"island{other}_best")}
+    loss = {
+        name: float(mse(render(load_net(out / "nets" / f"{name}.npz"), 12).rgb, target))
+        for name in ("best", f"island{other}_best")
+    }
     assert loss["best"] == pytest.approx(min(final.values()), rel=1e-3) and loss["best"] <= loss[f"island{other}_best"]
     assert yaml.safe_load((out / "config.yaml").read_text())["islands"]["count"] == 2
     assert main(["run", str(path), "--out", str(tmp_path / "out2"), "--set", "islands=null", "--address", "x"]) == 2
@@ -243,8 +295,14 @@ def test_ferlab_run_with_islands_writes_the_merged_result(local_ray, es_config, 
 
 @pytest.mark.slow
 def test_two_islands_on_ray_migrate_and_count_evaluations(local_ray, es_config):
-    out = run_islands(functools.partial(island_search, es_config()), jax.random.PRNGKey(1), islands=2,
-                      generations=4, population=8, migrate_every=2)
+    out = run_islands(
+        functools.partial(island_search, es_config()),
+        jax.random.PRNGKey(1),
+        islands=2,
+        generations=4,
+        population=8,
+        migrate_every=2,
+    )
     assert out.evaluations == 2 * 4 * 8 and out.migrations == 1
     assert [len(g) for g in out.history] == [2, 2, 2, 2]
     assert {s["island"] for s in out.history[0]} == {0, 1}

@@ -14,5 +14,17 @@ from ferlab.metrics.suite import (
     weight_asymmetry,
 )
 
-__all__ = ["METRICS", "Analysis", "DeadNet", "Measurement", "MetricsConfig", "analyze", "fer_metrics", "fer_score",
-           "label_auroc", "measure", "measure_many", "weight_asymmetry"]
+__all__ = [
+    "METRICS",
+    "Analysis",
+    "DeadNet",
+    "Measurement",
+    "MetricsConfig",
+    "analyze",
+    "fer_metrics",
+    "fer_score",
+    "label_auroc",
+    "measure",
+    "measure_many",
+    "weight_asymmetry",
+]

@@ -60,8 +60,13 @@ class Analysis:
         if self.dead:
             out = {"status": "dead", "reason": self.reason, "metrics": {}, "size": self.size, **self.info}
         else:
-            out = {"status": self.status, "metrics": self.metrics, "fer_score": self.fer_score, "size": self.size,
-                   **self.info}
+            out = {
+                "status": self.status,
+                "metrics": self.metrics,
+                "fer_score": self.fer_score,
+                "size": self.size,
+                **self.info,
+            }
         if self.labels is not None:  # NaN (too few labelled links) is written as null
             labels = {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in self.labels.items()}
             out["human_label_auroc"] = labels["auroc"]
@@ -81,8 +86,13 @@ LABEL_WORK = 500
 FIGURE_WORK = 100
 
 
-def analyze(net: DenseNet, genome: Genome | None = None, config: MetricsConfig | None = None,
-            draw: bool = True, progress: Progress | None = None) -> Analysis:
+def analyze(
+    net: DenseNet,
+    genome: Genome | None = None,
+    config: MetricsConfig | None = None,
+    draw: bool = True,
+    progress: Progress | None = None,
+) -> Analysis:
     """Measure ``net`` (the layerized ``genome`` if one is given) and draw the paper's figures."""
     config = config or MetricsConfig()
     labelled = genome is not None and any(link.label for link in genome.links)
@@ -135,9 +145,10 @@ def _sweep_figures(net: DenseNet, measured: Measurement, cfg: MetricsConfig) -> 
     weight_frames = sweeps.pictures(net, idx, np.tile(SWEEP_STEPS, (idx.size, 1)), cfg.size, cfg.chunk)
     dirs = measured.random.dirs[:SWEEP_ROWS]
     random_frames = sweeps.pictures(net, dirs, np.tile(SWEEP_STEPS, (len(dirs), 1)), cfg.size, cfg.chunk)
-    return {"weight_sweeps.png": figures.sweep_grid(weight_frames, names, SWEEP_STEPS),
-            "random_sweeps.png": figures.sweep_grid(random_frames, [f"random {k}" for k in range(len(dirs))],
-                                                     SWEEP_STEPS)}
+    return {
+        "weight_sweeps.png": figures.sweep_grid(weight_frames, names, SWEEP_STEPS),
+        "random_sweeps.png": figures.sweep_grid(random_frames, [f"random {k}" for k in range(len(dirs))], SWEEP_STEPS),
+    }
 
 
 def _weight_name(net: DenseNet, index: int) -> str:

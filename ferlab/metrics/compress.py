@@ -38,7 +38,7 @@ def keep_share(net: DenseNet, size: int, psnr_db: float, grid: int = 32, chunk: 
     for linear in (False, True):
         if hi - lo <= 1:
             break
-        ks = (np.linspace(lo, hi, grid) if linear else np.geomspace(1, hi, grid))
+        ks = np.linspace(lo, hi, grid) if linear else np.geomspace(1, hi, grid)
         ks = np.unique(np.clip(np.round(ks), lo + 1, hi).astype(np.int64))
         ok = _pruned_psnr(net, ks, size, chunk) >= psnr_db
         failing = ks[~ok]

@@ -77,8 +77,9 @@ def labelled_links(genome: Genome, steps: int = 7) -> LabelledLinks:
         index.append(flat_index(lay.net.arch, *pos))
         labels.append(label)
         values.append(np.linspace(lo, hi, steps) - link.weight)
-    return LabelledLinks(lay.net, np.asarray(index, np.int32), tuple(labels),
-                         np.asarray(values, np.float32).reshape(-1, steps))
+    return LabelledLinks(
+        lay.net, np.asarray(index, np.int32), tuple(labels), np.asarray(values, np.float32).reshape(-1, steps)
+    )
 
 
 @partial(jax.jit, static_argnames=("size",))
@@ -123,7 +124,7 @@ def auroc(similarity: np.ndarray, labels: tuple[str, ...]) -> tuple[float, int, 
     if pos.size == 0 or neg.size == 0:
         return float("nan"), int(pos.size), int(neg.size)
     ranks = _ranks(np.concatenate([pos, neg]))
-    u = ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2
+    u = ranks[: pos.size].sum() - pos.size * (pos.size + 1) / 2
     return float(u / (pos.size * neg.size)), int(pos.size), int(neg.size)
 
 
@@ -142,7 +143,13 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 def label_auroc(genome: Genome, size: int = 64, steps: int = 7) -> dict:
     """Factoredness against people: AUROC plus how many links, features and pairs it rests on."""
     links = labelled_links(genome, steps)
-    value, n_same, n_diff = auroc(effect_similarity(links, size), links.labels) if links.index.size > 1 \
-        else (float("nan"), 0, 0)
-    return {"auroc": value, "links": int(links.index.size), "features": len(set(links.labels)),
-            "same_pairs": n_same, "different_pairs": n_diff}
+    value, n_same, n_diff = (
+        auroc(effect_similarity(links, size), links.labels) if links.index.size > 1 else (float("nan"), 0, 0)
+    )
+    return {
+        "auroc": value,
+        "links": int(links.index.size),
+        "features": len(set(links.labels)),
+        "same_pairs": n_same,
+        "different_pairs": n_diff,
+    }

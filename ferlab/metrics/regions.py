@@ -28,8 +28,9 @@ def components(mask: jnp.ndarray, axis: str | None) -> jnp.ndarray:
 
     def neighbour_min(lab):
         pad = jnp.pad(lab, 1, constant_values=n)
-        best = jnp.minimum(lab, jnp.minimum(jnp.minimum(pad[:-2, 1:-1], pad[2:, 1:-1]),
-                                            jnp.minimum(pad[1:-1, :-2], pad[1:-1, 2:])))
+        best = jnp.minimum(
+            lab, jnp.minimum(jnp.minimum(pad[:-2, 1:-1], pad[2:, 1:-1]), jnp.minimum(pad[1:-1, :-2], pad[1:-1, 2:]))
+        )
         if axis is not None:
             best = jnp.minimum(best, mirror(lab, axis, spatial=-2))
         best = jnp.where(mask, best, big)
@@ -62,7 +63,7 @@ def part_energies(energy: jnp.ndarray, parts: int, axis: str | None) -> jnp.ndar
     """Energy in each cell of a parts x parts grid, mirror cells summed together."""
     size = energy.shape[0]
     cell = size // parts
-    e = energy[:cell * parts, :cell * parts].reshape(parts, cell, parts, cell).sum(axis=(1, 3))
+    e = energy[: cell * parts, : cell * parts].reshape(parts, cell, parts, cell).sum(axis=(1, 3))
     if axis is None:
         return e.reshape(-1)
     e = e + mirror(e, axis, spatial=-2)
@@ -81,4 +82,3 @@ def spread(energy: jnp.ndarray, parts: int, axis: str | None) -> jnp.ndarray:
     k = e.shape[0]
     pr = jnp.square(jnp.sum(e)) / (jnp.sum(jnp.square(e)) + EPS)
     return jnp.clip((pr - 1.0) / (k - 1.0), 0.0, 1.0)
-

@@ -83,9 +83,19 @@ from ferlab.metrics import compress, features, regions, sweeps
 from ferlab.metrics.symmetry import AXES, detect_axis, sym_energies
 from ferlab.render import render
 
-METRICS = ("internal_asymmetry", "feature_redundancy", "feature_roughness", "sweep_asymmetry",
-           "sweep_asymmetry_fixed", "random_asymmetry", "random_asymmetry_fixed", "sweep_fracture",
-           "sweep_entanglement", "knob_misalignment", "compressibility")
+METRICS = (
+    "internal_asymmetry",
+    "feature_redundancy",
+    "feature_roughness",
+    "sweep_asymmetry",
+    "sweep_asymmetry_fixed",
+    "random_asymmetry",
+    "random_asymmetry_fixed",
+    "sweep_fracture",
+    "sweep_entanglement",
+    "knob_misalignment",
+    "compressibility",
+)
 
 Progress = Callable[[int, int, str], None]
 
@@ -124,8 +134,10 @@ class MetricsConfig:
             (self.size >= 8, "size must be at least 8"),
             (self.axis in ("auto",) + AXES, f"axis must be 'auto', 'x' or 'y', got {self.axis!r}"),
             (self.rms_step > 0 and self.max_step > 0 and self.fixed_step > 0, "steps must be positive"),
-            (self.max_weights >= 1 and self.directions >= 2 and self.chunk >= 1,
-             "max_weights and chunk must be >= 1, directions >= 2"),
+            (
+                self.max_weights >= 1 and self.directions >= 2 and self.chunk >= 1,
+                "max_weights and chunk must be >= 1, directions >= 2",
+            ),
             (0 < self.fracture_threshold < 1, "fracture_threshold must be in (0, 1)"),
             (2 <= self.parts <= self.size, "parts must be between 2 and size"),
             (0 < self.dup_cos <= 1 and 0 < self.effect_cos <= 1, "dup_cos and effect_cos must be in (0, 1]"),
@@ -186,7 +198,7 @@ def change_stats(changes: np.ndarray, axis: str, cfg: MetricsConfig) -> dict[str
     for start in range(0, n, chunk):
         rows = np.resize(np.arange(start, min(start + chunk, n)), chunk)
         out = _change_stats(jnp.asarray(changes[rows]), axis, cfg.fracture_threshold, cfg.parts)
-        parts.append([np.asarray(o)[:min(chunk, n - start)] for o in out])
+        parts.append([np.asarray(o)[: min(chunk, n - start)] for o in out])
     return {name: np.concatenate(col) for name, col in zip(CHANGE_STATS, zip(*parts))}
 
 
@@ -210,6 +222,7 @@ class _Tracker:
             self.done = min(self.done + n, self.total)
             if self.progress:
                 self.progress(self.done, self.total, name)
+
         return update
 
 
@@ -251,8 +264,9 @@ class Measurement:
     random: SweepSet
 
 
-def fer_metrics(net: DenseNet, config: MetricsConfig = MetricsConfig(),
-                progress: Progress | None = None) -> dict[str, float]:
+def fer_metrics(
+    net: DenseNet, config: MetricsConfig = MetricsConfig(), progress: Progress | None = None
+) -> dict[str, float]:
     """Every metric of the suite for one net, ``{name: value}``; see ``measure``."""
     return measure(net, config, progress).metrics
 
@@ -295,8 +309,9 @@ def measure(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress: Pr
     single = calibrated_sweeps(net, chosen.astype(np.int32), base, cfg, tick)
     if single.dirs.size == 0:
         raise DeadNet("no weight moves the picture: nothing to measure")
-    reps = _representatives(sweeps.effect_groups(single.changes[:, 0] - single.changes[:, 1], cfg.effect_cos),
-                            single.gain)
+    reps = _representatives(
+        sweeps.effect_groups(single.changes[:, 0] - single.changes[:, 1], cfg.effect_cos), single.gain
+    )
     single_fixed = fixed_changes(net, single.dirs[reps], base, cfg, tick)
 
     tick = tracker.stage("random directions")
@@ -306,19 +321,23 @@ def measure(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress: Pr
         raise DeadNet("no random direction moves the picture: nothing to measure")
     rand_fixed = fixed_changes(net, rand.dirs, base, cfg, tick)
 
-    sets = {"single": {k: v[reps] for k, v in change_stats(single.changes, axis, cfg).items()},
-            "single_fixed": change_stats(single_fixed, axis, cfg),
-            "random": change_stats(rand.changes, axis, cfg),
-            "random_fixed": change_stats(rand_fixed, axis, cfg)}
+    sets = {
+        "single": {k: v[reps] for k, v in change_stats(single.changes, axis, cfg).items()},
+        "single_fixed": change_stats(single_fixed, axis, cfg),
+        "random": change_stats(rand.changes, axis, cfg),
+        "random_fixed": change_stats(rand_fixed, axis, cfg),
+    }
     means = {name: {k: float(v.mean()) for k, v in stats.items()} for name, stats in sets.items()}
 
     tracker.stage("compressibility")(0)
     keep = compress.keep_share(net, cfg.size, cfg.psnr_db, grid=cfg.chunk, chunk=cfg.chunk)
     tracker.stage("done")(tracker.total)
 
-    shared = {"feature_redundancy": features.rank_redundancy(maps),
-              "feature_roughness": features.roughness(maps, cfg.curvature_scale),
-              "compressibility": float(keep)}
+    shared = {
+        "feature_redundancy": features.rank_redundancy(maps),
+        "feature_roughness": features.roughness(maps, cfg.curvature_scale),
+        "compressibility": float(keep),
+    }
     axis_form = _forms(means, features.internal_asymmetry(maps, axis), "share", "fracture", "spread")
     free_form = _forms(means, features.internal_mixing(maps), "fracture_free", "fracture_free", "spread_free")
     form = "axis_free" if cfg.axis == "auto" else "mirror"
@@ -346,18 +365,21 @@ def _forms(means: dict, internal: float, change: str, fracture: str, spread: str
     ``fracture`` and ``spread``; knob_misalignment compares single weights with random directions."""
     unstructured_single = (means["single"][change] + means["single"][fracture]) / 2
     unstructured_random = (means["random"][change] + means["random"][fracture]) / 2
-    return {"internal_asymmetry": internal,
-            "sweep_asymmetry": means["single"][change],
-            "sweep_asymmetry_fixed": means["single_fixed"][change],
-            "random_asymmetry": means["random"][change],
-            "random_asymmetry_fixed": means["random_fixed"][change],
-            "sweep_fracture": means["single"][fracture],
-            "sweep_entanglement": means["single"][spread],
-            "knob_misalignment": float(np.clip(unstructured_single / max(unstructured_random, 1e-12), 0.0, 1.0))}
+    return {
+        "internal_asymmetry": internal,
+        "sweep_asymmetry": means["single"][change],
+        "sweep_asymmetry_fixed": means["single_fixed"][change],
+        "random_asymmetry": means["random"][change],
+        "random_asymmetry_fixed": means["random_fixed"][change],
+        "sweep_fracture": means["single"][fracture],
+        "sweep_entanglement": means["single"][spread],
+        "knob_misalignment": float(np.clip(unstructured_single / max(unstructured_random, 1e-12), 0.0, 1.0)),
+    }
 
 
-def weight_asymmetry(net: DenseNet, weights: list[tuple[int, int, int]], config: MetricsConfig = MetricsConfig(),
-                     axis: str | None = None) -> np.ndarray:
+def weight_asymmetry(
+    net: DenseNet, weights: list[tuple[int, int, int]], config: MetricsConfig = MetricsConfig(), axis: str | None = None
+) -> np.ndarray:
     """Antisymmetric share of the change made by each ``(layer, row, col)`` weight.
 
     Energies pooled over the calibrated +-step and the fixed +-step sweeps: 0 for

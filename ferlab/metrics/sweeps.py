@@ -42,8 +42,9 @@ def as_directions(dirs, n_weights: int) -> np.ndarray:
     return out
 
 
-def pictures(net: DenseNet, dirs, steps, size: int, chunk: int,
-             progress: Callable[[int], None] | None = None) -> np.ndarray:
+def pictures(
+    net: DenseNet, dirs, steps, size: int, chunk: int, progress: Callable[[int], None] | None = None
+) -> np.ndarray:
     """Pictures (B, K, S, S, 3) of each direction moved by each of its steps (B, K).
 
     ``dirs`` holds flat weight indices (B,) or vectors (B, n_weights). Every call
@@ -60,7 +61,9 @@ def pictures(net: DenseNet, dirs, steps, size: int, chunk: int,
         stop = min(start + chunk, b * k)
         rows = np.resize(np.arange(start, stop), chunk)
         d = as_directions(np.asarray(dirs)[flat_dirs[rows]], n)
-        out[start:stop] = np.asarray(_pictures(net, jnp.asarray(d), jnp.asarray(flat_steps[rows]), size))[:stop - start]
+        out[start:stop] = np.asarray(_pictures(net, jnp.asarray(d), jnp.asarray(flat_steps[rows]), size))[
+            : stop - start
+        ]
         if progress:
             progress(stop - start)
     return out.reshape(b, k, size, size, 3)
@@ -87,8 +90,12 @@ def weight_fingerprints(net: DenseNet) -> np.ndarray:
         src = np.arange(k.shape[0], dtype=np.float32) if layer == 0 else np.abs(kernels[layer - 1]).sum(0)
         last = layer == len(kernels) - 1
         dst = np.arange(k.shape[1], dtype=np.float32) if last else np.abs(kernels[layer + 1]).sum(1)
-        fields = [np.full(k.shape, layer, np.float32), k, np.broadcast_to(src[:, None], k.shape),
-                  np.broadcast_to(dst[None, :], k.shape)]
+        fields = [
+            np.full(k.shape, layer, np.float32),
+            k,
+            np.broadcast_to(src[:, None], k.shape),
+            np.broadcast_to(dst[None, :], k.shape),
+        ]
         h = np.zeros(k.size, np.uint64)
         for f in fields:  # round away float noise from summation order before hashing
             bits = np.round(f.astype(np.float64).reshape(-1), 5).astype(np.float32).view(np.uint32)
@@ -103,8 +110,9 @@ def weight_subset(seed: int, net: DenseNet, support: np.ndarray, count: int) -> 
     if support.size <= count:
         return support
     with np.errstate(over="ignore"):
-        order = np.argsort(_mix(weight_fingerprints(net)[support] ^ _mix(np.uint64(seed) + np.uint64(1))),
-                           kind="stable")
+        order = np.argsort(
+            _mix(weight_fingerprints(net)[support] ^ _mix(np.uint64(seed) + np.uint64(1))), kind="stable"
+        )
     return np.sort(support[order[:count]])
 
 
@@ -119,8 +127,8 @@ def random_directions(seed: int, net: DenseNet, support: np.ndarray, count: int)
     d = np.arange(count, dtype=np.uint64)[:, None]
     with np.errstate(over="ignore"):
         key = _mix(fp[None, :] ^ _mix(d + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)))
-        u1 = ((_mix(key) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
-        u2 = ((_mix(key ^ np.uint64(0x632BE59BD9B4E019)) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
+        u1 = ((_mix(key) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
+        u2 = ((_mix(key ^ np.uint64(0x632BE59BD9B4E019)) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
     g = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
     g /= np.linalg.norm(g, axis=1, keepdims=True)
     out = np.zeros((count, net.arch.n_weights), np.float32)

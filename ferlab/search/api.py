@@ -190,10 +190,17 @@ class Outcome:
     resumed_from: int = 0
 
 
-def run_search(search: Search, key: jax.Array, generations: int, *,
-               callback: Callable[[int, Stats], None] | None = None,
-               checkpoint: str | Path | None = None, checkpoint_every: int = 0,
-               stop_after: int | None = None, fuse: int = FUSE) -> Outcome:
+def run_search(
+    search: Search,
+    key: jax.Array,
+    generations: int,
+    *,
+    callback: Callable[[int, Stats], None] | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 0,
+    stop_after: int | None = None,
+    fuse: int = FUSE,
+) -> Outcome:
     """Run ``generations`` generations, resuming from ``checkpoint`` if it exists.
 
     ``callback(generation, stats)`` sees every generation once (after a resume,

@@ -104,9 +104,14 @@ class Archive:
 def archive_init(capacity: int, descriptor_dim: int, payload_example: Any, threshold: float) -> Archive:
     """An empty archive; ``payload_example`` is one entry's pytree (no capacity axis)."""
     payload = jax.tree.map(lambda x: jnp.zeros((capacity, *jnp.shape(x)), jnp.result_type(x)), payload_example)
-    return Archive(descriptors=jnp.zeros((capacity, descriptor_dim), jnp.float32), payload=payload,
-                   size=jnp.zeros((), jnp.int32), added=jnp.zeros((), jnp.int32),
-                   threshold=jnp.asarray(threshold, jnp.float32), stale=jnp.zeros((), jnp.int32))
+    return Archive(
+        descriptors=jnp.zeros((capacity, descriptor_dim), jnp.float32),
+        payload=payload,
+        size=jnp.zeros((), jnp.int32),
+        added=jnp.zeros((), jnp.int32),
+        threshold=jnp.asarray(threshold, jnp.float32),
+        stale=jnp.zeros((), jnp.int32),
+    )
 
 
 def distances(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -143,8 +148,9 @@ def archive_add(archive: Archive, descriptors: jax.Array, payload: Any, add: jax
     )
 
 
-def archive_update(archive: Archive, descriptors: jax.Array, payload: Any, scores: jax.Array,
-                   config: NoveltyConfig) -> Archive:
+def archive_update(
+    archive: Archive, descriptors: jax.Array, payload: Any, scores: jax.Array, config: NoveltyConfig
+) -> Archive:
     """Add the individuals whose novelty ``scores`` exceed the threshold (the
     ``max_add`` most novel of them), then adapt it.
 
@@ -168,8 +174,10 @@ def archive_entries(archive: Archive) -> dict[str, Any]:
     as numpy arrays (what islands publish to their shared archive)."""
     n, c = int(archive.size), archive.capacity
     order = (int(archive.added) - n + np.arange(n)) % c
-    return {"descriptors": np.asarray(archive.descriptors)[order],
-            "payload": jax.tree.map(lambda a: np.asarray(a)[order], archive.payload)}
+    return {
+        "descriptors": np.asarray(archive.descriptors)[order],
+        "payload": jax.tree.map(lambda a: np.asarray(a)[order], archive.payload),
+    }
 
 
 def with_entries(archive: Archive, entries: dict[str, Any]) -> Archive:
@@ -182,9 +190,12 @@ def with_entries(archive: Archive, entries: dict[str, Any]) -> Archive:
     def fill(a, x):
         return jnp.asarray(a).at[:n].set(jnp.asarray(np.asarray(x)[-c:], a.dtype))
 
-    return archive.replace(descriptors=fill(archive.descriptors, desc),
-                           payload=jax.tree.map(fill, archive.payload, entries["payload"]),
-                           size=jnp.asarray(n, jnp.int32), added=jnp.asarray(n, jnp.int32))
+    return archive.replace(
+        descriptors=fill(archive.descriptors, desc),
+        payload=jax.tree.map(fill, archive.payload, entries["payload"]),
+        size=jnp.asarray(n, jnp.int32),
+        added=jnp.asarray(n, jnp.int32),
+    )
 
 
 def mean_pairwise_distance(descriptors: jax.Array, valid: jax.Array | None = None) -> jax.Array:
@@ -230,9 +241,12 @@ class GridArchive:
 def grid_init(n_cells: int, descriptor_dim: int, payload_example: Any) -> GridArchive:
     """An empty grid of ``n_cells`` cells; ``payload_example`` is one entry's pytree."""
     payload = jax.tree.map(lambda x: jnp.zeros((n_cells, *jnp.shape(x)), jnp.result_type(x)), payload_example)
-    return GridArchive(fitness=jnp.full(n_cells, -jnp.inf, jnp.float32),
-                       descriptors=jnp.zeros((n_cells, descriptor_dim), jnp.float32),
-                       payload=payload, filled=jnp.zeros(n_cells, bool))
+    return GridArchive(
+        fitness=jnp.full(n_cells, -jnp.inf, jnp.float32),
+        descriptors=jnp.zeros((n_cells, descriptor_dim), jnp.float32),
+        payload=payload,
+        filled=jnp.zeros(n_cells, bool),
+    )
 
 
 def grid_cells(descriptors: jax.Array, bins: int, low: float, high: float) -> jax.Array:
@@ -244,8 +258,9 @@ def grid_cells(descriptors: jax.Array, bins: int, low: float, high: float) -> ja
     return jnp.sum(index * weights, axis=-1)
 
 
-def grid_insert(archive: GridArchive, cells: jax.Array, descriptors: jax.Array, fitness: jax.Array,
-                payload: Any) -> tuple[GridArchive, jax.Array]:
+def grid_insert(
+    archive: GridArchive, cells: jax.Array, descriptors: jax.Array, fitness: jax.Array, payload: Any
+) -> tuple[GridArchive, jax.Array]:
     """Insert a batch: in each cell the batch's best (the first on ties) replaces the elite
     if the cell is empty or it is strictly better. NaN fitness counts as -inf.
     Returns the archive and which of the batch's rows became elites ``(P,)``."""
@@ -261,8 +276,12 @@ def grid_insert(archive: GridArchive, cells: jax.Array, descriptors: jax.Array, 
         mask = take.reshape((-1,) + (1,) * (old.ndim - 1))
         return jnp.where(mask, new[row], old)
 
-    updated = archive.replace(fitness=put(archive.fitness, fitness), descriptors=put(archive.descriptors, descriptors),
-                              payload=jax.tree.map(put, archive.payload, payload), filled=archive.filled | take)
+    updated = archive.replace(
+        fitness=put(archive.fitness, fitness),
+        descriptors=put(archive.descriptors, descriptors),
+        payload=jax.tree.map(put, archive.payload, payload),
+        filled=archive.filled | take,
+    )
     became = jnp.zeros(p, bool).at[jnp.where(take, row, p)].set(True, mode="drop")
     return updated, became
 
@@ -270,6 +289,9 @@ def grid_insert(archive: GridArchive, cells: jax.Array, descriptors: jax.Array, 
 def grid_entries(archive: GridArchive) -> dict[str, Any]:
     """The filled cells in cell order: ``{"cells", "fitness", "descriptors", "payload"}`` as numpy."""
     cells = np.flatnonzero(np.asarray(archive.filled))
-    return {"cells": cells, "fitness": np.asarray(archive.fitness)[cells],
-            "descriptors": np.asarray(archive.descriptors)[cells],
-            "payload": jax.tree.map(lambda a: np.asarray(a)[cells], archive.payload)}
+    return {
+        "cells": cells,
+        "fitness": np.asarray(archive.fitness)[cells],
+        "descriptors": np.asarray(archive.descriptors)[cells],
+        "payload": jax.tree.map(lambda a: np.asarray(a)[cells], archive.payload),
+    }

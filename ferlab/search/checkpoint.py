@@ -16,8 +16,7 @@ from ferlab.files import write_bytes
 
 
 def save_checkpoint(path: str | Path, state, generation: int, history: list[dict]) -> Path:
-    payload = {"state": serialization.to_state_dict(state), "generation": generation,
-               "history": json.dumps(history)}
+    payload = {"state": serialization.to_state_dict(state), "generation": generation, "history": json.dumps(history)}
     return write_bytes(path, serialization.msgpack_serialize(payload))
 
 

@@ -58,9 +58,10 @@ def tone(rgb: jax.Array) -> jax.Array:
     """
     grey = rgb @ _LUMA
     size = grey.shape[-1]
-    steps = (jnp.mean(jnp.abs(jnp.diff(grey, axis=-1)), axis=(-2, -1))
-             + jnp.mean(jnp.abs(jnp.diff(grey, axis=-2)), axis=(-2, -1))) / 2
+    steps = (
+        jnp.mean(jnp.abs(jnp.diff(grey, axis=-1)), axis=(-2, -1))
+        + jnp.mean(jnp.abs(jnp.diff(grey, axis=-2)), axis=(-2, -1))
+    ) / 2
     chroma = jnp.mean(jnp.max(rgb, -1) - jnp.min(rgb, -1), axis=(-2, -1))
-    parts = [jnp.mean(grey, axis=(-2, -1)), 2 * jnp.std(grey, axis=(-2, -1)),
-             steps * (size - 1) / TONE_EDGES, chroma]
+    parts = [jnp.mean(grey, axis=(-2, -1)), 2 * jnp.std(grey, axis=(-2, -1)), steps * (size - 1) / TONE_EDGES, chroma]
     return jnp.clip(jnp.stack(parts, axis=-1), 0.0, 1.0)

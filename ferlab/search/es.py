@@ -95,12 +95,14 @@ def build_algorithm(cfg: ESConfig, num_dims: int):
 
     cls = evosax_algorithms()[cfg.algorithm]
     accepted = inspect.signature(cls.__init__).parameters
-    settable = sorted(n for n, p in accepted.items() if n not in _RESERVED
-                      and isinstance(p.default, (bool, int, float, str)))
+    settable = sorted(
+        n for n, p in accepted.items() if n not in _RESERVED and isinstance(p.default, (bool, int, float, str))
+    )
     for name, value in cfg.options.items():
         if name not in settable:
-            raise ValueError(f"options: {name!r} is not a setting of {cfg.algorithm} "
-                             f"(settable: {', '.join(settable) or 'none'})")
+            raise ValueError(
+                f"options: {name!r} is not a setting of {cfg.algorithm} (settable: {', '.join(settable) or 'none'})"
+            )
         if not isinstance(value, (bool, int, float, str)):
             raise ValueError(f"options.{name}: expected a scalar, got {type(value).__name__}")
     kwargs = dict(cfg.options)
@@ -116,8 +118,10 @@ def build_algorithm(cfg: ESConfig, num_dims: int):
     names = {f.name for f in dataclasses.fields(params)}
     unknown = sorted(set(cfg.params) - names)
     if unknown:
-        raise ValueError(f"params: {unknown[0]!r} is not a parameter of {cfg.algorithm} "
-                         f"(known: {', '.join(sorted(names)) or 'none'})")
+        raise ValueError(
+            f"params: {unknown[0]!r} is not a parameter of {cfg.algorithm} "
+            f"(known: {', '.join(sorted(names)) or 'none'})"
+        )
     values = {"std_init": cfg.std} if "std_init" in names else {}
     values.update(cfg.params)
     params = params.replace(**{k: jnp.asarray(v, jnp.result_type(getattr(params, k))) for k, v in values.items()})
@@ -130,8 +134,9 @@ def is_population_based(algo) -> bool:
     return isinstance(algo, PopulationBasedAlgorithm)
 
 
-def algorithm_init(algo, params, key: jax.Array, mean: jax.Array, std: float,
-                   fitness: Callable[[jax.Array], jax.Array]):
+def algorithm_init(
+    algo, params, key: jax.Array, mean: jax.Array, std: float, fitness: Callable[[jax.Array], jax.Array]
+):
     """evosax state centred on ``mean``; population-based algorithms start from
     ``mean`` plus ``std`` noise, evaluated with ``fitness((P, D)) -> (P,)``."""
     if not is_population_based(algo):
@@ -157,8 +162,14 @@ class ESState:
 class ESSearch:
     """Target matching by an evosax algorithm (``api.Search``)."""
 
-    def __init__(self, settings: ESConfig, template: DenseNet, target: jax.Array, mask: DenseNet | None = None,
-                 rungs=ladders.DEFAULT_RUNGS):
+    def __init__(
+        self,
+        settings: ESConfig,
+        template: DenseNet,
+        target: jax.Array,
+        mask: DenseNet | None = None,
+        rungs=ladders.DEFAULT_RUNGS,
+    ):
         self.settings = settings
         self.template = template
         self.target = jnp.asarray(target)
@@ -197,12 +208,17 @@ class ESSearch:
         fitness = self.mse(population)
         algo_state, _ = self.algo.tell(k_tell, population, fitness, algo_state, self.params)
         evaluations = algo_state.generation_counter * self.settings.population_size
-        stats = {"best_fitness": -jnp.min(fitness), "mean_fitness": -jnp.mean(fitness),
-                 "loss": algo_state.best_fitness, "centre_loss": self.mse(centre(self.algo, algo_state)[None])[0],
-                 "evaluations": evaluations}
+        stats = {
+            "best_fitness": -jnp.min(fitness),
+            "mean_fitness": -jnp.mean(fitness),
+            "loss": algo_state.best_fitness,
+            "centre_loss": self.mse(centre(self.algo, algo_state)[None])[0],
+            "evaluations": evaluations,
+        }
         best = jnp.argmin(fitness)
-        ladder = ladders.update(state.ladder, fitness[best], self.weights(population[best]),
-                                algo_state.generation_counter - 1, evaluations)
+        ladder = ladders.update(
+            state.ladder, fitness[best], self.weights(population[best]), algo_state.generation_counter - 1, evaluations
+        )
         return ESState(algo_state, key, ladder), stats
 
     def result(self, state: ESState) -> Result:
@@ -214,8 +230,11 @@ class ESSearch:
         flats |= {name: ladders.snapshot(state.ladder, i) for name, i in ladders.reached(state.ladder)}
         rgb = np.asarray(render(self.template.with_flat(jnp.stack(list(flats.values()))), self.resolution).rgb)
         images = dict(zip(flats, rgb))
-        return Result({name: self.template.with_flat(f) for name, f in flats.items()}, images,
-                      losses=image_losses(images, self.target))
+        return Result(
+            {name: self.template.with_flat(f) for name, f in flats.items()},
+            images,
+            losses=image_losses(images, self.target),
+        )
 
     def tables(self, state: ESState) -> dict:
         """``ladder``: the rungs (``ferlab.search.ladder.table``)."""
@@ -231,8 +250,10 @@ class ESSearch:
         algorithms) it replaces the worst member."""
         algo = state.algo
         better = fitness < algo.best_fitness
-        changes = {"best_solution": jnp.where(better, weights, algo.best_solution),
-                   "best_fitness": jnp.minimum(fitness, algo.best_fitness)}
+        changes = {
+            "best_solution": jnp.where(better, weights, algo.best_solution),
+            "best_fitness": jnp.minimum(fitness, algo.best_fitness),
+        }
         if hasattr(algo, "mean"):
             changes["mean"] = jnp.where(better, weights, algo.mean)
         elif hasattr(algo, "population"):
@@ -254,6 +275,16 @@ def make_es(run_config, settings: ESConfig) -> ESSearch:
 
 
 REGIME = Regime(
-    name="es", config=ESConfig, make=make_es, population=("population_size",),
-    smallest={"target": "picbreeder:skull", "resolution": 8, "arch": "2;sin:3,gaussian:3", "generations": 3,
-              "checkpoint_every": 1, "settings": {"population_size": 8}})
+    name="es",
+    config=ESConfig,
+    make=make_es,
+    population=("population_size",),
+    smallest={
+        "target": "picbreeder:skull",
+        "resolution": 8,
+        "arch": "2;sin:3,gaussian:3",
+        "generations": 3,
+        "checkpoint_every": 1,
+        "settings": {"population_size": 8},
+    },
+)

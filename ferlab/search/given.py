@@ -64,5 +64,9 @@ def make_given(run_config, settings: GivenConfig) -> GivenSearch:
     return GivenSearch(net, genome, run_config.resolution)
 
 
-REGIME = Regime(name="given", config=GivenConfig, make=make_given,
-                smallest={"target": "picbreeder:skull", "resolution": 8, "checkpoint_every": 1})
+REGIME = Regime(
+    name="given",
+    config=GivenConfig,
+    make=make_given,
+    smallest={"target": "picbreeder:skull", "resolution": 8, "checkpoint_every": 1},
+)

@@ -58,7 +58,7 @@ def rung_of(name: str) -> float:
     if not name.startswith(RUNG_PREFIX):
         return math.nan
     try:
-        return float(name[len(RUNG_PREFIX):])
+        return float(name[len(RUNG_PREFIX) :])
     except ValueError:
         return math.nan
 
@@ -79,10 +79,14 @@ class Ladder:
 def init(rungs: Sequence[float], payload: Any) -> Ladder:
     """An empty ladder whose snapshots are shaped like ``payload`` (one individual)."""
     r = len(rungs)
-    return Ladder(rungs=jnp.asarray(rungs, jnp.float32), reached=jnp.zeros(r, bool),
-                  loss=jnp.full(r, jnp.inf, jnp.float32),
-                  payload=jax.tree.map(lambda a: jnp.zeros((r,) + jnp.shape(a), jnp.result_type(a)), payload),
-                  generation=jnp.full(r, -1, jnp.int32), evaluations=jnp.zeros(r, jnp.float32))
+    return Ladder(
+        rungs=jnp.asarray(rungs, jnp.float32),
+        reached=jnp.zeros(r, bool),
+        loss=jnp.full(r, jnp.inf, jnp.float32),
+        payload=jax.tree.map(lambda a: jnp.zeros((r,) + jnp.shape(a), jnp.result_type(a)), payload),
+        generation=jnp.full(r, -1, jnp.int32),
+        evaluations=jnp.zeros(r, jnp.float32),
+    )
 
 
 def update(ladder: Ladder, loss, payload: Any, generation, evaluations) -> Ladder:
@@ -93,10 +97,14 @@ def update(ladder: Ladder, loss, payload: Any, generation, evaluations) -> Ladde
     def put(old, value):
         return jnp.where(new.reshape((-1,) + (1,) * (old.ndim - 1)), jnp.asarray(value, old.dtype)[None], old)
 
-    return Ladder(rungs=ladder.rungs, reached=ladder.reached | new, loss=jnp.where(new, loss, ladder.loss),
-                  payload=jax.tree.map(put, ladder.payload, payload),
-                  generation=jnp.where(new, jnp.asarray(generation, jnp.int32), ladder.generation),
-                  evaluations=jnp.where(new, jnp.asarray(evaluations, jnp.float32), ladder.evaluations))
+    return Ladder(
+        rungs=ladder.rungs,
+        reached=ladder.reached | new,
+        loss=jnp.where(new, loss, ladder.loss),
+        payload=jax.tree.map(put, ladder.payload, payload),
+        generation=jnp.where(new, jnp.asarray(generation, jnp.int32), ladder.generation),
+        evaluations=jnp.where(new, jnp.asarray(evaluations, jnp.float32), ladder.evaluations),
+    )
 
 
 def reached(ladder: Ladder) -> list[tuple[str, int]]:
@@ -113,9 +121,14 @@ def snapshot(ladder: Ladder, index: int) -> Any:
 def table(ladder: Ladder) -> dict[str, np.ndarray]:
     """Per rung: its value, net name, whether reached, the snapshot's loss, generation and evaluations."""
     rungs = [_decimal(r) for r in np.asarray(ladder.rungs)]
-    return {"rung": np.asarray(rungs), "net": np.array([rung_name(float(r)) for r in rungs], dtype=object),
-            "reached": np.asarray(ladder.reached), "loss": np.asarray(ladder.loss, dtype=float),
-            "generation": np.asarray(ladder.generation), "evaluations": np.asarray(ladder.evaluations, dtype=float)}
+    return {
+        "rung": np.asarray(rungs),
+        "net": np.array([rung_name(float(r)) for r in rungs], dtype=object),
+        "reached": np.asarray(ladder.reached),
+        "loss": np.asarray(ladder.loss, dtype=float),
+        "generation": np.asarray(ladder.generation),
+        "evaluations": np.asarray(ladder.evaluations, dtype=float),
+    }
 
 
 def wall_times(generations, history: list[dict]) -> np.ndarray:

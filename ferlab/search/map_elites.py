@@ -51,7 +51,7 @@ from ferlab.search.neat_genome import N_INPUTS, minimal, output_labels, paint, t
 from ferlab.search.neat_variation import mutate
 from ferlab.search.targets import load_arch, load_target, mse
 
-MAX_CELLS = 2 ** 16
+MAX_CELLS = 2**16
 INTEREST_LEVELS = 16
 _LUMA = jnp.array([0.299, 0.587, 0.114])
 
@@ -101,12 +101,15 @@ class MapElitesConfig:
     @property
     def descriptor_dim(self) -> int:
         size = self.descriptor_size
-        return int(jax.eval_shape(DESCRIPTORS[self.descriptor], jax.ShapeDtypeStruct((1, size, size, 3),
-                                                                                     jnp.float32)).shape[-1])
+        return int(
+            jax.eval_shape(DESCRIPTORS[self.descriptor], jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)).shape[
+                -1
+            ]
+        )
 
     @property
     def n_cells(self) -> int:
-        return self.bins ** self.descriptor_dim
+        return self.bins**self.descriptor_dim
 
     def check(self, run) -> None:
         if self.quality == "target" and run.target is None:
@@ -184,9 +187,13 @@ class MapElites:
         archive = grid_init(self.settings.n_cells, self.settings.descriptor_dim, take(first, 0))
         archive, _ = self._insert_batch(archive, first)
         n_io = N_INPUTS + len(output_labels(self.settings.neat.ink))  # minimal() numbers io nodes and links first
-        return MapElitesState(key=k_run, archive=archive, evaluations=jnp.asarray(self.settings.batch_size, jnp.int32),
-                              next_node=jnp.asarray(n_io, jnp.int32),
-                              next_innov=jnp.asarray(N_INPUTS * (n_io - N_INPUTS), jnp.int32))
+        return MapElitesState(
+            key=k_run,
+            archive=archive,
+            evaluations=jnp.asarray(self.settings.batch_size, jnp.int32),
+            next_node=jnp.asarray(n_io, jnp.int32),
+            next_innov=jnp.asarray(N_INPUTS * (n_io - N_INPUTS), jnp.int32),
+        )
 
     def _emit(self, state: MapElitesState):
         """``(children, next_node, next_innov, key)``: the batch a step evaluates, from random elites."""
@@ -196,12 +203,16 @@ class MapElites:
         picks = jax.random.categorical(k_par, logits, shape=(2, s.batch_size))
         parents = take(state.archive.payload, picks[0])
         if self.neat:
-            children, next_node, next_innov = mutate(parents, k_mut, jnp.ones(s.batch_size, bool),
-                                                     state.next_node, state.next_innov, s.neat)
+            children, next_node, next_innov = mutate(
+                parents, k_mut, jnp.ones(s.batch_size, bool), state.next_node, state.next_innov, s.neat
+            )
             return children, next_node, next_innov, key
         other = state.archive.payload[picks[1]]
-        children = (parents + s.iso_sigma * jax.random.normal(k_mut, parents.shape)
-                    + s.line_sigma * jax.random.normal(k_line, (s.batch_size, 1)) * (other - parents))
+        children = (
+            parents
+            + s.iso_sigma * jax.random.normal(k_mut, parents.shape)
+            + s.line_sigma * jax.random.normal(k_line, (s.batch_size, 1)) * (other - parents)
+        )
         return children, state.next_node, state.next_innov, key
 
     def _step(self, state: MapElitesState):
@@ -214,18 +225,23 @@ class MapElites:
         elite_fitness = jnp.where(filled, archive.fitness, 0.0)
         floor = -1.0 if s.quality == "target" else 0.0  # the lowest quality there is (MSE of [0, 1] images <= 1)
         evaluations = state.evaluations + s.batch_size
-        stats = {"archive_size": count, "coverage": count / archive.n_cells, "added": jnp.sum(became),
-                 "best_fitness": jnp.max(jnp.where(filled, archive.fitness, -jnp.inf)),
-                 "mean_fitness": jnp.sum(elite_fitness) / jnp.maximum(count, 1),
-                 "batch_fitness": jnp.mean(quality),
-                 "qd_score": jnp.sum(jnp.where(filled, archive.fitness - floor, 0.0)),
-                 "evaluations": evaluations}
+        stats = {
+            "archive_size": count,
+            "coverage": count / archive.n_cells,
+            "added": jnp.sum(became),
+            "best_fitness": jnp.max(jnp.where(filled, archive.fitness, -jnp.inf)),
+            "mean_fitness": jnp.sum(elite_fitness) / jnp.maximum(count, 1),
+            "batch_fitness": jnp.mean(quality),
+            "qd_score": jnp.sum(jnp.where(filled, archive.fitness - floor, 0.0)),
+            "evaluations": evaluations,
+        }
         if error is not None:
             stats["loss"] = -stats["best_fitness"]
         if self.neat:
             stats["mean_nodes"] = jnp.sum(jnp.where(filled, archive.payload.n_nodes(), 0)) / jnp.maximum(count, 1)
-        return MapElitesState(key=key, archive=archive, evaluations=evaluations,
-                              next_node=next_node, next_innov=next_innov), stats
+        return MapElitesState(
+            key=key, archive=archive, evaluations=evaluations, next_node=next_node, next_innov=next_innov
+        ), stats
 
     def result(self, state: MapElitesState) -> Result:
         """``best`` (the highest-quality elite) and up to ``export`` elites, evenly spaced in cell order."""
@@ -274,7 +290,16 @@ def make_map_elites(run_config, settings: MapElitesConfig) -> MapElites:
 
 
 REGIME = Regime(
-    name="map_elites", config=MapElitesConfig, make=make_map_elites, population=("batch_size",),
+    name="map_elites",
+    config=MapElitesConfig,
+    make=make_map_elites,
+    population=("batch_size",),
     archive_prefix=ELITE_PREFIX,
-    smallest={"resolution": 8, "arch": "2;sin:3,gaussian:3", "generations": 3, "checkpoint_every": 1,
-              "settings": {"batch_size": 8, "bins": 3, "descriptor_size": 4}})
+    smallest={
+        "resolution": 8,
+        "arch": "2;sin:3,gaussian:3",
+        "generations": 3,
+        "checkpoint_every": 1,
+        "settings": {"batch_size": 8, "bins": 3, "descriptor_size": 4},
+    },
+)

@@ -76,22 +76,32 @@ def init_state(key: jax.Array, cfg: NEATConfig, rungs: tuple[float, ...] = ladde
     """Generation 0: ``population_size`` minimal genomes, no species, an empty archive and ladder."""
     k_pop, k_run = jax.random.split(key)
     pop = jax.vmap(lambda k: minimal(cfg.max_nodes, cfg.max_links, cfg.ink, k, cfg.weight_init_std))(
-        jax.random.split(k_pop, cfg.population_size))
+        jax.random.split(k_pop, cfg.population_size)
+    )
     n_out = len(output_labels(cfg.ink))  # minimal() numbers the io nodes and direct links first
     one = take(pop, 0)
     reps = jax.tree.map(lambda a: jnp.broadcast_to(a, (cfg.max_species,) + a.shape), one)
-    species = Species(rep=reps, active=jnp.zeros(cfg.max_species, bool),
-                      best=jnp.full(cfg.max_species, -jnp.inf, jnp.float32),
-                      improved=jnp.zeros(cfg.max_species, jnp.int32))
+    species = Species(
+        rep=reps,
+        active=jnp.zeros(cfg.max_species, bool),
+        best=jnp.full(cfg.max_species, -jnp.inf, jnp.float32),
+        improved=jnp.zeros(cfg.max_species, jnp.int32),
+    )
     size = cfg.novelty.descriptor_size
     dim = DESCRIPTORS[cfg.novelty.descriptor](jnp.zeros((1, size, size, 3))).shape[1]
     return NEATState(
-        key=k_run, generation=jnp.zeros((), jnp.int32), pop=pop,
-        next_node=jnp.asarray(N_INPUTS + n_out, jnp.int32), next_innov=jnp.asarray(N_INPUTS * n_out, jnp.int32),
-        species=species, threshold=jnp.asarray(cfg.threshold_init, jnp.float32),
-        champion=one, champion_fitness=jnp.asarray(-jnp.inf, jnp.float32),
+        key=k_run,
+        generation=jnp.zeros((), jnp.int32),
+        pop=pop,
+        next_node=jnp.asarray(N_INPUTS + n_out, jnp.int32),
+        next_innov=jnp.asarray(N_INPUTS * n_out, jnp.int32),
+        species=species,
+        threshold=jnp.asarray(cfg.threshold_init, jnp.float32),
+        champion=one,
+        champion_fitness=jnp.asarray(-jnp.inf, jnp.float32),
         archive=archive_init(cfg.novelty.capacity, dim, one, cfg.novelty.threshold),
-        ladder=ladders.init(rungs, one))
+        ladder=ladders.init(rungs, one),
+    )
 
 
 def evaluate(pop: Genomes, archive: Archive, target, cfg: NEATConfig, resolution: int):
@@ -138,8 +148,9 @@ def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int, scored
     counts, size, species, best_member = allocate(fitness, member, species, founded, state.generation, cfg)
     species = species.replace(rep=select(species.active, take(state.pop, best_member), species.rep))
     n_species = jnp.sum(species.active)
-    threshold = jnp.maximum(cfg.threshold_min, state.threshold + cfg.threshold_step * jnp.sign(
-        n_species - cfg.target_species))
+    threshold = jnp.maximum(
+        cfg.threshold_min, state.threshold + cfg.threshold_step * jnp.sign(n_species - cfg.target_species)
+    )
 
     elite, fitter, other, cross = parents(k_par, fitness, member, size, counts, cfg)
     a, b = take(state.pop, fitter), take(state.pop, other)
@@ -147,18 +158,32 @@ def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int, scored
     children = select(cross, children, a)
     pop, next_node, next_innov = mutate(children, k_mut, ~elite, state.next_node, state.next_innov, cfg)
 
-    stats = {"best_fitness": fitness[best], "mean_fitness": jnp.mean(fitness),
-             "species": n_species, "threshold": state.threshold,
-             "mean_nodes": jnp.mean(state.pop.n_nodes()), "mean_links": jnp.mean(state.pop.n_enabled()),
-             "evaluations": evaluations}
+    stats = {
+        "best_fitness": fitness[best],
+        "mean_fitness": jnp.mean(fitness),
+        "species": n_species,
+        "threshold": state.threshold,
+        "mean_nodes": jnp.mean(state.pop.n_nodes()),
+        "mean_links": jnp.mean(state.pop.n_enabled()),
+        "evaluations": evaluations,
+    }
     if mse is not None:
         stats |= {"mean_loss": jnp.mean(mse), "loss": jnp.min(mse)}
     if novelty is not None:
         stats |= {"novelty": jnp.mean(novelty), "archive_size": archive.size}
-    new = NEATState(key=key, generation=state.generation + 1, pop=pop, next_node=next_node,
-                    next_innov=next_innov, species=species, threshold=threshold, champion=champion,
-                    champion_fitness=jnp.maximum(fitness[best], state.champion_fitness), archive=archive,
-                    ladder=ladder)
+    new = NEATState(
+        key=key,
+        generation=state.generation + 1,
+        pop=pop,
+        next_node=next_node,
+        next_innov=next_innov,
+        species=species,
+        threshold=threshold,
+        champion=champion,
+        champion_fitness=jnp.maximum(fitness[best], state.champion_fitness),
+        archive=archive,
+        ladder=ladder,
+    )
     return new, stats
 
 
@@ -205,11 +230,16 @@ class NEAT:
                 names[f"{ARCHIVE_PREFIX}{k:0{width}d}"] = take(payload, size - n + k)
         names |= {name: ladders.snapshot(state.ladder, i) for name, i in ladders.reached(state.ladder)}
         genomes = {name: to_genome(g, self.cfg.ink, name) for name, g in names.items()}
-        rgb = np.asarray(paint(jax.tree.map(lambda *a: jnp.stack(a), *names.values()), self.resolution,
-                               self.cfg.ink)[0])
+        rgb = np.asarray(
+            paint(jax.tree.map(lambda *a: jnp.stack(a), *names.values()), self.resolution, self.cfg.ink)[0]
+        )
         images = dict(zip(names, rgb))
-        return Result(nets={name: layerize(g).net for name, g in genomes.items()},
-                      images=images, genomes=genomes, losses=image_losses(images, self.target))
+        return Result(
+            nets={name: layerize(g).net for name, g in genomes.items()},
+            images=images,
+            genomes=genomes,
+            losses=image_losses(images, self.target),
+        )
 
     def tables(self, state: NEATState) -> dict:
         """``ladder``: the rungs (``ferlab.search.ladder.table``), with a target."""
@@ -220,8 +250,7 @@ class NEAT:
         """Island ``index`` of ``count``: its node keys and innovations come from its own block
         (``ISLAND_NUMBERS // count`` numbers wide), so a number means one gene on every island."""
         block = ISLAND_NUMBERS // count
-        return state.replace(next_node=state.next_node + index * block,
-                             next_innov=state.next_innov + index * block)
+        return state.replace(next_node=state.next_node + index * block, next_innov=state.next_innov + index * block)
 
     def emigrant(self, state: NEATState):
         """The champion (a tensor genome) and its fitness, negated."""
@@ -261,8 +290,25 @@ def replace_worst(state: NEATState, genome: Genomes, target, cfg: NEATConfig, re
 
 
 REGIME = Regime(
-    name="neat", config=NEATConfig, make=make_neat, population=("population_size",),
-    archive_prefix=ARCHIVE_PREFIX, shared_archive=lambda s: s.novelty.capacity if s.fitness != "target" else 0,
-    smallest={"target": "picbreeder:skull", "resolution": 8, "generations": 3, "checkpoint_every": 1,
-              "settings": {"population_size": 16, "max_nodes": 12, "max_links": 24, "max_species": 4,
-                           "target_species": 2, "add_node_rate": 0.5, "add_link_rate": 0.5}})
+    name="neat",
+    config=NEATConfig,
+    make=make_neat,
+    population=("population_size",),
+    archive_prefix=ARCHIVE_PREFIX,
+    shared_archive=lambda s: s.novelty.capacity if s.fitness != "target" else 0,
+    smallest={
+        "target": "picbreeder:skull",
+        "resolution": 8,
+        "generations": 3,
+        "checkpoint_every": 1,
+        "settings": {
+            "population_size": 16,
+            "max_nodes": 12,
+            "max_links": 24,
+            "max_species": 4,
+            "target_species": 2,
+            "add_node_rate": 0.5,
+            "add_link_rate": 0.5,
+        },
+    },
+)

@@ -91,13 +91,29 @@ class NEATConfig:
     archive_export: int = 50
 
     def __post_init__(self):
-        positive = ("population_size", "generations", "max_nodes", "max_links", "target_species",
-                    "max_species", "stagnation", "min_species_size")
+        positive = (
+            "population_size",
+            "generations",
+            "max_nodes",
+            "max_links",
+            "target_species",
+            "max_species",
+            "stagnation",
+            "min_species_size",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        rates = ("novelty_weight", "weight_perturb_rate", "weight_replace_rate", "toggle_link_rate",
-                 "activation_mutate_rate", "add_node_rate", "add_link_rate", "crossover_rate")
+        rates = (
+            "novelty_weight",
+            "weight_perturb_rate",
+            "weight_replace_rate",
+            "toggle_link_rate",
+            "activation_mutate_rate",
+            "add_node_rate",
+            "add_link_rate",
+            "crossover_rate",
+        )
         for name in rates:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -108,12 +124,13 @@ class NEATConfig:
         if self.target_species > self.max_species:
             raise ValueError(f"target_species ({self.target_species}) exceeds max_species ({self.max_species})")
         if self.min_species_size * self.max_species > self.population_size:
-            raise ValueError(f"min_species_size x max_species ({self.min_species_size * self.max_species}) "
-                             f"exceeds population_size ({self.population_size})")
+            raise ValueError(
+                f"min_species_size x max_species ({self.min_species_size * self.max_species}) "
+                f"exceeds population_size ({self.population_size})"
+            )
         n_out = len(output_labels(self.ink))
         if self.max_nodes < N_INPUTS + n_out or self.max_links < N_INPUTS * n_out:
-            raise ValueError(f"max_nodes must be at least {N_INPUTS + n_out} "
-                             f"and max_links at least {N_INPUTS * n_out}")
+            raise ValueError(f"max_nodes must be at least {N_INPUTS + n_out} and max_links at least {N_INPUTS * n_out}")
         for name in ("species_elitism", "elitism", "archive_export"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
@@ -129,5 +146,6 @@ class NEATConfig:
     def check(self, run) -> None:
         """Cross-check against the run config: target and mix fitness need a target."""
         if self.needs_target and run.target is None:
-            raise ConfigError(f"settings.fitness: {self.fitness!r} needs a target "
-                              "(set target:, or use fitness: novelty)")
+            raise ConfigError(
+                f"settings.fitness: {self.fitness!r} needs a target (set target:, or use fitness: novelty)"
+            )

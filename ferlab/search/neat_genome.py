@@ -72,8 +72,7 @@ class Genomes:
         return (self.link_innov >= 0) & self.link_on
 
 
-def minimal(max_nodes: int, max_links: int, ink: bool, key: jax.Array,
-            init_std: float = 1.0) -> Genomes:
+def minimal(max_nodes: int, max_links: int, ink: bool, key: jax.Array, init_std: float = 1.0) -> Genomes:
     """Picbreeder's start: every input linked to every output, random weights, no hidden node.
 
     The initial links get innovations ``0 .. 4*n_out - 1`` in every genome, and
@@ -142,10 +141,14 @@ def schedule(g: Genomes) -> Schedule:
 
 
 # pi in three parts for the range reduction: k * _PI[0] is exact for |k| < 2**16.
-_PI = (np.float32(3.140625), np.float32(9.67502593994140625e-4),
-       np.float32(np.pi - 3.140625 - 9.67502593994140625e-4))
-_SIN_COEFFS = (-2.50521083854417187751e-8, 2.75573192239858906526e-6, -1.98412698412698412526e-4,
-               8.33333333333333333333e-3, -1.66666666666666666667e-1)
+_PI = (np.float32(3.140625), np.float32(9.67502593994140625e-4), np.float32(np.pi - 3.140625 - 9.67502593994140625e-4))
+_SIN_COEFFS = (
+    -2.50521083854417187751e-8,
+    2.75573192239858906526e-6,
+    -1.98412698412698412526e-4,
+    8.33333333333333333333e-3,
+    -1.66666666666666666667e-1,
+)
 
 
 def _sin_shifted(z: jax.Array, half_turns: float) -> jax.Array:
@@ -195,7 +198,7 @@ def _paint_one(s: Schedule, inputs: jax.Array, n_out: int) -> jax.Array:
         return values.at[slot].set(jax.lax.switch(act, PAINT_ACTIVATIONS, z))
 
     values = jax.lax.fori_loop(0, s.count, visit, values)
-    return values[N_INPUTS:N_INPUTS + n_out].T
+    return values[N_INPUTS : N_INPUTS + n_out].T
 
 
 @partial(jax.jit, static_argnames=("size", "ink"))
@@ -237,7 +240,14 @@ def to_genome(g: Genomes, ink: bool, name: str = "") -> Genome:
         activation = "identity" if kind == "input" else CPPN_ACTIVATIONS[a.node_act[slot]]
         nodes.append(Node(str(a.node_key[slot]), kind, activation, labels.get(int(slot), "")))
     slots = np.flatnonzero(a.link_innov >= 0)
-    links = [Link(int(a.link_innov[k]), str(a.node_key[a.link_src[k]]), str(a.node_key[a.link_dst[k]]),
-                  float(a.link_w[k]), bool(a.link_on[k]))
-             for k in slots[np.argsort(a.link_innov[slots], kind="stable")]]
+    links = [
+        Link(
+            int(a.link_innov[k]),
+            str(a.node_key[a.link_src[k]]),
+            str(a.node_key[a.link_dst[k]]),
+            float(a.link_w[k]),
+            bool(a.link_on[k]),
+        )
+        for k in slots[np.argsort(a.link_innov[slots], kind="stable")]
+    ]
     return Genome.build(nodes, links, name=name, source=name or "NEAT genome")

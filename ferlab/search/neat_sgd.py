@@ -70,8 +70,9 @@ class NeatSGDConfig:
         if self.train_resolution is not None and self.train_resolution < 2:
             raise ValueError(f"train_resolution must be at least 2, got {self.train_resolution}")
         if self.neat.population_size % self.train_batch:
-            raise ValueError(f"train_batch ({self.train_batch}) must divide neat.population_size "
-                             f"({self.neat.population_size})")
+            raise ValueError(
+                f"train_batch ({self.train_batch}) must divide neat.population_size ({self.neat.population_size})"
+            )
 
     @property
     def generations(self) -> int:
@@ -81,8 +82,9 @@ class NeatSGDConfig:
         if run.target is None:
             raise ConfigError("regime neat_sgd needs a target")
         if self.train_resolution is not None and self.train_resolution > run.resolution:
-            raise ConfigError(f"settings.train_resolution ({self.train_resolution}) exceeds the run's resolution "
-                              f"({run.resolution})")
+            raise ConfigError(
+                f"settings.train_resolution ({self.train_resolution}) exceeds the run's resolution ({run.resolution})"
+            )
 
 
 def raw_outputs(g: Genomes, inputs: jax.Array, n_out: int) -> jax.Array:
@@ -94,8 +96,7 @@ def raw_outputs(g: Genomes, inputs: jax.Array, n_out: int) -> jax.Array:
     """
     order, count = topological_order(g)
     n = g.max_nodes
-    weights = jnp.zeros((n, n), jnp.float32).at[g.link_dst, g.link_src].add(
-        jnp.where(g.live_links(), g.link_w, 0.0))
+    weights = jnp.zeros((n, n), jnp.float32).at[g.link_dst, g.link_src].add(jnp.where(g.live_links(), g.link_w, 0.0))
     values = jnp.zeros((n, inputs.shape[0]), jnp.float32).at[:N_INPUTS].set(inputs.T)
 
     def visit(values, r):
@@ -105,7 +106,7 @@ def raw_outputs(g: Genomes, inputs: jax.Array, n_out: int) -> jax.Array:
         return jnp.where(r < count, values.at[slot].set(out), values), None
 
     values, _ = jax.lax.scan(visit, values, jnp.arange(n))
-    return values[N_INPUTS:N_INPUTS + n_out].T
+    return values[N_INPUTS : N_INPUTS + n_out].T
 
 
 def paint_trainable(g: Genomes, size: int, ink: bool) -> jax.Array:
@@ -147,8 +148,9 @@ class NeatSGDState:
 class NeatSGD:
     """The hybrid regime (``api.Search``); NEAT's result, islands and ladder are reused as they are."""
 
-    def __init__(self, settings: NeatSGDConfig, resolution: int, target, rungs=ladders.DEFAULT_RUNGS,
-                 train_target=None):
+    def __init__(
+        self, settings: NeatSGDConfig, resolution: int, target, rungs=ladders.DEFAULT_RUNGS, train_target=None
+    ):
         self.settings = settings
         self.neat = NEAT(settings.neat, resolution, target, rungs)
         self.train_target = self.neat.target if train_target is None else jnp.asarray(train_target, jnp.float32)
@@ -168,8 +170,9 @@ class NeatSGD:
             new, stats = neat_step(neat, self.neat.target, s.neat, self.neat.resolution, trained)
         evaluations = stats["evaluations"] + done
         ladder = new.ladder  # rungs reached this generation: count the training's evaluations too
-        ladder = ladder.replace(evaluations=jnp.where(ladder.generation == neat.generation, evaluations,
-                                                      ladder.evaluations))
+        ladder = ladder.replace(
+            evaluations=jnp.where(ladder.generation == neat.generation, evaluations, ladder.evaluations)
+        )
         stats |= {"evaluations": evaluations, "trained": due}
         return NeatSGDState(new.replace(ladder=ladder), done), stats
 
@@ -200,8 +203,27 @@ def make_neat_sgd(run_config, settings: NeatSGDConfig) -> NeatSGD:
 
 
 REGIME = Regime(
-    name="neat_sgd", config=NeatSGDConfig, make=make_neat_sgd, population=("neat", "population_size"),
-    smallest={"target": "picbreeder:skull", "resolution": 8, "generations": 3, "checkpoint_every": 1,
-              "settings": {"train_steps": 2, "train_every": 2,
-                           "neat": {"population_size": 16, "max_nodes": 12, "max_links": 24, "max_species": 4,
-                                    "target_species": 2, "add_node_rate": 0.5, "add_link_rate": 0.5}}})
+    name="neat_sgd",
+    config=NeatSGDConfig,
+    make=make_neat_sgd,
+    population=("neat", "population_size"),
+    smallest={
+        "target": "picbreeder:skull",
+        "resolution": 8,
+        "generations": 3,
+        "checkpoint_every": 1,
+        "settings": {
+            "train_steps": 2,
+            "train_every": 2,
+            "neat": {
+                "population_size": 16,
+                "max_nodes": 12,
+                "max_links": 24,
+                "max_species": 4,
+                "target_species": 2,
+                "add_node_rate": 0.5,
+                "add_link_rate": 0.5,
+            },
+        },
+    },
+)

@@ -61,10 +61,12 @@ def speciate(pop: Genomes, species: Species, threshold, cfg: NEATConfig):
         member = jnp.where(near.at[i].set(True), s, member)
         return member, active.at[s].set(True), founded.at[s].set(True), put(reps, s, take(pop, i))
 
-    member, active, founded, reps = jax.lax.while_loop(
-        more, found, (member, active, founded, species.rep))
-    member = jax.lax.cond(jnp.any(member < 0), lambda: jnp.where(
-        member < 0, jnp.argmin(jnp.where(active[None], to_reps(reps), jnp.inf), 1), member), lambda: member)
+    member, active, founded, reps = jax.lax.while_loop(more, found, (member, active, founded, species.rep))
+    member = jax.lax.cond(
+        jnp.any(member < 0),
+        lambda: jnp.where(member < 0, jnp.argmin(jnp.where(active[None], to_reps(reps), jnp.inf), 1), member),
+        lambda: member,
+    )
     return member, species.replace(rep=reps, active=active), founded
 
 
@@ -95,11 +97,9 @@ def allocate(fitness, member, species: Species, founded, generation, cfg: NEATCo
     raw = rest * weight / jnp.sum(weight)
     whole = jnp.floor(raw).astype(jnp.int32)
     left = rest - jnp.sum(whole)
-    extra = jnp.zeros(s, jnp.int32).at[jnp.argsort(-(raw - whole))].set(
-        (jnp.arange(s) < left).astype(jnp.int32))
+    extra = jnp.zeros(s, jnp.int32).at[jnp.argsort(-(raw - whole))].set((jnp.arange(s) < left).astype(jnp.int32))
     counts = base + whole + extra
-    best_member = jnp.argmax((member[None] == jnp.arange(s)[:, None]) & (fitness[None] >= best_now[:, None]),
-                             axis=1)
+    best_member = jnp.argmax((member[None] == jnp.arange(s)[:, None]) & (fitness[None] >= best_now[:, None]), axis=1)
     return counts, size, Species(rep=species.rep, active=active, best=best, improved=improved), best_member
 
 
@@ -117,8 +117,7 @@ def parents(key, fitness, member, size, counts, cfg: NEATConfig):
     ranked = jnp.lexsort((-fitness, member))
     first = (jnp.cumsum(size) - size)[sp]
     elite = rank < jnp.minimum(cfg.elitism, size[sp])
-    n_surv = jnp.maximum(jnp.ceil(cfg.survival_threshold * size[sp]).astype(jnp.int32),
-                         jnp.minimum(2, size[sp]))
+    n_surv = jnp.maximum(jnp.ceil(cfg.survival_threshold * size[sp]).astype(jnp.int32), jnp.minimum(2, size[sp]))
     k1, k2, k3 = jax.random.split(key, 3)
     i1 = ranked[first + jax.random.randint(k1, (p,), 0, n_surv)]
     i2 = ranked[first + jax.random.randint(k2, (p,), 0, n_surv)]

@@ -56,7 +56,8 @@ def crossover(fit: Genomes, other: Genomes, key: jax.Array) -> Genomes:
     return fit.replace(
         link_w=jnp.where(from_other, other.link_w[slot], fit.link_w),
         link_on=jnp.where(from_other, other.link_on[slot], fit.link_on),
-        node_act=jnp.where(node_other, other.node_act[node_slot], fit.node_act))
+        node_act=jnp.where(node_other, other.node_act[node_slot], fit.node_act),
+    )
 
 
 def sorted_genes(g: Genomes) -> tuple[jax.Array, jax.Array]:
@@ -66,8 +67,9 @@ def sorted_genes(g: Genomes) -> tuple[jax.Array, jax.Array]:
     return innov[order], g.link_w[order]
 
 
-def distance_matrix(a: tuple[jax.Array, jax.Array], b: tuple[jax.Array, jax.Array],
-                    c1: float, c2: float, c3: float) -> jax.Array:
+def distance_matrix(
+    a: tuple[jax.Array, jax.Array], b: tuple[jax.Array, jax.Array], c1: float, c2: float, c3: float
+) -> jax.Array:
     """``distance`` of every genome of ``a`` (P genomes) to every genome of ``b`` (S),
     both given as ``sorted_genes`` with a leading axis: ``(P, S)``.
 
@@ -93,11 +95,12 @@ def distance_matrix(a: tuple[jax.Array, jax.Array], b: tuple[jax.Array, jax.Arra
     va, vb = ai != _BIG, bi != _BIG
     n_a, n_b, n_same = jnp.sum(va, -1)[:, None], jnp.sum(vb, -1)[None, :], jnp.sum(same, -1)
     cutoff = jnp.minimum(jnp.max(jnp.where(va, ai, -1), -1)[:, None], jnp.max(jnp.where(vb, bi, -1), -1)[None, :])
-    excess = (jnp.sum(va[:, None] & (ai[:, None] > cutoff[..., None]), -1)  # never matching
-              + jnp.sum(vb[None] & (bi[None] > cutoff[..., None]), -1))
+    excess = (
+        jnp.sum(va[:, None] & (ai[:, None] > cutoff[..., None]), -1)  # never matching
+        + jnp.sum(vb[None] & (bi[None] > cutoff[..., None]), -1)
+    )
     disjoint = n_a + n_b - 2 * n_same - excess
-    return ((c1 * excess + c2 * disjoint) / jnp.maximum(jnp.maximum(n_a, n_b), 1)
-            + c3 * wdiff / jnp.maximum(n_same, 1))
+    return (c1 * excess + c2 * disjoint) / jnp.maximum(jnp.maximum(n_a, n_b), 1) + c3 * wdiff / jnp.maximum(n_same, 1)
 
 
 def distance(a: Genomes, b: Genomes, c1: float, c2: float, c3: float) -> jax.Array:
@@ -176,8 +179,7 @@ def propose_link(g: Genomes, key: jax.Array, rate: float) -> tuple[jax.Array, ja
     exists = g.node_key >= 0
     valid = g.link_innov >= 0
     linked = jnp.zeros((n, n), bool).at[g.link_src, g.link_dst].max(valid)
-    ok = (exists[:, None] & exists[None, :] & (jnp.arange(n) >= N_INPUTS)[None, :]
-          & ~linked & ~reachable(g).T)
+    ok = exists[:, None] & exists[None, :] & (jnp.arange(n) >= N_INPUTS)[None, :] & ~linked & ~reachable(g).T
     flat, any_pair = _pick(k_pick, ok)
     do = jax.random.bernoulli(k_do, rate) & any_pair & jnp.any(g.link_innov < 0)
     return flat // n, flat % n, do
@@ -188,9 +190,13 @@ def apply_link(g: Genomes, src, dst, innov, weight) -> Genomes:
     do = innov >= 0
     k = _first_free(g.link_innov)[0]
     set_if = lambda arr, v: arr.at[k].set(jnp.where(do, v, arr[k]))
-    return g.replace(link_innov=set_if(g.link_innov, innov), link_src=set_if(g.link_src, src),
-                     link_dst=set_if(g.link_dst, dst), link_w=set_if(g.link_w, weight),
-                     link_on=set_if(g.link_on, True))
+    return g.replace(
+        link_innov=set_if(g.link_innov, innov),
+        link_src=set_if(g.link_src, src),
+        link_dst=set_if(g.link_dst, dst),
+        link_w=set_if(g.link_w, weight),
+        link_on=set_if(g.link_on, True),
+    )
 
 
 def number(keys: jax.Array, valid: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -205,28 +211,31 @@ def number(keys: jax.Array, valid: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.where(valid, rank, -1), jnp.sum(new)
 
 
-def mutate(pop: Genomes, key: jax.Array, mutable: jax.Array, next_node: jax.Array,
-           next_innov: jax.Array, cfg: NEATConfig) -> tuple[Genomes, jax.Array, jax.Array]:
+def mutate(
+    pop: Genomes, key: jax.Array, mutable: jax.Array, next_node: jax.Array, next_innov: jax.Array, cfg: NEATConfig
+) -> tuple[Genomes, jax.Array, jax.Array]:
     """Mutate every genome where ``mutable``; returns the population and the new counters."""
     p = pop.link_innov.shape[0]
     k_attr, k_split, k_act, k_link, k_w = jax.random.split(key, 5)
     changed = jax.vmap(mutate_attributes, (0, 0, None))(pop, jax.random.split(k_attr, p), cfg)
     pop = select(mutable, changed, pop)
 
-    slot, split_key = jax.vmap(propose_split, (0, 0, None))(pop, jax.random.split(k_split, p),
-                                                           cfg.add_node_rate)
+    slot, split_key = jax.vmap(propose_split, (0, 0, None))(pop, jax.random.split(k_split, p), cfg.add_node_rate)
     valid = (split_key >= 0) & mutable
     rank, n_split = number(split_key[:, None], valid)
     acts = jax.random.randint(k_act, (p,), 0, len(CPPN_ACTIVATIONS))
-    pop = jax.vmap(apply_split)(pop, slot, jnp.where(valid, next_node + rank, -1),
-                                next_innov + 2 * rank, acts)
+    pop = jax.vmap(apply_split)(pop, slot, jnp.where(valid, next_node + rank, -1), next_innov + 2 * rank, acts)
     next_node, next_innov = next_node + n_split, next_innov + 2 * n_split
 
-    src, dst, do = jax.vmap(propose_link, (0, 0, None))(pop, jax.random.split(k_link, p),
-                                                       cfg.add_link_rate)
+    src, dst, do = jax.vmap(propose_link, (0, 0, None))(pop, jax.random.split(k_link, p), cfg.add_link_rate)
     valid = do & mutable
-    pair = jnp.stack([jnp.take_along_axis(pop.node_key, src[:, None], 1)[:, 0],
-                      jnp.take_along_axis(pop.node_key, dst[:, None], 1)[:, 0]], axis=1)
+    pair = jnp.stack(
+        [
+            jnp.take_along_axis(pop.node_key, src[:, None], 1)[:, 0],
+            jnp.take_along_axis(pop.node_key, dst[:, None], 1)[:, 0],
+        ],
+        axis=1,
+    )
     rank, n_link = number(pair, valid)
     weights = cfg.weight_init_std * jax.random.normal(k_w, (p,))
     pop = jax.vmap(apply_link)(pop, src, dst, jnp.where(valid, next_innov + rank, -1), weights)

@@ -87,8 +87,9 @@ class NoveltyState:
 class NoveltySearch:
     """Novelty search, NS-ES and NSR-ES (``api.Search``)."""
 
-    def __init__(self, settings: NoveltySearchConfig, template, resolution: int, target=None,
-                 rungs=ladders.DEFAULT_RUNGS):
+    def __init__(
+        self, settings: NoveltySearchConfig, template, resolution: int, target=None, rungs=ladders.DEFAULT_RUNGS
+    ):
         self.settings = settings
         self.rungs = tuple(rungs)
         self.config = settings.novelty
@@ -125,11 +126,13 @@ class NoveltySearch:
         archive = archive_add(archive, self.descriptors(means), means, jnp.ones(m, bool))
 
         def start(k, mean):
-            return algorithm_init(self.algo, self.params, k, mean, self.settings.es.std,
-                                  lambda pop: self.fitness(pop, archive)[0])
+            return algorithm_init(
+                self.algo, self.params, k, mean, self.settings.es.std, lambda pop: self.fitness(pop, archive)[0]
+            )
 
-        return NoveltyState(jax.vmap(start)(jax.random.split(k_algos, m), means), archive, k_run,
-                            ladders.init(self.rungs, means[0]))
+        return NoveltyState(
+            jax.vmap(start)(jax.random.split(k_algos, m), means), archive, k_run, ladders.init(self.rungs, means[0])
+        )
 
     def _step(self, state: NoveltyState):
         key, k_pick, k_ask, k_tell = jax.random.split(state.key, 4)
@@ -141,16 +144,26 @@ class NoveltySearch:
         parent, _ = self.algo.tell(k_tell, population, fitness, parent, self.params)
         algos = jax.tree.map(lambda a, x: a.at[pick].set(x), state.algos, parent)
         archive = archive_update(state.archive, desc, population, novelty, self.config)
-        stats = {"novelty": jnp.max(novelty), "mean_novelty": jnp.mean(novelty),
-                 "archive_size": archive.size, "threshold": archive.threshold, "parent": pick,
-                 "evaluations": jnp.sum(algos.generation_counter) * self.settings.es.population_size}
+        stats = {
+            "novelty": jnp.max(novelty),
+            "mean_novelty": jnp.mean(novelty),
+            "archive_size": archive.size,
+            "threshold": archive.threshold,
+            "parent": pick,
+            "evaluations": jnp.sum(algos.generation_counter) * self.settings.es.population_size,
+        }
         ladder = state.ladder
         if error is not None:
             stats |= {"best_fitness": -jnp.min(error), "mean_fitness": -jnp.mean(error), "loss": jnp.min(error)}
             if self.settings.mode == "nsr":
                 closest = jnp.argmin(error)
-                ladder = ladders.update(ladder, error[closest], population[closest],
-                                        jnp.sum(algos.generation_counter) - 1, stats["evaluations"])
+                ladder = ladders.update(
+                    ladder,
+                    error[closest],
+                    population[closest],
+                    jnp.sum(algos.generation_counter) - 1,
+                    stats["evaluations"],
+                )
         return NoveltyState(algos, archive, key, ladder), stats
 
     def archive_entries(self, state: NoveltyState) -> dict[str, Any]:
@@ -172,8 +185,9 @@ class NoveltySearch:
         nets = self.template.with_flat(jnp.stack([flats[n] for n in names]))
         rgb = np.asarray(render(nets, self.resolution).rgb)
         images = {n: rgb[i] for i, n in enumerate(names)}
-        return Result({n: self.template.with_flat(flats[n]) for n in names}, images,
-                      losses=image_losses(images, self.target))
+        return Result(
+            {n: self.template.with_flat(flats[n]) for n in names}, images, losses=image_losses(images, self.target)
+        )
 
     def tables(self, state: NoveltyState) -> dict:
         """``ladder`` (nsr): the rungs (``ferlab.search.ladder.table``)."""
@@ -187,8 +201,21 @@ def make_novelty(run_config, settings: NoveltySearchConfig) -> NoveltySearch:
 
 
 REGIME = Regime(
-    name="novelty", config=NoveltySearchConfig, make=make_novelty, population=("es", "population_size"),
-    archive_prefix=ARCHIVE_PREFIX, shared_archive=lambda s: s.novelty.capacity,
-    smallest={"resolution": 8, "arch": "2;sin:3,gaussian:3", "generations": 3, "checkpoint_every": 1,
-              "settings": {"meta_population": 2, "es": {"population_size": 8},
-                           "novelty": {"capacity": 16, "k": 3, "descriptor_size": 4}}})
+    name="novelty",
+    config=NoveltySearchConfig,
+    make=make_novelty,
+    population=("es", "population_size"),
+    archive_prefix=ARCHIVE_PREFIX,
+    shared_archive=lambda s: s.novelty.capacity,
+    smallest={
+        "resolution": 8,
+        "arch": "2;sin:3,gaussian:3",
+        "generations": 3,
+        "checkpoint_every": 1,
+        "settings": {
+            "meta_population": 2,
+            "es": {"population_size": 8},
+            "novelty": {"capacity": 16, "k": 3, "descriptor_size": 4},
+        },
+    },
+)

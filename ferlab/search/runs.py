@@ -63,7 +63,8 @@ class IslandsConfig:
 
     The regime's population size is the *total*: it is split evenly, each island
     evolving ``population_size / count`` (which must divide). Regimes that keep an
-    archive share one (of the capacity their declaration's ``shared_archive`` gives). Island runs do not checkpoint: rerun one to redo it.
+    archive share one (of the capacity their declaration's ``shared_archive`` gives). Island
+    runs do not checkpoint: rerun one to redo it.
     """
 
     count: int = 2
@@ -163,8 +164,9 @@ def island_config(config: RunConfig) -> RunConfig:
     path = declaration(config).population
     if path is None:
         splittable = [n for n in regime_names() if regime(n).population is not None]
-        raise ConfigError(f"islands: regime {config.regime!r} has no population to split "
-                          f"(islands work for {', '.join(splittable)})")
+        raise ConfigError(
+            f"islands: regime {config.regime!r} has no population to split (islands work for {', '.join(splittable)})"
+        )
     total, count, where = population_size(config), config.islands.count, "settings." + ".".join(path)
     if total % count:
         raise ConfigError(f"islands: {where} {total} does not split evenly over {count} islands")
@@ -199,9 +201,15 @@ def config_yaml(config: RunConfig) -> str:
 Executor = Callable[[RunConfig, Callable[[int, dict], None]], tuple[Result, list[dict]]]
 
 
-def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable[[int, dict], None] | None = None,
-        progress: bool = True, checkpoint: str | Path | None = None,
-        stop_after: int | None = None, execute: Executor | None = None) -> tuple[Result, list[dict]]:
+def run(
+    config: RunConfig,
+    out_dir: str | Path | None = None,
+    callback: Callable[[int, dict], None] | None = None,
+    progress: bool = True,
+    checkpoint: str | Path | None = None,
+    stop_after: int | None = None,
+    execute: Executor | None = None,
+) -> tuple[Result, list[dict]]:
     """Run ``config`` (resuming from its checkpoint if there is one) and write its outputs.
 
     With ``out_dir`` the checkpoint defaults to ``out_dir/checkpoint.msgpack`` so
@@ -216,8 +224,9 @@ def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable
     ``run_search``; a config with ``islands`` needs an executor.
     """
     if config.islands is not None and execute is None:
-        raise ConfigError("islands: an island run needs Ray; run it with ferlab run "
-                          "(ferlab.workers.islands.run_island_config)")
+        raise ConfigError(
+            "islands: an island run needs Ray; run it with ferlab run (ferlab.workers.islands.run_island_config)"
+        )
     out = Path(out_dir) if out_dir is not None else None
     text = config_yaml(config)
     if out is not None:
@@ -234,6 +243,7 @@ def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable
         desc = config.regime if config.islands is None else f"{config.regime} x{config.islands.count}"
         tables: dict = {}
         with tqdm(total=n, disable=not progress, desc=desc, unit="gen", leave=False) as bar:
+
             def report(generation: int, stats: dict) -> None:
                 bar.n = generation + 1
                 bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items() if k in _SHOWN}, refresh=False)
@@ -244,9 +254,15 @@ def run(config: RunConfig, out_dir: str | Path | None = None, callback: Callable
             if search is None:
                 result, history = execute(config, report)
             else:
-                outcome = run_search(search, jax.random.PRNGKey(config.seed), n, callback=report,
-                                     checkpoint=checkpoint, checkpoint_every=config.checkpoint_every,
-                                     stop_after=stop_after)
+                outcome = run_search(
+                    search,
+                    jax.random.PRNGKey(config.seed),
+                    n,
+                    callback=report,
+                    checkpoint=checkpoint,
+                    checkpoint_every=config.checkpoint_every,
+                    stop_after=stop_after,
+                )
                 result, history = search.result(outcome.state), outcome.history
                 tables = search.tables(outcome.state) if isinstance(search, Tabular) else {}
         if out is not None:

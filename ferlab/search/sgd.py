@@ -69,8 +69,9 @@ class SGDConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.steps % self.steps_per_generation:
-            raise ValueError(f"steps ({self.steps}) must be a multiple of steps_per_generation "
-                             f"({self.steps_per_generation})")
+            raise ValueError(
+                f"steps ({self.steps}) must be a multiple of steps_per_generation ({self.steps_per_generation})"
+            )
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be at least 0, got {self.warmup_steps}")
         if not self.learning_rate > 0:
@@ -84,8 +85,10 @@ class SGDConfig:
         if run.target is None:
             raise ConfigError("regime sgd needs a target")
         if run.generations is not None and run.generations != self.generations:
-            raise ConfigError(f"regime sgd runs settings.steps / settings.steps_per_generation = "
-                              f"{self.generations} generations; leave generations unset (got {run.generations})")
+            raise ConfigError(
+                f"regime sgd runs settings.steps / settings.steps_per_generation = "
+                f"{self.generations} generations; leave generations unset (got {run.generations})"
+            )
         if self.mask_from is not None:
             mask_of(self.mask_from, load_arch(run.arch))
 
@@ -111,8 +114,9 @@ def optimizer(settings: SGDConfig) -> optax.GradientTransformation:
     return optax.adam(rate)
 
 
-def train(nets: DenseNet, opt_state, target: jax.Array, settings: SGDConfig, n_steps: int,
-          mask: DenseNet | None = None):
+def train(
+    nets: DenseNet, opt_state, target: jax.Array, settings: SGDConfig, n_steps: int, mask: DenseNet | None = None
+):
     """``n_steps`` steps for a batch of nets (leading seed axis): ``(nets, opt_state, losses (n_steps, seeds))``.
 
     Each step's loss is measured before that step's update. With ``mask`` (0/1
@@ -154,8 +158,7 @@ class SGDState:
 class SGDSearch:
     """Seeds trained side by side by normalised-gradient Adam (``api.Search``)."""
 
-    def __init__(self, settings: SGDConfig, arch, target, mask: DenseNet | None = None,
-                 rungs=ladders.DEFAULT_RUNGS):
+    def __init__(self, settings: SGDConfig, arch, target, mask: DenseNet | None = None, rungs=ladders.DEFAULT_RUNGS):
         self.settings = settings
         self.rungs = tuple(rungs)
         self.arch = arch
@@ -177,12 +180,17 @@ class SGDSearch:
         record = jax.lax.dynamic_update_slice(state.losses, losses, (state.step, 0))
         last = losses[-1]
         evaluations = (state.step + n) * self.settings.seeds
-        stats = {"loss": jnp.mean(last), "best_loss": jnp.min(last), "worst_loss": jnp.max(last),
-                 "evaluations": evaluations}
+        stats = {
+            "loss": jnp.mean(last),
+            "best_loss": jnp.min(last),
+            "worst_loss": jnp.max(last),
+            "evaluations": evaluations,
+        }
         now = mse(render(nets, self.target.shape[0]).rgb, self.target)  # the trained nets' own losses
         best = jnp.argmin(now)
-        ladder = ladders.update(state.ladder, now[best], jax.tree.map(lambda k: k[best], nets),
-                                state.step // n, evaluations)
+        ladder = ladders.update(
+            state.ladder, now[best], jax.tree.map(lambda k: k[best], nets), state.step // n, evaluations
+        )
         return SGDState(nets, opt_state, state.step + n, record, ladder), stats
 
     def result(self, state: SGDState) -> Result:
@@ -199,8 +207,10 @@ class SGDSearch:
         """``losses``: every step's loss per seed; ``ladder``: the rungs (``ferlab.search.ladder.table``)."""
         done = int(state.step)
         losses = np.asarray(state.losses[:done])
-        return {"losses": {"step": np.arange(done), **{f"seed_{i}": losses[:, i] for i in range(losses.shape[1])}},
-                "ladder": ladders.table(state.ladder)}
+        return {
+            "losses": {"step": np.arange(done), **{f"seed_{i}": losses[:, i] for i in range(losses.shape[1])}},
+            "ladder": ladders.table(state.ladder),
+        }
 
 
 def make_sgd(run_config, settings: SGDConfig) -> SGDSearch:
@@ -210,6 +220,14 @@ def make_sgd(run_config, settings: SGDConfig) -> SGDSearch:
 
 
 REGIME = Regime(
-    name="sgd", config=SGDConfig, make=make_sgd,
-    smallest={"target": "picbreeder:skull", "resolution": 8, "arch": "2;sin:3,gaussian:3", "checkpoint_every": 1,
-              "settings": {"steps": 30, "steps_per_generation": 10, "seeds": 2}})
+    name="sgd",
+    config=SGDConfig,
+    make=make_sgd,
+    smallest={
+        "target": "picbreeder:skull",
+        "resolution": 8,
+        "arch": "2;sin:3,gaussian:3",
+        "checkpoint_every": 1,
+        "settings": {"steps": 30, "steps_per_generation": 10, "seeds": 2},
+    },
+)

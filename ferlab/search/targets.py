@@ -42,14 +42,14 @@ def resolve(spec: str, where: str) -> Path:
     if spec.startswith("picbreeder:"):
         name = spec.partition(":")[2]
         if name not in PICBREEDER_NAMES:
-            raise ConfigError(f"{where}: unknown shortcut {spec!r} "
-                              f"(known: {', '.join('picbreeder:' + n for n in PICBREEDER_NAMES)})")
+            raise ConfigError(
+                f"{where}: unknown shortcut {spec!r} (known: {', '.join('picbreeder:' + n for n in PICBREEDER_NAMES)})"
+            )
         path = picbreeder_dir() / "genomes" / f"{name}.zip"
     else:
         path = Path(spec)
     if path.suffix.lower() not in TARGET_SUFFIXES:
-        raise ConfigError(f"{where}: {spec!r} is not a .png or a genome/net file "
-                          f"({', '.join(TARGET_SUFFIXES)})")
+        raise ConfigError(f"{where}: {spec!r} is not a .png or a genome/net file ({', '.join(TARGET_SUFFIXES)})")
     if not path.is_file():
         raise ConfigError(f"{where}: no such file {str(path)!r}")
     return path
@@ -100,7 +100,8 @@ def load_arch(spec: str, where: str = "arch") -> Architecture:
     """The architecture a spec names (string, source file or shortcut)."""
     if not is_arch_string(spec):
         return load_source(spec, where, "a .png has no architecture; give an architecture string or a net/genome")[
-            0].arch
+            0
+        ].arch
     try:
         return Architecture.parse(spec)
     except FerlabError as e:
@@ -138,8 +139,10 @@ def load_image(path: Path, size: int, where: str = "target") -> np.ndarray:
                 im = im.convert("RGB").resize((size, size), Image.Resampling.BOX)
                 return np.asarray(im, dtype=np.float32) / 255.0
     except Image.DecompressionBombError:
-        raise ConfigError(f"{where}: {path}: over the cap of {limits.IMAGE_PIXELS.value} pixels "
-                          f"(and over Pillow's own decompression-bomb limit)") from None
+        raise ConfigError(
+            f"{where}: {path}: over the cap of {limits.IMAGE_PIXELS.value} pixels "
+            f"(and over Pillow's own decompression-bomb limit)"
+        ) from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
         raise ConfigError(f"{where}: cannot read {path} as an image ({e})") from None
 

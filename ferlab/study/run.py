@@ -33,14 +33,32 @@ def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bo
         run = runs.get(entry.key)
         if run is None:
             if lost:
-                rows.append({"run_id": "", "run_key": entry.key, "phase": entry.phase.name,
-                             "label": entry.phase.group, "role": entry.phase.role or "",
-                             "regime": entry.config.get("regime"), "seed": entry.config.get("seed", 0),
-                             "target": entry.image or "", "net": LOST_NET, "image": entry.image or ""})
+                rows.append(
+                    {
+                        "run_id": "",
+                        "run_key": entry.key,
+                        "phase": entry.phase.name,
+                        "label": entry.phase.group,
+                        "role": entry.phase.role or "",
+                        "regime": entry.config.get("regime"),
+                        "seed": entry.config.get("seed", 0),
+                        "target": entry.image or "",
+                        "net": LOST_NET,
+                        "image": entry.image or "",
+                    }
+                )
             continue
-        base = {"run_id": run.run_id, "run_key": entry.key, "phase": entry.phase.name,
-                "label": entry.phase.group, "role": entry.phase.role or "", "regime": entry.config.get("regime"),
-                "seed": entry.config.get("seed", 0), "target": entry.image or "", **run.stats}
+        base = {
+            "run_id": run.run_id,
+            "run_key": entry.key,
+            "phase": entry.phase.name,
+            "label": entry.phase.group,
+            "role": entry.phase.role or "",
+            "regime": entry.config.get("regime"),
+            "seed": entry.config.get("seed", 0),
+            "target": entry.image or "",
+            **run.stats,
+        }
         for net, metrics in run.nets.items():
             image = entry.image or discovered_id(entry, net)
             rows.append({**base, "net": net, "image": image, **metrics})
@@ -65,9 +83,20 @@ class StudyOutcome:
     reused: int
 
 
-def run_study(study: Study, store, out_dir: str | Path, *, address: str | None = None,
-              storage: str | Path | None = None, resume: bool = False, planner: Callable | None = None, fer: Callable | None = None, verbose: int = 1,
-              stop_after_phase: str | None = None, log: Callable[[str], None] = print) -> StudyOutcome:
+def run_study(
+    study: Study,
+    store,
+    out_dir: str | Path,
+    *,
+    address: str | None = None,
+    storage: str | Path | None = None,
+    resume: bool = False,
+    planner: Callable | None = None,
+    fer: Callable | None = None,
+    verbose: int = 1,
+    stop_after_phase: str | None = None,
+    log: Callable[[str], None] = print,
+) -> StudyOutcome:
     """Run every phase (reusing finished runs), then write the report and log it to the study's MLflow run.
 
     ``planner(config) -> RunPlan`` and ``fer`` default to the workers' planner (the real regimes)
@@ -89,13 +118,37 @@ def run_study(study: Study, store, out_dir: str | Path, *, address: str | None =
             for entry in expand(phase, static_targets(study, phase)):
                 check(entry.config)
     with ray_session(address):
-        return _conduct(study, store, Path(out_dir).resolve(), check, address=address, storage=storage,
-                        resume=resume, planner=planner, fer=fer, verbose=verbose,
-                        stop_after_phase=stop_after_phase, log=log)
+        return _conduct(
+            study,
+            store,
+            Path(out_dir).resolve(),
+            check,
+            address=address,
+            storage=storage,
+            resume=resume,
+            planner=planner,
+            fer=fer,
+            verbose=verbose,
+            stop_after_phase=stop_after_phase,
+            log=log,
+        )
 
 
-def _conduct(study: Study, store, out: Path, check: Callable[[dict], None], *, address, storage, resume,
-             planner, fer, verbose: int, stop_after_phase: str | None, log: Callable[[str], None]) -> StudyOutcome:
+def _conduct(
+    study: Study,
+    store,
+    out: Path,
+    check: Callable[[dict], None],
+    *,
+    address,
+    storage,
+    resume,
+    planner,
+    fer,
+    verbose: int,
+    stop_after_phase: str | None,
+    log: Callable[[str], None],
+) -> StudyOutcome:
     """``run_study`` once its inputs are checked and Ray is up: the study's MLflow run, its phases, its report."""
     from ferlab.tracking import end_run, finished_runs, log_report, start_study
 
@@ -109,14 +162,28 @@ def _conduct(study: Study, store, out: Path, check: Callable[[dict], None], *, a
             targets = phase_targets(study, phase, entries, done, store, out)
             phase_entries = expand(phase, targets)
             todo = [e for e in phase_entries if e.key not in done]
-            log(f"phase {phase.name}: {len(phase_entries)} runs, {len(phase_entries) - len(todo)} reused, "
-                f"{len(todo)} to run")
+            log(
+                f"phase {phase.name}: {len(phase_entries)} runs, {len(phase_entries) - len(todo)} reused, "
+                f"{len(todo)} to run"
+            )
             reused += len(phase_entries) - len(todo)
             if todo:
                 for entry in todo:
                     check(entry.config)
-                failed = run_phase(study, phase, todo, store, out, address=address, planner=planner, fer=fer,
-                                   verbose=verbose, parent=study_run_id, storage=storage, resume=resume)
+                failed = run_phase(
+                    study,
+                    phase,
+                    todo,
+                    store,
+                    out,
+                    address=address,
+                    planner=planner,
+                    fer=fer,
+                    verbose=verbose,
+                    parent=study_run_id,
+                    storage=storage,
+                    resume=resume,
+                )
                 computed += len(todo) - failed
                 if failed:
                     log(f"phase {phase.name}: {failed} runs failed (see their MLflow runs); the report omits them")
@@ -132,8 +199,9 @@ def _conduct(study: Study, store, out: Path, check: Callable[[dict], None], *, a
         end_run(store, study_run_id, failed=not ok)
 
 
-def phase_targets(study: Study, phase: Phase, earlier: list[RunEntry], runs: dict[str, FinishedRun], store,
-                  out: Path) -> list[Target]:
+def phase_targets(
+    study: Study, phase: Phase, earlier: list[RunEntry], runs: dict[str, FinishedRun], store, out: Path
+) -> list[Target]:
     """A phase's targets: static ones, plus a sample of the images that named earlier phases found
     (in ``runs``, the study's finished runs), their nets downloaded under ``out/targets``."""
     from ferlab.tracking import download_net
@@ -155,22 +223,54 @@ def phase_targets(study: Study, phase: Phase, earlier: list[RunEntry], runs: dic
     return targets
 
 
-def run_phase(study: Study, phase: Phase, todo: list[RunEntry], store, out: Path, *, address, planner, fer,
-              verbose: int, parent: str, storage: str | Path | None = None, resume: bool = False) -> int:
+def run_phase(
+    study: Study,
+    phase: Phase,
+    todo: list[RunEntry],
+    store,
+    out: Path,
+    *,
+    address,
+    planner,
+    fer,
+    verbose: int,
+    parent: str,
+    storage: str | Path | None = None,
+    resume: bool = False,
+) -> int:
     """Run the missing runs of one phase as one sweep of trials under the study's run; the number that failed."""
     from ferlab.tracking import phase_tags, safe_name, study_tags
     from ferlab.workers.cluster import join_uri
     from ferlab.workers.plan import fer_suite, plan_run
     from ferlab.workers.sweep import Resources, Trial, run_trials
 
-    trials = [Trial(e.name, e.config, study_tags(study.name, e.key, phase.name, phase.group, phase.role, e.image),
-                    phase.nets, phase.keep) for e in todo]
+    trials = [
+        Trial(
+            e.name,
+            e.config,
+            study_tags(study.name, e.key, phase.name, phase.group, phase.role, e.image),
+            phase.nets,
+            phase.keep,
+        )
+        for e in todo
+    ]
     suite = fer or functools.partial(fer_suite, size=todo[0].fer_size, draw=False)
     phase_storage = join_uri(str(storage if storage is not None else out / "tune"), safe_name(phase.name))
-    outcome = run_trials(study.name, trials, store, address=address, storage=phase_storage, resume=resume,
-                         planner=planner or plan_run, fer=suite, verbose=verbose,
-                         tags=phase_tags(parent, phase.name), run_name=phase.name,
-                         resources=Resources(cpus=phase.cpus), max_failures=phase.max_failures)
+    outcome = run_trials(
+        study.name,
+        trials,
+        store,
+        address=address,
+        storage=phase_storage,
+        resume=resume,
+        planner=planner or plan_run,
+        fer=suite,
+        verbose=verbose,
+        tags=phase_tags(parent, phase.name),
+        run_name=phase.name,
+        resources=Resources(cpus=phase.cpus),
+        max_failures=phase.max_failures,
+    )
     return outcome.failed
 
 
@@ -183,8 +283,9 @@ def runs_frame(study: Study, entries: list[RunEntry], store, experiment_id: str)
     return pd.DataFrame(network_rows(entries, finished_runs(store, experiment_id, study.name), lost=True))
 
 
-def report_study(study: Study, entries: list[RunEntry], store, experiment_id: str, out: Path,
-                 computed: int = 0, reused: int = 0) -> Report:
+def report_study(
+    study: Study, entries: list[RunEntry], store, experiment_id: str, out: Path, computed: int = 0, reused: int = 0
+) -> Report:
     """Pull the study's runs from MLflow, fetch gallery images, write the report into ``out/report``."""
     import pandas as pd
 
@@ -194,19 +295,24 @@ def report_study(study: Study, entries: list[RunEntry], store, experiment_id: st
     frame = runs_frame(study, entries, store, experiment_id)
     if frame.empty:
         raise ConfigError(f"study {study.name}: no finished runs with FER metrics to report")
-    frame = frame.assign(image_path=pd.Series([None] * len(frame), dtype=object),
-                         features_path=pd.Series([None] * len(frame), dtype=object))
+    frame = frame.assign(
+        image_path=pd.Series([None] * len(frame), dtype=object),
+        features_path=pd.Series([None] * len(frame), dtype=object),
+    )
     picks = gallery_rows(frame, study.analysis.group, study.analysis.gallery, study.analysis.metrics[0])
     for i in picks.index:
         row = frame.loc[i]
         if not row["run_id"]:
             continue
-        frame.loc[i, ["image_path", "features_path"]] = fetch_pictures(store, row["run_id"], row["net"],
-                                                                       out / "pictures")
+        frame.loc[i, ["image_path", "features_path"]] = fetch_pictures(
+            store, row["run_id"], row["net"], out / "pictures"
+        )
     n_runs = frame.loc[frame["run_id"] != "", "run_id"].nunique()
     notes = [study.description.strip()] if study.description.strip() else []
-    notes.append(f"Study `{study.name}`: {n_runs} runs ({computed} computed now, {reused} reused), "
-                 f"MLflow experiment {experiment_id} at `{store.uri}`.")
+    notes.append(
+        f"Study `{study.name}`: {n_runs} runs ({computed} computed now, {reused} reused), "
+        f"MLflow experiment {experiment_id} at `{store.uri}`."
+    )
     return write_report(frame, study.analysis, out / "report", f"Study: {study.name}", notes)
 
 

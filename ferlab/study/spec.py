@@ -189,14 +189,18 @@ class RunEntry:
 def run_key(config: dict, phase: Phase, target: Target | None, suite: dict, code: dict) -> str:
     """A hash of what defines a run's results: the config (its target file named by its image id,
     wherever it stands), what is scored, the FER ``suite``'s settings and the ``code`` version."""
+
     def named(value):
         if isinstance(value, dict):
             return {k: named(v) for k, v in value.items()}
         return target.image if value == target.spec else value
 
     identity = config if target is None else named(config)
-    text = json.dumps({"run": identity, "nets": phase.nets, "keep": phase.keep, "fer": suite, "code": code},
-                      sort_keys=True, default=str)
+    text = json.dumps(
+        {"run": identity, "nets": phase.nets, "keep": phase.keep, "fer": suite, "code": code},
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -233,8 +237,10 @@ def expand(phase: Phase, targets: list[Target], code: dict | None = None) -> lis
         name = trial_name(phase.name, image, config.get("seed", 0), point)
         out.append(RunEntry(phase, config, run_key(config, phase, target, suite, code), name, image, size))
     twice = {n for n, c in Counter(e.name for e in out).items() if c > 1}
-    return [RunEntry(e.phase, e.config, e.key, f"{e.name}/{e.key[:6]}", e.image, e.fer_size)
-            if e.name in twice else e for e in out]
+    return [
+        RunEntry(e.phase, e.config, e.key, f"{e.name}/{e.key[:6]}", e.image, e.fer_size) if e.name in twice else e
+        for e in out
+    ]
 
 
 def static_targets(study: Study, phase: Phase) -> list[Target]:

@@ -59,8 +59,9 @@ def check_reachable(address: str | None, timeout: float = 5.0) -> None:
     except socket.gaierror:
         raise ConfigError(f"cannot reach the Ray cluster at {address}: unknown host {endpoint[0]!r}; {HINT}") from None
     except TimeoutError:
-        raise ConfigError(f"cannot reach the Ray cluster at {address}: no answer within {timeout:g} s; "
-                          f"{HINT}") from None
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address}: no answer within {timeout:g} s; {HINT}"
+        ) from None
     except OSError as e:
         raise ConfigError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}; {HINT}") from None
 
@@ -80,8 +81,10 @@ def tune_storage(storage: str | Path | None, address: str | None, default: str |
         return str(storage)
     if address and (storage is None or not Path(storage).is_absolute()):
         given = f" (got {str(storage)!r}, a folder on this machine only)" if storage is not None else ""
-        raise ConfigError("a sweep on a cluster needs --storage s3://bucket/path, gs://bucket/path or an "
-                          f"absolute folder that every node mounts, for trial checkpoints{given}")
+        raise ConfigError(
+            "a sweep on a cluster needs --storage s3://bucket/path, gs://bucket/path or an "
+            f"absolute folder that every node mounts, for trial checkpoints{given}"
+        )
     return str(Path(storage if storage is not None else default).resolve())
 
 

@@ -41,8 +41,9 @@ from ferlab.workers.run import actor_options
 class Island:
     """Island ``index`` of ``count``: a Search, its state and its evaluation count (run inside a Ray actor)."""
 
-    def __init__(self, make_search: Callable[[], Search], key: jax.Array, population: int,
-                 index: int = 0, count: int = 1):
+    def __init__(
+        self, make_search: Callable[[], Search], key: jax.Array, population: int, index: int = 0, count: int = 1
+    ):
         self.search = make_search()
         self.state = self.search.init(key)
         # e.g. novelty over weights does not migrate: its islands are coupled through the shared archive only
@@ -104,10 +105,13 @@ class NoveltyArchive:
         self.entries: dict | None = None
 
     def merge(self, entries: dict) -> int:
-        both = entries if self.entries is None else jax.tree.map(
-            lambda a, b: np.concatenate([a, b]), self.entries, entries)
+        both = (
+            entries
+            if self.entries is None
+            else jax.tree.map(lambda a, b: np.concatenate([a, b]), self.entries, entries)
+        )
         _, first = np.unique(np.asarray(both["descriptors"]).round(6), axis=0, return_index=True)
-        keep = np.sort(first)[-self.capacity:]
+        keep = np.sort(first)[-self.capacity :]
         self.entries = jax.tree.map(lambda a: np.asarray(a)[keep], both)
         return len(keep)
 
@@ -156,10 +160,19 @@ def island_search(data: dict) -> Search:
     return make_search(load_run_config(data))
 
 
-def run_islands(make_search: Callable[[], Search], key: jax.Array, islands: int, generations: int,
-                population: int, migrate_every: int = 10, cpus: float = 1, gpus: float = 0,
-                archive_capacity: int = 0, archive_prefix: str | None = None,
-                progress: Callable[[int, list[list[Stats]]], None] | None = None) -> IslandRun:
+def run_islands(
+    make_search: Callable[[], Search],
+    key: jax.Array,
+    islands: int,
+    generations: int,
+    population: int,
+    migrate_every: int = 10,
+    cpus: float = 1,
+    gpus: float = 0,
+    archive_capacity: int = 0,
+    archive_prefix: str | None = None,
+    progress: Callable[[int, list[list[Stats]]], None] | None = None,
+) -> IslandRun:
     """Evolve ``islands`` populations (``population`` each) for ``generations``, migrating in a ring.
 
     ``make_search()`` builds one island's Search (its settings holding its share
@@ -207,12 +220,14 @@ def run_islands(make_search: Callable[[], Search], key: jax.Array, islands: int,
         for a in actors + ([archive] if archive is not None else []):
             ray.kill(a)
     shared = archive is not None and islands > 1
-    return IslandRun(results, history, evaluations, migrations, steady, seconds,
-                     archive_prefix=archive_prefix if shared else None)
+    return IslandRun(
+        results, history, evaluations, migrations, steady, seconds, archive_prefix=archive_prefix if shared else None
+    )
 
 
-def run_island_config(config, out_dir: str | Path | None = None, *, address: str | None = None,
-                      progress: bool = True) -> tuple[Result, list[Stats]]:
+def run_island_config(
+    config, out_dir: str | Path | None = None, *, address: str | None = None, progress: bool = True
+) -> tuple[Result, list[Stats]]:
     """Run a ``ferlab.search.runs`` config that has an ``islands`` section through ``runs.run``
     (the same folder, config and outputs as any run): the merged result (``IslandRun.merged``)
     and every island's history.
@@ -243,8 +258,9 @@ def _execute(config, report: Callable[[int, Stats], None], *, address: str | Non
         have = ray.cluster_resources()
         for name, need in (("CPU", isl.count * isl.cpus), ("GPU", isl.count * isl.gpus)):
             if need and have.get(name, 0) < need:
-                raise ConfigError(f"islands: {isl.count} islands need {need:g} {name}s, "
-                                  f"the Ray cluster has {have.get(name, 0):g}")
+                raise ConfigError(
+                    f"islands: {isl.count} islands need {need:g} {name}s, the Ray cluster has {have.get(name, 0):g}"
+                )
         make = functools.partial(island_search, absolute_specs(to_dict(one), os.getcwd()))
         reported = 0
 
@@ -255,8 +271,17 @@ def _execute(config, report: Callable[[int, Stats], None], *, address: str | Non
                 report(g, {"loss": min(losses)} if losses else {})
             reported = done
 
-        outcome = run_islands(make, jax.random.PRNGKey(config.seed), isl.count, config.n_generations,
-                              population_size(one), migrate_every=isl.migrate_every, cpus=isl.cpus,
-                              gpus=isl.gpus, archive_capacity=shared_archive(config),
-                              archive_prefix=declaration(config).archive_prefix, progress=progress)
+        outcome = run_islands(
+            make,
+            jax.random.PRNGKey(config.seed),
+            isl.count,
+            config.n_generations,
+            population_size(one),
+            migrate_every=isl.migrate_every,
+            cpus=isl.cpus,
+            gpus=isl.gpus,
+            archive_capacity=shared_archive(config),
+            archive_prefix=declaration(config).archive_prefix,
+            progress=progress,
+        )
     return outcome.merged(), outcome.rows()

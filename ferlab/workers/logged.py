@@ -13,13 +13,13 @@ from pathlib import Path
 
 from ferlab.config import ConfigError
 from ferlab.search.api import Result
-from ferlab.tracking import (MIN_PICTURE, Store, TrialLog, check_store, experiment, reap, short_image,
-                             trial_name)
+from ferlab.tracking import MIN_PICTURE, Store, TrialLog, check_store, experiment, reap, short_image, trial_name
 from ferlab.workers.plan import evaluations_per_generation, fer_suite, run_params, run_tags, target_picture
 
 
-def run_logged(config, store: Store, out: Path, experiment_name: str, *, fer=fer_suite,
-               progress: bool = True) -> tuple[Result, list[dict], str]:
+def run_logged(
+    config, store: Store, out: Path, experiment_name: str, *, fer=fer_suite, progress: bool = True
+) -> tuple[Result, list[dict], str]:
     """Run ``config`` (a validated run config) into ``out``, logged to experiment ``experiment_name``
     in ``store``; ``(result, history, MLflow run id)``. Runs of the experiment left RUNNING by a dead
     process are marked KILLED first."""
@@ -32,11 +32,21 @@ def run_logged(config, store: Store, out: Path, experiment_name: str, *, fer=fer
     experiment_id = experiment(store, experiment_name)
     reap(store, experiment_id)
     trial_id = hashlib.sha256(f"{Path(out).resolve()}\n{config_yaml(config)}".encode()).hexdigest()[:20]
-    image = None if config.target is None else short_image(Path(config.target).stem
-                                                           if Path(config.target).suffix else config.target)
-    log = TrialLog(store, experiment_id, None, trial_id, trial_name(config.regime, image, config.seed),
-                   run_tags(config), run_params(config),
-                   evaluations_per_generation=evaluations_per_generation(config.settings))
+    image = (
+        None
+        if config.target is None
+        else short_image(Path(config.target).stem if Path(config.target).suffix else config.target)
+    )
+    log = TrialLog(
+        store,
+        experiment_id,
+        None,
+        trial_id,
+        trial_name(config.regime, image, config.seed),
+        run_tags(config),
+        run_params(config),
+        evaluations_per_generation=evaluations_per_generation(config.settings),
+    )
     every = max(config.checkpoint_every, 1)
 
     def record(generation: int, stats: dict) -> None:

@@ -47,9 +47,16 @@ def plan_run(data: dict) -> RunPlan:
 
 def plan_for(search: Search, cfg) -> RunPlan:
     """The RunPlan of ``search`` built for the validated run config ``cfg``: its key, budget, tags, params."""
-    return RunPlan(search, jax.random.PRNGKey(cfg.seed), cfg.n_generations, cfg.checkpoint_every,
-                   tags=run_tags(cfg), params=run_params(cfg), target=cfg.target,
-                   evaluations_per_generation=evaluations_per_generation(cfg.settings))
+    return RunPlan(
+        search,
+        jax.random.PRNGKey(cfg.seed),
+        cfg.n_generations,
+        cfg.checkpoint_every,
+        tags=run_tags(cfg),
+        params=run_params(cfg),
+        target=cfg.target,
+        evaluations_per_generation=evaluations_per_generation(cfg.settings),
+    )
 
 
 def run_tags(cfg) -> dict[str, Any]:
@@ -65,8 +72,7 @@ def run_params(cfg) -> dict[str, Any]:
     flat = flatten(cfg)
     flat["generations"] = cfg.n_generations
     unused = ("settings.generations", "islands", *(f"settings.{s}" for s in unused_settings(cfg)))
-    return {k: v for k, v in flat.items()
-            if v is not None and not any(k == u or k.startswith(u + ".") for u in unused)}
+    return {k: v for k, v in flat.items() if v is not None and not any(k == u or k.startswith(u + ".") for u in unused)}
 
 
 def unused_settings(cfg) -> tuple[str, ...]:
@@ -105,8 +111,9 @@ def _single(cfg):
     from ferlab.config import ConfigError
 
     if cfg.islands is not None:
-        raise ConfigError("islands: not supported in sweep trials (a trial is one actor); "
-                          "run an island config with ferlab run")
+        raise ConfigError(
+            "islands: not supported in sweep trials (a trial is one actor); run an island config with ferlab run"
+        )
     return cfg
 
 
@@ -142,9 +149,12 @@ class Selected:
 
         result = self.search.result(state)
         names = select_names(list(result.nets), self.pattern, self.keep)
-        return Result({n: result.nets[n] for n in names}, {n: result.images[n] for n in names},
-                      {n: result.genomes[n] for n in names if n in result.genomes},
-                      {n: result.losses[n] for n in names if n in result.losses})
+        return Result(
+            {n: result.nets[n] for n in names},
+            {n: result.images[n] for n in names},
+            {n: result.genomes[n] for n in names if n in result.genomes},
+            {n: result.losses[n] for n in names if n in result.losses},
+        )
 
 
 def select_names(names: list[str], pattern: str, keep: int | None) -> list[str]:
@@ -197,4 +207,3 @@ def fer_suite(net, genome, out_dir: Path, *, size: int = 64, draw: bool = True) 
     if analysis.dead:
         return {"dead": 1.0}
     return {**analysis.metrics, "fer_score": analysis.fer_score}
-

@@ -42,7 +42,7 @@ class RunWorker:
         p = self.plan
         out = run_search(p.search, p.key, p.generations, checkpoint=self.checkpoint, stop_after=n)
         self.state = out.state
-        new = out.history[out.resumed_from:]
+        new = out.history[out.resumed_from :]
         self.generation = out.resumed_from + len(new)
         return new
 

@@ -40,8 +40,21 @@ from typing import Any, Literal
 
 from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml, set_path
 from ferlab.search.targets import absolute_specs
-from ferlab.tracking import (KIND_TAG, MIN_PICTURE, PARENT_TAG, TRIAL_TAG, Store, TrialLog, check_store, client,
-                             close_children, driver_id, end_run, safe_name, start_sweep)
+from ferlab.tracking import (
+    KIND_TAG,
+    MIN_PICTURE,
+    PARENT_TAG,
+    TRIAL_TAG,
+    Store,
+    TrialLog,
+    check_store,
+    client,
+    close_children,
+    driver_id,
+    end_run,
+    safe_name,
+    start_sweep,
+)
 from ferlab.workers.cluster import join_uri, ray_session, tune_storage
 from ferlab.workers.plan import RunPlan, check_run, fer_suite, keeping, plan_run, target_picture
 from ferlab.workers.run import RunWorker
@@ -110,7 +123,7 @@ def load_sweep(path: str | Path, overrides=()) -> SweepSpec:
 
 
 def _first_value(dist: dict[str, list]):
-    (kind, args), = dist.items()
+    ((kind, args),) = dist.items()
     return args[0]
 
 
@@ -143,7 +156,7 @@ def param_space(spec: SweepSpec) -> dict:
     space = {"variant": tune.grid_search(list(spec.variants))} if spec.variants else {}
     space.update({k: tune.grid_search(list(v)) for k, v in spec.grid.items()})
     for key, dist in spec.sample.items():
-        (kind, args), = dist.items()
+        ((kind, args),) = dist.items()
         space[key] = tune.choice(args) if kind == "choice" else getattr(tune, kind)(*args)
     return {"point": space}
 
@@ -161,9 +174,20 @@ class Trial:
     keep: int | None = None
 
 
-def trial(config: dict, *, base: dict, trials: dict[str, Trial], store: Store, experiment_id: str,
-          parent_id: str, planner: Callable[[dict], RunPlan], fer, population_every: int, origin: str,
-          driver: str) -> None:
+def trial(
+    config: dict,
+    *,
+    base: dict,
+    trials: dict[str, Trial],
+    store: Store,
+    experiment_id: str,
+    parent_id: str,
+    planner: Callable[[dict], RunPlan],
+    fer,
+    population_every: int,
+    origin: str,
+    driver: str,
+) -> None:
     """One Tune trial: own a run, report each generation, checkpoint through Tune, log to MLflow.
     ``config`` holds a point of the sweep's space or the name of one of ``trials``. Relative file
     specs are read from ``origin``, the folder the sweep was started in (Tune runs each trial in its
@@ -179,8 +203,17 @@ def trial(config: dict, *, base: dict, trials: dict[str, Trial], store: Store, e
         point = config["point"]
         plan = planner(absolute_specs(point_config(base, point), origin))
         name, tags = _run_name(plan, point), plan.tags
-    log = TrialLog(store, experiment_id, parent_id, ctx.get_trial_id(), name, tags, plan.params,
-                   evaluations_per_generation=plan.evaluations_per_generation, driver=driver)
+    log = TrialLog(
+        store,
+        experiment_id,
+        parent_id,
+        ctx.get_trial_id(),
+        name,
+        tags,
+        plan.params,
+        evaluations_per_generation=plan.evaluations_per_generation,
+        driver=driver,
+    )
     try:
         with tempfile.TemporaryDirectory() as work:
             path = Path(work) / CHECKPOINT_FILE
@@ -222,10 +255,20 @@ class SweepOutcome:
     failed: int
 
 
-def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
-              storage: str | Path | None = None, resume: bool = False, planner=plan_run, fer=fer_suite,
-              verbose: int = 1, tags: dict[str, str] | None = None, run_name: str | None = None,
-              dashboard: bool = False) -> SweepOutcome:
+def run_sweep(
+    spec: SweepSpec,
+    store: Store,
+    *,
+    address: str | None = None,
+    storage: str | Path | None = None,
+    resume: bool = False,
+    planner=plan_run,
+    fer=fer_suite,
+    verbose: int = 1,
+    tags: dict[str, str] | None = None,
+    run_name: str | None = None,
+    dashboard: bool = False,
+) -> SweepOutcome:
     """Run every point of ``spec`` as a Tune trial in ``ray_session`` (the Ray already started, the
     cluster at ``address`` or a local one); ``tags`` and ``run_name`` go to the sweep's parent run.
 
@@ -240,10 +283,22 @@ def run_sweep(spec: SweepSpec, store: Store, *, address: str | None = None,
         return _tune(spec, param_space(spec), {}, store, storage, resume, planner, fer, verbose, tags, run_name)
 
 
-def run_trials(name: str, trials: list[Trial], store: Store, *, address: str | None = None,
-               storage: str | Path | None = None, resume: bool = False, planner=plan_run, fer=fer_suite,
-               verbose: int = 1, tags: dict[str, str] | None = None, run_name: str | None = None,
-               resources: Resources = Resources(), max_failures: int = 2) -> SweepOutcome:
+def run_trials(
+    name: str,
+    trials: list[Trial],
+    store: Store,
+    *,
+    address: str | None = None,
+    storage: str | Path | None = None,
+    resume: bool = False,
+    planner=plan_run,
+    fer=fer_suite,
+    verbose: int = 1,
+    tags: dict[str, str] | None = None,
+    run_name: str | None = None,
+    resources: Resources = Resources(),
+    max_failures: int = 2,
+) -> SweepOutcome:
     """Run ``trials`` (unique names) as Tune trials of one sweep under experiment ``name``, as ``run_sweep``
     runs a spec's points; the sweep's parent run is named ``run_name`` and tagged with ``tags``."""
     by_name = {t.name: t for t in trials}
@@ -262,8 +317,10 @@ def run_trials(name: str, trials: list[Trial], store: Store, *, address: str | N
 def _check_cluster_store(store: Store, address: str | None) -> None:
     check_store(store)
     if address and not store.is_server:
-        raise ConfigError("a sweep on a cluster needs --tracking-uri http://<head>:<port> "
-                          "(workers on other nodes cannot write the local SQLite store)")
+        raise ConfigError(
+            "a sweep on a cluster needs --tracking-uri http://<head>:<port> "
+            "(workers on other nodes cannot write the local SQLite store)"
+        )
 
 
 def experiment_path(spec: SweepSpec, storage: str) -> str:
@@ -287,9 +344,14 @@ def tune_trial(config: dict, *, store: Store, experiment_id: str, parent_id: str
     from ray import tune
 
     mc = client(store)
-    done = mc.search_runs([experiment_id], max_results=1, filter_string=(
-        f"tags.`{TRIAL_TAG}` = '{tune.get_context().get_trial_id()}' and tags.`{PARENT_TAG}` = '{parent_id}' "
-        "and attributes.status = 'FINISHED'"))
+    done = mc.search_runs(
+        [experiment_id],
+        max_results=1,
+        filter_string=(
+            f"tags.`{TRIAL_TAG}` = '{tune.get_context().get_trial_id()}' and tags.`{PARENT_TAG}` = '{parent_id}' "
+            "and attributes.status = 'FINISHED'"
+        ),
+    )
     if not done:
         trial(config, store=store, experiment_id=experiment_id, parent_id=parent_id, **kwargs)
 
@@ -300,16 +362,28 @@ def _reopen_parent(store: Store, spec: SweepSpec, path: str) -> tuple[str, str] 
     exp = mc.get_experiment_by_name(spec.name)
     if exp is None:
         return None
-    for run in mc.search_runs([exp.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'sweep'",
-                              order_by=["attributes.start_time DESC"]):
+    for run in mc.search_runs(
+        [exp.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'sweep'", order_by=["attributes.start_time DESC"]
+    ):
         if run.data.tags.get(TUNE_TAG) == path:
             mc.update_run(run.info.run_id, status="RUNNING")
             return exp.experiment_id, run.info.run_id
     return None
 
 
-def _tune(spec: SweepSpec, space: dict, trials: dict[str, Trial], store: Store, storage: str, resume: bool,
-          planner, fer, verbose: int, tags, run_name) -> SweepOutcome:
+def _tune(
+    spec: SweepSpec,
+    space: dict,
+    trials: dict[str, Trial],
+    store: Store,
+    storage: str,
+    resume: bool,
+    planner,
+    fer,
+    verbose: int,
+    tags,
+    run_name,
+) -> SweepOutcome:
     from ray import tune
 
     path = experiment_path(spec, storage)
@@ -322,9 +396,19 @@ def _tune(spec: SweepSpec, space: dict, trials: dict[str, Trial], store: Store, 
         experiment_id, parent_id = start_sweep(store, spec.name, params, {**(tags or {}), TUNE_TAG: path}, run_name)
     crashed = True
     try:
-        fn = tune.with_parameters(tune_trial, base=spec.base, trials=trials, store=store,
-                                  experiment_id=experiment_id, parent_id=parent_id, planner=planner, fer=fer,
-                                  population_every=spec.population_every, origin=os.getcwd(), driver=driver_id())
+        fn = tune.with_parameters(
+            tune_trial,
+            base=spec.base,
+            trials=trials,
+            store=store,
+            experiment_id=experiment_id,
+            parent_id=parent_id,
+            planner=planner,
+            fer=fer,
+            population_every=spec.population_every,
+            origin=os.getcwd(),
+            driver=driver_id(),
+        )
         fn = tune.with_resources(fn, {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus})
         if restore:
             tuner = tune.Tuner.restore(path, fn, resume_unfinished=True, resume_errored=True)
@@ -346,25 +430,40 @@ def _new_tuner(spec: SweepSpec, fn, space: dict, trials: dict[str, Trial], stora
     scheduler = None
     if spec.asha is not None:
         max_t = spec.asha.max_t or int(spec.base.get("generations") or 100)
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
-                                  grace_period=spec.asha.grace_period,
-                                  reduction_factor=spec.asha.reduction_factor)
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=max_t,
+            grace_period=spec.asha.grace_period,
+            reduction_factor=spec.asha.reduction_factor,
+        )
     if trials:
         columns = ["run"]
     else:
         names = (["variant"] if spec.variants else []) + list(spec.grid) + list(spec.sample)
         columns = [f"point/{k}" for k in names]
-    reporter = tune.CLIReporter(metric_columns=["generation"] + ([spec.metric] if spec.metric else []),
-                                parameter_columns=columns, max_report_frequency=10)
+    reporter = tune.CLIReporter(
+        metric_columns=["generation"] + ([spec.metric] if spec.metric else []),
+        parameter_columns=columns,
+        max_report_frequency=10,
+    )
     return tune.Tuner(
-        fn, param_space=space,
-        tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode if spec.metric else None,
-                                    scheduler=scheduler, num_samples=spec.num_samples),
+        fn,
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric=spec.metric,
+            mode=spec.mode if spec.metric else None,
+            scheduler=scheduler,
+            num_samples=spec.num_samples,
+        ),
         run_config=tune.RunConfig(
-            name=safe_name(spec.name), storage_path=storage,
+            name=safe_name(spec.name),
+            storage_path=storage,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            progress_reporter=reporter, verbose=verbose))
+            progress_reporter=reporter,
+            verbose=verbose,
+        ),
+    )
 
 
 def _spec_params(spec: SweepSpec) -> dict:
