@@ -130,6 +130,20 @@ def test_run_keys_change_with_the_fer_suite_and_the_code(monkeypatch):
             assert expand(phase, target)[0].key != key, field.name
 
 
+def test_network_rows_count_a_failed_run_and_take_each_nets_own_loss():
+    from ferlab.study.run import LOST_NET, network_rows
+    from ferlab.tracking import FinishedRun
+
+    phase = Phase("sgd", {"regime": "sgd", "resolution": 16}, seeds=2)
+    done, failed = expand(phase, [Target("t.npz", "skull")])
+    runs = {done.key: FinishedRun("r1", {}, {"loss": 0.05}, {"seed_0": {"fer_score": 0.4, "loss": 0.002}})}
+    assert [r["net"] for r in network_rows([done, failed], runs)] == ["seed_0"]  # as targets: finished only
+    rows = network_rows([done, failed], runs, lost=True)
+    assert [r["net"] for r in rows] == ["seed_0", LOST_NET]
+    assert rows[0]["loss"] == 0.002 and rows[0]["run_id"] == "r1"  # the net's own loss, not the run's 0.05
+    assert rows[1]["run_id"] == "" and "fer_score" not in rows[1] and rows[1]["seed"] == failed.config["seed"]
+
+
 def test_relabel_arch_keeps_shape():
     assert relabel_arch("12;cache:15,gaussian:4,identity:2,sin:1", "relu") == "12;relu:22"
 

@@ -40,6 +40,7 @@ from ferlab.render import colour, grid
 from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result
 from ferlab.search.neat import NEAT, NEATState, neat_step
+from ferlab.search.neat import REGIME as NEAT_REGIME
 from ferlab.search.neat_config import NEATConfig
 from ferlab.search.neat_genome import N_INPUTS, PAINT_ACTIVATIONS, Genomes, output_labels, topological_order
 from ferlab.search.targets import load_target
@@ -207,23 +208,8 @@ REGIME = Regime(
     config=NeatSGDConfig,
     make=make_neat_sgd,
     population=("neat", "population_size"),
-    smallest={
-        "target": "picbreeder:skull",
-        "resolution": 8,
-        "generations": 3,
-        "checkpoint_every": 1,
-        "settings": {
-            "train_steps": 2,
-            "train_every": 2,
-            "neat": {
-                "population_size": 16,
-                "max_nodes": 12,
-                "max_links": 24,
-                "max_species": 4,
-                "target_species": 2,
-                "add_node_rate": 0.5,
-                "add_link_rate": 0.5,
-            },
-        },
+    smallest={  # plain NEAT's smallest run, its weights trained every other generation
+        **NEAT_REGIME.smallest,
+        "settings": {"train_steps": 2, "train_every": 2, "neat": NEAT_REGIME.smallest["settings"]},
     },
 )

@@ -30,26 +30,7 @@ def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bo
     (it failed) still gives one row, ``net`` ``(lost)`` and no metrics, so reports count it."""
     rows = []
     for entry in entries:
-        run = runs.get(entry.key)
-        if run is None:
-            if lost:
-                rows.append(
-                    {
-                        "run_id": "",
-                        "run_key": entry.key,
-                        "phase": entry.phase.name,
-                        "label": entry.phase.group,
-                        "role": entry.phase.role or "",
-                        "regime": entry.config.get("regime"),
-                        "seed": entry.config.get("seed", 0),
-                        "target": entry.image or "",
-                        "net": LOST_NET,
-                        "image": entry.image or "",
-                    }
-                )
-            continue
-        base = {
-            "run_id": run.run_id,
+        place = {
             "run_key": entry.key,
             "phase": entry.phase.name,
             "label": entry.phase.group,
@@ -57,8 +38,13 @@ def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bo
             "regime": entry.config.get("regime"),
             "seed": entry.config.get("seed", 0),
             "target": entry.image or "",
-            **run.stats,
         }
+        run = runs.get(entry.key)
+        if run is None:
+            if lost:
+                rows.append({**place, "run_id": "", "net": LOST_NET, "image": entry.image or ""})
+            continue
+        base = {**place, "run_id": run.run_id, **run.stats}
         for net, metrics in run.nets.items():
             image = entry.image or discovered_id(entry, net)
             rows.append({**base, "net": net, "image": image, **metrics})
