@@ -182,13 +182,19 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_study(args) -> int:
+    from ferlab.config import ConfigError
     from ferlab.study import load_study, run_study, summary_text
+    from ferlab.study.run import check_study
     from ferlab.tracking import resolve_store
     from ferlab.workers.cluster import tune_storage
 
     if args.storage is not None or args.address:
         tune_storage(args.storage, args.address)  # a cluster without shared storage: refused before any work
     study = load_study(args.spec, args.profile)
+    try:
+        check_study(study)  # every phase's runs, before any store, Ray or output folder exists
+    except ConfigError as e:
+        raise ConfigError(f"{args.spec}: {e}") from None
     name = study.name + (f"-{args.profile}" if args.profile else "")
     out = Path(args.out) if args.out else Path("results") / name
     store = resolve_store(args.tracking_uri)

@@ -229,9 +229,9 @@ class Store:
 
 
 def default_store(folder: str | Path = "mlruns") -> Store:
-    """The embedded store: ``sqlite:///<abs folder>/mlflow.db`` plus ``<folder>/artifacts``."""
+    """The embedded store: ``sqlite:///<abs folder>/mlflow.db`` plus ``<folder>/artifacts``; the folder is
+    made on first use (``client``), so a command refused before any work leaves none behind."""
     folder = Path(folder).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
     return Store(f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri())
 
 

@@ -637,3 +637,29 @@ def test_yaml_aliases_within_the_cap_still_work_and_self_reference_is_refused():
     assert parse_yaml("a: &x {k: 1}\nb: *x\n") == {"a": {"k": 1}, "b": {"k": 1}}
     with pytest.raises(ConfigError, match="contains it"):
         parse_yaml("&a [*a]", "r.yaml")
+
+
+# ----------------------------------------------------------------- studies refused before any work
+def _study(tmp_path: Path, name: str, base: dict) -> Path:
+    spec = {"name": name, "phases": [{"name": "given_nets", "base": base}]}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, base, words",
+    [
+        ("it's", {"regime": "given", "settings": {"source": "picbreeder:skull"}}, ("name", "letters")),
+        ("ok", {"regime": "given", "resolution": "big"}, ("study.yaml", "phase given_nets", "resolution")),
+    ],
+    ids=["quote in the name", "bad phase base"],
+)
+def test_a_refused_study_names_its_file_and_phase_and_writes_nothing(
+    picbreeder_dir, tmp_path, capsys, monkeypatch, name, base, words
+):
+    path = _study(tmp_path, name, base)
+    monkeypatch.chdir(tmp_path)
+    assert main(["study", str(path)]) == 2
+    one_line_error(capsys.readouterr().err, *words)
+    assert files_under(tmp_path) == {"study.yaml"}  # no ./mlruns, no results/

@@ -99,10 +99,7 @@ def run_study(
     if address and not store.is_server:
         raise ConfigError("a study on a cluster needs --tracking-uri http://<head>:<port>")
     check = check_run if planner is None else (lambda config: None)
-    for phase in study.phases:
-        if not any(t.startswith("phase:") for t in phase.targets or []):
-            for entry in expand(phase, static_targets(study, phase)):
-                check(entry.config)
+    check_study(study, check)
     with ray_session(address):
         return _conduct(
             study,
@@ -118,6 +115,21 @@ def run_study(
             stop_after_phase=stop_after_phase,
             log=log,
         )
+
+
+def check_study(study: Study, check: Callable[[dict], None] | None = None) -> None:
+    """Validate every run of the phases whose targets are known before any runs (ConfigError naming
+    the phase); phases on images found by earlier phases are checked when they start."""
+    from ferlab.workers.plan import check_run
+
+    check = check or check_run
+    for phase in study.phases:
+        if not any(t.startswith("phase:") for t in phase.targets or []):
+            for entry in expand(phase, static_targets(study, phase)):
+                try:
+                    check(entry.config)
+                except ConfigError as e:
+                    raise ConfigError(f"phase {phase.name}: {e}") from None
 
 
 def _conduct(

@@ -41,6 +41,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +110,9 @@ class Profile:
     phases: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
 @dataclass(frozen=True)
 class Study:
     name: str
@@ -120,6 +124,11 @@ class Study:
     description: str = ""
 
     def __post_init__(self):
+        if not _NAME.fullmatch(self.name):
+            raise ValueError(
+                f"name {self.name!r}: use 1-100 letters, digits, '_', '-' or '.' (it names the "
+                "MLflow experiment and folders)"
+            )
         names = [p.name for p in self.phases]
         if not names:
             raise ValueError("a study needs at least one phase")
@@ -229,7 +238,8 @@ def expand(phase: Phase, targets: list[Target], code: dict | None = None) -> lis
             if phase.activation is not None:
                 config["arch"] = relabel_arch(config.get("arch"), phase.activation)
             runs.append((target, config, dict(zip(phase.grid, combo))))
-    size = max(int(config.get("resolution", 64)) for _, config, _ in runs)
+    # a bad resolution is the run check's to refuse, with its own message
+    size = max(_int(config.get("resolution", 64), 64) for _, config, _ in runs)
     suite = suite_settings(size, FER_DRAW)
     out = []
     for target, config, point in runs:
@@ -252,3 +262,7 @@ def static_targets(study: Study, phase: Phase) -> list[Target]:
         elif not t.startswith("phase:"):
             out.append(Target(t, t))
     return out
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
