@@ -8,6 +8,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 
+# Ray worker processes run the toy regime of ``helpers`` and the planners that tests define, so they
+# import from tests/ too (Ray passes the driver's environment to local workers).
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
+
 PICBREEDER = Path(os.environ.get("FERLAB_PICBREEDER_DATA", REPO.parent / "shared" / "data" / "picbreeder"))
 
 
