@@ -15,6 +15,7 @@ from ferlab.tracking import (
     TrackingError,
     TrialLog,
     check_store,
+    client,
     close_children,
     default_store,
     start_sweep,
@@ -34,7 +35,9 @@ def _gens(mc, run_id, key="generation"):
 def test_default_store_is_sqlite_under_an_absolute_folder(tmp_path):
     s = default_store(tmp_path / "m")
     assert s.uri == f"sqlite:///{tmp_path / 'm' / 'mlflow.db'}" and not s.is_server
-    assert s.artifact_root.startswith("file://") and (tmp_path / "m").is_dir()
+    assert s.artifact_root.startswith("file://") and not (tmp_path / "m").exists()  # nothing until first use
+    client(s)
+    assert (tmp_path / "m" / "mlflow.db").is_file()
 
 
 def test_unreachable_server_is_one_clear_error():
