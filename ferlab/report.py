@@ -643,6 +643,7 @@ class Report:
     summary: pd.DataFrame
     comparisons: pd.DataFrame
     files: list[Path] = field(default_factory=list)
+    fit: dict[str, pd.DataFrame] = field(default_factory=dict)  # the tables at the fit gate (``fit_sections``)
 
     @property
     def markdown(self) -> Path:
@@ -662,7 +663,7 @@ def write_report(
     frame = df.copy()
     for m in missing:
         frame[m] = np.nan
-    fit_lines, fit_files = fit_sections(frame, analysis, folder)[:2] if analysis.match_on else ([], [])
+    fit_lines, fit_files, fit_tables = fit_sections(frame, analysis, folder) if analysis.match_on else ([], [], {})
     counts = gate_counts(frame, analysis)
     every, frame = frame, split_rungs(frame)[0]  # the tables below: final nets (snapshots are above)
     results, compared = (
@@ -756,4 +757,4 @@ def write_report(
         "",
     ]
     files.append(write_text(folder / REPORT_NAME, "\n".join(lines)))
-    return Report(folder, summary, table, files)
+    return Report(folder, summary, table, files, fit_tables)

@@ -276,3 +276,9 @@ def test_matched_cell_recomputed_by_hand(tmp_path):
     sgd02 = curves[(curves.label == "sgd") & (curves.rung == 0.02)].iloc[0]
     assert sgd02["median"] == pytest.approx(np.median([0.2, 0.3])) and sgd02["low"] <= sgd02["median"] <= sgd02["high"]
     assert len(pd.read_csv(tmp_path / "runs.csv")) == len(df)
+
+    from ferlab.study.run import summary_text
+
+    printed = summary_text(report, analysis)  # what ferlab study prints: the gate first, titled
+    assert printed.index("At the fit gate (MSE <= 0.01):") < printed.index("Unmatched (every final net")
+    assert cell in printed.split("Unmatched")[0] and "passed" in printed.split("Unmatched")[0]

@@ -315,7 +315,19 @@ def report_study(
 
 
 def summary_text(report: Report, spec: ReportSpec) -> str:
-    """The results table as printed at the end of ``ferlab study``."""
-    from ferlab.report import format_summary
+    """What ``ferlab study`` prints at its end: the table and comparisons at the fit gate (the
+    headline), then the unmatched table, each titled."""
+    from ferlab.report import format_comparisons, format_summary, with_counts
 
-    return format_summary(report.summary, spec).to_string(index=False)
+    parts = []
+    fit = report.fit
+    if "at_fit" in fit and spec.group in fit["at_fit"]:
+        table = with_counts(format_summary(fit["at_fit"], spec), fit["counts"], spec.group)
+        parts += [f"At the fit gate (MSE <= {spec.fit_gate:g}):", table.to_string(index=False)]
+        if len(fit.get("comparisons_at_fit", ())):
+            compared = format_comparisons(fit["comparisons_at_fit"])
+            parts += ["", "Comparisons at the fit gate:", compared.to_string(index=False)]
+        parts.append("")
+    unmatched = format_summary(report.summary, spec).to_string(index=False)
+    parts += ["Unmatched (every final net, whatever its fit):", unmatched]
+    return "\n".join(parts)
