@@ -287,7 +287,7 @@ def report_study(
     """Pull the study's runs from MLflow, fetch gallery images, write the report into ``out/report``."""
     import pandas as pd
 
-    from ferlab.report import gallery_rows
+    from ferlab.report import gallery_rows, split_rungs
     from ferlab.tracking import fetch_pictures
 
     frame = runs_frame(study, entries, store, experiment_id)
@@ -297,7 +297,8 @@ def report_study(
         image_path=pd.Series([None] * len(frame), dtype=object),
         features_path=pd.Series([None] * len(frame), dtype=object),
     )
-    picks = gallery_rows(frame, study.analysis.group, study.analysis.gallery, study.analysis.metrics[0])
+    finals = split_rungs(frame)[0]  # the gallery shows final nets, not ladder snapshots
+    picks = gallery_rows(finals, study.analysis.group, study.analysis.gallery, study.analysis.metrics[0])
     for i in picks.index:
         row = frame.loc[i]
         if not row["run_id"]:
