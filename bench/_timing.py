@@ -1,4 +1,5 @@
-"""Timing helpers for the benchmarks: compile once, then the best of several timed repeats."""
+"""Timing helpers for the benchmarks: compile once, then the best of several timed repeats, and the
+bare jitted matmul chain (no activations) that render and SGD figures are set beside."""
 
 import time
 
@@ -28,3 +29,12 @@ def best_times(calls, repeats: int = 5) -> list[float]:
             jax.block_until_ready(fn(*args))
             best[i] = min(best[i], time.perf_counter() - t0)
     return best
+
+
+@jax.jit
+def bare_chain(kernels, inputs):
+    """The net's matmuls alone: the limit a forward pass of these shapes can reach."""
+    h = inputs
+    for k in kernels:
+        h = h @ k
+    return h

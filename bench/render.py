@@ -19,20 +19,11 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import best_times
+from _timing import bare_chain, best_times
 
 from ferlab.cppn import Architecture, init_nets
 from ferlab.render import grid, render
-
-SKULL = "12;cache:15,gaussian:4,identity:2,sin:1"
-
-
-@jax.jit
-def bare_chain(kernels, inputs):
-    h = inputs
-    for k in kernels:
-        h = h @ k
-    return h
+from ferlab.search.runs import DEFAULT_ARCH
 
 
 @jax.jit
@@ -55,7 +46,7 @@ def bare_chain_batch(kernels, inputs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default=SKULL)
+    parser.add_argument("--arch", default=DEFAULT_ARCH)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64, help="image side for the batch case")

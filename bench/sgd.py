@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import best_times
+from _timing import bare_chain, best_times
 
 from ferlab.cppn import init_nets
 from ferlab.render import grid, render
@@ -26,14 +26,6 @@ from ferlab.search.runs import DEFAULT_ARCH
 from ferlab.search.sgd import SGDConfig, optimizer, seed_keys, train
 
 ARCH = DEFAULT_ARCH  # the paper's skull architecture
-
-
-@jax.jit
-def bare_chain(kernels, inputs):
-    h = inputs
-    for k in kernels:
-        h = h @ k
-    return h
 
 
 def main():
