@@ -18,6 +18,9 @@ sweeps never import ``mlflow``. The layout:
   shared by every regime; a regime's own ``best_fitness`` keeps that regime's
   sign) and ``evaluations`` (nets evaluated so far: the common x-axis across
   regimes);
+- at checkpoints, about ``PICTURES`` times a run, the picture of its leading net
+  (lowest own loss, else its first net) as an MLflow image logged with
+  ``key = progress`` and ``step = generation`` (the UI's image slider);
 - at the end, per final net ``nets/<net>/{net.npz, image.png, genome.json,
   target.png, fer/}`` (images at least 128 px), its FER metrics as
   ``fer.<net>.<metric>``, and the run-level ``fer_score`` (median over the
@@ -78,6 +81,8 @@ NETS = "nets"
 STUDY_SPEC = "study.yaml"
 REPORT = "report"
 MIN_PICTURE = 128  # images are logged at least this wide
+PROGRESS = "progress"  # the key of the pictures logged at checkpoints
+PICTURES = 10  # about this many progress pictures a run
 _BATCH = 900  # MLflow accepts up to 1000 metrics per log_batch
 
 
@@ -389,6 +394,16 @@ def picture(net, rgb) -> np.ndarray:
     return np.asarray(render(net, MIN_PICTURE).rgb)
 
 
+def lead_net(result) -> str:
+    """The net that stands for a run in its progress pictures: the lowest own loss among its nets
+    that are not ladder snapshots, else its first net."""
+    from ferlab.search.ladder import RUNG_PREFIX
+
+    names = [n for n in result.nets if not n.startswith(RUNG_PREFIX)] or list(result.nets)
+    scored = [n for n in names if np.isfinite(getattr(result, "losses", {}).get(n, np.nan))]
+    return min(scored, key=result.losses.__getitem__) if scored else names[0]
+
+
 class TrialLog:
     """One trial's run (a child of ``parent_id``, or a run of its own). Re-opening with the same
     ``trial_id`` resumes the same run. ``evaluations_per_generation``, where given, fills the
@@ -509,6 +524,19 @@ class TrialLog:
             self.client.log_batch(self.run_id, metrics=items[i : i + _BATCH])
         return scores
 
+    def progress_due(self, before: int, after: int, generations: int) -> bool:
+        """Whether the checkpoint at ``after`` generations (the previous one at ``before``) gets a
+        progress picture: one each time a run crosses a tenth of ``generations``, and at the end."""
+        every = max(1, -(-generations // PICTURES))
+        return after >= generations or after // every > before // every
+
+    def progress(self, result, generation: int) -> None:
+        """The picture of ``result``'s leading net at ``generation``, as a stepped MLflow image."""
+        name = lead_net(result)
+        rgb = picture(result.nets[name], result.images[name])
+        image = (np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0) * 255).round().astype(np.uint8)
+        self.client.log_image(self.run_id, image, key=PROGRESS, step=int(generation))
+
     def fail(self, error: BaseException) -> None:
         """Record the error (tag and ``error.txt``) and mark the run failed."""
         import traceback
@@ -581,6 +609,20 @@ def _finished(run) -> FinishedRun:
             nets.setdefault(net, {})[metric] = value
     stats = {k: run.data.metrics[k] for k in RUN_STATS if k in run.data.metrics}
     return FinishedRun(run.info.run_id, dict(run.data.tags), stats, dict(sorted(nets.items())))
+
+
+def progress_pictures(store: Store, run_id: str) -> dict[int, str]:
+    """A run's progress pictures: ``{generation: artifact path of the PNG}`` (MLflow names stepped
+    images ``images/<key>+step+<step>+timestamp+...png``; older versions used ``%``)."""
+    import re
+
+    pattern = re.compile(rf"images/{PROGRESS}[+%]step[+%](\d+)[+%]timestamp[+%][^/]*\.png$")
+    found = {}
+    for art in client(store).list_artifacts(run_id, "images"):
+        match = pattern.search(art.path)
+        if match:
+            found[int(match.group(1))] = art.path
+    return found
 
 
 def download_net(store: Store, run_id: str, net: str, dest: str | Path) -> Path:

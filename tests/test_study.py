@@ -279,13 +279,16 @@ def test_interrupted_study_finishes_without_redoing_runs(tmp_path, local_ray):
         label = run.data.tags[LABEL_TAG]
         value = run.data.metrics["fer.best.fer_score"]
         assert summary.loc[label, "n"] == 1 and summary.loc[label, "fer_score"] == pytest.approx(value, rel=1e-12)
-    check_children(mc, after)
+    check_children(store, after)
 
 
-def check_children(mc, runs, targets=False):
+def check_children(store, runs, targets=False):
     """What every study trial shows in the runs table: run-level fer_score (with min and max) and
     evaluations (and loss where it had a target), no None param, a name holding its image and seed,
-    and the target image beside each of a reproducer's nets."""
+    progress pictures up to its last generation, and the target image beside each of a reproducer's nets."""
+    from ferlab.tracking import client, progress_pictures
+
+    mc = client(store)
     for run in runs:
         metrics, tags = run.data.metrics, run.data.tags
         assert {"fer_score", "fer_score_min", "fer_score_max", "evaluations"} <= set(metrics), run.info.run_name
@@ -296,6 +299,7 @@ def check_children(mc, runs, targets=False):
         assert phase == tags["ferlab.phase"] and seed == f"s{run.data.params['seed']}"
         assert where == ("open" if image is None else image.split(":")[-1].replace("/", "-")[-28:])
         assert tags["ferlab.version"] and tags["ferlab.driver"]
+        assert max(progress_pictures(store, run.info.run_id), default=None) == int(run.data.params["generations"])
         if image is not None:
             nets = {a.path.split("/")[1] for a in mc.list_artifacts(run.info.run_id, "nets")}
             for net in nets:
@@ -383,7 +387,7 @@ def test_a_study_of_real_regimes_reads_at_a_glance(tmp_path, local_ray):
         r for r in mc.search_runs([outcome.experiment_id], f"tags.`{KEY_TAG}` != ''") if PARENT_TAG in r.data.tags
     ]
     assert len(trials) == 2
-    check_children(mc, trials, targets=True)
+    check_children(store, trials, targets=True)
 
 
 def test_study_code_reaches_mlflow_and_the_regimes_only_through_tracking_and_the_planner():

@@ -248,3 +248,33 @@ def test_final_logs_run_level_fer_score_large_images_and_the_target(store, tmp_p
         image = log.client.download_artifacts(log.run_id, f"nets/{name}/image.png", str(tmp_path))
         assert Image.open(image).size == (128, 128) and one.images["best"].shape[0] < 128
         assert f"nets/{name}/target.png" in {a.path for a in log.client.list_artifacts(log.run_id, f"nets/{name}")}
+
+
+def test_a_logged_run_has_progress_pictures_at_its_checkpoints(store, tmp_path):
+    """``ferlab run --tracking-uri``: the leading net's picture at checkpoints, as MLflow images stepped by
+    generation (128 px), about ``PICTURES`` of them, the last at the final generation."""
+    from PIL import Image
+
+    from ferlab.files import write_png
+    from ferlab.search.runs import load_run_config
+    from ferlab.tracking import MIN_PICTURE, client, progress_pictures
+    from ferlab.workers.logged import run_logged
+
+    target = write_png(tmp_path / "disc.png", np.full((8, 8, 3), 0.5))
+    config = load_run_config(
+        {
+            "regime": "es",
+            "generations": 25,
+            "checkpoint_every": 2,
+            "resolution": 8,
+            "arch": "1;sin:2",
+            "target": str(target),
+            "settings": {"population_size": 4},
+        }
+    )
+    _, _, run_id = run_logged(config, store, tmp_path / "out", "pictures", fer=None, progress=False)
+    pictures = progress_pictures(store, run_id)
+    # a tenth of 25 rounds up to 3 generations; checkpoints every 2 cross a multiple of 3 at 4, 6, 10...
+    assert sorted(pictures) == [4, 6, 10, 12, 16, 18, 22, 24, 25]
+    picture = Image.open(client(store).download_artifacts(run_id, pictures[25], str(tmp_path)))
+    assert picture.size == (MIN_PICTURE, MIN_PICTURE)

@@ -200,6 +200,7 @@ def run_search(
     checkpoint_every: int = 0,
     stop_after: int | None = None,
     fuse: int = FUSE,
+    on_checkpoint: Callable[[int, State], None] | None = None,
 ) -> Outcome:
     """Run ``generations`` generations, resuming from ``checkpoint`` if it exists.
 
@@ -209,6 +210,8 @@ def run_search(
     written every ``checkpoint_every`` generations and at the end.
     ``stop_after`` ends early after that many generations of this call (to
     simulate an interruption in tests and for time-sliced workers).
+    ``on_checkpoint(generation, state)`` is called after each checkpoint is written
+    (``generation``: generations done), for pictures of a run's progress.
 
     Regimes with ``steps`` run up to ``fuse`` generations per compiled call;
     a chunk also ends at each checkpoint, at ``stop_after`` and at the end, so
@@ -247,4 +250,6 @@ def run_search(
             gen += 1
         if checkpoint is not None and (gen == end or (checkpoint_every and gen % checkpoint_every == 0)):
             save_checkpoint(checkpoint, state, gen, history)
+            if on_checkpoint is not None:
+                on_checkpoint(gen, state)
     return Outcome(state, history, start)

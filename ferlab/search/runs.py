@@ -209,6 +209,7 @@ def run(
     checkpoint: str | Path | None = None,
     stop_after: int | None = None,
     execute: Executor | None = None,
+    on_checkpoint: Callable[[int, Callable[[], Result]], None] | None = None,
 ) -> tuple[Result, list[dict]]:
     """Run ``config`` (resuming from its checkpoint if there is one) and write its outputs.
 
@@ -222,6 +223,10 @@ def run(
     ``report(generation, stats)`` as they finish; the folder, the config and the
     outputs are handled here either way. Without it the run is local, through
     ``run_search``; a config with ``islands`` needs an executor.
+
+    ``on_checkpoint(generation, result)`` is called after each checkpoint of a
+    local run; ``result()`` builds the run's Result then (rendering its nets), so
+    a caller that wants no picture at that checkpoint pays nothing.
     """
     if config.islands is not None and execute is None:
         raise ConfigError(
@@ -262,6 +267,9 @@ def run(
                     checkpoint=checkpoint,
                     checkpoint_every=config.checkpoint_every,
                     stop_after=stop_after,
+                    on_checkpoint=None
+                    if on_checkpoint is None
+                    else lambda gen, state: on_checkpoint(gen, lambda: search.result(state)),
                 )
                 result, history = search.result(outcome.state), outcome.history
                 tables = search.tables(outcome.state) if isinstance(search, Tabular) else {}

@@ -54,8 +54,13 @@ def run_logged(
         if (generation + 1) % every == 0:
             log.flush()
 
+    def picture(generation: int, result) -> None:
+        previous = (generation - 1) // every * every  # checkpoints fall on multiples of ``every``
+        if log.progress_due(previous, generation, config.n_generations):
+            log.progress(result(), generation)
+
     try:
-        result, history = run(config, out_dir=out, callback=record, progress=progress)
+        result, history = run(config, out_dir=out, callback=record, progress=progress, on_checkpoint=picture)
         log.final(result, fer, target_picture(config.target, MIN_PICTURE))
     except BaseException as e:
         log.flush()

@@ -223,10 +223,13 @@ def trial(
                     path.write_bytes((Path(folder) / CHECKPOINT_FILE).read_bytes())
             worker = RunWorker(plan, path)
             while not worker.done:
+                before = worker.generation
                 stats = worker.advance(worker.next_slice(plan.checkpoint_every, population_every))
                 for s in stats:
                     log.generation(s)
                 log.flush()
+                if log.progress_due(before, worker.generation, plan.generations):
+                    log.progress(worker.result(), worker.generation)
                 if population_every and worker.generation % population_every == 0:
                     log.population(worker.state, worker.generation)
                 for s in stats[:-1]:
