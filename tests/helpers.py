@@ -34,11 +34,12 @@ SIZE = 12
 
 class ToySearch:
     """Random search around the best net; ``sleep``/``fail_at``/``pid_file`` script failures;
-    ``offset`` shifts the reported best fitness (trials that clearly differ, for ASHA)."""
+    ``offset`` shifts the reported best fitness (trials that clearly differ, for ASHA); with
+    ``losses`` its Result carries the best net's own MSE to the target, as a reproducer's does."""
 
-    def __init__(self, population=6, sleep=0.0, fail_at=-1, pid_file="", genome=True, offset=0.0):
+    def __init__(self, population=6, sleep=0.0, fail_at=-1, pid_file="", genome=True, offset=0.0, losses=False):
         self.population, self.sleep, self.fail_at = population, sleep, fail_at
-        self.pid_file, self.genome, self.offset = pid_file, genome, offset
+        self.pid_file, self.genome, self.offset, self.losses = pid_file, genome, offset, losses
         self.template = init_net(ARCH, jax.random.PRNGKey(123))
         self.target = render(self.template, SIZE).rgb
 
@@ -67,7 +68,8 @@ class ToySearch:
     def result(self, state):
         net = self.template.with_flat(state["best"])
         genomes = {"best": toy_genome(net)} if self.genome else {}
-        return Result({"best": net}, {"best": np.asarray(render(net, SIZE).rgb)}, genomes)
+        losses = {"best": -float(state["fitness"])} if self.losses else {}
+        return Result({"best": net}, {"best": np.asarray(render(net, SIZE).rgb)}, genomes, losses)
 
 
 class FailingSearch(ToySearch):

@@ -175,7 +175,7 @@ def toy_study_plan(config: dict):
     from helpers import ToySearch
 
     return plan_for(
-        ToySearch(population=4),
+        ToySearch(population=4, losses=config.get("losses", False)),
         ToyRun(config["regime"], config.get("seed", 0), config.get("generations", 3), config.get("target")),
     )
 
@@ -280,6 +280,40 @@ def test_interrupted_study_finishes_without_redoing_runs(tmp_path, local_ray):
         value = run.data.metrics["fer.best.fer_score"]
         assert summary.loc[label, "n"] == 1 and summary.loc[label, "fer_score"] == pytest.approx(value, rel=1e-12)
     check_children(store, after)
+
+
+def test_a_cell_at_the_fit_gate_is_recomputed_from_the_mlflow_client(tmp_path, local_ray):
+    """The report's headline cell for the reproducers (n, mean fer_score at the fit gate, and the
+    attempted / passed counts) equals what the MLflow client's own runs give: the runs whose net's
+    logged loss is within the gate. The gate is put between the runs' losses, so one cell mixes
+    passing and failing runs; changing it re-reports without recomputing any run."""
+    import dataclasses
+
+    from ferlab.tracking import client, default_store
+
+    base = tiny_study(seeds=1)
+    repro = dataclasses.replace(base.phases[1], base={**base.phases[1].base, "losses": True}, seeds=3)
+    study = dataclasses.replace(base, phases=[base.phases[0], repro])
+    store = default_store(tmp_path / "mlruns")
+    first = _run(study, store, tmp_path / "out")
+    mc = client(store)
+    copies = [
+        r.data.metrics
+        for r in mc.search_runs([first.experiment_id], f"tags.`{KEY_TAG}` != ''")
+        if r.data.tags[LABEL_TAG] == "copier"
+    ]
+    losses = sorted(m["fer.best.loss"] for m in copies)
+    assert len(losses) == 3 and losses[0] < losses[1] < losses[2]
+    gate = (losses[1] + losses[2]) / 2
+    gated = dataclasses.replace(study, analysis=dataclasses.replace(study.analysis, fit_gate=gate))
+    again = _run(gated, store, tmp_path / "out")
+    assert again.computed == 0
+    passing = [m["fer.best.fer_score"] for m in copies if m["fer.best.loss"] <= gate]
+    cell = again.report.fit["at_fit"].set_index("label").loc["copier"]
+    assert (cell["n"], cell["attempted"], cell["passed"]) == (2, 3, 2)
+    assert cell["fer_score"] == pytest.approx(np.mean(passing), rel=1e-12)
+    finder = again.report.fit["at_fit"].set_index("label").loc["finder"]
+    assert (finder["n"], finder["passed"]) == (1, 1), "discoverers have no loss and count as they are"
 
 
 def check_children(store, runs, targets=False):
