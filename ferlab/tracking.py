@@ -25,7 +25,8 @@ sweeps never import ``mlflow``. The layout:
   target.png, fer/}`` (images at least 128 px), its FER metrics as
   ``fer.<net>.<metric>``, and the run-level ``fer_score`` (median over the
   scored nets) with ``fer_score_min`` and ``fer_score_max``, so every run sorts
-  by one key in the runs table.
+  by one key in the runs table; and the run's tables as ``tables/<name>.csv``
+  (``history``, ``fit``: each net's own loss, ``ladder``: when each rung was reached).
 
 The store is a tracking server (``http://host:port``, needed when workers run
 on other nodes) or, by default, an embedded SQLite file with a local artifact
@@ -78,6 +79,7 @@ GENERATION_KEY = "generation"
 EVALUATIONS_KEY = "evaluations"
 RUN_STATS = ("loss", "best_fitness", "archive_size", EVALUATIONS_KEY)  # run-level stats a study reads
 NETS = "nets"
+TABLES = "tables"  # a run's CSV tables: history.csv, fit.csv, ladder.csv (rungs reached: generation, evaluations, time)
 STUDY_SPEC = "study.yaml"
 REPORT = "report"
 MIN_PICTURE = 128  # images are logged at least this wide
@@ -480,10 +482,15 @@ class TrialLog:
         self._artifact_bytes(f"population/gen_{generation:06d}.npz", buf.getvalue())
 
     def final(
-        self, result, fer: Callable[[Any, Any, Path], dict[str, float]] | None, target: np.ndarray | None = None
+        self,
+        result,
+        fer: Callable[[Any, Any, Path], dict[str, float]] | None,
+        target: np.ndarray | None = None,
+        tables: dict[str, str] | None = None,
     ) -> dict:
         """Every final net: genome JSON (if any), .npz, PNG (>= 128 px), the ``target`` beside it, FER suite
-        files; FER metrics as run metrics, and the run's ``fer_score`` (median, min, max over its nets)."""
+        files; FER metrics as run metrics, and the run's ``fer_score`` (median, min, max over its nets);
+        ``tables`` (CSV texts by file name: history, fit, ladder) under ``tables/``."""
         from mlflow.entities import Metric
 
         from ferlab.files import write_net, write_png, write_text
@@ -512,6 +519,8 @@ class TrialLog:
                 if own is not None and np.isfinite(own):
                     scores[f"{FER_PREFIX}{name}.{LOSS}"] = float(own)  # the net's own fit, beside its FER
             self.client.log_artifacts(self.run_id, str(root), NETS)
+        for name, text in (tables or {}).items():
+            self._artifact_bytes(f"{TABLES}/{name}", text.encode())
         per_net = [v for k, v in scores.items() if k.endswith(f".{FER_SCORE}")]
         run_level = (
             {FER_SCORE: statistics.median(per_net), f"{FER_SCORE}_min": min(per_net), f"{FER_SCORE}_max": max(per_net)}

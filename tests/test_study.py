@@ -334,6 +334,8 @@ def check_children(store, runs, targets=False):
         assert where == ("open" if image is None else image.split(":")[-1].replace("/", "-")[-28:])
         assert tags["ferlab.version"] and tags["ferlab.driver"]
         assert max(progress_pictures(store, run.info.run_id), default=None) == int(run.data.params["generations"])
+        tables = {a.path for a in mc.list_artifacts(run.info.run_id, "tables")}
+        assert "tables/history.csv" in tables
         if image is not None:
             nets = {a.path.split("/")[1] for a in mc.list_artifacts(run.info.run_id, "nets")}
             for net in nets:
@@ -341,6 +343,7 @@ def check_children(store, runs, targets=False):
                 assert f"nets/{net}/target.png" in files and f"nets/{net}/image.png" in files
             if targets:
                 assert "loss" in metrics, run.info.run_name
+                assert {"tables/fit.csv", "tables/ladder.csv"} <= tables, run.info.run_name
 
 
 @pytest.mark.slow

@@ -250,7 +250,7 @@ def test_final_logs_run_level_fer_score_large_images_and_the_target(store, tmp_p
         assert f"nets/{name}/target.png" in {a.path for a in log.client.list_artifacts(log.run_id, f"nets/{name}")}
 
 
-def test_a_logged_run_has_progress_pictures_at_its_checkpoints(store, tmp_path):
+def test_a_logged_run_has_progress_pictures_and_its_tables(store, tmp_path):
     """``ferlab run --tracking-uri``: the leading net's picture at checkpoints, as MLflow images stepped by
     generation (128 px), about ``PICTURES`` of them, the last at the final generation."""
     from PIL import Image
@@ -278,3 +278,6 @@ def test_a_logged_run_has_progress_pictures_at_its_checkpoints(store, tmp_path):
     assert sorted(pictures) == [4, 6, 10, 12, 16, 18, 22, 24, 25]
     picture = Image.open(client(store).download_artifacts(run_id, pictures[25], str(tmp_path)))
     assert picture.size == (MIN_PICTURE, MIN_PICTURE)
+    for table in ("history.csv", "fit.csv", "ladder.csv"):  # the run's tables beside it, as written locally
+        logged = client(store).download_artifacts(run_id, f"tables/{table}", str(tmp_path / "tables"))
+        assert Path(logged).read_text() == (tmp_path / "out" / table).read_text()

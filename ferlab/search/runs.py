@@ -290,10 +290,8 @@ def check_folder(out: Path, text: str) -> None:
 
 
 def write_outputs(result: Result, history: list[dict], out_dir: str | Path, tables: dict | None = None) -> Path:
-    """Write ``nets/<name>.npz``, ``images/<name>.png``, ``genomes/<name>.json``, ``history.csv``,
-    ``fit.csv`` (each net's own loss, when the run has a target) and each of ``tables`` as
-    ``<name>.csv``; the ``ladder`` table gains ``wall_time``, the cumulative seconds of the
-    history at the end of the generation each rung was reached in."""
+    """Write ``nets/<name>.npz``, ``images/<name>.png``, ``genomes/<name>.json`` and the run's
+    tables (``run_tables``) as CSV files."""
     from ferlab.files import write_net, write_png, write_text
 
     out = Path(out_dir)
@@ -303,29 +301,37 @@ def write_outputs(result: Result, history: list[dict], out_dir: str | Path, tabl
         write_png(out / "images" / f"{name}.png", rgb)
     for name, genome in result.genomes.items():
         write_text(out / "genomes" / f"{name}.json", genome.to_json())
+    for name, text in run_tables(result, history, tables).items():
+        write_text(out / name, text)
+    return out
+
+
+def run_tables(result: Result, history: list[dict], tables: dict | None = None) -> dict[str, str]:
+    """A run's tables as CSV texts by file name: ``history.csv``, ``fit.csv`` (each net's own loss,
+    when the run has a target) and each of a Tabular regime's ``tables`` as ``<name>.csv``; the
+    ``ladder`` table gains ``wall_time``, the cumulative seconds of the history at the end of the
+    generation each rung was reached in."""
     columns: dict[str, list] = {}
     for i, row in enumerate(history):
         for key, value in row.items():
             columns.setdefault(key, [None] * len(history))[i] = value
     order = ["generation"] + sorted(k for k in columns if k != "generation")
-    write_table(out / "history.csv", {k: columns[k] for k in order if k in columns})
+    texts = {"history.csv": table_text({k: columns[k] for k in order if k in columns})}
     if result.losses:
-        write_table(out / "fit.csv", {"net": list(result.losses), "loss": list(result.losses.values())})
+        texts["fit.csv"] = table_text({"net": list(result.losses), "loss": list(result.losses.values())})
     for name, table in (tables or {}).items():
         if name == "ladder":
             table = {**table, "wall_time": wall_times(table["generation"], history)}
-        write_table(out / f"{name}.csv", table)
-    return out
+        texts[f"{name}.csv"] = table_text(table)
+    return texts
 
 
-def write_table(path: Path, columns: dict[str, Any]) -> Path:
-    """Write equal-length columns as a CSV file (atomically)."""
-    from ferlab.files import write_text
-
+def table_text(columns: dict[str, Any]) -> str:
+    """Equal-length columns as CSV text."""
     names = list(columns)
     rows = zip(*(np.asarray(columns[k], dtype=object).tolist() for k in names)) if names else []
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(names)
     writer.writerows(rows)
-    return write_text(path, buf.getvalue())
+    return buf.getvalue()

@@ -61,7 +61,8 @@ def run_logged(
 
     try:
         result, history = run(config, out_dir=out, callback=record, progress=progress, on_checkpoint=picture)
-        log.final(result, fer, target_picture(config.target, MIN_PICTURE))
+        tables = {path.name: path.read_text() for path in sorted(Path(out).glob("*.csv"))}
+        log.final(result, fer, target_picture(config.target, MIN_PICTURE), tables)
     except BaseException as e:
         log.flush()
         log.fail(e)

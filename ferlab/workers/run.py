@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ferlab.search.api import Result, Stats, run_search
+from ferlab.search.api import Result, Stats, Tabular, run_search
 from ferlab.search.checkpoint import load_checkpoint
+from ferlab.search.runs import run_tables
 from ferlab.workers.plan import RunPlan
 
 NO_PREALLOCATE = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
@@ -29,9 +30,10 @@ class RunWorker:
         self.checkpoint = Path(checkpoint)
         self.state = None
         self.generation = 0
+        self.history: list[Stats] = []
         if self.checkpoint.exists():
             template = plan.search.init(plan.key)
-            self.state, self.generation, _ = load_checkpoint(self.checkpoint, template)
+            self.state, self.generation, self.history = load_checkpoint(self.checkpoint, template)
 
     @property
     def done(self) -> bool:
@@ -41,7 +43,7 @@ class RunWorker:
         """Run up to ``n`` more generations; the new generations' stats (checkpoint written)."""
         p = self.plan
         out = run_search(p.search, p.key, p.generations, checkpoint=self.checkpoint, stop_after=n)
-        self.state = out.state
+        self.state, self.history = out.state, out.history
         new = out.history[out.resumed_from :]
         self.generation = out.resumed_from + len(new)
         return new
@@ -54,6 +56,12 @@ class RunWorker:
 
     def result(self) -> Result:
         return self.plan.search.result(self.state)
+
+    def tables(self, result: Result) -> dict[str, str]:
+        """The run's tables as CSV texts (``ferlab.search.runs.run_tables``)."""
+        search = self.plan.search
+        extra = search.tables(self.state) if isinstance(search, Tabular) else {}
+        return run_tables(result, self.history, extra)
 
 
 def actor_options(cpus: float = 1, gpus: float = 0) -> dict[str, Any]:

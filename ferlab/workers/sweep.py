@@ -237,7 +237,8 @@ def trial(
                 with tempfile.TemporaryDirectory() as snap:
                     (Path(snap) / CHECKPOINT_FILE).write_bytes(path.read_bytes())
                     tune.report(stats[-1], checkpoint=tune.Checkpoint.from_directory(snap))
-            log.final(worker.result(), fer, target_picture(plan.target, MIN_PICTURE))
+            result = worker.result()
+            log.final(result, fer, target_picture(plan.target, MIN_PICTURE), worker.tables(result))
         log.finish()
     except Exception as e:
         log.flush()
