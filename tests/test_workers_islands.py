@@ -293,6 +293,28 @@ def test_ferlab_run_with_islands_writes_the_merged_result(local_ray, es_config, 
     assert not (tmp_path / "out2").exists()
 
 
+def test_map_elites_islands_on_ray_keep_each_islands_grid(local_ray, tmp_path):
+    """``ferlab run`` of MAP-Elites on two islands: every elite of each island's final grid is a net
+    of the merged result (the best island's under their names, the other's prefixed)."""
+    config = {
+        "regime": "map_elites",
+        "generations": 4,
+        "resolution": 12,
+        "arch": "1;sin:2,gaussian:2",
+        "settings": {"batch_size": 8, "bins": 3, "descriptor_size": 4},
+        "islands": {"count": 2, "migrate_every": 2},
+    }
+    path = tmp_path / "me.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
+    with open(tmp_path / "out" / "history.csv") as f:
+        final = {int(r["island"]): int(float(r["archive_size"])) for r in csv.DictReader(f) if r["generation"] == "3"}
+    names = {p.stem for p in (tmp_path / "out" / "nets").iterdir()}
+    (other,) = {int(n[len("island")]) for n in names if n.startswith("island")}
+    assert sum(n.startswith(f"island{other}_elite_") for n in names) == final[other]
+    assert sum(n.startswith("elite_") for n in names) == final[1 - other]
+
+
 @pytest.mark.slow
 def test_two_islands_on_ray_migrate_and_count_evaluations(local_ray, es_config):
     out = run_islands(
