@@ -33,8 +33,19 @@ def best_times(calls, repeats: int = 5) -> list[float]:
 
 @jax.jit
 def bare_chain(kernels, inputs):
-    """The net's matmuls alone: the limit a forward pass of these shapes can reach."""
+    """The net's matmuls alone, pixels-major ((pixels, units) @ kernel): the limit a forward pass
+    of these shapes can reach in that layout."""
     h = inputs
     for k in kernels:
         h = h @ k
     return h
+
+
+@jax.jit
+def bare_chain_units(kernels, inputs):
+    """The same matmuls units-major (kernel.T @ (units, pixels)), the layout ferlab renders in;
+    benches set ferlab beside the faster of the two chains."""
+    h = inputs.T
+    for k in kernels:
+        h = k.T @ h
+    return h.T

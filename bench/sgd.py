@@ -1,6 +1,7 @@
 """SGD steps/s at the paper's skull settings (256x256, 12 layers of width 22): ferlab's ``train``
 for 1 seed and for 8 vmapped seeds, beside a paper-style reference step (one net, a jitted step of
-Adam on the normalised gradient, called from a Python loop, as the FER paper's ``train_sgd`` runs),
+Adam on the normalised gradient, called from a Python loop, as the FER paper's ``train_sgd`` runs;
+its forward pass is the paper's pixels-major dense layers, ferlab renders units-major),
 timed in turn round by round. Prints the ratios and the achieved FLOP rate (a step is about 3x a
 forward pass: forward, and backward through activations and kernels) beside the rate of a bare
 jitted matmul chain of the same shapes (forward only, no activations), to show how close to this
@@ -20,8 +21,8 @@ import optax
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import bare_chain, best_times
 
-from ferlab.cppn import init_nets
-from ferlab.render import grid, render
+from ferlab.cppn import forward, init_nets
+from ferlab.render import colour, grid
 from ferlab.search.runs import DEFAULT_ARCH
 from ferlab.search.sgd import SGDConfig, optimizer, seed_keys, train
 
@@ -45,8 +46,12 @@ def main():
     net = jax.tree.map(lambda k: k[0], batches[1])
     opt = optax.adam(3e-3)
 
+    pixels = grid(a.size).reshape(-1, 4)
+
     def loss(n):
-        return jnp.mean((render(n, a.size).rgb - target) ** 2)
+        """The paper's forward: pixels-major dense layers (as its Flax model), then the colour."""
+        hsv = forward(n.arch, n.kernels, pixels, units_major=False)[0]
+        return jnp.mean((colour(hsv).reshape(target.shape) - target) ** 2)
 
     @jax.jit
     def reference(n, s):
@@ -70,7 +75,7 @@ def main():
         ],
         repeats=a.repeats,
     )
-    forward = 2 * a.size * a.size * net.arch.n_weights  # multiply-adds of one forward pass, x2
+    fwd_flops = 2 * a.size * a.size * net.arch.n_weights  # multiply-adds of one forward pass, x2
     print(f"SGD at {a.size}x{a.size}, {ARCH}, {a.steps} steps per call, {jax.devices()[0].platform}")
     print(f"{'form':<44}{'steps/s':>9}{'seed-steps/s':>14}{'GFLOP/s':>9}")
     rows = [
@@ -79,8 +84,8 @@ def main():
         (f"ferlab train, {a.seeds} vmapped seeds", a.steps / t_many, a.seeds),
     ]
     for label, rate, seeds in rows:
-        print(f"{label:<44}{rate:>9.2f}{rate * seeds:>14.2f}{3 * forward * rate * seeds / 1e9:>9.2f}")
-    print(f"{'bare matmul chain (forward only)':<44}{'':>9}{'':>14}{forward / t_bare / 1e9:>9.2f}")
+        print(f"{label:<44}{rate:>9.2f}{rate * seeds:>14.2f}{3 * fwd_flops * rate * seeds / 1e9:>9.2f}")
+    print(f"{'bare matmul chain (forward only)':<44}{'':>9}{'':>14}{fwd_flops / t_bare / 1e9:>9.2f}")
     print(
         f"ratios: 1 seed / reference {t_ref / t_one:.2f}x; "
         f"{a.seeds} seeds / 1 seed (seed-steps/s) {a.seeds * t_one / t_many:.2f}x"

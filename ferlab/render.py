@@ -70,7 +70,8 @@ def render(net: DenseNet, size: int, features: bool = False) -> Image:
 
 
 def _render_one(net: DenseNet, size: int, features: bool) -> Image:
-    hsv, feats = net(grid(size).reshape(size * size, -1))  # pixels flat: plain 2-D matmuls
+    # pixels flat: plain 2-D matmuls; feature maps are written fastest pixels-major
+    hsv, feats = net(grid(size).reshape(size * size, -1), units_major=not features)
     hsv = hsv.reshape(size, size, -1)
     return Image(colour(hsv), hsv, feats.reshape(feats.shape[0], size, size, -1) if features else None)
 
