@@ -183,6 +183,23 @@ class Result:
 FUSE = 10  # generations per compiled call for regimes with ``steps``
 
 
+def advance(search: Search, state: State, n: int, fuse: int = FUSE) -> tuple[State, list[dict[str, float]]]:
+    """``n`` generations of ``search`` from ``state``: up to ``fuse`` per compiled call where the
+    regime has ``steps``, else one ``step`` per call; ``(state, each generation's stats)``."""
+    rows: list[dict[str, float]] = []
+    steps = search.steps if fuse > 1 and isinstance(search, Fused) else None
+    while len(rows) < n:
+        if steps is None:
+            state, raw = search.step(state)
+            rows.append({k: float(v) for k, v in jax.device_get(raw).items()})
+            continue
+        chunk = min(fuse, n - len(rows))
+        state, raw = steps(state, chunk, fuse)
+        raw = jax.device_get(raw)
+        rows += [{k: float(v[i]) for k, v in raw.items()} for i in range(chunk)]
+    return state, rows
+
+
 @dataclass
 class Outcome:
     state: State
@@ -224,24 +241,17 @@ def run_search(
     start = 0
     if checkpoint is not None and Path(checkpoint).exists():
         state, start, history = load_checkpoint(checkpoint, state)
-    steps = search.steps if fuse > 1 and isinstance(search, Fused) else None
+    fused_steps = fuse > 1 and isinstance(search, Fused)
     end = generations if stop_after is None else min(generations, start + stop_after)
     gen = start
     while gen < end:
-        stop = min(end, gen + fuse if steps is not None else gen + 1)
+        stop = min(end, gen + fuse if fused_steps else gen + 1)
         if checkpoint is not None and checkpoint_every:
             stop = min(stop, (gen // checkpoint_every + 1) * checkpoint_every)
         t0 = time.perf_counter()
-        if steps is None:
-            state, raw = search.step(state)
-            rows = [jax.device_get(raw)]
-        else:
-            state, raw = steps(state, stop - gen, fuse)
-            raw = jax.device_get(raw)
-            rows = [{k: v[i] for k, v in raw.items()} for i in range(stop - gen)]
+        state, rows = advance(search, state, stop - gen, fuse)
         wall = (time.perf_counter() - t0) / len(rows)
-        for row in rows:
-            stats = {k: float(v) for k, v in row.items()}
+        for stats in rows:
             stats["generation"] = gen
             stats["wall_time"] = wall
             history.append(stats)

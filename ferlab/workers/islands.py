@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ferlab.search.api import ArchiveSharing, Migrating, Result, Search, Stats
+from ferlab.search.api import ArchiveSharing, Migrating, Result, Search, Stats, advance
 from ferlab.workers.run import actor_options
 
 
@@ -54,10 +54,8 @@ class Island:
         self.evaluations = 0
 
     def step(self, n: int) -> list[Stats]:
-        out = []
-        for _ in range(n):
-            self.state, raw = self.search.step(self.state)
-            out.append({k: float(v) for k, v in raw.items()})
+        """``n`` generations (fused into compiled chunks where the regime has ``steps``)."""
+        self.state, out = advance(self.search, self.state, n)
         self.evaluations += n * self.population
         return out
 
