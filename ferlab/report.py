@@ -420,6 +420,8 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
     matched_summary = with_counts(summarize(gated, analysis), counts, analysis.group)
     unmatched_summary = with_counts(summarize(finals, analysis), counts, analysis.group)
     gate = f"{analysis.fit_gate:g}"
+    headline = with_counts(_formatted(summarize(gated, analysis), analysis), counts, analysis.group)
+    headline = headline.fillna({m: "none passed" for m in analysis.metrics if m in headline})  # n = 0
     lines = [
         f"## Results at the fit gate (MSE <= {gate})",
         "",
@@ -430,7 +432,7 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
         "not scored; `n`: the nets that count (a run whose final nets all miss the gate counts through its "
         "best snapshot within it, if any). Cells: mean [bootstrap interval] over them.",
         "",
-        markdown_table(with_counts(_formatted(summarize(gated, analysis), analysis), counts, analysis.group)),
+        markdown_table(headline),
         "",
     ]
     at_gate = comparisons(gated, analysis)
@@ -628,10 +630,15 @@ def gallery_items(df: pd.DataFrame, group: str, per_group: int, metric: str | No
 
 
 def _title(row, metric: str | None) -> str:
+    """The image, then the metric and, for a net with a loss, its MSE (a picture's fit shows)."""
     label = str(row.get("image", ""))[-22:]
+    parts = []
     if metric and metric in row and np.isfinite(float(row[metric])):
-        return f"{label}\n{metric} {float(row[metric]):.3f}"
-    return label
+        parts.append(f"{metric} {float(row[metric]):.3f}")
+    loss = pd.to_numeric(pd.Series([row.get("loss")]), errors="coerce").iloc[0]
+    if np.isfinite(loss):
+        parts.append(f"MSE {loss:.3f}")
+    return "\n".join([label, ", ".join(parts)]) if parts else label
 
 
 # ------------------------------------------------------------------ the report

@@ -271,6 +271,13 @@ def test_matched_cell_recomputed_by_hand(tmp_path):
     cell = f"{by_hand:.3f} ["
     assert cell in head.split("## Results at the fit gate")[1].split("\n##")[0]
     assert "| label | n | fer_score | loss | attempted | scored | passed | lost |" in tail
+    failed = ladder_frame()
+    failed = failed[failed.label != "es"]
+    failed.loc[failed.label == "sgd", "loss"] = 0.5  # no sgd net within the gate, no snapshot either
+    failed = failed[~failed.net.str.startswith("rung_")]
+    headline = write_report(failed, analysis, tmp_path / "none", "None").markdown.read_text()
+    headline = headline.split("## Results at the fit gate")[1].split("\n##")[0]
+    assert "| sgd | 0 | none passed | none passed | 4 | 4 | 0 | 0 |" in headline and "nan" not in headline
     assert (tmp_path / "fer_score_vs_rung.png").stat().st_size > 1000
     curves = pd.read_csv(tmp_path / "fer_score_by_rung.csv")
     sgd02 = curves[(curves.label == "sgd") & (curves.rung == 0.02)].iloc[0]
@@ -282,3 +289,22 @@ def test_matched_cell_recomputed_by_hand(tmp_path):
     printed = summary_text(report, analysis)  # what ferlab study prints: the gate first, titled
     assert printed.index("At the fit gate (MSE <= 0.01):") < printed.index("Unmatched (every final net")
     assert cell in printed.split("Unmatched")[0] and "passed" in printed.split("Unmatched")[0]
+
+
+def test_gallery_titles_give_a_reproducers_fit_beside_its_score(tmp_path):
+    """A gallery picture of a net with a loss says its MSE (a grey failed copy shows as one); a
+    discoverer's, without a loss, says its score alone."""
+    from ferlab.report import gallery_items
+
+    df = pd.DataFrame(
+        {
+            "label": ["picbreeder", "sgd_masked"],
+            "image": ["picbreeder:skull", "picbreeder:skull"],
+            "fer_score": [0.382, 0.214],
+            "loss": [np.nan, 0.0912],
+            "image_path": [str(tmp_path / "a.png"), str(tmp_path / "b.png")],
+        }
+    )
+    items = gallery_items(df, "label", 1, "fer_score")
+    assert items["picbreeder"][0][0] == "picbreeder:skull\nfer_score 0.382"
+    assert items["sgd_masked"][0][0] == "picbreeder:skull\nfer_score 0.214, MSE 0.091"
