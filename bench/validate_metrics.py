@@ -4,8 +4,9 @@ For each of the 10 shared Picbreeder genomes (the paper's skull and butterfly,
 the 8 CPPN-X genomes) the script trains SGD copies on the genome's own dense
 architecture with ferlab's SGD regime (the paper's recipe: normalised-gradient
 Adam, lr 3e-3, plus the studies' 100-step warmup; 64x64; 3 seeds side by side),
-to the Picbreeder net's own picture, until every seed's MSE is at most
-``--mse`` or ``--max-steps`` is spent. The copies are cached under ``--cache``
+to the Picbreeder net's own picture, until every seed's final net renders
+within ``--mse`` or ``--max-steps`` is spent. The copies are the seeds' final
+nets only (the regime's loss-rung snapshots, ``rung_*``, are not copies). The copies are cached under ``--cache``
 (outside git) with the steps and MSEs reached, so a rerun only measures.
 
 Then it prints, per genome: the image's asymmetry, the Picbreeder net's
@@ -42,6 +43,7 @@ CPPNX = (
     "745_LetterG",
     "765_PlaneOnRunway",
 )
+SEED = "seed_"  # the SGD regime's name prefix for each seed's final net
 
 
 def genomes(data: Path) -> dict[str, Path]:
@@ -60,7 +62,7 @@ def train_copies(
     folder = cache / name
     record_path = folder / "record.json"
     if record_path.is_file():
-        return json.loads(record_path.read_text())
+        return seeds_only(json.loads(record_path.read_text()))
     config = load_run_config(
         {
             "regime": "sgd",
@@ -80,27 +82,27 @@ def train_copies(
     )
     search = make_search(config)
     state = search.init(jax.random.PRNGKey(config.seed))
+    target = np.asarray(search.target)
     start, steps = time.perf_counter(), 0
     while steps < max_steps:
         state, _ = search.step(state)
         steps += chunk
-        last = np.asarray(state.losses[steps - 1])
-        if np.all(last <= mse):
+        result = search.result(state)
+        names = sorted(k for k in result.nets if k.startswith(SEED))
+        losses = [float(np.mean(np.square(np.asarray(result.images[k]) - target))) for k in names]
+        if max(losses) <= mse:  # the final nets' own pictures, not the step's pre-update loss
             break
-    result = search.result(state)
-    target = np.asarray(search.target)
-    losses = [float(np.mean(np.square(np.asarray(result.images[k]) - target))) for k in sorted(result.nets)]
-    for k, net in result.nets.items():
-        write_net(folder / f"{k}.npz", net)
-    record = {
-        "genome": name,
-        "steps": steps,
-        "mse": losses,
-        "seconds": time.perf_counter() - start,
-        "seeds": sorted(result.nets),
-    }
+    for k in names:
+        write_net(folder / f"{k}.npz", result.nets[k])
+    record = {"genome": name, "steps": steps, "mse": losses, "seconds": time.perf_counter() - start, "seeds": names}
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def seeds_only(record: dict) -> dict:
+    """The record restricted to the seeds' final nets (caches written before rung snapshots were left out)."""
+    keep = [i for i, k in enumerate(record["seeds"]) if k.startswith(SEED)]
+    return record | {"seeds": [record["seeds"][i] for i in keep], "mse": [record["mse"][i] for i in keep]}
 
 
 def copies(cache: Path, name: str, record: dict):
