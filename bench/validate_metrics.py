@@ -148,6 +148,22 @@ def main():
     report(names, table, records, cache, args.size)
 
 
+HEADER = (
+    f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} {'auroc':>6s} sgd_mse"
+)
+
+
+def table_row(row: dict) -> str:
+    """One genome's line of the validation table."""
+    dead = row["dead_copies"]
+    return (
+        f"{row['genome']:24s} {row['image_asymmetry']:8.3f} {row['axis']:>6s} {row['pb_fer']:7.3f} "
+        f"{row['sgd_fer']:7.3f} {row['lower']:6.0%} {row['auroc']:6.3f} "
+        + " ".join(f"{m:.4f}" for m in row["sgd_mse"])
+        + (f"  dead copies: {dead}" if dead else "")
+    )
+
+
 def report(names, table, records, cache, size):
     """Measure the Picbreeder nets and their copies, print the validation table, save it as JSON."""
     from ferlab.metrics import (
@@ -163,10 +179,7 @@ def report(names, table, records, cache, size):
 
     config = MetricsConfig(size=size)
     rows = []
-    print(
-        f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} "
-        f"{'auroc':>6s} sgd_mse"
-    )
+    print(HEADER)
     for name in names:
         net, genome = load_dense(table[name])
         pb = measure(net, config)
@@ -195,17 +208,14 @@ def report(names, table, records, cache, size):
             "lower_metrics": [k for k in METRICS if pb.metrics[k] < mean[k]],
         }
         rows.append(row)
-        print(
-            f"{name:24s} {row['image_asymmetry']:8.3f} {row['axis']:>6s} {row['pb_fer']:7.3f} "
-            f"{row['sgd_fer']:7.3f} {lower:6.0%} {auroc:6.3f} "
-            + " ".join(f"{m:.4f}" for m in row["sgd_mse"])
-            + (f"  dead copies: {dead}" if dead else ""),
-            flush=True,
-        )
+        print(table_row(row), flush=True)
     saved = cache / "validation.json"  # rows of earlier runs (other genomes) are kept
     kept = [x for x in (json.loads(saved.read_text()) if saved.is_file() else []) if x["genome"] not in names]
-    rows = kept + rows
+    rows = sorted(kept + rows, key=lambda x: list(table).index(x["genome"]) if x["genome"] in table else len(table))
     saved.write_text(json.dumps(rows, indent=2) + "\n")
+    if kept:
+        print(f"\nevery genome in {saved} (earlier runs' rows kept):\n{HEADER}")
+        print("\n".join(table_row(x) for x in rows))
     if len(rows) > 2:
         r = np.corrcoef([x["pb_fer"] for x in rows], [x["image_asymmetry"] for x in rows])[0, 1]
         print(
