@@ -20,22 +20,22 @@ spaced over that range and reads *where* the picture changes: c_k(p), the
 colour change of pixel p in frame k against the net's own picture. Two maps
 summarise the sweep, each weighing every frame alike: the frames' shares of
 their total change, sum_k c_k / sum_p c_k, and the share of frames in which a
-pixel visibly changes, mean_k [c_k > 0.1] (VISIBLE, in RGB distance: a person
-sees a faint change in one part as clearly as a large one), both
-average-pooled 2x2 (a feature drawn one pixel over is the same feature). Each map is scaled to unit length and
-the mean map of the genome's labelled links is taken off (link centring: the
-change every link makes, such as the outline moving, says nothing about which
-feature a link controls, and without it a link with a broad effect resembles
-every other). The similarity of two links is the mean over the two maps of
-their centred maps' cosines.
+pixel visibly changes, mean_k [c_k > VISIBLE] (RGB distance 0.1: a person sees
+a faint change in one part as clearly as a large one elsewhere); both are
+average-pooled 2x2 (a feature drawn one pixel over is the same feature). Each
+map is scaled to unit length and the mean map of the genome's labelled links
+is taken off (link centring: the change every link makes, such as the outline
+moving, says nothing about which feature a link controls, and without it a
+link with a broad effect resembles every other). The similarity of two links
+is the mean over the two maps of their centred maps' cosines.
 
-Chosen on the shared labelled CPPN-X genomes by leaving one genome out
-(candidates: frame normalisation by peak, total or length, visible-change
-counts, pooling 1 or 2, no/link/double centring, with and without a
-which-hidden-units-change view, alone and in pairs; the one with the largest
-smallest AUROC over the others, then the largest mean). Figures: signed
-colour change, sweep-centred frames and the hidden-unit view each lowered the
-smallest AUROC; per-genome and held-out figures are in the commit and note.
+Chosen by leaving one labelled CPPN-X genome out, among 372 candidates (frame
+normalisation by peak, total or length, visible-change shares, pooling 1 or
+2, no/link/double centring, with and without a which-hidden-units-change view,
+alone and in pairs), by the largest smallest AUROC on the other genomes, then
+the largest mean. At 64x64 on the 8 shared labelled genomes it gives
+0.789-0.865 (held out: 0.753-0.865); signed colour change, sweep-centred
+frames and the hidden-unit view each lowered the smallest AUROC.
 """
 
 from __future__ import annotations
