@@ -54,7 +54,16 @@ def genomes(data: Path) -> dict[str, Path]:
 
 
 def train_copies(
-    name: str, source: Path, cache: Path, *, size: int, seeds: int, mse: float, max_steps: int, chunk: int
+    name: str,
+    source: Path,
+    cache: Path,
+    *,
+    size: int,
+    seeds: int,
+    mse: float,
+    max_steps: int,
+    chunk: int,
+    seed: int = 0,
 ) -> dict:
     """Train (or read from ``cache``) ``seeds`` SGD copies of ``source``; returns their record."""
     from ferlab.search.runs import load_run_config, make_search
@@ -66,7 +75,7 @@ def train_copies(
     config = load_run_config(
         {
             "regime": "sgd",
-            "seed": 0,
+            "seed": seed,
             "resolution": size,
             "target": str(source),
             "arch": str(source),
@@ -94,7 +103,14 @@ def train_copies(
             break
     for k in names:
         write_net(folder / f"{k}.npz", result.nets[k])
-    record = {"genome": name, "steps": steps, "mse": losses, "seconds": time.perf_counter() - start, "seeds": names}
+    record = {
+        "genome": name,
+        "seed": seed,
+        "steps": steps,
+        "mse": losses,
+        "seconds": time.perf_counter() - start,
+        "seeds": names,
+    }
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     return record
 
@@ -118,6 +134,7 @@ def main():
     parser.add_argument("--mse", type=float, default=0.005)
     parser.add_argument("--max-steps", type=int, default=20_000)
     parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0, help="first seed of the copies (for genomes not yet cached)")
     parser.add_argument("--only", default="", help="comma-separated genome names (default: all 10)")
     parser.add_argument("--train-only", action="store_true")
     args = parser.parse_args()
@@ -135,6 +152,7 @@ def main():
             mse=args.mse,
             max_steps=args.max_steps,
             chunk=args.chunk,
+            seed=args.seed,
         )
         r = records[name]
         print(
