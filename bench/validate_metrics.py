@@ -4,8 +4,9 @@ For each of the 10 shared Picbreeder genomes (the paper's skull and butterfly,
 the 8 CPPN-X genomes) the script trains SGD copies on the genome's own dense
 architecture with ferlab's SGD regime (the paper's recipe: normalised-gradient
 Adam, lr 3e-3, plus the studies' 100-step warmup; 64x64; 3 seeds side by side),
-to the Picbreeder net's own picture, until every seed's MSE is at most
-``--mse`` or ``--max-steps`` is spent. The copies are cached under ``--cache``
+to the Picbreeder net's own picture, until every seed's final net renders
+within ``--mse`` or ``--max-steps`` is spent. The copies are the seeds' final
+nets only (the regime's loss-rung snapshots, ``rung_*``, are not copies). The copies are cached under ``--cache``
 (outside git) with the steps and MSEs reached, so a rerun only measures.
 
 Then it prints, per genome: the image's asymmetry, the Picbreeder net's
@@ -42,6 +43,7 @@ CPPNX = (
     "745_LetterG",
     "765_PlaneOnRunway",
 )
+SEED = "seed_"  # the SGD regime's name prefix for each seed's final net
 
 
 def genomes(data: Path) -> dict[str, Path]:
@@ -52,7 +54,16 @@ def genomes(data: Path) -> dict[str, Path]:
 
 
 def train_copies(
-    name: str, source: Path, cache: Path, *, size: int, seeds: int, mse: float, max_steps: int, chunk: int
+    name: str,
+    source: Path,
+    cache: Path,
+    *,
+    size: int,
+    seeds: int,
+    mse: float,
+    max_steps: int,
+    chunk: int,
+    seed: int = 0,
 ) -> dict:
     """Train (or read from ``cache``) ``seeds`` SGD copies of ``source``; returns their record."""
     from ferlab.search.runs import load_run_config, make_search
@@ -60,11 +71,11 @@ def train_copies(
     folder = cache / name
     record_path = folder / "record.json"
     if record_path.is_file():
-        return json.loads(record_path.read_text())
+        return seeds_only(json.loads(record_path.read_text()))
     config = load_run_config(
         {
             "regime": "sgd",
-            "seed": 0,
+            "seed": seed,
             "resolution": size,
             "target": str(source),
             "arch": str(source),
@@ -80,27 +91,34 @@ def train_copies(
     )
     search = make_search(config)
     state = search.init(jax.random.PRNGKey(config.seed))
+    target = np.asarray(search.target)
     start, steps = time.perf_counter(), 0
     while steps < max_steps:
         state, _ = search.step(state)
         steps += chunk
-        last = np.asarray(state.losses[steps - 1])
-        if np.all(last <= mse):
+        result = search.result(state)
+        names = sorted(k for k in result.nets if k.startswith(SEED))
+        losses = [float(np.mean(np.square(np.asarray(result.images[k]) - target))) for k in names]
+        if max(losses) <= mse:  # the final nets' own pictures, not the step's pre-update loss
             break
-    result = search.result(state)
-    target = np.asarray(search.target)
-    losses = [float(np.mean(np.square(np.asarray(result.images[k]) - target))) for k in sorted(result.nets)]
-    for k, net in result.nets.items():
-        write_net(folder / f"{k}.npz", net)
+    for k in names:
+        write_net(folder / f"{k}.npz", result.nets[k])
     record = {
         "genome": name,
+        "seed": seed,
         "steps": steps,
         "mse": losses,
         "seconds": time.perf_counter() - start,
-        "seeds": sorted(result.nets),
+        "seeds": names,
     }
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def seeds_only(record: dict) -> dict:
+    """The record restricted to the seeds' final nets (caches written before rung snapshots were left out)."""
+    keep = [i for i, k in enumerate(record["seeds"]) if k.startswith(SEED)]
+    return record | {"seeds": [record["seeds"][i] for i in keep], "mse": [record["mse"][i] for i in keep]}
 
 
 def copies(cache: Path, name: str, record: dict):
@@ -116,6 +134,7 @@ def main():
     parser.add_argument("--mse", type=float, default=0.005)
     parser.add_argument("--max-steps", type=int, default=20_000)
     parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0, help="first seed of the copies (for genomes not yet cached)")
     parser.add_argument("--only", default="", help="comma-separated genome names (default: all 10)")
     parser.add_argument("--train-only", action="store_true")
     args = parser.parse_args()
@@ -133,6 +152,7 @@ def main():
             mse=args.mse,
             max_steps=args.max_steps,
             chunk=args.chunk,
+            seed=args.seed,
         )
         r = records[name]
         print(
@@ -144,6 +164,22 @@ def main():
     if args.train_only:
         return
     report(names, table, records, cache, args.size)
+
+
+HEADER = (
+    f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} {'auroc':>6s} sgd_mse"
+)
+
+
+def table_row(row: dict) -> str:
+    """One genome's line of the validation table."""
+    dead = row["dead_copies"]
+    return (
+        f"{row['genome']:24s} {row['image_asymmetry']:8.3f} {row['axis']:>6s} {row['pb_fer']:7.3f} "
+        f"{row['sgd_fer']:7.3f} {row['lower']:6.0%} {row['auroc']:6.3f} "
+        + " ".join(f"{m:.4f}" for m in row["sgd_mse"])
+        + (f"  dead copies: {dead}" if dead else "")
+    )
 
 
 def report(names, table, records, cache, size):
@@ -161,10 +197,7 @@ def report(names, table, records, cache, size):
 
     config = MetricsConfig(size=size)
     rows = []
-    print(
-        f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} "
-        f"{'auroc':>6s} sgd_mse"
-    )
+    print(HEADER)
     for name in names:
         net, genome = load_dense(table[name])
         pb = measure(net, config)
@@ -193,17 +226,14 @@ def report(names, table, records, cache, size):
             "lower_metrics": [k for k in METRICS if pb.metrics[k] < mean[k]],
         }
         rows.append(row)
-        print(
-            f"{name:24s} {row['image_asymmetry']:8.3f} {row['axis']:>6s} {row['pb_fer']:7.3f} "
-            f"{row['sgd_fer']:7.3f} {lower:6.0%} {auroc:6.3f} "
-            + " ".join(f"{m:.4f}" for m in row["sgd_mse"])
-            + (f"  dead copies: {dead}" if dead else ""),
-            flush=True,
-        )
+        print(table_row(row), flush=True)
     saved = cache / "validation.json"  # rows of earlier runs (other genomes) are kept
     kept = [x for x in (json.loads(saved.read_text()) if saved.is_file() else []) if x["genome"] not in names]
-    rows = kept + rows
+    rows = sorted(kept + rows, key=lambda x: list(table).index(x["genome"]) if x["genome"] in table else len(table))
     saved.write_text(json.dumps(rows, indent=2) + "\n")
+    if kept:
+        print(f"\nevery genome in {saved} (earlier runs' rows kept):\n{HEADER}")
+        print("\n".join(table_row(x) for x in rows))
     if len(rows) > 2:
         r = np.corrcoef([x["pb_fer"] for x in rows], [x["image_asymmetry"] for x in rows])[0, 1]
         print(

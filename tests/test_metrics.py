@@ -150,8 +150,9 @@ def test_butterfly_wing_area_is_symmetric(picbreeder_dir):
 # ------------------------------------------------------------------ people's labels
 @pytest.mark.parametrize("genome", ["576_Skull", "4376_ButterflyColor"])
 def test_human_labels_agree_with_effects(picbreeder_dir, genome):
+    # issue 14's bar; the earlier effect (unsigned change + hidden-unit set) gave 0.798 and 0.779 here
     result = label_auroc(load_picbreeder(picbreeder_dir / "genomes" / "cppnx" / f"{genome}.xml"), size=32)
-    assert result["auroc"] >= 0.75, result
+    assert result["auroc"] >= 0.8, result
     assert result["same_pairs"] > 100 and result["features"] >= 10
 
 

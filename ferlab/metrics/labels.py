@@ -16,11 +16,26 @@ such links do not control a common feature, so they are left out.
 
 Effect of a link. The person watched the picture while the weight took the
 values of its bookend range, so the sweep renders the net at K values evenly
-spaced over that range. Two views of the effect are compared by cosine and
-averaged: *where* the picture changes (the per-pixel colour change, each
-frame normalised to its peak, summed over frames) and *which* hidden units
-change (units whose RMS change exceeds 1% of the largest, as a 0/1 vector):
-links that feed one sub-network move the same units.
+spaced over that range and reads *where* the picture changes: c_k(p), the
+colour change of pixel p in frame k against the net's own picture. Two maps
+summarise the sweep, each weighing every frame alike: the frames' shares of
+their total change, sum_k c_k / sum_p c_k, and the share of frames in which a
+pixel visibly changes, mean_k [c_k > VISIBLE] (RGB distance 0.1: a person sees
+a faint change in one part as clearly as a large one elsewhere); both are
+average-pooled 2x2 (a feature drawn one pixel over is the same feature). Each
+map is scaled to unit length and the mean map of the genome's labelled links
+is taken off (link centring: the change every link makes, such as the outline
+moving, says nothing about which feature a link controls, and without it a
+link with a broad effect resembles every other). The similarity of two links
+is the mean over the two maps of their centred maps' cosines.
+
+Chosen by leaving one labelled CPPN-X genome out, among 372 candidates (frame
+normalisation by peak, total or length, visible-change shares, pooling 1 or
+2, no/link/double centring, with and without a which-hidden-units-change view,
+alone and in pairs), by the largest smallest AUROC on the other genomes, then
+the largest mean. At 64x64 on the 8 shared labelled genomes it gives
+0.789-0.865 (held out: 0.753-0.865); signed colour change, sweep-centred
+frames and the hidden-unit view each lowered the smallest AUROC.
 """
 
 from __future__ import annotations
@@ -44,6 +59,7 @@ DEFAULT_RANGE = (-3.0, 3.0)
 _VARIANT = re.compile(r"\s*:=\s*\d+\s*$")
 _INTEREST = re.compile(r"\s*:?\s*of interest\s*$", re.IGNORECASE)
 EPS = 1e-9
+VISIBLE = 0.1  # RGB distance (channels in [0, 1]) at which a pixel counts as visibly changed
 
 
 def feature_label(label: str | None) -> str | None:
@@ -84,35 +100,39 @@ def labelled_links(genome: Genome, steps: int = 7) -> LabelledLinks:
 
 @partial(jax.jit, static_argnames=("size",))
 def _effects(net: DenseNet, index: jax.Array, steps: jax.Array, size: int):
-    """Per link: (units' summed normalised RMS change (L, W), pixels' summed normalised change (S, S))."""
+    """Per link, the two where-maps of its sweep, pooled 2x2 (S/2, S/2): the frames' shares of their total
+    change, summed; the share of frames that change each pixel visibly."""
     flat = net.flat()
-    base = render(net, size, features=True)
+    base = render(net, size).rgb
+    half = size // 2
+
+    def pool(m):
+        return m[: 2 * half, : 2 * half].reshape(half, 2, half, 2).mean(axis=(1, 3))
 
     def frame(i, t):
-        im = render(net.with_flat(flat.at[i].add(t)), size, features=True)
-        units = jnp.sqrt(jnp.mean(jnp.square(im.features - base.features), axis=(1, 2)))
-        pixels = jnp.sqrt(jnp.sum(jnp.square(im.rgb - base.rgb), axis=-1))
-        return units / (jnp.max(units) + EPS), pixels / (jnp.max(pixels) + EPS)
+        change = jnp.sqrt(jnp.sum(jnp.square(render(net.with_flat(flat.at[i].add(t)), size).rgb - base), axis=-1))
+        return pool(change / (jnp.sum(change) + EPS)), pool((change > VISIBLE).astype(jnp.float32))
 
     def link(i, ts):
-        units, pixels = jax.vmap(lambda t: frame(i, t))(ts)
-        return units.sum(0), pixels.sum(0)
+        shares, visible = jax.vmap(lambda t: frame(i, t))(ts)
+        return shares.sum(0), visible.mean(0)
 
     return jax.lax.map(lambda a: link(*a), (index, steps))
 
 
-def _cosine(x: np.ndarray) -> np.ndarray:
+def _centred_cosine(x: np.ndarray) -> np.ndarray:
+    """Cosines of the rows of ``x`` scaled to unit length, less their mean row (link centring)."""
     x = x.reshape(x.shape[0], -1).astype(np.float64)
+    x = x / (np.linalg.norm(x, axis=1, keepdims=True) + EPS)
+    x = x - x.mean(axis=0, keepdims=True)
     x = x / (np.linalg.norm(x, axis=1, keepdims=True) + EPS)
     return x @ x.T
 
 
 def effect_similarity(links: LabelledLinks, size: int) -> np.ndarray:
-    """(n, n) similarity of the links' effects: mean of pixel-change and unit-set cosines."""
-    effects = _effects(links.net, jnp.asarray(links.index), jnp.asarray(links.values), size)
-    units, pixels = (np.asarray(a) for a in effects)
-    moved = (units > 0.01 * units.max(axis=(1, 2), keepdims=True)).astype(np.float64)
-    return (_cosine(pixels) + _cosine(moved)) / 2
+    """(n, n) similarity of the links' effects: mean of the two where-maps' centred cosines."""
+    maps = _effects(links.net, jnp.asarray(links.index), jnp.asarray(links.values), size)
+    return sum(_centred_cosine(np.asarray(m)) for m in maps) / len(maps)
 
 
 def auroc(similarity: np.ndarray, labels: tuple[str, ...]) -> tuple[float, int, int]:
