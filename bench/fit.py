@@ -72,8 +72,9 @@ def configs(target: str, resolution: int) -> dict[str, dict]:
     }
 
 
-def fit_run(config: dict, seconds: float, generations: int) -> dict:
-    """One run until ``seconds`` or ``generations``: its curve (evaluations, wall time, best MSE so far)."""
+def fit_run(config: dict, seconds: float, generations: int, stop_at: float = 0.0) -> dict:
+    """One run until ``seconds`` or ``generations``, or until its best MSE is at or below ``stop_at``:
+    its curve (evaluations, wall time, best MSE so far)."""
     cfg = load_run_config(config)
     search = make_search(cfg)
     start = time.perf_counter()
@@ -87,7 +88,7 @@ def fit_run(config: dict, seconds: float, generations: int) -> dict:
         evaluations.append(float(stats["evaluations"]))
         walls.append(time.perf_counter() - start)
         best.append(low)
-        if walls[-1] >= seconds:
+        if walls[-1] >= seconds or low <= stop_at:
             break
     return {"evaluations": np.array(evaluations), "wall": np.array(walls), "best": np.array(best)}
 
@@ -136,6 +137,7 @@ def main(argv=None) -> None:
     parser.add_argument("--minutes", type=float, default=20.0, help="wall-time budget per run")
     parser.add_argument("--generations", type=int, default=10**7, help="generation cap per run")
     parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--stop-at", type=float, default=0.0, help="end a run once its best MSE is at or below this")
     parser.add_argument("--out", type=Path, default=Path("fit.png"))
     a = parser.parse_args(argv)
     curves = {}
@@ -150,7 +152,7 @@ def main(argv=None) -> None:
         for regime in a.regimes.split(","):
             for seed in range(a.seeds):
                 config = {**table[regime], "target": target, "resolution": a.resolution, "seed": seed}
-                c = curves[regime, name, seed] = fit_run(config, 60 * a.minutes, a.generations)
+                c = curves[regime, name, seed] = fit_run(config, 60 * a.minutes, a.generations, a.stop_at)
                 print(
                     f"{regime:10} {name:10} {seed:4d} {len(c['best']):7d} {c['evaluations'][-1]:11.0f} "
                     f"{c['wall'][-1]:7.1f} {c['best'][-1]:8.5f} "
