@@ -67,3 +67,27 @@ def test_es_settings_are_validated(picbreeder_dir):
         load_run_config({"regime": "es", "arch": SMALL})
     config = load_run_config({**base, "settings": {"algorithm": "PGPE", "params": {"std_lr": 0.2}}})
     assert config.settings.params == {"std_lr": 0.2}
+
+
+def test_fitness_resolution_scores_coarse_and_reports_at_the_runs_resolution(picbreeder_dir):
+    """A coarse fitness grid is a declared setting: the loss, the ladder and the result stay at the run's resolution."""
+    base = {"regime": "es", "target": "picbreeder:skull", "arch": SMALL, "resolution": 16, "generations": 12}
+    settings = {"algorithm": "Open_ES", "population_size": 16, "std": 0.05, "learning_rate": 0.02}
+    with pytest.raises(ConfigError, match="fitness_resolution"):
+        load_run_config({**base, "settings": {**settings, "fitness_resolution": 32}})
+    config = load_run_config({**base, "ladder": [0.3, 0.2, 0.1], "settings": {**settings, "fitness_resolution": 8}})
+    search = make_search(config)
+    assert search.fitness_target.shape == (8, 8, 3) and search.target.shape == (16, 16, 3)
+    outcome = run_search(search, jax.random.PRNGKey(0), 12)
+    best = outcome.state.algo.best_solution
+    full, coarse = float(search.mse(best[None])[0]), float(search.fitness(best[None])[0])
+    assert full != pytest.approx(coarse, abs=1e-6)  # the two grids do differ
+    assert outcome.history[-1]["loss"] == pytest.approx(full, abs=1e-6)
+    result = search.result(outcome.state)
+    assert result.losses["best"] == pytest.approx(full, abs=1e-5)
+    rungs = {n: v for n, v in result.losses.items() if n.startswith("rung_")}
+    assert rungs  # reached at least the first rung
+    table = search.tables(outcome.state)["ladder"]
+    logged = dict(zip(table["net"], table["loss"]))
+    for name, loss in rungs.items():
+        assert loss == pytest.approx(logged[name], abs=1e-5)  # re-rendered at 16x16, as logged

@@ -89,3 +89,18 @@ def test_settings_are_checked():
         NeatSGDConfig(train_batch=7)
     with pytest.raises(ConfigError):
         load_run_config({"regime": "neat_sgd", "resolution": 8})
+
+
+def test_pixel_minibatches_lower_the_full_grid_loss(picbreeder_dir):
+    """``train_pixels``: each step sees a random subset of pixels, yet the loss on every pixel falls."""
+    pop, target, cfg = evolved(picbreeder_dir)
+    settings = NeatSGDConfig(neat=cfg, train_steps=15, learning_rate=0.05, train_batch=4, train_pixels=16)
+    before = np.mean((np.asarray(paint(pop, SIZE, cfg.ink)[0]) - np.asarray(target)) ** 2, axis=(1, 2, 3))
+    trained, after = jax.jit(lambda p, k: train_genomes(p, target, settings, k))(pop, jax.random.PRNGKey(3))
+    painted = np.mean((np.asarray(paint(trained, SIZE, cfg.ink)[0]) - np.asarray(target)) ** 2, axis=(1, 2, 3))
+    np.testing.assert_allclose(painted, after, atol=1e-5)  # the reported loss is the full grid's
+    assert np.mean(after) < 0.9 * np.mean(before)
+    full, _ = train_genomes(pop, target, NeatSGDConfig(neat=cfg, train_steps=15, learning_rate=0.05, train_batch=4))
+    assert not np.allclose(np.asarray(trained.link_w), np.asarray(full.link_w))  # the minibatches did differ
+    with pytest.raises(ValueError, match="train_pixels"):
+        NeatSGDConfig(neat=cfg, train_batch=4, train_pixels=0)

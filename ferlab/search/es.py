@@ -13,6 +13,12 @@ another net of the same architecture (a Picbreeder genome's dense net: its
 topology), the others held at exactly 0, as SGD's ``mask_from`` does; the
 algorithm then works in that many dimensions (CMA-ES's covariance stays small).
 
+``fitness_resolution`` scores the population on a coarser pixel grid (the
+target as ``load_target`` gives it at that size) than the run's, for a
+fraction of the cost per generation; the run still reports and keeps what it
+reports at its own resolution: ``loss`` (the best individual so far), the
+ladder's rungs (the generation's best individual, re-rendered) and the result.
+
 The helpers ``build_algorithm``, ``algorithm_init`` and ``centre`` let other
 regimes (novelty search) drive evosax with their own fitness.
 """
@@ -65,6 +71,7 @@ class ESConfig:
     options: dict[str, Any] = field(default_factory=dict)
     params: dict[str, float] = field(default_factory=dict)
     mask_from: str | None = None
+    fitness_resolution: int | None = None
 
     def __post_init__(self):
         known = evosax_algorithms()
@@ -74,6 +81,8 @@ class ESConfig:
             raise ValueError(f"population_size must be at least 2, got {self.population_size}")
         if not self.std > 0 or not self.learning_rate > 0:
             raise ValueError("std and learning_rate must be positive")
+        if self.fitness_resolution is not None and not 2 <= self.fitness_resolution <= 4096:
+            raise ValueError(f"fitness_resolution must be in [2, 4096], got {self.fitness_resolution}")
         import optax
 
         if not callable(getattr(optax, self.optimizer, None)):
@@ -83,6 +92,11 @@ class ESConfig:
     def check(self, run):
         if run.target is None:
             raise ConfigError("regime es needs a target")
+        if self.fitness_resolution is not None and self.fitness_resolution > run.resolution:
+            raise ConfigError(
+                f"settings.fitness_resolution ({self.fitness_resolution}) "
+                f"exceeds the run's resolution ({run.resolution})"
+            )
         if self.mask_from is not None:
             from ferlab.search.sgd import mask_of
 
@@ -169,11 +183,13 @@ class ESSearch:
         target: jax.Array,
         mask: DenseNet | None = None,
         rungs=ladders.DEFAULT_RUNGS,
+        fitness_target: jax.Array | None = None,
     ):
         self.settings = settings
         self.template = template
         self.target = jnp.asarray(target)
         self.resolution = int(self.target.shape[0])
+        self.fitness_target = self.target if fitness_target is None else jnp.asarray(fitness_target)
         self.rungs = tuple(rungs)
         self.index = None if mask is None else jnp.asarray(np.flatnonzero(np.asarray(mask.flat())), jnp.int32)
         dims = template.arch.n_weights if self.index is None else int(self.index.shape[0])
@@ -191,33 +207,42 @@ class ESSearch:
         return jnp.zeros(x.shape[:-1] + (self.template.arch.n_weights,), x.dtype).at[..., self.index].set(x)
 
     def mse(self, x: jax.Array) -> jax.Array:
-        """MSE to the target of each row of ``x (P, dims)`` (searched weights)."""
+        """MSE to the target of each row of ``x (P, dims)`` (searched weights), at the run's resolution."""
         return mse(render(self.template.with_flat(self.weights(x)), self.resolution).rgb, self.target)
+
+    def fitness(self, x: jax.Array) -> jax.Array:
+        """What the algorithm minimises: the MSE of each row of ``x (P, dims)`` at ``fitness_resolution``."""
+        if self.fitness_target is self.target:
+            return self.mse(x)
+        size = int(self.fitness_target.shape[0])
+        return mse(render(self.template.with_flat(self.weights(x)), size).rgb, self.fitness_target)
 
     def _init(self, key):
         k_net, k_algo, k_run = jax.random.split(key, 3)
         mean = init_net(self.template.arch, k_net).flat()
         if self.index is not None:
             mean = mean[self.index]
-        algo = algorithm_init(self.algo, self.params, k_algo, mean, self.settings.std, self.mse)
+        algo = algorithm_init(self.algo, self.params, k_algo, mean, self.settings.std, self.fitness)
         return ESState(algo, k_run, ladders.init(self.rungs, self.weights(mean)))
 
     def _step(self, state: ESState):
         key, k_ask, k_tell = jax.random.split(state.key, 3)
         population, algo_state = self.algo.ask(k_ask, state.algo, self.params)
-        fitness = self.mse(population)
+        fitness = self.fitness(population)
         algo_state, _ = self.algo.tell(k_tell, population, fitness, algo_state, self.params)
         evaluations = algo_state.generation_counter * self.settings.population_size
+        best = jnp.argmin(fitness)
+        coarse = self.fitness_target is not self.target
+        best_loss = self.mse(population[best][None])[0] if coarse else fitness[best]
         stats = {
             "best_fitness": -jnp.min(fitness),
             "mean_fitness": -jnp.mean(fitness),
-            "loss": algo_state.best_fitness,
+            "loss": self.mse(algo_state.best_solution[None])[0] if coarse else algo_state.best_fitness,
             "centre_loss": self.mse(centre(self.algo, algo_state)[None])[0],
             "evaluations": evaluations,
         }
-        best = jnp.argmin(fitness)
         ladder = ladders.update(
-            state.ladder, fitness[best], self.weights(population[best]), algo_state.generation_counter - 1, evaluations
+            state.ladder, best_loss, self.weights(population[best]), algo_state.generation_counter - 1, evaluations
         )
         return ESState(algo_state, key, ladder), stats
 
@@ -271,7 +296,10 @@ def make_es(run_config, settings: ESConfig) -> ESSearch:
         from ferlab.search.sgd import mask_of
 
         mask = mask_of(settings.mask_from, arch)
-    return ESSearch(settings, init_net(arch, jax.random.PRNGKey(0)), target, mask, run_config.ladder)
+    coarse = None
+    if settings.fitness_resolution is not None and settings.fitness_resolution != run_config.resolution:
+        coarse = load_target(run_config.target, settings.fitness_resolution)
+    return ESSearch(settings, init_net(arch, jax.random.PRNGKey(0)), target, mask, run_config.ladder, coarse)
 
 
 REGIME = Regime(

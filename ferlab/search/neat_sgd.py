@@ -13,7 +13,10 @@ Adam state; weights stay within +-``neat.weight_max`` and only enabled links
 train. ``train_resolution`` trains on a coarser pixel grid (the target
 as ``load_target`` gives it at that size) than the run scores on: the weights fit the same
 function at fewer samples, for a fraction of the cost (the dense form costs
-max_nodes^2 x pixels per genome-step).
+max_nodes^2 x pixels per genome-step). ``train_pixels`` instead trains each
+Adam step on that many pixels drawn at random (with replacement, fresh each
+step and genome) from the training grid: the cost of a coarse grid, without
+losing the fine detail that a coarse grid cannot see.
 
 ``lamarckian: true`` (default): the trained weights replace the genome's, so
 offspring inherit them. ``false`` (Baldwinian): the trained copies are only
@@ -59,6 +62,7 @@ class NeatSGDConfig:
     train_batch: int = 1
     lamarckian: bool = True
     train_resolution: int | None = None
+    train_pixels: int | None = None
 
     def __post_init__(self):
         for name in ("train_every", "train_steps", "train_batch"):
@@ -70,6 +74,8 @@ class NeatSGDConfig:
             raise ValueError(f"neat.fitness must be 'target' (the gradient needs a target), got {self.neat.fitness!r}")
         if self.train_resolution is not None and self.train_resolution < 2:
             raise ValueError(f"train_resolution must be at least 2, got {self.train_resolution}")
+        if self.train_pixels is not None and not 1 <= self.train_pixels <= 1 << 20:
+            raise ValueError(f"train_pixels must be in [1, 2^20], got {self.train_pixels}")
         if self.neat.population_size % self.train_batch:
             raise ValueError(
                 f"train_batch ({self.train_batch}) must divide neat.population_size ({self.neat.population_size})"
@@ -119,25 +125,45 @@ def paint_trainable(g: Genomes, size: int, ink: bool) -> jax.Array:
     return colour(raw)
 
 
-def train_genomes(pop: Genomes, target: jax.Array, settings: NeatSGDConfig) -> tuple[Genomes, jax.Array]:
-    """``(trained population, each genome's loss after training)``: Adam on every genome's link weights."""
+def paint_pixels(g: Genomes, inputs: jax.Array, ink: bool) -> jax.Array:
+    """RGB ``(pixels, 3)`` of one genome at grid inputs ``(pixels, 4)``, as ``paint_trainable`` paints them."""
+    raw = raw_outputs(g, inputs, len(output_labels(ink)))
+    if ink:
+        return jnp.broadcast_to(jnp.clip(jnp.abs(raw), 0.0, 1.0), (inputs.shape[0], 3))
+    return colour(raw)
+
+
+def train_genomes(
+    pop: Genomes, target: jax.Array, settings: NeatSGDConfig, key: jax.Array | None = None
+) -> tuple[Genomes, jax.Array]:
+    """``(trained population, each genome's loss after training)``: Adam on every genome's link weights
+    (on random pixel minibatches drawn with ``key`` when ``settings.train_pixels`` is set)."""
     size, ink, limit = target.shape[0], settings.neat.ink, settings.neat.weight_max
     opt = optax.adam(settings.learning_rate)
+    inputs, colours = grid(size).reshape(-1, 4), target.reshape(-1, 3)
+    batch = settings.train_pixels
+    key = jax.random.PRNGKey(0) if key is None else key
 
-    def loss(w, g):
-        return jnp.mean((paint_trainable(g.replace(link_w=w), size, ink) - target) ** 2)
+    def loss(w, g, pick):
+        x, y = (inputs, colours) if pick is None else (inputs[pick], colours[pick])
+        return jnp.mean((paint_pixels(g.replace(link_w=w), x, ink) - y) ** 2)
 
-    def train_one(g):
-        def step(carry, _):
+    def train_one(args):
+        g, k = args
+
+        def step(carry, k_step):
             w, opt_state = carry
-            grads = jax.grad(loss)(w, g)
+            pick = None if batch is None else jax.random.randint(k_step, (batch,), 0, inputs.shape[0])
+            grads = jax.grad(loss)(w, g, pick)
             updates, opt_state = opt.update(grads, opt_state, w)
             return (jnp.clip(optax.apply_updates(w, updates), -limit, limit), opt_state), None
 
-        (w, _), _ = jax.lax.scan(step, (g.link_w, opt.init(g.link_w)), None, length=settings.train_steps)
-        return g.replace(link_w=w), loss(w, g)
+        keys = jax.random.split(k, settings.train_steps)
+        (w, _), _ = jax.lax.scan(step, (g.link_w, opt.init(g.link_w)), keys)
+        return g.replace(link_w=w), loss(w, g, None)
 
-    return jax.lax.map(train_one, pop, batch_size=settings.train_batch)
+    keys = jax.random.split(key, pop.link_w.shape[0])
+    return jax.lax.map(train_one, (pop, keys), batch_size=settings.train_batch)
 
 
 @struct.dataclass
@@ -163,7 +189,8 @@ class NeatSGD:
     def _step(self, state: NeatSGDState):
         s, neat = self.settings, state.neat
         due = neat.generation % s.train_every == 0
-        trained = jax.lax.cond(due, lambda p: train_genomes(p, self.train_target, s)[0], lambda p: p, neat.pop)
+        k_train = jax.random.fold_in(neat.key, 1)  # neat_step splits neat.key itself; this stream is apart
+        trained = jax.lax.cond(due, lambda p: train_genomes(p, self.train_target, s, k_train)[0], lambda p: p, neat.pop)
         done = state.trained + jnp.where(due, s.neat.population_size * s.train_steps, 0)
         if s.lamarckian:
             new, stats = neat_step(neat.replace(pop=trained), self.neat.target, s.neat, self.neat.resolution)
