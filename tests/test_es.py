@@ -40,7 +40,9 @@ def es_run(algorithm, generations):
     )
 
 
-@pytest.mark.parametrize("algorithm, generations", [("Open_ES", 15), ("CMA_ES", 20)])
+@pytest.mark.parametrize(
+    "algorithm, generations", [("Open_ES", 15), pytest.param("CMA_ES", 20, marks=pytest.mark.slow)]
+)
 def test_es_lowers_mse_short(picbreeder_dir, algorithm, generations):
     start, mean_after, best, result = es_run(algorithm, generations)
     assert mean_after < 0.75 * start  # the distribution moved, not just a lucky sample (seeds 0-2: 0.46-0.62)

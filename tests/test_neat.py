@@ -97,6 +97,7 @@ NOVELTY = {
 }
 
 
+@pytest.mark.slow  # 15 s; test_novelty keeps the same check for NS-ES in the default run
 def test_novelty_archive_is_more_diverse_than_random_genomes_of_the_same_size():
     """Measured ratio 1.15 (seed 1; 1.18 with seed 2): the archive keeps the two most novel
     genomes a generation, and weights mutate harder than the target-matching defaults

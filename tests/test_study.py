@@ -282,6 +282,7 @@ def test_interrupted_study_finishes_without_redoing_runs(tmp_path, local_ray):
     check_children(store, after)
 
 
+@pytest.mark.slow  # 27 s: two study passes on Ray; the default run checks an unmatched cell against MLflow
 def test_a_cell_at_the_fit_gate_is_recomputed_from_the_mlflow_client(tmp_path, local_ray):
     """The report's headline cell for the reproducers (n, mean fer_score at the fit gate, and the
     attempted / passed counts) equals what the MLflow client's own runs give: the runs whose net's
