@@ -231,6 +231,7 @@ def failing_and_killed(store, tmp_path, ray_cluster, name):
     assert "fer.best.fer_score" in run.data.metrics
 
 
+@pytest.mark.slow  # 16 s of Ray Tune scheduling; the default run keeps the sweep command's own test
 def test_asha_stops_the_worse_trials_early_and_lets_the_best_finish(local_ray, tmp_path):
     """Three toy trials whose best fitness differs by a whole unit, two at a time: ASHA (rungs at
     1, 2, 4 of 6 generations) cuts the third short at its first rung; the best runs its whole budget."""
