@@ -247,6 +247,14 @@ def run(
 
         desc = config.regime if config.islands is None else f"{config.regime} x{config.islands.count}"
         tables: dict = {}
+        built: dict = {}
+
+        def result_of(state) -> Result:
+            """``search.result(state)``, built once per state (the last checkpoint's is the final one)."""
+            if built.get("state") is not state:
+                built.update(state=state, result=search.result(state))
+            return built["result"]
+
         with tqdm(total=n, disable=not progress, desc=desc, unit="gen", leave=False) as bar:
 
             def report(generation: int, stats: dict) -> None:
@@ -269,9 +277,9 @@ def run(
                     stop_after=stop_after,
                     on_checkpoint=None
                     if on_checkpoint is None
-                    else lambda gen, state: on_checkpoint(gen, lambda: search.result(state)),
+                    else lambda gen, state: on_checkpoint(gen, lambda: result_of(state)),
                 )
-                result, history = search.result(outcome.state), outcome.history
+                result, history = result_of(outcome.state), outcome.history
                 tables = search.tables(outcome.state) if isinstance(search, Tabular) else {}
         if out is not None:
             write_outputs(result, history, out, tables)

@@ -222,14 +222,16 @@ def trial(
                 with restored.as_directory() as folder:
                     path.write_bytes((Path(folder) / CHECKPOINT_FILE).read_bytes())
             worker = RunWorker(plan, path)
+            result = None  # the last slice's Result, when its progress picture built one
             while not worker.done:
-                before = worker.generation
+                before, result = worker.generation, None
                 stats = worker.advance(worker.next_slice(plan.checkpoint_every, population_every))
                 for s in stats:
                     log.generation(s)
                 log.flush()
                 if log.progress_due(before, worker.generation, plan.generations):
-                    log.progress(worker.result(), worker.generation)
+                    result = worker.result()
+                    log.progress(result, worker.generation)
                 if population_every and worker.generation % population_every == 0:
                     log.population(worker.state, worker.generation)
                 for s in stats[:-1]:
@@ -237,7 +239,7 @@ def trial(
                 with tempfile.TemporaryDirectory() as snap:
                     (Path(snap) / CHECKPOINT_FILE).write_bytes(path.read_bytes())
                     tune.report(stats[-1], checkpoint=tune.Checkpoint.from_directory(snap))
-            result = worker.result()
+            result = result if result is not None else worker.result()  # built once at the end
             log.final(result, fer, target_picture(plan.target, MIN_PICTURE), worker.tables(result))
         log.finish()
     except Exception as e:
