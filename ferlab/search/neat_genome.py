@@ -13,7 +13,7 @@ leaves carry a leading axis. ``paint`` evaluates a population on the pixel grid
 in one jitted call: each genome's nodes are put in topological order (longest
 path from the inputs, found by a fixed-point iteration) and visited in that
 order, each node reading the weighted sum of its sources. Activations are
-the shared ones, sin and cos computed by a faster polynomial (``fast_sin``).
+the shared ones (``ferlab.activations``).
 ``to_genome`` converts to the foundation's ``Genome``.
 """
 
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from ferlab.activations import ACTIVATIONS, CPPN_ACTIVATIONS
+from ferlab.activations import CPPN_ACTIVATIONS, CPPN_FUNCTIONS
 from ferlab.genome import HSV_LABELS, INK_LABEL, INPUT_LABELS, Genome, Link, Node
 from ferlab.render import colour, grid
 
@@ -140,46 +140,6 @@ def schedule(g: Genomes) -> Schedule:
     return Schedule(nodes, count, g.link_src[by_target], g.link_w[by_target])
 
 
-# pi in three parts for the range reduction: k * _PI[0] is exact for |k| < 2**16.
-_PI = (np.float32(3.140625), np.float32(9.67502593994140625e-4), np.float32(np.pi - 3.140625 - 9.67502593994140625e-4))
-_SIN_COEFFS = (
-    -2.50521083854417187751e-8,
-    2.75573192239858906526e-6,
-    -1.98412698412698412526e-4,
-    8.33333333333333333333e-3,
-    -1.66666666666666666667e-1,
-)
-
-
-def _sin_shifted(z: jax.Array, half_turns: float) -> jax.Array:
-    """sin(z + half_turns * pi) for float32 z: reduce to r in [-pi/2, pi/2] with z + half_turns
-    * pi = r + k pi, then a degree-11 Taylor polynomial, sign flipped for odd k.
-
-    Within 3e-7 of ``jnp.sin`` for |z| <= 1000, and about ten times faster on
-    CPU, where XLA's float32 sin and cos otherwise dominate painting a population.
-    """
-    k = jnp.round(z * np.float32(1 / np.pi) + np.float32(half_turns))
-    r = z - k * _PI[0] - k * _PI[1] - k * _PI[2] + np.float32(half_turns * np.pi)
-    r2 = r * r
-    poly = np.float32(_SIN_COEFFS[0])
-    for c in _SIN_COEFFS[1:]:
-        poly = poly * r2 + np.float32(c)
-    s = r + r * r2 * poly
-    return jnp.where(jnp.mod(k, 2) == 0, s, -s)
-
-
-def fast_sin(z: jax.Array) -> jax.Array:
-    return _sin_shifted(z, 0.0)
-
-
-def fast_cos(z: jax.Array) -> jax.Array:
-    return _sin_shifted(z, 0.5)
-
-
-# The shared activations, with sin and cos swapped for their fast forms.
-PAINT_ACTIVATIONS = [{"sin": fast_sin, "cos": fast_cos}.get(name, ACTIVATIONS[name]) for name in CPPN_ACTIVATIONS]
-
-
 def _paint_one(s: Schedule, inputs: jax.Array, n_out: int) -> jax.Array:
     """Raw outputs (pixels, n_out) of one genome on flattened grid inputs (pixels, 4).
 
@@ -195,7 +155,7 @@ def _paint_one(s: Schedule, inputs: jax.Array, n_out: int) -> jax.Array:
             return acc + s.w[k] * values[s.src[k]]
 
         z = jax.lax.fori_loop(first, end, add, jnp.zeros(inputs.shape[0]))
-        return values.at[slot].set(jax.lax.switch(act, PAINT_ACTIVATIONS, z))
+        return values.at[slot].set(jax.lax.switch(act, CPPN_FUNCTIONS, z))
 
     values = jax.lax.fori_loop(0, s.count, visit, values)
     return values[N_INPUTS : N_INPUTS + n_out].T

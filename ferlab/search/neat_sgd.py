@@ -45,7 +45,8 @@ from ferlab.search.api import Regime, Result
 from ferlab.search.neat import NEAT, NEATState, neat_step
 from ferlab.search.neat import REGIME as NEAT_REGIME
 from ferlab.search.neat_config import NEATConfig
-from ferlab.search.neat_genome import N_INPUTS, PAINT_ACTIVATIONS, Genomes, output_labels, topological_order
+from ferlab.activations import CPPN_FUNCTIONS
+from ferlab.search.neat_genome import N_INPUTS, Genomes, output_labels, topological_order
 from ferlab.search.targets import load_target
 
 
@@ -109,7 +110,7 @@ def raw_outputs(g: Genomes, inputs: jax.Array, n_out: int) -> jax.Array:
     def visit(values, r):
         slot = order[r]
         z = weights[slot] @ values
-        out = jax.lax.switch(g.node_act[slot], PAINT_ACTIVATIONS, z)
+        out = jax.lax.switch(g.node_act[slot], CPPN_FUNCTIONS, z)
         return jnp.where(r < count, values.at[slot].set(out), values), None
 
     values, _ = jax.lax.scan(visit, values, jnp.arange(n))
