@@ -49,3 +49,15 @@ def bare_chain_units(kernels, inputs):
     for k in kernels:
         h = k.T @ h
     return h.T
+
+
+@jax.jit
+def bare_chain_blocks(kernels, inputs):
+    """The units-major chain on blocks of ``PIXEL_BLOCK`` pixels mapped with ``vmap`` (as ferlab's
+    forward pass splits long images); on a CPU these batched matmuls can beat one long one."""
+    from ferlab.render import PIXEL_BLOCK
+
+    n = inputs.shape[0]
+    blocks = -(-n // PIXEL_BLOCK)
+    x = jax.numpy.pad(inputs, ((0, blocks * PIXEL_BLOCK - n), (0, 0))).reshape(blocks, PIXEL_BLOCK, -1)
+    return jax.vmap(lambda b: bare_chain_units(kernels, b))(x).reshape(-1, kernels[-1].shape[-1])[:n]

@@ -2,11 +2,14 @@
 
 The bare chain multiplies the same kernel shapes with no activations, colour
 or feature maps: the limit of this machine for these shapes. It is timed in
-both layouts, pixels-major and units-major (the one ferlab renders in), and
-the faster one is the limit. The ratio says how close rendering gets to it. With feature maps, a second bare chain also
-writes every layer's output (the same bytes as the maps): writing them out is
-a cost of its own (on a CPU, fresh outputs over ~32 MB are page-faulted in on
-every call), so that ratio says what rendering adds beyond the writing.
+three layouts, pixels-major, units-major and units-major in blocks of pixels
+(the one ferlab renders in), and the fastest one is the limit. The ratio says
+how close rendering gets to it; the gap left is the activations themselves
+(exp for gaussian units, the sin polynomial), which the bare chain does not
+compute. With feature maps, a second bare chain also writes every layer's
+output (the same bytes as the maps): writing them out is a cost of its own (on
+a CPU, fresh outputs over ~32 MB are page-faulted in on every call), so that
+ratio says what rendering adds beyond the writing.
 Each case's calls are timed in turn, round by round (``--repeats``).
 
     PYTHONPATH=. python bench/render.py [--size 256] [--batch 64] [--batch-size 64] [--quick]
@@ -20,9 +23,9 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import bare_chain, bare_chain_units, best_times
+from _timing import bare_chain, bare_chain_blocks, bare_chain_units, best_times
 
-from ferlab.cppn import Architecture, init_nets
+from ferlab.cppn import Architecture, apply_groups, init_nets
 from ferlab.render import grid, render
 from ferlab.search.runs import DEFAULT_ARCH
 
@@ -71,32 +74,43 @@ def main():
     print(f"{'case':<34}{'ferlab px/s':>14}{'bare px/s':>14}{'ratio':>8}")
     flat, flat_b = grid(args.size).reshape(-1, 4), grid(args.batch_size).reshape(-1, 4)
     pixels, pixels_b = args.size**2, args.batch * args.batch_size**2
+    pre = jax.random.normal(jax.random.PRNGKey(1), (arch.width, pixels))  # one layer's, units-major
+    activations = jax.jit(lambda z: apply_groups(arch, z, axis=0))
     t = best_times(
         [
             (lambda n: render(n, args.size).rgb, (one,)),
             (bare_chain, (one.kernels, flat)),
             (bare_chain_units, (one.kernels, flat)),
+            (bare_chain_blocks, (one.kernels, flat)),
             (lambda n: render(n, args.size, features=True), (one,)),
             (bare_chain_maps, (one.kernels, flat)),
             (lambda n: render(n, args.batch_size).rgb, (nets,)),
             (bare_chain_batch, (nets.kernels, flat_b)),
             (bare_chain_batch_units, (nets.kernels, flat_b)),
+            (activations, (pre,)),
         ],
         repeats=args.repeats,
     )
     print(
-        f"bare chain, pixels-major / units-major: 1 net {t[1] * 1e3:.1f} / {t[2] * 1e3:.1f} ms, "
-        f"batch {t[6] * 1e3:.1f} / {t[7] * 1e3:.1f} ms (the faster is the limit below)"
+        "bare chain, pixels-major / units-major / units-major in blocks: "
+        f"1 net {t[1] * 1e3:.1f} / {t[2] * 1e3:.1f} / {t[3] * 1e3:.1f} ms, "
+        f"batch {t[7] * 1e3:.1f} / {t[8] * 1e3:.1f} ms (the fastest is the limit below)"
     )
-    one_bare, batch_bare = min(t[1], t[2]), min(t[6], t[7])
+    one_bare, batch_bare = min(t[1:4]), min(t[7], t[8])
     rows = [
         (f"1 net, {args.size}x{args.size}", pixels, t[0], one_bare),
-        (f"1 net + feature maps, {args.size}^2", pixels, t[3], one_bare),
-        ("  ... vs bare chain writing maps", pixels, t[3], t[4]),
-        (f"{args.batch} nets, {args.batch_size}x{args.batch_size}", pixels_b, t[5], batch_bare),
+        (f"1 net + feature maps, {args.size}^2", pixels, t[4], one_bare),
+        ("  ... vs bare chain writing maps", pixels, t[4], t[5]),
+        (f"{args.batch} nets, {args.batch_size}x{args.batch_size}", pixels_b, t[6], batch_bare),
     ]
     for label, px, mine, bare in rows:
         print(f"{label:<34}{px / mine:>14.3e}{px / bare:>14.3e}{bare / mine:>8.2f}")
+    acts = t[9] * arch.n_layers
+    print(
+        f"the activations alone (one layer's, times {arch.n_layers} layers, one net at {args.size}^2): "
+        f"{acts * 1e3:.1f} ms; bare chain + activations {(one_bare + acts) * 1e3:.1f} ms against "
+        f"ferlab's {t[0] * 1e3:.1f} ms ({(one_bare + acts) / t[0]:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

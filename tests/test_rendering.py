@@ -4,10 +4,11 @@ import jax
 import numpy as np
 import pytest
 
+from ferlab.activations import cos, sin
 from ferlab.cppn import Architecture, init_net, init_nets, load_net, stack_nets, unstack_nets
 from ferlab.errors import NetError
 from ferlab.files import write_net
-from ferlab.render import grid, render
+from ferlab.render import PIXEL_BLOCK, grid, render
 
 ARCH = "3;cache:2,gaussian:3,sin:1"
 
@@ -24,6 +25,16 @@ def test_architecture_round_trips_and_sizes():
 def test_bad_architecture_strings_are_rejected(bad):
     with pytest.raises(NetError):
         Architecture.parse(bad)
+
+
+def test_sin_and_cos_match_float64_and_differentiate_to_each_other():
+    z = np.concatenate([np.linspace(-1000.0, 1000.0, 400_001), np.linspace(-4.0, 4.0, 10_001)]).astype(np.float32)
+    exact = z.astype(np.float64)
+    np.testing.assert_allclose(sin(z), np.sin(exact), atol=3e-7, rtol=0)
+    np.testing.assert_allclose(cos(z), np.cos(exact), atol=3e-7, rtol=0)
+    np.testing.assert_allclose(jax.vmap(jax.grad(sin))(z[::97]), np.cos(exact[::97]), atol=3e-7, rtol=0)
+    np.testing.assert_allclose(jax.vmap(jax.grad(cos))(z[::97]), -np.sin(exact[::97]), atol=3e-7, rtol=0)
+    assert np.isnan(sin(np.float32(np.inf))) and np.isnan(cos(np.float32(np.nan)))
 
 
 def test_grid_follows_the_shared_convention():
@@ -44,6 +55,16 @@ def test_a_batch_of_64_nets_renders_in_one_call_like_64_single_renders():
     np.testing.assert_allclose(np.asarray(batch.rgb), np.stack([s.rgb for s in singles]), atol=1e-5)
     np.testing.assert_allclose(np.asarray(batch.features), np.stack([s.features for s in singles]), atol=1e-5)
     assert len({float(np.asarray(s.rgb).sum()) for s in singles}) == 64
+
+
+def test_a_large_image_painted_in_pixel_blocks_is_the_same_image():
+    net = init_net("4;sin:3,gaussian:2,identity:1", jax.random.PRNGKey(3))
+    size = 97  # 9,409 pixels: two blocks, the second padded
+    assert PIXEL_BLOCK < size * size < 2 * PIXEL_BLOCK
+    hsv = net(grid(size).reshape(-1, 4), units_major=False)[0].reshape(size, size, 3)
+    image = render(net, size)
+    np.testing.assert_allclose(image.hsv, hsv, atol=1e-5)
+    np.testing.assert_allclose(image.rgb, render(net, size, features=True).rgb, atol=1e-5)
 
 
 def test_nested_batch_axes_render_too():
