@@ -4,6 +4,9 @@ bare jitted matmul chain (no activations) that render and SGD figures are set be
 import time
 
 import jax
+import jax.numpy as jnp
+
+from ferlab.render import PIXEL_BLOCK
 
 
 def best_time(fn, *args, repeats: int = 5) -> float:
@@ -55,9 +58,25 @@ def bare_chain_units(kernels, inputs):
 def bare_chain_blocks(kernels, inputs):
     """The units-major chain on blocks of ``PIXEL_BLOCK`` pixels mapped with ``vmap`` (as ferlab's
     forward pass splits long images); on a CPU these batched matmuls can beat one long one."""
-    from ferlab.render import PIXEL_BLOCK
-
     n = inputs.shape[0]
     blocks = -(-n // PIXEL_BLOCK)
-    x = jax.numpy.pad(inputs, ((0, blocks * PIXEL_BLOCK - n), (0, 0))).reshape(blocks, PIXEL_BLOCK, -1)
+    x = jnp.pad(inputs, ((0, blocks * PIXEL_BLOCK - n), (0, 0))).reshape(blocks, PIXEL_BLOCK, -1)
     return jax.vmap(lambda b: bare_chain_units(kernels, b))(x).reshape(-1, kernels[-1].shape[-1])[:n]
+
+
+@jax.jit
+def bare_chain_batch(kernels, inputs):
+    """A batch of nets' chains (kernels with a leading batch axis) on one grid, pixels-major."""
+    h = jnp.broadcast_to(inputs, (kernels[0].shape[0], *inputs.shape))
+    for k in kernels:
+        h = jnp.einsum("bpi,bij->bpj", h, k)
+    return h
+
+
+@jax.jit
+def bare_chain_batch_units(kernels, inputs):
+    """The same, units-major."""
+    h = jnp.broadcast_to(inputs.T, (kernels[0].shape[0], *inputs.T.shape))
+    for k in kernels:
+        h = jnp.einsum("bij,bip->bjp", k, h)
+    return h

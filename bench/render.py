@@ -23,7 +23,14 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import bare_chain, bare_chain_blocks, bare_chain_units, best_times
+from _timing import (
+    bare_chain,
+    bare_chain_batch,
+    bare_chain_batch_units,
+    bare_chain_blocks,
+    bare_chain_units,
+    best_times,
+)
 
 from ferlab.cppn import Architecture, apply_groups, init_nets
 from ferlab.render import grid, render
@@ -38,22 +45,6 @@ def bare_chain_maps(kernels, inputs):
         h = h @ k
         maps.append(h)
     return h @ kernels[-1], jnp.stack(maps)
-
-
-@jax.jit
-def bare_chain_batch(kernels, inputs):
-    h = jnp.broadcast_to(inputs, (kernels[0].shape[0], *inputs.shape))
-    for k in kernels:
-        h = jnp.einsum("bpi,bij->bpj", h, k)
-    return h
-
-
-@jax.jit
-def bare_chain_batch_units(kernels, inputs):
-    h = jnp.broadcast_to(inputs.T, (kernels[0].shape[0], *inputs.T.shape))
-    for k in kernels:
-        h = jnp.einsum("bij,bip->bjp", k, h)
-    return h
 
 
 def main():

@@ -13,7 +13,7 @@ import pytest
 from ferlab.cli import main
 from ferlab.cppn import DenseNet, init_net
 from ferlab.files import write_net
-from ferlab.metrics import DeadNet, MetricsConfig, analyze
+from ferlab.metrics import DeadNet, MetricsConfig, analyze, measure_many
 from ferlab.search.api import Result
 from ferlab.search.sgd import SGDConfig, SGDSearch
 from ferlab.tracking import TrialLog, default_store, start_sweep
@@ -89,3 +89,17 @@ def test_trial_with_a_dead_seed_among_live_seeds_scores_the_live_ones(tmp_path):
     assert "fer.seed_1.fer_score" not in scores and scores["fer.seed_1.dead"] == 1.0
     path = log.client.download_artifacts(log.run_id, "nets/seed_1/fer/metrics.json", str(tmp_path))
     assert json.loads(Path(path).read_text())["status"] == "dead"
+
+
+def test_nets_measured_together_get_their_own_numbers_and_a_dead_one_its_reason():
+    """measure_many shares its picture calls across nets: each live net's metrics are those it gets
+    alone, a dead net among them is a DeadNet in its place, and another architecture is its own group."""
+    live = [init_net(ARCH, jax.random.PRNGKey(k)) for k in (1, 2)]
+    other = init_net("2;sin:3,identity:1", jax.random.PRNGKey(3))
+    together = measure_many([live[0], _cut_output(), other, live[1]], SMALL)
+    assert isinstance(together[1], DeadNet) and "no weight moves the picture" in str(together[1])
+    for net, result in zip([live[0], other, live[1]], [together[0], together[2], together[3]]):
+        alone = measure_many([net], SMALL)[0]
+        assert result.info == alone.info
+        np.testing.assert_allclose(list(result.metrics.values()), list(alone.metrics.values()), atol=1e-6)
+    assert together[0].metrics != together[3].metrics

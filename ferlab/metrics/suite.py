@@ -77,7 +77,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ferlab.config import from_dict
-from ferlab.cppn import DenseNet
+from ferlab.cppn import DenseNet, stack_nets
 from ferlab.errors import FerlabError
 from ferlab.metrics import compress, features, regions, sweeps
 from ferlab.metrics.symmetry import AXES, detect_axis, sym_energies
@@ -226,26 +226,62 @@ class _Tracker:
         return update
 
 
+def _calibrated(
+    nets: DenseNet, owners: list[int], dirs: list[np.ndarray], bases: list[np.ndarray], cfg: MetricsConfig, tick=None
+) -> list[SweepSet]:
+    """``calibrated_sweeps`` of nets ``owners`` of the stack ``nets`` (``dirs[i]`` and ``bases[i]``
+    are net ``owners[i]``'s), their pictures rendered in shared calls."""
+    h = 1e-3
+    owner = np.repeat(owners, [len(d) for d in dirs])
+    bounds = np.cumsum([0] + [len(d) for d in dirs])
+    moved = sweeps.pictures(nets, np.concatenate(dirs), np.full((owner.size, 1), h), cfg.size, cfg.chunk, tick, owner)
+    kept = []
+    for i, (d, base) in enumerate(zip(dirs, bases)):
+        gain = np.sqrt(np.mean(np.square(moved[bounds[i] : bounds[i + 1], 0] - base), axis=(1, 2, 3))) / h
+        live = gain * cfg.max_step > cfg.rms_step / 4
+        step = np.minimum(cfg.rms_step / np.maximum(gain[live], 1e-12), cfg.max_step).astype(np.float32)
+        kept.append((d[live], gain[live], step))
+    owner = np.repeat(owners, [len(k[0]) for k in kept])
+    bounds = np.cumsum([0] + [len(k[0]) for k in kept])
+    steps = np.concatenate([np.stack([k[2], -k[2]], 1) for k in kept])
+    moved = sweeps.pictures(nets, np.concatenate([k[0] for k in kept]), steps, cfg.size, cfg.chunk, tick, owner)
+    return [SweepSet(d, g, t, moved[bounds[i] : bounds[i + 1]] - bases[i]) for i, (d, g, t) in enumerate(kept)]
+
+
+def _fixed(
+    nets: DenseNet, owners: list[int], dirs: list[np.ndarray], bases: list[np.ndarray], cfg: MetricsConfig, tick=None
+) -> list[np.ndarray]:
+    """``fixed_changes`` of nets ``owners`` of the stack ``nets``, in shared calls."""
+    owner = np.repeat(owners, [len(d) for d in dirs])
+    bounds = np.cumsum([0] + [len(d) for d in dirs])
+    steps = np.tile([cfg.fixed_step, -cfg.fixed_step], (owner.size, 1))
+    moved = sweeps.pictures(nets, np.concatenate(dirs), steps, cfg.size, cfg.chunk, tick, owner)
+    return [moved[bounds[i] : bounds[i + 1]] - base for i, base in enumerate(bases)]
+
+
 def calibrated_sweeps(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick=None) -> SweepSet:
     """Gain g by a forward difference, step min(tau / g, max_step), pictures at +-step.
 
     Sweeps that cannot move the picture by tau / 4 within ``max_step`` are dropped as inert.
     """
-    h = 1e-3
-    dirs = np.asarray(dirs)
-    moved = sweeps.pictures(net, dirs, np.full((len(dirs), 1), h), cfg.size, cfg.chunk, tick)[:, 0]
-    gain = np.sqrt(np.mean(np.square(moved - base), axis=(1, 2, 3))) / h
-    live = gain * cfg.max_step > cfg.rms_step / 4
-    dirs, gain = dirs[live], gain[live]
-    step = np.minimum(cfg.rms_step / np.maximum(gain, 1e-12), cfg.max_step).astype(np.float32)
-    changes = sweeps.pictures(net, dirs, np.stack([step, -step], 1), cfg.size, cfg.chunk, tick) - base
-    return SweepSet(dirs, gain, step, changes)
+    return _calibrated(stack_nets([net]), [0], [np.asarray(dirs)], [base], cfg, tick)[0]
 
 
 def fixed_changes(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick=None) -> np.ndarray:
     """Change of the picture at the paper's fixed +-step, (B, 2, S, S, 3)."""
-    steps = np.tile([cfg.fixed_step, -cfg.fixed_step], (len(dirs), 1))
-    return sweeps.pictures(net, dirs, steps, cfg.size, cfg.chunk, tick) - base
+    return _fixed(stack_nets([net]), [0], [np.asarray(dirs)], [base], cfg, tick)[0]
+
+
+def _stats_many(changes: list[np.ndarray], axes: list[str], cfg: MetricsConfig) -> list[dict[str, np.ndarray]]:
+    """``change_stats`` of each net's sweeps, nets of one axis sharing the calls."""
+    out: list = [None] * len(changes)
+    for axis in sorted(set(axes)):
+        group = [i for i, a in enumerate(axes) if a == axis]
+        bounds = np.cumsum([0] + [len(changes[i]) for i in group])
+        stats = change_stats(np.concatenate([changes[i] for i in group]), axis, cfg)
+        for j, i in enumerate(group):
+            out[i] = {k: v[bounds[j] : bounds[j + 1]] for k, v in stats.items()}
+    return out
 
 
 def _representatives(group: np.ndarray, gain: np.ndarray) -> np.ndarray:
@@ -264,6 +300,20 @@ class Measurement:
     random: SweepSet
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """One net's facts before its sweeps: weights, base picture, axis, distinct maps, what to sweep."""
+
+    flat: np.ndarray
+    support: np.ndarray
+    chosen: np.ndarray
+    base: np.ndarray
+    axis: str
+    base_asymmetry: float | None
+    maps: np.ndarray
+    random_dirs: np.ndarray
+
+
 def fer_metrics(
     net: DenseNet, config: MetricsConfig = MetricsConfig(), progress: Progress | None = None
 ) -> dict[str, float]:
@@ -271,86 +321,147 @@ def fer_metrics(
     return measure(net, config, progress).metrics
 
 
-def measure_many(nets: list[DenseNet], config: MetricsConfig = MetricsConfig()) -> list[Measurement | DeadNet]:
-    """The suite on each of ``nets`` (a run's seeds, a ladder's snapshots): a Measurement per net, or
-    the DeadNet that says why it has none. Nets of one architecture share every compiled function
-    (compiled once); their pictures are still rendered net by net."""
-    out: list[Measurement | DeadNet] = []
-    for net in nets:
-        try:
-            out.append(measure(net, config))
-        except DeadNet as e:
-            out.append(e)
-    return out
-
-
 def measure(net: DenseNet, config: MetricsConfig = MetricsConfig(), progress: Progress | None = None) -> Measurement:
-    """Run the suite on one net.
+    """Run the suite on one net; raises ``DeadNet`` when there is nothing to measure.
 
     ``progress(done, total, stage)`` is called as work completes (units: pictures rendered).
     """
-    if net.batch_shape:
-        raise FerlabError("fer_metrics takes one net (this one has batch axes)")
+    (result,) = measure_many([net], config, progress)
+    if isinstance(result, DeadNet):
+        raise result
+    return result
+
+
+def measure_many(
+    nets: list[DenseNet], config: MetricsConfig = MetricsConfig(), progress: Progress | None = None
+) -> list[Measurement | DeadNet]:
+    """The suite on each of ``nets`` (a run's seeds, a ladder's snapshots): a Measurement per net, or
+    the DeadNet that says why it has none. Nets of one architecture are measured together, stage
+    by stage: their sweeps' pictures render in shared vmapped calls (on an accelerator the calls
+    of many nets cost little more than one net's; on a CPU it saves the padding of each net's
+    last chunk and a call per chunk). Each net's numbers are those it gets alone."""
     cfg = config
+    if any(net.batch_shape for net in nets):
+        raise FerlabError("fer_metrics takes one net (this one has batch axes)")
+    subsets = [
+        sweeps.weight_subset(cfg.seed, net, np.flatnonzero(np.asarray(net.flat())), cfg.max_weights) for net in nets
+    ]
+    tracker = _Tracker(progress, sum(1 + 5 * c.size + 5 * cfg.directions + 2 * cfg.chunk for c in subsets))
+    out: list = [None] * len(nets)
+    by_arch: dict = {}
+    for i, net in enumerate(nets):
+        by_arch.setdefault(net.arch, []).append(i)
+    for group in by_arch.values():
+        for i, result in zip(
+            group, _measure_group([nets[i] for i in group], [subsets[i] for i in group], cfg, tracker)
+        ):
+            out[i] = result
+    tracker.stage("done")(tracker.total)
+    return out
+
+
+def _setup(net: DenseNet, chosen: np.ndarray, cfg: MetricsConfig) -> _Setup | DeadNet:
     flat = np.asarray(net.flat())
     support = np.flatnonzero(flat)
     if support.size == 0:
-        raise DeadNet("the net has no non-zero weights: nothing to measure")
-    chosen = sweeps.weight_subset(cfg.seed, net, support, cfg.max_weights)
-    tracker = _Tracker(progress, 1 + 5 * chosen.size + 5 * cfg.directions + 2 * cfg.chunk)
-
+        return DeadNet("the net has no non-zero weights: nothing to measure")
     image = render(net, cfg.size, features=True)
-    base = np.asarray(image.rgb)
     axis, base_asymmetry = detect_axis(image.rgb) if cfg.axis == "auto" else (cfg.axis, None)
-    maps = features.distinct_maps(image.features, cfg.const_tol, cfg.dup_cos)
-    tracker.stage("features")(1)
+    return _Setup(
+        flat,
+        support,
+        chosen,
+        np.asarray(image.rgb),
+        axis,
+        base_asymmetry,
+        features.distinct_maps(image.features, cfg.const_tol, cfg.dup_cos),
+        sweeps.random_directions(cfg.seed, net, support, cfg.directions),
+    )
+
+
+def _measure_group(
+    nets: list[DenseNet], subsets: list[np.ndarray], cfg: MetricsConfig, tracker: _Tracker
+) -> list[Measurement | DeadNet]:
+    """``measure_many`` for nets of one architecture; each stage's pictures in shared calls."""
+    results: list = [_setup(net, chosen, cfg) for net, chosen in zip(nets, subsets)]
+    tracker.stage("features")(len(nets))
+
+    def alive() -> list[int]:
+        return [i for i, r in enumerate(results) if not isinstance(r, DeadNet)]
+
+    live = alive()
+    stack = stack_nets([nets[i] for i in live]) if live else None
+    slot = {i: k for k, i in enumerate(live)}  # a live net's row in the stack
+
+    def calibrated(dirs: dict, tick) -> dict[int, SweepSet]:
+        if not dirs:
+            return {}
+        bases = [results[i].base for i in dirs]
+        return dict(zip(dirs, _calibrated(stack, [slot[i] for i in dirs], list(dirs.values()), bases, cfg, tick)))
+
+    def fixed(dirs: dict, tick) -> dict[int, np.ndarray]:
+        if not dirs:
+            return {}
+        bases = [results[i].base for i in dirs]
+        return dict(zip(dirs, _fixed(stack, [slot[i] for i in dirs], list(dirs.values()), bases, cfg, tick)))
 
     tick = tracker.stage("weight sweeps")
-    single = calibrated_sweeps(net, chosen.astype(np.int32), base, cfg, tick)
-    if single.dirs.size == 0:
-        raise DeadNet("no weight moves the picture: nothing to measure")
-    reps = _representatives(
-        sweeps.effect_groups(single.changes[:, 0] - single.changes[:, 1], cfg.effect_cos), single.gain
-    )
-    single_fixed = fixed_changes(net, single.dirs[reps], base, cfg, tick)
+    single = calibrated({i: results[i].chosen.astype(np.int32) for i in live}, tick)
+    for i in live:
+        if single[i].dirs.size == 0:
+            results[i] = DeadNet("no weight moves the picture: nothing to measure")
+    live = alive()
+    reps = {}
+    for i in live:
+        groups = sweeps.effect_groups(single[i].changes[:, 0] - single[i].changes[:, 1], cfg.effect_cos)
+        reps[i] = _representatives(groups, single[i].gain)
+    single_fixed = fixed({i: single[i].dirs[reps[i]] for i in live}, tick)
 
     tick = tracker.stage("random directions")
-    dirs = sweeps.random_directions(cfg.seed, net, support, cfg.directions)
-    rand = calibrated_sweeps(net, dirs, base, cfg, tick)
-    if rand.dirs.shape[0] == 0:
-        raise DeadNet("no random direction moves the picture: nothing to measure")
-    rand_fixed = fixed_changes(net, rand.dirs, base, cfg, tick)
+    rand = calibrated({i: results[i].random_dirs for i in live}, tick)
+    for i in live:
+        if rand[i].dirs.shape[0] == 0:
+            results[i] = DeadNet("no random direction moves the picture: nothing to measure")
+    live = alive()
+    rand_fixed = fixed({i: rand[i].dirs for i in live}, tick)
 
+    axes = [results[i].axis for i in live]
     sets = {
-        "single": {k: v[reps] for k, v in change_stats(single.changes, axis, cfg).items()},
-        "single_fixed": change_stats(single_fixed, axis, cfg),
-        "random": change_stats(rand.changes, axis, cfg),
-        "random_fixed": change_stats(rand_fixed, axis, cfg),
+        "single": _stats_many([single[i].changes[reps[i]] for i in live], axes, cfg),
+        "single_fixed": _stats_many([single_fixed[i] for i in live], axes, cfg),
+        "random": _stats_many([rand[i].changes for i in live], axes, cfg),
+        "random_fixed": _stats_many([rand_fixed[i] for i in live], axes, cfg),
     }
-    means = {name: {k: float(v.mean()) for k, v in stats.items()} for name, stats in sets.items()}
-
     tracker.stage("compressibility")(0)
-    keep = compress.keep_share(net, cfg.size, cfg.psnr_db, grid=cfg.chunk, chunk=cfg.chunk)
-    tracker.stage("done")(tracker.total)
+    for k, i in enumerate(live):
+        means = {name: {s: float(v.mean()) for s, v in stats[k].items()} for name, stats in sets.items()}
+        results[i] = _assemble(nets[i], results[i], means, single[i], reps[i], rand[i], cfg)
+    return results
 
+
+def _assemble(
+    net: DenseNet, setup: _Setup, means: dict, single: SweepSet, reps: np.ndarray, rand: SweepSet, cfg: MetricsConfig
+) -> Measurement:
+    """One net's metrics from its sweeps' mean change stats, its maps and its compressibility."""
+    maps = setup.maps
     shared = {
         "feature_redundancy": features.rank_redundancy(maps),
         "feature_roughness": features.roughness(maps, cfg.curvature_scale),
-        "compressibility": float(keep),
+        "compressibility": float(compress.keep_share(net, cfg.size, cfg.psnr_db, grid=cfg.chunk, chunk=cfg.chunk)),
     }
-    axis_form = _forms(means, features.internal_asymmetry(maps, axis), "share", "fracture", "spread")
+    axis_form = _forms(means, features.internal_asymmetry(maps, setup.axis), "share", "fracture", "spread")
     free_form = _forms(means, features.internal_mixing(maps), "fracture_free", "fracture_free", "spread_free")
     form = "axis_free" if cfg.axis == "auto" else "mirror"
     metrics = {name: shared.get(name, (free_form if form == "axis_free" else axis_form).get(name)) for name in METRICS}
     info = {
-        "axis": axis,
-        "image_asymmetry": base_asymmetry,
+        "axis": setup.axis,
+        "image_asymmetry": setup.base_asymmetry,
         "form": form,
         "axis_metrics": axis_form,
         "axis_free_metrics": free_form,
-        "weights": int(flat.size),
-        "nonzero_weights": int(support.size),
-        "swept_weights": int(chosen.size),
+        "weights": int(setup.flat.size),
+        "nonzero_weights": int(setup.support.size),
+        "swept_weights": int(setup.chosen.size),
         "live_weights": int(single.dirs.size),
         "effect_groups": int(reps.size),
         "distinct_units": int(maps.shape[0]),

@@ -26,10 +26,10 @@ from ferlab.render import render
 
 
 @partial(jax.jit, static_argnames=("size",))
-def _pictures(net: DenseNet, dirs: jax.Array, steps: jax.Array, size: int) -> jax.Array:
-    """Pictures (B, S, S, 3) of the net moved to w + steps[b] * dirs[b]."""
-    flat = net.flat()
-    return jax.vmap(lambda d, t: render(net.with_flat(flat + t * d), size).rgb)(dirs, steps)
+def _pictures(nets: DenseNet, owner: jax.Array, dirs: jax.Array, steps: jax.Array, size: int) -> jax.Array:
+    """Pictures (B, S, S, 3) of net ``owner[b]`` of the stack ``nets`` moved to w + steps[b] * dirs[b]."""
+    flats = nets.flat()
+    return jax.vmap(lambda i, d, t: render(nets.with_flat(flats[i] + t * d), size).rgb)(owner, dirs, steps)
 
 
 def as_directions(dirs, n_weights: int) -> np.ndarray:
@@ -43,27 +43,38 @@ def as_directions(dirs, n_weights: int) -> np.ndarray:
 
 
 def pictures(
-    net: DenseNet, dirs, steps, size: int, chunk: int, progress: Callable[[int], None] | None = None
+    net: DenseNet,
+    dirs,
+    steps,
+    size: int,
+    chunk: int,
+    progress: Callable[[int], None] | None = None,
+    owner=None,
 ) -> np.ndarray:
     """Pictures (B, K, S, S, 3) of each direction moved by each of its steps (B, K).
 
-    ``dirs`` holds flat weight indices (B,) or vectors (B, n_weights). Every call
-    renders chunks of exactly ``chunk`` pictures (the last one padded), so one
-    compiled function serves every sweep, pruning and figure of a net.
+    ``dirs`` holds flat weight indices (B,) or vectors (B, n_weights). ``net`` is one net, or a
+    stack of nets of one architecture (a leading batch axis) with ``owner[b]`` the net that
+    direction b moves: the sweeps of several nets then share every call. Every call renders
+    chunks of exactly ``chunk`` pictures (the last one padded), so one compiled function serves
+    every sweep, pruning and figure of a net.
     """
     steps = np.asarray(steps, np.float32)
     b, k = steps.shape
     n = net.arch.n_weights
+    if owner is None:
+        net, owner = jax.tree.map(lambda a: a[None], net), np.zeros(b, np.int32)
     flat_dirs = np.repeat(np.arange(b), k)
+    flat_owner = np.asarray(owner, np.int32)[flat_dirs]
     flat_steps = steps.reshape(-1)
     out = np.zeros((b * k, size, size, 3), np.float32)
     for start in range(0, b * k, chunk):
         stop = min(start + chunk, b * k)
         rows = np.resize(np.arange(start, stop), chunk)
         d = as_directions(np.asarray(dirs)[flat_dirs[rows]], n)
-        out[start:stop] = np.asarray(_pictures(net, jnp.asarray(d), jnp.asarray(flat_steps[rows]), size))[
-            : stop - start
-        ]
+        out[start:stop] = np.asarray(
+            _pictures(net, jnp.asarray(flat_owner[rows]), jnp.asarray(d), jnp.asarray(flat_steps[rows]), size)
+        )[: stop - start]
         if progress:
             progress(stop - start)
     return out.reshape(b, k, size, size, 3)
