@@ -484,13 +484,14 @@ class TrialLog:
     def final(
         self,
         result,
-        fer: Callable[[Any, Any, Path], dict[str, float]] | None,
+        fer: Callable[[list[tuple[Any, Any, Path]]], list[dict[str, float]]] | None,
         target: np.ndarray | None = None,
         tables: dict[str, str] | None = None,
     ) -> dict:
         """Every final net: genome JSON (if any), .npz, PNG (>= 128 px), the ``target`` beside it, FER suite
         files; FER metrics as run metrics, and the run's ``fer_score`` (median, min, max over its nets);
-        ``tables`` (CSV texts by file name: history, fit, ladder) under ``tables/``."""
+        ``tables`` (CSV texts by file name: history, fit, ladder) under ``tables/``. ``fer`` scores all
+        the nets in one call, given (net, genome or None, folder) per net."""
         from mlflow.entities import Metric
 
         from ferlab.files import write_net, write_png, write_text
@@ -506,8 +507,10 @@ class TrialLog:
                     write_png(folder / "target.png", target)
                 if name in result.genomes:
                     write_text(folder / "genome.json", result.genomes[name].to_json())
-                if fer is not None:
-                    metrics = fer(net, result.genomes.get(name), folder / "fer")
+            if fer is not None:
+                names = list(result.nets)
+                items = [(result.nets[n], result.genomes.get(n), root / n / "fer") for n in names]
+                for name, metrics in zip(names, fer(items)):
                     scores.update(
                         {
                             f"{FER_PREFIX}{name}.{k}": float(v)
@@ -515,6 +518,7 @@ class TrialLog:
                             if isinstance(v, (int, float)) and np.isfinite(float(v))
                         }
                     )
+            for name in result.nets:
                 own = getattr(result, "losses", {}).get(name)
                 if own is not None and np.isfinite(own):
                     scores[f"{FER_PREFIX}{name}.{LOSS}"] = float(own)  # the net's own fit, beside its FER

@@ -116,8 +116,12 @@ def toy_plan(data: dict) -> RunPlan:
     )
 
 
-def toy_fer(net, genome, out_dir: Path) -> dict[str, float]:
-    """A stand-in FER suite: writes metrics.json and a feature-map grid PNG."""
+def toy_fer(items) -> list[dict[str, float]]:
+    """A stand-in FER suite: for each (net, genome, folder), writes metrics.json and a feature-map grid PNG."""
+    return [_toy_fer_one(net, out_dir) for net, _, out_dir in items]
+
+
+def _toy_fer_one(net, out_dir: Path) -> dict[str, float]:
     image = np.asarray(render(net, SIZE).rgb)
     feats = np.asarray(render(net, SIZE, features=True).features)  # (L, S, S, W)
     grid = np.concatenate(list(np.concatenate(list(feats.transpose(0, 3, 1, 2)), axis=1)), axis=0)

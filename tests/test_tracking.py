@@ -226,8 +226,8 @@ def test_final_logs_run_level_fer_score_large_images_and_the_target(store, tmp_p
     result = Result(nets, {k: one.images["best"] for k in nets})
     scores = iter([0.2, 0.9, 0.4])
 
-    def fer(net, genome, out):
-        return {"fer_score": next(scores)}
+    def fer(items):
+        return [{"fer_score": next(scores)} for _ in items]
 
     log = TrialLog(store, exp, parent, "t", "t", {}, {}, evaluations_per_generation=6)
     log.generation({"generation": 0, "loss": 0.5})

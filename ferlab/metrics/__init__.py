@@ -1,6 +1,6 @@
 """FER metrics: numbers for the paper's pictures (see ``suite`` for the list and formulas)."""
 
-from ferlab.metrics.analysis import Analysis, analyze
+from ferlab.metrics.analysis import Analysis, analyze, analyze_many
 from ferlab.metrics.labels import label_auroc
 from ferlab.metrics.suite import (
     METRICS,
@@ -21,6 +21,7 @@ __all__ = [
     "Measurement",
     "MetricsConfig",
     "analyze",
+    "analyze_many",
     "fer_metrics",
     "fer_score",
     "label_auroc",

@@ -1,7 +1,8 @@
 """One call that measures a net and draws its pictures: what ``ferlab analyze`` writes.
 
-``analyze`` computes everything first (metrics, human-label AUROC for a
-labelled genome, figures) and returns an ``Analysis``; ``Analysis.write``
+``analyze`` (``analyze_many`` for a run's nets, measured together) computes
+everything first (metrics, human-label AUROC for a labelled genome, figures)
+and returns an ``Analysis``; ``Analysis.write``
 then puts ``metrics.json`` and the PNGs in a folder, each file atomically, so
 an error never leaves half a result behind.
 
@@ -30,7 +31,7 @@ from ferlab.metrics.suite import (
     MetricsConfig,
     Progress,
     fer_score,
-    measure,
+    measure_many,
 )
 
 SWEEP_STEPS = (-1.0, -0.5, 0.0, 0.5, 1.0)
@@ -94,9 +95,22 @@ def analyze(
     progress: Progress | None = None,
 ) -> Analysis:
     """Measure ``net`` (the layerized ``genome`` if one is given) and draw the paper's figures."""
+    return analyze_many([net], [genome], config, draw, progress)[0]
+
+
+def analyze_many(
+    nets: list[DenseNet],
+    genomes: list[Genome | None] | None = None,
+    config: MetricsConfig | None = None,
+    draw: bool = True,
+    progress: Progress | None = None,
+) -> list[Analysis]:
+    """``analyze`` of each net (a run's nets), the suite measuring them together (``measure_many``:
+    shared picture calls per architecture); each net's Analysis is the one it gets alone."""
     config = config or MetricsConfig()
-    labelled = genome is not None and any(link.label for link in genome.links)
-    extra = {"human labels": LABEL_WORK if labelled else 0, "figures": FIGURE_WORK if draw else 0}
+    genomes = genomes or [None] * len(nets)
+    labelled = [g is not None and any(link.label for link in g.links) for g in genomes]
+    extra = {"human labels": LABEL_WORK * sum(labelled), "figures": FIGURE_WORK * len(nets) if draw else 0}
     state = {"total": 1}
 
     def metrics_progress(done: int, total: int, stage: str):
@@ -109,24 +123,24 @@ def analyze(
             done_before = {"human labels": 0, "figures": extra["human labels"]}[stage]
             progress(state["total"] + done_before, state["total"] + sum(extra.values()), stage)
 
-    try:
-        measured = measure(net, config, progress=metrics_progress)
-    except DeadNet as e:
-        pictures = _plain_figures(net, config) if draw else {}
-        if progress:
-            progress(1, 1, "done")
-        return Analysis({}, None, config.size, {}, None, pictures, status="dead", reason=str(e))
-    labels = None
-    if labelled:
+    measured = measure_many(nets, config, progress=metrics_progress)
+    labels = [None] * len(nets)
+    if any(labelled):
         report("human labels")
-        labels = label_auroc(genome, config.size)
-    pictures = {}
+        labels = [label_auroc(g, config.size) if ok else None for g, ok in zip(genomes, labelled)]
     if draw:
         report("figures")
-        pictures = {**_plain_figures(net, config), **_sweep_figures(net, measured, config)}
+    out = []
+    for net, m, label in zip(nets, measured, labels):
+        if isinstance(m, DeadNet):
+            pictures = _plain_figures(net, config) if draw else {}
+            out.append(Analysis({}, None, config.size, {}, None, pictures, status="dead", reason=str(m)))
+            continue
+        pictures = {**_plain_figures(net, config), **_sweep_figures(net, m, config)} if draw else {}
+        out.append(Analysis(m.metrics, fer_score(m.metrics), config.size, m.info, label, pictures))
     if progress:
         progress(1, 1, "done")
-    return Analysis(measured.metrics, fer_score(measured.metrics), config.size, measured.info, labels, pictures)
+    return out
 
 
 def _plain_figures(net: DenseNet, cfg: MetricsConfig) -> dict[str, bytes]:

@@ -2,7 +2,7 @@
 
 ``plan_run(data)`` turns one run config (a plain mapping, as YAML gives it)
 into a ``RunPlan``: the Search, its key, its budget and what to record about
-it. ``fer_suite(net, genome, out_dir)`` runs the FER suite on one final net,
+it. ``fer_suite([(net, genome, out_dir), ...])`` runs the FER suite on a run's final nets,
 writes its files (``metrics.json``, feature-map grid) under ``out_dir`` and
 returns the metrics (``fer_score`` among them). Sweeps and workers take both as arguments, so a custom
 regime or analysis plugs in without touching Ray or MLflow code.
@@ -189,21 +189,25 @@ def suite_settings(size: int, draw: bool) -> dict[str, Any]:
     return {"size": size, "draw": draw, "metrics": dataclasses.asdict(MetricsConfig(size=size))}
 
 
-def fer_suite(net, genome, out_dir: Path, *, size: int = 64, draw: bool = True) -> dict[str, float]:
-    """FER metrics of one net (and its genome, for NEAT) at ``size`` pixels; writes ``metrics.json``
-    and the figures to ``out_dir`` (with ``draw=False`` only the feature-map grid, which is cheap).
+def fer_suite(items: list[tuple[Any, Any, Path]], *, size: int = 64, draw: bool = True) -> list[dict[str, float]]:
+    """FER metrics of a run's final nets, ``items`` of (net, its genome for NEAT or None, folder), at
+    ``size`` pixels, measured together (``analyze_many``: one set of shared picture calls per
+    architecture); writes each net's ``metrics.json`` and figures to its folder (with
+    ``draw=False`` only the feature-map grid, which is cheap). One dict per item.
 
     A dead net (no weight moves its picture) is a result, not a failure: ``metrics.json`` says
     ``status: dead`` and why, and the only number returned is ``dead = 1`` (no scores), so the
     run's other nets are still scored and a report can count it."""
     from ferlab.figures import feature_grid
     from ferlab.files import write_bytes
-    from ferlab.metrics import MetricsConfig, analyze
+    from ferlab.metrics import MetricsConfig, analyze_many
 
-    analysis = analyze(net, genome, config=MetricsConfig(size=size), draw=draw)
-    analysis.write(out_dir)
-    if not draw:
-        write_bytes(Path(out_dir) / "features.png", feature_grid(net, size))
-    if analysis.dead:
-        return {"dead": 1.0}
-    return {**analysis.metrics, "fer_score": analysis.fer_score}
+    nets = [net for net, _, _ in items]
+    analyses = analyze_many(nets, [genome for _, genome, _ in items], config=MetricsConfig(size=size), draw=draw)
+    out = []
+    for (net, _, folder), analysis in zip(items, analyses):
+        analysis.write(folder)
+        if not draw:
+            write_bytes(Path(folder) / "features.png", feature_grid(net, size))
+        out.append({"dead": 1.0} if analysis.dead else {**analysis.metrics, "fer_score": analysis.fer_score})
+    return out
