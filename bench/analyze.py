@@ -41,11 +41,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2, help="timed rounds of the 1- and 8-seed calls")
+    parser.add_argument("--seeds-only", action="store_true", help="only the 1-seed against 8-seed timing")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/picbreeder"))
     args = parser.parse_args()
     config = MetricsConfig(size=args.size)
-    nets = {name: load_net(Path(args.data) / "nets" / f"{name}.npz") for name in ("picbreeder_skull", "sgd_skull")}
-    nets["apple-sized random"] = init_net(APPLE, jax.random.PRNGKey(0))
+    nets = {}
+    if not args.seeds_only:
+        nets = {name: load_net(Path(args.data) / "nets" / f"{name}.npz") for name in ("picbreeder_skull", "sgd_skull")}
+        nets["apple-sized random"] = init_net(APPLE, jax.random.PRNGKey(0))
     print(f"FER suite at {args.size}x{args.size}, {jax.device_count()} {jax.default_backend()} device(s)")
     print(f"{'net':20s} {'weights':>8s} {'cold s':>8s} {'warm s':>8s} {'fer_score':>9s}")
     for name, net in nets.items():

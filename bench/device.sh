@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-shot speed check on a GPU machine (issue 18), from the repository root of a copy of the tree:
 # render throughput, SGD at 256x256 (1 and 8 seeds), NEAT at populations 1,000 and 10,000, the FER
-# suite on the skull (ferlab analyze) and bench/islands.py at 1, 2, 4 and 8 islands. Each part has
+# suite on the skull (ferlab analyze; bench/analyze.py's 8 seeds against 1) and bench/islands.py at 1, 2, 4 and 8 islands. Each part has
 # its own time limit (about 7 minutes in all after the setup) and a failing part does not stop the
 # others. Tables go to stdout and to $OUT/<part>.txt (default results/device/).
 #
@@ -59,13 +59,15 @@ if [ "$QUICK" = 1 ]; then
   part neat 300 "$PYTHON" bench/neat.py --size 16 --pops 32 --generations 5 --seeds 1 --only ferlab \
     --fuse-pops 32 --fuse-generations 10 --painter-pops 32 --painter-generations 3
   part analyze 180 bash -c "time $PYTHON -m ferlab.cli analyze \"\$FERLAB_PICBREEDER_DATA/nets/picbreeder_skull.npz\" --size 32 --out /tmp/device_analyze && cp /tmp/device_analyze/metrics.json $OUT/"
+  part suite 180 "$PYTHON" bench/analyze.py --seeds-only --repeats 1 --size 32
   part islands 240 "$PYTHON" bench/islands.py --regime es --islands 1 2 --generations 6 --population 16 --resolution 16
 else
-  part render 60 "$PYTHON" bench/render.py --size 512 --batch 256 --batch-size 64 --repeats 10
+  part render 50 "$PYTHON" bench/render.py --size 512 --batch 256 --batch-size 64 --repeats 10
   part sgd 90 "$PYTHON" bench/sgd.py --size 256 --steps 100 --seeds 8 --repeats 3
-  part neat 180 "$PYTHON" bench/neat.py --size 32 --pops 1000 10000 --generations 20 --seeds 1 --only ferlab \
+  part neat 150 "$PYTHON" bench/neat.py --size 32 --pops 1000 10000 --generations 20 --seeds 1 --only ferlab \
     --fuse-pops 32 150 --fuse-generations 30 --painter-pops 1000 10000 --painter-generations 10
   part analyze 60 bash -c "time $PYTHON -m ferlab.cli analyze \"\$FERLAB_PICBREEDER_DATA/nets/picbreeder_skull.npz\" --size 64 --out /tmp/device_analyze && cp /tmp/device_analyze/metrics.json $OUT/"
-  part islands 90 "$PYTHON" bench/islands.py --regime es --islands 1 2 4 8 --generations 20 --population 64
+  part suite 60 "$PYTHON" bench/analyze.py --seeds-only --repeats 1
+  part islands 80 "$PYTHON" bench/islands.py --regime es --islands 1 2 4 8 --generations 20 --population 64
 fi
 echo "device.sh: $(( $(date +%s) - start ))s in all"
