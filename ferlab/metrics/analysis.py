@@ -32,6 +32,7 @@ from ferlab.metrics.suite import (
     Progress,
     fer_score,
     measure_many,
+    one_blas_thread,
 )
 
 SWEEP_STEPS = (-1.0, -0.5, 0.0, 0.5, 1.0)
@@ -127,7 +128,8 @@ def analyze_many(
     labels = [None] * len(nets)
     if any(labelled):
         report("human labels")
-        labels = [label_auroc(g, config.size) if ok else None for g, ok in zip(genomes, labelled)]
+        with one_blas_thread():
+            labels = [label_auroc(g, config.size) if ok else None for g, ok in zip(genomes, labelled)]
     if draw:
         report("figures")
     out = []

@@ -75,6 +75,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ferlab.config import from_dict
 from ferlab.cppn import DenseNet, stack_nets
@@ -340,9 +341,24 @@ def measure_many(
     by stage: their sweeps' pictures render in shared vmapped calls (on an accelerator the calls
     of many nets cost little more than one net's; on a CPU it saves the padding of each net's
     last chunk and a call per chunk). Each net's numbers are those it gets alone."""
-    cfg = config
     if any(net.batch_shape for net in nets):
         raise FerlabError("fer_metrics takes one net (this one has batch axes)")
+    with one_blas_thread():
+        return _measure_many(nets, config, progress)
+
+
+def one_blas_thread():
+    """A context in which numpy's BLAS/LAPACK runs on one thread. In a process where XLA's threads
+    are running, OpenBLAS's own threads make small calls hundreds of times slower: an eigvalsh of
+    264 x 264 took 0.57 s instead of 2 ms (``features.rank_redundancy``, half a study trial's
+    scoring time). The suite's numpy work is small matrices; JAX does the heavy work."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _measure_many(
+    nets: list[DenseNet], config: MetricsConfig, progress: Progress | None
+) -> list[Measurement | DeadNet]:
+    cfg = config
     subsets = [
         sweeps.weight_subset(cfg.seed, net, np.flatnonzero(np.asarray(net.flat())), cfg.max_weights) for net in nets
     ]
