@@ -141,7 +141,8 @@ def analyze_many(
         pictures = {**_plain_figures(net, config), **_sweep_figures(net, m, config)} if draw else {}
         out.append(Analysis(m.metrics, fer_score(m.metrics), config.size, m.info, label, pictures))
     if progress:
-        progress(1, 1, "done")
+        total = state["total"] + sum(extra.values())
+        progress(total, total, "done")
     return out
 
 
