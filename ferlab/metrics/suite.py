@@ -340,7 +340,8 @@ def measure_many(
     the DeadNet that says why it has none. Nets of one architecture are measured together, stage
     by stage: their sweeps' pictures render in shared vmapped calls (on an accelerator the calls
     of many nets cost little more than one net's; on a CPU it saves the padding of each net's
-    last chunk and a call per chunk). Each net's numbers are those it gets alone."""
+    last chunk and a call per chunk), in groups of at most ``BATCH_PIXELS`` pixels' worth of nets to
+    bound memory. Each net's numbers are those it gets alone."""
     if any(net.batch_shape for net in nets):
         raise FerlabError("fer_metrics takes one net (this one has batch axes)")
     with one_blas_thread():
@@ -355,6 +356,11 @@ def one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
+# Nets measured together hold every sweep's pictures at once (about 40 MB a net at 64x64): at most
+# this many pixels' worth of nets per group (8 nets at 64x64, 2 at 128x128, 1 at 256x256).
+BATCH_PIXELS = 8 * 64 * 64
+
+
 def _measure_many(
     nets: list[DenseNet], config: MetricsConfig, progress: Progress | None
 ) -> list[Measurement | DeadNet]:
@@ -367,11 +373,14 @@ def _measure_many(
     by_arch: dict = {}
     for i, net in enumerate(nets):
         by_arch.setdefault(net.arch, []).append(i)
-    for group in by_arch.values():
-        for i, result in zip(
-            group, _measure_group([nets[i] for i in group], [subsets[i] for i in group], cfg, tracker)
-        ):
-            out[i] = result
+    batch = max(1, BATCH_PIXELS // cfg.size**2)
+    for same_arch in by_arch.values():
+        for start in range(0, len(same_arch), batch):
+            group = same_arch[start : start + batch]
+            for i, result in zip(
+                group, _measure_group([nets[i] for i in group], [subsets[i] for i in group], cfg, tracker)
+            ):
+                out[i] = result
     tracker.stage("done")(tracker.total)
     return out
 
