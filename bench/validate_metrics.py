@@ -64,6 +64,7 @@ def train_copies(
     max_steps: int,
     chunk: int,
     seed: int = 0,
+    straight_through: bool = True,
 ) -> dict:
     """Train (or read from ``cache``) ``seeds`` SGD copies of ``source``; returns their record."""
     from ferlab.search.runs import load_run_config, make_search
@@ -71,7 +72,9 @@ def train_copies(
     folder = cache / name
     record_path = folder / "record.json"
     if record_path.is_file():
-        return seeds_only(json.loads(record_path.read_text()))
+        record = seeds_only(json.loads(record_path.read_text()))
+        if record.get("straight_through", False) == straight_through:
+            return record
     config = load_run_config(
         {
             "regime": "sgd",
@@ -86,6 +89,7 @@ def train_copies(
                 "learning_rate": 3e-3,
                 "warmup_steps": 100,
                 "seeds": seeds,
+                "straight_through": straight_through,
             },
         }
     )
@@ -106,6 +110,7 @@ def train_copies(
     record = {
         "genome": name,
         "seed": seed,
+        "straight_through": straight_through,
         "steps": steps,
         "mse": losses,
         "seconds": time.perf_counter() - start,
@@ -167,19 +172,30 @@ def main():
 
 
 HEADER = (
-    f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} {'auroc':>6s} sgd_mse"
+    f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} {'of':>5s} "
+    f"{'auroc':>6s} {'copies':>7s} {'dead':>4s} sgd_mse"
 )
 
 
 def table_row(row: dict) -> str:
-    """One genome's line of the validation table."""
+    """One genome's line of the validation table: ``lower`` is the share of the metrics defined (finite)
+    for the Picbreeder net and the copies' mean, ``of`` how many lower of how many defined; ``copies``
+    the copies trained and ``dead`` those with no score (``status: dead``)."""
     dead = row["dead_copies"]
+    attempted = row.get("attempted", len(row["sgd_mse"]))
     return (
         f"{row['genome']:24s} {row['image_asymmetry']:8.3f} {row['axis']:>6s} {row['pb_fer']:7.3f} "
-        f"{row['sgd_fer']:7.3f} {row['lower']:6.0%} {row['auroc']:6.3f} "
+        f"{row['sgd_fer']:7.3f} {row['lower']:6.0%} {len(row['lower_metrics']):2d}/{row.get('defined', 11):<2d} "
+        f"{row['auroc']:6.3f} {attempted:7d} {len(dead):4d} "
         + " ".join(f"{m:.4f}" for m in row["sgd_mse"])
-        + (f"  dead copies: {dead}" if dead else "")
+        + (f"  dead: {', '.join(str(i) for i in dead)}" if dead else "")
     )
+
+
+def _mean_defined(values: list[float]) -> float:
+    """Mean of the finite values (NaN when none is): a metric a copy cannot define is not a zero."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def report(names, table, records, cache, size):
@@ -207,8 +223,10 @@ def report(names, table, records, cache, size):
         if not sgd:
             print(f"{name:24s} every SGD copy is dead: nothing to compare", flush=True)
             continue
-        mean = {k: float(np.mean([m[k] for m in sgd])) for k in METRICS}
-        lower = float(np.mean([pb.metrics[k] < mean[k] for k in METRICS]))
+        mean = {k: _mean_defined([m[k] for m in sgd]) for k in METRICS}
+        defined = [k for k in METRICS if np.isfinite(pb.metrics[k]) and np.isfinite(mean[k])]
+        lowered = [k for k in defined if pb.metrics[k] < mean[k]]
+        lower = len(lowered) / len(defined) if defined else float("nan")
         labelled = genome is not None and any(link.label for link in genome.links)
         auroc = label_auroc(genome, size)["auroc"] if labelled else float("nan")
         row = {
@@ -218,12 +236,14 @@ def report(names, table, records, cache, size):
             "pb_fer": fer_score(pb.metrics),
             "sgd_fer": float(np.mean([fer_score(m) for m in sgd])),
             "lower": lower,
+            "defined": len(defined),
             "auroc": auroc,
+            "attempted": len(measured),
             "sgd_mse": records[name]["mse"],
             "dead_copies": dead,
             "pb_metrics": pb.metrics,
             "sgd_mean_metrics": mean,
-            "lower_metrics": [k for k in METRICS if pb.metrics[k] < mean[k]],
+            "lower_metrics": lowered,
         }
         rows.append(row)
         print(table_row(row), flush=True)
