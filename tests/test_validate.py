@@ -1,4 +1,5 @@
-"""What the validation set needs to be fair: SGD copies that cannot get stuck all white."""
+"""What the validation set needs to be fair: SGD copies that cannot get stuck all white, and a
+fracture that sees a moved edge as one change whatever its slant."""
 
 import jax
 import jax.numpy as jnp
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from ferlab.cppn import DenseNet, init_net
+from ferlab.metrics import regions
 from ferlab.render import colour, render
 from ferlab.search.sgd import SGDConfig, SGDSearch, straight_through_colour
 
@@ -50,3 +52,13 @@ def test_a_saturated_white_seed_trains_only_with_straight_through(straight_throu
     else:
         assert end == pytest.approx(start, abs=1e-7)
 
+
+def test_a_moved_diagonal_edge_is_one_region():
+    """A one-pixel diagonal curve (what moving a sharp slanted edge changes) is one region, so its
+    fracture is 0, as for the same curve drawn straight."""
+    diagonal = jnp.eye(16)
+    straight = jnp.zeros((16, 16)).at[8].set(1.0)
+    for energy in (diagonal, straight):
+        assert float(regions.fracture(energy, None, 0.1)) == pytest.approx(0.0, abs=1e-6)
+    two = diagonal + jnp.fliplr(jnp.eye(16)).at[6:10].set(0.0)  # the diagonal and two apart pieces
+    assert float(regions.fracture(two, None, 0.1)) > 0.2
