@@ -3,7 +3,10 @@
 For each of the 10 shared Picbreeder genomes (the paper's skull and butterfly,
 the 8 CPPN-X genomes) the script trains SGD copies on the genome's own dense
 architecture with ferlab's SGD regime (the paper's recipe: normalised-gradient
-Adam, lr 3e-3, plus the studies' 100-step warmup; 64x64; 3 seeds side by side),
+Adam, lr 3e-3, plus the studies' 100-step warmup; 64x64; 3 seeds side by side;
+the colour clips' gradient passed straight through, ``--plain-clips`` to train
+without: a mostly white picture otherwise traps most seeds all white, where no
+gradient is left, see ``ferlab.search.sgd``),
 to the Picbreeder net's own picture, until every seed's final net renders
 within ``--mse`` or ``--max-steps`` is spent. The copies are the seeds' final
 nets only (the regime's loss-rung snapshots, ``rung_*``, are not copies). The copies are cached under ``--cache``
@@ -11,8 +14,9 @@ nets only (the regime's loss-rung snapshots, ``rung_*``, are not copies). The co
 
 Then it prints, per genome: the image's asymmetry, the Picbreeder net's
 fer_score, the copies' mean fer_score, the share of metrics that rank the
-Picbreeder net below every copy's mean, the human-label AUROC where the genome
-has labels; and across genomes the Pearson r between the Picbreeder nets'
+Picbreeder net below the copies' mean (over the metrics defined on both sides,
+with the count), the human-label AUROC where the genome has labels, and how
+many copies were trained, dead and scored; and across genomes the Pearson r between the Picbreeder nets'
 fer_score and their image asymmetry.
 
     PYTHONPATH=. python bench/validate_metrics.py [--train-only] [--only skull,butterfly]
@@ -142,6 +146,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help="first seed of the copies (for genomes not yet cached)")
     parser.add_argument("--only", default="", help="comma-separated genome names (default: all 10)")
     parser.add_argument("--train-only", action="store_true")
+    parser.add_argument(
+        "--plain-clips", action="store_true", help="train without the straight-through colour clips (the paper)"
+    )
     args = parser.parse_args()
     cache = Path(args.cache)
     table = genomes(Path(args.data))
@@ -158,6 +165,7 @@ def main():
             max_steps=args.max_steps,
             chunk=args.chunk,
             seed=args.seed,
+            straight_through=not args.plain_clips,
         )
         r = records[name]
         print(
@@ -173,20 +181,20 @@ def main():
 
 HEADER = (
     f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} {'of':>5s} "
-    f"{'auroc':>6s} {'copies':>7s} {'dead':>4s} sgd_mse"
+    f"{'auroc':>6s} {'copies':>6s} {'dead':>4s} {'scored':>6s} sgd_mse"
 )
 
 
 def table_row(row: dict) -> str:
     """One genome's line of the validation table: ``lower`` is the share of the metrics defined (finite)
     for the Picbreeder net and the copies' mean, ``of`` how many lower of how many defined; ``copies``
-    the copies trained and ``dead`` those with no score (``status: dead``)."""
+    the copies trained, ``dead`` those with no score (``status: dead``), ``scored`` the rest."""
     dead = row["dead_copies"]
     attempted = row.get("attempted", len(row["sgd_mse"]))
     return (
         f"{row['genome']:24s} {row['image_asymmetry']:8.3f} {row['axis']:>6s} {row['pb_fer']:7.3f} "
         f"{row['sgd_fer']:7.3f} {row['lower']:6.0%} {len(row['lower_metrics']):2d}/{row.get('defined', 11):<2d} "
-        f"{row['auroc']:6.3f} {attempted:7d} {len(dead):4d} "
+        f"{row['auroc']:6.3f} {attempted:6d} {len(dead):4d} {attempted - len(dead):6d} "
         + " ".join(f"{m:.4f}" for m in row["sgd_mse"])
         + (f"  dead: {', '.join(str(i) for i in dead)}" if dead else "")
     )
