@@ -32,10 +32,11 @@ d colour / d output is taken as 1 where clip(|brightness|, 0, 1) or
 clip(saturation, 0, 1) is at its bound). Without it a mostly white target is a
 trap even with warmup: once |brightness| >= 1 at every pixel the picture is
 all white, every gradient is exactly 0 and the seed never moves again (on
-765_PlaneOnRunway, 85% white, 5 of 6 seeds were all white within 150 steps).
+765_PlaneOnRunway, 85% white, 5 of 6 seeds were all white within 600 steps).
 With it a saturated pixel that should be dark still pulls its output back,
-while one that should be white has no error and no pull (6 of 6 seeds
-trained). The paper has no such estimator, so the default is off.
+while one that should be white has no error and no pull (6 of 6 seeds;
+all 30 copies of the 10 shared genomes in bench/validate_metrics.py). The
+paper has no such estimator, so the default is off.
 
 ``mask_from`` restricts training to the non-zero weights of another net of
 the same architecture (e.g. a Picbreeder genome's dense net): masked weights
