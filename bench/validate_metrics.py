@@ -33,6 +33,7 @@ import jax
 import numpy as np
 
 from ferlab.cppn import load_net
+from ferlab.errors import NetError
 from ferlab.files import write_net
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,7 +132,14 @@ def seeds_only(record: dict) -> dict:
 
 
 def copies(cache: Path, name: str, record: dict):
-    return [load_net(cache / name / f"{k}.npz") for k in record["seeds"]]
+    """The cached copies; a copy whose weights are not finite (training diverged) is None."""
+    out = []
+    for k in record["seeds"]:
+        try:
+            out.append(load_net(cache / name / f"{k}.npz"))
+        except NetError:
+            out.append(None)
+    return out
 
 
 def main():
@@ -225,7 +233,9 @@ def report(names, table, records, cache, size):
     for name in names:
         net, genome = load_dense(table[name])
         pb = measure(net, config)
-        measured = measure_many(copies(cache, name, records[name]), config)
+        nets = copies(cache, name, records[name])
+        live = iter(measure_many([n for n in nets if n is not None], config))
+        measured = [next(live) if n is not None else DeadNet("training diverged: non-finite weights") for n in nets]
         dead = [i for i, m in enumerate(measured) if isinstance(m, DeadNet)]
         sgd = [m.metrics for m in measured if not isinstance(m, DeadNet)]
         if not sgd:

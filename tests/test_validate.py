@@ -23,6 +23,9 @@ def test_straight_through_colour_keeps_the_values_and_passes_the_gradient():
     assert float(plain[0, 2]) == 0.0 and float(plain[1, 2]) == 0.0  # |v| >= 1: the clip kills it
     assert float(through[0, 2]) > 0 and float(through[1, 2]) < 0  # pulled back towards |v| < 1
     np.testing.assert_allclose(np.asarray(through[2]), np.asarray(plain[2]), rtol=1e-6)  # unclipped: the same
+    white = jnp.ones((4, 3))  # row 0 is coloured, so darker than white: the pull would be outward
+    outward = jax.grad(lambda h: jnp.sum(jnp.square(straight_through_colour(h) - white)))(hsv)
+    assert float(outward[0, 2]) == 0.0
 
 
 def _all_white() -> DenseNet:

@@ -27,16 +27,19 @@ within 3 steps, where the colour clips make the gradient exactly 0 for good.
 100 warmup steps let all of them train; the studies use it.
 
 ``straight_through`` passes the loss gradient through the colour's clips
-(straight-through estimator: the picture and the loss are unchanged, only
-d colour / d output is taken as 1 where clip(|brightness|, 0, 1) or
-clip(saturation, 0, 1) is at its bound). Without it a mostly white target is a
-trap even with warmup: once |brightness| >= 1 at every pixel the picture is
-all white, every gradient is exactly 0 and the seed never moves again (on
-765_PlaneOnRunway, 85% white, 5 of 6 seeds were all white within 600 steps).
-With it a saturated pixel that should be dark still pulls its output back,
-while one that should be white has no error and no pull (6 of 6 seeds;
-all 30 copies of the 10 shared genomes in bench/validate_metrics.py). The
-paper has no such estimator, so the default is off.
+where it pulls a clipped output back towards [0, 1] (a one-sided
+straight-through estimator: the picture and the loss are unchanged; outside
+the range d colour / d output is taken as 1 when a descent step would move the
+output back, 0 when it would move it further out). Without it a mostly white
+target is a trap even with warmup: once |brightness| >= 1 at every pixel the
+picture is all white, every gradient is exactly 0 and the seed never moves
+again (on 765_PlaneOnRunway, 85% white, 5 of 6 seeds were all white within
+600 steps). With it a saturated pixel that should be darker pulls its output
+back, one that should be white has no error and no pull. The two-sided
+estimator (gradient 1 both ways) let clipped outputs drift outward without
+bound: on 542_GhostFaceSpooky 2 of 3 seeds blew up after 8,000-9,500 steps
+(one to NaN), which the plain clips never do. The paper has no such
+estimator, so the default is off.
 
 ``mask_from`` restricts training to the non-zero weights of another net of
 the same architecture (e.g. a Picbreeder genome's dense net): masked weights
@@ -162,9 +165,22 @@ def straight_through_colour(hsv: jax.Array) -> jax.Array:
     return hsv_to_rgb(jnp.mod(h + 1.0, 1.0), _clip_straight_through(s), _clip_straight_through(jnp.abs(v)))
 
 
+@jax.custom_vjp
 def _clip_straight_through(x: jax.Array) -> jax.Array:
-    """clip(x, 0, 1) exactly (x - x is 0 for every finite x), with gradient 1."""
-    return jnp.clip(jax.lax.stop_gradient(x), 0.0, 1.0) + (x - jax.lax.stop_gradient(x))
+    """clip(x, 0, 1), whose gradient outside [0, 1] pulls x back towards [0, 1] and never further out."""
+    return jnp.clip(x, 0.0, 1.0)
+
+
+def _clip_forward(x):
+    return jnp.clip(x, 0.0, 1.0), x
+
+
+def _clip_backward(x, g):
+    outward = ((x > 1.0) & (g < 0)) | ((x < 0.0) & (g > 0))  # a descent step would move x further out
+    return (jnp.where(outward, 0.0, g),)
+
+
+_clip_straight_through.defvjp(_clip_forward, _clip_backward)
 
 
 def masked(nets: DenseNet, mask: DenseNet | None) -> DenseNet:
