@@ -252,7 +252,7 @@ def report(names, table, records, cache, size):
             "image_asymmetry": pb.info["image_asymmetry"],
             "axis": pb.info["axis"],
             "pb_fer": fer_score(pb.metrics),
-            "sgd_fer": float(np.mean([fer_score(m) for m in sgd])),
+            "sgd_fer": _mean_defined([fer_score(m) for m in sgd]),
             "lower": lower,
             "defined": len(defined),
             "auroc": auroc,
