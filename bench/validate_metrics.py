@@ -3,7 +3,10 @@
 For each of the 10 shared Picbreeder genomes (the paper's skull and butterfly,
 the 8 CPPN-X genomes) the script trains SGD copies on the genome's own dense
 architecture with ferlab's SGD regime (the paper's recipe: normalised-gradient
-Adam, lr 3e-3, plus the studies' 100-step warmup; 64x64; 3 seeds side by side),
+Adam, lr 3e-3, plus the studies' 100-step warmup; 64x64; 3 seeds side by side;
+the colour clips' gradient passed straight through, ``--plain-clips`` to train
+without: a mostly white picture otherwise traps most seeds all white, where no
+gradient is left, see ``ferlab.search.sgd``),
 to the Picbreeder net's own picture, until every seed's final net renders
 within ``--mse`` or ``--max-steps`` is spent. The copies are the seeds' final
 nets only (the regime's loss-rung snapshots, ``rung_*``, are not copies). The copies are cached under ``--cache``
@@ -11,8 +14,9 @@ nets only (the regime's loss-rung snapshots, ``rung_*``, are not copies). The co
 
 Then it prints, per genome: the image's asymmetry, the Picbreeder net's
 fer_score, the copies' mean fer_score, the share of metrics that rank the
-Picbreeder net below every copy's mean, the human-label AUROC where the genome
-has labels; and across genomes the Pearson r between the Picbreeder nets'
+Picbreeder net below the copies' mean (over the metrics defined on both sides,
+with the count), the human-label AUROC where the genome has labels, and how
+many copies were trained, dead and scored; and across genomes the Pearson r between the Picbreeder nets'
 fer_score and their image asymmetry.
 
     PYTHONPATH=. python bench/validate_metrics.py [--train-only] [--only skull,butterfly]
@@ -29,6 +33,7 @@ import jax
 import numpy as np
 
 from ferlab.cppn import load_net
+from ferlab.errors import NetError
 from ferlab.files import write_net
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,6 +69,7 @@ def train_copies(
     max_steps: int,
     chunk: int,
     seed: int = 0,
+    straight_through: bool = True,
 ) -> dict:
     """Train (or read from ``cache``) ``seeds`` SGD copies of ``source``; returns their record."""
     from ferlab.search.runs import load_run_config, make_search
@@ -71,7 +77,9 @@ def train_copies(
     folder = cache / name
     record_path = folder / "record.json"
     if record_path.is_file():
-        return seeds_only(json.loads(record_path.read_text()))
+        record = seeds_only(json.loads(record_path.read_text()))
+        if record.get("straight_through", False) == straight_through:
+            return record
     config = load_run_config(
         {
             "regime": "sgd",
@@ -86,6 +94,7 @@ def train_copies(
                 "learning_rate": 3e-3,
                 "warmup_steps": 100,
                 "seeds": seeds,
+                "straight_through": straight_through,
             },
         }
     )
@@ -106,6 +115,7 @@ def train_copies(
     record = {
         "genome": name,
         "seed": seed,
+        "straight_through": straight_through,
         "steps": steps,
         "mse": losses,
         "seconds": time.perf_counter() - start,
@@ -122,7 +132,14 @@ def seeds_only(record: dict) -> dict:
 
 
 def copies(cache: Path, name: str, record: dict):
-    return [load_net(cache / name / f"{k}.npz") for k in record["seeds"]]
+    """The cached copies; a copy whose weights are not finite (training diverged) is None."""
+    out = []
+    for k in record["seeds"]:
+        try:
+            out.append(load_net(cache / name / f"{k}.npz"))
+        except NetError:
+            out.append(None)
+    return out
 
 
 def main():
@@ -137,6 +154,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help="first seed of the copies (for genomes not yet cached)")
     parser.add_argument("--only", default="", help="comma-separated genome names (default: all 10)")
     parser.add_argument("--train-only", action="store_true")
+    parser.add_argument(
+        "--plain-clips", action="store_true", help="train without the straight-through colour clips (the paper)"
+    )
     args = parser.parse_args()
     cache = Path(args.cache)
     table = genomes(Path(args.data))
@@ -153,6 +173,7 @@ def main():
             max_steps=args.max_steps,
             chunk=args.chunk,
             seed=args.seed,
+            straight_through=not args.plain_clips,
         )
         r = records[name]
         print(
@@ -167,19 +188,30 @@ def main():
 
 
 HEADER = (
-    f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} {'auroc':>6s} sgd_mse"
+    f"\n{'genome':24s} {'img_asym':>8s} {'axis':>6s} {'pb_fer':>7s} {'sgd_fer':>7s} {'lower':>6s} {'of':>5s} "
+    f"{'auroc':>6s} {'copies':>6s} {'dead':>4s} {'scored':>6s} sgd_mse"
 )
 
 
 def table_row(row: dict) -> str:
-    """One genome's line of the validation table."""
+    """One genome's line of the validation table: ``lower`` is the share of the metrics defined (finite)
+    for the Picbreeder net and the copies' mean, ``of`` how many lower of how many defined; ``copies``
+    the copies trained, ``dead`` those with no score (``status: dead``), ``scored`` the rest."""
     dead = row["dead_copies"]
+    attempted = row.get("attempted", len(row["sgd_mse"]))
     return (
         f"{row['genome']:24s} {row['image_asymmetry']:8.3f} {row['axis']:>6s} {row['pb_fer']:7.3f} "
-        f"{row['sgd_fer']:7.3f} {row['lower']:6.0%} {row['auroc']:6.3f} "
+        f"{row['sgd_fer']:7.3f} {row['lower']:6.0%} {len(row['lower_metrics']):2d}/{row.get('defined', 11):<2d} "
+        f"{row['auroc']:6.3f} {attempted:6d} {len(dead):4d} {attempted - len(dead):6d} "
         + " ".join(f"{m:.4f}" for m in row["sgd_mse"])
-        + (f"  dead copies: {dead}" if dead else "")
+        + (f"  dead: {', '.join(str(i) for i in dead)}" if dead else "")
     )
+
+
+def _mean_defined(values: list[float]) -> float:
+    """Mean of the finite values (NaN when none is): a metric a copy cannot define is not a zero."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def report(names, table, records, cache, size):
@@ -201,14 +233,18 @@ def report(names, table, records, cache, size):
     for name in names:
         net, genome = load_dense(table[name])
         pb = measure(net, config)
-        measured = measure_many(copies(cache, name, records[name]), config)
+        nets = copies(cache, name, records[name])
+        live = iter(measure_many([n for n in nets if n is not None], config))
+        measured = [next(live) if n is not None else DeadNet("training diverged: non-finite weights") for n in nets]
         dead = [i for i, m in enumerate(measured) if isinstance(m, DeadNet)]
         sgd = [m.metrics for m in measured if not isinstance(m, DeadNet)]
         if not sgd:
             print(f"{name:24s} every SGD copy is dead: nothing to compare", flush=True)
             continue
-        mean = {k: float(np.mean([m[k] for m in sgd])) for k in METRICS}
-        lower = float(np.mean([pb.metrics[k] < mean[k] for k in METRICS]))
+        mean = {k: _mean_defined([m[k] for m in sgd]) for k in METRICS}
+        defined = [k for k in METRICS if np.isfinite(pb.metrics[k]) and np.isfinite(mean[k])]
+        lowered = [k for k in defined if pb.metrics[k] < mean[k]]
+        lower = len(lowered) / len(defined) if defined else float("nan")
         labelled = genome is not None and any(link.label for link in genome.links)
         auroc = label_auroc(genome, size)["auroc"] if labelled else float("nan")
         row = {
@@ -216,14 +252,16 @@ def report(names, table, records, cache, size):
             "image_asymmetry": pb.info["image_asymmetry"],
             "axis": pb.info["axis"],
             "pb_fer": fer_score(pb.metrics),
-            "sgd_fer": float(np.mean([fer_score(m) for m in sgd])),
+            "sgd_fer": _mean_defined([fer_score(m) for m in sgd]),
             "lower": lower,
+            "defined": len(defined),
             "auroc": auroc,
+            "attempted": len(measured),
             "sgd_mse": records[name]["mse"],
             "dead_copies": dead,
             "pb_metrics": pb.metrics,
             "sgd_mean_metrics": mean,
-            "lower_metrics": [k for k in METRICS if pb.metrics[k] < mean[k]],
+            "lower_metrics": lowered,
         }
         rows.append(row)
         print(table_row(row), flush=True)

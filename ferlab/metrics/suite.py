@@ -170,6 +170,11 @@ def fer_score(metrics: dict[str, float]) -> float:
     (LetterG's changes are one-sided, so "mixed" under every symmetry: 73% of metrics lower)
     or +0.23 measured from the picture; with the change's fracture +0.20, and 91-100% of the
     metrics lower on every genome. The unweighted mean was kept (no weights fitted).
+    Remeasured on all 10 genomes with 8-connected change regions (``regions.components``) and
+    copies trained with the one-sided straight-through colour clips (``SGDConfig.straight_through``;
+    none of 30 dead): every Picbreeder net below its copies' mean, r = +0.11, 91-100% of the
+    metrics lower on 9 genomes and 73% (8 of 11) on 765_PlaneOnRunway (4-connected regions, with
+    the two-sided clips' copies: r = +0.07, 765 at 55%).
     """
     return float(np.mean([metrics[name] for name in METRICS]))
 

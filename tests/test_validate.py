@@ -1,0 +1,67 @@
+"""What the validation set needs to be fair: SGD copies that cannot get stuck all white, and a
+fracture that sees a moved edge as one change whatever its slant."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ferlab.cppn import DenseNet, init_net
+from ferlab.metrics import regions
+from ferlab.render import colour, render
+from ferlab.search.sgd import SGDConfig, SGDSearch, straight_through_colour
+
+ARCH = "1;cache:4"
+
+
+def test_straight_through_colour_keeps_the_values_and_passes_the_gradient():
+    hsv = jnp.array([[0.3, -0.5, 1.7], [-0.2, 1.4, -2.5], [0.9, 0.4, 0.6], [1.5, 0.0, -0.3]])
+    np.testing.assert_array_equal(np.asarray(straight_through_colour(hsv)), np.asarray(colour(hsv)))
+    dark = jnp.zeros((4, 3))
+    plain = jax.grad(lambda h: jnp.sum(jnp.square(colour(h) - dark)))(hsv)
+    through = jax.grad(lambda h: jnp.sum(jnp.square(straight_through_colour(h) - dark)))(hsv)
+    assert float(plain[0, 2]) == 0.0 and float(plain[1, 2]) == 0.0  # |v| >= 1: the clip kills it
+    assert float(through[0, 2]) > 0 and float(through[1, 2]) < 0  # pulled back towards |v| < 1
+    np.testing.assert_allclose(np.asarray(through[2]), np.asarray(plain[2]), rtol=1e-6)  # unclipped: the same
+    white = jnp.ones((4, 3))  # row 0 is coloured, so darker than white: the pull would be outward
+    outward = jax.grad(lambda h: jnp.sum(jnp.square(straight_through_colour(h) - white)))(hsv)
+    assert float(outward[0, 2]) == 0.0
+
+
+def _all_white() -> DenseNet:
+    """Brightness 1.1 and saturation -1 at every pixel: a white picture no plain gradient can move."""
+    net = init_net(ARCH, jax.random.PRNGKey(0))
+    first = jnp.eye(4)  # the hidden units carry x, y, d, bias
+    last = jnp.zeros_like(net.kernels[-1]).at[3, 1].set(-1.0).at[3, 2].set(1.1)
+    return DenseNet(net.arch, (first, *net.kernels[1:-1], last))
+
+
+@pytest.mark.parametrize("straight_through", [False, True])
+def test_a_saturated_white_seed_trains_only_with_straight_through(straight_through):
+    target = np.ones((8, 8, 3), np.float32)
+    target[2:5, 2:5] = 0.0
+    search = SGDSearch(
+        SGDConfig(steps=40, steps_per_generation=40, learning_rate=0.02, seeds=1, straight_through=straight_through),
+        init_net(ARCH, jax.random.PRNGKey(0)).arch,
+        target,
+    )
+    state = search.init(jax.random.PRNGKey(0))
+    state = state.replace(nets=jax.tree.map(lambda k: k[None], _all_white()))
+    start = float(np.mean(np.square(np.asarray(render(_all_white(), 8).rgb) - target)))
+    state, _ = search.step(state)
+    end = float(search.result(state).losses["seed_0"])
+    if straight_through:
+        assert end < 0.9 * start
+    else:
+        assert end == pytest.approx(start, abs=1e-7)
+
+
+def test_a_moved_diagonal_edge_is_one_region():
+    """A one-pixel diagonal curve (what moving a sharp slanted edge changes) is one region, so its
+    fracture is 0, as for the same curve drawn straight."""
+    diagonal = jnp.eye(16)
+    straight = jnp.zeros((16, 16)).at[8].set(1.0)
+    for energy in (diagonal, straight):
+        assert float(regions.fracture(energy, None, 0.1)) == pytest.approx(0.0, abs=1e-6)
+    two = diagonal + jnp.fliplr(jnp.eye(16)).at[6:10].set(0.0)  # the diagonal and two apart pieces
+    assert float(regions.fracture(two, None, 0.1)) > 0.2
