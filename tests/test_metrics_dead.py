@@ -91,11 +91,11 @@ def test_trial_with_a_dead_seed_among_live_seeds_scores_the_live_ones(tmp_path):
     assert json.loads(Path(path).read_text())["status"] == "dead"
 
 
-@pytest.mark.parametrize("per_group", [8, 2])
-def test_nets_measured_together_get_their_own_numbers_and_a_dead_one_its_reason(per_group, monkeypatch):
+def test_nets_measured_together_get_their_own_numbers_and_a_dead_one_its_reason(monkeypatch):
     """measure_many shares its picture calls across nets: each live net's metrics are those it gets
     alone, a dead net among them is a DeadNet in its place, and another architecture is its own group."""
-    monkeypatch.setattr(suite, "BATCH_PIXELS", per_group * SMALL.size**2)  # 2: the live nets in two groups
+    # groups of 2 nets: the first live net shares its calls with the dead one, the second is alone
+    monkeypatch.setattr(suite, "BATCH_PIXELS", 2 * SMALL.size**2)
     live = [init_net(ARCH, jax.random.PRNGKey(k)) for k in (1, 2)]
     other = init_net("2;sin:3,identity:1", jax.random.PRNGKey(3))
     together = measure_many([live[0], _cut_output(), other, live[1]], SMALL)
