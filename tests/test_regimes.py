@@ -39,7 +39,13 @@ def _config(name: str):
     return load_run_config({"regime": name, **regime(name).smallest})
 
 
-@pytest.mark.parametrize("name", regime_names())
+# neat_sgd's case (31 s, its trainable painter compiled afresh) is slow; test_neat_sgd covers its painter
+SLOW_RESUME = {"neat_sgd"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_RESUME else n for n in regime_names()]
+)
 def test_smallest_run_resumes_to_the_uninterrupted_result(picbreeder_dir, tmp_path, name):
     config = _config(name)
     declaration = regime(name)

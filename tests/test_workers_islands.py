@@ -181,6 +181,7 @@ def novelty_configs():
     }
 
 
+@pytest.mark.slow  # 21 s; test_novelty_islands_score_against_one_shared_archive covers the shared archive
 def test_shared_archive_merges_in_island_order_so_runs_repeat(local_ray):
     """A small shared capacity trims the union, so the merge order decides what is kept and where:
     the same run twice keeps the same archive."""
