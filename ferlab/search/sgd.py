@@ -160,7 +160,7 @@ def train(
 
 
 def straight_through_colour(hsv: jax.Array) -> jax.Array:
-    """``render.colour`` with the clips' gradient taken as 1 (same values; see the module doc)."""
+    """``render.colour`` with one-sided straight-through clips (same values; see the module doc)."""
     h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
     return hsv_to_rgb(jnp.mod(h + 1.0, 1.0), _clip_straight_through(s), _clip_straight_through(jnp.abs(v)))
 
