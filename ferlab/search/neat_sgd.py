@@ -119,11 +119,7 @@ def raw_outputs(g: Genomes, inputs: jax.Array, n_out: int) -> jax.Array:
 
 def paint_trainable(g: Genomes, size: int, ink: bool) -> jax.Array:
     """RGB ``(size, size, 3)`` of one genome, as ``neat_genome.paint`` paints it, differentiable in its weights."""
-    n_out = len(output_labels(ink))
-    raw = raw_outputs(g, grid(size).reshape(-1, 4), n_out).reshape(size, size, n_out)
-    if ink:
-        return jnp.broadcast_to(jnp.clip(jnp.abs(raw), 0.0, 1.0), (size, size, 3))
-    return colour(raw)
+    return paint_pixels(g, grid(size).reshape(-1, 4), ink).reshape(size, size, 3)
 
 
 def paint_pixels(g: Genomes, inputs: jax.Array, ink: bool) -> jax.Array:
