@@ -44,10 +44,15 @@ def hsv_to_rgb(h, s, v):
     return jnp.stack([r, g, b], axis=-1)
 
 
-def colour(hsv: jax.Array) -> jax.Array:
-    """Raw CPPN outputs (..., 3) to RGB with Picbreeder's convention."""
+def unit_clip(x: jax.Array) -> jax.Array:
+    return jnp.clip(x, 0.0, 1.0)
+
+
+def colour(hsv: jax.Array, clip=unit_clip) -> jax.Array:
+    """Raw CPPN outputs (..., 3) to RGB with Picbreeder's convention; ``clip`` clips saturation and
+    brightness to [0, 1] (training may pass one with another gradient, never other values)."""
     h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    return hsv_to_rgb(jnp.mod(h + 1.0, 1.0), jnp.clip(s, 0.0, 1.0), jnp.clip(jnp.abs(v), 0.0, 1.0))
+    return hsv_to_rgb(jnp.mod(h + 1.0, 1.0), clip(s), clip(jnp.abs(v)))
 
 
 @struct.dataclass

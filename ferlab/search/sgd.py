@@ -58,7 +58,7 @@ from flax import struct
 
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_nets
-from ferlab.render import hsv_to_rgb, render
+from ferlab.render import colour, render
 from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result, fused
 from ferlab.search.targets import image_losses, load_arch, load_source, load_target, mse
@@ -161,8 +161,7 @@ def train(
 
 def straight_through_colour(hsv: jax.Array) -> jax.Array:
     """``render.colour`` with one-sided straight-through clips (same values; see the module doc)."""
-    h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    return hsv_to_rgb(jnp.mod(h + 1.0, 1.0), _clip_straight_through(s), _clip_straight_through(jnp.abs(v)))
+    return colour(hsv, clip=_clip_straight_through)
 
 
 @jax.custom_vjp
