@@ -69,6 +69,7 @@ member with the largest gain, whose +-1 moves the picture the most.
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 
@@ -211,12 +212,14 @@ def change_stats(changes: np.ndarray, axis: str, cfg: MetricsConfig) -> dict[str
 @dataclass(frozen=True)
 class SweepSet:
     """Live sweeps: directions (flat indices or vectors), gains, calibrated steps and
-    the change of the picture at +-step, (B, 2, S, S, 3)."""
+    the change of the picture at +-step, (B, 2, S, S, 3). A Measurement keeps its sweep sets
+    without the changes (None): the metrics are computed from them, and a run's many nets
+    measured together would otherwise all hold every picture (about 40 MB a net at 64x64)."""
 
     dirs: np.ndarray
     gain: np.ndarray
     step: np.ndarray
-    changes: np.ndarray
+    changes: np.ndarray | None
 
 
 class _Tracker:
@@ -297,7 +300,8 @@ def _representatives(group: np.ndarray, gain: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Measurement:
-    """The metrics of one net, facts about how they were measured, and the sweeps behind them."""
+    """The metrics of one net, facts about how they were measured, and the sweeps behind them
+    (directions, gains and steps; their change pictures are not kept)."""
 
     metrics: dict[str, float]
     info: dict
@@ -465,7 +469,8 @@ def _measure_group(
     tracker.stage("compressibility")(0)
     for k, i in enumerate(live):
         means = {name: {s: float(v.mean()) for s, v in stats[k].items()} for name, stats in sets.items()}
-        results[i] = _assemble(nets[i], results[i], means, single[i], reps[i], rand[i], cfg)
+        kept = [dataclasses.replace(sweep, changes=None) for sweep in (single[i], rand[i])]
+        results[i] = _assemble(nets[i], results[i], means, kept[0], reps[i], kept[1], cfg)
     return results
 
 
