@@ -11,7 +11,8 @@ Statistics, all pure functions of the frame and an explicit bootstrap seed:
 - per group and metric, the mean and a percentile bootstrap interval of the
   mean (``bootstrap_ci``);
 - a comparison of group ``a`` with group ``b`` on the same images
-  (``compare``): per image the mean of each side, the mean paired difference
+  (``compare``): per image the mean of each side (the row's ``n`` and means
+  are over the images both groups painted), the mean paired difference
   ``b - a`` with its bootstrap interval over images, the effect size Cliff's
   delta taken within images (``P(b > a) - P(b < a)`` over every pair of an
   ``a`` network and a ``b`` network painting the same image: +1 means every
@@ -150,6 +151,13 @@ def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Rep
     images = sorted(set(a[key]) & set(b[key]), key=str)
     ga, gb = a.groupby(key)[metric], b.groupby(key)[metric]
     diffs = np.array([gb.get_group(i).mean() - ga.get_group(i).mean() for i in images])
+    if images:  # n and means over the shared images only, as the difference is: b - a = mean b - mean a
+        out |= {
+            "n_a": int(a[key].isin(images).sum()),
+            "n_b": int(b[key].isin(images).sum()),
+            "mean_a": float(np.mean([ga.get_group(i).mean() for i in images])),
+            "mean_b": float(np.mean([gb.get_group(i).mean() for i in images])),
+        }
     signs = [np.sign(gb.get_group(i).to_numpy()[None, :] - ga.get_group(i).to_numpy()[:, None]).ravel() for i in images]
     mean, low, high = bootstrap_ci(
         diffs, _seed(analysis.seed, f"{comparison.a}|{comparison.b}", metric), analysis.resamples, analysis.level

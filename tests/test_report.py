@@ -96,6 +96,18 @@ def test_only_shared_images_are_paired():
     assert row["pairs"] == 3
 
 
+def test_a_paired_rows_counts_and_means_stand_on_the_shared_images():
+    """An image only one side painted moves neither its n nor its mean: b - a = mean b - mean a."""
+    df = frame(images=4, shift=0.3)
+    df.loc[(df.regime == "low") & (df.image == "img0"), "fer_score"] += 5.0  # far off, and unpaired below
+    df = df[~((df.regime == "high") & (df.image == "img0"))]
+    row = compare(df, Comparison("low", "high"), "fer_score", ReportSpec())
+    shared = df[df.image != "img0"]
+    assert row["n_a"] == (shared.regime == "low").sum() and row["n_b"] == (shared.regime == "high").sum()
+    assert row["mean_a"] == pytest.approx(shared[shared.regime == "low"].groupby("image").fer_score.mean().mean())
+    assert row["mean_b"] - row["mean_a"] == pytest.approx(row["diff"])
+
+
 def test_write_report(tmp_path):
     df = frame(images=3, seeds=2)
     paths = []
