@@ -132,6 +132,7 @@ def test_es_masked_rungs(picbreeder_dir, tmp_path):
         assert np.all(np.asarray(net.flat())[zero] == 0)
 
 
+@pytest.mark.slow  # 12 s; the sgd and es rung tests stay in the default run
 def test_neat_rungs_and_resumed_run_keeps_them(picbreeder_dir, tmp_path):
     config = load_run_config(
         {

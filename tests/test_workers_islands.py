@@ -130,6 +130,7 @@ def genes(pop) -> set[tuple[int, int, int]]:
     return set(zip(a.link_innov[valid].tolist(), src[valid].tolist(), dst[valid].tolist()))
 
 
+@pytest.mark.slow  # 9 s; the novelty and map_elites island tests stay in the default run
 def test_neat_islands_number_genes_apart_and_immigrants_replace_the_worst():
     target = jax.random.uniform(jax.random.PRNGKey(3), (8, 8, 3))
     search = NEAT(NEATConfig(**SMALL_NEAT), 8, target)
