@@ -66,7 +66,9 @@ METHODS = ("neat_novelty", "me_neat", "random_neat", "ns_es", "me_dense", "rando
 CHUNK = 1000
 
 
-def neat_settings(population: int = 150, max_nodes: int = 32, max_links: int = 96) -> NEATConfig:
+def neat_settings(
+    population: int = 150, max_nodes: int = 32, max_links: int = 96, descriptor: str = "luminance"
+) -> NEATConfig:
     """studies/examples/neat_novelty.yaml's settings (novelty fitness, stronger weight mutation)."""
     return NEATConfig(
         population_size=population,
@@ -77,7 +79,7 @@ def neat_settings(population: int = 150, max_nodes: int = 32, max_links: int = 9
         max_links=max_links,
         max_species=min(32, population // 2),
         target_species=min(10, population // 2),
-        novelty=NoveltyConfig(k=15, max_add=2, capacity=500),
+        novelty=NoveltyConfig(k=15, max_add=2, capacity=500, descriptor=descriptor),
     )
 
 
@@ -211,13 +213,15 @@ def map_elites(seed: int, evals: int, size: int, genome: str, cfg: NEATConfig | 
     return found
 
 
-def run_method(method: str, seed: int, evals: int, size: int, cfg: NEATConfig, me_settings: dict) -> Found:
+def run_method(
+    method: str, seed: int, evals: int, size: int, cfg: NEATConfig, me_settings: dict, descriptor: str = "luminance"
+) -> Found:
     if method == "neat_novelty":
         return neat_novelty(seed, evals, size, cfg)
     if method == "random_neat":
         return random_neat(seed, evals, size, evals // cfg.population_size, cfg)
     if method == "ns_es":
-        return ns_es(seed, evals, size)
+        return ns_es(seed, evals, size, descriptor=descriptor)
     if method == "random_dense":
         return random_dense(seed, evals, size)
     if method == "me_neat":
@@ -277,6 +281,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--population", type=int, default=150, help="NEAT novelty's population")
+    parser.add_argument("--novelty-descriptor", default="luminance", help="NEAT novelty's and NS-ES's descriptor")
     parser.add_argument("--bins", type=int, default=6, help="MAP-Elites bins per descriptor entry")
     parser.add_argument("--descriptor", default="tone", help="MAP-Elites descriptor")
     parser.add_argument("--iso-sigma", type=float, default=0.1)
@@ -284,19 +289,19 @@ def main() -> None:
     parser.add_argument("--gallery", type=int, default=12)
     parser.add_argument("--out", type=Path, default=Path("results/open_ended"))
     args = parser.parse_args()
-    cfg = neat_settings(args.population)
+    cfg = neat_settings(args.population, descriptor=args.novelty_descriptor)
     me = {"bins": args.bins, "descriptor": args.descriptor, "iso_sigma": args.iso_sigma, "line_sigma": args.line_sigma}
     args.out.mkdir(parents=True, exist_ok=True)
     print(
         f"{args.evals} evaluations at {args.size}x{args.size}, seeds {args.seeds}; "
-        f"NEAT population {args.population}; MAP-Elites {me}"
+        f"NEAT population {args.population}; novelty descriptor {args.novelty_descriptor}; MAP-Elites {me}"
     )
     results: dict[str, list[dict]] = {}
     rows: dict[str, list[np.ndarray]] = {}
     for seed in args.seeds:
         for method in args.methods:
             t0 = time.perf_counter()
-            found = run_method(method, seed, args.evals, args.size, cfg, me)
+            found = run_method(method, seed, args.evals, args.size, cfg, me, args.novelty_descriptor)
             summary = found.summary() | {"seed": seed, "seconds": round(time.perf_counter() - t0, 1)}
             results.setdefault(method, []).append(summary)
             print(method, json.dumps(summary), flush=True)
