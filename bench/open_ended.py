@@ -5,7 +5,7 @@ evaluation-only behaviour space of ``ferlab.metrics.behaviour`` (symmetry x
 complexity x colourfulness, 8 bins each, 512 cells), which none of the searches
 optimises. Methods, each given ``--evals`` evaluations:
 
-- ``neat_novelty``: regime neat, fitness novelty (16x16 luminance descriptors), the
+- ``neat_novelty``: regime neat, fitness novelty (16x16 ``--novelty-descriptor``, default luminance), the
   settings of studies/examples/neat_novelty.yaml, population 150;
 - ``ns_es``: regime novelty, NS-ES with the settings of studies/examples/novelty.yaml
   (5 parents, Open_ES population 32, architecture ``ARCH``);
@@ -47,6 +47,7 @@ from ferlab.cppn import init_net, init_nets
 from ferlab.metrics import behaviour
 from ferlab.render import render
 from ferlab.search.archive import NoveltyConfig, novelty_scores
+from ferlab.search.descriptors import DESCRIPTORS
 from ferlab.search.es import ESConfig, centre
 from ferlab.search.map_elites import MapElites, MapElitesConfig
 from ferlab.search.neat import init_state, neat_step
@@ -213,15 +214,13 @@ def map_elites(seed: int, evals: int, size: int, genome: str, cfg: NEATConfig | 
     return found
 
 
-def run_method(
-    method: str, seed: int, evals: int, size: int, cfg: NEATConfig, me_settings: dict, descriptor: str = "luminance"
-) -> Found:
+def run_method(method: str, seed: int, evals: int, size: int, cfg: NEATConfig, me_settings: dict) -> Found:
     if method == "neat_novelty":
         return neat_novelty(seed, evals, size, cfg)
     if method == "random_neat":
         return random_neat(seed, evals, size, evals // cfg.population_size, cfg)
     if method == "ns_es":
-        return ns_es(seed, evals, size, descriptor=descriptor)
+        return ns_es(seed, evals, size, descriptor=cfg.novelty.descriptor)  # one novelty descriptor for both
     if method == "random_dense":
         return random_dense(seed, evals, size)
     if method == "me_neat":
@@ -281,9 +280,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--population", type=int, default=150, help="NEAT novelty's population")
-    parser.add_argument("--novelty-descriptor", default="luminance", help="NEAT novelty's and NS-ES's descriptor")
+    parser.add_argument(
+        "--novelty-descriptor", default="luminance", choices=sorted(DESCRIPTORS), help="NEAT novelty's and NS-ES's"
+    )
     parser.add_argument("--bins", type=int, default=6, help="MAP-Elites bins per descriptor entry")
-    parser.add_argument("--descriptor", default="tone", help="MAP-Elites descriptor")
+    parser.add_argument("--descriptor", default="tone", choices=sorted(DESCRIPTORS), help="MAP-Elites descriptor")
     parser.add_argument("--iso-sigma", type=float, default=0.1)
     parser.add_argument("--line-sigma", type=float, default=0.2)
     parser.add_argument("--gallery", type=int, default=12)
@@ -301,7 +302,7 @@ def main() -> None:
     for seed in args.seeds:
         for method in args.methods:
             t0 = time.perf_counter()
-            found = run_method(method, seed, args.evals, args.size, cfg, me, args.novelty_descriptor)
+            found = run_method(method, seed, args.evals, args.size, cfg, me)
             summary = found.summary() | {"seed": seed, "seconds": round(time.perf_counter() - t0, 1)}
             results.setdefault(method, []).append(summary)
             print(method, json.dumps(summary), flush=True)
