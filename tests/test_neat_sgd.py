@@ -104,3 +104,21 @@ def test_pixel_minibatches_lower_the_full_grid_loss(picbreeder_dir):
     assert not np.allclose(np.asarray(trained.link_w), np.asarray(full.link_w))  # the minibatches did differ
     with pytest.raises(ValueError, match="train_pixels"):
         NeatSGDConfig(neat=cfg, train_batch=4, train_pixels=0)
+
+
+def test_learning_rate_decays_geometrically_to_its_final_value(picbreeder_dir):
+    settings = NeatSGDConfig(learning_rate=0.04, final_learning_rate=0.01, decay_generations=100)
+    rates = [float(settings.rate(jnp.float32(g))) for g in (0, 50, 100, 400)]
+    np.testing.assert_allclose(rates, [0.04, 0.02, 0.01, 0.01], rtol=1e-5)
+    assert float(NeatSGDConfig(learning_rate=0.04).rate(jnp.float32(400))) == pytest.approx(0.04)
+    # training at a generation past the decay is training at the final rate
+    pop, target, cfg = evolved(picbreeder_dir)
+    late, _ = train_genomes(pop, target, NeatSGDConfig(**{**vars(settings), "neat": cfg}), generation=300)
+    plain, _ = train_genomes(pop, target, NeatSGDConfig(neat=cfg, learning_rate=0.01))
+    np.testing.assert_allclose(np.asarray(late.link_w), np.asarray(plain.link_w), atol=1e-6)
+    early, _ = train_genomes(pop, target, NeatSGDConfig(**{**vars(settings), "neat": cfg}), generation=0)
+    assert not np.allclose(np.asarray(early.link_w), np.asarray(plain.link_w), atol=1e-4)
+    with pytest.raises(ValueError, match="final_learning_rate"):
+        NeatSGDConfig(final_learning_rate=0.0)
+    with pytest.raises(ValueError, match="decay_generations"):
+        NeatSGDConfig(decay_generations=0)

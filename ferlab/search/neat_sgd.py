@@ -18,6 +18,12 @@ Adam step on that many pixels drawn at random (with replacement, fresh each
 step and genome) from the training grid: the cost of a coarse grid, without
 losing the fine detail that a coarse grid cannot see.
 
+Adam's first steps move every weight by about the learning rate whatever the
+gradient, and each genome's Adam state is fresh every generation, so a constant
+rate sets a floor on how finely weights settle. ``final_learning_rate`` decays
+the rate geometrically from ``learning_rate`` to it over ``decay_generations``
+generations (then holds it).
+
 ``lamarckian: true`` (default): the trained weights replace the genome's, so
 offspring inherit them. ``false`` (Baldwinian): the trained copies are only
 scored (their fitness, the champion and the ladder's snapshots are theirs)
@@ -54,23 +60,28 @@ from ferlab.search.targets import load_target
 class NeatSGDConfig:
     """NEAT's settings (``neat:``, fitness must be ``target``) and the gradient training of
     every genome: every ``train_every`` generations, ``train_steps`` Adam steps at
-    ``learning_rate``, ``train_batch`` genomes vmapped at a time; ``lamarckian`` or Baldwinian."""
+    ``learning_rate`` (decaying to ``final_learning_rate`` over ``decay_generations`` when set),
+    ``train_batch`` genomes vmapped at a time; ``lamarckian`` or Baldwinian."""
 
     neat: NEATConfig = field(default_factory=NEATConfig)
     train_every: int = 1
     train_steps: int = 10
     learning_rate: float = 0.03
+    final_learning_rate: float | None = None
+    decay_generations: int = 1000
     train_batch: int = 1
     lamarckian: bool = True
     train_resolution: int | None = None
     train_pixels: int | None = None
 
     def __post_init__(self):
-        for name in ("train_every", "train_steps", "train_batch"):
+        for name in ("train_every", "train_steps", "train_batch", "decay_generations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 < self.learning_rate < 10:
             raise ValueError(f"learning_rate must be in (0, 10), got {self.learning_rate}")
+        if self.final_learning_rate is not None and not 0 < self.final_learning_rate < 10:
+            raise ValueError(f"final_learning_rate must be in (0, 10), got {self.final_learning_rate}")
         if self.neat.fitness != "target":
             raise ValueError(f"neat.fitness must be 'target' (the gradient needs a target), got {self.neat.fitness!r}")
         if self.train_resolution is not None and self.train_resolution < 2:
@@ -85,6 +96,14 @@ class NeatSGDConfig:
     @property
     def generations(self) -> int:
         return self.neat.generations
+
+    def rate(self, generation: jax.Array) -> jax.Array:
+        """The learning rate at ``generation``: ``learning_rate``, decayed geometrically to
+        ``final_learning_rate`` over ``decay_generations`` when that is set."""
+        if self.final_learning_rate is None:
+            return jnp.asarray(self.learning_rate, jnp.float32)
+        done = jnp.minimum(generation / self.decay_generations, 1.0)
+        return self.learning_rate * (self.final_learning_rate / self.learning_rate) ** done
 
     def check(self, run):
         if run.target is None:
@@ -131,12 +150,13 @@ def paint_pixels(g: Genomes, inputs: jax.Array, ink: bool) -> jax.Array:
 
 
 def train_genomes(
-    pop: Genomes, target: jax.Array, settings: NeatSGDConfig, key: jax.Array | None = None
+    pop: Genomes, target: jax.Array, settings: NeatSGDConfig, key: jax.Array | None = None, generation=0
 ) -> tuple[Genomes, jax.Array]:
     """``(trained population, each genome's loss after training)``: Adam on every genome's link weights
-    (on random pixel minibatches drawn with ``key`` when ``settings.train_pixels`` is set)."""
+    at ``settings.rate(generation)`` (on random pixel minibatches drawn with ``key`` when
+    ``settings.train_pixels`` is set)."""
     size, ink, limit = target.shape[0], settings.neat.ink, settings.neat.weight_max
-    opt = optax.adam(settings.learning_rate)
+    opt = optax.adam(settings.rate(jnp.asarray(generation, jnp.float32)))
     inputs, colours = grid(size).reshape(-1, 4), target.reshape(-1, 3)
     batch = settings.train_pixels
     key = jax.random.PRNGKey(0) if key is None else key
@@ -187,7 +207,9 @@ class NeatSGD:
         s, neat = self.settings, state.neat
         due = neat.generation % s.train_every == 0
         k_train = jax.random.fold_in(neat.key, 1)  # neat_step splits neat.key itself; this stream is apart
-        trained = jax.lax.cond(due, lambda p: train_genomes(p, self.train_target, s, k_train)[0], lambda p: p, neat.pop)
+        trained = jax.lax.cond(
+            due, lambda p: train_genomes(p, self.train_target, s, k_train, neat.generation)[0], lambda p: p, neat.pop
+        )
         done = state.trained + jnp.where(due, s.neat.population_size * s.train_steps, 0)
         if s.lamarckian:
             new, stats = neat_step(neat.replace(pop=trained), self.neat.target, s.neat, self.neat.resolution)
