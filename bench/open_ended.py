@@ -283,6 +283,8 @@ def main() -> None:
     parser.add_argument(
         "--novelty-descriptor", default="luminance", choices=sorted(DESCRIPTORS), help="NEAT novelty's and NS-ES's"
     )
+    parser.add_argument("--max-nodes", type=int, default=32, help="NEAT genomes' node cap (every NEAT method)")
+    parser.add_argument("--max-links", type=int, default=96, help="NEAT genomes' link cap (every NEAT method)")
     parser.add_argument("--bins", type=int, default=6, help="MAP-Elites bins per descriptor entry")
     parser.add_argument("--descriptor", default="tone", choices=sorted(DESCRIPTORS), help="MAP-Elites descriptor")
     parser.add_argument("--iso-sigma", type=float, default=0.1)
@@ -290,12 +292,16 @@ def main() -> None:
     parser.add_argument("--gallery", type=int, default=12)
     parser.add_argument("--out", type=Path, default=Path("results/open_ended"))
     args = parser.parse_args()
-    cfg = neat_settings(args.population, descriptor=args.novelty_descriptor)
+    try:
+        cfg = neat_settings(args.population, args.max_nodes, args.max_links, args.novelty_descriptor)
+    except ValueError as e:
+        parser.error(str(e))
     me = {"bins": args.bins, "descriptor": args.descriptor, "iso_sigma": args.iso_sigma, "line_sigma": args.line_sigma}
     args.out.mkdir(parents=True, exist_ok=True)
     print(
         f"{args.evals} evaluations at {args.size}x{args.size}, seeds {args.seeds}; "
-        f"NEAT population {args.population}; novelty descriptor {args.novelty_descriptor}; MAP-Elites {me}"
+        f"NEAT population {args.population}, caps {args.max_nodes}/{args.max_links}; "
+        f"novelty descriptor {args.novelty_descriptor}; MAP-Elites {me}"
     )
     results: dict[str, list[dict]] = {}
     rows: dict[str, list[np.ndarray]] = {}
