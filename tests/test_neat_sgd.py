@@ -1,6 +1,8 @@
 """Hybrid NEAT: the differentiable painter paints as NEAT's does, training lowers the loss,
 Lamarckian runs inherit trained weights and Baldwinian ones do not."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,10 +115,11 @@ def test_learning_rate_decays_geometrically_to_its_final_value(picbreeder_dir):
     assert float(NeatSGDConfig(learning_rate=0.04).rate(jnp.float32(400))) == pytest.approx(0.04)
     # training at a generation past the decay is training at the final rate
     pop, target, cfg = evolved(picbreeder_dir)
-    late, _ = train_genomes(pop, target, NeatSGDConfig(**{**vars(settings), "neat": cfg}), generation=300)
+    settings = dataclasses.replace(settings, neat=cfg)
+    late, _ = train_genomes(pop, target, settings, generation=300)
     plain, _ = train_genomes(pop, target, NeatSGDConfig(neat=cfg, learning_rate=0.01))
     np.testing.assert_allclose(np.asarray(late.link_w), np.asarray(plain.link_w), atol=1e-6)
-    early, _ = train_genomes(pop, target, NeatSGDConfig(**{**vars(settings), "neat": cfg}), generation=0)
+    early, _ = train_genomes(pop, target, settings, generation=0)
     assert not np.allclose(np.asarray(early.link_w), np.asarray(plain.link_w), atol=1e-4)
     with pytest.raises(ValueError, match="final_learning_rate"):
         NeatSGDConfig(final_learning_rate=0.0)
