@@ -175,22 +175,21 @@ def random_dense(seed: int, evals: int, size: int) -> Found:
     return found
 
 
-def ns_es(
-    seed: int,
-    evals: int,
-    size: int,
-    parents: int = 20,
-    population: int = 8,
-    std: float = 0.1,
-    learning_rate: float = 0.01,
-    descriptor: str = "tone",
-) -> Found:
-    """NS-ES; each generation's sampled population is drawn again as ``NoveltySearch.step`` draws it."""
-    settings = NoveltySearchConfig(
+def ns_es_settings(
+    parents: int = 20, population: int = 8, std: float = 0.1, learning_rate: float = 0.01, descriptor: str = "tone"
+) -> NoveltySearchConfig:
+    """NS-ES's settings: ``parents`` Open_ES distributions, novelty against archive + population,
+    at most one addition per generation."""
+    return NoveltySearchConfig(
         meta_population=parents,
         es=ESConfig(population_size=population, std=std, learning_rate=learning_rate),
         novelty=NoveltyConfig(threshold=0.2, max_add=1, descriptor=descriptor),
     )
+
+
+def ns_es(seed: int, evals: int, size: int, settings: NoveltySearchConfig | None = None) -> Found:
+    """NS-ES; each generation's sampled population is drawn again as ``NoveltySearch.step`` draws it."""
+    settings = settings or ns_es_settings()
     search = NoveltySearch(settings, init_net(ARCH, jax.random.PRNGKey(0)), size)
 
     @jax.jit
@@ -231,14 +230,14 @@ def map_elites(seed: int, evals: int, size: int, genome: str, cfg: NEATConfig | 
 
 
 def run_method(
-    method: str, seed: int, evals: int, size: int, cfg: NEATConfig, me_settings: dict, ns_settings: dict
+    method: str, seed: int, evals: int, size: int, cfg: NEATConfig, me_settings: dict, ns_settings: NoveltySearchConfig
 ) -> Found:
     if method == "neat_novelty":
         return neat_novelty(seed, evals, size, cfg)
     if method == "random_neat":
         return random_neat(seed, evals, size, evals // cfg.population_size, cfg)
     if method == "ns_es":
-        return ns_es(seed, evals, size, descriptor=cfg.novelty.descriptor, **ns_settings)  # one descriptor for both
+        return ns_es(seed, evals, size, ns_settings)
     if method == "random_dense":
         return random_dense(seed, evals, size)
     if method == "me_neat":
@@ -316,24 +315,18 @@ def main() -> None:
     args = parser.parse_args()
     try:
         cfg = neat_settings(args.population, args.max_nodes, args.max_links, args.novelty_descriptor)
-        NoveltySearchConfig(
-            meta_population=args.ns_es_parents,
-            es=ESConfig(population_size=args.ns_es_population, std=args.ns_es_std, learning_rate=args.ns_es_lr),
+        ns = ns_es_settings(
+            args.ns_es_parents, args.ns_es_population, args.ns_es_std, args.ns_es_lr, args.novelty_descriptor
         )
     except ValueError as e:
         parser.error(str(e))
-    ns = {
-        "parents": args.ns_es_parents,
-        "population": args.ns_es_population,
-        "std": args.ns_es_std,
-        "learning_rate": args.ns_es_lr,
-    }
     me = {"bins": args.bins, "descriptor": args.descriptor, "iso_sigma": args.iso_sigma, "line_sigma": args.line_sigma}
     args.out.mkdir(parents=True, exist_ok=True)
     print(
         f"{args.evals} evaluations at {args.size}x{args.size}, seeds {args.seeds}; "
         f"NEAT population {args.population}, caps {args.max_nodes}/{args.max_links}; "
-        f"novelty descriptor {args.novelty_descriptor}; NS-ES {ns}; MAP-Elites {me}"
+        f"novelty descriptor {args.novelty_descriptor}; NS-ES {ns.meta_population} parents, "
+        f"population {ns.es.population_size}, std {ns.es.std}, lr {ns.es.learning_rate}; MAP-Elites {me}"
     )
     results: dict[str, list[dict]] = {}
     rows: dict[str, list[np.ndarray]] = {}
