@@ -5,6 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from ferlab.compile_cache import enable
+
+# The tests compile the same programs many times over (fresh closures per run); JAX's persistent
+# cache turns the repeats into loads.
+enable()
+
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 

@@ -136,20 +136,20 @@ def test_novelty_archive_is_more_diverse_than_random_genomes_of_the_same_size():
     assert len([k for k in result.genomes if k.startswith("archive_")]) == min(n, cfg.archive_export)
 
 
+SMALL_NOVELTY = {  # a small novelty run; the tests that use it share its compiled step
+    "population_size": 16,
+    "max_nodes": 12,
+    "max_links": 24,
+    "max_species": 4,
+    "target_species": 2,
+    "fitness": "novelty",
+    "archive_export": 4,
+    "novelty": {"capacity": 6, "max_add": 2, "threshold": 0.01},
+}
+
+
 def test_exported_archive_is_the_newest_entries_oldest_first_after_the_ring_wraps():
-    cfg = from_dict(
-        NEATConfig,
-        {
-            "population_size": 16,
-            "max_nodes": 12,
-            "max_links": 24,
-            "max_species": 4,
-            "target_species": 2,
-            "fitness": "novelty",
-            "archive_export": 4,
-            "novelty": {"capacity": 6, "max_add": 2, "threshold": 0.01},
-        },
-    )
+    cfg = from_dict(NEATConfig, SMALL_NOVELTY)
     neat = NEAT(cfg, 8)
     state = neat.init(jax.random.PRNGKey(0))
     checked = set()
@@ -181,7 +181,7 @@ def test_config_from_yaml_data_and_bad_values():
 
 
 def test_ferlab_run_writes_champion_and_archive_and_resumes_exactly(tmp_path):
-    config = load_run_config({"regime": "neat", "generations": 4, "resolution": SIZE, "settings": NOVELTY})
+    config = load_run_config({"regime": "neat", "generations": 4, "resolution": 8, "settings": SMALL_NOVELTY})
     run(config, tmp_path / "a", progress=False, stop_after=2)
     run(config, tmp_path / "a", progress=False)
     run(config, tmp_path / "b", progress=False)
@@ -191,8 +191,8 @@ def test_ferlab_run_writes_champion_and_archive_and_resumes_exactly(tmp_path):
         g = Genome.from_json(a)
         net = load_net(tmp_path / "a" / "nets" / f"{name}.npz")
         png = np.asarray(PILImage.open(tmp_path / "a" / "images" / f"{name}.png")) / 255.0
-        np.testing.assert_allclose(png, np.asarray(render_genome(g, SIZE)[0].rgb), atol=1 / 255 + 1e-6)
-        np.testing.assert_allclose(render(net, SIZE).rgb, render_genome(g, SIZE)[0].rgb, atol=1e-4)
+        np.testing.assert_allclose(png, np.asarray(render_genome(g, 8)[0].rgb), atol=1 / 255 + 1e-6)
+        np.testing.assert_allclose(render(net, 8).rgb, render_genome(g, 8)[0].rgb, atol=1e-4)
     with pytest.raises(ConfigError, match="needs a target"):
         load_run_config({"regime": "neat", "settings": {"fitness": "target"}})
 

@@ -295,6 +295,7 @@ def test_ferlab_run_with_islands_writes_the_merged_result(local_ray, es_config, 
     assert not (tmp_path / "out2").exists()
 
 
+@pytest.mark.slow  # 20 s; the default run keeps ES islands on Ray and MAP-Elites' immigrant rule in one process
 def test_map_elites_islands_on_ray_keep_each_islands_grid(local_ray, tmp_path):
     """``ferlab run`` of MAP-Elites on two islands: every elite of each island's final grid is a net
     of the merged result (the best island's under their names, the other's prefixed)."""
