@@ -7,6 +7,7 @@ lines to that one; ``python -W default -m ferlab.cli`` or ``PYTHONWARNINGS`` sho
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections import Counter
@@ -198,7 +199,10 @@ def cmd_study(args) -> int:
     name = study.name + (f"-{args.profile}" if args.profile else "")
     out = Path(args.out) if args.out else Path("results") / name
     store = resolve_store(args.tracking_uri)
-    outcome = run_study(study, store, out, address=args.address, storage=args.storage, resume=args.resume)
+    _quiet_tune(args.verbose)
+    outcome = run_study(
+        study, store, out, address=args.address, storage=args.storage, resume=args.resume, verbose=int(args.verbose)
+    )
     print()
     print(summary_text(outcome.report, study.analysis))
     print()
@@ -208,6 +212,13 @@ def cmd_study(args) -> int:
     else:
         print(f"MLflow UI: ferlab ui   (or: mlflow ui --backend-store-uri {store.uri}), experiment {study.name!r}")
     return 0
+
+
+def _quiet_tune(verbose: bool) -> None:
+    """Without --verbose, a progress bar per sweep stands in for Tune's tables, and Tune's warning
+    that short trials snapshot its experiment often (harmless on one machine) is off."""
+    if not verbose:
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
 def cmd_sweep(args) -> int:
@@ -222,6 +233,7 @@ def cmd_sweep(args) -> int:
             f"--resume: no unfinished sweep {spec.name!r} in {path} "
             "(leave --resume out to start it, or name its --storage)"
         )
+    _quiet_tune(args.verbose)
     out = run_sweep(
         spec,
         store := resolve_store(args.tracking_uri, args.store),
@@ -229,6 +241,7 @@ def cmd_sweep(args) -> int:
         storage=storage,
         resume=args.resume,
         dashboard=args.dashboard,
+        verbose=int(args.verbose),
     )
     print(
         f"sweep {spec.name}: {out.trials} trials, {out.failed} failed; "
@@ -385,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="restore a phase sweep whose driver died from its checkpoints in --storage",
     )
+    p.add_argument("--verbose", action="store_true", help="Ray Tune's trial tables instead of a progress bar")
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("sweep", help="run a sweep of searches as Ray Tune trials, recorded in MLflow")
@@ -408,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dashboard", action="store_true", help="start the local Ray's dashboard (127.0.0.1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
+    p.add_argument("--verbose", action="store_true", help="Ray Tune's trial tables instead of a progress bar")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("ui", help="serve the MLflow UI on the embedded store (127.0.0.1 only)")

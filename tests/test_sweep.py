@@ -151,7 +151,10 @@ def test_sweep_command_on_local_ray_and_embedded_store(tmp_path, capsys, monkeyp
     monkeypatch.chdir(tmp_path)
     rc = main(["sweep", str(spec), "--store", str(tmp_path / "mlruns"), "--storage", str(tmp_path / "tune")])
     assert rc == 0 and not ray.is_initialized()
-    assert "1 trials, 0 failed" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "1 trials, 0 failed" in printed.out
+    assert "real-smoke: 100%" in printed.err and "1/1" in printed.err  # one progress bar
+    assert "Trial status" not in printed.out + printed.err  # in place of Tune's tables (--verbose)
     (run,) = check_sweep(MlflowClient(default_store(tmp_path / "mlruns").uri), 1)
     assert run.data.tags["seed"] == "3"
 

@@ -347,8 +347,11 @@ def tune_trial(config: dict, *, store: Store, experiment_id: str, parent_id: str
     """What Tune runs: ``trial``, unless this trial's MLflow run already FINISHED. That happens in a
     restored sweep: Tune's last snapshot of the experiment can lag behind a trial that ended just
     before the driver died, and Tune would run it once more."""
+    import logging
+
     from ray import tune
 
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # a line per checkpoint otherwise
     mc = client(store)
     done = mc.search_runs(
         [experiment_id],
@@ -447,10 +450,14 @@ def _new_tuner(spec: SweepSpec, fn, space: dict, trials: dict[str, Trial], stora
     else:
         names = (["variant"] if spec.variants else []) + list(spec.grid) + list(spec.sample)
         columns = [f"point/{k}" for k in names]
-    reporter = tune.CLIReporter(
-        metric_columns=["generation"] + ([spec.metric] if spec.metric else []),
-        parameter_columns=columns,
-        max_report_frequency=10,
+    reporter = (
+        tune.CLIReporter(
+            metric_columns=["generation"] + ([spec.metric] if spec.metric else []),
+            parameter_columns=columns,
+            max_report_frequency=10,
+        )
+        if verbose
+        else None
     )
     return tune.Tuner(
         fn,
@@ -468,8 +475,34 @@ def _new_tuner(spec: SweepSpec, fn, space: dict, trials: dict[str, Trial], stora
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             progress_reporter=reporter,
             verbose=verbose,
+            callbacks=None if verbose else [trial_bar(spec.name)],
         ),
     )
+
+
+def trial_bar(name: str):
+    """A Tune callback that draws one progress bar of finished trials (failed ones counted on it),
+    in place of Tune's status tables when a sweep runs with ``verbose=0``."""
+    from ray import tune
+    from tqdm import tqdm
+
+    class TrialBar(tune.Callback):
+        def setup(self, stop=None, num_samples=None, total_num_samples=None, **info):
+            self.bar = tqdm(total=total_num_samples, unit="trial", desc=name, dynamic_ncols=True)
+            self.failed = 0
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self.bar.update()
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self.failed += 1
+            self.bar.set_postfix(failed=self.failed)
+            self.bar.update()
+
+        def on_experiment_end(self, trials, **info):
+            self.bar.close()
+
+    return TrialBar()
 
 
 def _spec_params(spec: SweepSpec) -> dict:
