@@ -76,7 +76,8 @@ def test_checkpoints_and_stops_fall_on_their_generations_and_resume_matches(tmp_
     assert without_wall_time(resumed.history) == without_wall_time(whole.history)
 
 
-@pytest.mark.parametrize("regime", ["es", pytest.param("neat", marks=pytest.mark.slow), "sgd"])
+# es and neat (16 s and more each) are slow; sgd keeps the check of a real regime in the default run
+@pytest.mark.parametrize("regime", [pytest.param(r, marks=pytest.mark.slow) for r in ("es", "neat")] + ["sgd"])
 def test_regimes_fused_resume_bit_equal_to_unfused(picbreeder_dir, tmp_path, regime):
     config = {
         "es": {"regime": "es", "arch": SMALL, "generations": 9, "settings": {"population_size": 8}},

@@ -58,7 +58,8 @@ def test_training_lowers_each_genomes_loss(picbreeder_dir):
     np.testing.assert_array_equal(np.asarray(trained.link_w)[off], np.asarray(pop.link_w)[off])
 
 
-@pytest.mark.parametrize("lamarckian", [True, False])
+# the Baldwinian case (15 s, a second compiled step) is slow; the default run keeps the default, Lamarckian
+@pytest.mark.parametrize("lamarckian", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_lamarckian_inherits_baldwinian_only_scores(picbreeder_dir, lamarckian):
     config = load_run_config(
         {

@@ -18,6 +18,7 @@ def _bench():
     return sys.modules["open_ended"]
 
 
+@pytest.mark.slow  # 10 s; the bench's own baseline, not the package
 def test_random_neat_baseline_mutates_as_often_as_the_search_had_generations():
     oe = _bench()
     cfg = oe.neat_settings(population=8, max_nodes=12, max_links=24)

@@ -39,6 +39,7 @@ def test_skull_64_reaches_mse_below_0_005_within_5000_steps(picbreeder_dir):
     assert min(h["loss"] for h in history) < 0.005
 
 
+@pytest.mark.slow  # 11 s; the 64x64 test below keeps the same check of batched seeds in the default run
 def test_vmapped_seeds_match_single_seed_runs(picbreeder_dir):
     # 60 steps at 16x16: the batched and the batch-1 computations of the gradient round alike there,
     # so trajectories are identical and only the reported loss (a mean over pixels, reduced in another

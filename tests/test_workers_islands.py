@@ -206,7 +206,8 @@ def test_shared_archive_merges_in_island_order_so_runs_repeat(local_ray):
             np.testing.assert_array_equal(first.images[name], again.images[name])
 
 
-@pytest.mark.parametrize("regime", ["novelty", pytest.param("neat", marks=pytest.mark.slow)])
+@pytest.mark.slow  # 19 s; the default run merges archives in one process and runs ES islands on Ray
+@pytest.mark.parametrize("regime", ["novelty", "neat"])
 def test_novelty_islands_score_against_one_shared_archive(local_ray, regime):
     data = novelty_configs()[regime]
     population = 6 if regime == "novelty" else 16
