@@ -30,3 +30,12 @@ def picbreeder_dir() -> Path:
             "(set FERLAB_PICBREEDER_DATA or put shared/ beside the repo)"
         )
     return PICBREEDER
+
+
+# The long Ray end-to-end files go first: with a file per xdist worker they start early, and the
+# short files fill the end of the run instead of one worker waiting on a long file alone.
+FIRST = ("test_study.py", "test_sweep.py", "test_workers_islands.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in FIRST)  # stable: each file keeps its order
