@@ -30,6 +30,7 @@ def es_config(**extra):
     }
 
 
+@pytest.mark.slow  # test_regimes resumes every regime through runs.run, test_fused checks where checkpoints fall
 def test_interrupted_run_resumes_to_the_same_result(picbreeder_dir, tmp_path):
     config = load_run_config(es_config())
     search = make_search(config)  # one search object: its compiled step serves all three runs
