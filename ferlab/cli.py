@@ -215,10 +215,15 @@ def cmd_study(args) -> int:
 
 
 def _quiet_tune(verbose: bool) -> None:
-    """Without --verbose, a progress bar per sweep stands in for Tune's tables, and Tune's warning
-    that short trials snapshot its experiment often (harmless on one machine) is off."""
+    """Without --verbose, a progress bar per sweep stands in for Tune's output: Tune's classic
+    reporter, silent at verbose 0 (the new one still prints a header per experiment), no INFO
+    lines, and no warning that short trials snapshot the experiment often (harmless on one machine)."""
     if not verbose:
+        import logging
+
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+        logging.getLogger("ray.tune").setLevel(logging.WARNING)
 
 
 def cmd_sweep(args) -> int:

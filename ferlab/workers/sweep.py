@@ -422,7 +422,7 @@ def _tune(
         if restore:
             tuner = tune.Tuner.restore(path, fn, resume_unfinished=True, resume_errored=True)
         else:
-            tuner = _new_tuner(spec, fn, space, trials, storage, verbose)
+            tuner = _new_tuner(spec, fn, space, trials, storage, verbose, run_name or spec.name)
         grid = tuner.fit()
         errors = sum(1 for r in grid if r.error is not None)
         crashed = False
@@ -432,7 +432,7 @@ def _tune(
         end_run(store, parent_id, failed=crashed)
 
 
-def _new_tuner(spec: SweepSpec, fn, space: dict, trials: dict[str, Trial], storage: str, verbose: int):
+def _new_tuner(spec: SweepSpec, fn, space: dict, trials: dict[str, Trial], storage: str, verbose: int, label: str):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
@@ -475,7 +475,7 @@ def _new_tuner(spec: SweepSpec, fn, space: dict, trials: dict[str, Trial], stora
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             progress_reporter=reporter,
             verbose=verbose,
-            callbacks=None if verbose else [trial_bar(spec.name)],
+            callbacks=None if verbose else [trial_bar(label)],
         ),
     )
 
