@@ -30,24 +30,3 @@ def picbreeder_dir() -> Path:
             "(set FERLAB_PICBREEDER_DATA or put shared/ beside the repo)"
         )
     return PICBREEDER
-
-
-# The longest files go first (longest processing time first; pyproject turns off xdist's own
-# reordering by test count): with a file per worker they start early, and the short files fill the
-# end of the run instead of one worker finishing a long file alone. Longest under two workers:
-# the Ray end-to-end files, then NEAT, hybrid NEAT, the regime contract, SGD and novelty.
-FIRST = (
-    "test_study.py",
-    "test_sweep.py",
-    "test_workers_islands.py",
-    "test_neat.py",
-    "test_neat_sgd.py",
-    "test_regimes.py",
-    "test_sgd.py",
-    "test_novelty.py",
-)
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: i for i, name in enumerate(FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))  # stable: each file keeps its order
