@@ -445,20 +445,6 @@ def _new_tuner(spec: SweepSpec, fn, space: dict, trials: dict[str, Trial], stora
             grace_period=spec.asha.grace_period,
             reduction_factor=spec.asha.reduction_factor,
         )
-    if trials:
-        columns = ["run"]
-    else:
-        names = (["variant"] if spec.variants else []) + list(spec.grid) + list(spec.sample)
-        columns = [f"point/{k}" for k in names]
-    reporter = (
-        tune.CLIReporter(
-            metric_columns=["generation"] + ([spec.metric] if spec.metric else []),
-            parameter_columns=columns,
-            max_report_frequency=10,
-        )
-        if verbose
-        else None
-    )
     return tune.Tuner(
         fn,
         param_space=space,
@@ -473,10 +459,26 @@ def _new_tuner(spec: SweepSpec, fn, space: dict, trials: dict[str, Trial], stora
             storage_path=storage,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            progress_reporter=reporter,
+            progress_reporter=_reporter(spec, trials) if verbose else None,
             verbose=verbose,
             callbacks=None if verbose else [trial_bar(label)],
         ),
+    )
+
+
+def _reporter(spec: SweepSpec, trials: dict[str, Trial]):
+    """Tune's trial table (``verbose``): a study's runs by name, a sweep's points by their keys."""
+    from ray import tune
+
+    if trials:
+        columns = ["run"]
+    else:
+        names = (["variant"] if spec.variants else []) + list(spec.grid) + list(spec.sample)
+        columns = [f"point/{k}" for k in names]
+    return tune.CLIReporter(
+        metric_columns=["generation"] + ([spec.metric] if spec.metric else []),
+        parameter_columns=columns,
+        max_report_frequency=10,
     )
 
 
