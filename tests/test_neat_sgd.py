@@ -11,7 +11,9 @@ import pytest
 from ferlab.config import ConfigError
 from ferlab.search.neat import init_state, neat_step
 from ferlab.search.neat_config import NEATConfig
-from ferlab.search.neat_genome import paint, take
+from ferlab.render import grid
+from ferlab.search import neat_sgd
+from ferlab.search.neat_genome import paint, take, topological_order
 from ferlab.search.neat_sgd import NeatSGDConfig, make_neat_sgd, paint_trainable, train_genomes
 from ferlab.search.runs import load_run_config
 from ferlab.search.targets import load_target
@@ -44,6 +46,29 @@ def test_trainable_painter_paints_as_neat(picbreeder_dir):
     one = jax.jit(lambda i: paint_trainable(take(pop, i), SIZE, cfg.ink))  # compiled once, called per genome
     for i in range(pop.node_key.shape[0]):
         np.testing.assert_allclose(np.asarray(one(i)), rgb[i], atol=1e-5)
+
+
+def test_hand_written_gradient_equals_autodiff_of_the_visiting_loop(picbreeder_dir):
+    pop, target, cfg = evolved(picbreeder_dir, generations=8)
+    inputs, colours = grid(SIZE).reshape(-1, 4).T, target.reshape(-1, 3)
+
+    def loss(values_of, w, g, x):
+        order, count = topological_order(g)
+        n = g.max_nodes
+        weights = jnp.zeros((n, n)).at[g.link_dst, g.link_src].add(jnp.where(g.live_links(), w, 0.0))
+        values = values_of(weights, x, order, count, g.node_act)
+        return jnp.mean((jnp.tanh(values[4:7].T) - colours) ** 2)
+
+    def grads(values_of):
+        return jax.jit(jax.vmap(jax.grad(lambda w, g: loss(values_of, w, g, inputs))))(pop.link_w, pop)
+
+    autodiff = lambda *a: neat_sgd._forward(*a)[0]  # the same loop, differentiated by JAX
+    hand, auto = grads(neat_sgd.node_values), grads(autodiff)
+    assert float(jnp.max(jnp.abs(auto))) > 1e-3  # the gradients are not all zero
+    np.testing.assert_allclose(np.asarray(hand), np.asarray(auto), atol=1e-6)
+    one = take(pop, int(jnp.argmax(pop.n_nodes())))
+    d_inputs = [jax.grad(lambda x: loss(f, one.link_w, one, x))(inputs) for f in (neat_sgd.node_values, autodiff)]
+    np.testing.assert_allclose(np.asarray(d_inputs[0]), np.asarray(d_inputs[1]), atol=1e-6)
 
 
 def test_training_lowers_each_genomes_loss(picbreeder_dir):
