@@ -13,6 +13,7 @@ colour per regime, one line per seed.
     python bench/fit.py --seeds 5 --minutes 20                    # the issue's yardstick (hours)
     python bench/fit.py --seeds 1 --minutes 1 --regimes sgd,neat  # a quick look
     python bench/fit.py --seeds 5 --minutes 4 --stop-at 0.02 --regimes neat_sgd,es_small
+    python bench/fit.py --seeds 5 --regimes sgd,es_small --stop-at sgd=0.002,es_small=0.02 --jobs 2
 
 Runs go ``--jobs N`` at a time (default 1), each in a worker process pinned to a
 core of its own, so that a run's wall time is its core's alone (at most one job
@@ -124,6 +125,24 @@ def fit_run(config: dict, seconds: float, generations: int, stop_at: float = 0.0
     return {"evaluations": np.array(evaluations), "wall": np.array(walls), "best": np.array(best)}
 
 
+def stop_levels(text: str, regimes: list[str]) -> dict[str, float]:
+    """``--stop-at``: one MSE for every regime (``0.02``) or ``REGIME=MSE`` pairs (others run on)."""
+    pairs = {}
+    try:
+        if "=" not in text:
+            levels = dict.fromkeys(regimes, float(text))
+        else:
+            pairs = dict(item.split("=", 1) for item in text.split(","))
+            levels = {regime: float(pairs.pop(regime, 0.0)) for regime in regimes}
+    except ValueError as e:
+        raise ValueError(f"--stop-at: {text!r} is neither an MSE nor REGIME=MSE pairs ({e})") from None
+    if pairs:
+        raise ValueError(f"--stop-at names regimes not run: {', '.join(sorted(pairs))}")
+    if not all(0 <= level < 1 for level in levels.values()):
+        raise ValueError(f"--stop-at: each MSE must be in [0, 1), got {text!r}")
+    return levels
+
+
 def _spawn():
     return multiprocessing.get_context("spawn")
 
@@ -185,12 +204,18 @@ def main(argv=None) -> None:
     parser.add_argument("--minutes", type=float, default=20.0, help="wall-time budget per run")
     parser.add_argument("--generations", type=int, default=10**7, help="generation cap per run")
     parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--stop-at", type=float, default=0.0, help="end a run once its best MSE is at or below this")
+    parser.add_argument(
+        "--stop-at", default="0", help="end a run once its best MSE is at or below this (or REGIME=MSE,...)"
+    )
     parser.add_argument("--out", type=Path, default=Path("fit.png"))
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, each pinned to its own core")
     a = parser.parse_args(argv)
     if not 1 <= a.jobs <= len(os.sched_getaffinity(0)):
         parser.error(f"--jobs must be between 1 and this machine's {len(os.sched_getaffinity(0))} cores, got {a.jobs}")
+    try:
+        stop = stop_levels(a.stop_at, a.regimes.split(","))
+    except ValueError as e:
+        parser.error(str(e))
     curves = {}
     print(
         f"{'regime':10} {'target':10} {'seed':>4} {'gens':>7} {'evals':>11} {'s':>7} {'best':>8} "
@@ -205,7 +230,7 @@ def main(argv=None) -> None:
             for seed in range(a.seeds):
                 runs[regime, name, seed] = {**table[regime], "target": target, "resolution": a.resolution, "seed": seed}
     with ProcessPoolExecutor(a.jobs, mp_context=_spawn(), initializer=_pin, initargs=(_cores(a.jobs),)) as pool:
-        futures = {key: pool.submit(fit_run, c, 60 * a.minutes, a.generations, a.stop_at) for key, c in runs.items()}
+        futures = {key: pool.submit(fit_run, c, 60 * a.minutes, a.generations, stop[key[0]]) for key, c in runs.items()}
         for (regime, name, seed), future in futures.items():  # in the order submitted
             c = curves[regime, name, seed] = future.result()
             print(
