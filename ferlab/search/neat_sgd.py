@@ -6,17 +6,18 @@ NEAT plateaus at MSE 0.05-0.08 whoever implements it. Here every
 ``train_steps`` Adam steps on its link weights, through a differentiable form
 of NEAT's own painter (``paint_trainable``: the same topological order and the
 same activations as ``neat_genome.paint``, with each node's inputs read as one
-row of a dense weight matrix so that reverse-mode differentiation works; the
-painter's per-link loops have traced lengths). Genomes are trained one after
-another (``lax.map``, ``train_batch`` at a time vmapped), each with a fresh
-Adam state; weights stay within +-``neat.weight_max`` and only enabled links
-train. ``train_resolution`` trains on a coarser pixel grid (the target
-as ``load_target`` gives it at that size) than the run scores on: the weights fit the same
-function at fewer samples, for a fraction of the cost (the dense form costs
-max_nodes^2 x pixels per genome-step). ``train_pixels`` instead trains each
-Adam step on that many pixels drawn at random (with replacement, fresh each
-step and genome) from the training grid: the cost of a coarse grid, without
-losing the fine detail that a coarse grid cannot see.
+row of a dense weight matrix so that reverse-mode differentiation works (the
+painter's per-link loops have traced lengths), and a hand-written gradient,
+``node_values``). Genomes are trained one after another (``lax.map``,
+``train_batch`` at a time vmapped), each with a fresh Adam state; weights stay
+within +-``neat.weight_max`` and only enabled links train. ``train_resolution``
+trains on a coarser pixel grid (the target as ``load_target`` gives it at that
+size) than the run scores on: the weights fit the same function at fewer
+samples, for a fraction of the cost (the dense form costs max_nodes^2 x pixels
+per genome-step). ``train_pixels`` instead trains each Adam step on that many
+pixels drawn at random (with replacement, fresh each step and genome) from the
+training grid: the cost of a coarse grid, without losing the fine detail that a
+coarse grid cannot see.
 
 Adam's first steps move every weight by about the learning rate whatever the
 gradient, and each genome's Adam state is fresh every generation, so a constant
