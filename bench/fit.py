@@ -212,6 +212,9 @@ def main(argv=None) -> None:
     a = parser.parse_args(argv)
     if not 1 <= a.jobs <= len(os.sched_getaffinity(0)):
         parser.error(f"--jobs must be between 1 and this machine's {len(os.sched_getaffinity(0))} cores, got {a.jobs}")
+    unknown = sorted(set(a.regimes.split(",")) - set(configs("picbreeder:skull", a.resolution)))
+    if unknown:
+        parser.error(f"--regimes: no bench config for {', '.join(unknown)}")
     try:
         stop = stop_levels(a.stop_at, a.regimes.split(","))
     except ValueError as e:
