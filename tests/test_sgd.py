@@ -105,7 +105,7 @@ def test_all_relu_architecture_trains(picbreeder_dir):
     assert np.all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0]
 
 
-def test_bad_settings_are_config_errors():
+def test_bad_settings_are_config_errors(picbreeder_dir):  # the skull target and mask are read
     base = {"regime": "sgd", "target": "picbreeder:skull", "arch": SKULL_ARCH}
     with pytest.raises(ConfigError, match="multiple"):
         load_run_config({**base, "settings": {"steps": 10, "steps_per_generation": 3}})
