@@ -212,11 +212,12 @@ def main(argv=None) -> None:
     a = parser.parse_args(argv)
     if not 1 <= a.jobs <= len(os.sched_getaffinity(0)):
         parser.error(f"--jobs must be between 1 and this machine's {len(os.sched_getaffinity(0))} cores, got {a.jobs}")
-    unknown = sorted(set(a.regimes.split(",")) - set(configs("picbreeder:skull", a.resolution)))
+    regimes, targets = a.regimes.split(","), a.targets.split(",")
+    unknown = sorted(set(regimes) - set(configs("picbreeder:skull", a.resolution)))
     if unknown:
         parser.error(f"--regimes: no bench config for {', '.join(unknown)}")
     try:
-        stop = stop_levels(a.stop_at, a.regimes.split(","))
+        stop = stop_levels(a.stop_at, regimes)
     except ValueError as e:
         parser.error(str(e))
     curves = {}
@@ -226,10 +227,10 @@ def main(argv=None) -> None:
         flush=True,
     )
     runs = {}
-    for name in a.targets.split(","):
+    for name in targets:
         target = f"picbreeder:{name}"
         table = configs(target, a.resolution)
-        for regime in a.regimes.split(","):
+        for regime in regimes:
             for seed in range(a.seeds):
                 runs[regime, name, seed] = {**table[regime], "target": target, "resolution": a.resolution, "seed": seed}
     with ProcessPoolExecutor(a.jobs, mp_context=_spawn(), initializer=_pin, initargs=(_cores(a.jobs),)) as pool:
@@ -243,8 +244,8 @@ def main(argv=None) -> None:
                 flush=True,
             )
     print("\nsummary: median best MSE, and seeds reaching each yardstick")
-    for regime in a.regimes.split(","):
-        for name in a.targets.split(","):
+    for regime in regimes:
+        for name in targets:
             bests = [c["best"][-1] for (r, t, _), c in curves.items() if (r, t) == (regime, name)]
             counts = " ".join(f"<={y}: {sum(b <= y for b in bests)}/{len(bests)}" for y in YARDSTICKS)
             print(f"{regime:10} {name:10} median {np.median(bests):.5f}  {counts}")

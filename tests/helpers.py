@@ -1,4 +1,5 @@
-"""Shared test helpers: the toy regime the Ray/MLflow tests drive (a random search over a tiny DenseNet).
+"""Shared test helpers: the toy regime the Ray/MLflow tests drive (a random search over a tiny DenseNet),
+and ``bench_module``, which loads a ``bench/`` script for its tests.
 
 The toy stands in for ``ferlab.search`` regimes so that the scale-out tests
 exercise the scale-out layer alone; ``toy_plan``/``toy_fer`` are the planner
@@ -8,6 +9,7 @@ tests folder, so this module registers itself to be pickled by value.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -27,6 +29,18 @@ from ferlab.search.api import Result
 from ferlab.workers.plan import RunPlan
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def bench_module(name: str):
+    """``bench/<name>.py`` as the module ``name``, loaded once (its dataclasses look their module up in sys.modules)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
 
 ARCH = Architecture.parse("2;sin:2,gaussian:2")
 SIZE = 12

@@ -1,24 +1,12 @@
 """bench/fit.py's command line: per-regime stopping levels, and bad input refused before any run."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "fit.py"
-
-
-def _bench():
-    if "fit_bench" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("fit_bench", BENCH)
-        sys.modules["fit_bench"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules["fit_bench"])
-    return sys.modules["fit_bench"]
+from helpers import bench_module
 
 
 def test_stop_levels_one_for_all_or_per_regime():
-    stop_levels = _bench().stop_levels
+    stop_levels = bench_module("fit").stop_levels
     assert stop_levels("0.02", ["sgd", "es"]) == {"sgd": 0.02, "es": 0.02}
     assert stop_levels("sgd=0.002", ["sgd", "es"]) == {"sgd": 0.002, "es": 0.0}
 
@@ -26,14 +14,14 @@ def test_stop_levels_one_for_all_or_per_regime():
 @pytest.mark.parametrize("text", ["nan", "-1", "sgd=2", "sgd=x", "neat=0.1", "sgd=0.1,oops"])
 def test_stop_levels_refuse_bad_values(text):
     with pytest.raises(ValueError, match="--stop-at"):
-        _bench().stop_levels(text, ["sgd", "es"])
+        bench_module("fit").stop_levels(text, ["sgd", "es"])
 
 
 @pytest.mark.parametrize("args", [["--stop-at", "nan"], ["--jobs", "0"], ["--jobs", "4096"], ["--regimes", "sgd,nope"]])
 def test_bad_arguments_exit_2_before_any_run(args, capsys, tmp_path):
     out = tmp_path / "fit.png"
     with pytest.raises(SystemExit) as e:
-        _bench().main([*args, "--out", str(out)])
+        bench_module("fit").main([*args, "--out", str(out)])
     assert e.value.code == 2
     assert "regime" not in capsys.readouterr().out  # no table was started
     assert not out.exists()

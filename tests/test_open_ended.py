@@ -1,26 +1,14 @@
 """bench/open_ended.py's short version: NEAT novelty search against random NEAT genomes at equal evaluations."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "open_ended.py"
-
-
-def _bench():
-    if "open_ended" not in sys.modules:  # its dataclasses look their module up there
-        spec = importlib.util.spec_from_file_location("open_ended", BENCH)
-        sys.modules["open_ended"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules["open_ended"])
-    return sys.modules["open_ended"]
+from helpers import bench_module
 
 
 @pytest.mark.slow  # 10 s; the bench's own baseline, not the package
 def test_random_neat_baseline_mutates_as_often_as_the_search_had_generations():
-    oe = _bench()
+    oe = bench_module("open_ended")
     cfg = oe.neat_settings(population=8, max_nodes=12, max_links=24)
     found = oe.random_neat(0, 20, 8, mutations=6, cfg=cfg)
     assert found.evaluations == 20 and found.nodes.shape == (20,)
@@ -38,7 +26,7 @@ def test_random_neat_baseline_mutates_as_often_as_the_search_had_generations():
     ),
 )
 def test_neat_novelty_covers_more_cells_than_random_neat_short():
-    oe = _bench()
+    oe = bench_module("open_ended")
     evals, size, pop = 480, 16, 24
     cfg = oe.neat_settings(population=pop, max_nodes=16, max_links=40)
     novelty = oe.neat_novelty(0, evals, size, cfg)
