@@ -32,6 +32,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from ferlab.errors import FerlabError
 from ferlab.search.runs import load_run_config, make_search
 
 YARDSTICKS = (0.02, 0.01, 0.002)
@@ -212,6 +213,8 @@ def main(argv=None) -> None:
     a = parser.parse_args(argv)
     if not 1 <= a.jobs <= len(os.sched_getaffinity(0)):
         parser.error(f"--jobs must be between 1 and this machine's {len(os.sched_getaffinity(0))} cores, got {a.jobs}")
+    if a.seeds < 1 or a.minutes <= 0 or a.generations < 1:
+        parser.error("--seeds, --minutes and --generations must be positive")
     regimes, targets = a.regimes.split(","), a.targets.split(",")
     unknown = sorted(set(regimes) - set(configs("picbreeder:skull", a.resolution)))
     if unknown:
@@ -220,12 +223,6 @@ def main(argv=None) -> None:
         stop = stop_levels(a.stop_at, regimes)
     except ValueError as e:
         parser.error(str(e))
-    curves = {}
-    print(
-        f"{'regime':10} {'target':10} {'seed':>4} {'gens':>7} {'evals':>11} {'s':>7} {'best':>8} "
-        + " ".join(f"{'s@' + str(y):>8}" for y in YARDSTICKS),
-        flush=True,
-    )
     runs = {}
     for name in targets:
         target = f"picbreeder:{name}"
@@ -233,6 +230,17 @@ def main(argv=None) -> None:
         for regime in regimes:
             for seed in range(a.seeds):
                 runs[regime, name, seed] = {**table[regime], "target": target, "resolution": a.resolution, "seed": seed}
+    try:  # every run's config checked here, before any run starts
+        for config in runs.values():
+            load_run_config(config)
+    except FerlabError as e:
+        parser.error(str(e))
+    curves = {}
+    print(
+        f"{'regime':10} {'target':10} {'seed':>4} {'gens':>7} {'evals':>11} {'s':>7} {'best':>8} "
+        + " ".join(f"{'s@' + str(y):>8}" for y in YARDSTICKS),
+        flush=True,
+    )
     with ProcessPoolExecutor(a.jobs, mp_context=_spawn(), initializer=_pin, initargs=(_cores(a.jobs),)) as pool:
         futures = {key: pool.submit(fit_run, c, 60 * a.minutes, a.generations, stop[key[0]]) for key, c in runs.items()}
         for (regime, name, seed), future in futures.items():  # in the order submitted

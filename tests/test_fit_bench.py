@@ -17,7 +17,17 @@ def test_stop_levels_refuse_bad_values(text):
         bench_module("fit").stop_levels(text, ["sgd", "es"])
 
 
-@pytest.mark.parametrize("args", [["--stop-at", "nan"], ["--jobs", "0"], ["--jobs", "4096"], ["--regimes", "sgd,nope"]])
+BAD = [
+    ["--stop-at", "nan"],
+    ["--jobs", "0"],
+    ["--jobs", "4096"],
+    ["--regimes", "sgd,nope"],
+    ["--regimes", "neat", "--targets", "no_such_image"],
+    ["--seeds", "0"],
+]
+
+
+@pytest.mark.parametrize("args", BAD)
 def test_bad_arguments_exit_2_before_any_run(args, capsys, tmp_path):
     out = tmp_path / "fit.png"
     with pytest.raises(SystemExit) as e:
