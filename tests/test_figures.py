@@ -42,3 +42,19 @@ def test_sweep_grid_layout():
     one = _decode(figures.sweep_grid(frames[:1], ["a"]))
     three = _decode(figures.sweep_grid(frames, ["a", "b", "c"]))
     assert three.shape[0] > 2 * one.shape[0] and three.shape[1] == one.shape[1]
+
+
+def test_sweep_grid_puts_each_frame_in_its_row_and_column():
+    """One red frame (row 2 of 3, column 4 of 5) among black ones lands in that cell of the grid."""
+    frames = np.zeros((3, 5, 16, 16, 3))
+    frames[1, 3, ..., 0] = 1.0
+    pixels = _decode(figures.sweep_grid(frames, ["a", "b", "c"])).astype(int)
+    red = (pixels[..., 0] > 200) & (pixels[..., 1] < 60) & (pixels[..., 2] < 60)
+    black = pixels.sum(-1) < 60
+    rows, cols = np.nonzero(red)
+    b_rows, b_cols = np.nonzero(black)
+    assert red.sum() > 100
+    height = b_rows.max() - b_rows.min()
+    width = b_cols.max() - b_cols.min()
+    assert 1 / 3 < (rows.mean() - b_rows.min()) / height < 2 / 3
+    assert 3 / 5 < (cols.mean() - b_cols.min()) / width < 4 / 5
