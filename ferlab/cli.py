@@ -7,6 +7,7 @@ lines to that one; ``python -W default -m ferlab.cli`` or ``PYTHONWARNINGS`` sho
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import warnings
@@ -18,6 +19,12 @@ import contextlib
 
 MAX_SIZE = 4096
 UI_HOST = "127.0.0.1"
+QUIET_LOGGERS = {  # logger -> level below which a run without --verbose drops its lines
+    "ray.tune": logging.WARNING,
+    "ray._private.authentication.authentication_token_setup": logging.ERROR,
+    "mlflow.store.db.utils": logging.WARNING,
+    "alembic": logging.WARNING,
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -199,7 +206,7 @@ def cmd_study(args) -> int:
     name = study.name + (f"-{args.profile}" if args.profile else "")
     out = Path(args.out) if args.out else Path("results") / name
     store = resolve_store(args.tracking_uri)
-    _quiet_tune(args.verbose)
+    _quiet(args.verbose)
     outcome = run_study(
         study, store, out, address=args.address, storage=args.storage, resume=args.resume, verbose=int(args.verbose)
     )
@@ -214,16 +221,17 @@ def cmd_study(args) -> int:
     return 0
 
 
-def _quiet_tune(verbose: bool) -> None:
+def _quiet(verbose: bool) -> None:
     """Without --verbose, a progress bar per sweep stands in for Tune's output: Tune's classic
     reporter, silent at verbose 0 (the new one still prints a header per experiment), no INFO
-    lines, and no warning that short trials snapshot the experiment often (harmless on one machine)."""
+    lines, no warning that short trials snapshot the experiment often (harmless on one machine),
+    no notice that a new local Ray turned its default token authentication on, and no lines from
+    MLflow creating or upgrading its SQLite tables."""
     if not verbose:
-        import logging
-
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-        logging.getLogger("ray.tune").setLevel(logging.WARNING)
+        for name, level in QUIET_LOGGERS.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def cmd_sweep(args) -> int:
@@ -238,7 +246,7 @@ def cmd_sweep(args) -> int:
             f"--resume: no unfinished sweep {spec.name!r} in {path} "
             "(leave --resume out to start it, or name its --storage)"
         )
-    _quiet_tune(args.verbose)
+    _quiet(args.verbose)
     out = run_sweep(
         spec,
         store := resolve_store(args.tracking_uri, args.store),

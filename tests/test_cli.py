@@ -59,3 +59,32 @@ def test_console_script_exits_2_with_one_line_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_without_verbose_the_start_up_notices_of_ray_and_mlflow_are_dropped(monkeypatch):
+    """Ray's notice that a new local Ray turned token authentication on and MLflow's lines on
+    creating its SQLite tables come from these modules' own loggers; ``_quiet`` silences them
+    (and Tune's INFO lines) unless --verbose. A renamed module would make its key a no-op."""
+    import logging
+
+    import mlflow.store.db.utils as mlflow_db
+    from ray._private.authentication import authentication_token_setup as ray_auth
+
+    from ferlab import cli
+
+    saved = {name: logging.getLogger(name).level for name in cli.QUIET_LOGGERS}
+    monkeypatch.setenv("RAY_AIR_NEW_OUTPUT", "1")  # restored after the test, as _quiet sets only defaults
+    monkeypatch.setenv("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    try:
+        for name in cli.QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        cli._quiet(True)
+        assert ray_auth.logger.isEnabledFor(logging.WARNING) and mlflow_db._logger.isEnabledFor(logging.INFO)
+        cli._quiet(False)
+        assert not ray_auth.logger.isEnabledFor(logging.WARNING)
+        assert not mlflow_db._logger.isEnabledFor(logging.INFO)
+        assert not logging.getLogger("ray.tune").isEnabledFor(logging.INFO)
+        assert ray_auth.logger.name in cli.QUIET_LOGGERS and mlflow_db._logger.name in cli.QUIET_LOGGERS
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
