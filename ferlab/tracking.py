@@ -62,6 +62,7 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflo
 KIND_TAG = "ferlab.kind"  # sweep, study (the run that holds a sweep's or a study's runs)
 TRIAL_TAG = "ferlab.trial_id"
 DRIVER_TAG = "ferlab.driver"  # host:pid:start of the process that drives the run
+WORKER_TAG = "ferlab.worker"  # host:pid of the process that computed a trial (Tune reuses one for several)
 VERSION_TAG = "ferlab.version"
 COMMIT_TAG = "ferlab.git_commit"
 ERROR_TAG = "ferlab.error"
@@ -440,6 +441,7 @@ class TrialLog:
                 tags={
                     **({PARENT_TAG: parent_id} if parent_id is not None else {}),
                     TRIAL_TAG: trial_id,
+                    WORKER_TAG: f"{socket.gethostname()}:{os.getpid()}",
                     **own_tags(driver),
                     **{k: _text(v) for k, v in tags.items()},
                 },

@@ -16,7 +16,7 @@ from ferlab.config import ConfigError
 from ferlab.report import ReportSpec
 from ferlab.study import run_study
 from ferlab.study.spec import Phase, Study, Target, expand, load_study, static_targets
-from ferlab.tracking import KEY_TAG, LABEL_TAG
+from ferlab.tracking import KEY_TAG, LABEL_TAG, WORKER_TAG
 from ferlab.workers.plan import check_run, plan_for, relabel_arch, select_names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -242,6 +242,10 @@ def test_tiny_study_report_matches_mlflow_and_rerun_reuses(tmp_path, local_ray):
     cell = report.summary.set_index("label").loc["copier"]
     assert cell["n"] == 4 and cell["fer_score"] == pytest.approx(np.mean(values), rel=1e-12)
     assert f"{np.mean(values):.3f} [" in text
+
+    # Tune reuses a trial's process for the next: 4 runs on 2 CPUs take at most 2 processes
+    workers = {r.data.tags[WORKER_TAG] for r in runs}
+    assert 1 <= len(workers) <= 2, workers
 
     # pairing: each reproducer painted an image one discoverer found
     paired = report.comparisons.iloc[0]

@@ -453,6 +453,7 @@ def _new_tuner(spec: SweepSpec, fn, space: dict, trials: dict[str, Trial], stora
             mode=spec.mode if spec.metric else None,
             scheduler=scheduler,
             num_samples=spec.num_samples,
+            reuse_actors=True,  # a trial process keeps its imports and compiled programs for the next
         ),
         run_config=tune.RunConfig(
             name=safe_name(spec.name),
