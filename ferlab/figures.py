@@ -84,7 +84,7 @@ def sweep_grid(frames: np.ndarray, names: list[str], steps=(-1.0, -0.5, 0.0, 0.5
     """Rows of sweep frames ``(n, len(steps), S, S, 3)``, titled by ``names`` and step.
 
     One mosaic (a thin white gap between frames) drawn by a single ``imshow``, as
-    ``feature_grid`` is: an axes per frame cost about a second per net in a study's trials."""
+    ``feature_grid`` is: an axes per frame cost about 1.7 s per net in a study's trials."""
     frames = np.clip(np.asarray(frames, np.float32), 0, 1)
     n, k, size = frames.shape[:3]
     gap = max(1, size // 16)

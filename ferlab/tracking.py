@@ -431,9 +431,11 @@ class TrialLog:
         if parent_id is not None:
             where += f" and tags.`{PARENT_TAG}` = '{parent_id}'"
         found = self.client.search_runs([experiment_id], filter_string=where, max_results=1)
+        worker = f"{socket.gethostname()}:{os.getpid()}"
         if found:
             self.run_id = found[0].info.run_id
             self.client.update_run(self.run_id, status="RUNNING")
+            self.client.set_tag(self.run_id, WORKER_TAG, worker)  # the process that resumed it
         else:
             run = self.client.create_run(
                 experiment_id,
@@ -441,7 +443,7 @@ class TrialLog:
                 tags={
                     **({PARENT_TAG: parent_id} if parent_id is not None else {}),
                     TRIAL_TAG: trial_id,
-                    WORKER_TAG: f"{socket.gethostname()}:{os.getpid()}",
+                    WORKER_TAG: worker,
                     **own_tags(driver),
                     **{k: _text(v) for k, v in tags.items()},
                 },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ferlab.tracking import (
     PARENT_TAG,
     Store,
     TrackingError,
+    WORKER_TAG,
     TrialLog,
     check_store,
     client,
@@ -54,6 +56,7 @@ def test_trial_log_resumes_its_run_and_logs_each_generation_once(store):
     for g in range(3):
         log.generation({"generation": g, "best_fitness": -1.0 / (g + 1)})
     log.flush()
+    log.client.set_tag(log.run_id, WORKER_TAG, "elsewhere:1")  # as if another process had started it
     again = TrialLog(store, exp, parent, "trial_a", "a", {"regime": "toy", "seed": 1}, {"seed": 1})
     assert again.run_id == log.run_id and again.logged == {0, 1, 2}
     for g in range(1, 4):  # a resumed worker replays generations 1..2 before reaching 3
@@ -65,6 +68,7 @@ def test_trial_log_resumes_its_run_and_logs_each_generation_once(store):
     run = mc.get_run(log.run_id)
     assert run.info.status == "FINISHED" and run.data.tags[PARENT_TAG] == parent
     assert run.data.tags["regime"] == "toy" and run.data.params == {"seed": "1", "arch.x": "[1, 2]"}
+    assert run.data.tags[WORKER_TAG] == f"{socket.gethostname()}:{os.getpid()}"  # the process that resumed it
     other = TrialLog(store, exp, parent, "trial_b", "b", {}, {})
     assert other.run_id != log.run_id and other.logged == set()
     assert close_children(store, exp, parent) == 1  # trial_b never finished (e.g. stopped by ASHA)
