@@ -11,7 +11,9 @@ sweeps never import ``mlflow``. The layout:
 - every run tagged with the code that made it (``ferlab.version``,
   ``ferlab.git_commit``) and the process that drives it (``ferlab.driver``,
   ``host:pid:start``), so a rerun can tell runs left RUNNING by a dead driver
-  and mark them KILLED (``reap``) before it starts new ones;
+  and mark them KILLED (``reap``) before it starts new ones; a trial's run also
+  names the process that computed it (``ferlab.worker``, ``host:pid``: one
+  process serves several trials of a sweep in turn);
 - per-generation metrics with ``step = generation`` (exactly once each, even
   after a trial resumes from an older checkpoint), among them ``loss`` (the
   MSE of the run's best net to its target: lower is better, the one fit sign
