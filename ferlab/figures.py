@@ -45,11 +45,32 @@ def output_image(net: DenseNet, size: int = 256) -> bytes:
     return png_bytes(render(net, size).rgb)
 
 
-def feature_grid(net: DenseNet, size: int = 64, cell: float = 0.45) -> bytes:
-    """Every unit's map: inputs (x, y, d, bias) at the bottom, each hidden layer, outputs on top.
+def mosaic(rows: list[list[np.ndarray]], width: float, height: float):
+    """Cells ``(S, S, C)`` laid out row by row with a thin white gap, drawn by a single ``imshow``
+    on a ``width`` x ``height`` inch figure with no ticks or frame: ``(fig, ax, centre)``, where
+    ``centre(i)`` is the middle of the i-th row or column, for labels. One image instead of an
+    axes per cell: an axes each cost seconds per net in a study's trials."""
+    size, channels = rows[0][0].shape[0], rows[0][0].shape[-1]
+    gap = max(1, size // 16)
+    step = size + gap
+    image = np.ones((len(rows) * step - gap, max(len(cells) for cells in rows) * step - gap, channels))
+    for r, cells in enumerate(rows):
+        for c, values in enumerate(cells):
+            image[r * step : r * step + size, c * step : c * step + size] = values
+    fig, axes = subplots(1, 1, width, height)
+    ax = axes[0, 0]
+    ax.imshow(image, interpolation="nearest", aspect="auto")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    return fig, ax, lambda i: i * step + size / 2
 
-    The maps are tiled into one mosaic (a thin light gap between cells) drawn by a single
-    ``imshow``: an axes per map made this figure cost seconds per net in a study's trials."""
+
+def feature_grid(net: DenseNet, size: int = 64, cell: float = 0.45) -> bytes:
+    """Every unit's map: inputs (x, y, d, bias) at the bottom, each hidden layer, outputs on top,
+    tiled into one ``mosaic``."""
     image = render(net, size, features=True)
     feats = np.asarray(image.features)  # (L, S, S, W)
     inputs = np.asarray(grid(size))
@@ -58,51 +79,29 @@ def feature_grid(net: DenseNet, size: int = 64, cell: float = 0.45) -> bytes:
     hsv = np.asarray(image.hsv)
     rows.append([hsv[..., k] for k in range(3)])
     rows.reverse()  # outputs on top
-    ncols = max(len(maps) for maps in rows)
-    gap = max(1, size // 16)
-    step = size + gap
-    rgba = np.ones((len(rows) * step - gap, ncols * step - gap, 4))
     cmap = matplotlib.colormaps[CMAP]
-    for r, maps in enumerate(rows):
-        for c, values in enumerate(maps):
-            rgba[r * step : r * step + size, c * step : c * step + size] = cmap((np.clip(values, -1, 1) + 1) / 2)
-    fig, axes = subplots(1, 1, cell * ncols + 0.8, cell * len(rows))
-    ax = axes[0, 0]
-    ax.imshow(rgba, interpolation="nearest", aspect="auto")
-    ax.set_xticks([])
+    ncols = max(len(maps) for maps in rows)
+    fig, ax, centre = mosaic(
+        [[cmap((np.clip(values, -1, 1) + 1) / 2) for values in maps] for maps in rows],
+        cell * ncols + 0.8,
+        cell * len(rows),
+    )
     levels = len(rows) - 1
     labels = ["out"] + [f"L{levels - r}" for r in range(1, levels)] + ["in"]
-    ax.set_yticks([r * step + size / 2 for r in range(len(rows))], labels, fontsize=6)
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
+    ax.set_yticks([centre(r) for r in range(len(rows))], labels, fontsize=6)
     fig.subplots_adjust(left=0.04, right=0.995, top=0.995, bottom=0.005)
     return figure_png(fig)
 
 
 def sweep_grid(frames: np.ndarray, names: list[str], steps=(-1.0, -0.5, 0.0, 0.5, 1.0), cell: float = 1.0) -> bytes:
-    """Rows of sweep frames ``(n, len(steps), S, S, 3)``, titled by ``names`` and step.
-
-    One mosaic (a thin white gap between frames) drawn by a single ``imshow``, as
-    ``feature_grid`` is: an axes per frame cost about 1.7 s per net in a study's trials."""
+    """Rows of sweep frames ``(n, len(steps), S, S, 3)``, titled by ``names`` and step, tiled into
+    one ``mosaic``."""
     frames = np.clip(np.asarray(frames, np.float32), 0, 1)
-    n, k, size = frames.shape[:3]
-    gap = max(1, size // 16)
-    step = size + gap
-    mosaic = np.ones((n * step - gap, k * step - gap, 3), np.float32)
-    for r in range(n):
-        for c in range(k):
-            mosaic[r * step : r * step + size, c * step : c * step + size] = frames[r, c]
+    n, k = frames.shape[:2]
     width, height = cell * k + 1.6, cell * n + 0.3
-    fig, axes = subplots(1, 1, width, height)
-    ax = axes[0, 0]
-    ax.imshow(mosaic, interpolation="nearest", aspect="auto")
-    centres = [i * step + size / 2 for i in range(max(n, k))]
-    ax.set_yticks(centres[:n], names, fontsize=6)
-    ax.set_xticks(centres[:k], [f"{t:+g}" for t in steps[:k]], fontsize=7)
+    fig, ax, centre = mosaic([list(row) for row in frames], width, height)
+    ax.set_yticks([centre(r) for r in range(n)], names, fontsize=6)
+    ax.set_xticks([centre(c) for c in range(k)], [f"{t:+g}" for t in steps[:k]], fontsize=7)
     ax.xaxis.tick_top()
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
     fig.subplots_adjust(left=1.5 / width, right=0.995, top=1 - 0.3 / height, bottom=0.005)
     return figure_png(fig)
