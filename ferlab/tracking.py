@@ -12,7 +12,7 @@ sweeps never import ``mlflow``. The layout:
   ``ferlab.git_commit``) and the process that drives it (``ferlab.driver``,
   ``host:pid:start``), so a rerun can tell runs left RUNNING by a dead driver
   and mark them KILLED (``reap``) before it starts new ones; a trial's run also
-  names the process that computed it (``ferlab.worker``, ``host:pid``: one
+  names the process that computed it (``ferlab.worker``, ``host:pid:start``: one
   process serves several trials of a sweep in turn);
 - per-generation metrics with ``step = generation`` (exactly once each, even
   after a trial resumes from an older checkpoint), among them ``loss`` (the
@@ -64,7 +64,7 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflo
 KIND_TAG = "ferlab.kind"  # sweep, study (the run that holds a sweep's or a study's runs)
 TRIAL_TAG = "ferlab.trial_id"
 DRIVER_TAG = "ferlab.driver"  # host:pid:start of the process that drives the run
-WORKER_TAG = "ferlab.worker"  # host:pid of the process that computed a trial (Tune reuses one for several)
+WORKER_TAG = "ferlab.worker"  # host:pid:start of the process that computed a trial (Tune reuses one for several)
 VERSION_TAG = "ferlab.version"
 COMMIT_TAG = "ferlab.git_commit"
 ERROR_TAG = "ferlab.error"
@@ -433,7 +433,7 @@ class TrialLog:
         if parent_id is not None:
             where += f" and tags.`{PARENT_TAG}` = '{parent_id}'"
         found = self.client.search_runs([experiment_id], filter_string=where, max_results=1)
-        worker = f"{socket.gethostname()}:{os.getpid()}"
+        worker = driver_id()
         if found:
             self.run_id = found[0].info.run_id
             self.client.update_run(self.run_id, status="RUNNING")

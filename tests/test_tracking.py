@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from ferlab.tracking import (
     client,
     close_children,
     default_store,
+    driver_id,
     start_sweep,
 )
 from helpers import toy_fer, toy_plan
@@ -68,7 +68,7 @@ def test_trial_log_resumes_its_run_and_logs_each_generation_once(store):
     run = mc.get_run(log.run_id)
     assert run.info.status == "FINISHED" and run.data.tags[PARENT_TAG] == parent
     assert run.data.tags["regime"] == "toy" and run.data.params == {"seed": "1", "arch.x": "[1, 2]"}
-    assert run.data.tags[WORKER_TAG] == f"{socket.gethostname()}:{os.getpid()}"  # the process that resumed it
+    assert run.data.tags[WORKER_TAG] == driver_id()  # the process that resumed it
     other = TrialLog(store, exp, parent, "trial_b", "b", {}, {})
     assert other.run_id != log.run_id and other.logged == set()
     assert close_children(store, exp, parent) == 1  # trial_b never finished (e.g. stopped by ASHA)
