@@ -192,6 +192,39 @@ def test_fracture_counts_mirror_pairs_as_one_region():
     assert float(regions.fracture(apart, "x", 0.1)) == pytest.approx(0.5, abs=1e-6)
 
 
+def _flood_labels(mask: np.ndarray, axis: str | None) -> np.ndarray:
+    """An independent oracle for regions.components: breadth-first flood fill, one pixel at a time."""
+    size = mask.shape[0]
+    out = np.full(mask.shape, size * size, np.int32)
+    for i0, j0 in zip(*np.nonzero(mask)):
+        if out[i0, j0] < size * size:
+            continue
+        seen, todo = {(i0, j0)}, [(i0, j0)]
+        while todo:
+            i, j = todo.pop()
+            near = [(i + di, j + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]
+            if axis is not None:
+                near.append((i, size - 1 - j) if axis == "x" else (size - 1 - i, j))
+            for p in near:
+                if 0 <= p[0] < size and 0 <= p[1] < size and mask[p] and p not in seen:
+                    seen.add(p)
+                    todo.append(p)
+        least = min(i * size + j for i, j in seen)
+        for p in seen:
+            out[p] = least
+    return out
+
+
+@pytest.mark.parametrize("axis", ["x", "y", None])
+def test_components_match_a_flood_fill_on_random_masks(axis):
+    masks = np.random.default_rng(7).random((6, 12, 12)) < np.array([0.1, 0.3, 0.45, 0.55, 0.7, 0.9])[:, None, None]
+    labels = regions.components(masks, axis)  # a batch of maps at once, none joined to another
+    assert labels.shape == masks.shape
+    for mask, got in zip(masks, labels):
+        np.testing.assert_array_equal(got, _flood_labels(mask, axis))
+    assert regions.components(np.zeros((5, 5), bool), axis).tolist() == [[25] * 5] * 5
+
+
 def test_spread_is_zero_for_one_part_and_one_for_all():
     assert float(regions.spread(jnp.zeros((16, 16)).at[0, 0].set(1.0), 4, None)) == pytest.approx(0.0, abs=1e-6)
     assert float(regions.spread(jnp.ones((16, 16)), 4, None)) == pytest.approx(1.0, abs=1e-6)

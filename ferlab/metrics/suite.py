@@ -184,27 +184,33 @@ CHANGE_STATS = ("share", "fracture", "spread", "fracture_free", "spread_free")
 
 
 @partial(jax.jit, static_argnames=("axis", "threshold", "parts"))
-def _change_stats(changes: jax.Array, axis: str, threshold: float, parts: int):
-    """Per sweep (B, K, S, S, 3) of K steps, the ``CHANGE_STATS``: antisymmetric share about
-    ``axis`` pooled over steps, fracture and spread with mirror pairs joined, and the axis-free
-    forms (fracture and spread without a mirror)."""
+def _change_maps(changes: jax.Array, axis: str, threshold: float, parts: int):
+    """Per sweep (B, K, S, S, 3) of K steps: the antisymmetric share about ``axis`` pooled over
+    steps, the spread with mirror pairs joined and without, and the energy map and its changed
+    pixels, from which ``change_stats`` labels the regions of fracture."""
     sym, anti = sym_energies(changes, axis)
     share = jnp.sum(anti, axis=1) / (jnp.sum(sym + anti, axis=1) + 1e-12)
     energy = jnp.mean(jnp.sum(jnp.square(changes), axis=-1), axis=1)
-    frac = jax.vmap(lambda e: regions.fracture(e, axis, threshold))(energy)
     spread = jax.vmap(lambda e: regions.spread(e, parts, axis))(energy)
-    frac_free = jax.vmap(lambda e: regions.fracture(e, None, threshold))(energy)
     spread_free = jax.vmap(lambda e: regions.spread(e, parts, None))(energy)
-    return share, frac, spread, frac_free, spread_free
+    return share, spread, spread_free, energy, regions.changed(energy, threshold)
 
 
 def change_stats(changes: np.ndarray, axis: str, cfg: MetricsConfig) -> dict[str, np.ndarray]:
-    """``_change_stats`` over chunks of ``cfg.chunk`` sweeps (one compiled shape per net), by name."""
+    """The ``CHANGE_STATS`` of sweeps (B, K, S, S, 3) of K steps, by name: antisymmetric share
+    about ``axis`` pooled over steps, fracture and spread with mirror pairs joined, and the
+    axis-free forms (fracture and spread without a mirror). Computed over chunks of
+    ``cfg.chunk`` sweeps (one compiled shape per net)."""
     n, chunk = changes.shape[0], cfg.chunk
     parts = []
     for start in range(0, n, chunk):
         rows = np.resize(np.arange(start, min(start + chunk, n)), chunk)
-        out = _change_stats(jnp.asarray(changes[rows]), axis, cfg.fracture_threshold, cfg.parts)
+        share, spread, spread_free, energy, mask = _change_maps(
+            jnp.asarray(changes[rows]), axis, cfg.fracture_threshold, cfg.parts
+        )
+        mask = np.asarray(mask)
+        frac, frac_free = (regions.largest_share(energy, regions.components(mask, a)) for a in (axis, None))
+        out = (share, frac, spread, frac_free, spread_free)
         parts.append([np.asarray(o)[: min(chunk, n - start)] for o in out])
     return {name: np.concatenate(col) for name, col in zip(CHANGE_STATS, zip(*parts))}
 
