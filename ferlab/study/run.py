@@ -1,8 +1,10 @@
 """Running a study: its phases as sweeps of trials (reusing finished runs), then one report.
 
 Every phase runs its missing runs (those whose run key has no FINISHED run in
-the study's experiment) as one sweep of trials under the study's own run,
-planned by the workers' planner and scored by the FER suite. Finished runs are
+the study's experiment) as trials under its own run, a child of the study's run,
+planned by the workers' planner and scored by the FER suite. Consecutive phases
+that need nothing from each other (``waves``) run as one sweep, so their trials
+share processes and fill the cluster together instead of one phase at a time. Finished runs are
 read back only through ``ferlab.tracking``. The report's rows are networks: one
 per scored final net of every run of the study (this profile), with the run's
 stats and its FER metrics.
@@ -20,7 +22,7 @@ import yaml
 
 from ferlab.config import ConfigError, to_dict
 from ferlab.report import Report, ReportSpec, write_report
-from ferlab.study.spec import Phase, RunEntry, Study, Target, expand, static_targets
+from ferlab.study.spec import Phase, RunEntry, Study, Target, expand, fer_size, static_targets
 from ferlab.tracking import FinishedRun
 
 
@@ -155,23 +157,27 @@ def _conduct(
     entries: list[RunEntry] = []
     ok = False
     try:
-        for phase in study.phases:
+        for wave in waves(study, stop_after_phase):
             done = finished_runs(store, experiment_id, study.name)
-            targets = phase_targets(study, phase, entries, done, store, out)
-            phase_entries = expand(phase, targets)
-            todo = [e for e in phase_entries if e.key not in done]
-            log(
-                f"phase {phase.name}: {len(phase_entries)} runs, {len(phase_entries) - len(todo)} reused, "
-                f"{len(todo)} to run"
-            )
-            reused += len(phase_entries) - len(todo)
-            if todo:
+            work = []
+            for phase in wave:
+                targets = phase_targets(study, phase, entries, done, store, out)
+                phase_entries = expand(phase, targets)
+                todo = [e for e in phase_entries if e.key not in done]
+                log(
+                    f"phase {phase.name}: {len(phase_entries)} runs, {len(phase_entries) - len(todo)} reused, "
+                    f"{len(todo)} to run"
+                )
+                reused += len(phase_entries) - len(todo)
                 for entry in todo:
                     check(entry.config)
-                failed = run_phase(
+                if todo:
+                    work.append((phase, todo))
+                entries += phase_entries
+            if work:
+                failed = run_wave(
                     study,
-                    phase,
-                    todo,
+                    work,
                     store,
                     out,
                     address=address,
@@ -182,11 +188,14 @@ def _conduct(
                     storage=storage,
                     resume=resume,
                 )
-                computed += len(todo) - failed
-                if failed:
-                    log(f"phase {phase.name}: {failed} runs failed (see their MLflow runs); the report omits them")
-            entries += phase_entries
-            if phase.name == stop_after_phase:
+                for phase, todo in work:
+                    computed += len(todo) - failed[phase.name]
+                    if failed[phase.name]:
+                        log(
+                            f"phase {phase.name}: {failed[phase.name]} runs failed (see their MLflow runs); "
+                            "the report omits them"
+                        )
+            if wave[-1].name == stop_after_phase:
                 ok = True
                 return StudyOutcome(None, experiment_id, study_run_id, computed, reused)
         report = report_study(study, entries, store, experiment_id, out, computed, reused)
@@ -221,10 +230,36 @@ def phase_targets(
     return targets
 
 
-def run_phase(
+def waves(study: Study, stop_after_phase: str | None = None) -> list[list[Phase]]:
+    """The study's phases in order, cut into waves that each run as one sweep: a phase joins the
+    wave before it unless it paints images a phase of that wave finds, or its trials differ in
+    what one sweep fixes for all (CPUs per trial, restarts, the FER suite's picture size). A wave
+    ends at ``stop_after_phase``."""
+    out: list[list[Phase]] = []
+    for phase in study.phases:
+        wave = out[-1] if out else None
+        sources = {t[6:] for t in phase.targets or [] if t.startswith("phase:")}
+        joins = (
+            wave is not None
+            and wave[-1].name != stop_after_phase
+            and not sources & {p.name for p in wave}
+            and _sweep_fixed(phase) == _sweep_fixed(wave[0])
+        )
+        if joins:
+            wave.append(phase)
+        else:
+            out.append([phase])
+    return out
+
+
+def _sweep_fixed(phase: Phase) -> tuple:
+    """What one sweep fixes for all its trials: CPUs per trial, restarts, the FER suite's size."""
+    return phase.cpus, phase.max_failures, fer_size(phase)
+
+
+def run_wave(
     study: Study,
-    phase: Phase,
-    todo: list[RunEntry],
+    work: list[tuple[Phase, list[RunEntry]]],
     store,
     out: Path,
     *,
@@ -235,12 +270,13 @@ def run_phase(
     parent: str,
     storage: str | Path | None = None,
     resume: bool = False,
-) -> int:
-    """Run the missing runs of one phase as one sweep of trials under the study's run; the number that failed."""
+) -> dict[str, int]:
+    """Run the missing runs of a wave's phases as one sweep of trials, each under its phase's run (a
+    child of the study's run); the number that failed, by phase."""
     from ferlab.tracking import phase_tags, safe_name, study_tags
     from ferlab.workers.cluster import join_uri
     from ferlab.workers.plan import fer_suite, plan_run
-    from ferlab.workers.sweep import Resources, Trial, run_trials
+    from ferlab.workers.sweep import Group, Resources, Trial, run_trials
 
     trials = [
         Trial(
@@ -249,27 +285,30 @@ def run_phase(
             study_tags(study.name, e.key, phase.name, phase.group, phase.role, e.image),
             phase.nets,
             phase.keep,
+            group=phase.name,
         )
+        for phase, todo in work
         for e in todo
     ]
+    first, todo = work[0]
     suite = fer or functools.partial(fer_suite, size=todo[0].fer_size, draw=False)
-    phase_storage = join_uri(str(storage if storage is not None else out / "tune"), safe_name(phase.name))
+    name = "+".join(phase.name for phase, _ in work)
+    wave_storage = join_uri(str(storage if storage is not None else out / "tune"), safe_name(name))
     outcome = run_trials(
         study.name,
         trials,
         store,
         address=address,
-        storage=phase_storage,
+        storage=wave_storage,
         resume=resume,
         planner=planner or plan_run,
         fer=suite,
         verbose=verbose,
-        tags=phase_tags(parent, phase.name),
-        run_name=phase.name,
-        resources=Resources(cpus=phase.cpus),
-        max_failures=phase.max_failures,
+        resources=Resources(cpus=first.cpus),
+        max_failures=first.max_failures,
+        groups={phase.name: Group(phase.name, phase_tags(parent, phase.name)) for phase, _ in work},
     )
-    return outcome.failed
+    return outcome.failed_by_group
 
 
 def runs_frame(study: Study, entries: list[RunEntry], store, experiment_id: str):

@@ -238,8 +238,7 @@ def expand(phase: Phase, targets: list[Target], code: dict | None = None) -> lis
             if phase.activation is not None:
                 config["arch"] = relabel_arch(config.get("arch"), phase.activation)
             runs.append((target, config, dict(zip(phase.grid, combo))))
-    # a bad resolution is the run check's to refuse, with its own message
-    size = max(_int(config.get("resolution", 64), 64) for _, config, _ in runs)
+    size = fer_size(phase)
     suite = suite_settings(size, FER_DRAW)
     out = []
     for target, config, point in runs:
@@ -262,6 +261,12 @@ def static_targets(study: Study, phase: Phase) -> list[Target]:
         elif not t.startswith("phase:"):
             out.append(Target(t, t))
     return out
+
+
+def fer_size(phase: Phase) -> int:
+    """The picture size the FER suite scores a phase's runs at: its largest resolution (base or grid).
+    A bad resolution is the run check's to refuse, with its own message."""
+    return max(_int(v, 64) for v in phase.grid.get("resolution", [phase.base.get("resolution", 64)]))
 
 
 def _int(value: Any, default: int) -> int:

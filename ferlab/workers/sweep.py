@@ -25,7 +25,8 @@ died is restored from there (``run_sweep(resume=True)``, ``ferlab sweep --resume
 
 ``run_sweep`` runs a spec's space; ``run_trials`` runs a given list of runs
 (``Trial``: a run config, its run name and tags, the final nets it keeps), as
-studies do.
+studies do, under one parent run or several (``Group``: a study's phases that
+share one Tune experiment, so that its trial processes serve them all).
 """
 
 from __future__ import annotations
@@ -172,6 +173,15 @@ class Trial:
     tags: dict[str, str] = field(default_factory=dict)
     nets: str = "*"
     keep: int | None = None
+    group: str = ""  # the parent run it logs under: a key of run_trials' groups
+
+
+@dataclass(frozen=True)
+class Group:
+    """A parent run of some of a sweep's trials: its run name and tags (a study's phase)."""
+
+    run_name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def trial(
@@ -256,9 +266,11 @@ def _run_name(plan: RunPlan, point: dict) -> str:
 @dataclass
 class SweepOutcome:
     experiment_id: str
-    parent_id: str
+    parent_id: str  # the (first) parent run
     trials: int
     failed: int
+    parents: dict[str, str] = field(default_factory=dict)  # each group's parent run
+    failed_by_group: dict[str, int] = field(default_factory=dict)
 
 
 def run_sweep(
@@ -286,7 +298,8 @@ def run_sweep(
     _check_cluster_store(store, address)
     storage = tune_storage(storage, address)
     with ray_session(address, spec.resources.gpus, dashboard=dashboard):
-        return _tune(spec, param_space(spec), {}, store, storage, resume, planner, fer, verbose, tags, run_name)
+        groups = {"": Group(run_name, tags or {})}
+        return _tune(spec, param_space(spec), {}, store, storage, resume, planner, fer, verbose, groups)
 
 
 def run_trials(
@@ -304,12 +317,19 @@ def run_trials(
     run_name: str | None = None,
     resources: Resources = Resources(),
     max_failures: int = 2,
+    groups: dict[str, Group] | None = None,
 ) -> SweepOutcome:
     """Run ``trials`` (unique names) as Tune trials of one sweep under experiment ``name``, as ``run_sweep``
-    runs a spec's points; the sweep's parent run is named ``run_name`` and tagged with ``tags``."""
+    runs a spec's points; the sweep's parent run is named ``run_name`` and tagged with ``tags``. With
+    ``groups``, each trial logs under the parent run of its ``group`` instead, one per group, all
+    sharing the sweep's trial processes (Tune's ``reuse_actors``) and its Tune experiment."""
     by_name = {t.name: t for t in trials}
     if len(by_name) != len(trials):
         raise ConfigError(f"{name}: trial names must be unique")
+    groups = groups or {"": Group(run_name, tags or {})}
+    unknown = sorted({t.group for t in trials} - set(groups))
+    if unknown:
+        raise ConfigError(f"{name}: trials name groups that are not given: {unknown}")
     spec = SweepSpec(name=name, metric="generation", mode="max", resources=resources, max_failures=max_failures)
     _check_cluster_store(store, address)
     storage = tune_storage(storage, address)
@@ -317,7 +337,7 @@ def run_trials(
         from ray import tune
 
         space = {"run": tune.grid_search(list(by_name))}
-        return _tune(spec, space, by_name, store, storage, resume, planner, fer, verbose, tags, run_name)
+        return _tune(spec, space, by_name, store, storage, resume, planner, fer, verbose, groups)
 
 
 def _check_cluster_store(store: Store, address: str | None) -> None:
@@ -343,15 +363,18 @@ def unfinished(path: str) -> bool:
     return any(t.status != "TERMINATED" for t in tune.ExperimentAnalysis(path).trials)
 
 
-def tune_trial(config: dict, *, store: Store, experiment_id: str, parent_id: str, **kwargs) -> None:
-    """What Tune runs: ``trial``, unless this trial's MLflow run already FINISHED. That happens in a
-    restored sweep: Tune's last snapshot of the experiment can lag behind a trial that ended just
-    before the driver died, and Tune would run it once more."""
+def tune_trial(
+    config: dict, *, store: Store, experiment_id: str, parents: dict[str, str], trials: dict[str, Trial], **kwargs
+) -> None:
+    """What Tune runs: ``trial`` under its group's parent run, unless this trial's MLflow run already
+    FINISHED. That happens in a restored sweep: Tune's last snapshot of the experiment can lag behind
+    a trial that ended just before the driver died, and Tune would run it once more."""
     import logging
 
     from ray import tune
 
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # a line per checkpoint otherwise
+    parent_id = parents[_group(config, trials)]
     mc = client(store)
     done = mc.search_runs(
         [experiment_id],
@@ -362,11 +385,17 @@ def tune_trial(config: dict, *, store: Store, experiment_id: str, parent_id: str
         ),
     )
     if not done:
-        trial(config, store=store, experiment_id=experiment_id, parent_id=parent_id, **kwargs)
+        trial(config, store=store, experiment_id=experiment_id, parent_id=parent_id, trials=trials, **kwargs)
 
 
-def _reopen_parent(store: Store, spec: SweepSpec, path: str) -> tuple[str, str] | None:
-    """The MLflow parent run of the sweep whose Tune experiment is ``path``, set RUNNING again."""
+def _group(config: dict, trials: dict[str, Trial]) -> str:
+    """The group of the trial that Tune's ``config`` names (a spec's points are all in group "")."""
+    return trials[config["run"]].group if "run" in config else ""
+
+
+def _reopen_parent(store: Store, spec: SweepSpec, path: str, run_name: str | None) -> tuple[str, str] | None:
+    """The MLflow parent run named ``run_name`` (any name if None) of the sweep whose Tune experiment
+    is ``path``, set RUNNING again."""
     mc = client(store)
     exp = mc.get_experiment_by_name(spec.name)
     if exp is None:
@@ -374,7 +403,7 @@ def _reopen_parent(store: Store, spec: SweepSpec, path: str) -> tuple[str, str] 
     for run in mc.search_runs(
         [exp.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'sweep'", order_by=["attributes.start_time DESC"]
     ):
-        if run.data.tags.get(TUNE_TAG) == path:
+        if run.data.tags.get(TUNE_TAG) == path and run_name in (None, run.info.run_name):
             mc.update_run(run.info.run_id, status="RUNNING")
             return exp.experiment_id, run.info.run_id
     return None
@@ -390,19 +419,22 @@ def _tune(
     planner,
     fer,
     verbose: int,
-    tags,
-    run_name,
+    groups: dict[str, Group],
 ) -> SweepOutcome:
     from ray import tune
 
     path = experiment_path(spec, storage)
     restore = resume and unfinished(path)
-    reopened = _reopen_parent(store, spec, path) if restore else None
-    if reopened is not None:
-        experiment_id, parent_id = reopened
-    else:  # a new sweep, or a restored one whose parent run is not in this store (its trials get new runs)
-        params = flatten({"sweep": _spec_params(spec)}) if not trials else {"trials": len(trials)}
-        experiment_id, parent_id = start_sweep(store, spec.name, params, {**(tags or {}), TUNE_TAG: path}, run_name)
+    parents: dict[str, str] = {}
+    for key, group in groups.items():
+        reopened = _reopen_parent(store, spec, path, group.run_name) if restore else None
+        if reopened is not None:
+            experiment_id, parents[key] = reopened
+        else:  # a new sweep, or a restored one whose parent run is not in this store (its trials get new runs)
+            count = sum(t.group == key for t in trials.values())
+            params = flatten({"sweep": _spec_params(spec)}) if not trials else {"trials": count}
+            tags = {**group.tags, TUNE_TAG: path}
+            experiment_id, parents[key] = start_sweep(store, spec.name, params, tags, group.run_name)
     crashed = True
     try:
         fn = tune.with_parameters(
@@ -411,7 +443,7 @@ def _tune(
             trials=trials,
             store=store,
             experiment_id=experiment_id,
-            parent_id=parent_id,
+            parents=parents,
             planner=planner,
             fer=fer,
             population_every=spec.population_every,
@@ -422,14 +454,20 @@ def _tune(
         if restore:
             tuner = tune.Tuner.restore(path, fn, resume_unfinished=True, resume_errored=True)
         else:
-            tuner = _new_tuner(spec, fn, space, trials, storage, verbose, run_name or spec.name)
+            label = "+".join(g.run_name for g in groups.values() if g.run_name) or spec.name
+            tuner = _new_tuner(spec, fn, space, trials, storage, verbose, label)
         grid = tuner.fit()
-        errors = sum(1 for r in grid if r.error is not None)
+        failed = dict.fromkeys(groups, 0)
+        for r in grid:
+            if r.error is not None:
+                failed[_group(r.config, trials)] += 1
         crashed = False
-        return SweepOutcome(experiment_id, parent_id, len(grid), errors)
+        first = parents[next(iter(groups))]
+        return SweepOutcome(experiment_id, first, len(grid), sum(failed.values()), parents, failed)
     finally:
-        close_children(store, experiment_id, parent_id)
-        end_run(store, parent_id, failed=crashed)
+        for parent_id in parents.values():
+            close_children(store, experiment_id, parent_id)
+            end_run(store, parent_id, failed=crashed)
 
 
 def _new_tuner(spec: SweepSpec, fn, space: dict, trials: dict[str, Trial], storage: str, verbose: int, label: str):
