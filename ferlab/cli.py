@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="restore a phase sweep whose driver died from its checkpoints in --storage",
+        help="restore the wave of phases whose driver died from its checkpoints in --storage",
     )
     p.add_argument("--verbose", action="store_true", help="Ray Tune's trial tables instead of a progress bar")
     p.set_defaults(func=cmd_study)

@@ -286,6 +286,58 @@ def test_interrupted_study_finishes_without_redoing_runs(tmp_path, local_ray):
     check_children(store, after)
 
 
+def test_phases_that_need_nothing_from_each_other_share_a_wave():
+    from ferlab.study.run import waves
+
+    def phase(name, targets=None, **kw):
+        return Phase(name, {"regime": "toy", "resolution": kw.pop("resolution", 32)}, targets=targets, **kw)
+
+    study = Study(
+        "w",
+        [
+            phase("a"),
+            phase("b"),
+            phase("c", ["phase:a"]),
+            phase("d", ["phase:b"]),
+            phase("e", ["phase:c"]),
+            phase("f", cpus=2),
+            phase("g", cpus=2, resolution=64),
+        ],
+        analysis=ReportSpec(),
+    )
+    assert [[p.name for p in w] for w in waves(study)] == [["a", "b"], ["c", "d"], ["e"], ["f"], ["g"]]
+    assert [[p.name for p in w] for w in waves(study, stop_after_phase="a")][:2] == [["a"], ["b"]]
+
+
+@pytest.mark.slow  # 20 s on Ray; test_phases_that_need_nothing_from_each_other_share_a_wave checks the waves
+def test_a_wave_of_independent_phases_shares_its_processes(tmp_path, local_ray):
+    """Two discoverer phases and a reproducer of one: the first two run as one sweep, so their four
+    runs take at most two processes (two phases run one after the other would take four), and every
+    run still sits under its own phase's run."""
+    import dataclasses
+
+    from ferlab.tracking import PHASE_TAG, client, default_store
+
+    base = tiny_study(seeds=2)
+    twin = dataclasses.replace(base.phases[0], name="open2", label="finder2")
+    study = dataclasses.replace(base, phases=[base.phases[0], twin, base.phases[1]])
+    store = default_store(tmp_path / "mlruns")
+    done = _run(study, store, tmp_path / "out")
+    assert done.computed == 2 + 2 + 4 and done.reused == 0
+    mc = client(store)
+    sweeps = {
+        r.info.run_id: r.info.run_name for r in mc.search_runs([done.experiment_id], "tags.`ferlab.kind` = 'sweep'")
+    }
+    assert sorted(sweeps.values()) == ["open", "open2", "repro"]
+    runs = mc.search_runs([done.experiment_id], f"tags.`{KEY_TAG}` != ''")
+    assert len(runs) == 8
+    for run in runs:
+        assert sweeps[run.data.tags["mlflow.parentRunId"]] == run.data.tags[PHASE_TAG]
+    first_wave = {r.data.tags[WORKER_TAG] for r in runs if r.data.tags[PHASE_TAG] in ("open", "open2")}
+    assert 1 <= len(first_wave) <= 2, first_wave
+    check_children(store, runs)
+
+
 @pytest.mark.slow  # 27 s: two study passes on Ray; the default run checks an unmatched cell against MLflow
 def test_a_cell_at_the_fit_gate_is_recomputed_from_the_mlflow_client(tmp_path, local_ray):
     """The report's headline cell for the reproducers (n, mean fer_score at the fit gate, and the

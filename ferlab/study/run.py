@@ -89,9 +89,9 @@ def run_study(
 
     ``planner(config) -> RunPlan`` and ``fer`` default to the workers' planner (the real regimes)
     and the FER suite (tests pass stand-ins); ``stop_after_phase`` ends after that phase with no
-    report (an interruption). Every phase runs in one Ray session. Phase sweeps keep Tune's
-    checkpoints under ``storage`` (default ``<out_dir>/tune``), one folder per phase; with ``resume``,
-    a phase sweep whose driver died is restored from there (``run_sweep(resume=True)``).
+    report (an interruption). Every phase runs in one Ray session. Each wave's sweep keeps Tune's
+    checkpoints under ``storage`` (default ``<out_dir>/tune``), one folder per wave named for its
+    phases; with ``resume``, a wave whose driver died is restored from there (``run_sweep(resume=True)``).
     """
     from ferlab.tracking import check_store
     from ferlab.workers.cluster import ray_session

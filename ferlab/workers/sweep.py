@@ -426,17 +426,18 @@ def _tune(
     path = experiment_path(spec, storage)
     restore = resume and unfinished(path)
     parents: dict[str, str] = {}
-    for key, group in groups.items():
-        reopened = _reopen_parent(store, spec, path, group.run_name) if restore else None
-        if reopened is not None:
-            experiment_id, parents[key] = reopened
-        else:  # a new sweep, or a restored one whose parent run is not in this store (its trials get new runs)
-            count = sum(t.group == key for t in trials.values())
-            params = flatten({"sweep": _spec_params(spec)}) if not trials else {"trials": count}
-            tags = {**group.tags, TUNE_TAG: path}
-            experiment_id, parents[key] = start_sweep(store, spec.name, params, tags, group.run_name)
+    experiment_id = ""
     crashed = True
     try:
+        for key, group in groups.items():
+            reopened = _reopen_parent(store, spec, path, group.run_name) if restore else None
+            if reopened is not None:
+                experiment_id, parents[key] = reopened
+            else:  # a new sweep, or a restored one whose parent run is not in this store (its trials get new runs)
+                count = sum(t.group == key for t in trials.values())
+                params = flatten({"sweep": _spec_params(spec)}) if not trials else {"trials": count}
+                tags = {**group.tags, TUNE_TAG: path}
+                experiment_id, parents[key] = start_sweep(store, spec.name, params, tags, group.run_name)
         fn = tune.with_parameters(
             tune_trial,
             base=spec.base,
