@@ -91,7 +91,10 @@ def run_study(
     and the FER suite (tests pass stand-ins); ``stop_after_phase`` ends after that phase with no
     report (an interruption). Every phase runs in one Ray session. Each wave's sweep keeps Tune's
     checkpoints under ``storage`` (default ``<out_dir>/tune``), one folder per wave named for its
-    phases; with ``resume``, a wave whose driver died is restored from there (``run_sweep(resume=True)``).
+    phases that have runs to do; with ``resume``, a wave whose driver died is restored from there
+    (``run_sweep(resume=True)``) when the same phases still have runs to do. If one of them finished
+    before the driver died, the rest run as a new sweep: their finished runs are reused as always,
+    but their unfinished trials start again from generation 0, not from Tune's checkpoints.
     """
     from ferlab.tracking import check_store
     from ferlab.workers.cluster import ray_session
@@ -126,7 +129,7 @@ def check_study(study: Study, check: Callable[[dict], None] | None = None) -> No
 
     check = check or check_run
     for phase in study.phases:
-        if not any(t.startswith("phase:") for t in phase.targets or []):
+        if not phase.sources:
             for entry in expand(phase, static_targets(study, phase)):
                 try:
                     check(entry.config)
@@ -214,10 +217,9 @@ def phase_targets(
     from ferlab.tracking import download_net
 
     targets = static_targets(study, phase)
-    sources = [t[6:] for t in phase.targets or [] if t.startswith("phase:")]
-    if not sources:
+    if not phase.sources:
         return targets
-    rows = network_rows([e for e in earlier if e.phase.name in sources], runs)
+    rows = network_rows([e for e in earlier if e.phase.name in phase.sources], runs)
     rows.sort(key=lambda r: r["image"])
     if phase.sample is not None and len(rows) > phase.sample:
         rng = np.random.default_rng(study.seed)
@@ -238,11 +240,10 @@ def waves(study: Study, stop_after_phase: str | None = None) -> list[list[Phase]
     out: list[list[Phase]] = []
     for phase in study.phases:
         wave = out[-1] if out else None
-        sources = {t[6:] for t in phase.targets or [] if t.startswith("phase:")}
         joins = (
             wave is not None
             and wave[-1].name != stop_after_phase
-            and not sources & {p.name for p in wave}
+            and not set(phase.sources) & {p.name for p in wave}
             and _sweep_fixed(phase) == _sweep_fixed(wave[0])
         )
         if joins:

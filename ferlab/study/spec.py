@@ -101,6 +101,11 @@ class Phase:
     def group(self) -> str:
         return self.label or self.name
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The earlier phases whose found images this phase paints (its ``phase:NAME`` targets)."""
+        return tuple(t[6:] for t in self.targets or [] if t.startswith("phase:"))
+
 
 @dataclass(frozen=True)
 class Profile:
