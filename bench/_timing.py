@@ -80,3 +80,10 @@ def bare_chain_batch_units(kernels, inputs):
     for k in kernels:
         h = jnp.einsum("bij,bip->bjp", k, h)
     return h
+
+
+@jax.jit
+def bare_chain_batch_mapped(kernels, inputs):
+    """The batch's units-major chains one net after another (``lax.map``), as ferlab renders a batch
+    on a CPU; the benches take the fastest of the batch chains as the limit."""
+    return jax.lax.map(lambda k: bare_chain_units(k, inputs), kernels)

@@ -21,7 +21,7 @@ from pathlib import Path
 import jax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import bare_chain_batch, bare_chain_batch_units, best_time
+from _timing import bare_chain_batch, bare_chain_batch_mapped, bare_chain_batch_units, best_time
 
 from ferlab.cppn import init_net, load_net
 from ferlab.metrics import MetricsConfig, fer_metrics, fer_score, measure_many
@@ -81,7 +81,10 @@ def main():
     flops = 2 * arch.n_weights * args.size**2  # one picture's matmuls
     chunk = jax.tree.map(lambda *k: jax.numpy.stack(k), *([seeds[0]] * config.chunk))
     flat = grid(args.size).reshape(-1, 4)
-    bare = min(best_time(f, chunk.kernels, flat, repeats=5) for f in (bare_chain_batch, bare_chain_batch_units))
+    bare = min(
+        best_time(f, chunk.kernels, flat, repeats=5)
+        for f in (bare_chain_batch, bare_chain_batch_units, bare_chain_batch_mapped)
+    )
     print(
         f"pictures rendered (about): 1 seed {pictures[1]}, 8 seeds {pictures[len(seeds)]}; matmul rate "
         f"{pictures[1] * flops / one / 1e9:.1f} / {pictures[len(seeds)] * flops / eight / 1e9:.1f} GFLOP/s "

@@ -3,7 +3,8 @@
 The bare chain multiplies the same kernel shapes with no activations, colour
 or feature maps: the limit of this machine for these shapes. It is timed in
 three layouts, pixels-major, units-major and units-major in blocks of pixels
-(the one ferlab renders in), and the fastest one is the limit. The ratio says
+(the one ferlab renders in), and the fastest one is the limit; a batch's chain
+also one net after another (``lax.map``, as ferlab renders batches on a CPU). The ratio says
 how close rendering gets to it; the gap left is the activations themselves
 (exp for gaussian units, the sin polynomial), which the bare chain does not
 compute. With feature maps, a second bare chain also writes every layer's
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import (
     bare_chain,
     bare_chain_batch,
+    bare_chain_batch_mapped,
     bare_chain_batch_units,
     bare_chain_blocks,
     bare_chain_units,
@@ -78,6 +80,7 @@ def main():
             (lambda n: render(n, args.batch_size).rgb, (nets,)),
             (bare_chain_batch, (nets.kernels, flat_b)),
             (bare_chain_batch_units, (nets.kernels, flat_b)),
+            (bare_chain_batch_mapped, (nets.kernels, flat_b)),
             (activations, (pre,)),
         ],
         repeats=args.repeats,
@@ -85,9 +88,9 @@ def main():
     print(
         "bare chain, pixels-major / units-major / units-major in blocks: "
         f"1 net {t[1] * 1e3:.1f} / {t[2] * 1e3:.1f} / {t[3] * 1e3:.1f} ms, "
-        f"batch {t[7] * 1e3:.1f} / {t[8] * 1e3:.1f} ms (the fastest is the limit below)"
+        f"batch {t[7] * 1e3:.1f} / {t[8] * 1e3:.1f} / mapped {t[9] * 1e3:.1f} ms (the fastest is the limit below)"
     )
-    one_bare, batch_bare = min(t[1:4]), min(t[7], t[8])
+    one_bare, batch_bare = min(t[1:4]), min(t[7:10])
     rows = [
         (f"1 net, {args.size}x{args.size}", pixels, t[0], one_bare),
         (f"1 net + feature maps, {args.size}^2", pixels, t[4], one_bare),
@@ -96,7 +99,7 @@ def main():
     ]
     for label, px, mine, bare in rows:
         print(f"{label:<34}{px / mine:>14.3e}{px / bare:>14.3e}{bare / mine:>8.2f}")
-    acts = t[9] * arch.n_layers
+    acts = t[10] * arch.n_layers
     print(
         f"the activations alone (one layer's, times {arch.n_layers} layers, one net at {args.size}^2): "
         f"{acts * 1e3:.1f} ms; bare chain + activations {(one_bare + acts) * 1e3:.1f} ms against "

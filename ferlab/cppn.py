@@ -32,7 +32,7 @@ import numpy as np
 from flax import struct
 
 from ferlab import limits
-from ferlab.activations import ACTIVATIONS
+from ferlab.activations import ACTIVATIONS, identity
 from ferlab.errors import NetError
 
 N_INPUTS = 3 + 1  # x, y, d, bias
@@ -95,8 +95,23 @@ class Architecture:
         return tuple(name for name, count in self.groups for _ in range(count))
 
 
-def apply_groups(arch: Architecture, z: jax.Array, axis: int = -1) -> jax.Array:
-    """Apply each unit group's activation to its slice of ``axis`` (the units' axis)."""
+def apply_groups(arch: Architecture, z: jax.Array, axis: int = -1, in_place: bool = False) -> jax.Array:
+    """Apply each unit group's activation to its slice of ``axis`` (the units' axis).
+
+    By default the groups' results are concatenated, a form that stays fast under ``vmap``. With
+    ``in_place`` only the groups with a non-identity activation are written, into ``z``'s own
+    buffer: on a CPU, outside ``vmap``, that skips copying the identity and cache units (most of a
+    layerized net's) and a forward pass runs about 2x faster (``bench/render.py``); under ``vmap``
+    the batched update is slower than the concatenation. Both give the same bits.
+    """
+    if in_place:
+        start = 0
+        for name, count in arch.groups:
+            if ACTIVATIONS[name] is not identity:
+                part = jax.lax.slice_in_dim(z, start, start + count, axis=axis)
+                z = jax.lax.dynamic_update_slice_in_dim(z, ACTIVATIONS[name](part), start, axis=axis)
+            start += count
+        return z
     parts, start = [], 0
     for name, count in arch.groups:
         parts.append(ACTIVATIONS[name](jax.lax.slice_in_dim(z, start, start + count, axis=axis)))
@@ -104,28 +119,28 @@ def apply_groups(arch: Architecture, z: jax.Array, axis: int = -1) -> jax.Array:
     return jnp.concatenate(parts, axis=axis)
 
 
-def forward(arch: Architecture, kernels, inputs: jax.Array, units_major: bool = True):
+def forward(arch: Architecture, kernels, inputs: jax.Array, units_major: bool = True, in_place: bool = False):
     """``(hsv[..., 3], features[L, ..., width])`` of one net on ``inputs[..., 4]``.
 
     With ``units_major`` the hidden values are held as (units, pixels): each activation group is
     then a contiguous block of rows that vectorises along the pixels (a 4-unit slice of a
     22-wide row does not), which on a CPU makes a forward pass 1.5-2x faster (``bench/render.py``).
     Feature maps are returned pixels-first either way; when they are kept, the pixels-major
-    layout writes them without a transpose.
+    layout writes them without a transpose. ``in_place`` is ``apply_groups``'s (not under ``vmap``).
     """
     lead = inputs.shape[:-1]
     x = inputs.reshape(-1, inputs.shape[-1])
     if units_major:
         h, maps = x.T, []
         for k in kernels[:-1]:
-            h = apply_groups(arch, k.T @ h, axis=0)
+            h = apply_groups(arch, k.T @ h, axis=0, in_place=in_place)
             maps.append(h)
         out = (kernels[-1].T @ h).T
         features = jnp.stack(maps).transpose(0, 2, 1)
     else:
         h, maps = x, []
         for k in kernels[:-1]:
-            h = apply_groups(arch, h @ k)
+            h = apply_groups(arch, h @ k, in_place=in_place)
             maps.append(h)
         out = h @ kernels[-1]
         features = jnp.stack(maps)
@@ -179,9 +194,9 @@ class DenseNet:
         p = variables["params"]
         return cls(arch, tuple(p[f"Dense_{i}"]["kernel"] for i in range(arch.n_layers + 1)))
 
-    def __call__(self, inputs, units_major: bool = True):
-        """``(hsv, features)`` of one net (vmap for batches); ``forward`` says what ``units_major`` does."""
-        return forward(self.arch, self.kernels, inputs, units_major)
+    def __call__(self, inputs, units_major: bool = True, in_place: bool = False):
+        """``(hsv, features)`` of one net (vmap for batches); ``forward`` says what the flags do."""
+        return forward(self.arch, self.kernels, inputs, units_major, in_place)
 
     def flat(self) -> jax.Array:
         """All weights as one vector (per net, keeping batch axes)."""

@@ -4,7 +4,7 @@ Keep the k largest-magnitude weights, zero the rest, and find the smallest k
 whose picture still has PSNR >= ``psnr_db`` against the full net's (and does so
 for every larger k tried). The score is k / n_weights of the architecture, so
 a sparse Picbreeder net scores its few real links and a dense SGD net most of
-its kernels. All candidate k of a round render in vmapped chunks: a
+its kernels. All candidate k of a round render in batched chunks: a
 geometric grid first, then a linear grid between the last failing and first
 passing k.
 """

@@ -109,12 +109,13 @@ def _effects(net: DenseNet, index: jax.Array, steps: jax.Array, size: int):
     def pool(m):
         return m[: 2 * half, : 2 * half].reshape(half, 2, half, 2).mean(axis=(1, 3))
 
-    def frame(i, t):
-        change = jnp.sqrt(jnp.sum(jnp.square(render(net.with_flat(flat.at[i].add(t)), size).rgb - base), axis=-1))
+    def frame(rgb):
+        change = jnp.sqrt(jnp.sum(jnp.square(rgb - base), axis=-1))
         return pool(change / (jnp.sum(change) + EPS)), pool((change > VISIBLE).astype(jnp.float32))
 
     def link(i, ts):
-        shares, visible = jax.vmap(lambda t: frame(i, t))(ts)
+        moved = jax.vmap(lambda t: flat.at[i].add(t))(ts)
+        shares, visible = jax.vmap(frame)(render(net.with_flat(moved), size).rgb)
         return shares.sum(0), visible.mean(0)
 
     return jax.lax.map(lambda a: link(*a), (index, steps))

@@ -121,7 +121,7 @@ class MetricsConfig:
     fixed_step: float = 1.0  # the paper's fixed sweep step
     max_weights: int = 160  # single-weight sweeps at most (a random subset beyond)
     directions: int = 32  # random-direction sweeps
-    chunk: int = 64  # sweeps rendered per vmapped call
+    chunk: int = 64  # sweeps rendered per batched call
     const_tol: float = 1e-4  # a unit map with smaller std is constant
     dup_cos: float = 0.9999  # |cos| above which two unit maps are one
     effect_cos: float = 0.999  # cos above which two weights' effects are one
@@ -353,7 +353,7 @@ def measure_many(
 ) -> list[Measurement | DeadNet]:
     """The suite on each of ``nets`` (a run's seeds, a ladder's snapshots): a Measurement per net, or
     the DeadNet that says why it has none. Nets of one architecture are measured together, stage
-    by stage: their sweeps' pictures render in shared vmapped calls (on an accelerator the calls
+    by stage: their sweeps' pictures render in shared batched calls (on an accelerator the calls
     of many nets cost little more than one net's; on a CPU it saves the padding of each net's
     last chunk and a call per chunk), in groups of at most ``BATCH_PIXELS`` pixels' worth of nets to
     bound memory. Each net's numbers are those it gets alone."""

@@ -1,8 +1,9 @@
 """Weight sweeps, batched: move one weight (or one random direction) and watch the picture change.
 
 A sweep of weight i by step t renders the net with w_i -> w_i + t; a direction
-sweep renders w -> w + t v for a unit-norm v. Pictures render in vmapped
-chunks of one fixed size, so one compiled function serves a whole net. The
+sweep renders w -> w + t v for a unit-norm v. Pictures render in chunks of
+one fixed size, each a batch of moved nets painted by one ``render`` call, so
+one compiled function serves a whole net. The
 change maps d(t) = rgb(t) - rgb(0) are what the metrics read.
 
 Step sizes. Picbreeder weights are O(1) and sparse, SGD weights O(0.1) and
@@ -28,8 +29,7 @@ from ferlab.render import render
 @partial(jax.jit, static_argnames=("size",))
 def _pictures(nets: DenseNet, owner: jax.Array, dirs: jax.Array, steps: jax.Array, size: int) -> jax.Array:
     """Pictures (B, S, S, 3) of net ``owner[b]`` of the stack ``nets`` moved to w + steps[b] * dirs[b]."""
-    flats = nets.flat()
-    return jax.vmap(lambda i, d, t: render(nets.with_flat(flats[i] + t * d), size).rgb)(owner, dirs, steps)
+    return render(nets.with_flat(nets.flat()[owner] + steps[:, None] * dirs), size).rgb
 
 
 def as_directions(dirs, n_weights: int) -> np.ndarray:

@@ -58,7 +58,7 @@ from flax import struct
 
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_nets
-from ferlab.render import colour, render
+from ferlab.render import colour, picture, render
 from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result, fused
 from ferlab.search.targets import image_losses, load_arch, load_source, load_target, mse
@@ -142,7 +142,7 @@ def train(
     opt = optimizer(settings)
 
     def loss(net: DenseNet) -> jax.Array:
-        image = render(net, size)
+        image = picture(net, size)
         return mse(straight_through_colour(image.hsv) if settings.straight_through else image.rgb, target)
 
     def step(carry, _):
