@@ -1,5 +1,5 @@
 """SGD steps/s at the paper's skull settings (256x256, 12 layers of width 22): ferlab's ``train``
-for 1 seed and for 8 vmapped seeds, beside a paper-style reference step (one net, a jitted step of
+for 1 seed and for 8 seeds (on a CPU one after another, elsewhere vmapped), beside a paper-style reference step (one net, a jitted step of
 Adam on the normalised gradient, called from a Python loop, as the FER paper's ``train_sgd`` runs;
 its forward pass is the paper's pixels-major dense layers, ferlab renders units-major),
 timed in turn round by round. Prints the ratios and the achieved FLOP rate (a step is about 3x a
@@ -81,7 +81,7 @@ def main():
     rows = [
         ("reference jitted step (1 net, python loop)", a.steps / t_ref, 1),
         ("ferlab train, 1 seed", a.steps / t_one, 1),
-        (f"ferlab train, {a.seeds} vmapped seeds", a.steps / t_many, a.seeds),
+        (f"ferlab train, {a.seeds} seeds", a.steps / t_many, a.seeds),
     ]
     for label, rate, seeds in rows:
         print(f"{label:<44}{rate:>9.2f}{rate * seeds:>14.2f}{3 * fwd_flops * rate * seeds / 1e9:>9.2f}")

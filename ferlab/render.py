@@ -91,8 +91,11 @@ def render(net: DenseNet, size: int, features: bool = False) -> Image:
 
 
 def picture(net: DenseNet, size: int) -> Image:
-    """One net's picture as a pure function to compose under ``jax.vmap`` and ``jax.grad``."""
-    return _render_one(net, size, features=False, in_place=False)
+    """One net's picture as a pure function to compose under ``jax.vmap`` and ``jax.grad`` (SGD's
+    loss): all pixels in one block, activations concatenated, since a backward pass through pixel
+    blocks or in-place updates is slower (``bench/sgd.py``)."""
+    hsv = net(grid(size).reshape(size * size, -1))[0].reshape(size, size, -1)
+    return Image(colour(hsv), hsv)
 
 
 # Pixels per block when a net paints a large image without its feature maps (``_render_one``).

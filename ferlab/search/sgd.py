@@ -4,20 +4,24 @@ The recipe of Kumar et al. (2025) is the default: Flax default (LeCun normal)
 init, no biases, MSE in RGB to the target, the gradient divided by its global
 L2 norm before each Adam step (lr 3e-3), 100,000 steps (at 256x256 in the
 paper; the run's resolution sets it, 64x64 by default). Any number of seeds
-train together: nets are one batched DenseNet, the step is vmapped, and a
-generation is ``steps_per_generation`` steps under one ``lax.scan``. Every
-step's loss is kept in the state (so in checkpoints) and written as
-``losses.csv``.
+train together: nets are one batched DenseNet and a generation is
+``steps_per_generation`` steps under one ``lax.scan``. On a CPU each seed's
+gradient is computed on its own, one seed after another (``lax.map``): XLA's
+batched matmuls and their gradients run slower there than single ones (one
+seed 1.8x faster at 64x64 than as a batch of one, 8 seeds 1.5x; ``bench/sgd.py``),
+and a seed then trains bit for bit as it would alone. On other platforms the
+seeds are vmapped. Every step's loss is kept in the state (so in checkpoints)
+and written as ``losses.csv``.
 
 Training is chaotic at float precision: Adam's near-sign steps on tiny
 gradient components turn a last-bit difference into different networks within
 ~10 steps. So the gradient's norm is one reduction over each seed's flat
-gradient (per-kernel sums summed rounded differently for 1 and for 8 seeds);
-then at 16x16 a seed trains identically alone or beside 7 others. From 32x32
-XLA contracts a weight gradient's pixels in another order for a batch than for
-one net, so gradients agree only to float32 rounding (~6e-7 of their norm) and
-the seeds then drift from their vmapped twins exactly as far as a single run
-drifts when its init is nudged by one ulp (``bench/seed_drift.py``).
+gradient (per-kernel sums summed rounded differently for 1 and for 8 seeds).
+Vmapped (off a CPU), from 32x32 XLA contracts a weight gradient's pixels in
+another order for a batch than for one net, so gradients agree only to float32
+rounding (~6e-7 of their norm) and the seeds then drift from their vmapped twins
+exactly as far as a single run drifts when its init is nudged by one ulp
+(``bench/seed_drift.py``).
 
 ``warmup_steps`` ramps the learning rate linearly from 0 (the paper has no
 warmup, so the default is 0). Without it Adam's first steps move every weight
@@ -49,6 +53,7 @@ start at 0 and stay exactly 0, which separates "the weights" from "the search".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -147,7 +152,8 @@ def train(
 
     def step(carry, _):
         nets, opt_state = carry
-        values, grads = jax.vmap(jax.value_and_grad(loss))(nets)
+        each = jax.value_and_grad(loss)
+        values, grads = jax.lax.platform_dependent(nets, cpu=partial(one_by_one, each), default=jax.vmap(each))
         grads = masked(grads, mask)
         if settings.normalize_gradient:
             norm = jnp.linalg.norm(grads.flat(), axis=-1)  # one reduction per seed: see the module doc
@@ -157,6 +163,23 @@ def train(
 
     (nets, opt_state), losses = jax.lax.scan(step, (nets, opt_state), None, length=n_steps)
     return nets, opt_state, losses
+
+
+def one_by_one(fn, batch):
+    """``fn`` of each element of ``batch`` (leading axis), one after another, stacked.
+
+    A ``lax.map`` of one element is inlined by XLA and then compiled with its surroundings, which
+    rounds differently from the loop body of a longer map; the trip count is hidden from XLA
+    (``optimization_barrier``), so the body compiles alike for every batch size and an element's
+    result does not depend on how many share the call."""
+    n = jax.tree.leaves(batch)[0].shape[0]
+    pick = lambda i: jax.tree.map(lambda a: a[i], batch)
+    out = jax.tree.map(lambda s: jnp.zeros((n, *s.shape), s.dtype), jax.eval_shape(fn, pick(0)))
+
+    def body(i, acc):
+        return jax.tree.map(lambda a, v: a.at[i].set(v), acc, fn(pick(i)))
+
+    return jax.lax.fori_loop(0, jax.lax.optimization_barrier(jnp.int32(n)), body, out)
 
 
 def straight_through_colour(hsv: jax.Array) -> jax.Array:
