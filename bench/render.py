@@ -49,6 +49,16 @@ def bare_chain_maps(kernels, inputs):
     return h @ kernels[-1], jnp.stack(maps)
 
 
+@jax.jit
+def bare_chain_units_maps(kernels, inputs):
+    """The same, units-major (each unit's map a contiguous row, ferlab's layout for feature maps)."""
+    h, maps = inputs.T, []
+    for k in kernels[:-1]:
+        h = k.T @ h
+        maps.append(h)
+    return kernels[-1].T @ h, jnp.stack(maps)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default=DEFAULT_ARCH)
@@ -77,6 +87,7 @@ def main():
             (bare_chain_blocks, (one.kernels, flat)),
             (lambda n: render(n, args.size, features=True), (one,)),
             (bare_chain_maps, (one.kernels, flat)),
+            (bare_chain_units_maps, (one.kernels, flat)),
             (lambda n: render(n, args.batch_size).rgb, (nets,)),
             (bare_chain_batch, (nets.kernels, flat_b)),
             (bare_chain_batch_units, (nets.kernels, flat_b)),
@@ -88,18 +99,19 @@ def main():
     print(
         "bare chain, pixels-major / units-major / units-major in blocks: "
         f"1 net {t[1] * 1e3:.1f} / {t[2] * 1e3:.1f} / {t[3] * 1e3:.1f} ms, "
-        f"batch {t[7] * 1e3:.1f} / {t[8] * 1e3:.1f} / mapped {t[9] * 1e3:.1f} ms (the fastest is the limit below)"
+        f"batch {t[8] * 1e3:.1f} / {t[9] * 1e3:.1f} / mapped {t[10] * 1e3:.1f} ms; writing maps, pixels-major / "
+        f"units-major {t[5] * 1e3:.1f} / {t[6] * 1e3:.1f} ms (the fastest of each is the limit below)"
     )
-    one_bare, batch_bare = min(t[1:4]), min(t[7:10])
+    one_bare, maps_bare, batch_bare = min(t[1:4]), min(t[5:7]), min(t[8:11])
     rows = [
         (f"1 net, {args.size}x{args.size}", pixels, t[0], one_bare),
         (f"1 net + feature maps, {args.size}^2", pixels, t[4], one_bare),
-        ("  ... vs bare chain writing maps", pixels, t[4], t[5]),
-        (f"{args.batch} nets, {args.batch_size}x{args.batch_size}", pixels_b, t[6], batch_bare),
+        ("  ... vs bare chain writing maps", pixels, t[4], maps_bare),
+        (f"{args.batch} nets, {args.batch_size}x{args.batch_size}", pixels_b, t[7], batch_bare),
     ]
     for label, px, mine, bare in rows:
         print(f"{label:<34}{px / mine:>14.3e}{px / bare:>14.3e}{bare / mine:>8.2f}")
-    acts = t[10] * arch.n_layers
+    acts = t[11] * arch.n_layers
     print(
         f"the activations alone (one layer's, times {arch.n_layers} layers, one net at {args.size}^2): "
         f"{acts * 1e3:.1f} ms; bare chain + activations {(one_bare + acts) * 1e3:.1f} ms against "

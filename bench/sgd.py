@@ -1,11 +1,11 @@
 """SGD steps/s at the paper's skull settings (256x256, 12 layers of width 22): ferlab's ``train``
-for 1 seed and for 8 seeds (on a CPU one after another, elsewhere vmapped), beside a paper-style reference step (one net, a jitted step of
-Adam on the normalised gradient, called from a Python loop, as the FER paper's ``train_sgd`` runs;
-its forward pass is the paper's pixels-major dense layers, ferlab renders units-major),
-timed in turn round by round. Prints the ratios and the achieved FLOP rate (a step is about 3x a
-forward pass: forward, and backward through activations and kernels) beside the rate of a bare
-jitted matmul chain of the same shapes (forward only, no activations), to show how close to this
-machine's limit for width-22 matmuls each form runs.
+for 1 seed and for 8 seeds (on a CPU one after another, elsewhere vmapped), beside a paper-style
+reference step (one net, a jitted step of Adam on the normalised gradient, called from a Python
+loop, as the FER paper's ``train_sgd`` runs; its forward pass is the paper's pixels-major dense
+layers, ferlab renders units-major), timed in turn round by round. Prints the ratios and the
+achieved FLOP rate (a step is about 3x a forward pass: forward, and backward through activations
+and kernels) beside the rate of a bare jitted matmul chain of the same shapes (forward only, no
+activations), to show how close to this machine's limit for width-22 matmuls each form runs.
 
     PYTHONPATH=. python bench/sgd.py [--size 256] [--steps 10] [--seeds 8] [--quick]
 """

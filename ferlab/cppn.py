@@ -119,32 +119,37 @@ def apply_groups(arch: Architecture, z: jax.Array, axis: int = -1, in_place: boo
     return jnp.concatenate(parts, axis=axis)
 
 
+def hidden_layers(arch: Architecture, kernels, h: jax.Array, in_place: bool = False):
+    """Each hidden layer's values in turn, units-major (width, pixels), from inputs ``h`` (4, pixels)."""
+    for k in kernels[:-1]:
+        h = apply_groups(arch, k.T @ h, axis=0, in_place=in_place)
+        yield h
+
+
 def forward(arch: Architecture, kernels, inputs: jax.Array, units_major: bool = True, in_place: bool = False):
-    """``(hsv[..., 3], features[L, ..., width])`` of one net on ``inputs[..., 4]``.
+    """``(hsv[..., 3], features[L, width, ...])`` of one net on ``inputs[..., 4]``.
 
     With ``units_major`` the hidden values are held as (units, pixels): each activation group is
     then a contiguous block of rows that vectorises along the pixels (a 4-unit slice of a
-    22-wide row does not), which on a CPU makes a forward pass 1.5-2x faster (``bench/render.py``).
-    Feature maps are returned pixels-first either way; when they are kept, the pixels-major
-    layout writes them without a transpose. ``in_place`` is ``apply_groups``'s (not under ``vmap``).
+    22-wide row does not), which on a CPU makes a forward pass 1.5-2x faster (``bench/render.py``),
+    and each unit's feature map is one contiguous row, written as it is computed. The
+    pixels-major layout (the paper's) transposes its maps. ``in_place`` is ``apply_groups``'s
+    (not under ``vmap``).
     """
     lead = inputs.shape[:-1]
     x = inputs.reshape(-1, inputs.shape[-1])
     if units_major:
-        h, maps = x.T, []
-        for k in kernels[:-1]:
-            h = apply_groups(arch, k.T @ h, axis=0, in_place=in_place)
-            maps.append(h)
-        out = (kernels[-1].T @ h).T
-        features = jnp.stack(maps).transpose(0, 2, 1)
+        maps = list(hidden_layers(arch, kernels, x.T, in_place))
+        out = (kernels[-1].T @ maps[-1]).T
+        features = jnp.stack(maps)
     else:
         h, maps = x, []
         for k in kernels[:-1]:
             h = apply_groups(arch, h @ k, in_place=in_place)
             maps.append(h)
         out = h @ kernels[-1]
-        features = jnp.stack(maps)
-    return out.reshape(*lead, N_OUTPUTS), features.reshape(features.shape[0], *lead, arch.width)
+        features = jnp.stack(maps).transpose(0, 2, 1)
+    return out.reshape(*lead, N_OUTPUTS), features.reshape(*features.shape[:2], *lead)
 
 
 class _Kernel(nn.Module):
@@ -160,7 +165,7 @@ class _Kernel(nn.Module):
 class CPPN(nn.Module):
     """Flax module of a dense CPPN; Flax's default (LeCun normal) kernel init.
 
-    ``__call__(inputs[..., 4]) -> (hsv[..., 3], features[L, ..., width])``:
+    ``__call__(inputs[..., 4]) -> (hsv[..., 3], features[L, width, ...])``:
     the raw outputs and every hidden layer's activations (``forward``).
     """
 

@@ -72,10 +72,10 @@ def feature_grid(net: DenseNet, size: int = 64, cell: float = 0.45) -> bytes:
     """Every unit's map: inputs (x, y, d, bias) at the bottom, each hidden layer, outputs on top,
     tiled into one ``mosaic``."""
     image = render(net, size, features=True)
-    feats = np.asarray(image.features)  # (L, S, S, W)
+    feats = np.asarray(image.features)  # (L, W, S, S)
     inputs = np.asarray(grid(size))
     rows = [[inputs[..., k] for k in range(inputs.shape[-1])]]
-    rows += [[feats[layer, ..., u] for u in range(feats.shape[-1])] for layer in range(feats.shape[0])]
+    rows += [list(layer) for layer in feats]
     hsv = np.asarray(image.hsv)
     rows.append([hsv[..., k] for k in range(3)])
     rows.reverse()  # outputs on top

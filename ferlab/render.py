@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from ferlab.activations import ACTIVATIONS
-from ferlab.cppn import N_OUTPUTS, DenseNet
+from ferlab.cppn import N_OUTPUTS, DenseNet, hidden_layers
 from ferlab.genome import HSV_LABELS, INPUT_LABELS, Genome, to_hsv
 
 
@@ -58,7 +58,7 @@ def colour(hsv: jax.Array, clip=unit_clip) -> jax.Array:
 @struct.dataclass
 class Image:
     """A rendered picture: ``rgb`` (..., S, S, 3) in [0, 1], raw ``hsv`` outputs,
-    and, when asked for, ``features`` (..., L, S, S, width): every hidden unit's map."""
+    and, when asked for, ``features`` (..., L, width, S, S): every hidden unit's map."""
 
     rgb: jax.Array
     hsv: jax.Array
@@ -104,9 +104,10 @@ PIXEL_BLOCK = 8192
 
 def _render_one(net: DenseNet, size: int, features: bool, in_place: bool) -> Image:
     pixels = grid(size).reshape(size * size, -1)
-    if features:  # feature maps are written fastest pixels-major
-        hsv, feats = net(pixels, units_major=False)
-        feats = feats.reshape(feats.shape[0], size, size, -1)
+    if features:  # units-major: each unit's map is written as a contiguous row
+        blocked = in_place and pixels.shape[0] > PIXEL_BLOCK and not pixels.shape[0] % PIXEL_BLOCK
+        hsv, feats = _paint_maps_blocks(net, pixels) if blocked else net(pixels, in_place=in_place)
+        feats = feats.reshape(*feats.shape[:2], size, size)
     else:
         hsv, feats = _paint_blocks(net, pixels, in_place), None
     hsv = hsv.reshape(size, size, -1)
@@ -126,6 +127,26 @@ def _paint_blocks(net: DenseNet, pixels: jax.Array, in_place: bool) -> jax.Array
     padded = jnp.pad(pixels, ((0, blocks * PIXEL_BLOCK - n), (0, 0))).reshape(blocks, PIXEL_BLOCK, -1)
     painted = jax.lax.map(paint, padded) if in_place else jax.vmap(paint)(padded)
     return painted.reshape(-1, N_OUTPUTS)[:n]
+
+
+def _paint_maps_blocks(net: DenseNet, pixels: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``net(pixels)`` with feature maps, in blocks of ``PIXEL_BLOCK`` pixels one after another (a
+    multiple of it), each layer's block written in place into one (L, width, pixels) buffer: the
+    blocks' matmuls are faster and no stacking or transposing copies the maps afterwards
+    (``bench/render.py``). Same bits as one block."""
+    arch, kernels, n = net.arch, net.kernels, pixels.shape[0]
+
+    def block(b, carry):
+        maps, out = carry
+        start = b * PIXEL_BLOCK
+        inputs = jax.lax.dynamic_slice_in_dim(pixels, start, PIXEL_BLOCK).T
+        for layer, h in enumerate(hidden_layers(arch, kernels, inputs, in_place=True)):
+            maps = jax.lax.dynamic_update_slice(maps, h[None], (layer, 0, start))
+        return maps, jax.lax.dynamic_update_slice(out, kernels[-1].T @ h, (0, start))
+
+    empty = (jnp.zeros((arch.n_layers, arch.width, n), pixels.dtype), jnp.zeros((N_OUTPUTS, n), pixels.dtype))
+    maps, out = jax.lax.fori_loop(0, n // PIXEL_BLOCK, block, empty)
+    return out.T, maps
 
 
 def render_genome(genome: Genome, size: int) -> tuple[Image, dict[str, jax.Array]]:

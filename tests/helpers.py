@@ -137,8 +137,8 @@ def toy_fer(items) -> list[dict[str, float]]:
 
 def _toy_fer_one(net, out_dir: Path) -> dict[str, float]:
     image = np.asarray(render(net, SIZE).rgb)
-    feats = np.asarray(render(net, SIZE, features=True).features)  # (L, S, S, W)
-    grid = np.concatenate(list(np.concatenate(list(feats.transpose(0, 3, 1, 2)), axis=1)), axis=0)
+    feats = np.asarray(render(net, SIZE, features=True).features)  # (L, W, S, S)
+    grid = np.concatenate(list(np.concatenate(list(feats), axis=1)), axis=0)
     metrics = {"fer_score": float(np.std(feats)), "mean_brightness": float(np.mean(image))}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics))

@@ -50,7 +50,7 @@ def test_a_batch_of_64_nets_renders_in_one_call_like_64_single_renders():
     nets = init_nets(ARCH, jax.random.split(jax.random.PRNGKey(0), 64))
     batch = render(nets, 32, features=True)
     assert batch.rgb.shape == (64, 32, 32, 3)
-    assert batch.features.shape == (64, 3, 32, 32, 6)
+    assert batch.features.shape == (64, 3, 6, 32, 32)
     singles = [render(net, 32, features=True) for net in unstack_nets(nets)]
     np.testing.assert_allclose(np.asarray(batch.rgb), np.stack([s.rgb for s in singles]), atol=1e-5)
     np.testing.assert_allclose(np.asarray(batch.features), np.stack([s.features for s in singles]), atol=1e-5)
@@ -65,6 +65,20 @@ def test_a_large_image_painted_in_pixel_blocks_is_the_same_image():
     image = render(net, size)
     np.testing.assert_allclose(image.hsv, hsv, atol=1e-5)
     np.testing.assert_allclose(image.rgb, render(net, size, features=True).rgb, atol=1e-5)
+
+
+def test_feature_maps_painted_in_pixel_blocks_are_every_unit_map_in_place():
+    # 128x128 is two whole blocks: the maps are written block by block into one buffer. Each unit's
+    # map must be that unit's values at every pixel, as the paper's pixels-major pass computes them.
+    net = init_net(ARCH, jax.random.PRNGKey(4))
+    size = 128
+    assert size * size == 2 * PIXEL_BLOCK
+    hsv, maps = net(grid(size).reshape(-1, 4), units_major=False)
+    image = render(net, size, features=True)
+    assert image.features.shape == (3, 6, size, size)  # (layers, units, S, S)
+    np.testing.assert_allclose(image.features, np.asarray(maps).reshape(3, 6, size, size), atol=1e-5)
+    np.testing.assert_allclose(image.hsv, np.asarray(hsv).reshape(size, size, 3), atol=1e-5)
+    np.testing.assert_array_equal(image.rgb, render(net, size).rgb)  # the same bits as without maps
 
 
 def test_nested_batch_axes_render_too():

@@ -20,13 +20,13 @@ EPS = 1e-12
 
 
 def distinct_maps(features: jnp.ndarray, const_tol: float, dup_cos: float) -> np.ndarray:
-    """(U, S, S) distinct non-constant maps from (L, S, S, W) features.
+    """(U, S, S) distinct non-constant maps from (L, W, S, S) features.
 
     A map is constant if its standard deviation is below ``const_tol``; a map is a
     duplicate of an earlier one if |cos| of the two (uncentred) maps exceeds ``dup_cos``.
     """
     feats = np.asarray(features)
-    maps = np.moveaxis(feats, -1, 1).reshape(-1, *feats.shape[1:3])
+    maps = feats.reshape(-1, *feats.shape[2:])
     maps = maps[maps.std(axis=(1, 2)) > const_tol]
     flat = maps.reshape(maps.shape[0], -1)
     unit = flat / (np.linalg.norm(flat, axis=1, keepdims=True) + EPS)
