@@ -3,8 +3,8 @@
 A sweep of weight i by step t renders the net with w_i -> w_i + t; a direction
 sweep renders w -> w + t v for a unit-norm v. Pictures render in chunks of
 one fixed size, each a batch of moved nets painted by one ``render`` call, so
-one compiled function serves a whole net. The
-change maps d(t) = rgb(t) - rgb(0) are what the metrics read.
+one compiled function serves a whole net. The change maps d(t) = rgb(t) - rgb(0)
+are what the metrics read.
 
 Step sizes. Picbreeder weights are O(1) and sparse, SGD weights O(0.1) and
 dense, so a fixed step means different things to different nets. The

@@ -6,7 +6,7 @@ L2 norm before each Adam step (lr 3e-3), 100,000 steps (at 256x256 in the
 paper; the run's resolution sets it, 64x64 by default). Any number of seeds
 train together: nets are one batched DenseNet and a generation is
 ``steps_per_generation`` steps under one ``lax.scan``. On a CPU each seed's
-gradient is computed on its own, one seed after another (``lax.map``): XLA's
+gradient is computed on its own, one seed after another (``one_by_one``): XLA's
 batched matmuls and their gradients run slower there than single ones (one
 seed 1.8x faster at 64x64 than as a batch of one, 8 seeds 1.5x; ``bench/sgd.py``),
 and a seed then trains bit for bit as it would alone. On other platforms the
