@@ -76,7 +76,7 @@ def render(net: DenseNet, size: int, features: bool = False) -> Image:
     ``picture``, which is written for transformations (the mapped loops are slow under them).
     """
     batch = net.batch_shape
-    flat = jax.tree.map(lambda k: k.reshape(-1, *k.shape[len(batch) :]), net)
+    nets = jax.tree.map(lambda k: k.reshape(-1, *k.shape[len(batch) :]), net) if batch else net  # one batch axis
 
     def mapped(n: DenseNet) -> Image:
         one = partial(_render_one, size=size, features=features, in_place=True)
@@ -86,7 +86,7 @@ def render(net: DenseNet, size: int, features: bool = False) -> Image:
         one = partial(_render_one, size=size, features=features, in_place=False)
         return jax.vmap(one)(n) if batch else one(n)
 
-    image = jax.lax.platform_dependent(flat if batch else net, cpu=mapped, default=vmapped)
+    image = jax.lax.platform_dependent(nets, cpu=mapped, default=vmapped)
     return jax.tree.map(lambda a: a.reshape(*batch, *a.shape[1:]) if batch else a, image)
 
 

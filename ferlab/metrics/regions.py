@@ -8,9 +8,9 @@ Regions are labelled on the host (``scipy.ndimage.label``, a single pass in C) r
 XLA: labelling is sequential by nature, and the jitted min-label propagation it replaces ran
 to the slowest map of a vmapped batch with two gathers a round: for 64 maps at 64x64, 0.1 s on
 real change maps (about 40% of the suite's time) and up to 1 s on random masks, against a few
-milliseconds here. A host callback inside the
-jitted code was tried and dropped: on one core it deadlocks when another computation is in
-flight. So ``fracture`` is called outside jit, on maps of any batch shape.
+milliseconds here. A host callback inside the jitted code was tried and dropped: on one core it
+deadlocks when another computation is in flight. So ``fracture`` is called outside jit, on maps
+of any batch shape.
 """
 
 from __future__ import annotations
