@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from ferlab.activations import ACTIVATIONS
-from ferlab.cppn import N_OUTPUTS, DenseNet, hidden_layers
+from ferlab.cppn import N_OUTPUTS, DenseNet, apply_groups, hidden_layers
 from ferlab.genome import HSV_LABELS, INPUT_LABELS, Genome, to_hsv
 
 
@@ -96,6 +96,42 @@ def picture(net: DenseNet, size: int) -> Image:
     blocks or in-place updates is slower (``bench/sgd.py``)."""
     hsv = net(grid(size).reshape(size * size, -1))[0].reshape(size, size, -1)
     return Image(colour(hsv), hsv)
+
+
+@partial(jax.jit, static_argnames=("size",))
+def render_from(nets: DenseNet, start: jax.Array, maps: jax.Array, source: jax.Array, size: int) -> Image:
+    """Pictures of a batch of nets (B,) whose kernels before ``start[b]`` are those of net
+    ``source[b]`` of a stack whose feature maps are ``maps`` ((N, L, width, S, S), as ``render``
+    gives them): each net is painted from kernel ``start[b]`` on, reading the maps of the layers
+    before it. A weight sweep moves one kernel, so on a CPU this skips the layers it leaves
+    alone, with the same bits as ``render`` (the suite's one-hot sweeps, ``bench/analyze.py``).
+    On other platforms, or when the image is more than one pixel block, it is ``render``.
+    """
+    if size * size > PIXEL_BLOCK:
+        return render(nets, size)
+    arch, pixels = nets.arch, grid(size).reshape(size * size, -1).T
+    flat_maps = maps.reshape(*maps.shape[:3], size * size)
+
+    def one(args) -> Image:
+        net, s, src = args
+        kernels = net.kernels
+        hidden = jnp.stack(kernels[1:-1]) if arch.n_layers > 1 else None
+
+        def from_inputs():
+            return apply_groups(arch, kernels[0].T @ pixels, axis=0, in_place=True)
+
+        def from_maps():
+            return jax.lax.dynamic_index_in_dim(flat_maps[src], jnp.maximum(s, 1) - 1, keepdims=False)
+
+        h = jax.lax.cond(s == 0, from_inputs, from_maps)
+        if hidden is not None:
+            layer = lambda i, h: apply_groups(arch, hidden[i - 1].T @ h, axis=0, in_place=True)
+            h = jax.lax.fori_loop(jnp.maximum(s, 1), arch.n_layers, layer, h)
+        hsv = (kernels[-1].T @ h).T.reshape(size, size, -1)
+        return Image(colour(hsv), hsv)
+
+    mapped = lambda n: jax.lax.map(one, (n, start, source))
+    return jax.lax.platform_dependent(nets, cpu=mapped, default=lambda n: render(n, size))
 
 
 # Pixels per block when a net paints a large image without its feature maps (``_render_one``).

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ferlab.cppn import DenseNet, init_net, load_net
+from ferlab.cppn import DenseNet, init_net, init_nets, load_net
 from ferlab.errors import FerlabError
 from ferlab.metrics import (
     METRICS,
@@ -18,6 +18,7 @@ from ferlab.metrics import (
     label_auroc,
     labels,
     regions,
+    sweeps,
     symmetry,
     weight_asymmetry,
 )
@@ -228,6 +229,19 @@ def test_components_match_a_flood_fill_on_random_masks(axis):
 def test_spread_is_zero_for_one_part_and_one_for_all():
     assert float(regions.spread(jnp.zeros((16, 16)).at[0, 0].set(1.0), 4, None)) == pytest.approx(0.0, abs=1e-6)
     assert float(regions.spread(jnp.ones((16, 16)), 4, None)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_single_weight_sweeps_are_the_pictures_of_their_one_hot_directions():
+    # Weight indices take the path that paints from the moved weight's layer on; the same sweeps
+    # given as one-hot vectors take the whole render. Two nets, owners mixed, a padded last chunk.
+    nets = init_nets("3;cache:2,gaussian:3,sin:1", jax.random.split(jax.random.PRNGKey(2), 2))
+    index = np.random.default_rng(1).choice(nets.arch.n_weights, 11, replace=False)
+    steps = np.stack([np.linspace(0.1, 2.0, 11), -np.linspace(0.1, 2.0, 11)], 1)
+    owner = np.resize([1, 0, 0], 11)
+    by_index = sweeps.pictures(nets, index, steps, 16, 4, owner=owner)
+    one_hot = sweeps.as_directions(index, nets.arch.n_weights)
+    np.testing.assert_array_equal(by_index, sweeps.pictures(nets, one_hot, steps, 16, 4, owner=owner))
+    assert np.ptp(by_index[:, 0] - by_index[:, 1]) > 0  # the steps move the pictures
 
 
 def test_config_rejects_bad_values():

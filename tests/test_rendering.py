@@ -8,7 +8,7 @@ from ferlab.activations import cos, sin
 from ferlab.cppn import Architecture, init_net, init_nets, load_net, stack_nets, unstack_nets
 from ferlab.errors import NetError
 from ferlab.files import write_net
-from ferlab.render import PIXEL_BLOCK, grid, render
+from ferlab.render import PIXEL_BLOCK, grid, render, render_from
 
 ARCH = "3;cache:2,gaussian:3,sin:1"
 
@@ -79,6 +79,28 @@ def test_feature_maps_painted_in_pixel_blocks_are_every_unit_map_in_place():
     np.testing.assert_allclose(image.features, np.asarray(maps).reshape(3, 6, size, size), atol=1e-5)
     np.testing.assert_allclose(image.hsv, np.asarray(hsv).reshape(size, size, 3), atol=1e-5)
     np.testing.assert_array_equal(image.rgb, render(net, size).rgb)  # the same bits as without maps
+
+
+@pytest.mark.parametrize("arch", [ARCH, "1;sin:2,gaussian:1"])
+def test_a_net_painted_from_its_first_moved_kernel_is_the_whole_render(arch):
+    # Two nets; each picture moves one weight of one kernel (every kernel, input and output ones
+    # included) of one of them and is painted from that kernel on, over the unmoved net's maps.
+    base = init_nets(arch, jax.random.split(jax.random.PRNGKey(5), 2))
+    maps = render(base, 16, features=True).features
+    shapes = base.arch.kernel_shapes
+    bounds = np.cumsum([0] + [a * b for a, b in shapes])
+    rng = np.random.default_rng(0)
+    kernel = np.repeat(np.arange(len(shapes)), 3)
+    owner = np.resize([0, 1], kernel.size)
+    index = bounds[kernel] + rng.integers(0, bounds[kernel + 1] - bounds[kernel])
+    flat = np.asarray(base.flat())[owner]
+    flat[np.arange(kernel.size), index] += rng.normal(size=kernel.size).astype(np.float32)
+    moved = base.with_flat(jax.numpy.asarray(flat))
+    painted = render_from(moved, kernel, maps, owner, 16)
+    np.testing.assert_array_equal(painted.rgb, render(moved, 16).rgb)
+    # Maps of the wrong net are not the moved net's first layers: the pictures then differ.
+    wrong = np.asarray(render_from(moved, kernel, maps, 1 - owner, 16).rgb)
+    assert all(not np.array_equal(w, p) for w, p in zip(wrong[kernel > 0], np.asarray(painted.rgb)[kernel > 0]))
 
 
 def test_nested_batch_axes_render_too():

@@ -23,13 +23,31 @@ import jax.numpy as jnp
 import numpy as np
 
 from ferlab.cppn import DenseNet
-from ferlab.render import render
+from ferlab.render import render, render_from
 
 
 @partial(jax.jit, static_argnames=("size",))
 def _pictures(nets: DenseNet, owner: jax.Array, dirs: jax.Array, steps: jax.Array, size: int) -> jax.Array:
     """Pictures (B, S, S, 3) of net ``owner[b]`` of the stack ``nets`` moved to w + steps[b] * dirs[b]."""
     return render(nets.with_flat(nets.flat()[owner] + steps[:, None] * dirs), size).rgb
+
+
+@partial(jax.jit, static_argnames=("size",))
+def _weight_pictures(
+    nets: DenseNet, maps: jax.Array, owner: jax.Array, index: jax.Array, kernel: jax.Array, steps: jax.Array, size: int
+) -> jax.Array:
+    """Pictures (B, S, S, 3) of net ``owner[b]`` with flat weight ``index[b]`` (of kernel
+    ``kernel[b]``) moved by ``steps[b]``, painted from that kernel on over the nets' ``maps``:
+    the same bits as ``_pictures`` with one-hot directions, without the layers the weight
+    leaves alone."""
+    moved = nets.flat()[owner].at[jnp.arange(index.size), index].add(steps)
+    return render_from(nets.with_flat(moved), kernel, maps, owner, size).rgb
+
+
+def kernel_of(arch, index) -> np.ndarray:
+    """The kernel (layer) each flat weight index belongs to."""
+    bounds = np.cumsum([0] + [a * b for a, b in arch.kernel_shapes])
+    return (np.searchsorted(bounds, np.asarray(index), side="right") - 1).astype(np.int32)
 
 
 def as_directions(dirs, n_weights: int) -> np.ndarray:
@@ -57,7 +75,8 @@ def pictures(
     stack of nets of one architecture (a leading batch axis) with ``owner[b]`` the net that
     direction b moves: the sweeps of several nets then share every call. Every call renders
     chunks of exactly ``chunk`` pictures (the last one padded), so one compiled function serves
-    every sweep, pruning and figure of a net.
+    every sweep, pruning and figure of a net. Single-weight sweeps paint each picture from the
+    moved weight's layer on (``render.render_from``), reading the unmoved layers' maps.
     """
     steps = np.asarray(steps, np.float32)
     b, k = steps.shape
@@ -67,14 +86,24 @@ def pictures(
     flat_dirs = np.repeat(np.arange(b), k)
     flat_owner = np.asarray(owner, np.int32)[flat_dirs]
     flat_steps = steps.reshape(-1)
+    dirs = np.asarray(dirs)
+    one_hot = dirs.ndim == 1
+    if one_hot:
+        maps = render(net, size, features=True).features
+        kernel = kernel_of(net.arch, dirs)
     out = np.zeros((b * k, size, size, 3), np.float32)
     for start in range(0, b * k, chunk):
         stop = min(start + chunk, b * k)
         rows = np.resize(np.arange(start, stop), chunk)
-        d = as_directions(np.asarray(dirs)[flat_dirs[rows]], n)
-        out[start:stop] = np.asarray(
-            _pictures(net, jnp.asarray(flat_owner[rows]), jnp.asarray(d), jnp.asarray(flat_steps[rows]), size)
-        )[: stop - start]
+        owners, moves = jnp.asarray(flat_owner[rows]), jnp.asarray(flat_steps[rows])
+        if one_hot:
+            index = dirs[flat_dirs[rows]]
+            painted = _weight_pictures(
+                net, maps, owners, jnp.asarray(index), jnp.asarray(kernel[flat_dirs[rows]]), moves, size
+            )
+        else:
+            painted = _pictures(net, owners, jnp.asarray(as_directions(dirs[flat_dirs[rows]], n)), moves, size)
+        out[start:stop] = np.asarray(painted)[: stop - start]
         if progress:
             progress(stop - start)
     return out.reshape(b, k, size, size, 3)
