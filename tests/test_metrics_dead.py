@@ -13,7 +13,7 @@ import pytest
 from ferlab.cli import main
 from ferlab.cppn import DenseNet, init_net
 from ferlab.files import write_net
-from ferlab.metrics import DeadNet, MetricsConfig, analyze, measure_many, suite
+from ferlab.metrics import DeadNet, MetricsConfig, analyze, measure_many, suite, sweeps
 from ferlab.search.api import Result
 from ferlab.search.sgd import SGDConfig, SGDSearch
 from ferlab.tracking import TrialLog, default_store, start_sweep
@@ -105,3 +105,16 @@ def test_nets_measured_together_get_their_own_numbers_and_a_dead_one_its_reason(
         assert result.info == alone.info
         np.testing.assert_allclose(list(result.metrics.values()), list(alone.metrics.values()), atol=1e-6)
     assert together[0].metrics != together[3].metrics
+
+
+def test_groups_of_any_size_share_one_compiled_sweep_call(monkeypatch):
+    """A part-filled group is padded to a full one, so a run's groups (their sizes vary with its
+    ladder) compile the sweeps' picture calls once; the padding changes no net's numbers."""
+    monkeypatch.setattr(suite, "BATCH_PIXELS", 4 * SMALL.size**2)
+    nets = [init_net(ARCH, jax.random.PRNGKey(k)) for k in (4, 5, 6)]
+    two = measure_many(nets[:2], SMALL)
+    compiled = sweeps._weight_pictures._cache_size(), sweeps._pictures._cache_size()
+    three = measure_many(nets, SMALL)
+    assert (sweeps._weight_pictures._cache_size(), sweeps._pictures._cache_size()) == compiled
+    for a, b in zip(two, three):
+        assert a.metrics == b.metrics
