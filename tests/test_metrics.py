@@ -13,6 +13,7 @@ from ferlab.errors import FerlabError
 from ferlab.metrics import (
     METRICS,
     MetricsConfig,
+    features,
     fer_metrics,
     fer_score,
     label_auroc,
@@ -242,6 +243,17 @@ def test_single_weight_sweeps_are_the_pictures_of_their_one_hot_directions():
     one_hot = sweeps.as_directions(index, nets.arch.n_weights)
     np.testing.assert_array_equal(by_index, sweeps.pictures(nets, one_hot, steps, 16, 4, owner=owner))
     assert np.ptp(by_index[:, 0] - by_index[:, 1]) > 0  # the steps move the pictures
+
+
+def test_map_metrics_of_any_number_of_maps_share_one_compiled_call_and_their_bits():
+    # Nets have any number of distinct maps; the per-map metrics pad them to a power of two.
+    maps = np.random.default_rng(3).normal(size=(20, 16, 16)).astype(np.float32)
+    first = features.internal_mixing(maps[:17]), features.roughness(maps[:17], 4.0)
+    compiled = features._mixing._cache_size(), features._curvature._cache_size()
+    features.internal_mixing(maps[:19]), features.roughness(maps[:19], 4.0), features.internal_asymmetry(maps, "x")
+    assert (features._mixing._cache_size(), features._curvature._cache_size()) == compiled
+    unpadded = jnp.mean(symmetry.best_mixedness(jnp.asarray(maps[:17])))
+    assert first[0] == float(unpadded) and 0 < first[1] < 1
 
 
 def test_config_rejects_bad_values():
