@@ -65,7 +65,7 @@ from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_nets
 from ferlab.render import colour, picture, render
 from ferlab.search import ladder as ladders
-from ferlab.search.api import Regime, Result, fused
+from ferlab.search.api import Regime, Result, fused_loop
 from ferlab.search.targets import image_losses, load_arch, load_source, load_target, mse
 
 
@@ -219,7 +219,12 @@ class SGDState:
 
 
 class SGDSearch:
-    """Seeds trained side by side by normalised-gradient Adam (``api.Search``)."""
+    """Seeds trained side by side by normalised-gradient Adam (``api.Search``).
+
+    The compiled functions live at module level and take the target and the mask as arguments, so
+    runs that differ only in those (other images on one architecture, other seeds, a masked run
+    beside its plain one) share their compiled programs, in a process and in the on-disk cache: a
+    study's trials each compiled their own training step (3 s) and init (2 s) before."""
 
     def __init__(self, settings: SGDConfig, arch, target, mask: DenseNet | None = None, rungs=ladders.DEFAULT_RUNGS):
         self.settings = settings
@@ -227,34 +232,16 @@ class SGDSearch:
         self.arch = arch
         self.target = jnp.asarray(target)
         self.mask = mask
-        self.init = jax.jit(self._init)
-        self.step = jax.jit(self._step)
-        self.steps = fused(self._step)
 
-    def _init(self, key):
-        nets = masked(init_nets(self.arch, seed_keys(key, self.settings.seeds)), self.mask)
-        losses = jnp.full((self.settings.steps, self.settings.seeds), jnp.nan, jnp.float32)
-        ladder = ladders.init(self.rungs, jax.tree.map(lambda k: k[0], nets))
-        return SGDState(nets, optimizer(self.settings).init(nets), jnp.zeros((), jnp.int32), losses, ladder)
+    def init(self, key) -> SGDState:
+        nets = fresh_nets(self.arch, self.settings.seeds, key)
+        return _start(nets, self.mask, self.settings, self.rungs)
 
-    def _step(self, state: SGDState):
-        n = self.settings.steps_per_generation
-        nets, opt_state, losses = train(state.nets, state.opt_state, self.target, self.settings, n, self.mask)
-        record = jax.lax.dynamic_update_slice(state.losses, losses, (state.step, 0))
-        last = losses[-1]
-        evaluations = (state.step + n) * self.settings.seeds
-        stats = {
-            "loss": jnp.mean(last),
-            "best_loss": jnp.min(last),
-            "worst_loss": jnp.max(last),
-            "evaluations": evaluations,
-        }
-        now = mse(render(nets, self.target.shape[0]).rgb, self.target)  # the trained nets' own losses
-        best = jnp.argmin(now)
-        ladder = ladders.update(
-            state.ladder, now[best], jax.tree.map(lambda k: k[best], nets), state.step // n, evaluations
-        )
-        return SGDState(nets, opt_state, state.step + n, record, ladder), stats
+    def step(self, state: SGDState):
+        return _step(state, self.target, self.mask, self.settings)
+
+    def steps(self, state: SGDState, n: int, k: int):
+        return _steps(state, self.target, self.mask, n, k, self.settings)
 
     def result(self, state: SGDState) -> Result:
         """``seed_i``: each seed's trained net; ``rung_<value>``: the best seed's net at each rung reached."""
@@ -274,6 +261,51 @@ class SGDSearch:
             "losses": {"step": np.arange(done), **{f"seed_{i}": losses[:, i] for i in range(losses.shape[1])}},
             "ladder": ladders.table(state.ladder),
         }
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def fresh_nets(arch, seeds: int, key: jax.Array) -> DenseNet:
+    """``seeds`` initial nets, seed i's from ``fold_in(key, i)``: compiled on its own, since it
+    depends only on the kernels' shapes (drawing a deep net's kernels compiles for 2-3 s)."""
+    return init_nets(arch, seed_keys(key, seeds))
+
+
+@partial(jax.jit, static_argnums=(2, 3))
+def _start(nets: DenseNet, mask: DenseNet | None, settings: SGDConfig, rungs: tuple) -> SGDState:
+    nets = masked(nets, mask)
+    losses = jnp.full((settings.steps, settings.seeds), jnp.nan, jnp.float32)
+    ladder = ladders.init(rungs, jax.tree.map(lambda k: k[0], nets))
+    return SGDState(nets, optimizer(settings).init(nets), jnp.zeros((), jnp.int32), losses, ladder)
+
+
+def _generation(state: SGDState, target: jax.Array, mask: DenseNet | None, settings: SGDConfig):
+    """One generation: ``steps_per_generation`` steps, the stats, the ladder updated."""
+    n = settings.steps_per_generation
+    nets, opt_state, losses = train(state.nets, state.opt_state, target, settings, n, mask)
+    record = jax.lax.dynamic_update_slice(state.losses, losses, (state.step, 0))
+    last = losses[-1]
+    evaluations = (state.step + n) * settings.seeds
+    stats = {
+        "loss": jnp.mean(last),
+        "best_loss": jnp.min(last),
+        "worst_loss": jnp.max(last),
+        "evaluations": evaluations,
+    }
+    now = mse(render(nets, target.shape[0]).rgb, target)  # the trained nets' own losses
+    best = jnp.argmin(now)
+    ladder = ladders.update(
+        state.ladder, now[best], jax.tree.map(lambda k: k[best], nets), state.step // n, evaluations
+    )
+    return SGDState(nets, opt_state, state.step + n, record, ladder), stats
+
+
+_step = jax.jit(_generation, static_argnums=3)
+
+
+@partial(jax.jit, static_argnums=(4, 5))
+def _steps(state: SGDState, target: jax.Array, mask: DenseNet | None, n, k: int, settings: SGDConfig):
+    """``n <= k`` generations in one call (``api.fused_loop``)."""
+    return fused_loop(lambda s: _generation(s, target, mask, settings), state, n, k)
 
 
 def make_sgd(run_config, settings: SGDConfig) -> SGDSearch:
