@@ -108,8 +108,8 @@ def test_nets_measured_together_get_their_own_numbers_and_a_dead_one_its_reason(
 
 
 def test_groups_of_any_size_share_one_compiled_sweep_call(monkeypatch):
-    """A part-filled group is padded to a full one, so a run's groups (their sizes vary with its
-    ladder) compile the sweeps' picture calls once; the padding changes no net's numbers."""
+    """Stacks of nets are padded to one size, so a run's groups (their sizes vary with its ladder)
+    compile the sweeps' picture calls once; the padding changes no net's numbers."""
     monkeypatch.setattr(suite, "BATCH_PIXELS", 4 * SMALL.size**2)
     nets = [init_net(ARCH, jax.random.PRNGKey(k)) for k in (4, 5, 6)]
     two = measure_many(nets[:2], SMALL)

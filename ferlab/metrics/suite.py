@@ -419,16 +419,6 @@ def _setup(net: DenseNet, chosen: np.ndarray, cfg: MetricsConfig) -> _Setup | De
     )
 
 
-def _stack(nets: list[DenseNet], live: list[int], cfg: MetricsConfig) -> DenseNet:
-    """The live nets stacked, padded with copies of the first to a full group when there are two or
-    more: the sweeps' compiled calls take the stack's shape, so a run's groups (whose sizes vary
-    with its ladder's snapshots) share one compiled call instead of compiling one per size (4 s
-    each for the butterfly's architecture). One net alone keeps a stack of one, as its figures use."""
-    rows = [nets[i] for i in live]
-    full = max(1, BATCH_PIXELS // cfg.size**2)
-    return stack_nets(rows + rows[:1] * (full - len(rows)) if len(rows) > 1 else rows)
-
-
 def _measure_group(
     nets: list[DenseNet], subsets: list[np.ndarray], cfg: MetricsConfig, tracker: _Tracker
 ) -> list[Measurement | DeadNet]:
@@ -440,7 +430,7 @@ def _measure_group(
         return [i for i, r in enumerate(results) if not isinstance(r, DeadNet)]
 
     live = alive()
-    stack = _stack(nets, live, cfg) if live else None
+    stack = stack_nets([nets[i] for i in live]) if live else None
     slot = {i: k for k, i in enumerate(live)}  # a live net's row in the stack
 
     def calibrated(dirs: dict, tick) -> dict[int, SweepSet]:

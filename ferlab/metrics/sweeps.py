@@ -60,6 +60,20 @@ def as_directions(dirs, n_weights: int) -> np.ndarray:
     return out
 
 
+# A stack of nets is padded to at least this many (then to a power of two) with copies of its first:
+# the compiled picture calls take the stack's shape, and a net alone (its figures), a run's
+# part-filled group and a full group (the suite) then share them. Each cost about 1 s to compile per
+# architecture and stack size; a study trial compiled four.
+STACK = 8
+
+
+def padded(nets: DenseNet) -> DenseNet:
+    """``nets`` (a leading stack axis) padded to ``STACK`` or the next power of two."""
+    n = nets.batch_shape[0]
+    full = max(STACK, 1 << (n - 1).bit_length())
+    return jax.tree.map(lambda a: np.concatenate([a, np.repeat(np.asarray(a)[:1], full - n, 0)]), nets)
+
+
 def pictures(
     net: DenseNet,
     dirs,
@@ -83,6 +97,7 @@ def pictures(
     n = net.arch.n_weights
     if owner is None:
         net, owner = jax.tree.map(lambda a: a[None], net), np.zeros(b, np.int32)
+    net = padded(net)
     flat_dirs = np.repeat(np.arange(b), k)
     flat_owner = np.asarray(owner, np.int32)[flat_dirs]
     flat_steps = steps.reshape(-1)
