@@ -8,7 +8,7 @@ from ferlab.activations import cos, sin
 from ferlab.cppn import Architecture, init_net, init_nets, load_net, stack_nets, unstack_nets
 from ferlab.errors import NetError
 from ferlab.files import write_net
-from ferlab.render import PIXEL_BLOCK, grid, render, render_from
+from ferlab.render import PIXEL_BLOCK, grid, padded, render, render_from
 
 ARCH = "3;cache:2,gaussian:3,sin:1"
 
@@ -101,6 +101,17 @@ def test_a_net_painted_from_its_first_moved_kernel_is_the_whole_render(arch):
     # Maps of the wrong net are not the moved net's first layers: the pictures then differ.
     wrong = np.asarray(render_from(moved, kernel, maps, 1 - owner, 16).rgb)
     assert all(not np.array_equal(w, p) for w, p in zip(wrong[kernel > 0], np.asarray(painted.rgb)[kernel > 0]))
+
+
+def test_padded_batches_of_any_size_share_one_compiled_render_and_their_bits():
+    nets = init_nets(ARCH, jax.random.split(jax.random.PRNGKey(6), 9))
+    five, seven = padded(jax.tree.map(lambda k: k[:5], nets)), padded(jax.tree.map(lambda k: k[:7], nets))
+    assert five.batch_shape == seven.batch_shape == (8,) and padded(nets).batch_shape == (16,)
+    np.testing.assert_array_equal(render(five, 16).rgb[:5], render(jax.tree.map(lambda k: k[:5], nets), 16).rgb)
+    compiled = render._cache_size()
+    np.testing.assert_array_equal(render(seven, 16).rgb[5:7], render(nets, 16).rgb[5:7])
+    assert render._cache_size() == compiled + 1  # the batch of 9, not the padded 7
+    np.testing.assert_array_equal(render(five, 16).rgb[5:], np.repeat(render(five, 16).rgb[:1], 3, 0))
 
 
 def test_nested_batch_axes_render_too():

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ferlab.cppn import DenseNet
-from ferlab.render import render, render_from
+from ferlab.render import padded, render, render_from
 
 
 @partial(jax.jit, static_argnames=("size",))
@@ -58,20 +58,6 @@ def as_directions(dirs, n_weights: int) -> np.ndarray:
     out = np.zeros((dirs.size, n_weights), np.float32)
     out[np.arange(dirs.size), dirs] = 1.0
     return out
-
-
-# A stack of nets is padded to at least this many (then to a power of two) with copies of its first:
-# the compiled picture calls take the stack's shape, and a net alone (its figures), a run's
-# part-filled group and a full group (the suite) then share them. Each cost about 1 s to compile per
-# architecture and stack size; a study trial compiled four.
-STACK = 8
-
-
-def padded(nets: DenseNet) -> DenseNet:
-    """``nets`` (a leading stack axis) padded to ``STACK`` or the next power of two."""
-    n = nets.batch_shape[0]
-    full = max(STACK, 1 << (n - 1).bit_length())
-    return jax.tree.map(lambda a: np.concatenate([a, np.repeat(np.asarray(a)[:1], full - n, 0)]), nets)
 
 
 def pictures(
