@@ -75,7 +75,8 @@ def pictures(
     stack of nets of one architecture (a leading batch axis) with ``owner[b]`` the net that
     direction b moves: the sweeps of several nets then share every call. Every call renders
     chunks of exactly ``chunk`` pictures (the last one padded), so one compiled function serves
-    every sweep, pruning and figure of a net. Single-weight sweeps paint each picture from the
+    every sweep, pruning and figure of a net, and the stack is padded (``render.padded``), so a
+    net alone and groups of any size share them. Single-weight sweeps paint each picture from the
     moved weight's layer on (``render.render_from``), reading the unmoved layers' maps.
     """
     steps = np.asarray(steps, np.float32)
