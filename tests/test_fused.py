@@ -102,3 +102,19 @@ def test_regimes_fused_resume_bit_equal_to_unfused(picbreeder_dir, tmp_path, reg
 def test_fuse_must_be_positive():
     with pytest.raises(ValueError, match="fuse"):
         run_search(CountingWalk(), jax.random.PRNGKey(0), 2, fuse=0)
+
+
+def test_a_fused_loop_traces_its_generation_once():
+    """The stats' shapes and the loop's body share one trace (SGD's generation takes ~1 s to trace)."""
+    from ferlab.search.api import fused_loop
+
+    traced = []
+
+    def step(x):
+        traced.append(x)
+        return x + 1.0, {"x": x}
+
+    state, stats = jax.jit(lambda x, n: fused_loop(step, x, n, 4))(jnp.float32(0), 3)
+    assert len(traced) == 1
+    assert float(state) == 3.0
+    np.testing.assert_array_equal(stats["x"], [0.0, 1.0, 2.0, 0.0])

@@ -114,6 +114,19 @@ def test_padded_batches_of_any_size_share_one_compiled_render_and_their_bits():
     np.testing.assert_array_equal(render(five, 16).rgb[5:], np.repeat(render(five, 16).rgb[:1], 3, 0))
 
 
+def test_a_render_traces_only_the_painter_of_its_platform(monkeypatch):
+    """The CPU's loops or the vmapped painter, chosen when traced: ``lax.platform_dependent`` traced
+    both, which doubled the tracing of every render and of SGD's training step."""
+    import ferlab.render as rendering
+
+    painted = []
+    real = rendering._render_one
+    monkeypatch.setattr(rendering, "_render_one", lambda *a, **k: painted.append(k["in_place"]) or real(*a, **k))
+    nets = init_nets("2;sin:3,gaussian:3", jax.random.split(jax.random.key(0), 2))
+    rendering.render.trace(nets, 7)
+    assert painted == [jax.default_backend() == "cpu"]
+
+
 def test_nested_batch_axes_render_too():
     nets = init_nets(ARCH, jax.random.split(jax.random.PRNGKey(1), 6))
     nested = jax.tree.map(lambda k: k.reshape(2, 3, *k.shape[1:]), nets)

@@ -145,7 +145,10 @@ def fused_loop(step: Callable[[State], tuple[State, dict[str, jax.Array]]], stat
 
     ``n`` is traced, so every chunk length up to ``k`` runs the same executable
     and a generation computes the same bits however the run is cut into chunks.
+    ``step`` is jitted here so that the stats' shapes and the loop's body share one trace (tracing
+    SGD's generation on the butterfly takes about 1 s).
     """
+    step = jax.jit(step)
     shapes = jax.eval_shape(step, state)[1]
     rows = jax.tree.map(lambda a: jnp.zeros((k, *a.shape), a.dtype), shapes)
 

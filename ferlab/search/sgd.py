@@ -63,7 +63,7 @@ from flax import struct
 
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_nets
-from ferlab.render import colour, padded, picture, render
+from ferlab.render import colour, on_cpu, padded, picture, render
 from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result, fused_loop
 from ferlab.search.targets import image_losses, load_arch, load_source, load_target, mse
@@ -153,7 +153,7 @@ def train(
     def step(carry, _):
         nets, opt_state = carry
         each = jax.value_and_grad(loss)
-        values, grads = jax.lax.platform_dependent(nets, cpu=partial(one_by_one, each), default=jax.vmap(each))
+        values, grads = one_by_one(each, nets) if on_cpu() else jax.vmap(each)(nets)
         grads = masked(grads, mask)
         if settings.normalize_gradient:
             norm = jnp.linalg.norm(grads.flat(), axis=-1)  # one reduction per seed: see the module doc
