@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from ferlab.config import ConfigError
-from ferlab.cppn import init_nets
+from ferlab.cppn import Architecture, init_nets
+from ferlab.search import sgd
 from ferlab.search.runs import load_run_config, make_search, run
 from ferlab.search.sgd import SGDConfig, optimizer, seed_keys, train
 from ferlab.render import render
@@ -149,3 +150,17 @@ def test_warmup_keeps_butterfly_seeds_from_saturating(picbreeder_dir):
     assert stuck.any()
     assert not np.all(warm[-20:] == warm[-1], axis=0).any()
     assert np.all(warm[-1] < warm[0] / 2)
+
+
+def test_architectures_of_one_shape_draw_their_kernels_in_one_compiled_call():
+    """An all-ReLU copy starts from the kernels its architecture would, without a second compile
+    (drawing a deep net's kernels compiles for 2-3 s), and they are Flax's own initial kernels."""
+    arch, relu = Architecture.parse("3;sin:2,gaussian:3"), Architecture.parse("3;relu:5")
+    key = jax.random.key(4)
+    before = sgd._draw._cache_size()
+    nets, copies = sgd.fresh_nets(arch, 2, key), sgd.fresh_nets(relu, 2, key)
+    assert sgd._draw._cache_size() == before + 1
+    assert (nets.arch, copies.arch) == (arch, relu)
+    for drawn, copy, flax_init in zip(nets.kernels, copies.kernels, init_nets(arch, sgd.seed_keys(key, 2)).kernels):
+        np.testing.assert_array_equal(drawn, flax_init)
+        np.testing.assert_array_equal(copy, flax_init)

@@ -62,7 +62,7 @@ import optax
 from flax import struct
 
 from ferlab.config import ConfigError
-from ferlab.cppn import DenseNet, init_nets
+from ferlab.cppn import Architecture, DenseNet, init_nets
 from ferlab.render import colour, on_cpu, padded, picture, render
 from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result, fused_loop
@@ -263,10 +263,17 @@ class SGDSearch:
         }
 
 
+def fresh_nets(arch: Architecture, seeds: int, key: jax.Array) -> DenseNet:
+    """``seeds`` initial nets, seed i's from ``fold_in(key, i)``. The kernels depend only on their
+    shapes, so they are drawn for the same depth and width with identity units and compiled once
+    for every architecture of that shape (an all-ReLU copy too): drawing a deep net's kernels
+    compiles for 2-3 s."""
+    shaped = Architecture(arch.n_layers, (("identity", arch.width),))
+    return DenseNet(arch, _draw(shaped, seeds, key).kernels)
+
+
 @partial(jax.jit, static_argnums=(0, 1))
-def fresh_nets(arch, seeds: int, key: jax.Array) -> DenseNet:
-    """``seeds`` initial nets, seed i's from ``fold_in(key, i)``: compiled on its own, since it
-    depends only on the kernels' shapes (drawing a deep net's kernels compiles for 2-3 s)."""
+def _draw(arch: Architecture, seeds: int, key: jax.Array) -> DenseNet:
     return init_nets(arch, seed_keys(key, seeds))
 
 
