@@ -90,6 +90,14 @@ class Architecture:
         w = self.width
         return N_INPUTS * w + max(self.n_layers - 1, 0) * w * w + w * N_OUTPUTS
 
+    @property
+    def kernel_offsets(self) -> tuple[int, ...]:
+        """Where each kernel starts in ``DenseNet.flat()``, then ``n_weights`` (one more than kernels)."""
+        offsets = [0]
+        for a, b in self.kernel_shapes:
+            offsets.append(offsets[-1] + a * b)
+        return tuple(offsets)
+
     def unit_activations(self) -> tuple[str, ...]:
         """The activation of each unit of a hidden layer, in order."""
         return tuple(name for name, count in self.groups for _ in range(count))

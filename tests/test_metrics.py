@@ -272,3 +272,22 @@ def test_rejects_batched_and_empty_nets():
         fer_metrics(jax.tree.map(lambda k: k[None], net), FAST)
     with pytest.raises(FerlabError, match="no non-zero"):
         fer_metrics(jax.tree.map(jnp.zeros_like, net), FAST)
+
+
+@pytest.mark.parametrize("arch", ["1;sin:3", "3;sin:2,gaussian:3"])
+def test_a_flat_weight_index_names_its_kernel_entry_and_back(arch):
+    """``kernel_of``, ``flat_index`` and the analysis' weight names share ``Architecture.kernel_offsets``."""
+    import re
+
+    from ferlab.metrics import sweeps
+    from ferlab.metrics.analysis import _weight_name
+
+    net = init_net(arch, jax.random.key(0))
+    flat = np.asarray(net.flat())
+    for i in range(net.arch.n_weights):
+        layer, row, col = map(int, re.findall(r"\d+", _weight_name(net, i)))
+        assert sweeps.kernel_of(net.arch, i) == layer
+        assert sweeps.flat_index(net.arch, layer, row, col) == i
+        assert flat[i] == np.asarray(net.kernels[layer])[row, col]
+    with pytest.raises(IndexError):
+        _weight_name(net, net.arch.n_weights)

@@ -169,8 +169,8 @@ def _sweep_figures(net: DenseNet, measured: Measurement, cfg: MetricsConfig) -> 
 
 
 def _weight_name(net: DenseNet, index: int) -> str:
-    for layer, (a, b) in enumerate(net.arch.kernel_shapes):
-        if index < a * b:
-            return f"layer_{layer}[{index // b},{index % b}]"
-        index -= a * b
-    raise IndexError(index)
+    if not 0 <= index < net.arch.n_weights:
+        raise IndexError(index)
+    layer = int(sweeps.kernel_of(net.arch, index))
+    row, col = divmod(index - net.arch.kernel_offsets[layer], net.arch.kernel_shapes[layer][1])
+    return f"layer_{layer}[{row},{col}]"

@@ -46,8 +46,7 @@ def _weight_pictures(
 
 def kernel_of(arch, index) -> np.ndarray:
     """The kernel (layer) each flat weight index belongs to."""
-    bounds = np.cumsum([0] + [a * b for a, b in arch.kernel_shapes])
-    return (np.searchsorted(bounds, np.asarray(index), side="right") - 1).astype(np.int32)
+    return (np.searchsorted(arch.kernel_offsets, np.asarray(index), side="right") - 1).astype(np.int32)
 
 
 def as_directions(dirs, n_weights: int) -> np.ndarray:
@@ -196,4 +195,4 @@ def flat_index(arch, layer: int, row: int, col: int) -> int:
     shapes = arch.kernel_shapes
     if not (0 <= layer < len(shapes) and 0 <= row < shapes[layer][0] and 0 <= col < shapes[layer][1]):
         raise IndexError(f"no weight layer_{layer}[{row}, {col}] in architecture {arch}")
-    return int(sum(a * b for a, b in shapes[:layer]) + row * shapes[layer][1] + col)
+    return int(arch.kernel_offsets[layer] + row * shapes[layer][1] + col)
