@@ -114,6 +114,12 @@ def padded(nets: DenseNet) -> DenseNet:
     return jax.tree.map(lambda a: np.concatenate([a, np.repeat(np.asarray(a)[:1], full - n, 0)]), nets)
 
 
+def batch_rgb(nets: DenseNet, size: int) -> np.ndarray:
+    """The RGB pictures ``(N, size, size, 3)`` of a batch of nets (one leading axis), painted as a
+    ``padded`` batch: a run's final nets, whatever their number, share one compiled render."""
+    return np.asarray(render(padded(nets), size).rgb)[: nets.batch_shape[0]]
+
+
 def picture(net: DenseNet, size: int) -> Image:
     """One net's picture as a pure function to compose under ``jax.vmap`` and ``jax.grad`` (SGD's
     loss): all pixels in one block, activations concatenated, since a backward pass through pixel

@@ -8,7 +8,7 @@ from ferlab.activations import cos, sin
 from ferlab.cppn import Architecture, init_net, init_nets, load_net, stack_nets, unstack_nets
 from ferlab.errors import NetError
 from ferlab.files import write_net
-from ferlab.render import PIXEL_BLOCK, grid, padded, render, render_from
+from ferlab.render import PIXEL_BLOCK, batch_rgb, grid, padded, render, render_from
 
 ARCH = "3;cache:2,gaussian:3,sin:1"
 
@@ -112,6 +112,9 @@ def test_padded_batches_of_any_size_share_one_compiled_render_and_their_bits():
     np.testing.assert_array_equal(render(seven, 16).rgb[5:7], render(nets, 16).rgb[5:7])
     assert render._cache_size() == compiled + 1  # the batch of 9, not the padded 7
     np.testing.assert_array_equal(render(five, 16).rgb[5:], np.repeat(render(five, 16).rgb[:1], 3, 0))
+    pictures = batch_rgb(jax.tree.map(lambda k: k[:7], nets), 16)  # the padded render, its own nets only
+    assert pictures.shape == (7, 16, 16, 3)
+    np.testing.assert_array_equal(pictures, render(nets, 16).rgb[:7])
 
 
 def test_a_render_traces_only_the_painter_of_its_platform(monkeypatch):

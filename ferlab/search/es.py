@@ -38,7 +38,7 @@ from flax import struct
 
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_net
-from ferlab.render import padded, render
+from ferlab.render import batch_rgb, render
 from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result, fused
 from ferlab.search.targets import image_losses, load_arch, load_target, mse
@@ -253,8 +253,7 @@ class ESSearch:
         if not is_population_based(self.algo):
             flats["mean"] = self.weights(state.algo.mean)
         flats |= {name: ladders.snapshot(state.ladder, i) for name, i in ladders.reached(state.ladder)}
-        batch = padded(self.template.with_flat(jnp.stack(list(flats.values()))))
-        rgb = np.asarray(render(batch, self.resolution).rgb)[: len(flats)]
+        rgb = batch_rgb(self.template.with_flat(jnp.stack(list(flats.values()))), self.resolution)
         images = dict(zip(flats, rgb))
         return Result(
             {name: self.template.with_flat(f) for name, f in flats.items()},

@@ -12,12 +12,11 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from ferlab.config import ConfigError
 from ferlab.cppn import init_net, init_nets
-from ferlab.render import padded, render
+from ferlab.render import batch_rgb, render
 from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result, fused
 from ferlab.search.archive import (
@@ -183,7 +182,7 @@ class NoveltySearch:
         flats |= {name: ladders.snapshot(state.ladder, i) for name, i in ladders.reached(state.ladder)}
         names = list(flats)
         nets = self.template.with_flat(jnp.stack([flats[n] for n in names]))
-        rgb = np.asarray(render(padded(nets), self.resolution).rgb)[: len(names)]
+        rgb = batch_rgb(nets, self.resolution)
         images = {n: rgb[i] for i, n in enumerate(names)}
         return Result(
             {n: self.template.with_flat(flats[n]) for n in names}, images, losses=image_losses(images, self.target)

@@ -63,7 +63,7 @@ from flax import struct
 
 from ferlab.config import ConfigError
 from ferlab.cppn import Architecture, DenseNet, init_nets
-from ferlab.render import colour, on_cpu, padded, picture, render
+from ferlab.render import batch_rgb, colour, on_cpu, picture, render
 from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result, fused_loop
 from ferlab.search.targets import image_losses, load_arch, load_source, load_target, mse
@@ -251,8 +251,7 @@ class SGDSearch:
         nets = {name: jax.tree.map(lambda k, i=i: k[i], state.nets) for i, name in enumerate(names)}
         nets |= {name: ladders.snapshot(state.ladder, i) for name, i in ladders.reached(state.ladder)}
         batch = jax.tree.map(lambda *k: jnp.stack(k), *nets.values())
-        images = np.asarray(render(padded(batch), self.target.shape[0]).rgb)[: len(nets)]
-        images = dict(zip(nets, images))
+        images = dict(zip(nets, batch_rgb(batch, self.target.shape[0])))
         return Result(nets, images, losses=image_losses(images, self.target))
 
     def tables(self, state: SGDState) -> dict:
