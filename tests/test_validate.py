@@ -1,6 +1,8 @@
 """What the validation set needs to be fair: SGD copies that cannot get stuck all white, and a
 fracture that sees a moved edge as one change whatever its slant."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -65,3 +67,21 @@ def test_a_moved_diagonal_edge_is_one_region():
         assert float(regions.fracture(energy, None, 0.1)) == pytest.approx(0.0, abs=1e-6)
     two = diagonal + jnp.fliplr(jnp.eye(16)).at[6:10].set(0.0)  # the diagonal and two apart pieces
     assert float(regions.fracture(two, None, 0.1)) > 0.2
+
+
+def test_validation_copies_train_their_whole_budget_unless_told_to_stop_at_the_fit(tmp_path):
+    """bench/validate_metrics.py trains copies for a fixed budget, as the paper does; ``stop_at_mse`` stops
+    at the fit instead, and a cache trained the other way is retrained, not reused."""
+    from ferlab.files import write_net
+    from helpers import bench_module
+
+    vm = bench_module("validate_metrics")
+    source = tmp_path / "source.npz"
+    write_net(source, init_net(ARCH, jax.random.PRNGKey(3)))
+    train = partial(vm.train_copies, "g", source, size=8, seeds=2, mse=1.0, max_steps=30, chunk=10)
+    fixed = train(tmp_path / "fixed")
+    assert fixed["steps"] == 30 and fixed["stop_at_mse"] is False and len(fixed["mse"]) == 2
+    early = train(tmp_path / "early", stop_at_mse=True)
+    assert early["steps"] == 10 and max(early["mse"]) <= 1.0  # within MSE 1 after the first chunk
+    assert train(tmp_path / "early", stop_at_mse=True)["seconds"] == early["seconds"]  # read from the cache
+    assert train(tmp_path / "early")["steps"] == 30  # the cache stopped at the fit: trained again
