@@ -123,9 +123,20 @@ class Found:
             "complexity_all": float(np.median(np.concatenate(self.complexity))),
             "complexity_found": float(np.median(found)),
         }
+        out["by_axis"] = by_axis(self.covered)
         if self.nodes is not None:
             out |= {"nodes_mean": float(np.mean(self.nodes)), "nodes_max": int(np.max(self.nodes))}
         return out
+
+
+def by_axis(covered: np.ndarray) -> dict[str, list[int]]:
+    """Covered cells in each bin of each axis (of ``BINS ** 2`` = 64 per bin): where a method's
+    cells lie, and which bins no method reaches (an empirical ceiling on the ratios)."""
+    grid = covered.reshape((behaviour.BINS,) * len(behaviour.AXES))
+    return {
+        axis: grid.sum(axis=tuple(j for j in range(grid.ndim) if j != i)).astype(int).tolist()
+        for i, axis in enumerate(behaviour.AXES)
+    }
 
 
 def neat_novelty(seed: int, evals: int, size: int, cfg: NEATConfig) -> Found:
@@ -347,6 +358,8 @@ def main() -> None:
         table(results)
         + "\n\nCells any method reached: "
         + ", ".join(f"{int(u.sum())} (seed {s})" for s, u in union.items())
+        + "\nThose cells by bin of each axis (of 64 a bin), first seed: "
+        + "; ".join(f"{axis} {counts}" for axis, counts in by_axis(union[args.seeds[0]]).items())
     )
     print(text)
     (args.out / "table.md").write_text(text + "\n")

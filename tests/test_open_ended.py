@@ -33,3 +33,13 @@ def test_neat_novelty_covers_more_cells_than_random_neat_short():
     random = oe.random_neat(0, evals, size, evals // pop, cfg)
     assert novelty.evaluations == random.evaluations == evals
     assert np.sum(novelty.covered) > 1.2 * np.sum(random.covered)
+
+
+def test_cells_by_axis_count_each_bin_of_each_axis():
+    oe = bench_module("open_ended")
+    covered = np.zeros(512, bool)
+    covered[[(7 * 8 + 0) * 8 + 3, (7 * 8 + 5) * 8 + 3, (2 * 8 + 5) * 8 + 0]] = True  # (symmetry, complexity, colour)
+    counts = oe.by_axis(covered)
+    assert counts["symmetry"] == [0, 0, 1, 0, 0, 0, 0, 2]
+    assert counts["complexity"] == [1, 0, 0, 0, 0, 2, 0, 0]
+    assert counts["colourfulness"] == [1, 0, 0, 2, 0, 0, 0, 0]
