@@ -33,8 +33,19 @@ def _cut_output() -> DenseNet:
     return DenseNet(net.arch, (*net.kernels[:-1], jnp.zeros_like(net.kernels[-1])))
 
 
+def _diverged() -> DenseNet:
+    """One NaN weight, as an SGD seed whose training diverged: its picture is NaN everywhere."""
+    net = init_net(ARCH, jax.random.PRNGKey(0))
+    return DenseNet(net.arch, (net.kernels[0].at[0, 0].set(jnp.nan), *net.kernels[1:]))
+
+
 @pytest.mark.parametrize(
-    "make, reason", [(_all_zero, "no non-zero weights"), (_cut_output, "no weight moves the picture")]
+    "make, reason",
+    [
+        (_all_zero, "no non-zero weights"),
+        (_cut_output, "no weight moves the picture"),
+        (_diverged, "weights are not finite"),
+    ],
 )
 def test_dead_net_analysis_has_status_reason_and_no_scores(make, reason):
     result = analyze(make(), config=SMALL, draw=False)

@@ -105,8 +105,9 @@ Progress = Callable[[int, int, str], None]
 class DeadNet(FerlabError):
     """A net whose picture no weight can move: a result of its own (``status: dead``), not a failure.
 
-    A dead ReLU-like copy, a saturated or fully masked net: nothing can be swept, so
-    there is nothing to score; callers record the reason instead of scores.
+    A dead ReLU-like copy, a saturated or fully masked net, or one whose training diverged
+    (non-finite weights): nothing can be swept, so there is nothing to score; callers record the
+    reason instead of scores.
     """
 
 
@@ -406,6 +407,8 @@ def _measure_many(
 
 def _setup(net: DenseNet, chosen: np.ndarray, cfg: MetricsConfig) -> _Setup | DeadNet:
     flat = np.asarray(net.flat())
+    if not np.all(np.isfinite(flat)):  # e.g. an SGD seed whose training diverged; its picture is NaN
+        return DeadNet("the net's weights are not finite (training diverged): nothing to measure")
     support = np.flatnonzero(flat)
     if support.size == 0:
         return DeadNet("the net has no non-zero weights: nothing to measure")
