@@ -18,10 +18,11 @@ optimises. Methods, each given ``--evals`` evaluations:
 
 Printed per method and seed: cells covered, the median complexity (log10
 high-frequency share) of all evaluated images and of the found set (one image
-per covered cell), NEAT genome sizes (nodes of the final population, elites or
-samples); then a table of medians over seeds with the ratio to the matching
-random baseline, the cells any method of the run reached (per seed: an empirical
-ceiling for the ratios), and a gallery PNG (one row per method, first seed): the most
+per covered cell), the covered cells in each bin of each axis (``by_axis``), NEAT
+genome sizes (nodes of the final population, elites or samples); then a table of
+medians over seeds with the ratio to the matching random baseline, the cells any
+method of the run reached (per seed: an empirical ceiling for the ratios) and, for
+the first seed, where they lie by axis, and a gallery PNG (one row per method, first seed): the most
 distinct found images, a greedy farthest-point pick in the behaviour space.
 
     PYTHONPATH=. python bench/open_ended.py [--evals 20000] [--size 32] [--seeds 0 1 2] [--out results/open_ended]

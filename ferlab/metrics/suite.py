@@ -177,7 +177,7 @@ def fer_score(metrics: dict[str, float]) -> float:
     none of 30 dead): every Picbreeder net below its copies' mean, r = +0.11, 91-100% of the
     metrics lower on 9 genomes and 73% (8 of 11) on 765_PlaneOnRunway (4-connected regions, with
     the two-sided clips' copies: r = +0.07, 765 at 55%). With the copies trained a fixed 20,000
-    steps instead of stopping at MSE 0.005, as the paper trains a fixed 100,000 (every copy then
+    steps instead of stopping at MSE 0.005, as the paper trains a fixed 100,000 (every live copy
     within MSE 0.0012): r = +0.12, 91-100% on every genome, 765 at 91% (10 of 11); one of
     409_Moonlight's copies diverged (a 33-layer dense net: its forward pass overflowed float32 at
     step 10,267) and is counted lost, so 409 stands on 2 copies. Nothing in the score changed.
