@@ -20,7 +20,7 @@ fer_score, the copies' mean fer_score, the share of metrics that rank the
 Picbreeder net below the copies' mean (over the metrics defined on both sides,
 with the count), the human-label AUROC where the genome has labels, and how
 many copies were trained, dead and scored; and across genomes the Pearson r between the Picbreeder nets'
-fer_score and their image asymmetry.
+fer_score and their image asymmetry, and each label AUROC's 95% bootstrap interval over the links.
 
     PYTHONPATH=. python bench/validate_metrics.py [--train-only] [--only skull,butterfly]
 """
@@ -253,7 +253,8 @@ def report(names, table, records, cache, size, mse):
         lowered = [k for k in defined if pb.metrics[k] < mean[k]]
         lower = len(lowered) / len(defined) if defined else float("nan")
         labelled = genome is not None and any(link.label for link in genome.links)
-        auroc = label_auroc(genome, size)["auroc"] if labelled else float("nan")
+        people = label_auroc(genome, size) if labelled else {}
+        auroc = people.get("auroc", float("nan"))
         row = {
             "genome": name,
             "image_asymmetry": pb.info["image_asymmetry"],
@@ -263,6 +264,7 @@ def report(names, table, records, cache, size, mse):
             "lower": lower,
             "defined": len(defined),
             "auroc": auroc,
+            "auroc_interval": [people.get("auroc_low", float("nan")), people.get("auroc_high", float("nan"))],
             "attempted": len(measured),
             "sgd_mse": records[name]["mse"],
             "dead_copies": dead,
@@ -285,6 +287,14 @@ def report(names, table, records, cache, size, mse):
             f"\nPearson r(Picbreeder fer_score, image asymmetry) over {len(rows)} genomes "
             f"({', '.join(x['genome'] for x in rows)}): {r:+.3f}"
         )
+    print(
+        "\nhuman-label AUROC, 95% bootstrap interval over the links: "
+        + "; ".join(
+            f"{x['genome']} {x['auroc']:.3f} [{x['auroc_interval'][0]:.3f}, {x['auroc_interval'][1]:.3f}]"
+            for x in rows
+            if np.isfinite(x["auroc"]) and "auroc_interval" in x
+        )
+    )
     unfit = {x["genome"]: [m for m in x["sgd_mse"] if not m <= mse] for x in rows}  # NaN: diverged, not fit
     unfit = {k: v for k, v in unfit.items() if v}
     print(

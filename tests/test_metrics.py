@@ -175,6 +175,30 @@ def test_auroc_counts_ties_as_half():
     assert labels.auroc(np.ones((3, 3)), ("a", "a", "b"))[0] == 0.5
 
 
+def test_auroc_interval_resamples_links_and_narrows_with_more_of_them():
+    rng = np.random.default_rng(0)
+
+    def noisy(n):  # same-label pairs more similar on average, with noise
+        tags = np.arange(n) % 4
+        sim = np.where(tags[:, None] == tags[None], 0.6, 0.4) + rng.normal(0, 0.2, (n, n))
+        return (sim + sim.T) / 2, tuple(f"f{t}" for t in tags)
+
+    separated = np.where(np.arange(8)[:, None] // 4 == np.arange(8)[None] // 4, 1.0, 0.0)
+    assert labels.auroc_interval(separated, ("a",) * 4 + ("b",) * 4) == (1.0, 1.0)  # every resample separates
+    widths = []
+    for n in (12, 60):
+        sim, tags = noisy(n)
+        low, high = labels.auroc_interval(sim, tags)
+        assert low <= labels.auroc(sim, tags)[0] <= high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 1.5  # 5x the links: a narrower interval
+    sim, tags = noisy(12)
+    pick = np.array([0, 0, 4, 1])  # links 0 and 4 share f0, link 1 is f1; link 0 drawn twice
+    drawn, drawn_tags = sim[np.ix_(pick, pick)], tuple(np.asarray(tags)[pick])
+    assert labels.auroc(drawn, drawn_tags)[1:] == (3, 3)  # link 0 with itself counted as a same-label pair
+    assert labels.auroc(drawn, drawn_tags, pick)[1:] == (2, 3)  # ... and left out
+
+
 # ------------------------------------------------------------------ building blocks
 def test_symmetry_shares_of_simple_maps():
     lin = jnp.linspace(-1, 1, 16)

@@ -136,10 +136,14 @@ def effect_similarity(links: LabelledLinks, size: int) -> np.ndarray:
     return sum(_centred_cosine(np.asarray(m)) for m in maps) / len(maps)
 
 
-def auroc(similarity: np.ndarray, labels: tuple[str, ...]) -> tuple[float, int, int]:
-    """(AUROC of same-label vs different-label pairs, #same pairs, #different pairs)."""
+def auroc(similarity: np.ndarray, labels: tuple[str, ...], links: np.ndarray | None = None) -> tuple[float, int, int]:
+    """(AUROC of same-label vs different-label pairs, #same pairs, #different pairs). ``links``
+    (one entry per row) names the link each row is; pairs of a link with itself are left out."""
     labels = np.asarray(labels)
     i, j = np.triu_indices(labels.size, 1)
+    if links is not None:
+        keep = links[i] != links[j]
+        i, j = i[keep], j[keep]
     same = labels[i] == labels[j]
     pos, neg = similarity[i, j][same], similarity[i, j][~same]
     if pos.size == 0 or neg.size == 0:
@@ -147,6 +151,26 @@ def auroc(similarity: np.ndarray, labels: tuple[str, ...]) -> tuple[float, int, 
     ranks = _ranks(np.concatenate([pos, neg]))
     u = ranks[: pos.size].sum() - pos.size * (pos.size + 1) / 2
     return float(u / (pos.size * neg.size)), int(pos.size), int(neg.size)
+
+
+def auroc_interval(
+    similarity: np.ndarray, labels: tuple[str, ...], resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``auroc`` over the links: each resample draws the links
+    with replacement (pairs share links, so links, not pairs, are the independent units) and
+    leaves out the pairs of a link with itself. (NaN, NaN) when no resample has both kinds of pair."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        pick = rng.integers(0, labels.size, labels.size)
+        value = auroc(similarity[np.ix_(pick, pick)], tuple(labels[pick]), pick)[0]
+        if np.isfinite(value):
+            values.append(value)
+    if not values:
+        return float("nan"), float("nan")
+    tail = 100 * (1 - level) / 2
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -162,13 +186,18 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def label_auroc(genome: Genome, size: int = 64, steps: int = 7) -> dict:
-    """Factoredness against people: AUROC plus how many links, features and pairs it rests on."""
+    """Factoredness against people: AUROC, its 95% bootstrap interval over the links
+    (``auroc_low``, ``auroc_high``), and how many links, features and pairs it rests on."""
     links = labelled_links(genome, steps)
-    value, n_same, n_diff = (
-        auroc(effect_similarity(links, size), links.labels) if links.index.size > 1 else (float("nan"), 0, 0)
-    )
+    value, n_same, n_diff, low, high = float("nan"), 0, 0, float("nan"), float("nan")
+    if links.index.size > 1:
+        similarity = effect_similarity(links, size)
+        value, n_same, n_diff = auroc(similarity, links.labels)
+        low, high = auroc_interval(similarity, links.labels)
     return {
         "auroc": value,
+        "auroc_low": low,
+        "auroc_high": high,
         "links": int(links.index.size),
         "features": len(set(links.labels)),
         "same_pairs": n_same,
