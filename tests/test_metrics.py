@@ -193,10 +193,14 @@ def test_auroc_interval_resamples_links_and_narrows_with_more_of_them():
         widths.append(high - low)
     assert widths[1] < widths[0] / 1.5  # 5x the links: a narrower interval
     sim, tags = noisy(12)
-    pick = np.array([0, 0, 4, 1])  # links 0 and 4 share f0, link 1 is f1; link 0 drawn twice
-    drawn, drawn_tags = sim[np.ix_(pick, pick)], tuple(np.asarray(tags)[pick])
-    assert labels.auroc(drawn, drawn_tags)[1:] == (3, 3)  # link 0 with itself counted as a same-label pair
-    assert labels.auroc(drawn, drawn_tags, pick)[1:] == (2, 3)  # ... and left out
+    picks = rng.integers(0, 12, (20, 12))
+    picks[0] = [0, 0, 0, 4, 4, 1, 1, 1, 1, 2, 5, 5]  # links drawn several times
+    for pick, value in zip(picks, labels.resampled_auroc(sim, tags, picks)):
+        rows = [(r, q) for r in range(12) for q in range(r + 1, 12) if pick[r] != pick[q]]  # no link with itself
+        pairs = [(sim[pick[r], pick[q]], tags[pick[r]] == tags[pick[q]]) for r, q in rows]
+        pos, neg = [v for v, same in pairs if same], [v for v, same in pairs if not same]
+        wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+        assert value == pytest.approx(wins / (len(pos) * len(neg)), abs=1e-12)
 
 
 # ------------------------------------------------------------------ building blocks

@@ -136,14 +136,10 @@ def effect_similarity(links: LabelledLinks, size: int) -> np.ndarray:
     return sum(_centred_cosine(np.asarray(m)) for m in maps) / len(maps)
 
 
-def auroc(similarity: np.ndarray, labels: tuple[str, ...], links: np.ndarray | None = None) -> tuple[float, int, int]:
-    """(AUROC of same-label vs different-label pairs, #same pairs, #different pairs). ``links``
-    (one entry per row) names the link each row is; pairs of a link with itself are left out."""
+def auroc(similarity: np.ndarray, labels: tuple[str, ...]) -> tuple[float, int, int]:
+    """(AUROC of same-label vs different-label pairs, #same pairs, #different pairs)."""
     labels = np.asarray(labels)
     i, j = np.triu_indices(labels.size, 1)
-    if links is not None:
-        keep = links[i] != links[j]
-        i, j = i[keep], j[keep]
     same = labels[i] == labels[j]
     pos, neg = similarity[i, j][same], similarity[i, j][~same]
     if pos.size == 0 or neg.size == 0:
@@ -153,21 +149,41 @@ def auroc(similarity: np.ndarray, labels: tuple[str, ...], links: np.ndarray | N
     return float(u / (pos.size * neg.size)), int(pos.size), int(neg.size)
 
 
+def resampled_auroc(similarity: np.ndarray, labels: tuple[str, ...], picks: np.ndarray) -> np.ndarray:
+    """``auroc`` of each resample of the links (``picks`` (R, n): the links each resample draws),
+    leaving out the pairs of a link with itself. A drawn pair of links a != b occurs
+    count_a * count_b times in a resample, so each resample is the original pairs weighted by
+    those products: one sort of the pairs serves every resample, which are summed in chunks."""
+    labels = np.asarray(labels)
+    a, b = np.triu_indices(labels.size, 1)
+    order = np.argsort(similarity[a, b], kind="mergesort")
+    a, b = a[order], b[order]
+    same = labels[a] == labels[b]
+    _, ties = np.unique(similarity[a, b], return_index=True)  # where each run of equal similarities starts
+    out = []
+    for chunk in np.array_split(picks, -(-len(picks) // 64)):
+        counts = np.zeros((len(chunk), labels.size))
+        np.add.at(counts, (np.arange(len(chunk))[:, None], chunk), 1.0)
+        weight = counts[:, a] * counts[:, b]
+        pos = np.add.reduceat(np.where(same, weight, 0.0), ties, axis=1)
+        neg = np.add.reduceat(np.where(same, 0.0, weight), ties, axis=1)
+        below = np.cumsum(neg, axis=1) - neg  # different-label weight strictly below each run
+        total = pos.sum(axis=1) * neg.sum(axis=1)
+        u = np.sum(pos * (below + 0.5 * neg), axis=1)  # ties count 1/2, as in ``auroc``
+        out.append(np.divide(u, total, out=np.full(len(chunk), np.nan), where=total > 0))
+    return np.concatenate(out)
+
+
 def auroc_interval(
     similarity: np.ndarray, labels: tuple[str, ...], resamples: int = 1000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of ``auroc`` over the links: each resample draws the links
     with replacement (pairs share links, so links, not pairs, are the independent units) and
     leaves out the pairs of a link with itself. (NaN, NaN) when no resample has both kinds of pair."""
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(resamples):
-        pick = rng.integers(0, labels.size, labels.size)
-        value = auroc(similarity[np.ix_(pick, pick)], tuple(labels[pick]), pick)[0]
-        if np.isfinite(value):
-            values.append(value)
-    if not values:
+    picks = np.random.default_rng(seed).integers(0, len(labels), (resamples, len(labels)))
+    values = resampled_auroc(similarity, labels, picks)
+    values = values[np.isfinite(values)]
+    if not values.size:
         return float("nan"), float("nan")
     tail = 100 * (1 - level) / 2
     return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
