@@ -164,9 +164,16 @@ def main():
         "--plain-clips", action="store_true", help="train without the straight-through colour clips (the paper)"
     )
     args = parser.parse_args()
+    if min(args.size, args.seeds, args.chunk) < 1 or args.max_steps < args.chunk or args.max_steps % args.chunk:
+        parser.error("--size, --seeds and --chunk must be at least 1, --max-steps a positive multiple of --chunk")
+    if not 0 < args.mse < float("inf"):
+        parser.error(f"--mse must be positive and finite, got {args.mse}")
     cache = Path(args.cache)
     table = genomes(Path(args.data))
     names = [n for n in table if not args.only or n in args.only.split(",")]
+    unknown = sorted(set(args.only.split(",")) - set(table)) if args.only else []
+    if unknown:
+        parser.error(f"--only: unknown genome(s) {', '.join(unknown)} (known: {', '.join(table)})")
     records = {}
     for name in names:
         records[name] = train_copies(
