@@ -247,14 +247,23 @@ class _Tracker:
 
 
 def _calibrated(
-    nets: DenseNet, owners: list[int], dirs: list[np.ndarray], bases: list[np.ndarray], cfg: MetricsConfig, tick=None
+    nets: DenseNet,
+    owners: list[int],
+    dirs: list[np.ndarray],
+    bases: list[np.ndarray],
+    cfg: MetricsConfig,
+    tick=None,
+    maps=None,
 ) -> list[SweepSet]:
     """``calibrated_sweeps`` of nets ``owners`` of the stack ``nets`` (``dirs[i]`` and ``bases[i]``
-    are net ``owners[i]``'s), their pictures rendered in shared calls."""
+    are net ``owners[i]``'s), their pictures rendered in shared calls (``maps``: the stack's
+    ``sweeps.stack_maps``, for single-weight sweeps)."""
     h = 1e-3
     owner = np.repeat(owners, [len(d) for d in dirs])
     bounds = np.cumsum([0] + [len(d) for d in dirs])
-    moved = sweeps.pictures(nets, np.concatenate(dirs), np.full((owner.size, 1), h), cfg.size, cfg.chunk, tick, owner)
+    moved = sweeps.pictures(
+        nets, np.concatenate(dirs), np.full((owner.size, 1), h), cfg.size, cfg.chunk, tick, owner, maps
+    )
     kept = []
     for i, (d, base) in enumerate(zip(dirs, bases)):
         gain = np.sqrt(np.mean(np.square(moved[bounds[i] : bounds[i + 1], 0] - base), axis=(1, 2, 3))) / h
@@ -264,18 +273,25 @@ def _calibrated(
     owner = np.repeat(owners, [len(k[0]) for k in kept])
     bounds = np.cumsum([0] + [len(k[0]) for k in kept])
     steps = np.concatenate([np.stack([k[2], -k[2]], 1) for k in kept])
-    moved = sweeps.pictures(nets, np.concatenate([k[0] for k in kept]), steps, cfg.size, cfg.chunk, tick, owner)
+    moved = sweeps.pictures(nets, np.concatenate([k[0] for k in kept]), steps, cfg.size, cfg.chunk, tick, owner, maps)
     return [SweepSet(d, g, t, moved[bounds[i] : bounds[i + 1]] - bases[i]) for i, (d, g, t) in enumerate(kept)]
 
 
 def _fixed(
-    nets: DenseNet, owners: list[int], dirs: list[np.ndarray], bases: list[np.ndarray], cfg: MetricsConfig, tick=None
+    nets: DenseNet,
+    owners: list[int],
+    dirs: list[np.ndarray],
+    bases: list[np.ndarray],
+    cfg: MetricsConfig,
+    tick=None,
+    maps=None,
 ) -> list[np.ndarray]:
-    """``fixed_changes`` of nets ``owners`` of the stack ``nets``, in shared calls."""
+    """``fixed_changes`` of nets ``owners`` of the stack ``nets``, in shared calls (``maps`` as in
+    ``_calibrated``)."""
     owner = np.repeat(owners, [len(d) for d in dirs])
     bounds = np.cumsum([0] + [len(d) for d in dirs])
     steps = np.tile([cfg.fixed_step, -cfg.fixed_step], (owner.size, 1))
-    moved = sweeps.pictures(nets, np.concatenate(dirs), steps, cfg.size, cfg.chunk, tick, owner)
+    moved = sweeps.pictures(nets, np.concatenate(dirs), steps, cfg.size, cfg.chunk, tick, owner, maps)
     return [moved[bounds[i] : bounds[i + 1]] - base for i, base in enumerate(bases)]
 
 
@@ -439,21 +455,22 @@ def _measure_group(
     live = alive()
     stack = stack_nets([nets[i] for i in live]) if live else None
     slot = {i: k for k, i in enumerate(live)}  # a live net's row in the stack
+    maps = sweeps.stack_maps(stack, cfg.size) if live else None  # read by both single-weight stages
 
-    def calibrated(dirs: dict, tick) -> dict[int, SweepSet]:
+    def calibrated(dirs: dict, tick, maps=None) -> dict[int, SweepSet]:
         if not dirs:
             return {}
-        bases = [results[i].base for i in dirs]
-        return dict(zip(dirs, _calibrated(stack, [slot[i] for i in dirs], list(dirs.values()), bases, cfg, tick)))
+        bases, owners = [results[i].base for i in dirs], [slot[i] for i in dirs]
+        return dict(zip(dirs, _calibrated(stack, owners, list(dirs.values()), bases, cfg, tick, maps)))
 
-    def fixed(dirs: dict, tick) -> dict[int, np.ndarray]:
+    def fixed(dirs: dict, tick, maps=None) -> dict[int, np.ndarray]:
         if not dirs:
             return {}
-        bases = [results[i].base for i in dirs]
-        return dict(zip(dirs, _fixed(stack, [slot[i] for i in dirs], list(dirs.values()), bases, cfg, tick)))
+        bases, owners = [results[i].base for i in dirs], [slot[i] for i in dirs]
+        return dict(zip(dirs, _fixed(stack, owners, list(dirs.values()), bases, cfg, tick, maps)))
 
     tick = tracker.stage("weight sweeps")
-    single = calibrated({i: results[i].chosen.astype(np.int32) for i in live}, tick)
+    single = calibrated({i: results[i].chosen.astype(np.int32) for i in live}, tick, maps)
     for i in live:
         if single[i].dirs.size == 0:
             results[i] = DeadNet("no weight moves the picture: nothing to measure")
@@ -462,7 +479,7 @@ def _measure_group(
     for i in live:
         groups = sweeps.effect_groups(single[i].changes[:, 0] - single[i].changes[:, 1], cfg.effect_cos)
         reps[i] = _representatives(groups, single[i].gain)
-    single_fixed = fixed({i: single[i].dirs[reps[i]] for i in live}, tick)
+    single_fixed = fixed({i: single[i].dirs[reps[i]] for i in live}, tick, maps)
 
     tick = tracker.stage("random directions")
     rand = calibrated({i: results[i].random_dirs for i in live}, tick)

@@ -59,6 +59,12 @@ def as_directions(dirs, n_weights: int) -> np.ndarray:
     return out
 
 
+def stack_maps(nets: DenseNet, size: int) -> jax.Array:
+    """Feature maps (N, L, width, S, S) of a stack of nets padded as ``pictures`` pads it: what its
+    single-weight sweeps read. Rendered once, they serve every ``pictures`` call on the stack."""
+    return render(padded(nets), size, features=True).features
+
+
 def pictures(
     net: DenseNet,
     dirs,
@@ -67,6 +73,7 @@ def pictures(
     chunk: int,
     progress: Callable[[int], None] | None = None,
     owner=None,
+    maps: jax.Array | None = None,
 ) -> np.ndarray:
     """Pictures (B, K, S, S, 3) of each direction moved by each of its steps (B, K).
 
@@ -76,7 +83,8 @@ def pictures(
     chunks of exactly ``chunk`` pictures (the last one padded), so one compiled function serves
     every sweep, pruning and figure of a net, and the stack is padded (``render.padded``), so a
     net alone and groups of any size share them. Single-weight sweeps paint each picture from the
-    moved weight's layer on (``render.render_from``), reading the unmoved layers' maps.
+    moved weight's layer on (``render.render_from``), reading the unmoved layers' maps: the
+    stack's ``stack_maps``, rendered here unless the caller passes them.
     """
     steps = np.asarray(steps, np.float32)
     b, k = steps.shape
@@ -90,7 +98,7 @@ def pictures(
     dirs = np.asarray(dirs)
     one_hot = dirs.ndim == 1
     if one_hot:
-        maps = render(net, size, features=True).features
+        maps = render(net, size, features=True).features if maps is None else maps
         kernel = kernel_of(net.arch, dirs)
     out = np.zeros((b * k, size, size, 3), np.float32)
     for start in range(0, b * k, chunk):
