@@ -15,22 +15,17 @@ def test_random_neat_baseline_mutates_as_often_as_the_search_had_generations():
     assert found.nodes.max() > 7 and found.covered.sum() >= 2  # add-node mutations happened; several cells
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "yardstick not met: these settings measured 0.74x (seed 0) and 0.62x (seed 1); 1,200 evaluations at "
-        "population 48: 0.78x, 0.85x with elitism 0, 0.96x with elitism 0 and rgb descriptors; "
-        "20,000 at 32x32: 1.08x (seed 0), 0.96x (seed 1)"
-    ),
-)
-def test_neat_novelty_covers_more_cells_than_random_neat_short():
+@pytest.mark.slow  # about 70 s: two seeds of the bench's own settings at half its evaluations
+@pytest.mark.parametrize("seed", [0, 1])
+def test_neat_novelty_covers_more_cells_than_random_neat_short(seed):
+    """The bench's NEAT novelty against its random-NEAT baseline at about half the bench's 20,000
+    evaluations (66 generations of 150), with the bench's defaults (32x32, caps 32/96, tone
+    descriptor); the full budget gives 1.61x (seed 0)."""
     oe = bench_module("open_ended")
-    evals, size, pop = 480, 16, 24
-    cfg = oe.neat_settings(population=pop, max_nodes=16, max_links=40)
-    novelty = oe.neat_novelty(0, evals, size, cfg)
-    random = oe.random_neat(0, evals, size, evals // pop, cfg)
+    evals, size, pop = 9_900, 32, 150
+    cfg = oe.neat_settings(population=pop, descriptor="tone")
+    novelty = oe.neat_novelty(seed, evals, size, cfg)
+    random = oe.random_neat(seed, evals, size, evals // pop, cfg)
     assert novelty.evaluations == random.evaluations == evals
     assert np.sum(novelty.covered) > 1.2 * np.sum(random.covered)
 
