@@ -93,6 +93,12 @@ def main():
         "the layers before its weight, so the suite can pass the bare chain; what is left is activations, "
         "colour and the metrics' own work)"
     )
+    needed = pictures[len(seeds)] * flops / (3 * one) / 1e9
+    rate_one, bare_rate = pictures[1] * flops / one / 1e9, config.chunk * flops / bare / 1e9
+    print(
+        f"8 seeds within 3x of one seed need an effective rate of {needed:.1f} GFLOP/s: "
+        f"{needed / rate_one:.1f}x one seed's own and {needed / bare_rate:.1f}x the bare chain's, counted alike"
+    )
 
 
 if __name__ == "__main__":
