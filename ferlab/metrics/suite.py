@@ -247,13 +247,7 @@ class _Tracker:
 
 
 def _calibrated(
-    nets: DenseNet,
-    owners: list[int],
-    dirs: list[np.ndarray],
-    bases: list[np.ndarray],
-    cfg: MetricsConfig,
-    tick=None,
-    maps=None,
+    nets: DenseNet, owners: list[int], dirs: list, bases: list, cfg: MetricsConfig, tick=None, maps=None
 ) -> list[SweepSet]:
     """``calibrated_sweeps`` of nets ``owners`` of the stack ``nets`` (``dirs[i]`` and ``bases[i]``
     are net ``owners[i]``'s), their pictures rendered in shared calls (``maps``: the stack's
@@ -278,13 +272,7 @@ def _calibrated(
 
 
 def _fixed(
-    nets: DenseNet,
-    owners: list[int],
-    dirs: list[np.ndarray],
-    bases: list[np.ndarray],
-    cfg: MetricsConfig,
-    tick=None,
-    maps=None,
+    nets: DenseNet, owners: list[int], dirs: list, bases: list, cfg: MetricsConfig, tick=None, maps=None
 ) -> list[np.ndarray]:
     """``fixed_changes`` of nets ``owners`` of the stack ``nets``, in shared calls (``maps`` as in
     ``_calibrated``)."""
