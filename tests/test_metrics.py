@@ -271,6 +271,12 @@ def test_single_weight_sweeps_are_the_pictures_of_their_one_hot_directions():
     one_hot = sweeps.as_directions(index, nets.arch.n_weights)
     np.testing.assert_array_equal(by_index, sweeps.pictures(nets, one_hot, steps, 16, 4, owner=owner))
     assert np.ptp(by_index[:, 0] - by_index[:, 1]) > 0  # the steps move the pictures
+    # The stack's maps rendered once by the caller (as the suite does) give the same pictures,
+    # and the maps are read: another stack's maps give other pictures.
+    maps = sweeps.stack_maps(nets, 16)
+    np.testing.assert_array_equal(by_index, sweeps.pictures(nets, index, steps, 16, 4, owner=owner, maps=maps))
+    other = sweeps.stack_maps(init_nets(nets.arch, jax.random.split(jax.random.PRNGKey(3), 2)), 16)
+    assert not np.array_equal(by_index, sweeps.pictures(nets, index, steps, 16, 4, owner=owner, maps=other))
 
 
 def test_map_metrics_of_any_number_of_maps_share_one_compiled_call_and_their_bits():
