@@ -251,7 +251,7 @@ def _calibrated(
 ) -> list[SweepSet]:
     """``calibrated_sweeps`` of nets ``owners`` of the stack ``nets`` (``dirs[i]`` and ``bases[i]``
     are net ``owners[i]``'s), their pictures rendered in shared calls (``maps``: the stack's
-    ``sweeps.stack_maps``, for single-weight sweeps)."""
+    ``sweeps.stack_maps``, read by single-weight sweeps only)."""
     h = 1e-3
     owner = np.repeat(owners, [len(d) for d in dirs])
     bounds = np.cumsum([0] + [len(d) for d in dirs])
@@ -443,22 +443,22 @@ def _measure_group(
     live = alive()
     stack = stack_nets([nets[i] for i in live]) if live else None
     slot = {i: k for k, i in enumerate(live)}  # a live net's row in the stack
-    maps = sweeps.stack_maps(stack, cfg.size) if live else None  # read by both single-weight stages
+    maps = sweeps.stack_maps(stack, cfg.size) if live else None  # what every single-weight sweep reads
 
-    def calibrated(dirs: dict, tick, maps=None) -> dict[int, SweepSet]:
+    def calibrated(dirs: dict, tick) -> dict[int, SweepSet]:
         if not dirs:
             return {}
         bases, owners = [results[i].base for i in dirs], [slot[i] for i in dirs]
         return dict(zip(dirs, _calibrated(stack, owners, list(dirs.values()), bases, cfg, tick, maps)))
 
-    def fixed(dirs: dict, tick, maps=None) -> dict[int, np.ndarray]:
+    def fixed(dirs: dict, tick) -> dict[int, np.ndarray]:
         if not dirs:
             return {}
         bases, owners = [results[i].base for i in dirs], [slot[i] for i in dirs]
         return dict(zip(dirs, _fixed(stack, owners, list(dirs.values()), bases, cfg, tick, maps)))
 
     tick = tracker.stage("weight sweeps")
-    single = calibrated({i: results[i].chosen.astype(np.int32) for i in live}, tick, maps)
+    single = calibrated({i: results[i].chosen.astype(np.int32) for i in live}, tick)
     for i in live:
         if single[i].dirs.size == 0:
             results[i] = DeadNet("no weight moves the picture: nothing to measure")
@@ -467,7 +467,7 @@ def _measure_group(
     for i in live:
         groups = sweeps.effect_groups(single[i].changes[:, 0] - single[i].changes[:, 1], cfg.effect_cos)
         reps[i] = _representatives(groups, single[i].gain)
-    single_fixed = fixed({i: single[i].dirs[reps[i]] for i in live}, tick, maps)
+    single_fixed = fixed({i: single[i].dirs[reps[i]] for i in live}, tick)
 
     tick = tracker.stage("random directions")
     rand = calibrated({i: results[i].random_dirs for i in live}, tick)

@@ -91,15 +91,15 @@ def pictures(
     n = net.arch.n_weights
     if owner is None:
         net, owner = jax.tree.map(lambda a: a[None], net), np.zeros(b, np.int32)
+    dirs = np.asarray(dirs)
+    one_hot = dirs.ndim == 1
+    if one_hot:
+        maps = stack_maps(net, size) if maps is None else maps
+        kernel = kernel_of(net.arch, dirs)
     net = padded(net)
     flat_dirs = np.repeat(np.arange(b), k)
     flat_owner = np.asarray(owner, np.int32)[flat_dirs]
     flat_steps = steps.reshape(-1)
-    dirs = np.asarray(dirs)
-    one_hot = dirs.ndim == 1
-    if one_hot:
-        maps = render(net, size, features=True).features if maps is None else maps
-        kernel = kernel_of(net.arch, dirs)
     out = np.zeros((b * k, size, size, 3), np.float32)
     for start in range(0, b * k, chunk):
         stop = min(start + chunk, b * k)
