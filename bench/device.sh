@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
 # One-shot speed check on a GPU machine (issue 18), from the repository root of a copy of the tree:
 # render throughput, SGD at 256x256 (1 and 8 seeds), NEAT at populations 1,000 and 10,000, the FER
-# suite on the skull (ferlab analyze; bench/analyze.py's 8 seeds against 1) and bench/islands.py at 1, 2, 4 and 8 islands. Each part has
-# its own time limit (about 7 minutes in all after the setup) and a failing part does not stop the
+# suite on the skull (ferlab analyze; bench/analyze.py's 8 seeds against 1) and bench/islands.py at 1, 2, 4 and 8 islands
+# (CPU islands: the machine's 16 cores). Each part has its own time limit (about 7 minutes in all after the setup) and a failing part does not stop the
 # others. Tables go to stdout and to $OUT/<part>.txt (default results/device/).
 #
 #   bash bench/device.sh            # on the GPU machine
 #   bash bench/device.sh --quick    # small sizes, e.g. on a CPU to check the script
 #
-# Setup: a venv in $DEVICE_VENV (default /tmp/ferlab-device-venv, kept while the machine is warm) that sees the system's packages
-# (the H200 image has JAX with its CUDA plugin, flax, optax); then `pip install -e .` plus
-# `jax[cuda12]` when an index is reachable. That machine reaches no index: wheels for what it lacks
-# (evosax, ray[tune], mlflow, ...) must travel in .whl/ (see the device tool's notes) and are
-# installed from there; without them ferlab is installed with --no-deps and the parts that need a
-# missing package (ES, islands) report the import error. PYTHON=/path/to/python skips the setup.
+# Setup: the machine's own python3 (its image has JAX with the CUDA plugin, flax, optax, pandas)
+# with this tree on PYTHONPATH; nothing is installed into it. That machine reaches no package
+# index: what it lacks (evosax, ray, defusedxml, ...) travels in .whl/, made here by
+# `bash bench/device_wheels.sh` and named in the device tool's carry, and is unpacked into
+# $DEVICE_SITE (default /tmp/ferlab-site). PYTHON=/path/to/python skips the setup.
 # Picbreeder data: $FERLAB_PICBREEDER_DATA, else shared/data/picbreeder, else ../shared/data/picbreeder.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,17 +24,14 @@ export PYTHONUNBUFFERED=1 TQDM_DISABLE=1 RAY_ADDRESS=local PYTHONPATH="$PWD${PYT
 start=$(date +%s)
 
 if [ -z "${PYTHON:-}" ]; then
-  VENV="${DEVICE_VENV:-/tmp/ferlab-device-venv}"
-  if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv --system-site-packages "$VENV" || exit 1
-  fi
-  PYTHON="$VENV/bin/python"
-  PIP="$PYTHON -m pip install -q --no-build-isolation --disable-pip-version-check"
+  PYTHON=python3
   if [ -d .whl ]; then
-    $PIP --no-index --find-links .whl -e . || $PIP --no-index --no-deps -e .
-  elif ! timeout 60 $PIP --retries 0 --timeout 5 -e . "jax[cuda12]"; then
-    echo "device.sh: no package index reachable; ferlab installed without its dependencies" >&2
-    $PIP --no-index --no-deps -e .
+    SITE="${DEVICE_SITE:-/tmp/ferlab-site}"
+    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl
+    for t in .whl/*.tar.xz; do
+      [ -f "$t" ] && "$PYTHON" -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='tar')" "$t" "$SITE"
+    done
+    export PYTHONPATH="$PYTHONPATH:$SITE"
   fi
 fi
 for d in "${FERLAB_PICBREEDER_DATA:-}" shared/data/picbreeder ../shared/data/picbreeder; do
@@ -60,7 +56,7 @@ if [ "$QUICK" = 1 ]; then
     --fuse-pops 32 --fuse-generations 10 --painter-pops 32 --painter-generations 3
   part analyze 180 bash -c "time $PYTHON -m ferlab.cli analyze \"\$FERLAB_PICBREEDER_DATA/nets/picbreeder_skull.npz\" --size 32 --out /tmp/device_analyze && cp /tmp/device_analyze/metrics.json $OUT/"
   part suite 180 "$PYTHON" bench/analyze.py --seeds-only --repeats 1 --size 32
-  part islands 240 "$PYTHON" bench/islands.py --regime es --islands 1 2 --generations 6 --population 16 --resolution 16
+  part islands 240 env JAX_PLATFORMS=cpu "$PYTHON" bench/islands.py --regime es --islands 1 2 --generations 6 --population 16 --resolution 16
 else
   part render 50 "$PYTHON" bench/render.py --size 512 --batch 256 --batch-size 64 --repeats 10
   part sgd 90 "$PYTHON" bench/sgd.py --size 256 --steps 100 --seeds 8 --repeats 3
@@ -68,6 +64,6 @@ else
     --fuse-pops 32 150 --fuse-generations 30 --painter-pops 1000 10000 --painter-generations 10
   part analyze 60 bash -c "time $PYTHON -m ferlab.cli analyze \"\$FERLAB_PICBREEDER_DATA/nets/picbreeder_skull.npz\" --size 64 --out /tmp/device_analyze && cp /tmp/device_analyze/metrics.json $OUT/"
   part suite 60 "$PYTHON" bench/analyze.py --seeds-only --repeats 1
-  part islands 80 "$PYTHON" bench/islands.py --regime es --islands 1 2 4 8 --generations 20 --population 64
+  part islands 80 env JAX_PLATFORMS=cpu "$PYTHON" bench/islands.py --regime es --islands 1 2 4 8 --generations 20 --population 64
 fi
 echo "device.sh: $(( $(date +%s) - start ))s in all"
