@@ -74,8 +74,8 @@ def pictures(
     progress: Callable[[int], None] | None = None,
     owner=None,
     maps: jax.Array | None = None,
-) -> np.ndarray:
-    """Pictures (B, K, S, S, 3) of each direction moved by each of its steps (B, K).
+) -> jax.Array:
+    """Pictures (B, K, S, S, 3) of each direction moved by each of its steps (B, K), on the device.
 
     ``dirs`` holds flat weight indices (B,) or vectors (B, n_weights). ``net`` is one net, or a
     stack of nets of one architecture (a leading batch axis) with ``owner[b]`` the net that
@@ -84,7 +84,10 @@ def pictures(
     every sweep, pruning and figure of a net, and the stack is padded (``render.padded``), so a
     net alone and groups of any size share them. Single-weight sweeps paint each picture from the
     moved weight's layer on (``render.render_from``), reading the unmoved layers' maps: the
-    stack's ``stack_maps``, rendered here unless the caller passes them.
+    stack's ``stack_maps``, rendered here unless the caller passes them. The chunks stay on the
+    device and nothing waits for them: callers reduce them there (the suite's change maps) and
+    fetch what is small, so on an accelerator the host neither copies every picture nor idles the
+    device between chunks.
     """
     steps = np.asarray(steps, np.float32)
     b, k = steps.shape
@@ -100,7 +103,7 @@ def pictures(
     flat_dirs = np.repeat(np.arange(b), k)
     flat_owner = np.asarray(owner, np.int32)[flat_dirs]
     flat_steps = steps.reshape(-1)
-    out = np.zeros((b * k, size, size, 3), np.float32)
+    out = []
     for start in range(0, b * k, chunk):
         stop = min(start + chunk, b * k)
         rows = np.resize(np.arange(start, stop), chunk)
@@ -112,10 +115,12 @@ def pictures(
             )
         else:
             painted = _pictures(net, owners, jnp.asarray(as_directions(dirs[flat_dirs[rows]], n)), moves, size)
-        out[start:stop] = np.asarray(painted)[: stop - start]
+        out.append(painted)
         if progress:
             progress(stop - start)
-    return out.reshape(b, k, size, size, 3)
+    if not out:
+        return jnp.zeros((b, k, size, size, 3), jnp.float32)
+    return jnp.concatenate(out)[: b * k].reshape(b, k, size, size, 3)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -192,7 +197,7 @@ def effect_groups(changes: np.ndarray, cos: float) -> np.ndarray:
     the picture exactly as the genome link does) and from split chains; each
     group counts once. A sweep joins the group of the first earlier sweep it matches.
     """
-    flat = changes.reshape(changes.shape[0], -1)
+    flat = np.asarray(changes).reshape(changes.shape[0], -1)
     unit = flat / (np.linalg.norm(flat, axis=1, keepdims=True) + 1e-12)
     same = (unit @ unit.T) > cos
     return np.argmax(same, axis=1)
