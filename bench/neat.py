@@ -238,13 +238,15 @@ def painter_profile(target, size, pops, generations, repeats=3):
     """After ``generations`` generations: painting the population alone and the whole generation,
     timed in turn, beside the dense-matmul limit for genomes of that size: one batched matmul of
     each genome's (n x max_nodes) weights, n its mean number of non-input nodes, by its node values
-    over all pixels, and one activation pass (what painting would cost as a single dense layer)."""
+    over all pixels, and one activation pass (what painting would cost as a single dense layer).
+    ``paint`` is the backend's painter (genome by genome on a CPU, side by side elsewhere);
+    ``scan`` and ``side`` time each painter alone."""
     from ferlab.search.neat_genome import N_INPUTS, paint
 
     print(f"\npainter after {generations} generations (genome-pixels/s, M)")
     print(
         f"{'pop':>6}{'nodes':>7}{'links':>7}{'paint':>9}{'step':>9}{'paint share':>13}{'dense limit':>13}"
-        f"{'paint/limit':>13}"
+        f"{'paint/limit':>13}{'scan':>9}{'side':>9}"
     )
     for pop in pops:
         neat = ferlab_neat(target, size, pop)
@@ -253,11 +255,13 @@ def painter_profile(target, size, pops, generations, repeats=3):
         weights = jax.random.normal(jax.random.PRNGKey(1), (pop, n, state.pop.max_nodes))
         values = jax.random.normal(jax.random.PRNGKey(2), (pop, state.pop.max_nodes, size * size))
         limit = jax.jit(lambda w, v: jnp.tanh(jnp.einsum("pnm,pmx->pnx", w, v)))
-        t_paint, t_step, t_limit = best_times(
+        t_paint, t_step, t_limit, t_scan, t_side = best_times(
             [
                 (lambda p: paint(p, size, True)[0], (state.pop,)),
                 (lambda s, neat=neat: neat.step(s)[1]["best_fitness"], (state,)),
                 (limit, (weights, values)),
+                (lambda p: paint(p, size, True, False)[0], (state.pop,)),
+                (lambda p: paint(p, size, True, True)[0], (state.pop,)),
             ],
             repeats=repeats,
         )
@@ -265,7 +269,8 @@ def painter_profile(target, size, pops, generations, repeats=3):
         print(
             f"{pop:>6}{np.mean(np.asarray(state.pop.n_nodes())):>7.1f}"
             f"{np.mean(np.asarray(state.pop.n_enabled())):>7.1f}{px / t_paint:>9.2f}{px / t_step:>9.2f}"
-            f"{t_paint / t_step:>13.2f}{px / t_limit:>13.2f}{t_limit / t_paint:>13.2f}",
+            f"{t_paint / t_step:>13.2f}{px / t_limit:>13.2f}{t_limit / t_paint:>13.2f}{px / t_scan:>9.2f}"
+            f"{px / t_side:>9.2f}",
             flush=True,
         )
 

@@ -39,6 +39,18 @@ def blob_run():
     return neat, outcome
 
 
+def test_side_by_side_painter_paints_what_the_genome_by_genome_one_paints(blob_run):
+    """The accelerators' painter (every genome's r-th node at once) against the CPU's scan over
+    genomes, on an evolved population of mixed sizes, in colour and in ink."""
+    pop = blob_run[1].state.pop
+    nodes = np.asarray(pop.n_nodes())
+    assert nodes.max() > max(nodes.min(), 7)  # hidden nodes (7: inputs and hsv outputs), mixed lengths
+    for ink in (False, True):
+        for scan, side in zip(paint(pop, SIZE, ink, False), paint(pop, SIZE, ink, True)):
+            assert float(jnp.std(scan)) > 0.01
+            np.testing.assert_allclose(side, scan, rtol=0, atol=1e-5)
+
+
 def test_neat_matches_a_blob_within_100_generations(blob_run):
     _, outcome = blob_run
     mse = [h["loss"] for h in outcome.history]
