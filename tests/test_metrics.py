@@ -325,3 +325,24 @@ def test_a_flat_weight_index_names_its_kernel_entry_and_back(arch):
         assert flat[i] == np.asarray(net.kernels[layer])[row, col]
     with pytest.raises(IndexError):
         _weight_name(net, net.arch.n_weights)
+
+
+def test_suite_renders_in_true_float32_whatever_the_backend_default(monkeypatch):
+    """The suite's pictures are rendered under float32 matmul precision (a GPU's default, TF32,
+    drowns the gains' forward difference), and the caller's default is back afterwards."""
+    from ferlab.metrics import suite
+
+    seen = []
+    real = suite.sweeps.pictures
+
+    def recording(*args, **kwargs):
+        seen.append(jax.config.jax_default_matmul_precision)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(suite.sweeps, "pictures", recording)
+    net = init_net("2;sin:3,gaussian:3", jax.random.PRNGKey(0))
+    with jax.default_matmul_precision("tensorfloat32"):
+        suite.measure_many([net], MetricsConfig(size=16, max_weights=8, directions=4))
+        suite.weight_asymmetry(net, [(1, 0, 0)], MetricsConfig(size=16))
+        assert jax.config.jax_default_matmul_precision == "tensorfloat32"
+    assert seen and set(seen) == {"float32"}

@@ -31,6 +31,7 @@ from ferlab.metrics.suite import (
     MetricsConfig,
     Progress,
     fer_score,
+    full_float32,
     measure_many,
     one_blas_thread,
 )
@@ -107,7 +108,13 @@ def analyze_many(
     progress: Progress | None = None,
 ) -> list[Analysis]:
     """``analyze`` of each net (a run's nets), the suite measuring them together (``measure_many``:
-    shared picture calls per architecture); each net's Analysis is the one it gets alone."""
+    shared picture calls per architecture); each net's Analysis is the one it gets alone. All of it
+    in true float32 (``full_float32``), so the labels and figures compile once with the metrics."""
+    with full_float32():
+        return _analyze_many(nets, genomes, config, draw, progress)
+
+
+def _analyze_many(nets, genomes, config, draw, progress) -> list[Analysis]:
     config = config or MetricsConfig()
     genomes = genomes or [None] * len(nets)
     labelled = [g is not None and any(link.label for link in g.links) for g in genomes]
