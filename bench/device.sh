@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-shot speed check on a GPU machine (issue 18), from the repository root of a copy of the tree:
 # render throughput, SGD at 256x256 (1 and 8 seeds), NEAT at populations 1,000 and 10,000, the FER
-# suite on the skull (ferlab analyze; bench/analyze.py's 8 seeds against 1) and bench/islands.py at 1, 2, 4 and 8 islands
+# suite on the skull (ferlab analyze there and on the machine's CPU, compared; bench/analyze.py's 8 seeds against 1) and bench/islands.py at 1, 2, 4 and 8 islands
 # (CPU islands: the machine's 16 cores). Each part has its own time limit (about 7 minutes in all after the setup) and a failing part does not stop the
 # others. Tables go to stdout and to $OUT/<part>.txt (default results/device/).
 #
@@ -20,7 +20,7 @@ QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
 OUT="${OUT:-results/device}"
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 TQDM_DISABLE=1 RAY_ADDRESS=local PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export OUT PYTHONUNBUFFERED=1 TQDM_DISABLE=1 RAY_ADDRESS=local PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
 
 if [ -z "${PYTHON:-}" ]; then
@@ -46,6 +46,23 @@ part() {  # part NAME LIMIT_S COMMAND...: run, print and save one part's output
   echo "=== $name: exit ${PIPESTATUS[0]}, $(( $(date +%s) - t0 ))s"
 }
 
+analyze_both() {  # ferlab analyze of the skull at SIZE on the accelerator, timed, then on this machine's CPU:
+  # the two metrics.json should agree (the suite measures in true float32 everywhere)
+  local size=$1 skull="$FERLAB_PICBREEDER_DATA/nets/picbreeder_skull.npz"
+  time "$PYTHON" -m ferlab.cli analyze "$skull" --size "$size" --out /tmp/device_analyze && cp /tmp/device_analyze/metrics.json "$OUT/"
+  JAX_PLATFORMS=cpu "$PYTHON" -m ferlab.cli analyze "$skull" --size "$size" --out /tmp/device_analyze_cpu
+  "$PYTHON" - /tmp/device_analyze/metrics.json /tmp/device_analyze_cpu/metrics.json <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+print(f"{'':22s}{'device':>10s}{'cpu':>10s}")
+for k in ("fer_score", "live_weights", "effect_groups", "random_directions"):
+    print(f"{k:22s}{a[k]:>10.4g}{b[k]:>10.4g}")
+print("largest metric difference", max(abs(a["metrics"][k] - b["metrics"][k]) for k in a["metrics"]))
+PY
+}
+export -f analyze_both
+export PYTHON
+
 { "$PYTHON" -c "import jax; print('jax', jax.__version__, jax.devices())"; nvidia-smi -L 2>/dev/null; nproc
   echo "setup: $(( $(date +%s) - start ))s; data: ${FERLAB_PICBREEDER_DATA:-not found}"; } 2>&1 | tee "$OUT/env.txt"
 
@@ -54,7 +71,7 @@ if [ "$QUICK" = 1 ]; then
   part sgd 180 "$PYTHON" bench/sgd.py --quick
   part neat 300 "$PYTHON" bench/neat.py --size 16 --pops 32 --generations 5 --seeds 1 --only ferlab \
     --fuse-pops 32 --fuse-generations 10 --painter-pops 32 --painter-generations 3
-  part analyze 180 bash -c "time $PYTHON -m ferlab.cli analyze \"\$FERLAB_PICBREEDER_DATA/nets/picbreeder_skull.npz\" --size 32 --out /tmp/device_analyze && cp /tmp/device_analyze/metrics.json $OUT/"
+  part analyze 240 bash -c "analyze_both 32"
   part suite 180 "$PYTHON" bench/analyze.py --seeds-only --repeats 1 --size 32
   part islands 240 env JAX_PLATFORMS=cpu "$PYTHON" bench/islands.py --regime es --islands 1 2 --generations 6 --population 16 --resolution 16
 else
@@ -62,7 +79,7 @@ else
   part sgd 90 "$PYTHON" bench/sgd.py --size 256 --steps 100 --seeds 8 --repeats 3
   part neat 150 "$PYTHON" bench/neat.py --size 32 --pops 1000 10000 --generations 20 --seeds 1 --only ferlab \
     --fuse-pops 32 150 --fuse-generations 30 --painter-pops 1000 10000 --painter-generations 10
-  part analyze 60 bash -c "time $PYTHON -m ferlab.cli analyze \"\$FERLAB_PICBREEDER_DATA/nets/picbreeder_skull.npz\" --size 64 --out /tmp/device_analyze && cp /tmp/device_analyze/metrics.json $OUT/"
+  part analyze 90 bash -c "analyze_both 64"
   part suite 60 "$PYTHON" bench/analyze.py --seeds-only --repeats 1
   part islands 80 env JAX_PLATFORMS=cpu "$PYTHON" bench/islands.py --regime es --islands 1 2 4 8 --generations 20 --population 64
 fi
