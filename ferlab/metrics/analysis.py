@@ -166,9 +166,9 @@ def _sweep_figures(net: DenseNet, measured: Measurement, cfg: MetricsConfig) -> 
     top = by_gain[np.unique(np.linspace(0, by_gain.size - 1, min(SWEEP_ROWS, by_gain.size)).astype(int))]
     idx = single.dirs[top]
     names = [_weight_name(net, int(i)) for i in idx]
-    weight_frames = np.asarray(sweeps.pictures(net, idx, np.tile(SWEEP_STEPS, (idx.size, 1)), cfg.size, cfg.chunk))
+    weight_frames = sweeps.pictures(net, idx, np.tile(SWEEP_STEPS, (idx.size, 1)), cfg.size, cfg.chunk)
     dirs = measured.random.dirs[:SWEEP_ROWS]
-    random_frames = np.asarray(sweeps.pictures(net, dirs, np.tile(SWEEP_STEPS, (len(dirs), 1)), cfg.size, cfg.chunk))
+    random_frames = sweeps.pictures(net, dirs, np.tile(SWEEP_STEPS, (len(dirs), 1)), cfg.size, cfg.chunk)
     return {
         "weight_sweeps.png": figures.sweep_grid(weight_frames, names, SWEEP_STEPS),
         "random_sweeps.png": figures.sweep_grid(random_frames, [f"random {k}" for k in range(len(dirs))], SWEEP_STEPS),

@@ -25,7 +25,7 @@ def _pruned_psnr(net: DenseNet, keeps: np.ndarray, size: int, chunk: int) -> np.
     rank[np.argsort(-np.abs(flat), kind="stable")] = np.arange(flat.size)
     base = np.asarray(render(net, size).rgb)
     dirs = np.where(rank[None, :] < keeps[:, None], 0.0, -flat[None, :]).astype(np.float32)
-    rgb = np.asarray(pictures(net, dirs, np.ones((keeps.size, 1)), size, chunk)[:, 0])
+    rgb = pictures(net, dirs, np.ones((keeps.size, 1)), size, chunk)[:, 0]
     return -10.0 * np.log10(np.mean(np.square(rgb - base), axis=(1, 2, 3)) + 1e-12)
 
 

@@ -201,7 +201,7 @@ def _change_maps(changes: jax.Array, axis: str, threshold: float, parts: int):
     return share, spread, spread_free, energy, regions.changed(energy, threshold)
 
 
-def change_stats(changes: jax.Array, axis: str, cfg: MetricsConfig) -> dict[str, np.ndarray]:
+def change_stats(changes: np.ndarray, axis: str, cfg: MetricsConfig) -> dict[str, np.ndarray]:
     """The ``CHANGE_STATS`` of sweeps (B, K, S, S, 3) of K steps, by name: antisymmetric share
     about ``axis`` pooled over steps, fracture and spread with mirror pairs joined, and the
     axis-free forms (fracture and spread without a mirror). Computed over chunks of
@@ -223,14 +223,14 @@ def change_stats(changes: jax.Array, axis: str, cfg: MetricsConfig) -> dict[str,
 @dataclass(frozen=True)
 class SweepSet:
     """Live sweeps: directions (flat indices or vectors), gains, calibrated steps and
-    the change of the picture at +-step, (B, 2, S, S, 3), on the device. A Measurement keeps its sweep sets
+    the change of the picture at +-step, (B, 2, S, S, 3). A Measurement keeps its sweep sets
     without the changes (None): the metrics are computed from them, and a run's many nets
     measured together would otherwise all hold every picture (about 40 MB a net at 64x64)."""
 
     dirs: np.ndarray
     gain: np.ndarray
     step: np.ndarray
-    changes: jax.Array | None
+    changes: np.ndarray | None
 
 
 class _Tracker:
@@ -258,10 +258,9 @@ def _calibrated(
     moved = sweeps.pictures(
         nets, np.concatenate(dirs), np.full((owner.size, 1), h), cfg.size, cfg.chunk, tick, owner, maps
     )
-    moved = np.asarray(moved[:, 0])  # one picture a sweep, the gains reduced as numpy reduces them
     kept = []
     for i, (d, base) in enumerate(zip(dirs, bases)):
-        gain = np.sqrt(np.mean(np.square(moved[bounds[i] : bounds[i + 1]] - base), axis=(1, 2, 3))) / h
+        gain = np.sqrt(np.mean(np.square(moved[bounds[i] : bounds[i + 1], 0] - base), axis=(1, 2, 3))) / h
         live = gain * cfg.max_step > cfg.rms_step / 4
         step = np.minimum(cfg.rms_step / np.maximum(gain[live], 1e-12), cfg.max_step).astype(np.float32)
         kept.append((d[live], gain[live], step))
@@ -274,7 +273,7 @@ def _calibrated(
 
 def _fixed(
     nets: DenseNet, owners: list[int], dirs: list, bases: list, cfg: MetricsConfig, tick=None, maps=None
-) -> list[jax.Array]:
+) -> list[np.ndarray]:
     """``fixed_changes`` of nets ``owners`` of the stack ``nets``, in shared calls (``maps`` as in
     ``_calibrated``)."""
     owner = np.repeat(owners, [len(d) for d in dirs])
@@ -292,18 +291,18 @@ def calibrated_sweeps(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig,
     return _calibrated(stack_nets([net]), [0], [np.asarray(dirs)], [base], cfg, tick)[0]
 
 
-def fixed_changes(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick=None) -> jax.Array:
+def fixed_changes(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick=None) -> np.ndarray:
     """Change of the picture at the paper's fixed +-step, (B, 2, S, S, 3)."""
     return _fixed(stack_nets([net]), [0], [np.asarray(dirs)], [base], cfg, tick)[0]
 
 
-def _stats_many(changes: list[jax.Array], axes: list[str], cfg: MetricsConfig) -> list[dict[str, np.ndarray]]:
+def _stats_many(changes: list[np.ndarray], axes: list[str], cfg: MetricsConfig) -> list[dict[str, np.ndarray]]:
     """``change_stats`` of each net's sweeps, nets of one axis sharing the calls."""
     out: list = [None] * len(changes)
     for axis in sorted(set(axes)):
         group = [i for i, a in enumerate(axes) if a == axis]
         bounds = np.cumsum([0] + [len(changes[i]) for i in group])
-        stats = change_stats(jnp.concatenate([changes[i] for i in group]), axis, cfg)
+        stats = change_stats(np.concatenate([changes[i] for i in group]), axis, cfg)
         for j, i in enumerate(group):
             out[i] = {k: v[bounds[j] : bounds[j + 1]] for k, v in stats.items()}
     return out
@@ -460,7 +459,7 @@ def _measure_group(
         bases, owners = [results[i].base for i in dirs], [slot[i] for i in dirs]
         return dict(zip(dirs, _calibrated(stack, owners, list(dirs.values()), bases, cfg, tick, maps)))
 
-    def fixed(dirs: dict, tick) -> dict[int, jax.Array]:
+    def fixed(dirs: dict, tick) -> dict[int, np.ndarray]:
         if not dirs:
             return {}
         bases, owners = [results[i].base for i in dirs], [slot[i] for i in dirs]
@@ -570,6 +569,6 @@ def _weight_asymmetry(net: DenseNet, weights: list[tuple[int, int, int]], config
     swept = calibrated_sweeps(net, idx, base, cfg)
     if swept.dirs.size != idx.size:
         raise FerlabError("some of these weights do not move the picture")
-    changes = jnp.concatenate([swept.changes, fixed_changes(net, idx, base, cfg)], axis=1)
-    sym, anti = (np.asarray(a) for a in sym_energies(changes, axis))
+    changes = np.concatenate([swept.changes, fixed_changes(net, idx, base, cfg)], axis=1)
+    sym, anti = (np.asarray(a) for a in sym_energies(jnp.asarray(changes), axis))
     return anti.sum(1) / (sym + anti).sum(1)

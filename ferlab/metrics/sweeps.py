@@ -74,8 +74,8 @@ def pictures(
     progress: Callable[[int], None] | None = None,
     owner=None,
     maps: jax.Array | None = None,
-) -> jax.Array:
-    """Pictures (B, K, S, S, 3) of each direction moved by each of its steps (B, K), on the device.
+) -> np.ndarray:
+    """Pictures (B, K, S, S, 3) of each direction moved by each of its steps (B, K).
 
     ``dirs`` holds flat weight indices (B,) or vectors (B, n_weights). ``net`` is one net, or a
     stack of nets of one architecture (a leading batch axis) with ``owner[b]`` the net that
@@ -84,10 +84,7 @@ def pictures(
     every sweep, pruning and figure of a net, and the stack is padded (``render.padded``), so a
     net alone and groups of any size share them. Single-weight sweeps paint each picture from the
     moved weight's layer on (``render.render_from``), reading the unmoved layers' maps: the
-    stack's ``stack_maps``, rendered here unless the caller passes them. The chunks stay on the
-    device and nothing waits for them: callers reduce them there (the suite's change maps) and
-    fetch what is small, so on an accelerator the host neither copies every picture nor idles the
-    device between chunks.
+    stack's ``stack_maps``, rendered here unless the caller passes them.
     """
     steps = np.asarray(steps, np.float32)
     b, k = steps.shape
@@ -103,7 +100,7 @@ def pictures(
     flat_dirs = np.repeat(np.arange(b), k)
     flat_owner = np.asarray(owner, np.int32)[flat_dirs]
     flat_steps = steps.reshape(-1)
-    out = []
+    out = np.zeros((b * k, size, size, 3), np.float32)
     for start in range(0, b * k, chunk):
         stop = min(start + chunk, b * k)
         rows = np.resize(np.arange(start, stop), chunk)
@@ -115,12 +112,10 @@ def pictures(
             )
         else:
             painted = _pictures(net, owners, jnp.asarray(as_directions(dirs[flat_dirs[rows]], n)), moves, size)
-        out.append(painted)
+        out[start:stop] = np.asarray(painted)[: stop - start]
         if progress:
             progress(stop - start)
-    if not out:
-        return jnp.zeros((b, k, size, size, 3), jnp.float32)
-    return jnp.concatenate(out)[: b * k].reshape(b, k, size, size, 3)
+    return out.reshape(b, k, size, size, 3)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -197,7 +192,7 @@ def effect_groups(changes: np.ndarray, cos: float) -> np.ndarray:
     the picture exactly as the genome link does) and from split chains; each
     group counts once. A sweep joins the group of the first earlier sweep it matches.
     """
-    flat = np.asarray(changes).reshape(changes.shape[0], -1)
+    flat = changes.reshape(changes.shape[0], -1)
     unit = flat / (np.linalg.norm(flat, axis=1, keepdims=True) + 1e-12)
     same = (unit @ unit.T) > cos
     return np.argmax(same, axis=1)
