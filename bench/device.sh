@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One-shot speed check on a GPU machine (issue 18), from the repository root of a copy of the tree:
 # render throughput, SGD at 256x256 (1 and 8 seeds), NEAT at populations 1,000 and 10,000, the FER
-# suite on the skull (ferlab analyze there and on the machine's CPU, compared; bench/analyze.py's 8 seeds against 1) and bench/islands.py at 1, 2, 4 and 8 islands
-# (CPU islands: the machine's 16 cores). Each part has its own time limit (about 7 minutes in all after the setup) and a failing part does not stop the
-# others. Tables go to stdout and to $OUT/<part>.txt (default results/device/).
+# suite on the skull (ferlab analyze there and on that machine's CPU, compared; bench/analyze.py's
+# 8 seeds against 1) and bench/islands.py at 1, 2, 4 and 8 islands (CPU actors: the machine's 16
+# cores). Each part has its own time limit (about 8 minutes in all after the setup) and a failing
+# part does not stop the others. Tables go to stdout and to $OUT/<part>.txt (default results/device/).
 #
 #   bash bench/device.sh            # on the GPU machine
 #   bash bench/device.sh --quick    # small sizes, e.g. on a CPU to check the script
