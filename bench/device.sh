@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # One-shot speed check on a GPU machine (issue 18), from the repository root of a copy of the tree:
-# render throughput, SGD at 256x256 (1 and 8 seeds), NEAT at populations 1,000 and 10,000, the FER
-# suite on the skull (ferlab analyze there and on that machine's CPU, compared; bench/analyze.py's
-# 8 seeds against 1) and bench/islands.py at 1, 2, 4 and 8 islands (CPU actors: the machine's 16
-# cores). Each part has its own time limit (about 8 minutes in all after the setup) and a failing
-# part does not stop the others. Tables go to stdout and to $OUT/<part>.txt (default results/device/).
+# render throughput, SGD at 256x256 (1 and 8 seeds), ES's fused-generation gain, NEAT at
+# populations 1,000 and 10,000, the FER suite on the skull (ferlab analyze there and on that
+# machine's CPU, compared; bench/analyze.py's 8 seeds against 1) and bench/islands.py at 1, 2, 4
+# and 8 islands (CPU actors: the machine's 16 cores). Each part has its own time limit (about 8
+# minutes in all after the setup) and a failing part does not stop the others. Tables go to stdout
+# and to $OUT/<part>.txt (default results/device/): 8 files, what the device tool brings back.
 #
 #   bash bench/device.sh            # on the GPU machine
 #   bash bench/device.sh --quick    # small sizes, e.g. on a CPU to check the script
@@ -69,7 +70,7 @@ export PYTHON
 
 if [ "$QUICK" = 1 ]; then
   part render 120 "$PYTHON" bench/render.py --quick
-  part sgd 180 "$PYTHON" bench/sgd.py --quick
+  part sgd 180 bash -c "$PYTHON bench/sgd.py --quick; $PYTHON bench/es.py --populations 32 --generations 10 --repeats 1"
   part neat 300 "$PYTHON" bench/neat.py --size 16 --pops 32 --generations 5 --seeds 1 --only ferlab \
     --fuse-pops 32 --fuse-generations 10 --painter-pops 32 --painter-generations 3
   part analyze 240 bash -c "analyze_both 32"
@@ -77,7 +78,7 @@ if [ "$QUICK" = 1 ]; then
   part islands 240 env JAX_PLATFORMS=cpu "$PYTHON" bench/islands.py --regime es --islands 1 2 --generations 6 --population 16 --resolution 16
 else
   part render 50 "$PYTHON" bench/render.py --size 512 --batch 256 --batch-size 64 --repeats 10
-  part sgd 90 "$PYTHON" bench/sgd.py --size 256 --steps 100 --seeds 8 --repeats 3
+  part sgd 90 bash -c "$PYTHON bench/sgd.py --size 256 --steps 100 --seeds 8 --repeats 3; $PYTHON bench/es.py --generations 30 --repeats 2"
   part neat 150 "$PYTHON" bench/neat.py --size 32 --pops 1000 10000 --generations 20 --seeds 1 --only ferlab \
     --fuse-pops 32 150 --fuse-generations 30 --painter-pops 1000 10000 --painter-generations 10
   part analyze 90 bash -c "analyze_both 64"
