@@ -152,13 +152,23 @@ def algorithm_init(
     algo, params, key: jax.Array, mean: jax.Array, std: float, fitness: Callable[[jax.Array], jax.Array]
 ):
     """evosax state centred on ``mean``; population-based algorithms start from
-    ``mean`` plus ``std`` noise, evaluated with ``fitness((P, D)) -> (P,)``."""
+    ``mean`` plus ``std`` noise, evaluated with ``fitness((P, D)) -> (P,)``.
+
+    Every leaf comes out strongly typed, as ``ESSearch``'s step leaves them too. evosax types
+    some weakly (Open_ES: ``best_fitness`` and ``best_solution`` from init, ``std`` from tell), so
+    a jitted step would see new input types on its second call and compile again: about 1.4 s on
+    this CPU, paid by every ES run and, inside the steady window, by every island of
+    ``bench/islands.py``."""
     if not is_population_based(algo):
-        return algo.init(key, mean, params)
+        return _strong(algo.init(key, mean, params))
     k_pop, k_init = jax.random.split(key)
     population = mean + std * jax.random.normal(k_pop, (algo.population_size, mean.shape[-1]))
     population = population.at[0].set(mean)
-    return algo.init(k_init, population, fitness(population), params)
+    return _strong(algo.init(k_init, population, fitness(population), params))
+
+
+def _strong(tree):
+    return jax.tree.map(lambda a: jnp.asarray(a, dtype=a.dtype), tree)
 
 
 def centre(algo, state) -> jax.Array:
@@ -230,6 +240,7 @@ class ESSearch:
         population, algo_state = self.algo.ask(k_ask, state.algo, self.params)
         fitness = self.fitness(population)
         algo_state, _ = self.algo.tell(k_tell, population, fitness, algo_state, self.params)
+        algo_state = _strong(algo_state)  # tell returns some leaves weakly typed (Open_ES: std)
         evaluations = algo_state.generation_counter * self.settings.population_size
         best = jnp.argmin(fitness)
         coarse = self.fitness_target is not self.target
