@@ -100,6 +100,7 @@ def analyze(
     return analyze_many([net], [genome], config, draw, progress)[0]
 
 
+@full_float32()
 def analyze_many(
     nets: list[DenseNet],
     genomes: list[Genome | None] | None = None,
@@ -110,11 +111,6 @@ def analyze_many(
     """``analyze`` of each net (a run's nets), the suite measuring them together (``measure_many``:
     shared picture calls per architecture); each net's Analysis is the one it gets alone. All of it
     in true float32 (``full_float32``), so the labels and figures compile once with the metrics."""
-    with full_float32():
-        return _analyze_many(nets, genomes, config, draw, progress)
-
-
-def _analyze_many(nets, genomes, config, draw, progress) -> list[Analysis]:
     config = config or MetricsConfig()
     genomes = genomes or [None] * len(nets)
     labelled = [g is not None and any(link.label for link in g.links) for g in genomes]

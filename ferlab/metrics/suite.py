@@ -69,6 +69,7 @@ member with the largest gain, whose +-1 moves the picture the most.
 from __future__ import annotations
 
 from collections.abc import Callable
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from functools import partial
@@ -372,12 +373,15 @@ def measure_many(
         return _measure_many(nets, config, progress)
 
 
+@contextlib.contextmanager
 def full_float32():
-    """A context in which matrix products run in true float32 on every backend. JAX's default lets
-    a GPU use TF32 (10 mantissa bits): the gains' forward difference at h = 1e-3 then drowns in
-    rounding, and the skull net on an H200 kept 139 live weights where a CPU keeps 145 (fer_score
-    0.373 against 0.370). A CPU computes float32 either way, so its numbers do not change."""
-    return jax.default_matmul_precision("float32")
+    """A context (or, called, a decorator) in which matrix products run in true float32 on every
+    backend. JAX's default lets a GPU use TF32 (10 mantissa bits): the gains' forward difference at
+    h = 1e-3 then drowns in rounding, and the skull net on an H200 kept 139 live weights where a
+    CPU keeps 145 (fer_score 0.373 against 0.370). A CPU computes float32 either way, so its
+    numbers do not change."""
+    with jax.default_matmul_precision("float32"):
+        yield
 
 
 def one_blas_thread():
@@ -549,6 +553,7 @@ def _forms(means: dict, internal: float, change: str, fracture: str, spread: str
     }
 
 
+@full_float32()
 def weight_asymmetry(
     net: DenseNet, weights: list[tuple[int, int, int]], config: MetricsConfig = MetricsConfig(), axis: str | None = None
 ) -> np.ndarray:
@@ -557,11 +562,6 @@ def weight_asymmetry(
     Energies pooled over the calibrated +-step and the fixed +-step sweeps: 0 for
     a mirror-symmetric change, 1/2 for a one-sided one, 1 for an antisymmetric one.
     """
-    with full_float32():
-        return _weight_asymmetry(net, weights, config, axis)
-
-
-def _weight_asymmetry(net: DenseNet, weights: list[tuple[int, int, int]], config: MetricsConfig, axis: str | None):
     cfg = config
     base = np.asarray(render(net, cfg.size).rgb)
     axis = axis or (detect_axis(jnp.asarray(base))[0] if cfg.axis == "auto" else cfg.axis)
