@@ -665,6 +665,25 @@ class Report:
         return self.folder / REPORT_NAME
 
 
+_TABLE_NOTES = {
+    CSV_NAME: "every network (final nets and ladder snapshots) with its run, group, image and metrics",
+    "summary_at_fit.csv": "the results at the fit gate with their attempted/scored/passed/lost counts, unrounded",
+    "summary_unmatched.csv": "every final net's results, whatever its fit, with the same counts, unrounded",
+    "comparisons_at_fit.csv": "the comparisons at the fit gate, unrounded",
+    "comparisons_by_rung.csv": "the comparisons at each shared rung, unrounded",
+    "summary.csv": "the results by group of every final net, unrounded",
+    "comparisons.csv": "the comparisons of every final net, unrounded",
+    "comparisons_matched.csv": "the comparisons at matched fit, unrounded",
+}
+
+
+def _table_note(name: str) -> str:
+    """What a CSV file of the report holds (the Files section lists those written, and only those)."""
+    if name.endswith("_by_rung.csv") and name not in _TABLE_NOTES:
+        return f"{name.removesuffix('_by_rung.csv')}'s median per group at each rung of the loss ladder, with its band"
+    return _TABLE_NOTES[name]
+
+
 def write_report(
     df: pd.DataFrame, analysis: ReportSpec, folder: str | Path, title: str, notes: Sequence[str] = ()
 ) -> Report:
@@ -764,12 +783,6 @@ def write_report(
             f"![gallery]({path.name})",
             "",
         ]
-    lines += [
-        "## Files",
-        "",
-        f"- `{CSV_NAME}`: every network with its run, group, image and metrics",
-        "- `summary.csv`, `comparisons.csv`, `comparisons_matched.csv`: the tables above, unrounded",
-        "",
-    ]
+    lines += ["## Files", "", *[f"- `{p.name}`: {_table_note(p.name)}" for p in files if p.suffix == ".csv"], ""]
     files.append(write_text(folder / REPORT_NAME, "\n".join(lines)))
     return Report(folder, summary, table, files, fit_tables)

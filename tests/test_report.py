@@ -174,6 +174,12 @@ def test_matched_loss_removes_a_difference_that_is_only_fit():
     assert plain["diff"] > 0.15 and abs(float(at_fit["diff"].iloc[0])) < plain["diff"] / 5
 
 
+def files_section_matches_folder(text, folder):
+    """The report's Files section names every CSV in its folder, and only those."""
+    named = {line.split("`")[1] for line in text.split("## Files")[1].splitlines() if line.startswith("- `")}
+    return named == {p.name for p in folder.glob("*.csv")}
+
+
 def test_report_shows_matched_comparisons_and_fit_plot(tmp_path):
     analysis = ReportSpec(metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),), gallery=0)
     text = write_report(fit_frame(), analysis, tmp_path, "Fit").markdown.read_text()
@@ -192,6 +198,9 @@ def test_report_shows_matched_comparisons_and_fit_plot(tmp_path):
     text = write_report(apart, analysis, tmp_path / "apart", "Apart").markdown.read_text()
     assert "None: on no image do the loss ranges of sgd vs es overlap" in text
     assert not (tmp_path / "apart" / "comparisons_matched.csv").exists()
+    assert "comparisons_matched.csv" not in text
+    assert files_section_matches_folder(text, tmp_path / "apart")
+    assert files_section_matches_folder(none, tmp_path / "off")
 
 
 def ladder_frame():
@@ -283,6 +292,7 @@ def test_matched_cell_recomputed_by_hand(tmp_path):
     cell = f"{by_hand:.3f} ["
     assert cell in head.split("## Results at the fit gate")[1].split("\n##")[0]
     assert "| label | n | fer_score | loss | attempted | scored | passed | lost |" in tail
+    assert files_section_matches_folder(text, tmp_path) and "`fer_score_by_rung.csv`" in tail
     failed = ladder_frame()
     failed = failed[failed.label != "es"]
     failed.loc[failed.label == "sgd", "loss"] = 0.5  # no sgd net within the gate, no snapshot either
