@@ -639,7 +639,8 @@ def gallery_items(df: pd.DataFrame, group: str, per_group: int, metric: str | No
 
 def _title(row, metric: str | None) -> str:
     """The image, then the metric and, for a net with a loss, its MSE (a picture's fit shows)."""
-    label = str(row.get("image", ""))[-22:]
+    label = str(row.get("image", ""))
+    label = label if len(label) <= 22 else "…" + label[-21:]  # the end names the net; mark the cut
     parts = []
     if metric and metric in row and np.isfinite(float(row[metric])):
         parts.append(f"{metric} {float(row[metric]):.3f}")

@@ -320,13 +320,14 @@ def test_gallery_titles_give_a_reproducers_fit_beside_its_score(tmp_path):
 
     df = pd.DataFrame(
         {
-            "label": ["picbreeder", "sgd_masked"],
-            "image": ["picbreeder:skull", "picbreeder:skull"],
-            "fer_score": [0.382, 0.214],
-            "loss": [np.nan, 0.0912],
-            "image_path": [str(tmp_path / "a.png"), str(tmp_path / "b.png")],
+            "label": ["picbreeder", "sgd_masked", "map_elites"],
+            "image": ["picbreeder:skull", "picbreeder:skull", "map_elites/febcc6d6a7/elite_049"],
+            "fer_score": [0.382, 0.214, 0.207],
+            "loss": [np.nan, 0.0912, np.nan],
+            "image_path": [str(tmp_path / f"{k}.png") for k in "abc"],
         }
     )
     items = gallery_items(df, "label", 1, "fer_score")
     assert items["picbreeder"][0][0] == "picbreeder:skull\nfer_score 0.382"
     assert items["sgd_masked"][0][0] == "picbreeder:skull\nfer_score 0.214, MSE 0.091"
+    assert items["map_elites"][0][0] == "…/febcc6d6a7/elite_049\nfer_score 0.207"  # a long name's cut is marked
