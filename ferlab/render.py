@@ -20,7 +20,7 @@ import numpy as np
 from flax import struct
 
 from ferlab.activations import ACTIVATIONS
-from ferlab.cppn import N_OUTPUTS, DenseNet, apply_groups, hidden_layers
+from ferlab.cppn import N_OUTPUTS, DenseNet, apply_groups, hidden_layers, pixels_major
 from ferlab.genome import HSV_LABELS, INPUT_LABELS, Genome, to_hsv
 
 
@@ -157,7 +157,7 @@ def render_from(nets: DenseNet, start: jax.Array, maps: jax.Array, source: jax.A
         if hidden is not None:
             layer = lambda i, h: apply_groups(arch, hidden[i - 1].T @ h, axis=0, in_place=True)
             h = jax.lax.fori_loop(jnp.maximum(s, 1), arch.n_layers, layer, h)
-        hsv = (kernels[-1].T @ h).T.reshape(size, size, -1)
+        hsv = pixels_major(kernels[-1].T @ h).reshape(size, size, -1)
         return Image(colour(hsv), hsv)
 
     return jax.lax.map(one, (nets, start, source)) if on_cpu() else render(nets, size)
@@ -211,7 +211,7 @@ def _paint_maps_blocks(net: DenseNet, pixels: jax.Array) -> tuple[jax.Array, jax
 
     empty = (jnp.zeros((arch.n_layers, arch.width, n), pixels.dtype), jnp.zeros((N_OUTPUTS, n), pixels.dtype))
     maps, out = jax.lax.fori_loop(0, n // PIXEL_BLOCK, block, empty)
-    return out.T, maps
+    return pixels_major(out), maps
 
 
 def render_genome(genome: Genome, size: int) -> tuple[Image, dict[str, jax.Array]]:
