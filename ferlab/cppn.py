@@ -135,10 +135,12 @@ def hidden_layers(arch: Architecture, kernels, h: jax.Array, in_place: bool = Fa
 
 
 def pixels_major(out: jax.Array) -> jax.Array:
-    """Units-major outputs ``(units, pixels)`` as ``(pixels, units)``, by stacking their rows: the
-    same values as ``out.T``, but a transpose lets XLA's CPU layout pass compute the output
-    layer's product straight into the 3-wide layout, about 5x slower than the product itself (it
-    was about a quarter of a one-hot sweep's picture, ``bench/render.py``)."""
+    """Units-major outputs ``(units, pixels)`` as ``(pixels, units)``, by stacking their rows.
+
+    ``out.T`` gives the same array, but lets XLA's CPU layout pass compute the output layer's
+    product straight into the 3-wide layout, about 5x slower than the product itself (a quarter
+    of a one-hot sweep's picture; ``bench/render.py``). The two products sum in different orders,
+    so their last bits can differ."""
     return jnp.stack(list(out), axis=-1)
 
 
