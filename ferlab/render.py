@@ -107,8 +107,9 @@ def padded(nets: DenseNet) -> DenseNet:
     """A batch (one leading axis) padded with copies of its first net to ``BATCH`` or the next power
     of two. ``render`` compiles per batch shape, and a run's batches vary in size (its seeds and
     ladder snapshots, a net alone and a group of nets in the suite); padded, they share one
-    compiled call (about 0.5-1 s of compiling each). Each net paints the same bits (on a CPU the
-    nets are painted one after another, whatever their number)."""
+    compiled call (about 0.5-1 s of compiling each). A net paints the same bits in every padded batch
+    of one size (one compiled call); alone, or in a batch of another size, a dense net's colours
+    can differ in their last bits (each shape compiles on its own)."""
     n = nets.batch_shape[0]
     full = max(BATCH, 1 << (n - 1).bit_length())
     return jax.tree.map(lambda a: np.concatenate([a, np.repeat(np.asarray(a)[:1], full - n, 0)]), nets)

@@ -84,7 +84,7 @@ from ferlab.cppn import DenseNet, stack_nets
 from ferlab.errors import FerlabError
 from ferlab.metrics import compress, features, regions, sweeps
 from ferlab.metrics.symmetry import AXES, detect_axis, sym_energies
-from ferlab.render import render
+from ferlab.render import Image, padded, render
 
 METRICS = (
     "internal_asymmetry",
@@ -421,14 +421,20 @@ def _measure_many(
     return out
 
 
-def _setup(net: DenseNet, chosen: np.ndarray, cfg: MetricsConfig) -> _Setup | DeadNet:
+def _dead(net: DenseNet) -> DeadNet | None:
+    """Why ``net`` has nothing to measure, read from its weights alone; None if it may have."""
     flat = np.asarray(net.flat())
     if not np.all(np.isfinite(flat)):  # e.g. an SGD seed whose training diverged; its picture is NaN
         return DeadNet("the net's weights are not finite (training diverged): nothing to measure")
-    support = np.flatnonzero(flat)
-    if support.size == 0:
+    if not np.any(flat):
         return DeadNet("the net has no non-zero weights: nothing to measure")
-    image = render(net, cfg.size, features=True)
+    return None
+
+
+def _setup(net: DenseNet, chosen: np.ndarray, image: Image, cfg: MetricsConfig) -> _Setup:
+    """A live net's facts, from ``image``: its picture and feature maps."""
+    flat = np.asarray(net.flat())
+    support = np.flatnonzero(flat)
     axis, base_asymmetry = detect_axis(image.rgb) if cfg.axis == "auto" else (cfg.axis, None)
     return _Setup(
         flat,
@@ -446,8 +452,7 @@ def _measure_group(
     nets: list[DenseNet], subsets: list[np.ndarray], cfg: MetricsConfig, tracker: _Tracker
 ) -> list[Measurement | DeadNet]:
     """``measure_many`` for nets of one architecture; each stage's pictures in shared calls."""
-    results: list = [_setup(net, chosen, cfg) for net, chosen in zip(nets, subsets)]
-    tracker.stage("features")(len(nets))
+    results: list = [_dead(net) for net in nets]
 
     def alive() -> list[int]:
         return [i for i, r in enumerate(results) if not isinstance(r, DeadNet)]
@@ -455,7 +460,13 @@ def _measure_group(
     live = alive()
     stack = stack_nets([nets[i] for i in live]) if live else None
     slot = {i: k for k, i in enumerate(live)}  # a live net's row in the stack
-    maps = sweeps.stack_maps(stack, cfg.size) if live else None  # what every single-weight sweep reads
+    # Every live net's picture and maps in one call (as ``sweeps.stack_maps`` renders them): the
+    # base of its sweeps and pruning, and the maps its single-weight sweeps read.
+    image = render(padded(stack), cfg.size, features=True) if live else None
+    maps = image.features if live else None
+    for i in live:
+        results[i] = _setup(nets[i], subsets[i], jax.tree.map(lambda a, k=slot[i]: a[k], image), cfg)
+    tracker.stage("features")(len(nets))
 
     def calibrated(dirs: dict, tick) -> dict[int, SweepSet]:
         if not dirs:
@@ -512,7 +523,9 @@ def _assemble(
     shared = {
         "feature_redundancy": features.rank_redundancy(maps),
         "feature_roughness": features.roughness(maps, cfg.curvature_scale),
-        "compressibility": float(compress.keep_share(net, cfg.size, cfg.psnr_db, grid=cfg.chunk, chunk=cfg.chunk)),
+        "compressibility": float(
+            compress.keep_share(net, cfg.size, cfg.psnr_db, grid=cfg.chunk, chunk=cfg.chunk, base=setup.base)
+        ),
     }
     axis_form = _forms(means, features.internal_asymmetry(maps, setup.axis), "share", "fracture", "spread")
     free_form = _forms(means, features.internal_mixing(maps), "fracture_free", "fracture_free", "spread_free")
