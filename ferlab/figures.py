@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 
+import jax
 import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -22,9 +23,9 @@ from matplotlib.figure import Figure
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
-from ferlab.cppn import DenseNet
+from ferlab.cppn import DenseNet, stack_nets
 from ferlab.files import png_bytes
-from ferlab.render import grid, render
+from ferlab.render import grid, padded, render
 
 CMAP = "RdBu_r"
 
@@ -88,8 +89,9 @@ def mosaic(rows: list[list[np.ndarray]], row_labels: list[str], col_labels: list
 
 def feature_grid(net: DenseNet, size: int = 64) -> bytes:
     """Every unit's map: inputs (x, y, d, bias) at the bottom, each hidden layer, outputs on top,
-    tiled into one ``mosaic``."""
-    image = render(net, size, features=True)
+    tiled into one ``mosaic``. Painted as a padded batch of one (``render.padded``): the compiled
+    call the suite has made for the net's architecture, not one of its own."""
+    image = jax.tree.map(lambda a: a[0], render(padded(stack_nets([net])), size, features=True))
     inputs = np.moveaxis(np.asarray(grid(size)), -1, 0)  # (4, S, S)
     rows = [inputs, *np.asarray(image.features), np.moveaxis(np.asarray(image.hsv), -1, 0)]
     cmap = matplotlib.colormaps[CMAP]
