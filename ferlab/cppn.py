@@ -158,7 +158,10 @@ def forward(arch: Architecture, kernels, inputs: jax.Array, units_major: bool = 
     x = inputs.reshape(-1, inputs.shape[-1])
     if units_major:
         maps = list(hidden_layers(arch, kernels, x.T, in_place))
-        out = pixels_major(kernels[-1].T @ maps[-1])
+        out = kernels[-1].T @ maps[-1]
+        # The painters' loops stack the rows (faster); under vmap or grad the transpose is kept: no
+        # faster there (bench/sgd.py), and SGD's trajectories would change with the product's last bits.
+        out = pixels_major(out) if in_place else out.T
         features = jnp.stack(maps)
     else:
         h, maps = x, []
