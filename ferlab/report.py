@@ -637,10 +637,21 @@ def gallery_items(df: pd.DataFrame, group: str, per_group: int, metric: str | No
     return out
 
 
+def _short(name: str, width: int = 24) -> str:
+    """``name`` cut to ``width`` characters from its end, at a ``/`` where it can be (a run's hash
+    stays whole), the cut marked with an ellipsis."""
+    if len(name) <= width:
+        return name
+    parts = name.split("/")
+    while len(parts) > 1 and len("/".join(parts)) + 2 > width:
+        parts.pop(0)
+    tail = "/".join(parts)
+    return "…/" + tail if len(tail) + 2 <= width else "…" + name[1 - width :]
+
+
 def _title(row, metric: str | None) -> str:
     """The image, then the metric and, for a net with a loss, its MSE (a picture's fit shows)."""
-    label = str(row.get("image", ""))
-    label = label if len(label) <= 22 else "…" + label[-21:]  # the end names the net; mark the cut
+    label = _short(str(row.get("image", "")))
     parts = []
     if metric and metric in row and np.isfinite(float(row[metric])):
         parts.append(f"{metric} {float(row[metric]):.3f}")
