@@ -401,8 +401,9 @@ def _measure_many(
     nets: list[DenseNet], config: MetricsConfig, progress: Progress | None
 ) -> list[Measurement | DeadNet]:
     cfg = config
+    flats = [np.asarray(net.flat()) for net in nets]
     subsets = [
-        sweeps.weight_subset(cfg.seed, net, np.flatnonzero(np.asarray(net.flat())), cfg.max_weights) for net in nets
+        sweeps.weight_subset(cfg.seed, net, np.flatnonzero(flat), cfg.max_weights) for net, flat in zip(nets, flats)
     ]
     tracker = _Tracker(progress, sum(1 + 5 * c.size + 5 * cfg.directions + 2 * cfg.chunk for c in subsets))
     out: list = [None] * len(nets)
@@ -413,17 +414,15 @@ def _measure_many(
     for same_arch in by_arch.values():
         for start in range(0, len(same_arch), batch):
             group = same_arch[start : start + batch]
-            for i, result in zip(
-                group, _measure_group([nets[i] for i in group], [subsets[i] for i in group], cfg, tracker)
-            ):
+            members = [nets[i] for i in group], [flats[i] for i in group], [subsets[i] for i in group]
+            for i, result in zip(group, _measure_group(*members, cfg, tracker)):
                 out[i] = result
     tracker.stage("done")(tracker.total)
     return out
 
 
-def _dead(net: DenseNet) -> DeadNet | None:
-    """Why ``net`` has nothing to measure, read from its weights alone; None if it may have."""
-    flat = np.asarray(net.flat())
+def _dead(flat: np.ndarray) -> DeadNet | None:
+    """Why a net with flat weights ``flat`` has nothing to measure; None if it may have."""
     if not np.all(np.isfinite(flat)):  # e.g. an SGD seed whose training diverged; its picture is NaN
         return DeadNet("the net's weights are not finite (training diverged): nothing to measure")
     if not np.any(flat):
@@ -431,9 +430,8 @@ def _dead(net: DenseNet) -> DeadNet | None:
     return None
 
 
-def _setup(net: DenseNet, chosen: np.ndarray, image: Image, cfg: MetricsConfig) -> _Setup:
-    """A live net's facts, from ``image``: its picture and feature maps."""
-    flat = np.asarray(net.flat())
+def _setup(net: DenseNet, flat: np.ndarray, chosen: np.ndarray, image: Image, cfg: MetricsConfig) -> _Setup:
+    """A live net's facts, from its flat weights and ``image``: its picture and feature maps."""
     support = np.flatnonzero(flat)
     axis, base_asymmetry = detect_axis(image.rgb) if cfg.axis == "auto" else (cfg.axis, None)
     return _Setup(
@@ -449,10 +447,11 @@ def _setup(net: DenseNet, chosen: np.ndarray, image: Image, cfg: MetricsConfig) 
 
 
 def _measure_group(
-    nets: list[DenseNet], subsets: list[np.ndarray], cfg: MetricsConfig, tracker: _Tracker
+    nets: list[DenseNet], flats: list[np.ndarray], subsets: list[np.ndarray], cfg: MetricsConfig, tracker: _Tracker
 ) -> list[Measurement | DeadNet]:
-    """``measure_many`` for nets of one architecture; each stage's pictures in shared calls."""
-    results: list = [_dead(net) for net in nets]
+    """``measure_many`` for nets of one architecture (``flats``: their flat weights); each stage's
+    pictures in shared calls."""
+    results: list = [_dead(flat) for flat in flats]
 
     def alive() -> list[int]:
         return [i for i, r in enumerate(results) if not isinstance(r, DeadNet)]
@@ -465,7 +464,7 @@ def _measure_group(
     image = render(padded(stack), cfg.size, features=True) if live else None
     maps = image.features if live else None
     for i in live:
-        results[i] = _setup(nets[i], subsets[i], jax.tree.map(lambda a, k=slot[i]: a[k], image), cfg)
+        results[i] = _setup(nets[i], flats[i], subsets[i], jax.tree.map(lambda a, k=slot[i]: a[k], image), cfg)
     tracker.stage("features")(len(nets))
 
     def calibrated(dirs: dict, tick) -> dict[int, SweepSet]:
