@@ -42,6 +42,9 @@ def main():
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2, help="timed rounds of the 1- and 8-seed calls")
     parser.add_argument("--seeds-only", action="store_true", help="only the 1-seed against 8-seed timing")
+    parser.add_argument(
+        "--profile", type=int, default=0, help="then profile one 8-seed call: its N costliest functions (host time)"
+    )
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/picbreeder"))
     args = parser.parse_args()
     config = MetricsConfig(size=args.size)
@@ -99,6 +102,24 @@ def main():
         f"8 seeds within 3x of one seed need an effective rate of {needed:.1f} GFLOP/s: "
         f"{needed / rate_one:.1f}x one seed's own and {needed / bare_rate:.1f}x the bare chain's, counted alike"
     )
+
+    if args.profile:
+        _profile(timed[1], args.profile)
+
+
+def _profile(fn, top):
+    """cProfile of ``fn`` (an 8-seed call): where the host spends the call, functions by own time.
+    Beside it the host's CPU seconds against the wall's: on an accelerator, near 1 means host-bound."""
+    import cProfile
+    import pstats
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"\n8 seeds again, unprofiled: {wall:.2f} s wall, {cpu:.2f} s of this process's CPU time")
+    profiler = cProfile.Profile()
+    profiler.runcall(fn)
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
 
 
 if __name__ == "__main__":

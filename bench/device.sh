@@ -3,12 +3,14 @@
 # render throughput, SGD at 256x256 (1 and 8 seeds), ES's fused-generation gain, NEAT at
 # populations 1,000 and 10,000, the FER suite on the skull (ferlab analyze there and on that
 # machine's CPU, compared; bench/analyze.py's 8 seeds against 1) and bench/islands.py at 1, 2, 4
-# and 8 islands (CPU actors: the machine's 16 cores). Each part has its own time limit (about 8
-# minutes in all after the setup) and a failing part does not stop the others. Tables go to stdout
-# and to $OUT/<part>.txt (default results/device/): 8 files, what the device tool brings back.
+# and 8 islands (CPU actors: the machine's 16 cores). Each part has its own time limit (9.5
+# minutes in all after the setup; stop 34's run took 4.5) and a failing part does not stop the
+# others; NEAT, the part likeliest to run long, comes last. Tables go to stdout and to
+# $OUT/<part>.txt (default results/device/): what the device tool brings back.
 #
-#   bash bench/device.sh            # on the GPU machine
-#   bash bench/device.sh --quick    # small sizes, e.g. on a CPU to check the script
+#   bash bench/device.sh                          # on the GPU machine
+#   bash bench/device.sh --quick                  # small sizes, e.g. on a CPU to check the script
+#   PARTS="suite analyze" bash bench/device.sh    # only those parts (a second, shorter run)
 #
 # Setup: the machine's own python3 (its image has JAX with the CUDA plugin, flax, optax, pandas)
 # with this tree on PYTHONPATH; nothing is installed into it. That machine reaches no package
@@ -42,6 +44,7 @@ done
 
 part() {  # part NAME LIMIT_S COMMAND...: run, print and save one part's output
   local name=$1 limit=$2; shift 2
+  [ -n "${PARTS:-}" ] && [[ " $PARTS " != *" $name "* ]] && return 0
   local t0; t0=$(date +%s)
   echo "=== $name (limit ${limit}s): $*"
   timeout "$limit" "$@" 2>&1 | grep -v -e "^WARNING" -e "^I0000" | tee "$OUT/$name.txt"
@@ -74,15 +77,15 @@ if [ "$QUICK" = 1 ]; then
   part neat 300 "$PYTHON" bench/neat.py --size 16 --pops 32 --generations 5 --seeds 1 --only ferlab \
     --fuse-pops 32 --fuse-generations 10 --painter-pops 32 --painter-generations 3
   part analyze 240 bash -c "analyze_both 32"
-  part suite 180 "$PYTHON" bench/analyze.py --seeds-only --repeats 1 --size 32
+  part suite 180 "$PYTHON" bench/analyze.py --seeds-only --repeats 1 --size 32 --profile 10
   part islands 240 env JAX_PLATFORMS=cpu "$PYTHON" bench/islands.py --regime es --islands 1 2 --generations 6 --population 16 --resolution 16
 else
   part render 50 "$PYTHON" bench/render.py --size 512 --batch 256 --batch-size 64 --repeats 10
   part sgd 90 bash -c "$PYTHON bench/sgd.py --size 256 --steps 100 --seeds 8 --repeats 3; $PYTHON bench/es.py --generations 30 --repeats 2"
-  part neat 150 "$PYTHON" bench/neat.py --size 32 --pops 1000 10000 --generations 20 --seeds 1 --only ferlab \
-    --fuse-pops 32 150 --fuse-generations 30 --painter-pops 1000 10000 --painter-generations 10
   part analyze 90 bash -c "analyze_both 64"
-  part suite 60 "$PYTHON" bench/analyze.py --seeds-only --repeats 1
+  part suite 90 "$PYTHON" bench/analyze.py --seeds-only --repeats 1 --profile 30
   part islands 80 env JAX_PLATFORMS=cpu "$PYTHON" bench/islands.py --regime es --islands 1 2 4 8 --generations 20 --population 64
+  part neat 200 "$PYTHON" bench/neat.py --size 32 --pops 1000 10000 --generations 20 --seeds 1 --only ferlab \
+    --fuse-pops 32 150 --fuse-generations 30 --painter-pops 1000 10000 --painter-generations 10
 fi
 echo "device.sh: $(( $(date +%s) - start ))s in all"
