@@ -211,9 +211,7 @@ def change_stats(changes: np.ndarray, axis: str, cfg: MetricsConfig) -> dict[str
     parts = []
     for start in range(0, n, chunk):
         rows = np.resize(np.arange(start, min(start + chunk, n)), chunk)
-        share, spread, spread_free, energy, mask = _change_maps(
-            jnp.asarray(changes[rows]), axis, cfg.fracture_threshold, cfg.parts
-        )
+        share, spread, spread_free, energy, mask = _change_maps(changes[rows], axis, cfg.fracture_threshold, cfg.parts)
         mask = np.asarray(mask)
         frac, frac_free = (regions.largest_share(energy, regions.components(mask, a)) for a in (axis, None))
         out = (share, frac, spread, frac_free, spread_free)

@@ -104,14 +104,11 @@ def pictures(
     for start in range(0, b * k, chunk):
         stop = min(start + chunk, b * k)
         rows = np.resize(np.arange(start, stop), chunk)
-        owners, moves = jnp.asarray(flat_owner[rows]), jnp.asarray(flat_steps[rows])
+        owners, moves = flat_owner[rows], flat_steps[rows]  # numpy into jit: no eager transfer each
         if one_hot:
-            index = dirs[flat_dirs[rows]]
-            painted = _weight_pictures(
-                net, maps, owners, jnp.asarray(index), jnp.asarray(kernel[flat_dirs[rows]]), moves, size
-            )
+            painted = _weight_pictures(net, maps, owners, dirs[flat_dirs[rows]], kernel[flat_dirs[rows]], moves, size)
         else:
-            painted = _pictures(net, owners, jnp.asarray(as_directions(dirs[flat_dirs[rows]], n)), moves, size)
+            painted = _pictures(net, owners, as_directions(dirs[flat_dirs[rows]], n), moves, size)
         out[start:stop] = np.asarray(painted)[: stop - start]
         if progress:
             progress(stop - start)
