@@ -103,16 +103,24 @@ class Architecture:
         return tuple(name for name, count in self.groups for _ in range(count))
 
 
-def apply_groups(arch: Architecture, z: jax.Array, axis: int = -1, in_place: bool = False) -> jax.Array:
-    """Apply each unit group's activation to its slice of ``axis`` (the units' axis).
+def apply_groups(arch: Architecture, z: jax.Array, axis: int = -1, form: str = "concat") -> jax.Array:
+    """Apply each unit group's activation to its slice of ``axis`` (the units' axis), in one of three
+    forms that give the same bits:
 
-    By default the groups' results are concatenated, a form that stays fast under ``vmap``. With
-    ``in_place`` only the groups with a non-identity activation are written, into ``z``'s own
-    buffer: on a CPU, outside ``vmap``, that skips copying the identity and cache units (most of a
-    layerized net's) and a forward pass runs about 2x faster (``bench/render.py``); under ``vmap``
-    the batched update is slower than the concatenation. Both give the same bits.
+    - ``"concat"`` (default): the groups' results concatenated, a form that stays fast under ``vmap``
+      and ``grad``.
+    - ``"in_place"``: only the groups with a non-identity activation are written, into ``z``'s own
+      buffer. On a CPU, outside ``vmap``, that skips copying the identity and cache units (most of
+      a layerized net's) and a forward pass runs about 2x faster (``bench/render.py``); under
+      ``vmap`` the batched update is slower than the concatenation.
+    - ``"select"``: every group's activation over the whole layer, each unit keeping its own
+      (``jnp.where`` on the unit's index), so the layer is one elementwise pass with no slices or
+      concatenation: on a GPU, where a layer's values cross memory once per pass, 4 groups' slices
+      and their concatenation cost as much as the matmuls (skull nets rendered at 0.45x a bare
+      matmul chain on an H200, one-group nets at 0.60-0.77x). Forward only: an activation
+      overflowing on a unit that does not keep it would make a gradient NaN.
     """
-    if in_place:
+    if form == "in_place":
         start = 0
         for name, count in arch.groups:
             if ACTIVATIONS[name] is not identity:
@@ -120,6 +128,16 @@ def apply_groups(arch: Architecture, z: jax.Array, axis: int = -1, in_place: boo
                 z = jax.lax.dynamic_update_slice_in_dim(z, ACTIVATIONS[name](part), start, axis=axis)
             start += count
         return z
+    if form == "select":
+        shape = [1] * z.ndim
+        shape[axis] = z.shape[axis]
+        unit = jnp.arange(z.shape[axis]).reshape(shape)
+        out, start = z, 0
+        for name, count in arch.groups:
+            if ACTIVATIONS[name] is not identity:
+                out = jnp.where((unit >= start) & (unit < start + count), ACTIVATIONS[name](z), out)
+            start += count
+        return out
     parts, start = [], 0
     for name, count in arch.groups:
         parts.append(ACTIVATIONS[name](jax.lax.slice_in_dim(z, start, start + count, axis=axis)))
@@ -127,10 +145,10 @@ def apply_groups(arch: Architecture, z: jax.Array, axis: int = -1, in_place: boo
     return jnp.concatenate(parts, axis=axis)
 
 
-def hidden_layers(arch: Architecture, kernels, h: jax.Array, in_place: bool = False):
+def hidden_layers(arch: Architecture, kernels, h: jax.Array, form: str = "concat"):
     """Each hidden layer's values in turn, units-major (width, pixels), from inputs ``h`` (4, pixels)."""
     for k in kernels[:-1]:
-        h = apply_groups(arch, k.T @ h, axis=0, in_place=in_place)
+        h = apply_groups(arch, k.T @ h, axis=0, form=form)
         yield h
 
 
@@ -144,29 +162,29 @@ def pixels_major(out: jax.Array) -> jax.Array:
     return jnp.stack(list(out), axis=-1)
 
 
-def forward(arch: Architecture, kernels, inputs: jax.Array, units_major: bool = True, in_place: bool = False):
+def forward(arch: Architecture, kernels, inputs: jax.Array, units_major: bool = True, form: str = "concat"):
     """``(hsv[..., 3], features[L, width, ...])`` of one net on ``inputs[..., 4]``.
 
     With ``units_major`` the hidden values are held as (units, pixels): each activation group is
     then a contiguous block of rows that vectorises along the pixels (a 4-unit slice of a
     22-wide row does not), which on a CPU makes a forward pass 1.5-2x faster (``bench/render.py``),
     and each unit's feature map is one contiguous row, written as it is computed. The
-    pixels-major layout (the paper's) transposes its maps. ``in_place`` is ``apply_groups``'s
-    (not under ``vmap``).
+    pixels-major layout (the paper's) transposes its maps. ``form`` is ``apply_groups``'s
+    (only "concat" under ``vmap`` or ``grad``).
     """
     lead = inputs.shape[:-1]
     x = inputs.reshape(-1, inputs.shape[-1])
     if units_major:
-        maps = list(hidden_layers(arch, kernels, x.T, in_place))
+        maps = list(hidden_layers(arch, kernels, x.T, form))
         out = kernels[-1].T @ maps[-1]
         # The painters' loops stack the rows (faster); under vmap or grad the transpose is kept: no
         # faster there (bench/sgd.py), and SGD's trajectories would change with the product's last bits.
-        out = pixels_major(out) if in_place else out.T
+        out = pixels_major(out) if form == "in_place" else out.T
         features = jnp.stack(maps)
     else:
         h, maps = x, []
         for k in kernels[:-1]:
-            h = apply_groups(arch, h @ k, in_place=in_place)
+            h = apply_groups(arch, h @ k, form=form)
             maps.append(h)
         out = h @ kernels[-1]
         features = jnp.stack(maps).transpose(0, 2, 1)
@@ -220,9 +238,9 @@ class DenseNet:
         p = variables["params"]
         return cls(arch, tuple(p[f"Dense_{i}"]["kernel"] for i in range(arch.n_layers + 1)))
 
-    def __call__(self, inputs, units_major: bool = True, in_place: bool = False):
+    def __call__(self, inputs, units_major: bool = True, form: str = "concat"):
         """``(hsv, features)`` of one net (vmap for batches); ``forward`` says what the flags do."""
-        return forward(self.arch, self.kernels, inputs, units_major, in_place)
+        return forward(self.arch, self.kernels, inputs, units_major, form)
 
     def flat(self) -> jax.Array:
         """All weights as one vector (per net, keeping batch axes)."""

@@ -73,8 +73,10 @@ def render(net: DenseNet, size: int, features: bool = False) -> Image:
     On a CPU the batch's nets, and a large image's pixel blocks, are painted one after another
     (``lax.map``) with activations written in place (``cppn.apply_groups``): 64 nets at 64x64
     paint about 3x faster than vmapped together, and one net at 256x256 about 2x. On other
-    platforms they are vmapped. Both give the same bits. Under ``jax.vmap`` or ``jax.grad`` use
-    ``picture``, which is written for transformations (the mapped loops are slow under them).
+    platforms they are vmapped, each layer's activations in one selecting pass. Both give the
+    same pictures (to a dense net's last bits; ``padded`` says when exactly). Under ``jax.vmap``
+    or ``jax.grad`` use ``picture``, which is written for transformations (the mapped loops are
+    slow under them).
     """
     batch = net.batch_shape
     nets = jax.tree.map(lambda k: k.reshape(-1, *k.shape[len(batch) :]), net) if batch else net  # one batch axis
@@ -149,14 +151,14 @@ def render_from(nets: DenseNet, start: jax.Array, maps: jax.Array, source: jax.A
         hidden = jnp.stack(kernels[1:-1]) if arch.n_layers > 1 else None
 
         def from_inputs():
-            return apply_groups(arch, kernels[0].T @ pixels, axis=0, in_place=True)
+            return apply_groups(arch, kernels[0].T @ pixels, axis=0, form="in_place")
 
         def from_maps():
             return jax.lax.dynamic_index_in_dim(flat_maps[src], jnp.maximum(s, 1) - 1, keepdims=False)
 
         h = jax.lax.cond(s == 0, from_inputs, from_maps)
         if hidden is not None:
-            layer = lambda i, h: apply_groups(arch, hidden[i - 1].T @ h, axis=0, in_place=True)
+            layer = lambda i, h: apply_groups(arch, hidden[i - 1].T @ h, axis=0, form="in_place")
             h = jax.lax.fori_loop(jnp.maximum(s, 1), arch.n_layers, layer, h)
         hsv = pixels_major(kernels[-1].T @ h).reshape(size, size, -1)
         return Image(colour(hsv), hsv)
@@ -172,12 +174,18 @@ def _render_one(net: DenseNet, size: int, features: bool, in_place: bool) -> Ima
     pixels = grid(size).reshape(size * size, -1)
     if features:  # units-major: each unit's map is written as a contiguous row
         blocked = in_place and pixels.shape[0] > PIXEL_BLOCK and not pixels.shape[0] % PIXEL_BLOCK
-        hsv, feats = _paint_maps_blocks(net, pixels) if blocked else net(pixels, in_place=in_place)
+        hsv, feats = _paint_maps_blocks(net, pixels) if blocked else net(pixels, form=_form(in_place))
         feats = feats.reshape(*feats.shape[:2], size, size)
     else:
         hsv, feats = _paint_blocks(net, pixels, in_place), None
     hsv = hsv.reshape(size, size, -1)
     return Image(colour(hsv), hsv, feats)
+
+
+def _form(in_place: bool) -> str:
+    """``apply_groups``'s form for a painter: in place in the CPU loops, else one selecting pass
+    (``render`` is forward only; ``picture`` keeps the concatenation for ``grad``)."""
+    return "in_place" if in_place else "select"
 
 
 def _paint_blocks(net: DenseNet, pixels: jax.Array, in_place: bool) -> jax.Array:
@@ -187,7 +195,7 @@ def _paint_blocks(net: DenseNet, pixels: jax.Array, in_place: bool) -> jax.Array
     ``grad``, where a loop of in-place updates is slow)."""
     n = pixels.shape[0]
     blocks = -(-n // PIXEL_BLOCK)
-    paint = lambda block: net(block, in_place=in_place)[0]
+    paint = lambda block: net(block, form=_form(in_place))[0]
     if blocks == 1:
         return paint(pixels)
     padded = jnp.pad(pixels, ((0, blocks * PIXEL_BLOCK - n), (0, 0))).reshape(blocks, PIXEL_BLOCK, -1)
@@ -206,7 +214,7 @@ def _paint_maps_blocks(net: DenseNet, pixels: jax.Array) -> tuple[jax.Array, jax
         maps, out = carry
         start = b * PIXEL_BLOCK
         inputs = jax.lax.dynamic_slice_in_dim(pixels, start, PIXEL_BLOCK).T
-        for layer, h in enumerate(hidden_layers(arch, kernels, inputs, in_place=True)):
+        for layer, h in enumerate(hidden_layers(arch, kernels, inputs, form="in_place")):
             maps = jax.lax.dynamic_update_slice(maps, h[None], (layer, 0, start))
         return maps, jax.lax.dynamic_update_slice(out, kernels[-1].T @ h, (0, start))
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ferlab.activations import cos, sin
-from ferlab.cppn import Architecture, init_net, init_nets, load_net, stack_nets, unstack_nets
+from ferlab.cppn import Architecture, apply_groups, init_net, init_nets, load_net, stack_nets, unstack_nets
 from ferlab.errors import NetError
 from ferlab.files import write_net
 from ferlab.render import PIXEL_BLOCK, batch_rgb, grid, padded, render, render_from
@@ -115,6 +115,39 @@ def test_padded_batches_of_any_size_share_one_compiled_render_and_their_bits():
     pictures = batch_rgb(jax.tree.map(lambda k: k[:7], nets), 16)  # the padded render, its own nets only
     assert pictures.shape == (7, 16, 16, 3)
     np.testing.assert_array_equal(pictures, render(nets, 16).rgb[:7])
+
+
+def test_the_three_activation_forms_give_the_same_bits():
+    """Concatenated slices (vmap, grad), in place (the CPU loops) and one selecting pass (the
+    accelerators' render) are one function, bit for bit, also where an activation a unit does not
+    keep overflows (sigmoid's exp on large negative inputs)."""
+    arch = Architecture.parse("1;cache:2,sin:3,gaussian:2,identity:1,sigmoid:2,tanh:1,cos:2,relu:1")
+    z = jax.random.normal(jax.random.key(3), (arch.width, 257)) * 40.0
+    forms = {form: np.asarray(apply_groups(arch, z, axis=0, form=form)) for form in ("concat", "in_place", "select")}
+    assert np.all(np.isfinite(forms["concat"]))
+    np.testing.assert_array_equal(forms["in_place"], forms["concat"])
+    np.testing.assert_array_equal(forms["select"], forms["concat"])
+    rows = np.asarray(apply_groups(arch, z.T, axis=-1, form="select")).T  # pixels-major, units last
+    np.testing.assert_array_equal(rows, forms["concat"])
+    assert not np.array_equal(forms["select"], np.asarray(z))  # the activations did apply
+
+
+def test_the_accelerators_painter_paints_what_the_cpus_loops_paint(monkeypatch):
+    """The vmapped painter with its selecting activations (taken off a CPU), run here on the CPU:
+    the same pictures and feature maps as the CPU's loops, one net and a batch."""
+    import ferlab.render as rendering
+
+    nets = init_nets(ARCH, jax.random.split(jax.random.key(4), 3))
+    loops = [render(n, 24, features=True) for n in (nets, jax.tree.map(lambda k: k[0], nets))]
+    monkeypatch.setattr(rendering, "on_cpu", lambda: False)
+    render.clear_cache()
+    try:
+        mapped = [render(n, 24, features=True) for n in (nets, jax.tree.map(lambda k: k[0], nets))]
+    finally:
+        render.clear_cache()
+    for a, b in zip(loops, mapped):
+        np.testing.assert_allclose(b.rgb, a.rgb, atol=1e-6)
+        np.testing.assert_allclose(b.features, a.features, atol=1e-6)
 
 
 def test_a_render_traces_only_the_painter_of_its_platform(monkeypatch):
