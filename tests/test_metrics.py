@@ -253,6 +253,15 @@ def test_components_match_a_flood_fill_on_random_masks(axis):
     for mask, got in zip(masks, labels):
         np.testing.assert_array_equal(got, _flood_labels(mask, axis))
     assert regions.components(np.zeros((5, 5), bool), axis).tolist() == [[25] * 5] * 5
+    # The accelerators' propagation labels alike, a spiral (one region, a long path) included.
+    spiral = np.zeros((12, 12), bool)
+    for k in range(0, 6, 2):
+        spiral[k, k : 12 - k] = spiral[k : 12 - k, 11 - k] = spiral[11 - k, k + 1 : 12 - k] = True
+        spiral[k + 2 : 12 - k, k] = True
+    masks = np.concatenate([masks, spiral[None], np.zeros((1, 12, 12), bool)])
+    on_device = np.asarray(regions.components_on_device(jnp.asarray(masks), axis))
+    for mask, got in zip(masks, on_device):
+        np.testing.assert_array_equal(got, _flood_labels(mask, axis))
 
 
 def test_spread_is_zero_for_one_part_and_one_for_all():
@@ -346,3 +355,18 @@ def test_suite_renders_in_true_float32_whatever_the_backend_default(monkeypatch)
         suite.weight_asymmetry(net, [(1, 0, 0)], MetricsConfig(size=16))
         assert jax.config.jax_default_matmul_precision == "tensorfloat32"
     assert seen and set(seen) == {"float32"}
+
+
+def test_the_accelerators_change_stats_on_this_cpu_give_the_cpus_numbers(monkeypatch):
+    """Off a CPU each chunk's change stats are one compiled call with the regions labelled in XLA;
+    forced here, they give the host labelling's numbers, so the suite's metrics do not move."""
+    from ferlab.metrics import suite
+
+    nets = [init_net("3;cache:2,gaussian:2,sin:2", jax.random.PRNGKey(k)) for k in range(2)]
+    on_host = suite.measure_many(nets, FAST)
+    monkeypatch.setattr(suite, "on_cpu", lambda: False)
+    on_device = suite.measure_many(nets, FAST)
+    for a, b in zip(on_host, on_device):
+        assert a.info == b.info
+        assert a.metrics == b.metrics  # bit for bit: the same labels, the same sums
+        assert 0.0 < a.metrics["sweep_fracture"] < 1.0  # regions were labelled and mattered

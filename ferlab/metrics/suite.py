@@ -84,7 +84,7 @@ from ferlab.cppn import DenseNet, stack_nets
 from ferlab.errors import FerlabError
 from ferlab.metrics import compress, features, regions, sweeps
 from ferlab.metrics.symmetry import AXES, detect_axis, sym_energies
-from ferlab.render import Image, padded, render
+from ferlab.render import Image, on_cpu, padded, render
 
 METRICS = (
     "internal_asymmetry",
@@ -202,21 +202,35 @@ def _change_maps(changes: jax.Array, axis: str, threshold: float, parts: int):
     return share, spread, spread_free, energy, regions.changed(energy, threshold)
 
 
+@partial(jax.jit, static_argnames=("axis", "threshold", "parts"))
+def _change_stats_on_device(changes: jax.Array, axis: str, threshold: float, parts: int) -> jax.Array:
+    """``change_stats`` of one chunk in one compiled call, regions labelled in XLA
+    (``regions.components_on_device``): the ``CHANGE_STATS`` stacked, (5, B)."""
+    share, spread, spread_free, energy, mask = _change_maps(changes, axis, threshold, parts)
+    frac, frac_free = (regions.largest_share(energy, regions.components_on_device(mask, a)) for a in (axis, None))
+    return jnp.stack([share, frac, spread, frac_free, spread_free])
+
+
 def change_stats(changes: np.ndarray, axis: str, cfg: MetricsConfig) -> dict[str, np.ndarray]:
     """The ``CHANGE_STATS`` of sweeps (B, K, S, S, 3) of K steps, by name: antisymmetric share
     about ``axis`` pooled over steps, fracture and spread with mirror pairs joined, and the
     axis-free forms (fracture and spread without a mirror). Computed over chunks of
-    ``cfg.chunk`` sweeps (one compiled shape per net)."""
+    ``cfg.chunk`` sweeps (one compiled shape per net). On a CPU regions are labelled on the host
+    between a chunk's two calls; on an accelerator each chunk is one call, all dispatched before
+    any result is read (the same numbers: ``regions`` says why the two)."""
     n, chunk = changes.shape[0], cfg.chunk
     parts = []
     for start in range(0, n, chunk):
         rows = np.resize(np.arange(start, min(start + chunk, n)), chunk)
+        if not on_cpu():
+            parts.append(_change_stats_on_device(changes[rows], axis, cfg.fracture_threshold, cfg.parts))
+            continue
         share, spread, spread_free, energy, mask = _change_maps(changes[rows], axis, cfg.fracture_threshold, cfg.parts)
         mask = np.asarray(mask)
         frac, frac_free = (regions.largest_share(energy, regions.components(mask, a)) for a in (axis, None))
-        out = (share, frac, spread, frac_free, spread_free)
-        parts.append([np.asarray(o)[: min(chunk, n - start)] for o in out])
-    return {name: np.concatenate(col) for name, col in zip(CHANGE_STATS, zip(*parts))}
+        parts.append(np.stack([np.asarray(o) for o in (share, frac, spread, frac_free, spread_free)]))
+    stats = np.concatenate(jax.device_get(parts), axis=1)[:, :n]
+    return dict(zip(CHANGE_STATS, stats))
 
 
 @dataclass(frozen=True)
