@@ -15,6 +15,7 @@ the first-order gain (a forward finite difference). The paper's fixed +-1 is kep
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from functools import partial
 
@@ -100,7 +101,16 @@ def pictures(
     flat_dirs = np.repeat(np.arange(b), k)
     flat_owner = np.asarray(owner, np.int32)[flat_dirs]
     flat_steps = steps.reshape(-1)
+    net = jax.device_put(net)  # once, not with every call
     out = np.zeros((b * k, size, size, 3), np.float32)
+    pending: collections.deque = collections.deque()
+
+    def read():  # the oldest chunk in flight, into ``out``
+        start, stop, painted = pending.popleft()
+        out[start:stop] = np.asarray(painted)[: stop - start]
+        if progress:
+            progress(stop - start)
+
     for start in range(0, b * k, chunk):
         stop = min(start + chunk, b * k)
         rows = np.resize(np.arange(start, stop), chunk)
@@ -109,10 +119,17 @@ def pictures(
             painted = _weight_pictures(net, maps, owners, dirs[flat_dirs[rows]], kernel[flat_dirs[rows]], moves, size)
         else:
             painted = _pictures(net, owners, as_directions(dirs[flat_dirs[rows]], n), moves, size)
-        out[start:stop] = np.asarray(painted)[: stop - start]
-        if progress:
-            progress(stop - start)
+        pending.append((start, stop, painted))
+        if len(pending) > AHEAD:
+            read()
+    while pending:
+        read()
     return out.reshape(b, k, size, size, 3)
+
+
+# Chunks ``pictures`` keeps in flight: it reads a chunk once this many later ones are dispatched,
+# so an accelerator paints while the host copies (reading each at once left it idle between them).
+AHEAD = 2
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
