@@ -221,11 +221,12 @@ def change_stats(changes: np.ndarray, axis: str, cfg: MetricsConfig) -> dict[str
     n, chunk = changes.shape[0], cfg.chunk
     parts = []
     for start in range(0, n, chunk):
-        rows = np.resize(np.arange(start, min(start + chunk, n)), chunk)
+        stop = min(start + chunk, n)  # a full chunk is a view; the last one is padded by repeating its rows
+        block = changes[start:stop] if stop - start == chunk else changes[np.resize(np.arange(start, stop), chunk)]
         if not on_cpu():
-            parts.append(_change_stats_on_device(changes[rows], axis, cfg.fracture_threshold, cfg.parts))
+            parts.append(_change_stats_on_device(block, axis, cfg.fracture_threshold, cfg.parts))
             continue
-        share, spread, spread_free, energy, mask = _change_maps(changes[rows], axis, cfg.fracture_threshold, cfg.parts)
+        share, spread, spread_free, energy, mask = _change_maps(block, axis, cfg.fracture_threshold, cfg.parts)
         mask = np.asarray(mask)
         frac, frac_free = (regions.largest_share(energy, regions.components(mask, a)) for a in (axis, None))
         parts.append(np.stack([np.asarray(o) for o in (share, frac, spread, frac_free, spread_free)]))
