@@ -172,7 +172,7 @@ def forward(arch: Architecture, kernels, inputs: jax.Array, units_major: bool = 
     22-wide row does not), which on a CPU makes a forward pass 1.5-2x faster (``bench/render.py``),
     and each unit's feature map is one contiguous row, written as it is computed. The
     pixels-major layout (the paper's) transposes its maps. ``form`` is ``apply_groups``'s
-    (only "concat" under ``vmap`` or ``grad``).
+    ("in_place" not under ``vmap``, "select" not under ``grad``).
     """
     lead = inputs.shape[:-1]
     x = inputs.reshape(-1, inputs.shape[-1])

@@ -191,8 +191,8 @@ def _form(in_place: bool) -> str:
 def _paint_blocks(net: DenseNet, pixels: jax.Array, in_place: bool) -> jax.Array:
     """Raw outputs of one net on ``pixels[n, 4]``, units-major, in blocks of ``PIXEL_BLOCK`` pixels:
     on a CPU blocks run faster than one long matmul (``bench/render.py``). With ``in_place`` the
-    blocks are painted one after another (``lax.map``), otherwise vmapped (as under ``vmap`` or
-    ``grad``, where a loop of in-place updates is slow)."""
+    blocks are painted one after another (``lax.map``), otherwise vmapped (as off a CPU and under
+    ``vmap``, where a loop of in-place updates is slow)."""
     n = pixels.shape[0]
     blocks = -(-n // PIXEL_BLOCK)
     paint = lambda block: net(block, form=_form(in_place))[0]
