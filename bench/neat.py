@@ -241,7 +241,8 @@ def painter_profile(target, size, pops, generations, repeats=3):
     over all pixels, and one activation pass (what painting would cost as a single dense layer).
     ``scan`` and ``side`` time each painter alone; ``paint`` is the one ``paint`` picks on this
     backend (genome by genome on a CPU, side by side elsewhere)."""
-    from ferlab.search.neat_genome import N_INPUTS, paint, side_by_side_default
+    from ferlab.render import on_cpu
+    from ferlab.search.neat_genome import N_INPUTS, paint
 
     print(f"\npainter after {generations} generations (genome-pixels/s, M)")
     print(
@@ -264,7 +265,7 @@ def painter_profile(target, size, pops, generations, repeats=3):
             ],
             repeats=repeats,
         )
-        t_paint = t_side if side_by_side_default() else t_scan
+        t_paint = t_scan if on_cpu() else t_side
         px = pop * size * size / 1e6
         print(
             f"{pop:>6}{np.mean(np.asarray(state.pop.n_nodes())):>7.1f}"

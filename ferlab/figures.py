@@ -25,7 +25,7 @@ from PIL import ImageDraw, ImageFont
 
 from ferlab.cppn import DenseNet, stack_nets
 from ferlab.files import png_bytes
-from ferlab.render import grid, padded, render
+from ferlab.render import grid, render, render_padded
 
 CMAP = "RdBu_r"
 
@@ -89,9 +89,9 @@ def mosaic(rows: list[list[np.ndarray]], row_labels: list[str], col_labels: list
 
 def feature_grid(net: DenseNet, size: int = 64) -> bytes:
     """Every unit's map: inputs (x, y, d, bias) at the bottom, each hidden layer, outputs on top,
-    tiled into one ``mosaic``. Painted as a padded batch of one (``render.padded``): the compiled
-    call the suite has made for the net's architecture, not one of its own."""
-    image = jax.tree.map(lambda a: a[0], render(padded(stack_nets([net])), size, features=True))
+    tiled into one ``mosaic``. Painted as a padded batch of one (``render.render_padded``): the
+    compiled call the suite has made for the net's architecture, not one of its own."""
+    image = jax.tree.map(lambda a: a[0], render_padded(stack_nets([net]), size, features=True))
     inputs = np.moveaxis(np.asarray(grid(size)), -1, 0)  # (4, S, S)
     rows = [inputs, *np.asarray(image.features), np.moveaxis(np.asarray(image.hsv), -1, 0)]
     cmap = matplotlib.colormaps[CMAP]

@@ -117,10 +117,17 @@ def padded(nets: DenseNet) -> DenseNet:
     return jax.tree.map(lambda a: np.concatenate([a, np.repeat(np.asarray(a)[:1], full - n, 0)]), nets)
 
 
+def render_padded(nets: DenseNet, size: int, features: bool = False) -> Image:
+    """``render`` of a batch of nets (one leading axis) as a ``padded`` batch: its nets first, then
+    the padding. A run's final nets, the suite's groups, a net alone and its feature figure, whatever
+    their number, share one compiled render."""
+    return render(padded(nets), size, features=features)
+
+
 def batch_rgb(nets: DenseNet, size: int) -> np.ndarray:
     """The RGB pictures ``(N, size, size, 3)`` of a batch of nets (one leading axis), painted as a
-    ``padded`` batch: a run's final nets, whatever their number, share one compiled render."""
-    return np.asarray(render(padded(nets), size).rgb)[: nets.batch_shape[0]]
+    ``padded`` batch (``render_padded``)."""
+    return np.asarray(render_padded(nets, size).rgb)[: nets.batch_shape[0]]
 
 
 def picture(net: DenseNet, size: int) -> Image:

@@ -24,6 +24,7 @@ from ferlab.metrics import (
     weight_asymmetry,
 )
 from ferlab.picbreeder import load_picbreeder
+from ferlab.render import render_padded
 
 # A smaller picture and fewer sweeps than the defaults keep the default test run short;
 # the slow test below repeats the ranking at the defaults.
@@ -282,9 +283,9 @@ def test_single_weight_sweeps_are_the_pictures_of_their_one_hot_directions():
     assert np.ptp(by_index[:, 0] - by_index[:, 1]) > 0  # the steps move the pictures
     # The stack's maps rendered once by the caller (as the suite does) give the same pictures,
     # and the maps are read: another stack's maps give other pictures.
-    maps = sweeps.stack_maps(nets, 16)
+    maps = render_padded(nets, 16, features=True).features
     np.testing.assert_array_equal(by_index, sweeps.pictures(nets, index, steps, 16, 4, owner=owner, maps=maps))
-    other = sweeps.stack_maps(init_nets(nets.arch, jax.random.split(jax.random.PRNGKey(3), 2)), 16)
+    other = render_padded(init_nets(nets.arch, jax.random.split(jax.random.PRNGKey(3), 2)), 16, features=True).features
     assert not np.array_equal(by_index, sweeps.pictures(nets, index, steps, 16, 4, owner=owner, maps=other))
 
 

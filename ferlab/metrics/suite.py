@@ -84,7 +84,7 @@ from ferlab.cppn import DenseNet, stack_nets
 from ferlab.errors import FerlabError
 from ferlab.metrics import compress, features, regions, sweeps
 from ferlab.metrics.symmetry import AXES, detect_axis, sym_energies
-from ferlab.render import Image, on_cpu, padded, render
+from ferlab.render import Image, on_cpu, render, render_padded
 
 METRICS = (
     "internal_asymmetry",
@@ -264,8 +264,8 @@ def _calibrated(
     nets: DenseNet, owners: list[int], dirs: list, bases: list, cfg: MetricsConfig, tick=None, maps=None
 ) -> list[SweepSet]:
     """``calibrated_sweeps`` of nets ``owners`` of the stack ``nets`` (``dirs[i]`` and ``bases[i]``
-    are net ``owners[i]``'s), their pictures rendered in shared calls (``maps``: the stack's
-    ``sweeps.stack_maps``, read by single-weight sweeps only)."""
+    are net ``owners[i]``'s), their pictures rendered in shared calls (``maps``: the features of the
+    stack's ``render_padded``, read by single-weight sweeps only)."""
     h = 1e-3
     owner = np.repeat(owners, [len(d) for d in dirs])
     bounds = np.cumsum([0] + [len(d) for d in dirs])
@@ -472,9 +472,9 @@ def _measure_group(
     live = alive()
     stack = stack_nets([nets[i] for i in live]) if live else None
     slot = {i: k for k, i in enumerate(live)}  # a live net's row in the stack
-    # Every live net's picture and maps in one call (as ``sweeps.stack_maps`` renders them): the
-    # base of its sweeps and pruning, and the maps its single-weight sweeps read.
-    image = render(padded(stack), cfg.size, features=True) if live else None
+    # Every live net's picture and maps in one call: the base of its sweeps and pruning, and the
+    # maps its single-weight sweeps read.
+    image = render_padded(stack, cfg.size, features=True) if live else None
     maps = image.features if live else None
     for i in live:
         results[i] = _setup(nets[i], flats[i], subsets[i], jax.tree.map(lambda a, k=slot[i]: a[k], image), cfg)

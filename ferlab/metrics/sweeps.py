@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ferlab.cppn import DenseNet
-from ferlab.render import padded, render, render_from
+from ferlab.render import padded, render, render_from, render_padded
 
 
 @partial(jax.jit, static_argnames=("size",))
@@ -60,12 +60,6 @@ def as_directions(dirs, n_weights: int) -> np.ndarray:
     return out
 
 
-def stack_maps(nets: DenseNet, size: int) -> jax.Array:
-    """Feature maps (N, L, width, S, S) of a stack of nets padded as ``pictures`` pads it: what its
-    single-weight sweeps read. Rendered once, they serve every ``pictures`` call on the stack."""
-    return render(padded(nets), size, features=True).features
-
-
 def pictures(
     net: DenseNet,
     dirs,
@@ -85,7 +79,8 @@ def pictures(
     every sweep, pruning and figure of a net, and the stack is padded (``render.padded``), so a
     net alone and groups of any size share them. Single-weight sweeps paint each picture from the
     moved weight's layer on (``render.render_from``), reading the unmoved layers' maps: the
-    stack's ``stack_maps``, rendered here unless the caller passes them.
+    features of the stack's ``render.render_padded``, rendered here unless the caller passes them
+    (rendered once, they serve every call on the stack).
     """
     steps = np.asarray(steps, np.float32)
     b, k = steps.shape
@@ -95,7 +90,7 @@ def pictures(
     dirs = np.asarray(dirs)
     one_hot = dirs.ndim == 1
     if one_hot:
-        maps = stack_maps(net, size) if maps is None else maps
+        maps = render_padded(net, size, features=True).features if maps is None else maps
         kernel = kernel_of(net.arch, dirs)
     net = padded(net)
     flat_dirs = np.repeat(np.arange(b), k)

@@ -28,7 +28,7 @@ from flax import struct
 
 from ferlab.activations import CPPN_ACTIVATIONS, CPPN_FUNCTIONS
 from ferlab.genome import HSV_LABELS, INK_LABEL, INPUT_LABELS, Genome, Link, Node
-from ferlab.render import colour, grid
+from ferlab.render import colour, grid, on_cpu
 
 N_INPUTS = len(INPUT_LABELS)
 IDENTITY = CPPN_ACTIVATIONS.index("identity")
@@ -192,11 +192,6 @@ def _paint_side_by_side(s: Schedule, inputs: jax.Array, n_out: int) -> jax.Array
     return jnp.swapaxes(values[:, N_INPUTS : N_INPUTS + n_out], 1, 2)
 
 
-def side_by_side_default() -> bool:
-    """Whether ``paint`` paints genomes side by side unless told: on any backend but a CPU."""
-    return jax.default_backend() != "cpu"
-
-
 @partial(jax.jit, static_argnames=("size", "ink", "side_by_side"))
 def paint(pop: Genomes, size: int, ink: bool, side_by_side: bool | None = None) -> tuple[jax.Array, jax.Array]:
     """``(rgb (P, S, S, 3), hsv (P, S, S, 3))`` of a population, in one compiled call.
@@ -211,7 +206,7 @@ def paint(pop: Genomes, size: int, ink: bool, side_by_side: bool | None = None) 
     n_out = len(output_labels(ink))
     inputs = grid(size).reshape(-1, 4)
     schedules = jax.vmap(schedule)(pop)
-    if side_by_side_default() if side_by_side is None else side_by_side:
+    if (not on_cpu()) if side_by_side is None else side_by_side:
         raw = _paint_side_by_side(schedules, inputs, n_out)
     else:
         raw = jax.lax.map(lambda s: _paint_one(s, inputs, n_out), schedules)
