@@ -21,7 +21,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
-[ "${1:-}" = "--quick" ] && QUICK=1
+case "${1:-}" in
+  --quick) QUICK=1 ;;
+  "") ;;
+  *) echo "device.sh: unknown argument '$1' (only --quick)" >&2; exit 2 ;;
+esac
+for p in ${PARTS:-}; do
+  case "$p" in render | sgd | analyze | suite | islands | neat) ;;
+    *) echo "device.sh: unknown part '$p' in PARTS (parts: render sgd analyze suite islands neat)" >&2; exit 2 ;;
+  esac
+done
 OUT="${OUT:-results/device}"
 mkdir -p "$OUT"
 export OUT PYTHONUNBUFFERED=1 TQDM_DISABLE=1 RAY_ADDRESS=local PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
