@@ -8,11 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ferlab.cppn import DenseNet, init_net, init_nets, load_net
+from ferlab.cppn import DenseNet, init_net, init_nets, load_net, unstack_nets
 from ferlab.errors import FerlabError
 from ferlab.metrics import (
     METRICS,
     MetricsConfig,
+    compress,
     features,
     fer_metrics,
     fer_score,
@@ -24,7 +25,7 @@ from ferlab.metrics import (
     weight_asymmetry,
 )
 from ferlab.picbreeder import load_picbreeder
-from ferlab.render import render_padded
+from ferlab.render import render, render_padded
 
 # A smaller picture and fewer sweeps than the defaults keep the default test run short;
 # the slow test below repeats the ranking at the defaults.
@@ -287,6 +288,19 @@ def test_single_weight_sweeps_are_the_pictures_of_their_one_hot_directions():
     np.testing.assert_array_equal(by_index, sweeps.pictures(nets, index, steps, 16, 4, owner=owner, maps=maps))
     other = render_padded(init_nets(nets.arch, jax.random.split(jax.random.PRNGKey(3), 2)), 16, features=True).features
     assert not np.array_equal(by_index, sweeps.pictures(nets, index, steps, 16, 4, owner=owner, maps=other))
+
+
+def test_compressibility_of_stacked_nets_is_what_each_gets_alone():
+    # A group's nets share each pruning round's calls; each net keeps its own share. Three nets of
+    # one architecture, one of them sparse (its share is at most its few weights).
+    nets = init_nets("3;cache:2,gaussian:3,sin:1", jax.random.split(jax.random.PRNGKey(4), 3))
+    flat = np.array(nets.flat())
+    flat[1, np.random.default_rng(0).random(flat.shape[1]) < 0.8] = 0.0
+    nets = nets.with_flat(jnp.asarray(flat))
+    alone = [compress.keep_share(net, 16, 30.0, grid=8, chunk=4) for net in unstack_nets(nets)]
+    bases = [np.asarray(render(net, 16).rgb) for net in unstack_nets(nets)]
+    assert compress.keep_shares(nets, bases, 16, 30.0, grid=8, chunk=4) == alone
+    assert len(set(alone)) == 3 and alone[1] <= np.count_nonzero(flat[1]) / flat.shape[1]
 
 
 def test_map_metrics_of_any_number_of_maps_share_one_compiled_call_and_their_bits():

@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ferlab.cppn import DenseNet
+from ferlab.cppn import DenseNet, stack_nets
 from ferlab.metrics.sweeps import pictures
 from ferlab.render import render
 
 
-def _pruned_psnr(net: DenseNet, keeps: np.ndarray, size: int, chunk: int, base: np.ndarray) -> np.ndarray:
-    """PSNR against ``base`` of the picture with only the ``keeps[j]`` largest-magnitude weights left."""
-    flat = np.asarray(net.flat())
-    rank = np.empty(flat.size, np.int64)
-    rank[np.argsort(-np.abs(flat), kind="stable")] = np.arange(flat.size)
-    dirs = np.where(rank[None, :] < keeps[:, None], 0.0, -flat[None, :]).astype(np.float32)
-    rgb = pictures(net, dirs, np.ones((keeps.size, 1)), size, chunk)[:, 0]
-    return -10.0 * np.log10(np.mean(np.square(rgb - base), axis=(1, 2, 3)) + 1e-12)
+def _pruned_psnr(
+    nets: DenseNet, owners: np.ndarray, keeps: np.ndarray, size: int, chunk: int, bases: np.ndarray
+) -> np.ndarray:
+    """PSNR against ``bases[j]`` of net ``owners[j]`` of the stack ``nets`` with only its ``keeps[j]``
+    largest-magnitude weights left."""
+    flat = np.asarray(nets.flat())[owners]
+    rank = np.empty(flat.shape, np.int64)
+    np.put_along_axis(rank, np.argsort(-np.abs(flat), axis=1, kind="stable"), np.arange(flat.shape[1])[None], 1)
+    dirs = np.where(rank < keeps[:, None], 0.0, -flat).astype(np.float32)
+    rgb = pictures(nets, dirs, np.ones((keeps.size, 1)), size, chunk, owner=owners)[:, 0]
+    return -10.0 * np.log10(np.mean(np.square(rgb - bases), axis=(1, 2, 3)) + 1e-12)
 
 
 def keep_share(
@@ -34,18 +37,33 @@ def keep_share(
     """Smallest share of the architecture's weights that keeps PSNR >= psnr_db against ``base``, the
     net's own picture at ``size`` (rendered here unless the caller has it)."""
     base = np.asarray(render(net, size).rgb) if base is None else base
-    nnz = int(np.count_nonzero(np.asarray(net.flat())))
-    if nnz == 0:
-        return 0.0
-    lo, hi = 0, nnz  # invariant: k = hi passes (it is the full net); k = lo fails or is 0
+    return keep_shares(stack_nets([net]), [base], size, psnr_db, grid, chunk)[0]
+
+
+def keep_shares(
+    nets: DenseNet, bases: list[np.ndarray], size: int, psnr_db: float, grid: int = 32, chunk: int = 64
+) -> list[float]:
+    """``keep_share`` of each net of the stack ``nets`` (one architecture) against its picture
+    ``bases[i]``: each round's candidates of every net render in shared calls, so a run's seeds
+    cost two calls, not two a net. Each net gets the share it gets alone."""
+    flats = np.asarray(nets.flat())
+    nnz = np.count_nonzero(flats, axis=1)
+    lo, hi = np.zeros(len(bases), np.int64), nnz.astype(np.int64)  # k = hi passes (the full net); k = lo fails or is 0
     for linear in (False, True):
-        if hi - lo <= 1:
+        open_ = [i for i in range(len(bases)) if hi[i] - lo[i] > 1]
+        if not open_:
             break
-        ks = np.linspace(lo, hi, grid) if linear else np.geomspace(1, hi, grid)
-        ks = np.unique(np.clip(np.round(ks), lo + 1, hi).astype(np.int64))
-        ok = _pruned_psnr(net, ks, size, chunk, base) >= psnr_db
-        failing = ks[~ok]
-        passing = ks[ok & (ks > (failing.max() if failing.size else 0))]
-        hi = int(passing.min()) if passing.size else hi
-        lo = int(failing.max()) if failing.size and failing.max() < hi else lo
-    return hi / net.arch.n_weights
+        ks = []
+        for i in open_:
+            k = np.linspace(lo[i], hi[i], grid) if linear else np.geomspace(1, hi[i], grid)
+            ks.append(np.unique(np.clip(np.round(k), lo[i] + 1, hi[i]).astype(np.int64)))
+        owners = np.repeat(open_, [k.size for k in ks]).astype(np.int32)
+        psnr = _pruned_psnr(nets, owners, np.concatenate(ks), size, chunk, np.stack(bases)[owners])
+        bounds = np.cumsum([0] + [k.size for k in ks])
+        for j, i in enumerate(open_):
+            ok = psnr[bounds[j] : bounds[j + 1]] >= psnr_db
+            failing = ks[j][~ok]
+            passing = ks[j][ok & (ks[j] > (failing.max() if failing.size else 0))]
+            hi[i] = int(passing.min()) if passing.size else hi[i]
+            lo[i] = int(failing.max()) if failing.size and failing.max() < hi[i] else lo[i]
+    return [float(h / nets.arch.n_weights) if n else 0.0 for h, n in zip(hi, nnz)]

@@ -520,25 +520,33 @@ def _measure_group(
         "random_fixed": _stats_many([rand_fixed[i] for i in live], axes, cfg),
     }
     tracker.stage("compressibility")(0)
+    shares = _keep_shares(nets, live, [results[i].base for i in live], cfg)
     for k, i in enumerate(live):
         means = {name: {s: float(v.mean()) for s, v in stats[k].items()} for name, stats in sets.items()}
         kept = [dataclasses.replace(sweep, changes=None) for sweep in (single[i], rand[i])]
-        results[i] = _assemble(nets[i], results[i], means, kept[0], reps[i], kept[1], cfg)
+        results[i] = _assemble(results[i], means, kept[0], reps[i], kept[1], shares[k], cfg)
     return results
 
 
+def _keep_shares(nets: list[DenseNet], live: list[int], bases: list[np.ndarray], cfg: MetricsConfig) -> list[float]:
+    """``compressibility`` of the live nets, their pruned pictures rendered in shared calls."""
+    if not live:
+        return []
+    stack = stack_nets([nets[i] for i in live])
+    return compress.keep_shares(stack, bases, cfg.size, cfg.psnr_db, grid=cfg.chunk, chunk=cfg.chunk)
+
+
 def _assemble(
-    net: DenseNet, setup: _Setup, means: dict, single: SweepSet, reps: np.ndarray, rand: SweepSet, cfg: MetricsConfig
+    setup: _Setup, means: dict, single: SweepSet, reps: np.ndarray, rand: SweepSet, share: float, cfg: MetricsConfig
 ) -> Measurement:
-    """One net's metrics from its sweeps' mean change stats, its maps and its compressibility."""
+    """One net's metrics from its sweeps' mean change stats, its maps and its compressibility ``share``."""
     maps = setup.maps
     shared = {
         "feature_redundancy": features.rank_redundancy(maps),
         "feature_roughness": features.roughness(maps, cfg.curvature_scale),
-        "compressibility": float(
-            compress.keep_share(net, cfg.size, cfg.psnr_db, grid=cfg.chunk, chunk=cfg.chunk, base=setup.base)
-        ),
+        "compressibility": share,
     }
+
     axis_form = _forms(means, features.internal_asymmetry(maps, setup.axis), "share", "fracture", "spread")
     free_form = _forms(means, features.internal_mixing(maps), "fracture_free", "fracture_free", "spread_free")
     form = "axis_free" if cfg.axis == "auto" else "mirror"
