@@ -47,16 +47,21 @@ def components(mask, axis: str | None) -> np.ndarray:
     n = size * size
     maps = mask.reshape(-1, size, size)
     lab, count = ndimage.label(maps, structure=_PLANE)
+    flat = lab.reshape(-1)
+    where = np.flatnonzero(flat)
+    first = np.full(count + 1, flat.size, np.int64)  # each region's first pixel in flat order: its least
+    np.minimum.at(first, flat[where], where)
     if axis is not None and count:
-        mirrored = np.asarray(mirror(lab, axis, spatial=-2))
+        mirrored = mirror(lab, axis, spatial=-2)
         both = (lab > 0) & (mirrored > 0)
         pairs = coo_matrix((np.ones(int(both.sum()), bool), (lab[both], mirrored[both])), shape=(count + 1,) * 2)
         _, joined = connected_components(pairs, directed=False)
-        lab = np.where(lab > 0, joined[lab] + 1, 0)
-    ids, first = np.unique(lab, return_index=True)  # a region's first pixel in flat order is its least
-    least = np.zeros(int(ids.max()) + 1, np.int32)
-    least[ids] = first % n
-    return np.where(maps, least[lab], n).astype(np.int32).reshape(mask.shape)
+        least = np.full(joined.max() + 1, flat.size, np.int64)
+        np.minimum.at(least, joined[1:], first[1:])
+        first[1:] = least[joined[1:]]
+    table = (first % n).astype(np.int32)
+    table[0] = n  # label 0, the background, is exactly where the mask is False
+    return table[lab].reshape(mask.shape)
 
 
 @partial(jax.jit, static_argnames=("axis",))

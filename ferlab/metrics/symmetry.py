@@ -9,14 +9,17 @@ x -> -x (columns), axis "y" flips y -> -y (rows). The energies |s|^2 and
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 AXES = ("x", "y")
 EPS = 1e-12
 
 
 def mirror(maps: jnp.ndarray, axis: str, spatial: int = -3) -> jnp.ndarray:
-    """Mirror maps whose rows sit at axis ``spatial`` (columns at ``spatial + 1``)."""
-    return jnp.flip(maps, axis=spatial + 1 if axis == "x" else spatial)
+    """Mirror maps whose rows sit at axis ``spatial`` (columns at ``spatial + 1``); a numpy array
+    stays on the host (a view), anything else is flipped by JAX."""
+    flip = np.flip if isinstance(maps, np.ndarray) else jnp.flip
+    return flip(maps, axis=spatial + 1 if axis == "x" else spatial)
 
 
 def sym_energies(maps: jnp.ndarray, axis: str, spatial: int = -3) -> tuple[jnp.ndarray, jnp.ndarray]:
