@@ -190,10 +190,12 @@ CHANGE_STATS = ("share", "fracture", "spread", "fracture_free", "spread_free")
 
 
 @partial(jax.jit, static_argnames=("axis", "threshold", "parts"))
-def _change_maps(changes: jax.Array, axis: str, threshold: float, parts: int):
-    """Per sweep (B, K, S, S, 3) of K steps: the antisymmetric share about ``axis`` pooled over
-    steps, the spread with mirror pairs joined and without, and the energy map and its changed
-    pixels, from which ``change_stats`` labels the regions of fracture."""
+def _change_maps(moved: jax.Array, base: jax.Array, axis: str, threshold: float, parts: int):
+    """Per sweep of pictures (B, K, S, S, 3) at K steps, changing from ``base`` (B, S, S, 3): the
+    antisymmetric share of the change about ``axis`` pooled over steps, the spread with mirror
+    pairs joined and without, and the energy map and its changed pixels, from which
+    ``change_stats`` labels the regions of fracture."""
+    changes = moved - base[:, None]
     sym, anti = sym_energies(changes, axis)
     share = jnp.sum(anti, axis=1) / (jnp.sum(sym + anti, axis=1) + 1e-12)
     energy = jnp.mean(jnp.sum(jnp.square(changes), axis=-1), axis=1)
@@ -203,30 +205,50 @@ def _change_maps(changes: jax.Array, axis: str, threshold: float, parts: int):
 
 
 @partial(jax.jit, static_argnames=("axis", "threshold", "parts"))
-def _change_stats_on_device(changes: jax.Array, axis: str, threshold: float, parts: int) -> jax.Array:
+def _change_stats_on_device(moved: jax.Array, base: jax.Array, axis: str, threshold: float, parts: int) -> jax.Array:
     """``change_stats`` of one chunk in one compiled call, regions labelled in XLA
     (``regions.components_on_device``): the ``CHANGE_STATS`` stacked, (5, B)."""
-    share, spread, spread_free, energy, mask = _change_maps(changes, axis, threshold, parts)
+    share, spread, spread_free, energy, mask = _change_maps(moved, base, axis, threshold, parts)
     frac, frac_free = (regions.largest_share(energy, regions.components_on_device(mask, a)) for a in (axis, None))
     return jnp.stack([share, frac, spread, frac_free, spread_free])
 
 
-def change_stats(changes: np.ndarray, axis: str, cfg: MetricsConfig) -> dict[str, np.ndarray]:
-    """The ``CHANGE_STATS`` of sweeps (B, K, S, S, 3) of K steps, by name: antisymmetric share
-    about ``axis`` pooled over steps, fracture and spread with mirror pairs joined, and the
-    axis-free forms (fracture and spread without a mirror). Computed over chunks of
-    ``cfg.chunk`` sweeps (one compiled shape per net). On a CPU regions are labelled on the host
-    between a chunk's two calls; on an accelerator each chunk is one call, all dispatched before
-    any result is read (the same numbers: ``regions`` says why the two)."""
-    n, chunk = changes.shape[0], cfg.chunk
+@dataclass(frozen=True)
+class Swept:
+    """The pictures (N, K, S, S, 3) of one shared call over several nets' sweeps at K steps: net j's
+    sweeps are rows ``bounds[j]:bounds[j + 1]``, changing from its own picture ``bases[j]``."""
+
+    moved: np.ndarray
+    bounds: np.ndarray
+    bases: np.ndarray
+
+    def rows(self, j: int) -> np.ndarray:
+        """Net j's rows."""
+        return np.arange(self.bounds[j], self.bounds[j + 1])
+
+    def changes(self, j: int) -> np.ndarray:
+        """Net j's changes, (B, K, S, S, 3)."""
+        return self.moved[self.bounds[j] : self.bounds[j + 1]] - self.bases[j]
+
+
+def change_stats(swept: Swept, rows: np.ndarray, axis: str, cfg: MetricsConfig) -> dict[str, np.ndarray]:
+    """The ``CHANGE_STATS`` of the sweeps ``rows`` of ``swept``, by name: antisymmetric share of
+    the change about ``axis`` pooled over steps, fracture and spread with mirror pairs joined, and
+    the axis-free forms (fracture and spread without a mirror). Computed over chunks of
+    ``cfg.chunk`` sweeps (one compiled shape), each change taken in the compiled call (the changes
+    of a run's nets are never all written out). On a CPU regions are labelled on the host between
+    a chunk's two calls; on an accelerator each chunk is one call, all dispatched before any
+    result is read (the same numbers: ``regions`` says why the two)."""
+    n, chunk = rows.size, cfg.chunk
+    net_of = np.searchsorted(swept.bounds, rows, side="right") - 1
     parts = []
     for start in range(0, n, chunk):
-        stop = min(start + chunk, n)  # a full chunk is a view; the last one is padded by repeating its rows
-        block = changes[start:stop] if stop - start == chunk else changes[np.resize(np.arange(start, stop), chunk)]
+        pick = np.resize(np.arange(start, min(start + chunk, n)), chunk)  # the last chunk repeats its rows
+        moved, base = swept.moved[rows[pick]], swept.bases[net_of[pick]]
         if not on_cpu():
-            parts.append(_change_stats_on_device(block, axis, cfg.fracture_threshold, cfg.parts))
+            parts.append(_change_stats_on_device(moved, base, axis, cfg.fracture_threshold, cfg.parts))
             continue
-        share, spread, spread_free, energy, mask = _change_maps(block, axis, cfg.fracture_threshold, cfg.parts)
+        share, spread, spread_free, energy, mask = _change_maps(moved, base, axis, cfg.fracture_threshold, cfg.parts)
         mask = np.asarray(mask)
         frac, frac_free = (regions.largest_share(energy, regions.components(mask, a)) for a in (axis, None))
         parts.append(np.stack([np.asarray(o) for o in (share, frac, spread, frac_free, spread_free)]))
@@ -236,10 +258,11 @@ def change_stats(changes: np.ndarray, axis: str, cfg: MetricsConfig) -> dict[str
 
 @dataclass(frozen=True)
 class SweepSet:
-    """Live sweeps: directions (flat indices or vectors), gains, calibrated steps and
-    the change of the picture at +-step, (B, 2, S, S, 3). A Measurement keeps its sweep sets
-    without the changes (None): the metrics are computed from them, and a run's many nets
-    measured together would otherwise all hold every picture (about 40 MB a net at 64x64)."""
+    """Live sweeps: directions (flat indices or vectors), gains, calibrated steps and, from
+    ``calibrated_sweeps``, the change of the picture at +-step, (B, 2, S, S, 3). The suite's and a
+    Measurement's sweep sets have no changes (None): the suite reads them from the shared
+    pictures (``Swept``), and a run's many nets measured together would otherwise all hold every
+    picture again (about 40 MB a net at 64x64)."""
 
     dirs: np.ndarray
     gain: np.ndarray
@@ -262,10 +285,11 @@ class _Tracker:
 
 def _calibrated(
     nets: DenseNet, owners: list[int], dirs: list, bases: list, cfg: MetricsConfig, tick=None, maps=None
-) -> list[SweepSet]:
+) -> tuple[list[SweepSet], Swept]:
     """``calibrated_sweeps`` of nets ``owners`` of the stack ``nets`` (``dirs[i]`` and ``bases[i]``
     are net ``owners[i]``'s), their pictures rendered in shared calls (``maps``: the features of the
-    stack's ``render_padded``, read by single-weight sweeps only)."""
+    stack's ``render_padded``, read by single-weight sweeps only): each net's live sweeps (without
+    their changes) and the pictures at +-step of them all."""
     h = 1e-3
     owner = np.repeat(owners, [len(d) for d in dirs])
     bounds = np.cumsum([0] + [len(d) for d in dirs])
@@ -277,24 +301,22 @@ def _calibrated(
         gain = np.sqrt(np.mean(np.square(moved[bounds[i] : bounds[i + 1], 0] - base), axis=(1, 2, 3))) / h
         live = gain * cfg.max_step > cfg.rms_step / 4
         step = np.minimum(cfg.rms_step / np.maximum(gain[live], 1e-12), cfg.max_step).astype(np.float32)
-        kept.append((d[live], gain[live], step))
-    owner = np.repeat(owners, [len(k[0]) for k in kept])
-    bounds = np.cumsum([0] + [len(k[0]) for k in kept])
-    steps = np.concatenate([np.stack([k[2], -k[2]], 1) for k in kept])
-    moved = sweeps.pictures(nets, np.concatenate([k[0] for k in kept]), steps, cfg.size, cfg.chunk, tick, owner, maps)
-    return [SweepSet(d, g, t, moved[bounds[i] : bounds[i + 1]] - bases[i]) for i, (d, g, t) in enumerate(kept)]
+        kept.append(SweepSet(d[live], gain[live], step, None))
+    owner = np.repeat(owners, [len(k.dirs) for k in kept])
+    steps = np.concatenate([np.stack([k.step, -k.step], 1) for k in kept])
+    moved = sweeps.pictures(nets, np.concatenate([k.dirs for k in kept]), steps, cfg.size, cfg.chunk, tick, owner, maps)
+    return kept, Swept(moved, np.cumsum([0] + [len(k.dirs) for k in kept]), np.stack(bases))
 
 
 def _fixed(
     nets: DenseNet, owners: list[int], dirs: list, bases: list, cfg: MetricsConfig, tick=None, maps=None
-) -> list[np.ndarray]:
+) -> Swept:
     """``fixed_changes`` of nets ``owners`` of the stack ``nets``, in shared calls (``maps`` as in
-    ``_calibrated``)."""
+    ``_calibrated``): the pictures at the fixed +-step."""
     owner = np.repeat(owners, [len(d) for d in dirs])
-    bounds = np.cumsum([0] + [len(d) for d in dirs])
     steps = np.tile([cfg.fixed_step, -cfg.fixed_step], (owner.size, 1))
     moved = sweeps.pictures(nets, np.concatenate(dirs), steps, cfg.size, cfg.chunk, tick, owner, maps)
-    return [moved[bounds[i] : bounds[i + 1]] - base for i, base in enumerate(bases)]
+    return Swept(moved, np.cumsum([0] + [len(d) for d in dirs]), np.stack(bases))
 
 
 def calibrated_sweeps(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick=None) -> SweepSet:
@@ -302,21 +324,22 @@ def calibrated_sweeps(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig,
 
     Sweeps that cannot move the picture by tau / 4 within ``max_step`` are dropped as inert.
     """
-    return _calibrated(stack_nets([net]), [0], [np.asarray(dirs)], [base], cfg, tick)[0]
+    (sweep,), swept = _calibrated(stack_nets([net]), [0], [np.asarray(dirs)], [base], cfg, tick)
+    return dataclasses.replace(sweep, changes=swept.changes(0))
 
 
 def fixed_changes(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick=None) -> np.ndarray:
     """Change of the picture at the paper's fixed +-step, (B, 2, S, S, 3)."""
-    return _fixed(stack_nets([net]), [0], [np.asarray(dirs)], [base], cfg, tick)[0]
+    return _fixed(stack_nets([net]), [0], [np.asarray(dirs)], [base], cfg, tick).changes(0)
 
 
-def _stats_many(changes: list[np.ndarray], axes: list[str], cfg: MetricsConfig) -> list[dict[str, np.ndarray]]:
-    """``change_stats`` of each net's sweeps, nets of one axis sharing the calls."""
-    out: list = [None] * len(changes)
+def _stats_many(swept: Swept, rows: list[np.ndarray], axes: list[str], cfg: MetricsConfig) -> list[dict]:
+    """``change_stats`` of each net's sweeps ``rows[i]`` of ``swept``, nets of one axis sharing the calls."""
+    out: list = [None] * len(rows)
     for axis in sorted(set(axes)):
         group = [i for i, a in enumerate(axes) if a == axis]
-        bounds = np.cumsum([0] + [len(changes[i]) for i in group])
-        stats = change_stats(np.concatenate([changes[i] for i in group]), axis, cfg)
+        bounds = np.cumsum([0] + [len(rows[i]) for i in group])
+        stats = change_stats(swept, np.concatenate([rows[i] for i in group]), axis, cfg)
         for j, i in enumerate(group):
             out[i] = {k: v[bounds[j] : bounds[j + 1]] for k, v in stats.items()}
     return out
@@ -480,32 +503,37 @@ def _measure_group(
         results[i] = _setup(nets[i], flats[i], subsets[i], jax.tree.map(lambda a, k=slot[i]: a[k], image), cfg)
     tracker.stage("features")(len(nets))
 
-    def calibrated(dirs: dict, tick) -> dict[int, SweepSet]:
+    def calibrated(dirs: dict, tick) -> tuple[dict[int, SweepSet], Swept | None]:
         if not dirs:
-            return {}
+            return {}, None
         bases, owners = [results[i].base for i in dirs], [slot[i] for i in dirs]
-        return dict(zip(dirs, _calibrated(stack, owners, list(dirs.values()), bases, cfg, tick, maps)))
+        kept, swept = _calibrated(stack, owners, list(dirs.values()), bases, cfg, tick, maps)
+        return dict(zip(dirs, kept)), swept
 
-    def fixed(dirs: dict, tick) -> dict[int, np.ndarray]:
+    def fixed(dirs: dict, tick) -> Swept | None:
         if not dirs:
-            return {}
+            return None
         bases, owners = [results[i].base for i in dirs], [slot[i] for i in dirs]
-        return dict(zip(dirs, _fixed(stack, owners, list(dirs.values()), bases, cfg, tick, maps)))
+        return _fixed(stack, owners, list(dirs.values()), bases, cfg, tick, maps)
 
+    # Each stage's Swept holds the nets that were live when it was rendered, in that order.
     tick = tracker.stage("weight sweeps")
-    single = calibrated({i: results[i].chosen.astype(np.int32) for i in live}, tick)
+    single, single_swept = calibrated({i: results[i].chosen.astype(np.int32) for i in live}, tick)
+    single_at = {i: j for j, i in enumerate(single)}
     for i in live:
         if single[i].dirs.size == 0:
             results[i] = DeadNet("no weight moves the picture: nothing to measure")
     live = alive()
     reps = {}
     for i in live:
-        groups = sweeps.effect_groups(single[i].changes[:, 0] - single[i].changes[:, 1], cfg.effect_cos)
-        reps[i] = _representatives(groups, single[i].gain)
+        changes = single_swept.changes(single_at[i])
+        reps[i] = _representatives(sweeps.effect_groups(changes[:, 0] - changes[:, 1], cfg.effect_cos), single[i].gain)
     single_fixed = fixed({i: single[i].dirs[reps[i]] for i in live}, tick)
+    single_fixed_at = {i: j for j, i in enumerate(live)}
 
     tick = tracker.stage("random directions")
-    rand = calibrated({i: results[i].random_dirs for i in live}, tick)
+    rand, rand_swept = calibrated({i: results[i].random_dirs for i in live}, tick)
+    rand_at = {i: j for j, i in enumerate(rand)}
     for i in live:
         if rand[i].dirs.shape[0] == 0:
             results[i] = DeadNet("no random direction moves the picture: nothing to measure")
@@ -514,17 +542,16 @@ def _measure_group(
 
     axes = [results[i].axis for i in live]
     sets = {
-        "single": _stats_many([single[i].changes[reps[i]] for i in live], axes, cfg),
-        "single_fixed": _stats_many([single_fixed[i] for i in live], axes, cfg),
-        "random": _stats_many([rand[i].changes for i in live], axes, cfg),
-        "random_fixed": _stats_many([rand_fixed[i] for i in live], axes, cfg),
+        "single": _stats_many(single_swept, [single_swept.rows(single_at[i])[reps[i]] for i in live], axes, cfg),
+        "single_fixed": _stats_many(single_fixed, [single_fixed.rows(single_fixed_at[i]) for i in live], axes, cfg),
+        "random": _stats_many(rand_swept, [rand_swept.rows(rand_at[i]) for i in live], axes, cfg),
+        "random_fixed": _stats_many(rand_fixed, [rand_fixed.rows(j) for j in range(len(live))], axes, cfg),
     }
     tracker.stage("compressibility")(0)
     shares = _keep_shares(nets, live, [results[i].base for i in live], cfg)
     for k, i in enumerate(live):
         means = {name: {s: float(v.mean()) for s, v in stats[k].items()} for name, stats in sets.items()}
-        kept = [dataclasses.replace(sweep, changes=None) for sweep in (single[i], rand[i])]
-        results[i] = _assemble(results[i], means, kept[0], reps[i], kept[1], shares[k], cfg)
+        results[i] = _assemble(results[i], means, single[i], reps[i], rand[i], shares[k], cfg)
     return results
 
 
