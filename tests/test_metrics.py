@@ -272,8 +272,8 @@ def test_spread_is_zero_for_one_part_and_one_for_all():
 
 
 def test_single_weight_sweeps_are_the_pictures_of_their_one_hot_directions():
-    # Weight indices take the path that paints from the moved weight's layer on; the same sweeps
-    # given as one-hot vectors take the whole render. Two nets, owners mixed, a padded last chunk.
+    # Weight indices paint from the moved weight's layer on, over the stack's maps; the same sweeps
+    # given as one-hot vectors paint from the inputs. Two nets, owners mixed, a padded last chunk.
     nets = init_nets("3;cache:2,gaussian:3,sin:1", jax.random.split(jax.random.PRNGKey(2), 2))
     index = np.random.default_rng(1).choice(nets.arch.n_weights, 11, replace=False)
     steps = np.stack([np.linspace(0.1, 2.0, 11), -np.linspace(0.1, 2.0, 11)], 1)
@@ -299,7 +299,7 @@ def test_compressibility_of_stacked_nets_is_what_each_gets_alone():
     nets = nets.with_flat(jnp.asarray(flat))
     alone = [compress.keep_share(net, 16, 30.0, grid=8, chunk=4) for net in unstack_nets(nets)]
     bases = [np.asarray(render(net, 16).rgb) for net in unstack_nets(nets)]
-    assert compress.keep_shares(nets, bases, 16, 30.0, grid=8, chunk=4) == alone
+    assert compress.keep_shares(nets, [0, 1, 2], bases, 16, 30.0, grid=8, chunk=4) == alone
     assert len(set(alone)) == 3 and alone[1] <= np.count_nonzero(flat[1]) / flat.shape[1]
 
 

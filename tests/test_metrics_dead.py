@@ -118,14 +118,24 @@ def test_nets_measured_together_get_their_own_numbers_and_a_dead_one_its_reason(
     assert together[0].metrics != together[3].metrics
 
 
+def test_an_architecture_compiles_one_sweep_call():
+    """Single weights, random directions and pruning paint through one compiled call: a new
+    architecture (NEAT gives every net its own) costs one compile of it, not one per kind of sweep."""
+    before = sweeps._sweep_pictures._cache_size()
+    (result,) = measure_many([init_net("2;gaussian:2,sin:1,tanh:1", jax.random.PRNGKey(8))], SMALL)
+    assert result.info["live_weights"] > 0 and result.info["random_directions"] > 0
+    assert 0 < result.metrics["compressibility"] < 1
+    assert sweeps._sweep_pictures._cache_size() == before + 1
+
+
 def test_groups_of_any_size_share_one_compiled_sweep_call(monkeypatch):
     """Stacks of nets are padded to one size, so a run's groups (their sizes vary with its ladder)
     compile the sweeps' picture calls once; the padding changes no net's numbers."""
     monkeypatch.setattr(suite, "BATCH_PIXELS", 4 * SMALL.size**2)
     nets = [init_net(ARCH, jax.random.PRNGKey(k)) for k in (4, 5, 6)]
     two = measure_many(nets[:2], SMALL)
-    compiled = sweeps._weight_pictures._cache_size(), sweeps._pictures._cache_size()
+    compiled = sweeps._sweep_pictures._cache_size()
     three = measure_many(nets, SMALL)
-    assert (sweeps._weight_pictures._cache_size(), sweeps._pictures._cache_size()) == compiled
+    assert sweeps._sweep_pictures._cache_size() == compiled
     for a, b in zip(two, three):
         assert a.metrics == b.metrics

@@ -15,19 +15,19 @@ import numpy as np
 
 from ferlab.cppn import DenseNet, stack_nets
 from ferlab.metrics.sweeps import pictures
-from ferlab.render import render
+from ferlab.render import render, render_padded
 
 
 def _pruned_psnr(
-    nets: DenseNet, owners: np.ndarray, keeps: np.ndarray, size: int, chunk: int, bases: np.ndarray
+    nets: DenseNet, owners: np.ndarray, keeps: np.ndarray, size: int, chunk: int, bases: np.ndarray, maps=None
 ) -> np.ndarray:
     """PSNR against ``bases[j]`` of net ``owners[j]`` of the stack ``nets`` with only its ``keeps[j]``
-    largest-magnitude weights left."""
+    largest-magnitude weights left (``maps``: the stack's, as ``sweeps.pictures`` takes them)."""
     flat = np.asarray(nets.flat())[owners]
     rank = np.empty(flat.shape, np.int64)
     np.put_along_axis(rank, np.argsort(-np.abs(flat), axis=1, kind="stable"), np.arange(flat.shape[1])[None], 1)
     dirs = np.where(rank < keeps[:, None], 0.0, -flat).astype(np.float32)
-    rgb = pictures(nets, dirs, np.ones((keeps.size, 1)), size, chunk, owner=owners)[:, 0]
+    rgb = pictures(nets, dirs, np.ones((keeps.size, 1)), size, chunk, owner=owners, maps=maps)[:, 0]
     return -10.0 * np.log10(np.mean(np.square(rgb - bases), axis=(1, 2, 3)) + 1e-12)
 
 
@@ -37,16 +37,25 @@ def keep_share(
     """Smallest share of the architecture's weights that keeps PSNR >= psnr_db against ``base``, the
     net's own picture at ``size`` (rendered here unless the caller has it)."""
     base = np.asarray(render(net, size).rgb) if base is None else base
-    return keep_shares(stack_nets([net]), [base], size, psnr_db, grid, chunk)[0]
+    return keep_shares(stack_nets([net]), [0], [base], size, psnr_db, grid, chunk)[0]
 
 
 def keep_shares(
-    nets: DenseNet, bases: list[np.ndarray], size: int, psnr_db: float, grid: int = 32, chunk: int = 64
+    nets: DenseNet,
+    owners: list[int],
+    bases: list[np.ndarray],
+    size: int,
+    psnr_db: float,
+    grid: int = 32,
+    chunk: int = 64,
+    maps=None,
 ) -> list[float]:
-    """``keep_share`` of each net of the stack ``nets`` (one architecture) against its picture
-    ``bases[i]``: each round's candidates of every net render in shared calls, so a run's seeds
-    cost two calls, not two a net. Each net gets the share it gets alone."""
-    flats = np.asarray(nets.flat())
+    """``keep_share`` of nets ``owners`` of the stack ``nets`` (one architecture) against their
+    pictures ``bases``: each round's candidates of every net render in shared calls, so a run's
+    seeds cost two calls, not two a net (``maps``: the stack's, as ``sweeps.pictures`` takes them).
+    Each net gets the share it gets alone."""
+    maps = render_padded(nets, size, features=True).features if maps is None else maps  # once, for both rounds
+    flats = np.asarray(nets.flat())[owners]
     nnz = np.count_nonzero(flats, axis=1)
     lo, hi = np.zeros(len(bases), np.int64), nnz.astype(np.int64)  # k = hi passes (the full net); k = lo fails or is 0
     for linear in (False, True):
@@ -57,8 +66,9 @@ def keep_shares(
         for i in open_:
             k = np.linspace(lo[i], hi[i], grid) if linear else np.geomspace(1, hi[i], grid)
             ks.append(np.unique(np.clip(np.round(k), lo[i] + 1, hi[i]).astype(np.int64)))
-        owners = np.repeat(open_, [k.size for k in ks]).astype(np.int32)
-        psnr = _pruned_psnr(nets, owners, np.concatenate(ks), size, chunk, np.stack(bases)[owners])
+        rows = np.repeat(open_, [k.size for k in ks])
+        stack_rows = np.asarray(owners, np.int32)[rows]
+        psnr = _pruned_psnr(nets, stack_rows, np.concatenate(ks), size, chunk, np.stack(bases)[rows], maps)
         bounds = np.cumsum([0] + [k.size for k in ks])
         for j, i in enumerate(open_):
             ok = psnr[bounds[j] : bounds[j + 1]] >= psnr_db

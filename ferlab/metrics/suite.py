@@ -548,19 +548,14 @@ def _measure_group(
         "random_fixed": _stats_many(rand_fixed, [rand_fixed.rows(j) for j in range(len(live))], axes, cfg),
     }
     tracker.stage("compressibility")(0)
-    shares = _keep_shares(nets, live, [results[i].base for i in live], cfg)
+    owners, bases = [slot[i] for i in live], [results[i].base for i in live]
+    shares = (
+        compress.keep_shares(stack, owners, bases, cfg.size, cfg.psnr_db, cfg.chunk, cfg.chunk, maps) if live else []
+    )
     for k, i in enumerate(live):
         means = {name: {s: float(v.mean()) for s, v in stats[k].items()} for name, stats in sets.items()}
         results[i] = _assemble(results[i], means, single[i], reps[i], rand[i], shares[k], cfg)
     return results
-
-
-def _keep_shares(nets: list[DenseNet], live: list[int], bases: list[np.ndarray], cfg: MetricsConfig) -> list[float]:
-    """``compressibility`` of the live nets, their pruned pictures rendered in shared calls."""
-    if not live:
-        return []
-    stack = stack_nets([nets[i] for i in live])
-    return compress.keep_shares(stack, bases, cfg.size, cfg.psnr_db, grid=cfg.chunk, chunk=cfg.chunk)
 
 
 def _assemble(

@@ -24,24 +24,31 @@ import jax.numpy as jnp
 import numpy as np
 
 from ferlab.cppn import DenseNet
-from ferlab.render import padded, render, render_from, render_padded
+from ferlab.render import padded, render_from, render_padded
 
 
 @partial(jax.jit, static_argnames=("size",))
-def _pictures(nets: DenseNet, owner: jax.Array, dirs: jax.Array, steps: jax.Array, size: int) -> jax.Array:
-    """Pictures (B, S, S, 3) of net ``owner[b]`` of the stack ``nets`` moved to w + steps[b] * dirs[b]."""
-    return render(nets.with_flat(nets.flat()[owner] + steps[:, None] * dirs), size).rgb
-
-
-@partial(jax.jit, static_argnames=("size",))
-def _weight_pictures(
-    nets: DenseNet, maps: jax.Array, owner: jax.Array, index: jax.Array, kernel: jax.Array, steps: jax.Array, size: int
+def _sweep_pictures(
+    nets: DenseNet,
+    maps: jax.Array,
+    owner: jax.Array,
+    dirs: jax.Array,
+    index: jax.Array,
+    kernel: jax.Array,
+    steps: jax.Array,
+    size: int,
 ) -> jax.Array:
-    """Pictures (B, S, S, 3) of net ``owner[b]`` with flat weight ``index[b]`` (of kernel
-    ``kernel[b]``) moved by ``steps[b]``, painted from that kernel on over the nets' ``maps``:
-    the same bits as ``_pictures`` with one-hot directions, without the layers the weight
-    leaves alone."""
-    moved = nets.flat()[owner].at[jnp.arange(index.size), index].add(steps)
+    """Pictures (B, S, S, 3) of net ``owner[b]`` of the stack ``nets`` moved by ``steps[b]``: where
+    ``index[b] >= 0``, its flat weight ``index[b]`` moves (``dirs[b]`` unread) and it is painted from
+    that weight's kernel ``kernel[b]`` on over the nets' ``maps``; elsewhere it moves to
+    w + steps[b] * dirs[b], painted from the inputs (``kernel[b]`` = 0). One compiled call per
+    architecture serves single weights, random directions and pruning alike (each costs about half
+    a second of compiling, per architecture, in every fresh process)."""
+    flat = nets.flat()[owner]
+    rows, one_hot = jnp.arange(owner.size), index >= 0
+    moved = jnp.where(one_hot[:, None], flat, flat + steps[:, None] * dirs)
+    at = jnp.maximum(index, 0)
+    moved = moved.at[rows, at].set(jnp.where(one_hot, moved[rows, at] + steps, moved[rows, at]))
     return render_from(nets.with_flat(moved), kernel, maps, owner, size).rgb
 
 
@@ -77,10 +84,11 @@ def pictures(
     direction b moves: the sweeps of several nets then share every call. Every call renders
     chunks of exactly ``chunk`` pictures (the last one padded), so one compiled function serves
     every sweep, pruning and figure of a net, and the stack is padded (``render.padded``), so a
-    net alone and groups of any size share them. Single-weight sweeps paint each picture from the
-    moved weight's layer on (``render.render_from``), reading the unmoved layers' maps: the
-    features of the stack's ``render.render_padded``, rendered here unless the caller passes them
-    (rendered once, they serve every call on the stack).
+    net alone and groups of any size share them. Every kind of sweep paints through one compiled
+    call per architecture (``_sweep_pictures``): single-weight sweeps from the moved weight's layer
+    on (``render.render_from``), reading the unmoved layers' maps, and directions from the inputs.
+    The maps are the features of the stack's ``render.render_padded``, rendered here unless the
+    caller passes them (rendered once, they serve every call on the stack).
     """
     steps = np.asarray(steps, np.float32)
     b, k = steps.shape
@@ -89,13 +97,16 @@ def pictures(
         net, owner = jax.tree.map(lambda a: a[None], net), np.zeros(b, np.int32)
     dirs = np.asarray(dirs)
     one_hot = dirs.ndim == 1
-    if one_hot:
-        maps = render_padded(net, size, features=True).features if maps is None else maps
-        kernel = kernel_of(net.arch, dirs)
+    maps = render_padded(net, size, features=True).features if maps is None else maps
     net = padded(net)
     flat_dirs = np.repeat(np.arange(b), k)
     flat_owner = np.asarray(owner, np.int32)[flat_dirs]
     flat_steps = steps.reshape(-1)
+    if one_hot:
+        index, kernel = dirs.astype(np.int32), kernel_of(net.arch, dirs)
+        unread = jax.device_put(np.zeros((chunk, n), np.float32))  # once, not with every call
+    else:
+        index, kernel = np.full(b, -1, np.int32), np.zeros(b, np.int32)
     net = jax.device_put(net)  # once, not with every call
     out = np.zeros((b * k, size, size, 3), np.float32)
     pending: collections.deque = collections.deque()
@@ -108,12 +119,10 @@ def pictures(
 
     for start in range(0, b * k, chunk):
         stop = min(start + chunk, b * k)
-        rows = np.resize(np.arange(start, stop), chunk)
-        owners, moves = flat_owner[rows], flat_steps[rows]  # numpy into jit: no eager transfer each
-        if one_hot:
-            painted = _weight_pictures(net, maps, owners, dirs[flat_dirs[rows]], kernel[flat_dirs[rows]], moves, size)
-        else:
-            painted = _pictures(net, owners, as_directions(dirs[flat_dirs[rows]], n), moves, size)
+        at = np.resize(np.arange(start, stop), chunk)  # the last chunk repeats its rows
+        rows = flat_dirs[at]
+        moving = unread if one_hot else jax.device_put(as_directions(dirs[rows], n))  # both kinds one cache entry
+        painted = _sweep_pictures(net, maps, flat_owner[at], moving, index[rows], kernel[rows], flat_steps[at], size)
         pending.append((start, stop, painted))
         if len(pending) > AHEAD:
             read()
