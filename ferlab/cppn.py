@@ -248,6 +248,11 @@ class DenseNet:
         """All weights as one vector (per net, keeping batch axes)."""
         return jnp.concatenate([k.reshape(*self.batch_shape, -1) for k in self.kernels], axis=-1)
 
+    def host_flat(self) -> np.ndarray:
+        """``flat()`` as a numpy array, joined on the host: outside ``jit`` the concatenation would be
+        compiled for every architecture it meets (the suite meets one per NEAT net)."""
+        return np.concatenate([np.asarray(k).reshape(*self.batch_shape, -1) for k in self.kernels], axis=-1)
+
     def with_flat(self, flat: jax.Array) -> DenseNet:
         """A net of this architecture whose weights are ``flat[..., n_weights]``."""
         kernels, start = [], 0
@@ -271,11 +276,11 @@ def init_nets(arch: Architecture | str, keys: jax.Array) -> DenseNet:
 
 
 def stack_nets(nets: list[DenseNet]) -> DenseNet:
-    """Stack nets of one architecture along a new leading axis."""
+    """Stack nets of one architecture along a new leading axis (numpy kernels, for ``jit`` to take)."""
     archs = {n.arch for n in nets}
     if len(archs) != 1:
         raise NetError(f"cannot stack nets of different architectures: {sorted(map(str, archs))}")
-    return jax.tree.map(lambda *ks: jnp.stack(ks), *nets)
+    return jax.tree.map(lambda *ks: np.stack([np.asarray(k) for k in ks]), *nets)  # on the host: see host_flat
 
 
 def unstack_nets(nets: DenseNet) -> list[DenseNet]:

@@ -23,7 +23,7 @@ def _pruned_psnr(
 ) -> np.ndarray:
     """PSNR against ``bases[j]`` of net ``owners[j]`` of the stack ``nets`` with only its ``keeps[j]``
     largest-magnitude weights left (``maps``: the stack's, as ``sweeps.pictures`` takes them)."""
-    flat = np.asarray(nets.flat())[owners]
+    flat = nets.host_flat()[owners]
     rank = np.empty(flat.shape, np.int64)
     np.put_along_axis(rank, np.argsort(-np.abs(flat), axis=1, kind="stable"), np.arange(flat.shape[1])[None], 1)
     dirs = np.where(rank < keeps[:, None], 0.0, -flat).astype(np.float32)
@@ -55,7 +55,7 @@ def keep_shares(
     seeds cost two calls, not two a net (``maps``: the stack's, as ``sweeps.pictures`` takes them).
     Each net gets the share it gets alone."""
     maps = render_padded(nets, size, features=True).features if maps is None else maps  # once, for both rounds
-    flats = np.asarray(nets.flat())[owners]
+    flats = nets.host_flat()[owners]
     nnz = np.count_nonzero(flats, axis=1)
     lo, hi = np.zeros(len(bases), np.int64), nnz.astype(np.int64)  # k = hi passes (the full net); k = lo fails or is 0
     for linear in (False, True):

@@ -437,7 +437,7 @@ def _measure_many(
     nets: list[DenseNet], config: MetricsConfig, progress: Progress | None
 ) -> list[Measurement | DeadNet]:
     cfg = config
-    flats = [np.asarray(net.flat()) for net in nets]
+    flats = [net.host_flat() for net in nets]
     subsets = [
         sweeps.weight_subset(cfg.seed, net, np.flatnonzero(flat), cfg.max_weights) for net, flat in zip(nets, flats)
     ]
@@ -499,8 +499,9 @@ def _measure_group(
     # maps its single-weight sweeps read.
     image = render_padded(stack, cfg.size, features=True) if live else None
     maps = image.features if live else None
+    host = jax.device_get(image)  # each net's share sliced on the host: eager slices compile per shape
     for i in live:
-        results[i] = _setup(nets[i], flats[i], subsets[i], jax.tree.map(lambda a, k=slot[i]: a[k], image), cfg)
+        results[i] = _setup(nets[i], flats[i], subsets[i], jax.tree.map(lambda a, k=slot[i]: a[k], host), cfg)
     tracker.stage("features")(len(nets))
 
     def calibrated(dirs: dict, tick) -> tuple[dict[int, SweepSet], Swept | None]:
