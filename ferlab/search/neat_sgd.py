@@ -39,6 +39,7 @@ the loss ladder's ``rung_<value>`` snapshots, as genomes and layerized nets.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -245,6 +246,34 @@ class NeatSGDState:
     trained: jax.Array  # genome-steps of training so far (evaluations beyond NEAT's paintings)
 
 
+@partial(jax.jit, static_argnames=("settings", "resolution"))
+def hybrid_step(
+    state: NeatSGDState, target: jax.Array, train_target: jax.Array, settings: NeatSGDConfig, resolution: int
+):
+    """One generation: train the due genomes' weights towards ``train_target``, then NEAT's step
+    scored on ``target``. The targets are arguments, not constants of the compiled call: a run of
+    another image then loads it from the compile cache instead of compiling it again (about 15 s
+    on 2 cores, every neat_sgd trial of a study)."""
+    s, neat = settings, state.neat
+    due = neat.generation % s.train_every == 0
+    k_train = jax.random.fold_in(neat.key, 1)  # neat_step splits neat.key itself; this stream is apart
+    trained = jax.lax.cond(
+        due, lambda p: train_genomes(p, train_target, s, k_train, neat.generation)[0], lambda p: p, neat.pop
+    )
+    done = state.trained + jnp.where(due, s.neat.population_size * s.train_steps, 0)
+    if s.lamarckian:
+        new, stats = neat_step(neat.replace(pop=trained), target, s.neat, resolution)
+    else:
+        new, stats = neat_step(neat, target, s.neat, resolution, trained)
+    evaluations = stats["evaluations"] + done
+    ladder = new.ladder  # rungs reached this generation: count the training's evaluations too
+    ladder = ladder.replace(
+        evaluations=jnp.where(ladder.generation == neat.generation, evaluations, ladder.evaluations)
+    )
+    stats |= {"evaluations": evaluations, "trained": due}
+    return NeatSGDState(new.replace(ladder=ladder), done), stats
+
+
 class NeatSGD:
     """The hybrid regime (``api.Search``); NEAT's result, islands and ladder are reused as they are."""
 
@@ -254,30 +283,12 @@ class NeatSGD:
         self.settings = settings
         self.neat = NEAT(settings.neat, resolution, target, rungs)
         self.train_target = self.neat.target if train_target is None else jnp.asarray(train_target, jnp.float32)
-        self.step = jax.jit(self._step)
 
     def init(self, key: jax.Array) -> NeatSGDState:
         return NeatSGDState(self.neat.init(key), jnp.zeros((), jnp.float32))
 
-    def _step(self, state: NeatSGDState):
-        s, neat = self.settings, state.neat
-        due = neat.generation % s.train_every == 0
-        k_train = jax.random.fold_in(neat.key, 1)  # neat_step splits neat.key itself; this stream is apart
-        trained = jax.lax.cond(
-            due, lambda p: train_genomes(p, self.train_target, s, k_train, neat.generation)[0], lambda p: p, neat.pop
-        )
-        done = state.trained + jnp.where(due, s.neat.population_size * s.train_steps, 0)
-        if s.lamarckian:
-            new, stats = neat_step(neat.replace(pop=trained), self.neat.target, s.neat, self.neat.resolution)
-        else:
-            new, stats = neat_step(neat, self.neat.target, s.neat, self.neat.resolution, trained)
-        evaluations = stats["evaluations"] + done
-        ladder = new.ladder  # rungs reached this generation: count the training's evaluations too
-        ladder = ladder.replace(
-            evaluations=jnp.where(ladder.generation == neat.generation, evaluations, ladder.evaluations)
-        )
-        stats |= {"evaluations": evaluations, "trained": due}
-        return NeatSGDState(new.replace(ladder=ladder), done), stats
+    def step(self, state: NeatSGDState):
+        return hybrid_step(state, self.neat.target, self.train_target, self.settings, self.neat.resolution)
 
     def result(self, state: NeatSGDState) -> Result:
         """NEAT's result: ``best`` (champion) and ``rung_<value>`` snapshots, with genomes and losses."""
