@@ -160,9 +160,7 @@ def render_from(nets: DenseNet, start: jax.Array, maps: jax.Array, source: jax.A
         kernels = net.kernels
 
         def whole():  # from the inputs: the layers unrolled, as ``render`` paints them
-            h = apply_groups(arch, kernels[0].T @ pixels, axis=0, form="in_place")
-            for k in kernels[1:-1]:
-                h = apply_groups(arch, k.T @ h, axis=0, form="in_place")
+            *_, h = hidden_layers(arch, kernels, pixels, form="in_place")
             return h
 
         def rest():  # from kernel s >= 1: the map of layer s - 1, then a loop over the layers left
