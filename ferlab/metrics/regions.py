@@ -10,9 +10,10 @@ ran to the slowest map of a vmapped batch with two gathers a round: for 64 maps 
 real change maps (about 40% of the suite's time) and up to 1 s on random masks, against a few
 milliseconds here. A host callback inside the jitted code was tried and dropped: on one core it
 deadlocks when another computation is in flight. So ``fracture`` is called outside jit, on maps
-of any batch shape. On an accelerator the host's labelling is what the suite waits for (the
-labelling, its sort and the maps' round trip: 1.1 s of 8 skull seeds' 3.0 s on an H200), and there
-the propagation (``components_on_device``, same labels) runs beside the sweeps' other work.
+of any batch shape. On an accelerator the host's labelling is what the suite waited for (the
+labelling, the sort it then used and the maps' round trip: 1.1 s of 8 skull seeds' 3.0 s on an
+H200), and there the propagation (``components_on_device``, same labels) runs beside the sweeps'
+other work.
 """
 
 from __future__ import annotations
