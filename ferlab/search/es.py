@@ -201,7 +201,7 @@ class ESSearch:
         self.resolution = int(self.target.shape[0])
         self.fitness_target = self.target if fitness_target is None else jnp.asarray(fitness_target)
         self.rungs = tuple(rungs)
-        self.index = None if mask is None else jnp.asarray(np.flatnonzero(np.asarray(mask.flat())), jnp.int32)
+        self.index = None if mask is None else jnp.asarray(np.flatnonzero(mask.host_flat()), jnp.int32)
         dims = template.arch.n_weights if self.index is None else int(self.index.shape[0])
         if dims < 1:
             raise ConfigError("settings.mask_from: the mask keeps no weight to search")
