@@ -23,10 +23,12 @@ def _pruned_psnr(
 ) -> np.ndarray:
     """PSNR against ``bases[j]`` of net ``owners[j]`` of the stack ``nets`` with only its ``keeps[j]``
     largest-magnitude weights left (``maps``: the stack's, as ``sweeps.pictures`` takes them)."""
-    flat = nets.host_flat()[owners]
-    rank = np.empty(flat.shape, np.int64)
-    np.put_along_axis(rank, np.argsort(-np.abs(flat), axis=1, kind="stable"), np.arange(flat.shape[1])[None], 1)
-    dirs = np.where(rank < keeps[:, None], 0.0, -flat).astype(np.float32)
+    used, row = np.unique(owners, return_inverse=True)  # each net's weights ranked once, not per candidate
+    weights = nets.host_flat()[used]
+    rank = np.empty(weights.shape, np.int32)
+    order = np.argsort(-np.abs(weights), axis=1, kind="stable")
+    np.put_along_axis(rank, order, np.arange(weights.shape[1], dtype=np.int32)[None], 1)
+    dirs = np.where(rank[row] < keeps[:, None], 0.0, -weights[row]).astype(np.float32)
     rgb = pictures(nets, dirs, np.ones((keeps.size, 1)), size, chunk, owner=owners, maps=maps)[:, 0]
     return -10.0 * np.log10(np.mean(np.square(rgb - bases), axis=(1, 2, 3)) + 1e-12)
 
