@@ -290,6 +290,45 @@ def test_single_weight_sweeps_are_the_pictures_of_their_one_hot_directions():
     assert not np.array_equal(by_index, sweeps.pictures(nets, index, steps, 16, 4, owner=owner, maps=other))
 
 
+def test_reduced_sweeps_are_reductions_of_their_pictures_and_never_mix_sweeps():
+    # With a reducer each call's pictures are reduced where they are painted: whole sweeps of K
+    # steps per call, the directions' rows with them, a padded last chunk trimmed away.
+    nets = init_nets("3;cache:2,gaussian:3,sin:1", jax.random.split(jax.random.PRNGKey(2), 2))
+    index = np.random.default_rng(1).choice(nets.arch.n_weights, 11, replace=False)
+    steps = np.stack([np.linspace(0.1, 2.0, 11), -np.linspace(0.1, 2.0, 11)], 1)
+    owner = np.resize([1, 0, 0], 11)
+    whole = sweeps.pictures(nets, index, steps, 16, 4, owner=owner)
+
+    def reduce(painted, rows):  # per sweep: its row, and the change between its two steps
+        pairs = painted.reshape(-1, 2, 16, 16, 3)
+        return {"row": rows, "diff": pairs[:, 0] - pairs[:, 1]}
+
+    reduced = sweeps.pictures(nets, index, steps, 16, 4, owner=owner, reduce=reduce)
+    np.testing.assert_array_equal(reduced["row"], np.arange(11))
+    np.testing.assert_array_equal(reduced["diff"], whole[:, 0] - whole[:, 1])
+    with pytest.raises(ValueError, match="not a multiple"):
+        sweeps.pictures(nets, index, steps, 16, 3, owner=owner, reduce=reduce)
+
+
+def test_a_call_of_sweeps_about_two_axes_reads_each_about_its_own():
+    # One shared call holds nets whose pictures have different mirror axes: each sweep's share and
+    # spread are those about its own net's axis, as a call about that axis alone gives them.
+    from ferlab.metrics import suite
+
+    rng = np.random.default_rng(0)
+    painted, bases = jnp.asarray(rng.random((16, 16, 16, 3), np.float32)), jnp.asarray(rng.random((2, 16, 16, 3)))
+    owner = np.array([0, 1, 1, 0, 0, 1, 0, 1], np.int32)
+    which = owner  # net 0 about x, net 1 about y
+
+    def call(axes, which):
+        return suite._sweep_changes(painted, bases, owner, which, 2, axes, 0.1, 4, False, False)
+
+    both, x, y = call(("x", "y"), which), call(("x",), 0 * which), call(("y",), 0 * which)
+    for name in ("share", "spread"):
+        np.testing.assert_allclose(both[name], np.where(owner == 0, x[name], y[name]), rtol=1e-6)
+        assert np.max(np.abs(x[name] - y[name])) > 1e-3  # the two axes read these changes differently
+
+
 def test_compressibility_of_stacked_nets_is_what_each_gets_alone():
     # A group's nets share each pruning round's calls; each net keeps its own share. Three nets of
     # one architecture, one of them sparse (its share is at most its few weights).

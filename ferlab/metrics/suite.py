@@ -139,8 +139,8 @@ class MetricsConfig:
             (self.axis in ("auto",) + AXES, f"axis must be 'auto', 'x' or 'y', got {self.axis!r}"),
             (self.rms_step > 0 and self.max_step > 0 and self.fixed_step > 0, "steps must be positive"),
             (
-                self.max_weights >= 1 and self.directions >= 2 and self.chunk >= 1,
-                "max_weights and chunk must be >= 1, directions >= 2",
+                self.max_weights >= 1 and self.directions >= 2 and self.chunk >= 2 and self.chunk % 2 == 0,
+                "max_weights must be >= 1, directions >= 2, chunk even (a sweep's +-step share a call)",
             ),
             (0 < self.fracture_threshold < 1, "fracture_threshold must be in (0, 1)"),
             (2 <= self.parts <= self.size, "parts must be between 2 and size"),
@@ -189,80 +189,99 @@ def fer_score(metrics: dict[str, float]) -> float:
 CHANGE_STATS = ("share", "fracture", "spread", "fracture_free", "spread_free")
 
 
-@partial(jax.jit, static_argnames=("axis", "threshold", "parts"))
-def _change_maps(moved: jax.Array, base: jax.Array, axis: str, threshold: float, parts: int):
-    """Per sweep of pictures (B, K, S, S, 3) at K steps, changing from ``base`` (B, S, S, 3): the
-    antisymmetric share of the change about ``axis`` pooled over steps, the spread with mirror
-    pairs joined and without, and the energy map and its changed pixels, from which
-    ``change_stats`` labels the regions of fracture."""
-    changes = moved - base[:, None]
-    sym, anti = sym_energies(changes, axis)
-    share = jnp.sum(anti, axis=1) / (jnp.sum(sym + anti, axis=1) + 1e-12)
+@partial(jax.jit, static_argnames=("k", "axes", "threshold", "parts", "label", "effect"))
+def _sweep_changes(
+    painted: jax.Array,
+    bases: jax.Array,
+    owner: jax.Array,
+    which: jax.Array,
+    k: int,
+    axes: tuple[str, ...],
+    threshold: float,
+    parts: int,
+    label: bool,
+    effect: bool,
+) -> dict[str, jax.Array]:
+    """What the suite keeps of one call's pictures (B K, S, S, 3), B sweeps of K steps each: sweep b
+    is net ``owner[b]``'s, changing from its picture ``bases[owner[b]]``, about the mirror axis
+    ``axes[which[b]]``. Per sweep: the antisymmetric share of the change pooled over steps, and the
+    spread with mirror pairs joined and without; with ``label`` (an accelerator) the fractures,
+    regions labelled in XLA (``regions.components_on_device``), else the energy map and its changed
+    pixels, from which ``change_stats`` labels them on the host; with ``effect``, the change between
+    the first two steps (``sweeps.effect_groups``)."""
+    size = painted.shape[1]
+    changes = painted.reshape(-1, k, size, size, 3) - bases[owner][:, None]
     energy = jnp.mean(jnp.sum(jnp.square(changes), axis=-1), axis=1)
-    spread = jax.vmap(lambda e: regions.spread(e, parts, axis))(energy)
-    spread_free = jax.vmap(lambda e: regions.spread(e, parts, None))(energy)
-    return share, spread, spread_free, energy, regions.changed(energy, threshold)
+    mask = regions.changed(energy, threshold)
+    rows = jnp.arange(owner.size)
 
+    def each_own(stat):  # stat(axis) for every axis of the call; each sweep keeps its own axis's
+        return jnp.stack([stat(axis) for axis in axes])[which, rows]
 
-@partial(jax.jit, static_argnames=("axis", "threshold", "parts"))
-def _change_stats_on_device(moved: jax.Array, base: jax.Array, axis: str, threshold: float, parts: int) -> jax.Array:
-    """``change_stats`` of one chunk in one compiled call, regions labelled in XLA
-    (``regions.components_on_device``): the ``CHANGE_STATS`` stacked, (5, B)."""
-    share, spread, spread_free, energy, mask = _change_maps(moved, base, axis, threshold, parts)
-    frac, frac_free = (regions.largest_share(energy, regions.components_on_device(mask, a)) for a in (axis, None))
-    return jnp.stack([share, frac, spread, frac_free, spread_free])
+    def share(axis):
+        sym, anti = sym_energies(changes, axis)
+        return jnp.sum(anti, axis=1) / (jnp.sum(sym + anti, axis=1) + 1e-12)
+
+    out = {
+        "share": each_own(share),
+        "spread": each_own(lambda axis: jax.vmap(lambda e: regions.spread(e, parts, axis))(energy)),
+        "spread_free": jax.vmap(lambda e: regions.spread(e, parts, None))(energy),
+    }
+    if label:
+        out["fracture"] = each_own(lambda a: regions.largest_share(energy, regions.components_on_device(mask, a)))
+        out["fracture_free"] = regions.largest_share(energy, regions.components_on_device(mask, None))
+    else:
+        out["energy"], out["mask"] = energy, mask
+    if effect:
+        out["effect"] = changes[:, 0] - changes[:, 1]
+    return out
 
 
 @dataclass(frozen=True)
-class Swept:
-    """The pictures (N, K, S, S, 3) of one shared call over several nets' sweeps at K steps: net j's
-    sweeps are rows ``bounds[j]:bounds[j + 1]``, changing from its own picture ``bases[j]``."""
+class Changes:
+    """What the suite keeps of one shared call over several nets' sweeps (``_sweep_changes``; the
+    pictures never leave the device): per sweep, by name, what was computed beside its pictures,
+    and its mirror axis (``axes``). Net j's sweeps are rows ``bounds[j]:bounds[j + 1]``."""
 
-    moved: np.ndarray
     bounds: np.ndarray
-    bases: np.ndarray
+    axes: np.ndarray
+    kept: dict[str, np.ndarray]
 
     def rows(self, j: int) -> np.ndarray:
         """Net j's rows."""
         return np.arange(self.bounds[j], self.bounds[j + 1])
 
-    def changes(self, j: int) -> np.ndarray:
-        """Net j's changes, (B, K, S, S, 3)."""
-        return self.moved[self.bounds[j] : self.bounds[j + 1]] - self.bases[j]
 
-
-def change_stats(swept: Swept, rows: np.ndarray, axis: str, cfg: MetricsConfig) -> dict[str, np.ndarray]:
-    """The ``CHANGE_STATS`` of the sweeps ``rows`` of ``swept``, by name: antisymmetric share of
-    the change about ``axis`` pooled over steps, fracture and spread with mirror pairs joined, and
-    the axis-free forms (fracture and spread without a mirror). Computed over chunks of
-    ``cfg.chunk`` sweeps (one compiled shape), each change taken in the compiled call (the changes
-    of a run's nets are never all written out). On a CPU regions are labelled on the host between
-    a chunk's two calls; on an accelerator each chunk is one call, all dispatched before any
-    result is read (the same numbers: ``regions`` says why the two)."""
-    n, chunk = rows.size, cfg.chunk
-    net_of = np.searchsorted(swept.bounds, rows, side="right") - 1
-    parts = []
-    for start in range(0, n, chunk):
-        pick = np.resize(np.arange(start, min(start + chunk, n)), chunk)  # the last chunk repeats its rows
-        moved, base = swept.moved[rows[pick]], swept.bases[net_of[pick]]
-        if not on_cpu():
-            parts.append(_change_stats_on_device(moved, base, axis, cfg.fracture_threshold, cfg.parts))
-            continue
-        share, spread, spread_free, energy, mask = _change_maps(moved, base, axis, cfg.fracture_threshold, cfg.parts)
-        mask = np.asarray(mask)
-        frac, frac_free = (regions.largest_share(energy, regions.components(mask, a)) for a in (axis, None))
-        parts.append(np.stack([np.asarray(o) for o in (share, frac, spread, frac_free, spread_free)]))
-    stats = np.concatenate(jax.device_get(parts), axis=1)[:, :n]
-    return dict(zip(CHANGE_STATS, stats))
+def change_stats(changes: Changes, rows: np.ndarray, cfg: MetricsConfig) -> dict[str, np.ndarray]:
+    """The ``CHANGE_STATS`` of the sweeps ``rows`` of ``changes``, by name: antisymmetric share of
+    the change about the sweep's axis pooled over steps, fracture and spread with mirror pairs joined,
+    and the axis-free forms (fracture and spread without a mirror). On a CPU the regions of just these
+    sweeps are labelled here, on the host, in chunks of ``cfg.chunk`` (one compiled shape); on an
+    accelerator they were labelled beside the pictures (the same numbers: ``regions`` says why the two)."""
+    kept = changes.kept
+    out = {name: kept[name][rows] for name in CHANGE_STATS if name in kept}
+    if "energy" in kept:
+        out["fracture"], out["fracture_free"] = (np.zeros(rows.size, np.float32) for _ in range(2))
+        axes = changes.axes[rows]
+        for axis in np.unique(axes):
+            at = np.flatnonzero(axes == axis)
+            for start in range(0, at.size, cfg.chunk):
+                these = at[start : start + cfg.chunk]
+                pick = rows[np.resize(these, cfg.chunk)]  # the last chunk repeats its rows
+                energy, mask = kept["energy"][pick], kept["mask"][pick]
+                for name, by in (("fracture", str(axis)), ("fracture_free", None)):
+                    labels = regions.components(mask, by)
+                    out[name][these] = np.asarray(regions.largest_share(energy, labels))[: these.size]
+    return {name: out[name] for name in CHANGE_STATS}
 
 
 @dataclass(frozen=True)
 class SweepSet:
     """Live sweeps: directions (flat indices or vectors), gains, calibrated steps and, from
     ``calibrated_sweeps``, the change of the picture at +-step, (B, 2, S, S, 3). The suite's and a
-    Measurement's sweep sets have no changes (None): the suite reads them from the shared
-    pictures (``Swept``), and a run's many nets measured together would otherwise all hold every
-    picture again (about 40 MB a net at 64x64)."""
+    Measurement's sweep sets have no changes (None): the suite reduces its pictures where they are
+    painted (``Changes``), and a run's many nets measured together would otherwise all hold every
+    picture (about 40 MB a net at 64x64)."""
 
     dirs: np.ndarray
     gain: np.ndarray
@@ -283,13 +302,14 @@ class _Tracker:
         return update
 
 
-def _calibrated(
+def _live(
     nets: DenseNet, owners: list[int], dirs: list, bases: list, cfg: MetricsConfig, tick=None, maps=None
-) -> tuple[list[SweepSet], Swept]:
-    """``calibrated_sweeps`` of nets ``owners`` of the stack ``nets`` (``dirs[i]`` and ``bases[i]``
-    are net ``owners[i]``'s), their pictures rendered in shared calls (``maps``: the features of the
-    stack's ``render_padded``, read by single-weight sweeps only): each net's live sweeps (without
-    their changes) and the pictures at +-step of them all."""
+) -> list[SweepSet]:
+    """Each of nets ``owners`` of the stack ``nets``' live sweeps among ``dirs[i]`` (net ``owners[i]``'s,
+    its picture ``bases[i]``), without changes: gain g by a forward difference, rendered in shared calls
+    (``maps``: the features of the stack's ``render_padded``, read by single-weight sweeps only), and
+    step min(tau / g, max_step). Sweeps that cannot move the picture by tau / 4 within ``max_step`` are
+    dropped as inert."""
     h = 1e-3
     owner = np.repeat(owners, [len(d) for d in dirs])
     bounds = np.cumsum([0] + [len(d) for d in dirs])
@@ -302,21 +322,40 @@ def _calibrated(
         live = gain * cfg.max_step > cfg.rms_step / 4
         step = np.minimum(cfg.rms_step / np.maximum(gain[live], 1e-12), cfg.max_step).astype(np.float32)
         kept.append(SweepSet(d[live], gain[live], step, None))
-    owner = np.repeat(owners, [len(k.dirs) for k in kept])
-    steps = np.concatenate([np.stack([k.step, -k.step], 1) for k in kept])
-    moved = sweeps.pictures(nets, np.concatenate([k.dirs for k in kept]), steps, cfg.size, cfg.chunk, tick, owner, maps)
-    return kept, Swept(moved, np.cumsum([0] + [len(k.dirs) for k in kept]), np.stack(bases))
+    return kept
 
 
-def _fixed(
-    nets: DenseNet, owners: list[int], dirs: list, bases: list, cfg: MetricsConfig, tick=None, maps=None
-) -> Swept:
-    """``fixed_changes`` of nets ``owners`` of the stack ``nets``, in shared calls (``maps`` as in
-    ``_calibrated``): the pictures at the fixed +-step."""
-    owner = np.repeat(owners, [len(d) for d in dirs])
-    steps = np.tile([cfg.fixed_step, -cfg.fixed_step], (owner.size, 1))
-    moved = sweeps.pictures(nets, np.concatenate(dirs), steps, cfg.size, cfg.chunk, tick, owner, maps)
-    return Swept(moved, np.cumsum([0] + [len(d) for d in dirs]), np.stack(bases))
+def _changes(
+    nets: DenseNet,
+    bases: jax.Array,
+    owners: list[int],
+    dirs: list,
+    steps: list,
+    axes: list[str],
+    cfg: MetricsConfig,
+    tick=None,
+    maps=None,
+    effect: bool = False,
+) -> Changes:
+    """Nets ``owners`` of the stack ``nets`` (``bases``: the stack's pictures) moved along ``dirs[i]``
+    by ``steps[i]`` (B_i, 2), in shared calls, each call's pictures reduced where they are painted
+    (``_sweep_changes``, about net ``owners[i]``'s mirror axis ``axes[i]``; ``maps`` as in ``_live``)."""
+    counts = [len(d) for d in dirs]
+    owner = np.repeat(np.asarray(owners, np.int32), counts)
+    axis = np.repeat(np.asarray(axes), counts)
+    names = tuple(sorted(set(axes)))
+    which = np.searchsorted(names, axis).astype(np.int32)
+    label = not on_cpu()
+
+    def reduce(painted, rows):
+        return _sweep_changes(
+            painted, bases, owner[rows], which[rows], 2, names, cfg.fracture_threshold, cfg.parts, label, effect
+        )
+
+    moves = np.concatenate(dirs), np.concatenate(steps)
+    return Changes(
+        np.cumsum([0] + counts), axis, sweeps.pictures(nets, *moves, cfg.size, cfg.chunk, tick, owner, maps, reduce)
+    )
 
 
 def calibrated_sweeps(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick=None) -> SweepSet:
@@ -324,25 +363,31 @@ def calibrated_sweeps(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig,
 
     Sweeps that cannot move the picture by tau / 4 within ``max_step`` are dropped as inert.
     """
-    (sweep,), swept = _calibrated(stack_nets([net]), [0], [np.asarray(dirs)], [base], cfg, tick)
-    return dataclasses.replace(sweep, changes=swept.changes(0))
+    stack = stack_nets([net])
+    (sweep,) = _live(stack, [0], [np.asarray(dirs)], [base], cfg, tick)
+    steps = np.stack([sweep.step, -sweep.step], 1)
+    moved = sweeps.pictures(stack, sweep.dirs, steps, cfg.size, cfg.chunk, tick, np.zeros(len(steps), np.int32))
+    return dataclasses.replace(sweep, changes=moved - base)
 
 
 def fixed_changes(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick=None) -> np.ndarray:
     """Change of the picture at the paper's fixed +-step, (B, 2, S, S, 3)."""
-    return _fixed(stack_nets([net]), [0], [np.asarray(dirs)], [base], cfg, tick).changes(0)
+    steps, owner = np.tile([cfg.fixed_step, -cfg.fixed_step], (len(dirs), 1)), np.zeros(len(dirs), np.int32)
+    return sweeps.pictures(stack_nets([net]), np.asarray(dirs), steps, cfg.size, cfg.chunk, tick, owner) - base
 
 
-def _stats_many(swept: Swept, rows: list[np.ndarray], axes: list[str], cfg: MetricsConfig) -> list[dict]:
-    """``change_stats`` of each net's sweeps ``rows[i]`` of ``swept``, nets of one axis sharing the calls."""
-    out: list = [None] * len(rows)
-    for axis in sorted(set(axes)):
-        group = [i for i, a in enumerate(axes) if a == axis]
-        bounds = np.cumsum([0] + [len(rows[i]) for i in group])
-        stats = change_stats(swept, np.concatenate([rows[i] for i in group]), axis, cfg)
-        for j, i in enumerate(group):
-            out[i] = {k: v[bounds[j] : bounds[j + 1]] for k, v in stats.items()}
-    return out
+def _stats_many(changes: Changes, rows: list[np.ndarray], cfg: MetricsConfig) -> list[dict]:
+    """``change_stats`` of each net's sweeps ``rows[i]`` of ``changes``, the regions labelled together."""
+    if not rows:
+        return []
+    bounds = np.cumsum([0] + [len(r) for r in rows])
+    stats = change_stats(changes, np.concatenate(rows), cfg)
+    return [{k: v[bounds[j] : bounds[j + 1]] for k, v in stats.items()} for j in range(len(rows))]
+
+
+def _subset(sweep: SweepSet, rows: np.ndarray) -> SweepSet:
+    """The sweeps ``rows`` of ``sweep``."""
+    return SweepSet(sweep.dirs[rows], sweep.gain[rows], sweep.step[rows], None)
 
 
 def _representatives(group: np.ndarray, gain: np.ndarray) -> np.ndarray:
@@ -428,8 +473,9 @@ def one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-# Nets measured together hold every sweep's pictures at once (about 40 MB a net at 64x64): at most
-# this many pixels' worth of nets per group (8 nets at 64x64, 2 at 128x128, 1 at 256x256).
+# Nets measured together hold their gains' pictures, their single weights' effects and every sweep's
+# energy map at once (about 25 MB a net at 64x64; every picture, as the suite once held, was 40 MB):
+# at most this many pixels' worth of nets per group (8 nets at 64x64, 2 at 128x128, 1 at 256x256).
 BATCH_PIXELS = 8 * 64 * 64
 
 
@@ -504,49 +550,52 @@ def _measure_group(
         results[i] = _setup(nets[i], flats[i], subsets[i], jax.tree.map(lambda a, k=slot[i]: a[k], host), cfg)
     tracker.stage("features")(len(nets))
 
-    def calibrated(dirs: dict, tick) -> tuple[dict[int, SweepSet], Swept | None]:
+    def live_sweeps(dirs: dict, tick) -> dict[int, SweepSet]:
         if not dirs:
-            return {}, None
+            return {}
         bases, owners = [results[i].base for i in dirs], [slot[i] for i in dirs]
-        kept, swept = _calibrated(stack, owners, list(dirs.values()), bases, cfg, tick, maps)
-        return dict(zip(dirs, kept)), swept
+        return dict(zip(dirs, _live(stack, owners, list(dirs.values()), bases, cfg, tick, maps)))
 
-    def fixed(dirs: dict, tick) -> Swept | None:
-        if not dirs:
+    def changes(sets: dict, fixed: bool, tick, effect: bool = False) -> Changes | None:
+        if not sum(len(s.dirs) for s in sets.values()):
             return None
-        bases, owners = [results[i].base for i in dirs], [slot[i] for i in dirs]
-        return _fixed(stack, owners, list(dirs.values()), bases, cfg, tick, maps)
+        steps = [np.tile([cfg.fixed_step, -cfg.fixed_step], (len(s.dirs), 1)) for s in sets.values()]
+        if not fixed:  # the calibrated steps
+            steps = [np.stack([s.step, -s.step], 1) for s in sets.values()]
+        owners, axes, dirs = [slot[i] for i in sets], [results[i].axis for i in sets], [s.dirs for s in sets.values()]
+        return _changes(stack, image.rgb, owners, dirs, steps, axes, cfg, tick, maps, effect)
 
-    # Each stage's Swept holds the nets that were live when it was rendered, in that order.
+    # Each stage's Changes holds the nets that were live when it was rendered, in that order.
     tick = tracker.stage("weight sweeps")
-    single, single_swept = calibrated({i: results[i].chosen.astype(np.int32) for i in live}, tick)
+    single = live_sweeps({i: results[i].chosen.astype(np.int32) for i in live}, tick)
+    single_changes = changes(single, False, tick, effect=True)
     single_at = {i: j for j, i in enumerate(single)}
     for i in live:
         if single[i].dirs.size == 0:
             results[i] = DeadNet("no weight moves the picture: nothing to measure")
     live = alive()
+    fixed_at = {i: j for j, i in enumerate(live)}
     reps = {}
     for i in live:
-        changes = single_swept.changes(single_at[i])
-        reps[i] = _representatives(sweeps.effect_groups(changes[:, 0] - changes[:, 1], cfg.effect_cos), single[i].gain)
-    single_fixed = fixed({i: single[i].dirs[reps[i]] for i in live}, tick)
-    single_fixed_at = {i: j for j, i in enumerate(live)}
+        effect = single_changes.kept["effect"][single_changes.rows(single_at[i])]
+        reps[i] = _representatives(sweeps.effect_groups(effect, cfg.effect_cos), single[i].gain)
+    single_fixed = changes({i: _subset(single[i], reps[i]) for i in live}, True, tick)
 
     tick = tracker.stage("random directions")
-    rand, rand_swept = calibrated({i: results[i].random_dirs for i in live}, tick)
+    rand = live_sweeps({i: results[i].random_dirs for i in live}, tick)
+    rand_changes = changes(rand, False, tick)
     rand_at = {i: j for j, i in enumerate(rand)}
     for i in live:
         if rand[i].dirs.shape[0] == 0:
             results[i] = DeadNet("no random direction moves the picture: nothing to measure")
     live = alive()
-    rand_fixed = fixed({i: rand[i].dirs for i in live}, tick)
+    rand_fixed = changes({i: rand[i] for i in live}, True, tick)
 
-    axes = [results[i].axis for i in live]
     sets = {
-        "single": _stats_many(single_swept, [single_swept.rows(single_at[i])[reps[i]] for i in live], axes, cfg),
-        "single_fixed": _stats_many(single_fixed, [single_fixed.rows(single_fixed_at[i]) for i in live], axes, cfg),
-        "random": _stats_many(rand_swept, [rand_swept.rows(rand_at[i]) for i in live], axes, cfg),
-        "random_fixed": _stats_many(rand_fixed, [rand_fixed.rows(j) for j in range(len(live))], axes, cfg),
+        "single": _stats_many(single_changes, [single_changes.rows(single_at[i])[reps[i]] for i in live], cfg),
+        "single_fixed": _stats_many(single_fixed, [single_fixed.rows(fixed_at[i]) for i in live], cfg),
+        "random": _stats_many(rand_changes, [rand_changes.rows(rand_at[i]) for i in live], cfg),
+        "random_fixed": _stats_many(rand_fixed, [rand_fixed.rows(j) for j in range(len(live))], cfg),
     }
     tracker.stage("compressibility")(0)
     owners, bases = [slot[i] for i in live], [results[i].base for i in live]

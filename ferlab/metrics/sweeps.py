@@ -76,7 +76,8 @@ def pictures(
     progress: Callable[[int], None] | None = None,
     owner=None,
     maps: jax.Array | None = None,
-) -> np.ndarray:
+    reduce: Callable | None = None,
+):
     """Pictures (B, K, S, S, 3) of each direction moved by each of its steps (B, K).
 
     ``dirs`` holds flat weight indices (B,) or vectors (B, n_weights). ``net`` is one net, or a
@@ -89,6 +90,12 @@ def pictures(
     on (``render.render_from``), reading the unmoved layers' maps, and directions from the inputs.
     The maps are the features of the stack's ``render.render_padded``, rendered here unless the
     caller passes them (rendered once, they serve every call on the stack).
+
+    With ``reduce`` the pictures never leave the device, only what it makes of them:
+    ``reduce(painted, rows)`` gets each call's pictures (chunk, S, S, 3), whole sweeps of K in turn
+    (``chunk`` a multiple of K), and which directions they are (rows, (chunk / K,)), and returns a
+    dict of arrays with a leading sweep axis; ``pictures`` returns that dict over all B sweeps, on
+    the host. The calls, and so the pictures' bits, are the same either way.
     """
     steps = np.asarray(steps, np.float32)
     b, k = steps.shape
@@ -107,13 +114,18 @@ def pictures(
         unread = jax.device_put(np.zeros((chunk, n), np.float32))  # once, not with every call
     else:
         index, kernel = np.full(b, -1, np.int32), np.zeros(b, np.int32)
+    if reduce is not None and chunk % k:
+        raise ValueError(f"a reduced sweep's {k} steps must share a call: chunk {chunk} is not a multiple of {k}")
     net = jax.device_put(net)  # once, not with every call
-    out = np.zeros((b * k, size, size, 3), np.float32)
+    out = np.zeros((b * k, size, size, 3), np.float32) if reduce is None else []
     pending: collections.deque = collections.deque()
 
     def read():  # the oldest chunk in flight, into ``out``
         start, stop, painted = pending.popleft()
-        out[start:stop] = np.asarray(painted)[: stop - start]
+        if reduce is None:
+            out[start:stop] = np.asarray(painted)[: stop - start]
+        else:
+            out.append({name: a[: (stop - start) // k] for name, a in jax.device_get(painted).items()})
         if progress:
             progress(stop - start)
 
@@ -123,11 +135,15 @@ def pictures(
         rows = flat_dirs[at]
         moving = unread if one_hot else jax.device_put(as_directions(dirs[rows], n))  # both kinds one cache entry
         painted = _sweep_pictures(net, maps, flat_owner[at], moving, index[rows], kernel[rows], flat_steps[at], size)
+        if reduce is not None:
+            painted = reduce(painted, rows[::k])
         pending.append((start, stop, painted))
         if len(pending) > AHEAD:
             read()
     while pending:
         read()
+    if reduce is not None:
+        return {name: np.concatenate([part[name] for part in out]) for name in out[0]}
     return out.reshape(b, k, size, size, 3)
 
 
