@@ -321,7 +321,7 @@ def test_a_call_of_sweeps_about_two_axes_reads_each_about_its_own():
     which = owner  # net 0 about x, net 1 about y
 
     def call(axes, which):
-        return suite._sweep_changes(painted, bases, owner, which, 2, axes, 0.1, 4, False, False)
+        return suite._sweep_changes(painted, bases, owner, which, 2, axes, 0.1, 4, False)
 
     both, x, y = call(("x", "y"), which), call(("x",), 0 * which), call(("y",), 0 * which)
     for name in ("share", "spread"):
@@ -412,8 +412,8 @@ def test_suite_renders_in_true_float32_whatever_the_backend_default(monkeypatch)
 
 
 def test_the_accelerators_change_stats_on_this_cpu_give_the_cpus_numbers(monkeypatch):
-    """Off a CPU each chunk's change stats are one compiled call with the regions labelled in XLA;
-    forced here, they give the host labelling's numbers, so the suite's metrics do not move."""
+    """Off a CPU the regions of the sweeps read are labelled in XLA, every chunk dispatched before any
+    is read; forced here, that gives the host labelling's numbers, so the suite's metrics do not move."""
     from ferlab.metrics import suite
 
     nets = [init_net("3;cache:2,gaussian:2,sin:2", jax.random.PRNGKey(k)) for k in range(2)]

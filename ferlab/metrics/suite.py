@@ -189,7 +189,7 @@ def fer_score(metrics: dict[str, float]) -> float:
 CHANGE_STATS = ("share", "fracture", "spread", "fracture_free", "spread_free")
 
 
-@partial(jax.jit, static_argnames=("k", "axes", "threshold", "parts", "label", "effect"))
+@partial(jax.jit, static_argnames=("k", "axes", "threshold", "parts", "effect"))
 def _sweep_changes(
     painted: jax.Array,
     bases: jax.Array,
@@ -199,16 +199,14 @@ def _sweep_changes(
     axes: tuple[str, ...],
     threshold: float,
     parts: int,
-    label: bool,
     effect: bool,
 ) -> dict[str, jax.Array]:
     """What the suite keeps of one call's pictures (B K, S, S, 3), B sweeps of K steps each: sweep b
     is net ``owner[b]``'s, changing from its picture ``bases[owner[b]]``, about the mirror axis
-    ``axes[which[b]]``. Per sweep: the antisymmetric share of the change pooled over steps, and the
-    spread with mirror pairs joined and without; with ``label`` (an accelerator) the fractures,
-    regions labelled in XLA (``regions.components_on_device``), else the energy map and its changed
-    pixels, from which ``change_stats`` labels them on the host; with ``effect``, the change between
-    the first two steps (``sweeps.effect_groups``)."""
+    ``axes[which[b]]``. Per sweep: the antisymmetric share of the change pooled over steps, the
+    spread with mirror pairs joined and without, and the energy map and its changed pixels, from
+    which ``change_stats`` labels the regions of fracture of the sweeps it reads; with ``effect``,
+    the change between the first two steps (``sweeps.effect_groups``)."""
     size = painted.shape[1]
     changes = painted.reshape(-1, k, size, size, 3) - bases[owner][:, None]
     energy = jnp.mean(jnp.sum(jnp.square(changes), axis=-1), axis=1)
@@ -226,15 +224,19 @@ def _sweep_changes(
         "share": each_own(share),
         "spread": each_own(lambda axis: jax.vmap(lambda e: regions.spread(e, parts, axis))(energy)),
         "spread_free": jax.vmap(lambda e: regions.spread(e, parts, None))(energy),
+        "energy": energy,
+        "mask": mask,
     }
-    if label:
-        out["fracture"] = each_own(lambda a: regions.largest_share(energy, regions.components_on_device(mask, a)))
-        out["fracture_free"] = regions.largest_share(energy, regions.components_on_device(mask, None))
-    else:
-        out["energy"], out["mask"] = energy, mask
     if effect:
         out["effect"] = changes[:, 0] - changes[:, 1]
     return out
+
+
+@partial(jax.jit, static_argnames=("axis",))
+def _fractures_on_device(energy: jax.Array, mask: jax.Array, axis: str) -> tuple[jax.Array, jax.Array]:
+    """Fracture about ``axis`` and without a mirror of energy maps (B, S, S) with their changed
+    pixels, the regions labelled in XLA (``regions.components_on_device``)."""
+    return tuple(regions.largest_share(energy, regions.components_on_device(mask, a)) for a in (axis, None))
 
 
 @dataclass(frozen=True)
@@ -255,23 +257,28 @@ class Changes:
 def change_stats(changes: Changes, rows: np.ndarray, cfg: MetricsConfig) -> dict[str, np.ndarray]:
     """The ``CHANGE_STATS`` of the sweeps ``rows`` of ``changes``, by name: antisymmetric share of
     the change about the sweep's axis pooled over steps, fracture and spread with mirror pairs joined,
-    and the axis-free forms (fracture and spread without a mirror). On a CPU the regions of just these
-    sweeps are labelled here, on the host, in chunks of ``cfg.chunk`` (one compiled shape); on an
-    accelerator they were labelled beside the pictures (the same numbers: ``regions`` says why the two)."""
-    kept = changes.kept
-    out = {name: kept[name][rows] for name in CHANGE_STATS if name in kept}
-    if "energy" in kept:
-        out["fracture"], out["fracture_free"] = (np.zeros(rows.size, np.float32) for _ in range(2))
-        axes = changes.axes[rows]
-        for axis in np.unique(axes):
-            at = np.flatnonzero(axes == axis)
-            for start in range(0, at.size, cfg.chunk):
-                these = at[start : start + cfg.chunk]
-                pick = rows[np.resize(these, cfg.chunk)]  # the last chunk repeats its rows
-                energy, mask = kept["energy"][pick], kept["mask"][pick]
-                for name, by in (("fracture", str(axis)), ("fracture_free", None)):
-                    labels = regions.components(mask, by)
-                    out[name][these] = np.asarray(regions.largest_share(energy, labels))[: these.size]
+    and the axis-free forms (fracture and spread without a mirror). The regions of just these sweeps
+    are labelled, in chunks of ``cfg.chunk`` (one compiled shape): on a CPU on the host, on an
+    accelerator in XLA, every chunk dispatched before any is read (the same numbers: ``regions``
+    says why the two)."""
+    kept, chunk = changes.kept, cfg.chunk
+    out = {name: kept[name][rows] for name in ("share", "spread", "spread_free")}
+    parts = []
+    axes = changes.axes[rows]
+    for axis in np.unique(axes):
+        at = np.flatnonzero(axes == axis)
+        for start in range(0, at.size, chunk):
+            these = at[start : start + chunk]
+            pick = rows[np.resize(these, chunk)]  # the last chunk repeats its rows
+            energy, mask = kept["energy"][pick], kept["mask"][pick]
+            if on_cpu():
+                fractures = [regions.largest_share(energy, regions.components(mask, a)) for a in (str(axis), None)]
+            else:
+                fractures = _fractures_on_device(energy, mask, str(axis))
+            parts.append((these, fractures))
+    out["fracture"], out["fracture_free"] = (np.zeros(rows.size, np.float32) for _ in range(2))
+    for these, fractures in jax.device_get(parts):
+        out["fracture"][these], out["fracture_free"][these] = (f[: these.size] for f in fractures)
     return {name: out[name] for name in CHANGE_STATS}
 
 
@@ -345,11 +352,10 @@ def _changes(
     axis = np.repeat(np.asarray(axes), counts)
     names = tuple(sorted(set(axes)))
     which = np.searchsorted(names, axis).astype(np.int32)
-    label = not on_cpu()
 
     def reduce(painted, rows):
         return _sweep_changes(
-            painted, bases, owner[rows], which[rows], 2, names, cfg.fracture_threshold, cfg.parts, label, effect
+            painted, bases, owner[rows], which[rows], 2, names, cfg.fracture_threshold, cfg.parts, effect
         )
 
     moves = np.concatenate(dirs), np.concatenate(steps)

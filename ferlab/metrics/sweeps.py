@@ -121,11 +121,11 @@ def pictures(
     pending: collections.deque = collections.deque()
 
     def read():  # the oldest chunk in flight, into ``out``
-        start, stop, painted = pending.popleft()
+        start, stop, result = pending.popleft()
         if reduce is None:
-            out[start:stop] = np.asarray(painted)[: stop - start]
+            out[start:stop] = np.asarray(result)[: stop - start]
         else:
-            out.append({name: a[: (stop - start) // k] for name, a in jax.device_get(painted).items()})
+            out.append({name: a[: (stop - start) // k] for name, a in jax.device_get(result).items()})
         if progress:
             progress(stop - start)
 
@@ -135,15 +135,13 @@ def pictures(
         rows = flat_dirs[at]
         moving = unread if one_hot else jax.device_put(as_directions(dirs[rows], n))  # both kinds one cache entry
         painted = _sweep_pictures(net, maps, flat_owner[at], moving, index[rows], kernel[rows], flat_steps[at], size)
-        if reduce is not None:
-            painted = reduce(painted, rows[::k])
-        pending.append((start, stop, painted))
+        pending.append((start, stop, painted if reduce is None else reduce(painted, rows[::k])))
         if len(pending) > AHEAD:
             read()
     while pending:
         read()
     if reduce is not None:
-        return {name: np.concatenate([part[name] for part in out]) for name in out[0]}
+        return {name: np.concatenate([part[name] for part in out]) for name in (out[0] if out else {})}
     return out.reshape(b, k, size, size, 3)
 
 
