@@ -189,47 +189,46 @@ def fer_score(metrics: dict[str, float]) -> float:
 CHANGE_STATS = ("share", "fracture", "spread", "fracture_free", "spread_free")
 
 
-@partial(jax.jit, static_argnames=("k", "axes", "threshold", "parts", "effect"))
+@partial(jax.jit, static_argnames=("k", "threshold", "parts"))
 def _sweep_changes(
-    painted: jax.Array,
-    bases: jax.Array,
-    owner: jax.Array,
-    which: jax.Array,
-    k: int,
-    axes: tuple[str, ...],
-    threshold: float,
-    parts: int,
-    effect: bool,
+    painted: jax.Array, bases: jax.Array, owner: jax.Array, which: jax.Array, k: int, threshold: float, parts: int
 ) -> dict[str, jax.Array]:
     """What the suite keeps of one call's pictures (B K, S, S, 3), B sweeps of K steps each: sweep b
     is net ``owner[b]``'s, changing from its picture ``bases[owner[b]]``, about the mirror axis
-    ``axes[which[b]]``. Per sweep: the antisymmetric share of the change pooled over steps, the
+    ``AXES[which[b]]``. Per sweep: the antisymmetric share of the change pooled over steps, the
     spread with mirror pairs joined and without, and the energy map and its changed pixels, from
-    which ``change_stats`` labels the regions of fracture of the sweeps it reads; with ``effect``,
-    the change between the first two steps (``sweeps.effect_groups``)."""
+    which ``change_stats`` labels the regions of fracture of the sweeps it reads. Both axes are
+    computed for every sweep, so one compiled call serves every mix of nets (each variant costs a
+    worker process a compile below the persistent cache's threshold)."""
     size = painted.shape[1]
     changes = painted.reshape(-1, k, size, size, 3) - bases[owner][:, None]
     energy = jnp.mean(jnp.sum(jnp.square(changes), axis=-1), axis=1)
     mask = regions.changed(energy, threshold)
     rows = jnp.arange(owner.size)
 
-    def each_own(stat):  # stat(axis) for every axis of the call; each sweep keeps its own axis's
-        return jnp.stack([stat(axis) for axis in axes])[which, rows]
+    def each_own(stat):  # stat(axis) for both axes; each sweep keeps its own axis's
+        return jnp.stack([stat(axis) for axis in AXES])[which, rows]
 
     def share(axis):
         sym, anti = sym_energies(changes, axis)
         return jnp.sum(anti, axis=1) / (jnp.sum(sym + anti, axis=1) + 1e-12)
 
-    out = {
+    return {
         "share": each_own(share),
         "spread": each_own(lambda axis: jax.vmap(lambda e: regions.spread(e, parts, axis))(energy)),
         "spread_free": jax.vmap(lambda e: regions.spread(e, parts, None))(energy),
         "energy": energy,
         "mask": mask,
     }
-    if effect:
-        out["effect"] = changes[:, 0] - changes[:, 1]
-    return out
+
+
+@partial(jax.jit, static_argnames=("k",))
+def _effects(painted: jax.Array, bases: jax.Array, owner: jax.Array, k: int) -> jax.Array:
+    """Each sweep's effect, as ``_sweep_changes`` takes its pictures: the change at its first step
+    less the change at its second (``sweeps.effect_groups``)."""
+    size = painted.shape[1]
+    changes = painted.reshape(-1, k, size, size, 3) - bases[owner][:, None]
+    return changes[:, 0] - changes[:, 1]
 
 
 @partial(jax.jit, static_argnames=("axis",))
@@ -350,13 +349,11 @@ def _changes(
     counts = [len(d) for d in dirs]
     owner = np.repeat(np.asarray(owners, np.int32), counts)
     axis = np.repeat(np.asarray(axes), counts)
-    names = tuple(sorted(set(axes)))
-    which = np.searchsorted(names, axis).astype(np.int32)
+    which = np.array([AXES.index(a) for a in axis], np.int32)
 
     def reduce(painted, rows):
-        return _sweep_changes(
-            painted, bases, owner[rows], which[rows], 2, names, cfg.fracture_threshold, cfg.parts, effect
-        )
+        out = _sweep_changes(painted, bases, owner[rows], which[rows], 2, cfg.fracture_threshold, cfg.parts)
+        return {**out, "effect": _effects(painted, bases, owner[rows], 2)} if effect else out
 
     moves = np.concatenate(dirs), np.concatenate(steps)
     return Changes(
