@@ -271,13 +271,18 @@ def test_spread_is_zero_for_one_part_and_one_for_all():
     assert float(regions.spread(jnp.ones((16, 16)), 4, None)) == pytest.approx(1.0, abs=1e-6)
 
 
-def test_single_weight_sweeps_are_the_pictures_of_their_one_hot_directions():
-    # Weight indices paint from the moved weight's layer on, over the stack's maps; the same sweeps
-    # given as one-hot vectors paint from the inputs. Two nets, owners mixed, a padded last chunk.
+def _two_nets_sweeps():
+    """Two nets of one architecture, 11 single-weight sweeps at two steps, their owners mixed."""
     nets = init_nets("3;cache:2,gaussian:3,sin:1", jax.random.split(jax.random.PRNGKey(2), 2))
     index = np.random.default_rng(1).choice(nets.arch.n_weights, 11, replace=False)
     steps = np.stack([np.linspace(0.1, 2.0, 11), -np.linspace(0.1, 2.0, 11)], 1)
-    owner = np.resize([1, 0, 0], 11)
+    return nets, index, steps, np.resize([1, 0, 0], 11)
+
+
+def test_single_weight_sweeps_are_the_pictures_of_their_one_hot_directions():
+    # Weight indices paint from the moved weight's layer on, over the stack's maps; the same sweeps
+    # given as one-hot vectors paint from the inputs. Two nets, owners mixed, a padded last chunk.
+    nets, index, steps, owner = _two_nets_sweeps()
     by_index = sweeps.pictures(nets, index, steps, 16, 4, owner=owner)
     one_hot = sweeps.as_directions(index, nets.arch.n_weights)
     np.testing.assert_array_equal(by_index, sweeps.pictures(nets, one_hot, steps, 16, 4, owner=owner))
@@ -293,10 +298,7 @@ def test_single_weight_sweeps_are_the_pictures_of_their_one_hot_directions():
 def test_reduced_sweeps_are_reductions_of_their_pictures_and_never_mix_sweeps():
     # With a reducer each call's pictures are reduced where they are painted: whole sweeps of K
     # steps per call, the directions' rows with them, a padded last chunk trimmed away.
-    nets = init_nets("3;cache:2,gaussian:3,sin:1", jax.random.split(jax.random.PRNGKey(2), 2))
-    index = np.random.default_rng(1).choice(nets.arch.n_weights, 11, replace=False)
-    steps = np.stack([np.linspace(0.1, 2.0, 11), -np.linspace(0.1, 2.0, 11)], 1)
-    owner = np.resize([1, 0, 0], 11)
+    nets, index, steps, owner = _two_nets_sweeps()
     whole = sweeps.pictures(nets, index, steps, 16, 4, owner=owner)
 
     def reduce(painted, rows):  # per sweep: its row, and the change between its two steps
