@@ -362,6 +362,8 @@ def test_config_rejects_bad_values():
         MetricsConfig.from_dict({"sise": 64})
     with pytest.raises(FerlabError, match="size must be at least 8"):
         MetricsConfig.from_dict({"size": 4})
+    with pytest.raises(FerlabError, match="chunk even"):  # a sweep's two steps share a call
+        MetricsConfig.from_dict({"chunk": 63})
     assert MetricsConfig.from_dict({"size": 48, "axis": "y"}) == MetricsConfig(size=48, axis="y")
 
 
