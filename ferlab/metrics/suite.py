@@ -562,9 +562,10 @@ def _measure_group(
     def changes(sets: dict, fixed: bool, tick, effect: bool = False) -> Changes | None:
         if not sum(len(s.dirs) for s in sets.values()):
             return None
-        steps = [np.tile([cfg.fixed_step, -cfg.fixed_step], (len(s.dirs), 1)) for s in sets.values()]
-        if not fixed:  # the calibrated steps
-            steps = [np.stack([s.step, -s.step], 1) for s in sets.values()]
+        steps = [
+            np.tile([cfg.fixed_step, -cfg.fixed_step], (len(s.dirs), 1)) if fixed else np.stack([s.step, -s.step], 1)
+            for s in sets.values()
+        ]
         owners, axes, dirs = [slot[i] for i in sets], [results[i].axis for i in sets], [s.dirs for s in sets.values()]
         return _changes(stack, image.rgb, owners, dirs, steps, axes, cfg, tick, maps, effect)
 
