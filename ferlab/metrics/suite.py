@@ -189,6 +189,12 @@ def fer_score(metrics: dict[str, float]) -> float:
 CHANGE_STATS = ("share", "fracture", "spread", "fracture_free", "spread_free")
 
 
+def _changes_from(painted: jax.Array, bases: jax.Array, owner: jax.Array, k: int) -> jax.Array:
+    """A call's pictures (B K, S, S, 3) as changes (B, K, S, S, 3) from each sweep's net's picture."""
+    size = painted.shape[1]
+    return painted.reshape(-1, k, size, size, 3) - bases[owner][:, None]
+
+
 @partial(jax.jit, static_argnames=("k", "threshold", "parts"))
 def _sweep_changes(
     painted: jax.Array, bases: jax.Array, owner: jax.Array, which: jax.Array, k: int, threshold: float, parts: int
@@ -200,8 +206,7 @@ def _sweep_changes(
     which ``change_stats`` labels the regions of fracture of the sweeps it reads. Both axes are
     computed for every sweep, so one compiled call serves every mix of nets (each variant costs a
     worker process a compile below the persistent cache's threshold)."""
-    size = painted.shape[1]
-    changes = painted.reshape(-1, k, size, size, 3) - bases[owner][:, None]
+    changes = _changes_from(painted, bases, owner, k)
     energy = jnp.mean(jnp.sum(jnp.square(changes), axis=-1), axis=1)
     mask = regions.changed(energy, threshold)
     rows = jnp.arange(owner.size)
@@ -226,8 +231,7 @@ def _sweep_changes(
 def _effects(painted: jax.Array, bases: jax.Array, owner: jax.Array, k: int) -> jax.Array:
     """Each sweep's effect, as ``_sweep_changes`` takes its pictures: the change at its first step
     less the change at its second (``sweeps.effect_groups``)."""
-    size = painted.shape[1]
-    changes = painted.reshape(-1, k, size, size, 3) - bases[owner][:, None]
+    changes = _changes_from(painted, bases, owner, k)
     return changes[:, 0] - changes[:, 1]
 
 
@@ -242,14 +246,17 @@ def _fractures_on_device(energy: jax.Array, mask: jax.Array, axis: str) -> tuple
 class Changes:
     """What the suite keeps of one shared call over several nets' sweeps (``_sweep_changes``; the
     pictures never leave the device): per sweep, by name, what was computed beside its pictures,
-    and its mirror axis (``axes``). Net j's sweeps are rows ``bounds[j]:bounds[j + 1]``."""
+    and its mirror axis (``axes``). The sweeps of the stack's net ``owners[j]`` are rows
+    ``bounds[j]:bounds[j + 1]``."""
 
+    owners: tuple[int, ...]
     bounds: np.ndarray
     axes: np.ndarray
     kept: dict[str, np.ndarray]
 
-    def rows(self, j: int) -> np.ndarray:
-        """Net j's rows."""
+    def rows(self, owner: int) -> np.ndarray:
+        """The rows of the stack's net ``owner``."""
+        j = self.owners.index(owner)
         return np.arange(self.bounds[j], self.bounds[j + 1])
 
 
@@ -356,9 +363,8 @@ def _changes(
         return {**out, "effect": _effects(painted, bases, owner[rows], 2)} if effect else out
 
     moves = np.concatenate(dirs), np.concatenate(steps)
-    return Changes(
-        np.cumsum([0] + counts), axis, sweeps.pictures(nets, *moves, cfg.size, cfg.chunk, tick, owner, maps, reduce)
-    )
+    kept = sweeps.pictures(nets, *moves, cfg.size, cfg.chunk, tick, owner, maps, reduce)
+    return Changes(tuple(owners), np.cumsum([0] + counts), axis, kept)
 
 
 def calibrated_sweeps(net: DenseNet, dirs, base: np.ndarray, cfg: MetricsConfig, tick=None) -> SweepSet:
@@ -569,26 +575,22 @@ def _measure_group(
         owners, axes, dirs = [slot[i] for i in sets], [results[i].axis for i in sets], [s.dirs for s in sets.values()]
         return _changes(stack, image.rgb, owners, dirs, steps, axes, cfg, tick, maps, effect)
 
-    # Each stage's Changes holds the nets that were live when it was rendered, in that order.
     tick = tracker.stage("weight sweeps")
     single = live_sweeps({i: results[i].chosen.astype(np.int32) for i in live}, tick)
     single_changes = changes(single, False, tick, effect=True)
-    single_at = {i: j for j, i in enumerate(single)}
     for i in live:
         if single[i].dirs.size == 0:
             results[i] = DeadNet("no weight moves the picture: nothing to measure")
     live = alive()
-    fixed_at = {i: j for j, i in enumerate(live)}
     reps = {}
     for i in live:
-        effect = single_changes.kept["effect"][single_changes.rows(single_at[i])]
+        effect = single_changes.kept["effect"][single_changes.rows(slot[i])]
         reps[i] = _representatives(sweeps.effect_groups(effect, cfg.effect_cos), single[i].gain)
     single_fixed = changes({i: _subset(single[i], reps[i]) for i in live}, True, tick)
 
     tick = tracker.stage("random directions")
     rand = live_sweeps({i: results[i].random_dirs for i in live}, tick)
     rand_changes = changes(rand, False, tick)
-    rand_at = {i: j for j, i in enumerate(rand)}
     for i in live:
         if rand[i].dirs.shape[0] == 0:
             results[i] = DeadNet("no random direction moves the picture: nothing to measure")
@@ -596,10 +598,10 @@ def _measure_group(
     rand_fixed = changes({i: rand[i] for i in live}, True, tick)
 
     sets = {
-        "single": _stats_many(single_changes, [single_changes.rows(single_at[i])[reps[i]] for i in live], cfg),
-        "single_fixed": _stats_many(single_fixed, [single_fixed.rows(fixed_at[i]) for i in live], cfg),
-        "random": _stats_many(rand_changes, [rand_changes.rows(rand_at[i]) for i in live], cfg),
-        "random_fixed": _stats_many(rand_fixed, [rand_fixed.rows(j) for j in range(len(live))], cfg),
+        "single": _stats_many(single_changes, [single_changes.rows(slot[i])[reps[i]] for i in live], cfg),
+        "single_fixed": _stats_many(single_fixed, [single_fixed.rows(slot[i]) for i in live], cfg),
+        "random": _stats_many(rand_changes, [rand_changes.rows(slot[i]) for i in live], cfg),
+        "random_fixed": _stats_many(rand_fixed, [rand_fixed.rows(slot[i]) for i in live], cfg),
     }
     tracker.stage("compressibility")(0)
     owners, bases = [slot[i] for i in live], [results[i].base for i in live]
