@@ -18,17 +18,29 @@ from ferlab.metrics.sweeps import pictures
 from ferlab.render import render, render_padded
 
 
-def _pruned_psnr(
-    nets: DenseNet, owners: np.ndarray, keeps: np.ndarray, size: int, chunk: int, bases: np.ndarray, maps=None
-) -> np.ndarray:
-    """PSNR against ``bases[j]`` of net ``owners[j]`` of the stack ``nets`` with only its ``keeps[j]``
-    largest-magnitude weights left (``maps``: the stack's, as ``sweeps.pictures`` takes them)."""
-    used, row = np.unique(owners, return_inverse=True)  # each net's weights ranked once, not per candidate
-    weights = nets.host_flat()[used]
+def _magnitude_rank(weights: np.ndarray) -> np.ndarray:
+    """Each weight's place in its row (N, n_weights) by decreasing magnitude: 0 is the largest."""
     rank = np.empty(weights.shape, np.int32)
     order = np.argsort(-np.abs(weights), axis=1, kind="stable")
     np.put_along_axis(rank, order, np.arange(weights.shape[1], dtype=np.int32)[None], 1)
-    dirs = np.where(rank[row] < keeps[:, None], 0.0, -weights[row]).astype(np.float32)
+    return rank
+
+
+def _pruned_psnr(
+    nets: DenseNet,
+    weights: np.ndarray,
+    rank: np.ndarray,
+    owners: np.ndarray,
+    keeps: np.ndarray,
+    size: int,
+    chunk: int,
+    bases: np.ndarray,
+    maps=None,
+) -> np.ndarray:
+    """PSNR against ``bases[j]`` of net ``owners[j]`` of the stack ``nets`` (its flat ``weights`` and
+    their ``_magnitude_rank``) with only its ``keeps[j]`` largest-magnitude weights left (``maps``:
+    the stack's, as ``sweeps.pictures`` takes them)."""
+    dirs = np.where(rank[owners] < keeps[:, None], 0.0, -weights[owners]).astype(np.float32)
     rgb = pictures(nets, dirs, np.ones((keeps.size, 1)), size, chunk, owner=owners, maps=maps)[:, 0]
     return -10.0 * np.log10(np.mean(np.square(rgb - bases), axis=(1, 2, 3)) + 1e-12)
 
@@ -57,8 +69,9 @@ def keep_shares(
     seeds cost two calls, not two a net (``maps``: the stack's, as ``sweeps.pictures`` takes them).
     Each net gets the share it gets alone."""
     maps = render_padded(nets, size, features=True).features if maps is None else maps  # once, for both rounds
-    flats = nets.host_flat()[owners]
-    nnz = np.count_nonzero(flats, axis=1)
+    weights = nets.host_flat()
+    rank = _magnitude_rank(weights)  # once, for every candidate of both rounds
+    nnz = np.count_nonzero(weights[owners], axis=1)
     lo, hi = np.zeros(len(bases), np.int64), nnz.astype(np.int64)  # k = hi passes (the full net); k = lo fails or is 0
     for linear in (False, True):
         open_ = [i for i in range(len(bases)) if hi[i] - lo[i] > 1]
@@ -70,7 +83,9 @@ def keep_shares(
             ks.append(np.unique(np.clip(np.round(k), lo[i] + 1, hi[i]).astype(np.int64)))
         rows = np.repeat(open_, [k.size for k in ks])
         stack_rows = np.asarray(owners, np.int32)[rows]
-        psnr = _pruned_psnr(nets, stack_rows, np.concatenate(ks), size, chunk, np.stack(bases)[rows], maps)
+        psnr = _pruned_psnr(
+            nets, weights, rank, stack_rows, np.concatenate(ks), size, chunk, np.stack(bases)[rows], maps
+        )
         bounds = np.cumsum([0] + [k.size for k in ks])
         for j, i in enumerate(open_):
             ok = psnr[bounds[j] : bounds[j + 1]] >= psnr_db
