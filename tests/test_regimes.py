@@ -14,7 +14,7 @@ import jax
 import numpy as np
 import pytest
 
-from ferlab.search.api import Regime, Result, advance
+from ferlab.search.api import Migrating, Regime, Result, advance
 from ferlab.search.registry import regime, regime_names
 from ferlab.search.runs import load_run_config, make_search, population_size, run
 
@@ -34,6 +34,16 @@ def test_the_registry_finds_every_declared_regime():
     assert set(regime_names()) == declared
     for name in declared:
         assert isinstance(regime(name), Regime) and regime(name).name == name
+
+
+@pytest.mark.parametrize("name", regime_names())
+def test_a_regime_that_swaps_migrants_is_migrating(picbreeder_dir, name):
+    """Islands migrate only between ``api.Migrating`` searches: a search with ``emigrant`` and
+    ``immigrate`` but not the whole protocol (ES lacked ``join_islands``) ran islands that never
+    migrated, silently."""
+    search = make_search(_config(name))
+    swaps = hasattr(search, "emigrant") or hasattr(search, "immigrate")
+    assert isinstance(search, Migrating) == swaps
 
 
 def _config(name: str):

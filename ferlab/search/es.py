@@ -277,6 +277,10 @@ class ESSearch:
         return {"ladder": ladders.table(state.ladder)}
 
     # Island model (ferlab.workers.islands): the best individual migrates, as searched weights.
+    def join_islands(self, state: ESState, index: int, count: int) -> ESState:
+        """Nothing to set up: an island differs from the others by its key only."""
+        return state
+
     def emigrant(self, state: ESState):
         """The best individual ``(weights, fitness)``."""
         return state.algo.best_solution, state.algo.best_fitness
