@@ -312,6 +312,21 @@ def test_reduced_sweeps_are_reductions_of_their_pictures_and_never_mix_sweeps():
         sweeps.pictures(nets, index, steps, 16, 3, owner=owner, reduce=reduce)
 
 
+def test_sweeps_errors_from_their_nets_pictures_are_those_of_the_whole_pictures():
+    # errors_from gives each picture's mean squared difference from its own net's picture, reduced
+    # call by call as the pictures arrive: the same bits as the whole array's rows (the gains and
+    # the pruning's PSNR rest on them), each row against its owner's picture, not another's.
+    nets, index, steps, owner = _two_nets_sweeps()
+    whole = sweeps.pictures(nets, index, steps, 16, 4, owner=owner)
+    bases = np.asarray(render_padded(nets, 16).rgb)[:2]
+    errors = sweeps.pictures(nets, index, steps, 16, 4, owner=owner, errors_from=bases)
+    np.testing.assert_array_equal(errors, np.mean(np.square(whole - bases[owner][:, None]), axis=(2, 3, 4)))
+    swapped = sweeps.pictures(nets, index, steps, 16, 4, owner=owner, errors_from=bases[::-1])
+    assert not np.allclose(errors, swapped)
+    with pytest.raises(ValueError, match="not both"):
+        sweeps.pictures(nets, index, steps, 16, 4, owner=owner, reduce=lambda p, r: {}, errors_from=bases)
+
+
 def test_a_call_of_sweeps_about_two_axes_reads_each_about_its_own():
     # One shared call holds nets whose pictures have different mirror axes: each sweep's share and
     # spread are those about its own net's axis, as a call with every sweep about that axis gives them.

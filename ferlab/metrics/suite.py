@@ -326,12 +326,20 @@ def _live(
     h = 1e-3
     owner = np.repeat(owners, [len(d) for d in dirs])
     bounds = np.cumsum([0] + [len(d) for d in dirs])
-    moved = sweeps.pictures(
-        nets, np.concatenate(dirs), np.full((owner.size, 1), h), cfg.size, cfg.chunk, tick, owner, maps
+    errors = sweeps.pictures(
+        nets,
+        np.concatenate(dirs),
+        np.full((owner.size, 1), h),
+        cfg.size,
+        cfg.chunk,
+        tick,
+        owner,
+        maps,
+        errors_from=sweeps.by_slot(owners, bases),
     )
     kept = []
-    for i, (d, base) in enumerate(zip(dirs, bases)):
-        gain = np.sqrt(np.mean(np.square(moved[bounds[i] : bounds[i + 1], 0] - base), axis=(1, 2, 3))) / h
+    for i, d in enumerate(dirs):
+        gain = np.sqrt(errors[bounds[i] : bounds[i + 1], 0]) / h
         live = gain * cfg.max_step > cfg.rms_step / 4
         step = np.minimum(cfg.rms_step / np.maximum(gain[live], 1e-12), cfg.max_step).astype(np.float32)
         kept.append(SweepSet(d[live], gain[live], step, None))
