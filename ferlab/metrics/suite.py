@@ -252,7 +252,7 @@ class Changes:
     owners: tuple[int, ...]
     bounds: np.ndarray
     axes: np.ndarray
-    kept: dict[str, np.ndarray]
+    kept: sweeps.Reduced
 
     def rows(self, owner: int) -> np.ndarray:
         """The rows of the stack's net ``owner``."""
@@ -268,7 +268,7 @@ def change_stats(changes: Changes, rows: np.ndarray, cfg: MetricsConfig) -> dict
     accelerator in XLA, every chunk dispatched before any is read (the same numbers: ``regions``
     says why the two)."""
     kept, chunk = changes.kept, cfg.chunk
-    out = {name: kept[name][rows] for name in ("share", "spread", "spread_free")}
+    out = {name: kept.take(name, rows) for name in ("share", "spread", "spread_free")}
     parts = []
     axes = changes.axes[rows]
     for axis in np.unique(axes):
@@ -276,7 +276,7 @@ def change_stats(changes: Changes, rows: np.ndarray, cfg: MetricsConfig) -> dict
         for start in range(0, at.size, chunk):
             these = at[start : start + chunk]
             pick = rows[np.resize(these, chunk)]  # the last chunk repeats its rows
-            energy, mask = kept["energy"][pick], kept["mask"][pick]
+            energy, mask = kept.take("energy", pick), kept.take("mask", pick)
             if on_cpu():
                 fractures = [regions.largest_share(energy, regions.components(mask, a)) for a in (str(axis), None)]
             else:
@@ -592,7 +592,7 @@ def _measure_group(
     live = alive()
     reps = {}
     for i in live:
-        effect = single_changes.kept["effect"][single_changes.rows(slot[i])]
+        effect = single_changes.kept.take("effect", single_changes.rows(slot[i]))
         reps[i] = _representatives(sweeps.effect_groups(effect, cfg.effect_cos), single[i].gain)
     single_fixed = changes({i: _subset(single[i], reps[i]) for i in live}, True, tick)
 
