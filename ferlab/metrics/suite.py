@@ -501,8 +501,9 @@ def _measure_many(
 ) -> list[Measurement | DeadNet]:
     cfg = config
     flats = [net.host_flat() for net in nets]
+    prints = [sweeps.weight_fingerprints(net) for net in nets]  # once a net: its subset and its random directions
     subsets = [
-        sweeps.weight_subset(cfg.seed, net, np.flatnonzero(flat), cfg.max_weights) for net, flat in zip(nets, flats)
+        sweeps.weight_subset(cfg.seed, fp, np.flatnonzero(flat), cfg.max_weights) for fp, flat in zip(prints, flats)
     ]
     tracker = _Tracker(progress, sum(1 + 5 * c.size + 5 * cfg.directions + 2 * cfg.chunk for c in subsets))
     out: list = [None] * len(nets)
@@ -513,7 +514,7 @@ def _measure_many(
     for same_arch in by_arch.values():
         for start in range(0, len(same_arch), batch):
             group = same_arch[start : start + batch]
-            members = [nets[i] for i in group], [flats[i] for i in group], [subsets[i] for i in group]
+            members = ([seq[i] for i in group] for seq in (nets, flats, subsets, prints))
             for i, result in zip(group, _measure_group(*members, cfg, tracker)):
                 out[i] = result
     tracker.stage("done")(tracker.total)
@@ -529,8 +530,9 @@ def _dead(flat: np.ndarray) -> DeadNet | None:
     return None
 
 
-def _setup(net: DenseNet, flat: np.ndarray, chosen: np.ndarray, image: Image, cfg: MetricsConfig) -> _Setup:
-    """A live net's facts, from its flat weights and ``image``: its picture and feature maps."""
+def _setup(flat: np.ndarray, chosen: np.ndarray, prints: np.ndarray, image: Image, cfg: MetricsConfig) -> _Setup:
+    """A live net's facts, from its flat weights, the weights to sweep, their fingerprints and
+    ``image``: its picture and feature maps."""
     support = np.flatnonzero(flat)
     axis, base_asymmetry = detect_axis(image.rgb) if cfg.axis == "auto" else (cfg.axis, None)
     return _Setup(
@@ -541,15 +543,20 @@ def _setup(net: DenseNet, flat: np.ndarray, chosen: np.ndarray, image: Image, cf
         axis,
         base_asymmetry,
         features.distinct_maps(image.features, cfg.const_tol, cfg.dup_cos),
-        sweeps.random_directions(cfg.seed, net, support, cfg.directions),
+        sweeps.random_directions(cfg.seed, prints, support, cfg.directions),
     )
 
 
 def _measure_group(
-    nets: list[DenseNet], flats: list[np.ndarray], subsets: list[np.ndarray], cfg: MetricsConfig, tracker: _Tracker
+    nets: list[DenseNet],
+    flats: list[np.ndarray],
+    subsets: list[np.ndarray],
+    prints: list[np.ndarray],
+    cfg: MetricsConfig,
+    tracker: _Tracker,
 ) -> list[Measurement | DeadNet]:
-    """``measure_many`` for nets of one architecture (``flats``: their flat weights); each stage's
-    pictures in shared calls."""
+    """``measure_many`` for nets of one architecture (``flats``: their flat weights, ``subsets``: the
+    weights to sweep, ``prints``: the weights' fingerprints); each stage's pictures in shared calls."""
     results: list = [_dead(flat) for flat in flats]
 
     def alive() -> list[int]:
@@ -564,7 +571,7 @@ def _measure_group(
     maps = image.features if live else None
     host = jax.device_get(image)  # each net's share sliced on the host: eager slices compile per shape
     for i in live:
-        results[i] = _setup(nets[i], flats[i], subsets[i], jax.tree.map(lambda a, k=slot[i]: a[k], host), cfg)
+        results[i] = _setup(flats[i], subsets[i], prints[i], jax.tree.map(lambda a, k=slot[i]: a[k], host), cfg)
     tracker.stage("features")(len(nets))
 
     def live_sweeps(dirs: dict, tick) -> dict[int, SweepSet]:

@@ -235,26 +235,24 @@ def weight_fingerprints(net: DenseNet) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def weight_subset(seed: int, net: DenseNet, support: np.ndarray, count: int) -> np.ndarray:
-    """``count`` of the ``support`` weights (all if fewer), chosen by hashed fingerprint: the
-    same weights, wherever a re-laid-out net stores them. Sorted flat indices."""
+def weight_subset(seed: int, fingerprints: np.ndarray, support: np.ndarray, count: int) -> np.ndarray:
+    """``count`` of the ``support`` weights (all if fewer), chosen by hashed fingerprint (the net's
+    ``weight_fingerprints``): the same weights, wherever a re-laid-out net stores them. Sorted flat indices."""
     if support.size <= count:
         return support
     with np.errstate(over="ignore"):
-        order = np.argsort(
-            _mix(weight_fingerprints(net)[support] ^ _mix(np.uint64(seed) + np.uint64(1))), kind="stable"
-        )
+        order = np.argsort(_mix(fingerprints[support] ^ _mix(np.uint64(seed) + np.uint64(1))), kind="stable")
     return np.sort(support[order[:count]])
 
 
-def random_directions(seed: int, net: DenseNet, support: np.ndarray, count: int) -> np.ndarray:
+def random_directions(seed: int, fingerprints: np.ndarray, support: np.ndarray, count: int) -> np.ndarray:
     """``count`` unit-norm Gaussian directions (count, n_weights) over the weights in ``support``.
 
     Each weight's component is drawn from a hash of (seed, direction, its
-    fingerprint), so a net whose units are permuted gets the same directions,
-    permuted with it (common random numbers for fair comparisons).
+    fingerprint: the net's ``weight_fingerprints``), so a net whose units are permuted gets the
+    same directions, permuted with it (common random numbers for fair comparisons).
     """
-    fp = weight_fingerprints(net)[support]
+    fp = fingerprints[support]
     d = np.arange(count, dtype=np.uint64)[:, None]
     with np.errstate(over="ignore"):
         key = _mix(fp[None, :] ^ _mix(d + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)))
@@ -262,7 +260,7 @@ def random_directions(seed: int, net: DenseNet, support: np.ndarray, count: int)
         u2 = ((_mix(key ^ np.uint64(0x632BE59BD9B4E019)) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
     g = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
     g /= np.linalg.norm(g, axis=1, keepdims=True)
-    out = np.zeros((count, net.arch.n_weights), np.float32)
+    out = np.zeros((count, fingerprints.size), np.float32)
     out[:, support] = g
     return out
 
