@@ -81,9 +81,9 @@ def rank_redundancy(maps: jnp.ndarray) -> float:
     factored net adds its own direction (erank close to U, score near 0); a
     fractured net spreads a few directions over many correlated units (score toward 1).
     """
-    flat = np.asarray(maps, np.float64).reshape(maps.shape[0], -1)
-    flat = flat - flat.mean(axis=1, keepdims=True)
-    flat = flat / (np.linalg.norm(flat, axis=1, keepdims=True) + EPS)
+    flat = np.array(maps, np.float64).reshape(maps.shape[0], -1)  # a copy, centred and scaled in place
+    flat -= flat.mean(axis=1, keepdims=True)
+    flat /= np.linalg.norm(flat, axis=1, keepdims=True) + EPS
     sv = np.sqrt(np.clip(np.linalg.eigvalsh(flat @ flat.T), 0.0, None))  # singular values via the Gram matrix
     p = sv / (sv.sum() + EPS)
     erank = np.exp(-np.sum(np.where(p > 0, p * np.log(p + EPS), 0.0)))
