@@ -408,8 +408,9 @@ def _subset(sweep: SweepSet, rows: np.ndarray) -> SweepSet:
 
 
 def _representatives(group: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    """Index of the largest-gain member of each effect group."""
-    return np.array([np.flatnonzero(group == g)[np.argmax(gain[group == g])] for g in np.unique(group)], int)
+    """Index of the largest-gain member of each effect group (the first of equal gains), by group."""
+    order = np.lexsort((np.arange(group.size), -gain, group))  # by group, then gain down, then index
+    return order[np.r_[True, group[order][1:] != group[order][:-1]]] if group.size else np.zeros(0, int)
 
 
 @dataclass(frozen=True)
