@@ -445,3 +445,11 @@ def test_the_accelerators_change_stats_on_this_cpu_give_the_cpus_numbers(monkeyp
         assert a.info == b.info
         assert a.metrics == b.metrics  # bit for bit: the same labels, the same sums
         assert 0.0 < a.metrics["sweep_fracture"] < 1.0  # regions were labelled and mattered
+
+
+def test_an_effect_group_is_represented_by_its_largest_gain_the_first_of_equal_ones():
+    from ferlab.metrics.suite import _representatives
+
+    group = np.array([0, 0, 2, 2, 0, 5])
+    gain = np.array([1.0, 2.0, 3.0, 3.0, 2.0, 0.5])
+    np.testing.assert_array_equal(_representatives(group, gain), [1, 2, 5])
