@@ -85,7 +85,7 @@ def main() -> None:
         f"{args.generations} generations, migrate every {args.migrate_every}"
     )
     shown = "archive_size" if args.regime == "novelty" else "loss"
-    print(f"{'islands':>8} {'evals/s':>10} {'speed-up':>9} {shown:>12} {'wall s':>8}")
+    print(f"{'islands':>8} {'evals/s':>10} {'speed-up':>9} {shown:>12} {'migrations':>10} {'wall s':>8}")
     base = None
     for n in args.islands:
         t0 = time.perf_counter()
@@ -103,7 +103,8 @@ def main() -> None:
         base = base or rate
         final = [s[shown] for s in out.history[-1]]
         value = max(final) if args.regime == "novelty" else min(final)
-        print(f"{n:>8} {rate:>10.0f} {rate / base:>8.2f}x {value:>12.4g} {time.perf_counter() - t0:>8.1f}")
+        wall = time.perf_counter() - t0
+        print(f"{n:>8} {rate:>10.0f} {rate / base:>8.2f}x {value:>12.4g} {out.migrations:>10} {wall:>8.1f}")
     ray.shutdown()
 
 
