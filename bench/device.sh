@@ -92,7 +92,7 @@ else
   part render 50 "$PYTHON" bench/render.py --size 512 --batch 256 --batch-size 64 --repeats 10
   part sgd 90 bash -c "$PYTHON bench/sgd.py --size 256 --steps 100 --seeds 8 --repeats 3; $PYTHON bench/es.py --generations 30 --repeats 2"
   part analyze 90 bash -c "analyze_both 64"
-  part suite 90 "$PYTHON" bench/analyze.py --seeds-only --repeats 1 --profile 30
+  part suite 90 "$PYTHON" bench/analyze.py --seeds-only --repeats 3 --profile 30
   part islands 80 env JAX_PLATFORMS=cpu "$PYTHON" bench/islands.py --regime es --islands 1 2 4 8 --generations 20 --population 64
   part neat 200 "$PYTHON" bench/neat.py --size 32 --pops 1000 10000 --generations 20 --seeds 1 --only ferlab \
     --fuse-pops 32 150 --fuse-generations 30 --painter-pops 1000 10000 --painter-generations 10
