@@ -166,7 +166,7 @@ def pictures(
 class Reduced:
     """What a reducer kept of B sweeps (``pictures(..., reduce=...)``): each call's arrays, by name,
     as they came back, ``per`` sweeps a call. They are not joined: joining copied every map once
-    more (250 MB for 8 seeds) where a reader takes each row once, so ``take`` gathers the rows asked for."""
+    more (125 MB for 8 seeds) where a reader takes each row once, so ``take`` gathers the rows asked for."""
 
     parts: tuple[dict[str, np.ndarray], ...]
     per: int
