@@ -453,3 +453,12 @@ def test_an_effect_group_is_represented_by_its_largest_gain_the_first_of_equal_o
     group = np.array([0, 0, 2, 2, 0, 5])
     gain = np.array([1.0, 2.0, 3.0, 3.0, 2.0, 0.5])
     np.testing.assert_array_equal(_representatives(group, gain), [1, 2, 5])
+
+
+def test_the_nets_host_work_on_threads_keeps_order_and_true_float32():
+    # JAX's settings are per thread: the suite's worker threads must set full float32 themselves,
+    # or an accelerator's matrix products there would fall back to TF32.
+    from ferlab.metrics.suite import _each
+
+    got = _each(lambda x: (x, jax.config.jax_default_matmul_precision), range(5))
+    assert got == [(x, "float32") for x in range(5)]
