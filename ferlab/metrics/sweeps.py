@@ -182,10 +182,6 @@ class Reduced:
             out[these] = self.parts[c][name][at[these]]
         return out
 
-    def __getitem__(self, name: str) -> np.ndarray:
-        """Every sweep's ``name``, joined."""
-        return np.concatenate([part[name] for part in self.parts])
-
 
 def by_slot(owners, pictures: list[np.ndarray]) -> np.ndarray:
     """``pictures[i]``, the picture of the stack's net ``owners[i]``, as one array indexed by the
