@@ -37,6 +37,7 @@ import pandas as pd
 
 CSV_NAME = "runs.csv"
 REPORT_NAME = "report.md"
+LOST = "(lost)"  # the ``net`` of a row that stands for a net a failed run was to train (no metrics)
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,10 @@ def test_target_quality_needs_a_target_and_reports_the_loss(picbreeder_dir):
     search = make_search(config)
     state, stats = search.step(search.init(jax.random.PRNGKey(0)))
     assert 0 <= float(stats["loss"]) == pytest.approx(-float(stats["best_fitness"]))
+    result = search.result(state)  # every exported elite carries its own fit, the best the run's
+    assert set(result.losses) == set(result.nets) and len(result.nets) > 1
+    assert result.losses["best"] == pytest.approx(float(stats["loss"]), rel=1e-5)
+    assert min(result.losses.values()) == pytest.approx(result.losses["best"], rel=1e-5)
 
 
 def test_an_immigrant_takes_its_cell_when_better():

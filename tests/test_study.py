@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ferlab.config import ConfigError
@@ -132,7 +133,8 @@ def test_run_keys_change_with_the_fer_suite_and_the_code(monkeypatch):
 
 
 def test_network_rows_count_a_failed_run_and_take_each_nets_own_loss():
-    from ferlab.study.run import LOST_NET, network_rows
+    from ferlab.report import LOST
+    from ferlab.study.run import network_rows
     from ferlab.tracking import FinishedRun
 
     phase = Phase("sgd", {"regime": "sgd", "resolution": 16}, seeds=2)
@@ -140,9 +142,32 @@ def test_network_rows_count_a_failed_run_and_take_each_nets_own_loss():
     runs = {done.key: FinishedRun("r1", {}, {"loss": 0.05}, {"seed_0": {"fer_score": 0.4, "loss": 0.002}})}
     assert [r["net"] for r in network_rows([done, failed], runs)] == ["seed_0"]  # as targets: finished only
     rows = network_rows([done, failed], runs, lost=True)
-    assert [r["net"] for r in rows] == ["seed_0", LOST_NET]
+    assert [r["net"] for r in rows] == ["seed_0", LOST]
     assert rows[0]["loss"] == 0.002 and rows[0]["run_id"] == "r1"  # the net's own loss, not the run's 0.05
     assert rows[1]["run_id"] == "" and "fer_score" not in rows[1] and rows[1]["seed"] == failed.config["seed"]
+
+
+def test_a_net_without_its_own_loss_does_not_take_its_runs():
+    from ferlab.report import gate_counts
+    from ferlab.study.run import network_rows
+    from ferlab.tracking import FinishedRun
+
+    [entry] = expand(Phase("me", {"regime": "map_elites", "resolution": 16}), [Target("t.npz", "skull")])
+    nets = {"best": {"fer_score": 0.3, "loss": 0.004}, "elite_000": {"fer_score": 0.1}}  # the elite logged no loss
+    rows = network_rows([entry], {entry.key: FinishedRun("r1", {}, {"loss": 0.004}, nets)})
+    assert [r.get("loss") for r in rows] == [0.004, None]
+    counts = gate_counts(pd.DataFrame(rows), ReportSpec(group="label", metrics=("fer_score", "loss")))
+    assert counts[["attempted", "scored", "passed"]].values.tolist() == [[2, 2, 1]]
+
+
+def test_a_failed_run_of_seeds_side_by_side_loses_every_seed():
+    from ferlab.report import LOST
+    from ferlab.study.run import network_rows
+
+    phase = Phase("sgd", {"regime": "sgd", "resolution": 16}, seeds=3, seed_key="settings.seeds")
+    [entry] = expand(phase, [Target("t.npz", "skull")])
+    rows = network_rows([entry], {}, lost=True)
+    assert [(r["net"], r["seed"]) for r in rows] == [(LOST, 0), (LOST, 1), (LOST, 2)]
 
 
 def test_relabel_arch_keeps_shape():

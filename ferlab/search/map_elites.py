@@ -49,7 +49,7 @@ from ferlab.search.neat import ISLAND_NUMBERS
 from ferlab.search.neat_config import NEATConfig
 from ferlab.search.neat_genome import N_INPUTS, minimal, output_labels, paint, take, to_genome
 from ferlab.search.neat_variation import mutate
-from ferlab.search.targets import load_arch, load_target, mse
+from ferlab.search.targets import image_losses, load_arch, load_target, mse
 
 MAX_CELLS = 2**16
 INTEREST_LEVELS = 16
@@ -255,10 +255,13 @@ class MapElites:
         genomes = take(archive.payload, jnp.asarray(list(rows.values())))
         rgb = np.asarray(self.images(genomes, self.resolution))
         images = dict(zip(rows, rgb))
+        losses = image_losses(images, self.target)  # each elite's own fit (none for ``interest``)
         if self.neat:
             found = {name: to_genome(take(genomes, i), self.settings.neat.ink, name) for i, name in enumerate(rows)}
-            return Result(nets={name: layerize(g).net for name, g in found.items()}, images=images, genomes=found)
-        return Result(nets={name: self.template.with_flat(genomes[i]) for i, name in enumerate(rows)}, images=images)
+            nets = {name: layerize(g).net for name, g in found.items()}
+            return Result(nets=nets, images=images, genomes=found, losses=losses)
+        nets = {name: self.template.with_flat(genomes[i]) for i, name in enumerate(rows)}
+        return Result(nets=nets, images=images, losses=losses)
 
     # -- islands (ferlab.workers.islands): lower migrant fitness is better there ----------------
     def join_islands(self, state: MapElitesState, index: int, count: int) -> MapElitesState:

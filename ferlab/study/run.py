@@ -21,15 +21,18 @@ import numpy as np
 import yaml
 
 from ferlab.config import ConfigError, to_dict
-from ferlab.report import Report, ReportSpec, write_report
+from ferlab.report import LOST, Report, ReportSpec, write_report
 from ferlab.study.spec import Phase, RunEntry, Study, Target, expand, fer_size, static_targets
 from ferlab.tracking import FinishedRun
 
 
 def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bool = False) -> list[dict]:
     """One row per scored net of each entry's finished run: its place in the study, run stats and FER
-    metrics (a net's own ``loss`` replaces the run's). With ``lost``, an entry without a finished run
-    (it failed) still gives one row, ``net`` ``(lost)`` and no metrics, so reports count it."""
+    metrics. A row's ``loss`` is only ever its net's own: the run's (its best net's) is left out, so a
+    net that logged no loss of its own (a MAP-Elites elite, a diverged seed) has none and cannot pass a
+    fit gate on its best sibling's. With ``lost``, an entry without a finished run (it failed) still
+    gives a row, ``net`` ``(lost)`` and no metrics, for every net it was to train (``seeds`` when one
+    run trains them side by side), so reports count what was asked for."""
     rows = []
     for entry in entries:
         place = {
@@ -44,16 +47,14 @@ def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bo
         run = runs.get(entry.key)
         if run is None:
             if lost:
-                rows.append({**place, "run_id": "", "net": LOST_NET, "image": entry.image or ""})
+                seeds = range(entry.phase.seeds) if entry.phase.seed_key != "seed" else [place["seed"]]
+                rows += [{**place, "seed": s, "run_id": "", "net": LOST, "image": entry.image or ""} for s in seeds]
             continue
-        base = {**place, "run_id": run.run_id, **run.stats}
+        base = {**place, "run_id": run.run_id, **{k: v for k, v in run.stats.items() if k != "loss"}}
         for net, metrics in run.nets.items():
             image = entry.image or discovered_id(entry, net)
             rows.append({**base, "net": net, "image": image, **metrics})
     return rows
-
-
-LOST_NET = "(lost)"
 
 
 def discovered_id(entry: RunEntry, net: str) -> str:
@@ -196,7 +197,7 @@ def _conduct(
                     if failed[phase.name]:
                         log(
                             f"phase {phase.name}: {failed[phase.name]} runs failed (see their MLflow runs); "
-                            "the report omits them"
+                            "the report counts their nets as lost"
                         )
             if wave[-1].name == stop_after_phase:
                 ok = True
