@@ -106,19 +106,28 @@ def cliffs_delta(a, b) -> float:
 
 
 def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
-    """One row per group: ``n`` (nets with a finite first metric: what the means stand on; lost and
-    dead nets are counted by ``gate_counts``) and, per metric, ``<m>``, ``<m>_low``, ``<m>_high``."""
+    """One row per group: ``n``, its scored nets (a finite first metric; lost and dead nets are counted
+    by ``gate_counts``), and, per metric, ``<m>``, ``<m>_low``, ``<m>_high`` over those same nets (a
+    dead net's loss does not join its group's mean loss). Its columns are there even with no rows."""
     rows = []
     first = analysis.metrics[0]
     for name, part in df.groupby(analysis.group, sort=True):
-        n = int(pd.to_numeric(part[first], errors="coerce").notna().sum()) if first in part else 0
-        row = {analysis.group: name, "n": n}
+        part = part[_finite(part, first)]
+        row = {analysis.group: name, "n": len(part)}
         for i, metric in enumerate(analysis.metrics):
             values = part.get(metric, [])
             mean, low, high = bootstrap_ci(values, _seed(analysis.seed, name, i), analysis.resamples, analysis.level)
             row |= {metric: mean, f"{metric}_low": low, f"{metric}_high": high}
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = [analysis.group, "n", *(f"{m}{end}" for m in analysis.metrics for end in ("", "_low", "_high"))]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _finite(df: pd.DataFrame, column: str) -> pd.Series:
+    """Which rows hold a finite ``column`` (none where there is no such column)."""
+    if column not in df:
+        return pd.Series(False, index=df.index)
+    return pd.Series(np.isfinite(pd.to_numeric(df[column], errors="coerce").to_numpy(float)), index=df.index)
 
 
 def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: ReportSpec) -> dict:
@@ -152,13 +161,14 @@ def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Rep
     images = sorted(set(a[key]) & set(b[key]), key=str)
     ga, gb = a.groupby(key)[metric], b.groupby(key)[metric]
     diffs = np.array([gb.get_group(i).mean() - ga.get_group(i).mean() for i in images])
-    if images:  # n and means over the shared images only, as the difference is: b - a = mean b - mean a
-        out |= {
-            "n_a": int(a[key].isin(images).sum()),
-            "n_b": int(b[key].isin(images).sum()),
-            "mean_a": float(np.mean([ga.get_group(i).mean() for i in images])),
-            "mean_b": float(np.mean([gb.get_group(i).mean() for i in images])),
-        }
+    # n and means over the shared images only, as the difference is (b - a = mean b - mean a): none
+    # when no image is shared, rather than two means of different images side by side
+    out |= {
+        "n_a": int(a[key].isin(images).sum()),
+        "n_b": int(b[key].isin(images).sum()),
+        "mean_a": float(np.mean([ga.get_group(i).mean() for i in images])) if images else np.nan,
+        "mean_b": float(np.mean([gb.get_group(i).mean() for i in images])) if images else np.nan,
+    }
     signs = [np.sign(gb.get_group(i).to_numpy()[None, :] - ga.get_group(i).to_numpy()[:, None]).ravel() for i in images]
     mean, low, high = bootstrap_ci(
         diffs, _seed(analysis.seed, f"{comparison.a}|{comparison.b}", metric), analysis.resamples, analysis.level
@@ -180,6 +190,16 @@ def comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     (``loss`` exists for reproducers only, so discoverer-versus-reproducer has no loss row)."""
     rows = [compare(df, c, m, analysis) for c in analysis.comparisons for m in analysis.metrics]
     return pd.DataFrame([r for r in rows if r["n_a"] and r["n_b"]], columns=list(rows[0]) if rows else None)
+
+
+def uncompared(table: pd.DataFrame, analysis: ReportSpec) -> str:
+    """A sentence naming the study's comparisons that have no row in ``table`` (one side has no
+    scored net there, or the two share no image), so that none drops out silently; empty if none."""
+    done = set(zip(table["a"], table["b"])) if not table.empty else set()
+    missing = [f"{c.a} vs {c.b}" for c in analysis.comparisons if (c.a, c.b) not in done]
+    if not missing:
+        return ""
+    return f"Not compared here (one side has no scored net, or no image both painted): {', '.join(missing)}."
 
 
 def matched(df: pd.DataFrame, comparison: Comparison, column: str, analysis: ReportSpec) -> pd.DataFrame:
@@ -295,8 +315,8 @@ def gate_counts(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
 def at_fit(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """The nets that count at equal fit: every discoverer (a group without a loss), and each reproducer
     at the gate (a failed run or dead net, without a loss, does not count):
-    its final nets at or below ``fit_gate``, or, for a run none of whose final nets passes, its best
-    (lowest-loss) ladder snapshot at or below the gate."""
+    its final nets at or below ``fit_gate``, or, for a run none of whose final nets passes (scored and
+    within the gate), its best (lowest-loss) scored ladder snapshot at or below the gate."""
     column = _loss_column(analysis)
     finals, rungs = split_rungs(df)
     if column not in df:
@@ -304,10 +324,11 @@ def at_fit(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     loss = pd.to_numeric(finals[column], errors="coerce")
     fitted = set(finals.loc[loss.notna(), analysis.group])  # groups with a loss are reproducers
     keep = [finals[~finals[analysis.group].isin(fitted) | (loss <= analysis.fit_gate)]]
-    passed_runs = set(finals.loc[loss <= analysis.fit_gate, "run_id"]) if "run_id" in finals else set()
+    passed = (loss <= analysis.fit_gate) & _finite(finals, analysis.metrics[0])  # as ``gate_counts``'s
+    passed_runs = set(finals.loc[passed, "run_id"]) if "run_id" in finals else set()
     if not rungs.empty and "run_id" in rungs:
         gated = rungs[pd.to_numeric(rungs[column], errors="coerce") <= analysis.fit_gate]
-        gated = gated[~gated["run_id"].isin(passed_runs)]
+        gated = gated[~gated["run_id"].isin(passed_runs) & _finite(gated, analysis.metrics[0])]
         keep.append(gated.sort_values(column, kind="stable").drop_duplicates("run_id").drop(columns="rung"))
     return pd.concat(keep)
 
@@ -332,6 +353,7 @@ def fer_by_rung(df: pd.DataFrame, metric: str, analysis: ReportSpec) -> pd.DataF
     rows = []
     if metric in rungs:
         for (name, rung), part in rungs.groupby([analysis.group, "rung"], sort=True):
+            part = part[_finite(part, metric)]  # n: what the median stands on (a dead snapshot has no score)
             median, low, high = bootstrap_median(
                 part[metric], _seed(analysis.seed, name, rung, metric), analysis.resamples, analysis.level
             )
@@ -400,17 +422,19 @@ def rung_plot(curves: pd.DataFrame, metric: str, group: str) -> bytes:
 def with_counts(summary: pd.DataFrame, counts: pd.DataFrame, group: str) -> pd.DataFrame:
     """A summary table with the group's attempted / scored / passed / lost counts as its last columns."""
     names = ["attempted", "scored", "passed", "lost"]
-    if group not in summary:  # no net counts: the groups still show, with their counts
-        summary = pd.DataFrame({group: pd.Series([], dtype=counts[group].dtype), "n": pd.Series([], dtype=int)})
-    out = summary.merge(counts, on=group, how="outer")
+    out = summary.astype({group: counts[group].dtype}).merge(counts, on=group, how="outer")
     if "n" in out:
         out["n"] = out["n"].fillna(0).astype(int)
     out[names] = out[names].fillna(0).astype(int)
     return out[[c for c in out.columns if c not in names] + names]
 
 
-def _formatted(summary: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
-    return format_summary(summary, analysis) if analysis.group in summary else summary
+def counted_table(summary: pd.DataFrame, counts: pd.DataFrame, analysis: ReportSpec, empty: str) -> pd.DataFrame:
+    """``summary`` as text cells with its groups' counts, a group whose ``n`` is 0 reading ``empty``
+    in every metric's cell (``none passed`` at the fit gate) rather than ``n/a``."""
+    table = with_counts(format_summary(summary, analysis), counts, analysis.group)
+    table.loc[table["n"] == 0, list(analysis.metrics)] = empty
+    return table
 
 
 def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[list[str], list[Path], dict]:
@@ -429,8 +453,7 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
     matched_summary = with_counts(summarize(gated, analysis), counts, analysis.group)
     unmatched_summary = with_counts(summarize(finals, analysis), counts, analysis.group)
     gate = f"{analysis.fit_gate:g}"
-    headline = with_counts(_formatted(summarize(gated, analysis), analysis), counts, analysis.group)
-    headline = headline.fillna({m: "none passed" for m in analysis.metrics if m in headline})  # n = 0
+    headline = counted_table(matched_summary, counts, analysis, "none passed")
     lines = [
         f"## Results at the fit gate (MSE <= {gate})",
         "",
@@ -445,13 +468,10 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
         "",
     ]
     at_gate = comparisons(gated, analysis)
-    if not at_gate.empty:
-        lines += [
-            f"### Comparisons at the fit gate (MSE <= {gate})",
-            "",
-            markdown_table(format_comparisons(at_gate)),
-            "",
-        ]
+    if analysis.comparisons:
+        lines += [f"### Comparisons at the fit gate (MSE <= {gate})", ""]
+        lines += [markdown_table(format_comparisons(at_gate)), ""] if not at_gate.empty else []
+        lines += [uncompared(at_gate, analysis), ""] if uncompared(at_gate, analysis) else []
     files = [
         write_text(folder / "summary_at_fit.csv", matched_summary.to_csv(index=False)),
         write_text(folder / "summary_unmatched.csv", unmatched_summary.to_csv(index=False)),
@@ -697,6 +717,18 @@ def _table_note(name: str) -> str:
     return _TABLE_NOTES[name]
 
 
+def _tally(frame: pd.DataFrame) -> str:
+    """How many final nets the tables stand on, from how many runs, and what failed runs lost."""
+    lost = frame["net"].eq(LOST) if "net" in frame else pd.Series(False, index=frame.index)
+    nets = frame[~lost]
+    runs = nets["run_id"].replace("", np.nan).nunique() if "run_id" in nets else len(nets)
+    text = f"{len(nets)} networks from {runs} runs"
+    if lost.any():
+        failed = frame.loc[lost, "run_key"].nunique() if "run_key" in frame else int(lost.sum())
+        text += f"; {failed} runs failed, their {int(lost.sum())} networks counted as lost"
+    return text
+
+
 def write_report(
     df: pd.DataFrame, analysis: ReportSpec, folder: str | Path, title: str, notes: Sequence[str] = ()
 ) -> Report:
@@ -730,17 +762,17 @@ def write_report(
     lines = [f"# {title}", ""]
     lines += [f"{n}" for n in notes] + ([""] if notes else [])
     lines += [
-        f"{len(frame)} networks from {frame['run_id'].nunique() if 'run_id' in frame else len(frame)} runs. "
+        f"{_tally(frame)}. "
         f"Cells: mean [{analysis.level:.0%} bootstrap interval of the mean, {analysis.resamples} resamples]. "
         "Higher means more fractured/entangled.",
         "",
         *fit_lines,
         f"## {results} by {analysis.group} (every final net, whatever its fit)",
         "",
-        markdown_table(with_counts(format_summary(summary, analysis), counts, analysis.group)),
+        markdown_table(counted_table(summary, counts, analysis, "none scored")),
         "",
     ]
-    if not table.empty:
+    if analysis.comparisons:
         lines += [
             f"## {compared}",
             "",
@@ -749,9 +781,9 @@ def write_report(
             "signed-rank over images (Mann-Whitney U when unpaired). Few images give wide intervals and "
             "large p.",
             "",
-            markdown_table(format_comparisons(table)),
-            "",
         ]
+        lines += [markdown_table(format_comparisons(table)), ""] if not table.empty else []
+        lines += [uncompared(table, analysis), ""] if uncompared(table, analysis) else []
     fit_rows = table[table["metric"] == analysis.match_on] if not table.empty else table
     if at_fit.empty and not fit_rows.empty:
         pairs = ", ".join(f"{r.a} vs {r.b}" for r in fit_rows.itertuples())

@@ -335,3 +335,85 @@ def test_gallery_titles_give_a_reproducers_fit_beside_its_score(tmp_path):
 
     assert _short("ns_es/acb408ad6d/archive_048") == "…/acb408ad6d/archive_048"  # the run's hash stays whole
     assert _short("a" * 30) == "…" + "a" * 23 and _short("picbreeder:skull") == "picbreeder:skull"
+
+
+# ------------------------------------------------------------------ what each number stands on
+def test_a_groups_means_stand_on_its_scored_nets_only():
+    """A dead net (no FER score) has a loss, but neither its group's n nor its mean loss counts it."""
+    df = pd.DataFrame(
+        [
+            {"regime": "sgd", "image": "a", "fer_score": 0.5, "loss": 0.001},
+            {"regime": "sgd", "image": "a", "fer_score": np.nan, "loss": 0.009},
+        ]
+    )
+    row = summarize(df, ReportSpec(metrics=("fer_score", "loss"), resamples=50)).iloc[0]
+    assert row["n"] == 1 and row["loss"] == pytest.approx(0.001)
+    empty = summarize(df.iloc[:0], ReportSpec(metrics=("fer_score", "loss")))
+    assert empty.empty and {"regime", "n", "fer_score", "loss_high"} <= set(empty.columns)
+
+
+def test_a_rungs_n_counts_the_snapshots_its_median_stands_on():
+    from ferlab.report import fer_by_rung
+
+    df = pd.DataFrame(
+        [
+            {"run_id": f"r{i}", "label": "sgd", "image": "a", "net": "rung_0.010", "loss": 0.009, "fer_score": f}
+            for i, f in enumerate([0.4, np.nan, np.nan])
+        ]
+    )
+    row = fer_by_rung(df, "fer_score", ReportSpec(group="label", resamples=50)).iloc[0]
+    assert row["n"] == 1 and row["median"] == pytest.approx(0.4)
+
+
+def test_groups_that_share_no_image_show_no_means_side_by_side(tmp_path):
+    from ferlab.report import comparisons
+
+    df = pd.DataFrame({"regime": ["sgd", "es"], "image": ["skull", "butterfly"], "fer_score": [0.2, 0.9]})
+    analysis = ReportSpec(comparisons=(Comparison("sgd", "es"),), resamples=50, match_on=None)
+    row = compare(df, analysis.comparisons[0], "fer_score", analysis)
+    assert (row["n_a"], row["n_b"], row["pairs"]) == (0, 0, 0) and np.isnan(row["mean_a"]) and np.isnan(row["mean_b"])
+    assert comparisons(df, analysis).empty
+    text = write_report(df, analysis, tmp_path, "x").markdown.read_text()
+    assert "Not compared here (one side has no scored net, or no image both painted): sgd vs es." in text
+
+
+def test_the_header_counts_nets_and_runs_not_lost_placeholders(tmp_path):
+    from ferlab.report import LOST
+
+    df = pd.DataFrame(
+        [
+            {"run_key": "k1", "run_id": "r1", "regime": "sgd", "image": "a", "net": "seed_0", "fer_score": 0.5},
+            {"run_key": "k2", "run_id": "", "regime": "sgd", "image": "a", "net": LOST},
+            {"run_key": "k2", "run_id": "", "regime": "sgd", "image": "a", "net": LOST},
+            {"run_key": "k3", "run_id": "", "regime": "sgd", "image": "b", "net": LOST},
+        ]
+    )
+    text = write_report(df, ReportSpec(match_on=None), tmp_path, "x").markdown.read_text()
+    assert "1 networks from 1 runs; 2 runs failed, their 3 networks counted as lost." in text
+
+
+def test_a_run_whose_best_snapshot_is_dead_counts_through_its_scored_one():
+    from ferlab.report import at_fit
+
+    df = pd.DataFrame(
+        [
+            {"run_id": "r", "label": "sgd", "image": "a", "net": "seed_0", "loss": 0.02, "fer_score": 0.7},
+            {"run_id": "r", "label": "sgd", "image": "a", "net": "rung_0.005", "loss": 0.004, "fer_score": np.nan},
+            {"run_id": "r", "label": "sgd", "image": "a", "net": "rung_0.010", "loss": 0.009, "fer_score": 0.3},
+            {"run_id": "q", "label": "sgd", "image": "a", "net": "seed_0", "loss": 0.001, "fer_score": np.nan},
+            {"run_id": "q", "label": "sgd", "image": "a", "net": "rung_0.010", "loss": 0.008, "fer_score": 0.2},
+        ]
+    )
+    kept = at_fit(df, ReportSpec(group="label", metrics=("fer_score", "loss")))
+    # r: its dead rung_0.005 gives way to its scored rung_0.010; q: its final net passes the gate but is
+    # dead, so it counts through its scored snapshot
+    assert sorted(zip(kept["run_id"], kept["net"])) == [("q", "rung_0.010"), ("q", "seed_0"), ("r", "rung_0.010")]
+
+
+def test_the_printed_summary_says_none_passed_when_nothing_does(tmp_path):
+    from ferlab.study.run import summary_text
+
+    df = pd.DataFrame([{"run_id": "r1", "regime": "sgd", "image": "a", "net": "seed_0", "fer_score": 0.5, "loss": 0.2}])
+    analysis = ReportSpec(metrics=("fer_score", "loss"), resamples=50)
+    text = summary_text(write_report(df, analysis, tmp_path, "t"), analysis)
+    assert "none passed" in text and "0.500" in text  # the gate's table, then the unmatched one

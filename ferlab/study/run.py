@@ -359,16 +359,18 @@ def report_study(
 def summary_text(report: Report, spec: ReportSpec) -> str:
     """What ``ferlab study`` prints at its end: the table and comparisons at the fit gate (the
     headline), then the unmatched table, each titled."""
-    from ferlab.report import format_comparisons, format_summary, with_counts
+    from ferlab.report import counted_table, format_comparisons, format_summary, uncompared
 
     parts = []
     fit = report.fit
-    if "at_fit" in fit and spec.group in fit["at_fit"]:
-        table = with_counts(format_summary(fit["at_fit"], spec), fit["counts"], spec.group)
+    if "at_fit" in fit:
+        table = counted_table(fit["at_fit"], fit["counts"], spec, "none passed")
         parts += [f"At the fit gate (MSE <= {spec.fit_gate:g}):", table.to_string(index=False)]
         if len(fit.get("comparisons_at_fit", ())):
             compared = format_comparisons(fit["comparisons_at_fit"])
             parts += ["", "Comparisons at the fit gate:", compared.to_string(index=False)]
+        note = uncompared(fit["comparisons_at_fit"], spec)
+        parts += ["", note] if note else []
         parts.append("")
     unmatched = format_summary(report.summary, spec).to_string(index=False)
     parts += ["Unmatched (every final net, whatever its fit):", unmatched]
