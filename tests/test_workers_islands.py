@@ -58,7 +58,7 @@ def es_config(tmp_path_factory):
     return config
 
 
-@pytest.mark.parametrize("algorithm", ["Open_ES", "SimpleGA"])
+@pytest.mark.parametrize("algorithm", ["Open_ES", "SimpleGA", "PSO"])
 def test_es_islands_take_better_migrants_only(es_config, algorithm):
     search = island_search(es_config(algorithm))
     state, _ = search.step(search.init(jax.random.PRNGKey(0)))
@@ -77,6 +77,14 @@ def test_es_islands_take_better_migrants_only(es_config, algorithm):
         rows = np.asarray(better.algo.population)
         assert any(np.array_equal(r, np.asarray(migrant)) for r in rows)
         assert not any(np.array_equal(r, np.asarray(migrant)) for r in np.asarray(state.algo.population))
+        # a migrant worse than every member leaves the population as it was
+        worst = search.immigrate(state, migrant, jnp.max(state.algo.fitness) + 1.0)
+        np.testing.assert_array_equal(np.asarray(worst.algo.population), np.asarray(state.algo.population))
+        np.testing.assert_array_equal(np.asarray(worst.algo.fitness), np.asarray(state.algo.fitness))
+    if algorithm == "PSO":  # the personal bests, which steer the swarm, take the better migrant in
+        bests = np.asarray(better.algo.population_best)
+        assert any(np.array_equal(r, np.asarray(migrant)) for r in bests)
+        assert float(np.min(better.algo.fitness_best)) == pytest.approx(float(fitness) - 1.0)
 
 
 def test_novelty_archive_merges_without_duplicates_up_to_capacity():

@@ -286,8 +286,10 @@ class ESSearch:
         return state.algo.best_solution, state.algo.best_fitness
 
     def immigrate(self, state: ESState, weights, fitness) -> ESState:
-        """Take a migrant in if it beats the island's best: the mean moves to it, or (population-based
-        algorithms) it replaces the worst member."""
+        """Take a migrant in where it is better: it becomes the best so far if it beats it, and the
+        mean moves to it then; population-based algorithms put it in the worst member's place if it
+        beats that member, and PSO in the worst personal best's too (the personal bests steer the
+        swarm: a member's position moves on before it is scored)."""
         algo = state.algo
         better = fitness < algo.best_fitness
         changes = {
@@ -297,10 +299,21 @@ class ESSearch:
         if hasattr(algo, "mean"):
             changes["mean"] = jnp.where(better, weights, algo.mean)
         elif hasattr(algo, "population"):
-            worst = jnp.argmax(algo.fitness)
-            changes["population"] = algo.population.at[worst].set(weights)
-            changes["fitness"] = algo.fitness.at[worst].set(fitness)
+            changes["population"], changes["fitness"] = _replace_worst(algo.population, algo.fitness, weights, fitness)
+            if hasattr(algo, "population_best"):
+                changes["population_best"], changes["fitness_best"] = _replace_worst(
+                    algo.population_best, algo.fitness_best, weights, fitness
+                )
         return state.replace(algo=algo.replace(**changes))
+
+
+def _replace_worst(rows: jax.Array, fitness: jax.Array, row: jax.Array, value: jax.Array):
+    """``(rows, fitness)`` with ``row`` in the worst (highest-fitness) row's place if ``value`` beats it."""
+    worst = jnp.argmax(fitness)
+    take = value < fitness[worst]
+    return rows.at[worst].set(jnp.where(take, row, rows[worst])), fitness.at[worst].set(
+        jnp.where(take, value, fitness[worst])
+    )
 
 
 def make_es(run_config, settings: ESConfig) -> ESSearch:
