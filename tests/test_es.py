@@ -93,3 +93,29 @@ def test_fitness_resolution_scores_coarse_and_reports_at_the_runs_resolution(pic
     logged = dict(zip(table["net"], table["loss"]))
     for name, loss in rungs.items():
         assert loss == pytest.approx(logged[name], abs=1e-5)  # re-rendered at 16x16, as logged
+
+
+@pytest.mark.parametrize("algorithm", ["SimpleGA", "Open_ES"])
+def test_evaluations_count_every_net_the_algorithm_scores(algorithm):
+    """A population-based algorithm scores its starting population too: counted, as MAP-Elites does."""
+    import numpy as np
+
+    from ferlab.cppn import Architecture, init_net
+    from ferlab.search.es import ESConfig, ESSearch
+
+    scored = []
+
+    class Counting(ESSearch):
+        def fitness(self, x):
+            scored.append(x.shape[0])  # unjitted below: once per call
+            return super().fitness(x)
+
+    search = Counting(
+        ESConfig(algorithm=algorithm, population_size=8),
+        init_net(Architecture.parse("2;sin:3,gaussian:3"), jax.random.PRNGKey(0)),
+        np.full((8, 8, 3), 0.5, np.float32),
+    )
+    state = search._init(jax.random.PRNGKey(1))
+    for _ in range(2):
+        state, stats = search._step(state)
+    assert int(stats["evaluations"]) == sum(scored) == (24 if algorithm == "SimpleGA" else 16)

@@ -133,3 +133,19 @@ def test_sparseness_is_mean_nearest_neighbour_distance():
     points = jnp.array([[0.0], [1.0], [3.0]])
     assert float(mean_nearest_distance(points)) == pytest.approx(4 / 3)
     assert float(mean_pairwise_distance(points)) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("algorithm", ["SimpleGA", "Open_ES"])
+def test_evaluations_count_the_starting_populations(algorithm):
+    """Every parent of a population-based algorithm scores its P starting nets at init (M * P), then
+    one parent's P nets a generation."""
+    from ferlab.cppn import Architecture, init_net
+    from ferlab.search.es import ESConfig
+    from ferlab.search.novelty import NoveltySearch, NoveltySearchConfig
+
+    settings = NoveltySearchConfig(meta_population=3, es=ESConfig(algorithm=algorithm, population_size=8))
+    search = NoveltySearch(settings, init_net(Architecture.parse("2;sin:3,gaussian:3"), jax.random.PRNGKey(0)), 8)
+    state = search.init(jax.random.PRNGKey(1))
+    for _ in range(2):
+        state, stats = search.step(state)
+    assert int(stats["evaluations"]) == 2 * 8 + (3 * 8 if algorithm == "SimpleGA" else 0)

@@ -171,6 +171,12 @@ def _strong(tree):
     return jax.tree.map(lambda a: jnp.asarray(a, dtype=a.dtype), tree)
 
 
+def initial_evaluations(algo) -> int:
+    """Nets ``algorithm_init`` scores before the first generation: the population-based algorithms'
+    starting population (counted, as MAP-Elites counts its first batch, so regimes share an x-axis)."""
+    return algo.population_size if is_population_based(algo) else 0
+
+
 def centre(algo, state) -> jax.Array:
     """The flat weights an algorithm's state stands for: its mean, or its best so far."""
     return state.best_solution if is_population_based(algo) else state.mean
@@ -241,7 +247,7 @@ class ESSearch:
         fitness = self.fitness(population)
         algo_state, _ = self.algo.tell(k_tell, population, fitness, algo_state, self.params)
         algo_state = _strong(algo_state)  # tell returns some leaves weakly typed (Open_ES: std)
-        evaluations = algo_state.generation_counter * self.settings.population_size
+        evaluations = algo_state.generation_counter * self.settings.population_size + initial_evaluations(self.algo)
         best = jnp.argmin(fitness)
         coarse = self.fitness_target is not self.target
         best_loss = self.mse(population[best][None])[0] if coarse else fitness[best]

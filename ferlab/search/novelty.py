@@ -32,7 +32,7 @@ from ferlab.search.archive import (
     with_entries,
 )
 from ferlab.search.descriptors import DESCRIPTORS
-from ferlab.search.es import ESConfig, algorithm_init, build_algorithm, centre
+from ferlab.search.es import ESConfig, algorithm_init, build_algorithm, centre, initial_evaluations
 from ferlab.search.targets import image_losses, load_arch, load_target, mse
 
 
@@ -149,7 +149,8 @@ class NoveltySearch:
             "archive_size": archive.size,
             "threshold": archive.threshold,
             "parent": pick,
-            "evaluations": jnp.sum(algos.generation_counter) * self.settings.es.population_size,
+            "evaluations": jnp.sum(algos.generation_counter) * self.settings.es.population_size
+            + self.settings.meta_population * initial_evaluations(self.algo),
         }
         ladder = state.ladder
         if error is not None:
