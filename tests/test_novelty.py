@@ -149,3 +149,25 @@ def test_evaluations_count_the_starting_populations(algorithm):
     for _ in range(2):
         state, stats = search.step(state)
     assert int(stats["evaluations"]) == 2 * 8 + (3 * 8 if algorithm == "SimpleGA" else 0)
+
+
+def test_a_wrapped_archive_exports_oldest_first():
+    """Eight nets into five slots: archive_000 is the oldest one kept (the fourth added), whatever slot holds it."""
+    from ferlab.cppn import Architecture, init_net
+    from ferlab.search.archive import archive_add, archive_init
+    from ferlab.search.es import ESConfig
+    from ferlab.search.novelty import NoveltySearch, NoveltySearchConfig
+
+    template = init_net(Architecture.parse("2;sin:3,gaussian:3"), jax.random.PRNGKey(0))
+    settings = NoveltySearchConfig(
+        es=ESConfig(algorithm="SimpleGA", population_size=4), novelty=NoveltyConfig(capacity=5)
+    )
+    search = NoveltySearch(settings, template, 8)
+    n = template.arch.n_weights
+    archive = archive_init(5, 2, jnp.zeros(n), 0.1)
+    for first in (0, 4):  # nets numbered 0..7, each all its own number
+        ids = jnp.arange(first, first + 4, dtype=jnp.float32)
+        archive = archive_add(archive, jnp.stack([ids, ids], 1), ids[:, None] * jnp.ones(n), jnp.ones(4, bool))
+    result = search.result(search.init(jax.random.PRNGKey(1)).replace(archive=archive))
+    kept = [float(result.nets[f"archive_{i:03d}"].flat()[0]) for i in range(5)]
+    assert kept == [3.0, 4.0, 5.0, 6.0, 7.0] and "archive_005" not in result.nets

@@ -176,8 +176,8 @@ class NoveltySearch:
     def result(self, state: NoveltyState):
         """``archive_NNN``: the archive's networks; ``parent_i``: the meta-population's centres;
         ``rung_<value>`` (nsr): the loss ladder's snapshots."""
-        size = int(state.archive.size)
-        flats = {archive_name(i): state.archive.payload[i] for i in range(size)}
+        oldest_first = archive_entries(state.archive)["payload"]  # the ring's slots wrap once it is full
+        flats = {archive_name(i): jnp.asarray(w) for i, w in enumerate(oldest_first)}
         centres = centre(self.algo, state.algos)
         flats |= {f"parent_{i}": centres[i] for i in range(centres.shape[0])}
         flats |= {name: ladders.snapshot(state.ladder, i) for name, i in ladders.reached(state.ladder)}
