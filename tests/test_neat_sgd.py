@@ -177,3 +177,15 @@ def test_runs_of_other_images_share_one_compiled_step(picbreeder_dir):
     butterfly = run("picbreeder:butterfly")
     assert neat_sgd.hybrid_step._cache_size() == compiled
     assert float(skull["loss"]) != float(butterfly["loss"])  # each run scored on its own image
+
+
+def test_the_training_stream_is_apart_from_neats():
+    """fold_in(k, i) is split(k, n)[i] under JAX's partitionable threefry: the training key (folded at
+    neat.STREAMS) must be none of the keys a NEAT generation splits (its parents' draw used to be)."""
+    from ferlab.search.neat import STREAMS
+
+    key = jax.random.PRNGKey(7)
+    generation = [np.asarray(jax.random.key_data(k)) for k in jax.random.split(key, STREAMS)]
+    assert np.array_equal(np.asarray(jax.random.key_data(jax.random.fold_in(key, 1))), generation[1])
+    train = np.asarray(jax.random.key_data(jax.random.fold_in(key, STREAMS)))
+    assert not any(np.array_equal(train, k) for k in generation)

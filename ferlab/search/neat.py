@@ -124,6 +124,12 @@ def evaluate(pop: Genomes, archive: Archive, target, cfg: NEATConfig, resolution
     return fitness, mse, novelty, archive
 
 
+# The keys a generation splits from ``NEATState.key``. JAX's partitionable threefry (the default) makes
+# ``split(k, n)[i]`` equal ``fold_in(k, i)`` for every n > i, so a stream of one's own folds in STREAMS
+# or more (``neat_sgd``'s training), never an index below it.
+STREAMS = 4
+
+
 @partial(jax.jit, static_argnames=("cfg", "resolution"))
 def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int, scored: Genomes | None = None):
     """One generation: evaluate, speciate, allocate offspring, breed.
@@ -132,7 +138,7 @@ def neat_step(state: NEATState, target, cfg: NEATConfig, resolution: int, scored
     population's place, one genome per member: a Baldwinian hybrid passes its
     trained copies, which then also give the champion and the ladder's snapshots.
     """
-    key, k_par, k_cross, k_mut = jax.random.split(state.key, 4)
+    key, k_par, k_cross, k_mut = jax.random.split(state.key, STREAMS)
     scored = state.pop if scored is None else scored
     fitness, mse, novelty, archive = evaluate(scored, state.archive, target, cfg, resolution)
     best = jnp.argmax(fitness)

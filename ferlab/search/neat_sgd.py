@@ -50,7 +50,7 @@ from ferlab.config import ConfigError
 from ferlab.render import colour, grid
 from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result
-from ferlab.search.neat import NEAT, NEATState, neat_step
+from ferlab.search.neat import NEAT, STREAMS, NEATState, neat_step
 from ferlab.search.neat import REGIME as NEAT_REGIME
 from ferlab.search.neat_config import NEATConfig
 from ferlab.activations import CPPN_FUNCTIONS
@@ -256,7 +256,7 @@ def hybrid_step(
     on 2 cores, every neat_sgd trial of a study)."""
     s, neat = settings, state.neat
     due = neat.generation % s.train_every == 0
-    k_train = jax.random.fold_in(neat.key, 1)  # neat_step splits neat.key itself; this stream is apart
+    k_train = jax.random.fold_in(neat.key, STREAMS)  # apart from the keys neat_step splits from it
     trained = jax.lax.cond(
         due, lambda p: train_genomes(p, train_target, s, k_train, neat.generation)[0], lambda p: p, neat.pop
     )
