@@ -70,6 +70,24 @@ def test_islands_run_on_an_unreachable_cluster_fails_before_writing(tmp_path, ca
     assert not (tmp_path / "out").exists() and not ray.is_initialized()
 
 
+def test_a_local_ray_is_its_own_not_one_another_job_started(monkeypatch):
+    """Without an address ``ray.init()`` joins the newest Ray that ``ray start`` left on the host (another
+    study's, another venv's); ferlab's local Ray asks for a new one."""
+    from ferlab.workers.cluster import ray_session
+
+    asked = {}
+
+    def init(address=None, **kwargs):
+        asked["address"] = address
+        raise RuntimeError("not started in this test")
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray, "init", init)
+    with pytest.raises(ConfigError, match="cannot start or join Ray: not started"), ray_session():
+        pass
+    assert asked == {"address": "local"}
+
+
 def test_local_ray_listens_on_loopback_only():
     """Every socket that the Ray ferlab starts for itself listens on (the driver, GCS, raylet, workers,
     agents) is on 127.0.0.1: what ``ss -ltnp`` lists for this process and its children."""

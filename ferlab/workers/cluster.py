@@ -145,8 +145,8 @@ def ray_session(address: str | None = None, gpus: float = 0, dashboard: bool = F
             init = {"include_dashboard": dashboard, **init}
             if init["include_dashboard"]:
                 init.setdefault("dashboard_host", LOOPBACK)
-            with _loopback_only():
-                ray.init(runtime_env=runtime_env, _node_ip_address=LOOPBACK, **init)
+            with _loopback_only():  # "local": a Ray of its own, never one another job started on this host
+                ray.init(address="local", runtime_env=runtime_env, _node_ip_address=LOOPBACK, **init)
     except (ConnectionError, ValueError, RuntimeError) as e:
         raise ConfigError(f"cannot start or join Ray{f' at {address}' if address else ''}: {e}") from None
     try:
