@@ -89,6 +89,21 @@ def claim_folder(out: str | Path, marker: str, text: str) -> Iterator[Path]:
         os.close(fd)
 
 
+def check_folder(path: str | Path, what: str) -> None:
+    """Refuse (ConfigError), writing nothing, a ``path`` that cannot be or become a folder this
+    process writes in: a file, or below a file or a folder it cannot write."""
+    path = Path(path).absolute()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {str(path)!r} is a file, not a folder")
+    have = path
+    while not have.exists():
+        have = have.parent
+    if not have.is_dir():
+        raise ConfigError(f"{what} {str(path)!r} cannot be made: {have} is a file")
+    if not os.access(have, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {str(path)!r} cannot be written: {have} is not writable")
+
+
 def check_claim(out: Path, marker: str, text: str) -> None:
     """Refuse ``out`` (ConfigError) if it is a file or ``out/marker`` holds something other
     than ``text``; reads only, writes nothing."""

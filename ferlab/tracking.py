@@ -250,9 +250,31 @@ def resolve_store(uri: str | None, folder: str | Path = "mlruns") -> Store:
     return Store(uri) if uri else default_store(folder)
 
 
+# URI schemes MLflow 3 keeps runs in (a database's may name its driver: postgresql+psycopg2); it refuses
+# a plain folder (its file store), and ``sqlite:///`` with no file is an in-memory store that loses every run
+STORE_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks")
+
+
 def check_store(store: Store, timeout: float = 5.0) -> None:
-    """Fail fast, before any compute, when a tracking server does not answer."""
+    """Fail fast, before any compute and writing nothing, when the store cannot keep runs: a tracking
+    server that does not answer, a URI MLflow keeps no runs in, a SQLite file that cannot be made."""
     if not store.is_server:
+        scheme = store.uri.partition(":")[0].partition("+")[0] if ":" in store.uri else ""
+        if scheme not in STORE_SCHEMES:
+            raise TrackingError(
+                f"tracking URI {store.uri!r} is not a store MLflow keeps runs in "
+                "(give http(s)://<host>:<port> for a server or sqlite:///<path>/mlflow.db)"
+            )
+        if scheme == "sqlite":
+            path = store.uri[len("sqlite:///") :] if store.uri.startswith("sqlite:///") else ""
+            if not path or path == ":memory:":
+                raise TrackingError(f"tracking URI {store.uri!r} names no file (an in-memory store loses every run)")
+            from ferlab.files import check_folder
+
+            try:
+                check_folder(Path(path).parent, f"the folder of {store.uri}:")
+            except FerlabError as e:
+                raise TrackingError(str(e)) from None
         return
     url = store.uri.rstrip("/") + "/health"
     try:
@@ -285,8 +307,11 @@ def _created(uri: str) -> bool:
     first use creates the tables, and two processes doing it at once fail ("No such index")."""
     from mlflow import MlflowClient
 
-    with _file_lock(Path(uri[len("sqlite:///") :] + ".lock")):
-        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    try:
+        with _file_lock(Path(uri[len("sqlite:///") :] + ".lock")):
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except OSError as e:
+        raise TrackingError(f"cannot make the store {uri} ({e.strerror or e})") from None
     return True
 
 

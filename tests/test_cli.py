@@ -4,9 +4,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image as PILImage
 
 from ferlab.cli import main
+from ferlab.config import ConfigError
 from ferlab.cppn import load_net
 
 
@@ -88,3 +90,19 @@ def test_without_verbose_the_start_up_notices_of_ray_and_mlflow_are_dropped(monk
     finally:
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
+
+
+def test_a_store_or_output_folder_that_is_a_file_is_one_line_and_exit_2(tmp_path, capsys):
+    """``ui --store`` and ``study --out`` naming a file (or a folder below one) are refused before any
+    server, Ray or MLflow run starts (they were tracebacks: FileExistsError, NotADirectoryError)."""
+    from ferlab.study.run import run_study
+    from ferlab.study.spec import Phase, Study
+    from ferlab.tracking import default_store
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["ui", "--store", str(afile / "sub"), "--port", "65431"]) == 2
+    assert capsys.readouterr().err.strip() == f"ferlab: error: --store '{afile}/sub' cannot be made: {afile} is a file"
+    with pytest.raises(ConfigError, match="the study's output folder .* is a file, not a folder"):
+        run_study(Study(name="s", phases=[Phase("p", {"regime": "sgd"})]), default_store(tmp_path / "m"), afile)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

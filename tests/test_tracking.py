@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -48,6 +49,25 @@ def test_unreachable_server_is_one_clear_error():
         port = sock.getsockname()[1]
     with pytest.raises(TrackingError, match=rf"tracking server http://127.0.0.1:{port} is not reachable"):
         check_store(Store(f"http://127.0.0.1:{port}"), timeout=2)
+
+
+@pytest.mark.parametrize(
+    "uri, says",
+    [
+        ("foo://bar", "is not a store MLflow keeps runs in"),
+        ("{tmp}/plain", "is not a store MLflow keeps runs in"),  # MLflow 3 refuses a file store
+        ("sqlite:///", "names no file"),
+        ("sqlite:///{tmp}/afile/mlflow.db", "is a file, not a folder"),
+        ("sqlite:///{tmp}/afile/sub/mlflow.db", "cannot be made: {tmp}/afile is a file"),
+    ],
+)
+def test_a_store_that_cannot_keep_runs_is_refused_before_anything_is_written(tmp_path, uri, says):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(TrackingError, match=re.escape(says.format(tmp=tmp_path))):
+        check_store(Store(uri.format(tmp=tmp_path)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+    check_store(Store(f"sqlite:///{tmp_path}/new/mlflow.db"))  # a folder still to be made is fine
+    assert not (tmp_path / "new").exists()
 
 
 def test_trial_log_resumes_its_run_and_logs_each_generation_once(store):
