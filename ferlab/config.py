@@ -61,6 +61,9 @@ def parse_yaml(text: str, where: str = "YAML"):
         raise ConfigError(f"{where}: not valid YAML{at}") from None
     except RecursionError:
         raise ConfigError(f"{where}: YAML nested too deeply") from None
+    except ValueError as e:  # a scalar its constructor refuses: an integer past 4300 digits, a date like 2024-13-01
+        reason = str(e).split(":")[0].splitlines()[0] if str(e) else "a value that cannot be read"
+        raise ConfigError(f"{where}: not valid YAML ({reason})") from None
     except (ConfigError, LimitError) as e:
         raise ConfigError(f"{where}: {e}") from None
 
@@ -144,13 +147,14 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
     out = _deep_copy(data)
     for item in overrides:
         key, sep, raw = item.partition("=")
+        shown = repr(item) if len(item) <= 80 else repr(item[:60]) + f"... ({len(item)} characters)"
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected key=value")
+            raise ConfigError(f"--set {shown}: expected key=value")
         try:
             value = parse_yaml(raw, "value") if raw.strip() else ""
             set_path(out, key.strip(), value)
         except ConfigError as e:
-            raise ConfigError(f"--set {item!r}: {e}") from None
+            raise ConfigError(f"--set {shown}: {e}") from None
     return out
 
 

@@ -208,6 +208,8 @@ class Genome:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise GenomeError(f"{source}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        except ValueError as e:  # an integer past Python's 4300-digit limit on reading one
+            raise GenomeError(f"{source}: not valid JSON ({str(e).split(':')[0]})") from None
         return cls.from_dict(data, source)
 
 

@@ -663,3 +663,160 @@ def test_a_refused_study_names_its_file_and_phase_and_writes_nothing(
     assert main(["study", str(path)]) == 2
     one_line_error(capsys.readouterr().err, *words)
     assert files_under(tmp_path) == {"study.yaml"}  # no ./mlruns, no results/
+
+
+GIVEN = {"regime": "given", "settings": {"source": "picbreeder:skull"}}
+
+
+def _study_spec(tmp_path: Path, **extra) -> Path:
+    profiles = {"quick": {"set": {"resolution": 8}, "phases": {"a": {"keep": 2}}}}
+    spec = {"name": "s", "phases": [{"name": "a", "base": GIVEN}], "profiles": profiles, **extra}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        ({"profiles": ["quick"]}, ("study.yaml.profiles", "expected a mapping", "list")),
+        ({"profiles": "quick"}, ("study.yaml.profiles", "expected a mapping", "str")),
+        ({"profiles": 3}, ("study.yaml.profiles", "expected a mapping", "int")),
+        ({"profiles": {1: {}}}, ("no profile 'quick'", "known: 1")),
+        ({"phases": "abc"}, ("study.yaml.phases", "expected a list", "str")),
+        ({"phases": ["abc"]}, ("study.yaml.phases[0]", "expected a mapping", "str")),
+        ({"phases": [{"base": GIVEN}]}, ("study.yaml.phases[0]", "missing required key 'name'")),
+        ({"phases": [{"name": 3, "base": GIVEN}]}, ("study.yaml.phases[0].name", "expected a string", "int")),
+        ({"phases": [{"name": [1], "base": GIVEN}]}, ("study.yaml.phases[0].name", "expected a string", "list")),
+    ],
+    ids=["profiles list", "profiles str", "profiles int", "profile key int", "phases str", "phase str",
+         "phase without name", "phase name int", "phase name list"],
+)  # fmt: skip
+def test_a_study_of_the_wrong_shape_with_a_profile_is_one_line(tmp_path, capsys, monkeypatch, extra, words):
+    path = _study_spec(tmp_path, **extra)
+    monkeypatch.chdir(tmp_path)
+    assert main(["study", str(path), "--profile", "quick"]) == 2
+    one_line_error(capsys.readouterr().err, *words)
+    assert files_under(tmp_path) == {"study.yaml"}
+
+
+@pytest.mark.parametrize(
+    "phase, words",
+    [
+        ({"grid": {"resolution": []}}, "grid.resolution has no values"),
+        ({"grid": {"settings.source": []}}, "grid.settings.source has no values"),
+        ({"cpus": -1}, "cpus must be a positive number, got -1"),
+        ({"cpus": 0}, "cpus must be a positive number, got 0"),
+        ({"max_failures": -5}, "max_failures must be at least 0, got -5"),
+        ({"max_failures": -1}, "max_failures must be at least 0, got -1"),
+        ({"seeds": 100_000_000}, "seeds must be 1 to 10,000, got 100000000"),
+        ({"seeds": 0}, "seeds must be 1 to 10,000, got 0"),
+    ],
+)
+def test_a_study_phase_out_of_bounds_is_refused_as_it_loads(tmp_path, phase, words):
+    from ferlab.config import ConfigError
+    from ferlab.study import load_study
+
+    path = _study_spec(tmp_path, phases=[{"name": "a", "base": GIVEN, **phase}])
+    for profile in (None, "quick"):
+        with pytest.raises(ConfigError) as err:
+            load_study(path, profile)  # before check_study expands a single run, or Ray starts
+        assert "\n" not in str(err.value) and "phase a: " in str(err.value) and words in str(err.value)
+
+
+def test_study_phase_bounds_keep_their_edges(tmp_path):
+    from ferlab.study import load_study
+
+    path = _study_spec(tmp_path, phases=[{"name": "a", "base": GIVEN, "seeds": 10_000, "cpus": 0.5, "max_failures": 0}])
+    (phase,) = load_study(path, "quick").phases
+    assert (phase.seeds, phase.cpus, phase.max_failures) == (10_000, 0.5, 0)
+
+
+def _sweep_spec(tmp_path: Path, sample: dict) -> Path:
+    target = tmp_path / "t.png"
+    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "base": run_config(str(target)), "sample": sample}))
+    return path
+
+
+@pytest.mark.parametrize(
+    "sample, words",
+    [
+        ({"resolution": {"uniform": []}}, "sample.resolution.uniform: expected [lower, upper], got 0 values"),
+        ({"resolution": {"randint": [1, 2, 3, 4]}}, "sample.resolution.randint: expected [lower, upper], got 4"),
+        ({"resolution": {"randint": [8.5, 64]}}, "sample.resolution.randint: expected two integers"),
+        ({"settings.learning_rate": {"uniform": [True, 2]}}, "uniform: expected two numbers"),
+        ({"settings.learning_rate": {"uniform": [0.1, 0.01]}}, "lower must be below upper"),
+        ({"settings.learning_rate": {"loguniform": [0, 0.1]}}, "lower must be above 0"),
+        ({"target": {"choice": []}}, "sample.target.choice has no values"),
+        ({"resolution": {"randint": [8, 100_000]}}, "sample.resolution = 99999"),  # the upper end, excluded
+        ({"resolution": {"uniform": [8, 64]}}, "resolution: expected an integer, got 8.0"),  # uniform draws floats
+        ({"target": {"choice": ["t.png", "missing.png"]}}, "sample.target = 'missing.png'"),  # every choice
+    ],
+)
+def test_sweep_samples_are_checked_whole_as_the_spec_loads(tmp_path, monkeypatch, sample, words):
+    from ferlab.config import ConfigError
+    from ferlab.workers.sweep import load_sweep
+
+    monkeypatch.chdir(tmp_path)
+    path = _sweep_spec(tmp_path, sample)
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)  # before Ray starts or a trial draws a value
+    assert "\n" not in str(err.value) and str(err.value).startswith(str(path)) and words in str(err.value)
+
+
+def test_sweep_sample_ranges_that_fit_load(tmp_path, monkeypatch):
+    from ferlab.workers.sweep import load_sweep
+
+    monkeypatch.chdir(tmp_path)
+    sample = {
+        "resolution": {"randint": [8, 4097]},  # draws at most 4096, the largest resolution
+        "settings.learning_rate": {"loguniform": [1e-4, 0.1]},
+        "target": {"choice": ["t.png"]},
+    }
+    assert load_sweep(_sweep_spec(tmp_path, sample)).sample == sample
+
+
+@pytest.mark.parametrize("dist", [{"uniform": []}, {"choice": []}])
+def test_a_sweep_sample_without_values_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, dist):
+    monkeypatch.chdir(tmp_path)
+    path = _sweep_spec(tmp_path, {"resolution": dist})
+    assert main(["sweep", str(path)]) == 2
+    one_line_error(capsys.readouterr().err, "sweep.yaml", "sample.resolution")
+    assert files_under(tmp_path) == {"sweep.yaml", "t.png"}
+
+
+# ---------------------------------------------- integers past Python's 4300-digit limit
+HUGE = "1" * 5000
+
+
+def test_a_genome_json_integer_past_the_digit_limit_is_one_line(tmp_path, capsys):
+    src = tmp_path / "g.json"
+    src.write_text(json.dumps(genome()).replace('"innovation": 1,', f'"innovation": {HUGE},', 1))
+    assert HUGE in src.read_text()
+    assert main(["info", str(src)]) == 2
+    one_line_error(capsys.readouterr().err, str(src), "not valid JSON", "4300 digits")
+
+
+def test_a_yaml_integer_past_the_digit_limit_is_one_line(tmp_path, capsys):
+    target = tmp_path / "t.png"
+    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(run_config(str(target))) + f"seed: {HUGE}\n")
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out)]) == 2
+    one_line_error(capsys.readouterr().err, "c.yaml: not valid YAML", "4300 digits")
+    config.write_text(yaml.safe_dump(run_config(str(target))))
+    assert main(["run", str(config), "--set", f"seed={HUGE}", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    one_line_error(err, "--set 'seed=111", "5005 characters", "not valid YAML", "4300 digits")
+    assert len(err) < 300  # the value is not echoed whole
+    assert not out.exists()
+
+
+def test_a_yaml_value_its_constructor_refuses_is_one_line():
+    from ferlab.config import ConfigError, parse_yaml
+
+    with pytest.raises(ConfigError, match=r"^r.yaml: not valid YAML \(month must be in 1..12\)$"):
+        parse_yaml("when: 2024-13-01", "r.yaml")

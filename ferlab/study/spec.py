@@ -16,10 +16,12 @@ A study spec (YAML)::
         same_arch: true              # the run's arch is its target's (a net or genome)
         same_mask: true              # SGD trains only the target net's non-zero weights
         activation: relu             # every hidden unit of that arch becomes this
-        seeds: 3                     # seeds 0..2: a grid over ``seed`` ...
+        seeds: 3                     # seeds 0..2: a grid over ``seed`` (1 to 10,000) ...
         seed_key: settings.seeds     # ... or one run that trains them side by side
         nets: "archive_*"            # which final nets are scored (glob)
         keep: 8                      # at most this many of them, evenly spaced
+        cpus: 1                      # per trial (a positive number)
+        max_failures: 1              # restarts of a trial whose worker dies (0: none)
     analysis: {metrics: [fer_score], group: label,
                comparisons: [{a: picbreeder, b: sgd}]}   # ferlab.report.ReportSpec
     profiles:
@@ -41,6 +43,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -53,6 +56,7 @@ from ferlab.tracking import code_version, trial_name
 from ferlab.workers.plan import relabel_arch, suite_settings
 
 FER_DRAW = False  # a study's FER suite draws only the cheap feature-map grid
+MAX_SEEDS = 10_000  # a phase's seeds: every one is a run (or a net trained side by side) checked up front
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,15 @@ class Phase:
     def __post_init__(self):
         if not self.name.strip() or "/" in self.name:
             raise ValueError(f"phase name must be non-empty without '/', got {self.name!r}")
-        if self.seeds < 1:
-            raise ValueError(f"phase {self.name}: seeds must be at least 1, got {self.seeds}")
+        if not 1 <= self.seeds <= MAX_SEEDS:
+            raise ValueError(f"phase {self.name}: seeds must be 1 to {MAX_SEEDS:,}, got {self.seeds}")
+        if not (math.isfinite(self.cpus) and self.cpus > 0):
+            raise ValueError(f"phase {self.name}: cpus must be a positive number, got {self.cpus}")
+        if self.max_failures < 0:
+            raise ValueError(f"phase {self.name}: max_failures must be at least 0, got {self.max_failures}")
+        for key, values in self.grid.items():
+            if not values:
+                raise ValueError(f"phase {self.name}: grid.{key} has no values")
         if self.sample is not None and self.sample < 1:
             raise ValueError(f"phase {self.name}: sample must be at least 1, got {self.sample}")
         if self.keep is not None and self.keep < 1:
@@ -151,32 +162,55 @@ def load_study(path: str | Path, profile: str | None = None) -> Study:
     """Read a study spec with ``profile`` applied; ConfigError on any problem."""
     data = load_yaml(path)
     if profile is not None:
-        profiles = data.get("profiles") or {}
+        profiles = data.get("profiles")
+        if profiles is None:
+            profiles = {}
+        if not isinstance(profiles, dict):
+            raise ConfigError(f"{path}.profiles: expected a mapping of profile names, got {type(profiles).__name__}")
         if profile not in profiles:
-            raise ConfigError(f"{path}: no profile {profile!r} (known: {', '.join(profiles) or 'none'})")
+            known = ", ".join(map(str, profiles)) or "none"
+            raise ConfigError(f"{path}: no profile {profile!r} (known: {known})")
         data = apply_profile(data, from_dict(Profile, profiles[profile], f"profiles.{profile}"), str(path))
     return from_dict(Study, data, str(path))
 
 
+def _show(value) -> str:
+    """A value and its type, short: ``3 (int)``."""
+    text = repr(value)
+    return f"{text if len(text) <= 40 else text[:37] + '...'} ({type(value).__name__})"
+
+
 def apply_profile(data: dict, profile: Profile, where: str) -> dict:
     """``data`` with the profile's ``set`` applied to every phase's base and its ``phases`` overrides to
-    each named phase (values kept as YAML read them)."""
-    known = {p.get("name") for p in data.get("phases") or [] if isinstance(p, dict)}
-    unknown = sorted(set(profile.phases) - known)
+    each named phase (values kept as YAML read them). ConfigError naming the field if ``phases`` is not
+    a list of mappings, each named by a string."""
+    raw = data.get("phases")
+    if raw is None:
+        raw = []  # the study itself reports it missing
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}.phases: expected a list, got {type(raw).__name__}")
+    for i, p in enumerate(raw):
+        if not isinstance(p, dict):
+            got = "nothing" if p is None else type(p).__name__
+            raise ConfigError(f"{where}.phases[{i}]: expected a mapping, got {got}")
+        if "name" not in p:
+            raise ConfigError(f"{where}.phases[{i}]: missing required key 'name'")
+        if not isinstance(p["name"], str):
+            raise ConfigError(f"{where}.phases[{i}].name: expected a string, got {_show(p['name'])}")
+    unknown = sorted(set(profile.phases) - {p["name"] for p in raw})
     if unknown:
         raise ConfigError(f"{where}: profile names unknown phase {unknown[0]!r}")
     phases = []
-    for p in data.get("phases") or []:
-        if isinstance(p, dict):
-            p = copy.deepcopy(p)
-            overrides = {f"base.{k}": v for k, v in profile.set.items()} | profile.phases.get(p.get("name"), {})
-            for key, value in overrides.items():
-                try:
-                    p = set_path(p, key, copy.deepcopy(value))
-                except ConfigError as e:
-                    raise ConfigError(f"{where}: phase {p.get('name')}: {e}") from None
+    for p in raw:
+        p = copy.deepcopy(p)
+        overrides = {f"base.{k}": v for k, v in profile.set.items()} | profile.phases.get(p["name"], {})
+        for key, value in overrides.items():
+            try:
+                p = set_path(p, key, copy.deepcopy(value))
+            except ConfigError as e:
+                raise ConfigError(f"{where}: phase {p['name']}: {e}") from None
         phases.append(p)
-    return {**data, "phases": phases}
+    return data if data.get("phases") is None else {**data, "phases": phases}
 
 
 # ------------------------------------------------------------------ expanding phases

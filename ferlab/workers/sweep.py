@@ -8,7 +8,8 @@ A spec (YAML)::
       - {regime: es, settings: {population_size: 64}}
       - {regime: sgd, settings: {steps: 5000, steps_per_generation: 100}}
     grid: {seed: [0, 1]}                       # every combination with every variant (dotted keys)
-    sample: {settings.sigma: {loguniform: [0.01, 0.5]}}   # drawn num_samples times
+    sample: {settings.sigma: {loguniform: [0.01, 0.5]}}   # drawn num_samples times: uniform, loguniform or
+                                                          # randint [lower, upper) or choice [values, ...]
     num_samples: 1
     metric: best_fitness                                  # optional; what ASHA and the table rank by
     mode: max
@@ -104,6 +105,7 @@ class SweepSpec:
         for key, dist in self.sample.items():
             if len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
                 raise ValueError(f"sample.{key}: expected one of {', '.join(DISTRIBUTIONS)}, got {dist}")
+            _check_distribution(key, *next(iter(dist.items())))
         if self.asha is not None and self.metric is None:
             raise ValueError("asha needs a metric to rank trials by")
         both = set(self.grid) & set(self.sample)
@@ -111,21 +113,56 @@ class SweepSpec:
             raise ValueError(f"{sorted(both)[0]!r} is both in grid and sample")
 
 
+def _check_distribution(key: str, kind: str, args: list) -> None:
+    """ValueError unless ``args`` suit ``kind``: [lower, upper] numbers with lower below upper (positive
+    for loguniform, integers for randint, whose upper end is excluded), or choice's non-empty list."""
+    where = f"sample.{key}.{kind}"
+    if kind == "choice":
+        if not args:
+            raise ValueError(f"{where} has no values")
+        return
+    if len(args) != 2:
+        raise ValueError(f"{where}: expected [lower, upper], got {len(args)} values")
+    number = int if kind == "randint" else (int, float)
+    if any(isinstance(a, bool) or not isinstance(a, number) for a in args):
+        raise ValueError(f"{where}: expected two {'integers' if kind == 'randint' else 'numbers'}, got {args}")
+    lower, upper = args
+    if lower >= upper:
+        raise ValueError(f"{where}: lower must be below upper, got {args}")
+    if kind == "loguniform" and lower <= 0:
+        raise ValueError(f"{where}: lower must be above 0, got {args}")
+
+
+def sample_ends(dist: dict[str, list]) -> list:
+    """The values a distribution can draw that bound the rest: a range's two ends (randint's upper end
+    is excluded, so its largest draw) as the type drawn, or every choice."""
+    ((kind, args),) = dist.items()
+    if kind == "choice":
+        return list(args)
+    if kind == "randint":
+        return [args[0], args[1] - 1]
+    return [float(args[0]), float(args[1])]
+
+
 def load_sweep(path: str | Path, overrides=()) -> SweepSpec:
-    """Read and validate a sweep spec, including every grid point's run config."""
+    """Read and validate a sweep spec: every grid point's run config, with each sampled key at each of
+    its ``sample_ends`` (the others at their first)."""
     spec = from_dict(SweepSpec, apply_overrides(load_yaml(path), list(overrides)), str(path))
-    first = {k: _first_value(d) for k, d in spec.sample.items()}
+    ends = {k: sample_ends(d) for k, d in spec.sample.items()}
+    first = {k: values[0] for k, values in ends.items()}
     for point in grid_points(spec):
         try:
             check_run(point_config(spec.base, {**point, **first}))
         except ConfigError as e:
-            raise ConfigError(f"{path}: grid point {point}: {e}") from None
+            drawn = f", sample {first}" if first else ""
+            raise ConfigError(f"{path}: grid point {point}{drawn}: {e}") from None
+        for key, values in ends.items():
+            for value in values[1:]:
+                try:
+                    check_run(point_config(spec.base, {**point, **first, key: value}))
+                except ConfigError as e:
+                    raise ConfigError(f"{path}: grid point {point}, sample.{key} = {value!r}: {e}") from None
     return spec
-
-
-def _first_value(dist: dict[str, list]):
-    ((kind, args),) = dist.items()
-    return args[0]
 
 
 def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
