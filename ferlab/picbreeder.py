@@ -106,7 +106,10 @@ def _parse_node(el: Element, source: str) -> Node:
     act_el = el.find("activation")
     activation = (act_el.text or "").strip() if act_el is not None else ""
     activation = activation.removesuffix("(x)")
-    bias = float(el.get("bias", "0") or 0)
+    try:
+        bias = float(el.get("bias", "0") or 0)
+    except ValueError:
+        raise GenomeError(f"{source}: node {node_id} has a bias that is not a number ({el.get('bias')!r})") from None
     if bias != 0.0:
         raise GenomeError(f"{source}: node {node_id} has a bias ({bias}); CPPNs here have none")
     return Node(node_id, kind, activation, el.get("label", "") if kind != "hidden" else "")
@@ -141,4 +144,8 @@ def _parse_link(el: Element, labels: dict[str, str], source: str) -> Link:
         except (TypeError, ValueError):
             raise GenomeError(f"{source}: link {link_id} has malformed bookends") from None
     enabled = el.get("enabled", "true").lower() != "false"
-    return Link(int(link_id.rsplit("_", 1)[1]), src, dst, weight, enabled, label, sweep)
+    try:
+        innovation = int(link_id.rsplit("_", 1)[1])
+    except ValueError:
+        raise GenomeError(f"{source}: link {link_id} has a marking id that is not an integer") from None
+    return Link(innovation, src, dst, weight, enabled, label, sweep)

@@ -362,9 +362,12 @@ def test_genome_json_with_a_wrong_type_is_refused(tmp_path, capsys, command, fie
     assert not (tmp_path / "out").exists()
 
 
-def test_nan_weights_in_picbreeder_xml_are_refused(tmp_path, capsys):
+def _xml_genome(weight="0.5", link_id="9", bias=None) -> str:
+    """A five-node Picbreeder XML genome with one link, its fields as given."""
+    attrs = "" if bias is None else f' bias="{bias}"'
     nodes = "".join(
-        f'<node label="{label}" type="{kind}"><marking branch="1" id="{i}"/><activation>{act}(x)</activation></node>'
+        f'<node label="{label}" type="{kind}"{attrs}><marking branch="1" id="{i}"/>'
+        f"<activation>{act}(x)</activation></node>"
         for i, (label, kind, act) in enumerate(
             [
                 ("x", "in", "identity"),
@@ -376,14 +379,29 @@ def test_nan_weights_in_picbreeder_xml_are_refused(tmp_path, capsys):
         )
     )
     link = (
-        '<link><marking branch="1" id="9"/><source branch="1" id="0"/><target branch="1" id="4"/>'
-        "<weight>nan</weight></link>"
+        f'<link><marking branch="1" id="{link_id}"/><source branch="1" id="0"/><target branch="1" id="4"/>'
+        f"<weight>{weight}</weight></link>"
     )
+    return f"<data><genome><nodes>{nodes}</nodes><links>{link}</links></genome></data>"
+
+
+def test_nan_weights_in_picbreeder_xml_are_refused(tmp_path, capsys):
     src = tmp_path / "g.xml"
-    src.write_text(f"<data><genome><nodes>{nodes}</nodes><links>{link}</links></genome></data>")
+    src.write_text(_xml_genome(weight="nan"))
     assert main(["layerize", str(src), "--out", str(tmp_path / "o.npz")]) == 2
     one_line_error(capsys.readouterr().err, "non-finite weight")
     assert not (tmp_path / "o.npz").exists()
+
+
+@pytest.mark.parametrize(
+    "fields, words",
+    [({"link_id": "abc"}, "marking id that is not an integer"), ({"bias": "lots"}, "bias that is not a number")],
+)
+def test_picbreeder_xml_with_a_malformed_marking_or_bias_is_one_line(tmp_path, capsys, fields, words):
+    src = tmp_path / "g.xml"
+    src.write_text(_xml_genome(**fields))
+    assert main(["info", str(src)]) == 2
+    one_line_error(capsys.readouterr().err, words)
 
 
 def test_genome_node_cap_is_checked_before_nodes_are_built(tmp_path, capsys, monkeypatch):
