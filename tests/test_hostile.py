@@ -805,6 +805,18 @@ def test_a_sweep_sample_without_values_is_one_line_and_writes_nothing(tmp_path, 
     assert files_under(tmp_path) == {"sweep.yaml", "t.png"}
 
 
+def test_resume_over_a_sweep_whose_driver_died_as_it_started_is_one_line(tmp_path, capsys, monkeypatch):
+    """A driver killed as it started leaves tuner.pkl and no experiment state: nothing to resume, said
+    in one line (Tune's ValueError traceback before)."""
+    monkeypatch.chdir(tmp_path)
+    path = _sweep_spec(tmp_path, {})
+    left = tmp_path / "tune" / "s"  # the spec's name
+    left.mkdir(parents=True)
+    (left / "tuner.pkl").write_bytes(b"junk")
+    assert main(["sweep", str(path), "--resume", "--storage", str(tmp_path / "tune")]) == 2
+    one_line_error(capsys.readouterr().err, "--resume: no unfinished sweep")
+
+
 # ---------------------------------------------- integers past Python's 4300-digit limit
 HUGE = "1" * 5000
 

@@ -392,12 +392,18 @@ def experiment_path(spec: SweepSpec, storage: str) -> str:
 
 
 def unfinished(path: str) -> bool:
-    """Whether ``path`` holds a Tune experiment with a trial that did not finish (one to resume)."""
+    """Whether ``path`` holds a Tune experiment with a trial that did not finish (one to resume). A
+    driver killed as it started leaves ``tuner.pkl`` without the experiment's state: no trial was
+    recorded, so there is nothing to resume (Tune's ValueError before)."""
     from ray import tune
 
     if not tune.Tuner.can_restore(path):
         return False
-    return any(t.status != "TERMINATED" for t in tune.ExperimentAnalysis(path).trials)
+    try:
+        trials = tune.ExperimentAnalysis(path).trials
+    except ValueError:
+        return False
+    return any(t.status != "TERMINATED" for t in trials)
 
 
 def tune_trial(
