@@ -1,12 +1,17 @@
 """Timing helpers for the benchmarks: compile once, then the best of several timed repeats, and the
-bare jitted matmul chain (no activations) that render and SGD figures are set beside."""
+bare jitted matmul chain (no activations) that render and SGD figures are set beside. The chains
+multiply in full float32 as ferlab's painters do (``cppn.dot``): a GPU's default TF32 would make a
+faster limit for a coarser product."""
 
 import time
 
 import jax
 import jax.numpy as jnp
 
+from ferlab.cppn import dot
 from ferlab.render import PIXEL_BLOCK
+
+HIGHEST = jax.lax.Precision.HIGHEST
 
 
 def best_time(fn, *args, repeats: int = 5) -> float:
@@ -40,7 +45,7 @@ def bare_chain(kernels, inputs):
     of these shapes can reach in that layout."""
     h = inputs
     for k in kernels:
-        h = h @ k
+        h = dot(h, k)
     return h
 
 
@@ -50,7 +55,7 @@ def bare_chain_units(kernels, inputs):
     benches set ferlab beside the faster of the two chains."""
     h = inputs.T
     for k in kernels:
-        h = k.T @ h
+        h = dot(k.T, h)
     return h.T
 
 
@@ -69,7 +74,7 @@ def bare_chain_batch(kernels, inputs):
     """A batch of nets' chains (kernels with a leading batch axis) on one grid, pixels-major."""
     h = jnp.broadcast_to(inputs, (kernels[0].shape[0], *inputs.shape))
     for k in kernels:
-        h = jnp.einsum("bpi,bij->bpj", h, k)
+        h = jnp.einsum("bpi,bij->bpj", h, k, precision=HIGHEST)
     return h
 
 
@@ -78,7 +83,7 @@ def bare_chain_batch_units(kernels, inputs):
     """The same, units-major."""
     h = jnp.broadcast_to(inputs.T, (kernels[0].shape[0], *inputs.T.shape))
     for k in kernels:
-        h = jnp.einsum("bij,bip->bjp", k, h)
+        h = jnp.einsum("bij,bip->bjp", k, h, precision=HIGHEST)
     return h
 
 

@@ -34,7 +34,7 @@ from _timing import (
     best_times,
 )
 
-from ferlab.cppn import Architecture, apply_groups, init_nets
+from ferlab.cppn import Architecture, apply_groups, dot, init_nets
 from ferlab.render import grid, render
 from ferlab.search.runs import DEFAULT_ARCH
 
@@ -44,9 +44,9 @@ def bare_chain_maps(kernels, inputs):
     """The bare chain, also returning every hidden layer's output (as the feature maps)."""
     h, maps = inputs, []
     for k in kernels[:-1]:
-        h = h @ k
+        h = dot(h, k)
         maps.append(h)
-    return h @ kernels[-1], jnp.stack(maps)
+    return dot(h, kernels[-1]), jnp.stack(maps)
 
 
 @jax.jit
@@ -54,9 +54,9 @@ def bare_chain_units_maps(kernels, inputs):
     """The same, units-major (each unit's map a contiguous row, ferlab's layout for feature maps)."""
     h, maps = inputs.T, []
     for k in kernels[:-1]:
-        h = k.T @ h
+        h = dot(k.T, h)
         maps.append(h)
-    return kernels[-1].T @ h, jnp.stack(maps)
+    return dot(kernels[-1].T, h), jnp.stack(maps)
 
 
 def main():

@@ -20,7 +20,7 @@ import numpy as np
 from flax import struct
 
 from ferlab.activations import ACTIVATIONS
-from ferlab.cppn import N_OUTPUTS, DenseNet, apply_groups, hidden_layers, pixels_major
+from ferlab.cppn import N_OUTPUTS, DenseNet, apply_groups, dot, hidden_layers, pixels_major
 from ferlab.genome import HSV_LABELS, INPUT_LABELS, Genome, to_hsv
 
 
@@ -168,11 +168,11 @@ def render_from(nets: DenseNet, start: jax.Array, maps: jax.Array, source: jax.A
             if arch.n_layers == 1:
                 return h
             hidden = jnp.stack(kernels[1:-1])
-            layer = lambda i, h: apply_groups(arch, hidden[i - 1].T @ h, axis=0, form="in_place")
+            layer = lambda i, h: apply_groups(arch, dot(hidden[i - 1].T, h), axis=0, form="in_place")
             return jax.lax.fori_loop(s, arch.n_layers, layer, h)
 
         h = jax.lax.cond(s == 0, whole, rest)
-        hsv = pixels_major(kernels[-1].T @ h).reshape(size, size, -1)
+        hsv = pixels_major(dot(kernels[-1].T, h)).reshape(size, size, -1)
         return Image(colour(hsv), hsv)
 
     return jax.lax.map(one, (nets, start, source)) if on_cpu() else render(nets, size)
@@ -228,7 +228,7 @@ def _paint_maps_blocks(net: DenseNet, pixels: jax.Array) -> tuple[jax.Array, jax
         inputs = jax.lax.dynamic_slice_in_dim(pixels, start, PIXEL_BLOCK).T
         for layer, h in enumerate(hidden_layers(arch, kernels, inputs, form="in_place")):
             maps = jax.lax.dynamic_update_slice(maps, h[None], (layer, 0, start))
-        return maps, jax.lax.dynamic_update_slice(out, kernels[-1].T @ h, (0, start))
+        return maps, jax.lax.dynamic_update_slice(out, dot(kernels[-1].T, h), (0, start))
 
     empty = (jnp.zeros((arch.n_layers, arch.width, n), pixels.dtype), jnp.zeros((N_OUTPUTS, n), pixels.dtype))
     maps, out = jax.lax.fori_loop(0, n // PIXEL_BLOCK, block, empty)

@@ -39,6 +39,17 @@ def evolved(picbreeder_dir, generations=4):
     return state.pop, target, cfg
 
 
+def test_the_trainable_painter_and_its_gradient_multiply_in_full_float32():
+    """As the dense painters (tests/test_rendering.py): no TF32 on a GPU, forward or backward."""
+    import re
+
+    pop = init_state(jax.random.PRNGKey(1), NEATConfig(**SMALL)).pop
+    loss = lambda w: jnp.sum(paint_trainable(take(pop, 0).replace(link_w=w), SIZE, False))
+    text = str(jax.make_jaxpr(jax.grad(loss))(take(pop, 0).link_w))
+    products = text.count("dot_general[")
+    assert products >= 2 and len(re.findall(r"precision=\(Precision\.HIGHEST, Precision\.HIGHEST\)", text)) == products
+
+
 def test_trainable_painter_paints_as_neat(picbreeder_dir):
     pop, _, cfg = evolved(picbreeder_dir)
     assert int(jnp.max(pop.n_nodes())) > 7  # some genomes have hidden nodes

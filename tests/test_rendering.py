@@ -199,3 +199,47 @@ def test_stacking_mixed_architectures_is_an_error():
     b = init_net("2;sin:3", jax.random.PRNGKey(0))
     with pytest.raises(NetError, match="different architectures"):
         stack_nets([a, b])
+
+
+def test_every_matrix_product_that_paints_or_trains_asks_for_full_float32():
+    """JAX's default lets a GPU multiply float32 in TF32 (10 mantissa bits), and a layerized net's cache
+    units, rounded again at every layer, then paint another picture than the genome (a CPU cannot show
+    it: it computes float32 either way). So every product of the painters, the feature maps, the
+    sweeps' partial renders and SGD's gradient step asks for HIGHEST precision in its own jaxpr."""
+    import re
+
+    import jax.numpy as jnp
+
+    from ferlab.cppn import forward
+    from ferlab.metrics.sweeps import _sweep_pictures
+    from ferlab.render import render_padded
+
+    arch = Architecture.parse("3;sin:3,gaussian:3,identity:2")
+    net = init_net(arch, jax.random.PRNGKey(0))
+    nets = padded(stack_nets([net, net]))
+    maps = render_padded(nets, 8, features=True).features
+    n, b = arch.n_weights, 4
+    loss = lambda kernels: jnp.sum(forward(arch, kernels, grid(8))[0] ** 2)
+    painters = {
+        "render": lambda: render(net, 8),
+        "render_padded": lambda: render_padded(nets, 8, features=True),
+        "render_from": lambda: render_from(
+            stack_nets([net] * b), jnp.array([0, 1, 2, 1]), maps, jnp.array([0, 1, 0, 1]), 8
+        ),
+        "sweep": lambda: _sweep_pictures(
+            nets,
+            maps,
+            jnp.zeros(b, jnp.int32),
+            jnp.zeros((b, n)),
+            jnp.arange(b) - 1,
+            jnp.zeros(b, jnp.int32),
+            jnp.ones(b),
+            8,
+        ),
+        "gradient": lambda: jax.grad(loss)(net.kernels),
+    }
+    for name, paint in painters.items():
+        text = str(jax.make_jaxpr(paint)())
+        products = text.count("dot_general[")
+        assert products > 0, name
+        assert len(re.findall(r"precision=\(Precision\.HIGHEST, Precision\.HIGHEST\)", text)) == products, name

@@ -47,6 +47,7 @@ import optax
 from flax import struct
 
 from ferlab.config import ConfigError
+from ferlab.cppn import dot
 from ferlab.render import colour, grid
 from ferlab.search import ladder as ladders
 from ferlab.search.api import Regime, Result
@@ -142,7 +143,7 @@ def _forward(weights, inputs, order, count, acts):
     def visit(carry, r):
         values, pre = carry
         slot = order[r]
-        z = weights[slot] @ values
+        z = dot(weights[slot], values)
         live = r < count
         values = values.at[slot].set(jnp.where(live, _activate(acts[slot], z), values[slot]))
         pre = pre.at[slot].set(jnp.where(live, z, pre[slot]))
@@ -187,7 +188,7 @@ def _node_values_bwd(residuals, cotangent):
     start = (cotangent, jnp.zeros_like(cotangent))
     (grad_values, grad_pre), _ = jax.lax.scan(back, start, jnp.arange(n)[::-1])
     # a node's row of weights reads only nodes visited before it, whose values are final by then
-    return grad_pre @ values.T, grad_values[:N_INPUTS], None, None, None
+    return dot(grad_pre, values.T), grad_values[:N_INPUTS], None, None, None
 
 
 node_values.defvjp(_node_values_fwd, _node_values_bwd)
