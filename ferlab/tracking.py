@@ -212,6 +212,16 @@ def reap(store: Store, experiment_id: str) -> int:
     return len(dead)
 
 
+def reopen(mc, run, driver: str | None = None) -> None:
+    """Set a run (an MLflow ``Run``) RUNNING again under ``driver`` (this process if None): the
+    dead driver's tag would let ``reap`` in any other process mark it KILLED while it runs, and
+    its ``stopped`` note no longer holds."""
+    mc.update_run(run.info.run_id, status="RUNNING")
+    mc.set_tag(run.info.run_id, DRIVER_TAG, driver or driver_id())
+    if STOPPED_TAG in run.data.tags:
+        mc.delete_tag(run.info.run_id, STOPPED_TAG)
+
+
 def _search(mc, experiment_id: str, filter_string: str, order_by: list[str] | None = None) -> list:
     """Every run matching ``filter_string`` (all pages)."""
     out, token = [], None
@@ -461,7 +471,7 @@ class TrialLog:
         worker = driver_id()
         if found:
             self.run_id = found[0].info.run_id
-            self.client.update_run(self.run_id, status="RUNNING")
+            reopen(self.client, found[0], driver)
             self.client.set_tag(self.run_id, WORKER_TAG, worker)  # the process that resumed it
         else:
             run = self.client.create_run(
@@ -563,7 +573,8 @@ class TrialLog:
             else {}
         )
         now = int(time.time() * 1000)
-        items = [Metric(k, v, now, 0) for k, v in {**scores, **run_level}.items()]
+        have = self.client.get_run(self.run_id).data.metrics  # a run finished again logs each value once
+        items = [Metric(k, v, now, 0) for k, v in {**scores, **run_level}.items() if k not in have]
         for i in range(0, len(items), _BATCH):
             self.client.log_batch(self.run_id, metrics=items[i : i + _BATCH])
         return scores

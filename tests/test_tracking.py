@@ -305,3 +305,43 @@ def test_a_logged_run_has_progress_pictures_and_its_tables(store, tmp_path):
     for table in ("history.csv", "fit.csv", "ladder.csv"):  # the run's tables beside it, as written locally
         logged = client(store).download_artifacts(run_id, f"tables/{table}", str(tmp_path / "tables"))
         assert Path(logged).read_text() == (tmp_path / "out" / table).read_text()
+
+
+def test_a_logged_run_resumed_past_its_last_flush_logs_every_generation_once_under_its_new_driver(store, tmp_path):
+    """A logged run killed after its final checkpoint (its last generations not yet sent) and run
+    again computes no generation: MLflow still gets every one, once, and the FER values once; the
+    resumed run carries its new driver, so another process's ``reap`` leaves it alone."""
+    from ferlab.files import write_png
+    from ferlab.search.runs import load_run_config, run
+    from ferlab.tracking import DRIVER_TAG, STOPPED_TAG, TRIAL_TAG, client, driver_id, experiment, reap
+    from ferlab.workers.logged import run_logged
+
+    target = write_png(tmp_path / "t.png", np.full((8, 8, 3), 0.5))
+    raw = {
+        "regime": "es",
+        "generations": 5,
+        "checkpoint_every": 2,
+        "resolution": 8,
+        "arch": "1;sin:2",
+        "target": str(target),
+        "settings": {"population_size": 4},
+    }
+    config = load_run_config(raw)
+    run(config, out_dir=tmp_path / "out", progress=False)  # every generation in the checkpoint, none in MLflow
+    fer = lambda items: [{"fer_score": 0.25} for _ in items]
+    _, history, run_id = run_logged(config, store, tmp_path / "out", "resumed", fer=fer, progress=False)
+    mc = client(store)
+    assert _gens(mc, run_id) == [0, 1, 2, 3, 4] == [h["generation"] for h in history]
+    assert [m.step for m in mc.get_metric_history(run_id, "loss")] == [0, 1, 2, 3, 4]
+    # the same run as a dead driver left it, then resumed: reopened under this process, logged once
+    trial = mc.get_run(run_id).data.tags[TRIAL_TAG]
+    mc.set_tag(run_id, DRIVER_TAG, dead_driver())
+    mc.update_run(run_id, status="RUNNING")
+    assert reap(store, experiment(store, "resumed")) == 1
+    assert STOPPED_TAG in mc.get_run(run_id).data.tags
+    _, _, again = run_logged(config, store, tmp_path / "out", "resumed", fer=fer, progress=False)
+    back = mc.get_run(again)
+    assert again == run_id and back.data.tags[TRIAL_TAG] == trial and back.info.status == "FINISHED"
+    assert back.data.tags[DRIVER_TAG] == driver_id() and STOPPED_TAG not in back.data.tags
+    assert _gens(mc, run_id) == [0, 1, 2, 3, 4]
+    assert len(mc.get_metric_history(run_id, "fer_score")) == 1

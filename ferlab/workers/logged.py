@@ -61,6 +61,9 @@ def run_logged(
 
     try:
         result, history = run(config, out_dir=out, callback=record, progress=progress, on_checkpoint=picture)
+        for stats in history:  # every generation the run has that MLflow lacks: those after the last
+            log.generation(stats)  # flush, if a kill came after the final checkpoint, or all of them
+        log.flush()  # for a run that finished before it was first logged (a rerun computes none)
         tables = {path.name: path.read_text() for path in sorted(Path(out).glob("*.csv"))}
         log.final(result, fer, target_picture(config.target, MIN_PICTURE), tables)
     except BaseException as e:

@@ -54,6 +54,7 @@ from ferlab.tracking import (
     close_children,
     driver_id,
     end_run,
+    reopen,
     safe_name,
     start_sweep,
 )
@@ -447,7 +448,7 @@ def _reopen_parent(store: Store, spec: SweepSpec, path: str, run_name: str | Non
         [exp.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'sweep'", order_by=["attributes.start_time DESC"]
     ):
         if run.data.tags.get(TUNE_TAG) == path and run_name in (None, run.info.run_name):
-            mc.update_run(run.info.run_id, status="RUNNING")
+            reopen(mc, run)  # driven by this process now
             return exp.experiment_id, run.info.run_id
     return None
 
