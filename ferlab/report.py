@@ -81,14 +81,15 @@ class ReportSpec:
 
 # ------------------------------------------------------------------ statistics
 def bootstrap_ci(values, seed: int, resamples: int = 2000, level: float = 0.95) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the mean and its percentile bootstrap interval (NaN when empty).
+    """``(mean, low, high)``: the mean and its percentile bootstrap interval (NaN when empty; one
+    value has a mean but no interval: resampling it gives a zero-width band that looks certain).
 
     All ``resamples`` resamples are drawn at once from ``numpy.random.default_rng(seed)``.
     """
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
-    if x.size == 0:
-        return (np.nan, np.nan, np.nan)
+    if x.size < 2:
+        return (float(x[0]) if x.size else np.nan, np.nan, np.nan)
     rng = np.random.default_rng(seed)
     means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
     tail = (1 - level) / 2 * 100
@@ -334,11 +335,12 @@ def at_fit(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
 
 
 def bootstrap_median(values, seed: int, resamples: int = 2000, level: float = 0.95) -> tuple[float, float, float]:
-    """``(median, low, high)``: the median and its percentile bootstrap interval (NaN when empty)."""
+    """``(median, low, high)``: the median and its percentile bootstrap interval (NaN when empty; one
+    value has no interval, as in ``bootstrap_ci``)."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
-    if x.size == 0:
-        return (np.nan, np.nan, np.nan)
+    if x.size < 2:
+        return (float(x[0]) if x.size else np.nan, np.nan, np.nan)
     rng = np.random.default_rng(seed)
     medians = np.median(x[rng.integers(0, x.size, size=(resamples, x.size))], axis=1)
     tail = (1 - level) / 2 * 100
@@ -562,6 +564,8 @@ def _num(v, digits: int) -> str:
 def _interval(mean, low, high, digits: int) -> str:
     if not np.isfinite(float(mean)):
         return "n/a"
+    if not np.isfinite(float(low)):  # a single value: no interval to give
+        return f"{_num(mean, digits)} [one value]"
     return f"{_num(mean, digits)} [{_num(low, digits)}, {_num(high, digits)}]"
 
 

@@ -417,3 +417,14 @@ def test_the_printed_summary_says_none_passed_when_nothing_does(tmp_path):
     analysis = ReportSpec(metrics=("fer_score", "loss"), resamples=50)
     text = summary_text(write_report(df, analysis, tmp_path, "t"), analysis)
     assert "none passed" in text and "0.500" in text  # the gate's table, then the unmatched one
+
+
+def test_one_value_has_a_mean_and_no_interval(tmp_path):
+    """Resampling one net gives [x, x], which reads as certainty; the cell says it stands on one value."""
+    from ferlab.report import bootstrap_median
+
+    assert bootstrap_ci([0.3, np.nan], seed=0)[0] == 0.3 and np.isnan(bootstrap_ci([0.3], seed=0)[1:]).all()
+    assert bootstrap_median([0.3], seed=0)[0] == 0.3 and np.isnan(bootstrap_median([0.3], seed=0)[2])
+    df = pd.DataFrame({"regime": ["one", "two", "two"], "image": "a", "fer_score": [0.3, 0.2, 0.4]})
+    text = write_report(df, ReportSpec(match_on=None, resamples=50), tmp_path, "x").markdown.read_text()
+    assert "| one | 1 | 0.300 [one value] |" in text and "| two | 2 | 0.300 [0.200, 0.400] |" in text
