@@ -215,11 +215,12 @@ def reap(store: Store, experiment_id: str) -> int:
 def reopen(mc, run, driver: str | None = None) -> None:
     """Set a run (an MLflow ``Run``) RUNNING again under ``driver`` (this process if None): the
     dead driver's tag would let ``reap`` in any other process mark it KILLED while it runs, and
-    its ``stopped`` note no longer holds."""
+    its ``stopped`` note and a failed try's error no longer hold (a new failure sets its own)."""
     mc.update_run(run.info.run_id, status="RUNNING")
     mc.set_tag(run.info.run_id, DRIVER_TAG, driver or driver_id())
-    if STOPPED_TAG in run.data.tags:
-        mc.delete_tag(run.info.run_id, STOPPED_TAG)
+    for tag in (STOPPED_TAG, ERROR_TAG):
+        if tag in run.data.tags:
+            mc.delete_tag(run.info.run_id, tag)
 
 
 def _search(mc, experiment_id: str, filter_string: str, order_by: list[str] | None = None) -> list:

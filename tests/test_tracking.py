@@ -313,7 +313,7 @@ def test_a_logged_run_resumed_past_its_last_flush_logs_every_generation_once_und
     resumed run carries its new driver, so another process's ``reap`` leaves it alone."""
     from ferlab.files import write_png
     from ferlab.search.runs import load_run_config, run
-    from ferlab.tracking import DRIVER_TAG, STOPPED_TAG, TRIAL_TAG, client, driver_id, experiment, reap
+    from ferlab.tracking import DRIVER_TAG, ERROR_TAG, STOPPED_TAG, TRIAL_TAG, client, driver_id, experiment, reap
     from ferlab.workers.logged import run_logged
 
     target = write_png(tmp_path / "t.png", np.full((8, 8, 3), 0.5))
@@ -336,12 +336,13 @@ def test_a_logged_run_resumed_past_its_last_flush_logs_every_generation_once_und
     # the same run as a dead driver left it, then resumed: reopened under this process, logged once
     trial = mc.get_run(run_id).data.tags[TRIAL_TAG]
     mc.set_tag(run_id, DRIVER_TAG, dead_driver())
+    mc.set_tag(run_id, ERROR_TAG, "RuntimeError: a failed try")
     mc.update_run(run_id, status="RUNNING")
     assert reap(store, experiment(store, "resumed")) == 1
     assert STOPPED_TAG in mc.get_run(run_id).data.tags
     _, _, again = run_logged(config, store, tmp_path / "out", "resumed", fer=fer, progress=False)
     back = mc.get_run(again)
     assert again == run_id and back.data.tags[TRIAL_TAG] == trial and back.info.status == "FINISHED"
-    assert back.data.tags[DRIVER_TAG] == driver_id() and STOPPED_TAG not in back.data.tags
+    assert back.data.tags[DRIVER_TAG] == driver_id() and not {STOPPED_TAG, ERROR_TAG} & set(back.data.tags)
     assert _gens(mc, run_id) == [0, 1, 2, 3, 4]
     assert len(mc.get_metric_history(run_id, "fer_score")) == 1
