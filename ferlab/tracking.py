@@ -501,18 +501,22 @@ class TrialLog:
         self._pending.append(stats)
 
     def flush(self) -> None:
-        """Send the queued generations as batches (``step`` = generation)."""
+        """Send the queued generations as batches (``step`` = generation), each generation whole in
+        one batch: a kill between two batches leaves no generation half logged, which the resumed
+        run (it knows a generation by its ``generation`` metric) would log again in part."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        metrics = [
-            Metric(k, float(v), now, int(s[GENERATION_KEY]))
-            for s in self._pending
-            for k, v in s.items()
-            if np.isfinite(float(v))
-        ]
-        for i in range(0, len(metrics), _BATCH):
-            self.client.log_batch(self.run_id, metrics=metrics[i : i + _BATCH])
+        batch: list = []
+        for s in self._pending:
+            step = int(s[GENERATION_KEY])
+            metrics = [Metric(k, float(v), now, step) for k, v in s.items() if np.isfinite(float(v))]
+            if batch and len(batch) + len(metrics) > _BATCH:
+                self.client.log_batch(self.run_id, metrics=batch)
+                batch = []
+            batch += metrics
+        if batch:
+            self.client.log_batch(self.run_id, metrics=batch)
         self.logged.update(int(s[GENERATION_KEY]) for s in self._pending)
         self._pending = []
 

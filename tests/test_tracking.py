@@ -346,3 +346,21 @@ def test_a_logged_run_resumed_past_its_last_flush_logs_every_generation_once_und
     assert back.data.tags[DRIVER_TAG] == driver_id() and not {STOPPED_TAG, ERROR_TAG} & set(back.data.tags)
     assert _gens(mc, run_id) == [0, 1, 2, 3, 4]
     assert len(mc.get_metric_history(run_id, "fer_score")) == 1
+
+
+def test_a_flush_never_splits_a_generation_across_batches(store, monkeypatch):
+    """Batches are not atomic together: a kill between two must not leave a generation half logged."""
+    import ferlab.tracking as tracking
+    from ferlab.tracking import TrialLog, experiment
+
+    monkeypatch.setattr(tracking, "_BATCH", 10)
+    log = TrialLog(store, experiment(store, "batches"), None, "t", "t", {}, {})
+    sent = []
+    real = log.client.log_batch
+    monkeypatch.setattr(log.client, "log_batch", lambda run_id, metrics: (sent.append(metrics), real(run_id, metrics)))
+    for g in range(5):
+        log.generation({"generation": g, **{f"k{i}": float(i) for i in range(6)}})  # 7 metrics a generation
+    log.flush()
+    steps = [sorted({m.step for m in batch}) for batch in sent]
+    assert steps == [[0], [1], [2], [3], [4]] and all(len(batch) == 7 for batch in sent)
+    assert _gens(log.client, log.run_id) == [0, 1, 2, 3, 4]
