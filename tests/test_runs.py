@@ -158,3 +158,26 @@ def test_absolute_specs_anchor_only_files_named_in_the_folder(tmp_path):
         "target": "picbreeder:skull",
         "arch": "gone.npz",
     }
+
+
+def test_a_png_target_is_resampled_onto_ferlabs_grid(tmp_path, picbreeder_dir):
+    """render.grid puts its end points on the picture's edges, so point i of 86 lies on pixel 3i of 256:
+    a ramp that is each pixel's own column comes back as exactly 3i inside (a BOX resize centres on
+    cells and sampled a zoomed picture); the skull's paper render at 64 is close to the net's own 64."""
+    from PIL import Image
+
+    from ferlab.cppn import load_net
+    from ferlab.render import render
+    from ferlab.search.targets import load_image
+
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (256, 1))
+    Image.fromarray(np.stack([ramp, ramp.T, ramp], -1)).save(tmp_path / "ramp.png")
+    out = load_image(tmp_path / "ramp.png", 86) * 255
+    inside = np.arange(1, 85)
+    np.testing.assert_allclose(out[40, inside, 0], 3 * inside, atol=1e-3)  # x: columns
+    np.testing.assert_allclose(out[inside, 40, 1], 3 * inside, atol=1e-3)  # y: rows
+    same = load_image(tmp_path / "ramp.png", 256) * 255
+    np.testing.assert_array_equal(same, np.stack([ramp, ramp.T, ramp], -1).astype(np.float32))
+    skull = load_net(picbreeder_dir / "nets" / "picbreeder_skull.npz")
+    target = load_image(picbreeder_dir / "renders" / "skull.png", 64)
+    assert float(np.mean((target - np.asarray(render(skull, 64).rgb)) ** 2)) < 0.002  # BOX: 0.0053

@@ -123,7 +123,8 @@ def load_target(spec: str, size: int, where: str = "target") -> np.ndarray:
 
 
 def load_image(path: Path, size: int, where: str = "target") -> np.ndarray:
-    """An image file as ``(size, size, 3)`` floats in [0, 1] (BOX-resized).
+    """An image file as ``(size, size, 3)`` floats in [0, 1], resampled onto ferlab's grid
+    (``grid_weights``): a picture ferlab painted at any size comes back as its painting at ``size``.
 
     Its header's pixel count is checked against ``limits.IMAGE_PIXELS`` before any
     pixel is decoded (a PNG of a few KB can declare 30000 x 30000 pixels).
@@ -136,8 +137,10 @@ def load_image(path: Path, size: int, where: str = "target") -> np.ndarray:
             with Image.open(path) as im:
                 width, height = im.size
                 limits.IMAGE_PIXELS.check(width * height, f"{where}: {path} ({width}x{height})", ConfigError)
-                im = im.convert("RGB").resize((size, size), Image.Resampling.BOX)
-                return np.asarray(im, dtype=np.float32) / 255.0
+                rgb = np.asarray(im.convert("RGB"))
+                rows, cols = grid_weights(height, size), grid_weights(width, size)
+                out = np.einsum("ih,hwc->iwc", rows, rgb, dtype=np.float32)
+                return np.einsum("jw,iwc->ijc", cols, out) / np.float32(255.0)
     except Image.DecompressionBombError:
         raise ConfigError(
             f"{where}: {path}: over the cap of {limits.IMAGE_PIXELS.value} pixels "
@@ -145,6 +148,24 @@ def load_image(path: Path, size: int, where: str = "target") -> np.ndarray:
         ) from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
         raise ConfigError(f"{where}: cannot read {path} as an image ({e})") from None
+
+
+def grid_weights(source: int, size: int) -> np.ndarray:
+    """``(size, source)`` weights that resample ``source`` pixels onto ``size`` points of ferlab's grid.
+
+    ``render.grid`` puts its first and last points on the picture's edges (-1 and 1), so a picture
+    painted with ``source`` pixels holds point i of ``size`` at its pixel i (source - 1) / (size - 1).
+    Each point averages the pixels under a window ``source / size`` pixels wide centred there (an
+    area average, as a BOX resize), clipped at the borders. A BOX resize centres its windows on
+    cells instead: 64 points from 256 pixels then sample a picture zoomed by 1.2% (the skull's own
+    painting against its paper render: MSE 0.0053, against 0.0012 on the grid). Same size: identity.
+    """
+    centres = np.arange(size) * ((source - 1) / (size - 1)) if size > 1 else np.zeros(1)
+    half = source / size / 2
+    left = np.arange(source) - 0.5
+    overlap = np.minimum(centres[:, None] + half, left[None] + 1) - np.maximum(centres[:, None] - half, left[None])
+    weights = np.clip(overlap, 0.0, None)
+    return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def mse(rgb, target):
