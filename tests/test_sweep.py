@@ -316,3 +316,32 @@ def test_toy_sweep_two_nodes_reads_back_fer_metrics_and_genomes(cluster, trackin
         assert "fer.best.fer_score" in r.data.metrics
         arts = {f.path for f in mc.list_artifacts(r.info.run_id, "nets/best")}
         assert {"nets/best/genome.json", "nets/best/net.npz", "nets/best/image.png", "nets/best/fer"} <= arts
+
+
+def test_a_reopened_phase_run_follows_the_new_study_run_under_its_new_driver(tmp_path):
+    """A killed study's phase run, reopened by the resumed study, becomes a child of the new study
+    run (not of the killed one) and is driven by this process (another's reap leaves it alone)."""
+    from ferlab.tracking import (
+        DRIVER_TAG,
+        PARENT_TAG,
+        STOPPED_TAG,
+        client,
+        default_store,
+        driver_id,
+        phase_tags,
+        reap,
+        start_sweep,
+    )
+    from ferlab.workers.sweep import TUNE_TAG, SweepSpec, _reopen_parent
+
+    store = default_store(tmp_path / "mlruns")
+    spec = SweepSpec(name="study-x")
+    exp, run_id = start_sweep(store, spec.name, {}, {**phase_tags("old-study", "sgd"), TUNE_TAG: "T"}, "sgd")
+    mc = client(store)
+    mc.set_tag(run_id, DRIVER_TAG, f"{socket.gethostname()}:999999999:1")  # a dead process on this host
+    assert reap(store, exp) == 1 and mc.get_run(run_id).info.status == "KILLED"
+    assert _reopen_parent(store, spec, "T", "sgd", phase_tags("new-study", "sgd")) == (exp, run_id)
+    back = mc.get_run(run_id)
+    assert back.info.status == "RUNNING" and back.data.tags[PARENT_TAG] == "new-study"
+    assert back.data.tags[DRIVER_TAG] == driver_id() and STOPPED_TAG not in back.data.tags
+    assert reap(store, exp) == 0

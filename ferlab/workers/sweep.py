@@ -437,9 +437,12 @@ def _group(config: dict, trials: dict[str, Trial]) -> str:
     return trials[config["run"]].group if "run" in config else ""
 
 
-def _reopen_parent(store: Store, spec: SweepSpec, path: str, run_name: str | None) -> tuple[str, str] | None:
+def _reopen_parent(
+    store: Store, spec: SweepSpec, path: str, run_name: str | None, tags: dict[str, str] | None = None
+) -> tuple[str, str] | None:
     """The MLflow parent run named ``run_name`` (any name if None) of the sweep whose Tune experiment
-    is ``path``, set RUNNING again."""
+    is ``path``, set RUNNING again under this process with ``tags`` (a resumed study's phase run
+    becomes a child of the new study run, not of the killed one)."""
     mc = client(store)
     exp = mc.get_experiment_by_name(spec.name)
     if exp is None:
@@ -449,6 +452,8 @@ def _reopen_parent(store: Store, spec: SweepSpec, path: str, run_name: str | Non
     ):
         if run.data.tags.get(TUNE_TAG) == path and run_name in (None, run.info.run_name):
             reopen(mc, run)  # driven by this process now
+            for key, value in (tags or {}).items():
+                mc.set_tag(run.info.run_id, key, value)
             return exp.experiment_id, run.info.run_id
     return None
 
@@ -474,7 +479,7 @@ def _tune(
     crashed = True
     try:
         for key, group in groups.items():
-            reopened = _reopen_parent(store, spec, path, group.run_name) if restore else None
+            reopened = _reopen_parent(store, spec, path, group.run_name, group.tags) if restore else None
             if reopened is not None:
                 experiment_id, parents[key] = reopened
             else:  # a new sweep, or a restored one whose parent run is not in this store (its trials get new runs)
