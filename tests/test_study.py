@@ -526,3 +526,23 @@ def test_study_code_reaches_mlflow_and_the_regimes_only_through_tracking_and_the
             )
             for name in names:
                 assert not name.startswith(("mlflow", "ferlab.search")), f"{path.name} imports {name}"
+
+
+def test_a_phase_draws_its_targets_from_the_scored_nets_found_before(tmp_path):
+    """A dead discoverer net (no FER score: a blank, often) is no target: its reproducers' low scores
+    would read as clean representations of nothing."""
+    from ferlab.study.run import discovered_id, phase_targets
+    from ferlab.tracking import FinishedRun
+
+    found = Phase("disc", {"regime": "novelty", "resolution": 16})
+    copy = Phase("copy", {"regime": "sgd", "resolution": 16}, targets=["phase:disc"])
+    study = Study(name="s", phases=[found, copy])
+    [entry] = expand(found, [])
+    nets = {"archive_000": {"fer_score": 0.3}, "archive_001": {"dead": 1.0}, "archive_002": {"fer_score": 0.2}}
+    runs = {entry.key: FinishedRun("r1", {}, {}, nets)}
+    for net in ("archive_000", "archive_002"):  # already downloaded: no store needed
+        path = tmp_path / "targets" / (discovered_id(entry, net).replace("/", "_") + ".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    targets = phase_targets(study, copy, [entry], runs, None, tmp_path)
+    assert [t.image for t in targets] == [discovered_id(entry, "archive_000"), discovered_id(entry, "archive_002")]

@@ -216,13 +216,20 @@ def phase_targets(
     study: Study, phase: Phase, earlier: list[RunEntry], runs: dict[str, FinishedRun], store, out: Path
 ) -> list[Target]:
     """A phase's targets: static ones, plus a sample of the images that named earlier phases found
-    (in ``runs``, the study's finished runs), their nets downloaded under ``out/targets``."""
+    (in ``runs``, the study's finished runs), their nets downloaded under ``out/targets``. Only scored
+    nets are drawn: a dead one (no weight moves its picture, often a blank) has no score to compare
+    with, and its reproducers would paint a blank whose low score is no sign of a clean representation."""
     from ferlab.tracking import download_net
 
     targets = static_targets(study, phase)
     if not phase.sources:
         return targets
-    rows = network_rows([e for e in earlier if e.phase.name in phase.sources], runs)
+    scored = study.analysis.metrics[0]
+    rows = [
+        r
+        for r in network_rows([e for e in earlier if e.phase.name in phase.sources], runs)
+        if np.isfinite(r.get(scored, np.nan))
+    ]
     rows.sort(key=lambda r: r["image"])
     if phase.sample is not None and len(rows) > phase.sample:
         rng = np.random.default_rng(study.seed)
