@@ -160,7 +160,7 @@ def test_a_net_without_its_own_loss_does_not_take_its_runs():
     assert counts[["attempted", "scored", "passed"]].values.tolist() == [[2, 2, 1]]
 
 
-def test_a_failed_run_of_seeds_side_by_side_loses_every_seed():
+def test_a_failed_run_loses_every_net_it_was_to_score():
     from ferlab.report import LOST
     from ferlab.study.run import network_rows
 
@@ -168,6 +168,9 @@ def test_a_failed_run_of_seeds_side_by_side_loses_every_seed():
     [entry] = expand(phase, [Target("t.npz", "skull")])
     rows = network_rows([entry], {}, lost=True)
     assert [(r["net"], r["seed"]) for r in rows] == [(LOST, 0), (LOST, 1), (LOST, 2)]
+    archive = Phase("ns", {"regime": "novelty", "resolution": 16}, seeds=2, keep=4)  # 4 archive nets a run
+    rows = network_rows(expand(archive, []), {}, lost=True)
+    assert [(r["net"], r["seed"]) for r in rows] == [(LOST, 0)] * 4 + [(LOST, 1)] * 4
 
 
 def test_relabel_arch_keeps_shape():

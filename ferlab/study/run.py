@@ -31,8 +31,8 @@ def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bo
     metrics. A row's ``loss`` is only ever its net's own: the run's (its best net's) is left out, so a
     net that logged no loss of its own (a MAP-Elites elite, a diverged seed) has none and cannot pass a
     fit gate on its best sibling's. With ``lost``, an entry without a finished run (it failed) still
-    gives a row, ``net`` ``(lost)`` and no metrics, for every net it was to train (``seeds`` when one
-    run trains them side by side), so reports count what was asked for."""
+    gives a row, ``net`` ``(lost)`` and no metrics, for every net it was to score (``asked``), so
+    reports count what was asked for."""
     rows = []
     for entry in entries:
         place = {
@@ -47,14 +47,23 @@ def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bo
         run = runs.get(entry.key)
         if run is None:
             if lost:
-                seeds = range(entry.phase.seeds) if entry.phase.seed_key != "seed" else [place["seed"]]
-                rows += [{**place, "seed": s, "run_id": "", "net": LOST, "image": entry.image or ""} for s in seeds]
+                lost_row = {**place, "run_id": "", "net": LOST, "image": entry.image or ""}
+                rows += [{**lost_row, "seed": s} for s in asked(entry)]
             continue
         base = {**place, "run_id": run.run_id, **{k: v for k, v in run.stats.items() if k != "loss"}}
         for net, metrics in run.nets.items():
             image = entry.image or discovered_id(entry, net)
             rows.append({**base, "net": net, "image": image, **metrics})
     return rows
+
+
+def asked(entry: RunEntry) -> list[int]:
+    """The seed of each final net a run was asked to score: its seeds when it trains them side by
+    side, else its own seed; ``keep`` of them where the phase keeps that many (a discoverer's archive)."""
+    phase, seed = entry.phase, entry.config.get("seed", 0)
+    if phase.seed_key != "seed":
+        return list(range(min(phase.seeds, phase.keep or phase.seeds)))
+    return [seed] * (phase.keep or 1)
 
 
 def discovered_id(entry: RunEntry, net: str) -> str:
