@@ -39,12 +39,19 @@ def _diverged() -> DenseNet:
     return DenseNet(net.arch, (net.kernels[0].at[0, 0].set(jnp.nan), *net.kernels[1:]))
 
 
+def _one_colour() -> DenseNet:
+    """No x, y or d weight: every map is constant, yet its bias weights move the (flat) picture."""
+    net = init_net(ARCH, jax.random.PRNGKey(0))
+    return DenseNet(net.arch, (net.kernels[0].at[:3].set(0.0), *net.kernels[1:]))
+
+
 @pytest.mark.parametrize(
     "make, reason",
     [
         (_all_zero, "no non-zero weights"),
         (_cut_output, "no weight moves the picture"),
         (_diverged, "weights are not finite"),
+        (_one_colour, "every feature map is constant"),
     ],
 )
 def test_dead_net_analysis_has_status_reason_and_no_scores(make, reason):
@@ -109,8 +116,9 @@ def test_nets_measured_together_get_their_own_numbers_and_a_dead_one_its_reason(
     monkeypatch.setattr(suite, "BATCH_PIXELS", 2 * SMALL.size**2)
     live = [init_net(ARCH, jax.random.PRNGKey(k)) for k in (1, 2)]
     other = init_net("2;sin:3,identity:1", jax.random.PRNGKey(3))
-    together = measure_many([live[0], _cut_output(), other, live[1]], SMALL)
+    together = measure_many([live[0], _cut_output(), other, live[1], _one_colour()], SMALL)
     assert isinstance(together[1], DeadNet) and "no weight moves the picture" in str(together[1])
+    assert isinstance(together[4], DeadNet) and "one colour" in str(together[4])  # it crashed the batch
     for net, result in zip([live[0], other, live[1]], [together[0], together[2], together[3]]):
         alone = measure_many([net], SMALL)[0]
         assert result.info == alone.info

@@ -106,11 +106,12 @@ Progress = Callable[[int, int, str], None]
 
 
 class DeadNet(FerlabError):
-    """A net whose picture no weight can move: a result of its own (``status: dead``), not a failure.
+    """A net with nothing to measure: a result of its own (``status: dead``), not a failure.
 
     A dead ReLU-like copy, a saturated or fully masked net, or one whose training diverged
-    (non-finite weights): nothing can be swept, so there is nothing to score; callers record the
-    reason instead of scores.
+    (non-finite weights): nothing can be swept, so there is nothing to score; or a net whose every
+    feature map is constant, which paints one colour: no part of a picture to represent. Callers
+    record the reason instead of scores.
     """
 
 
@@ -578,6 +579,9 @@ def _measure_group(
     )
     for i, setup in zip(live, setups):
         results[i] = setup
+        if setup.maps.shape[0] == 0:  # the maps metrics have no map to read, and the picture is flat
+            results[i] = DeadNet("every feature map is constant: the net paints one colour, nothing to measure")
+    live = alive()
     tracker.stage("features")(len(nets))
 
     def live_sweeps(dirs: dict, tick) -> dict[int, SweepSet]:
