@@ -463,3 +463,16 @@ def test_the_nets_host_work_on_threads_keeps_order_and_true_float32():
 
     got = _each(lambda x: (x, jax.config.jax_default_matmul_precision), range(5))
     assert got == [(x, "float32") for x in range(5)]
+
+
+def test_fracture_stays_in_0_1_and_knob_misalignment_reads_no_contrast_as_0():
+    """One region covering the picture, summed in another order than the total, gave fracture -6e-7;
+    then single and random unstructuredness both at float noise made knob_misalignment jump to 1."""
+    from ferlab.metrics.regions import largest_share
+    from ferlab.metrics.suite import knob_misalignment
+
+    energy = jax.random.uniform(jax.random.PRNGKey(0), (64, 16, 16), minval=0.5, maxval=1.0)
+    out = np.asarray(largest_share(energy, jnp.zeros((64, 16, 16), jnp.int32)))  # one region: all of it
+    assert out.min() >= 0.0 and out.max() <= 1e-6
+    assert knob_misalignment(1e-9, 1e-12) == 0.0 and knob_misalignment(0.0, 0.0) == 0.0
+    assert knob_misalignment(0.1, 0.4) == pytest.approx(0.25) and knob_misalignment(0.5, 0.4) == 1.0

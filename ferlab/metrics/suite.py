@@ -24,7 +24,7 @@ formula is documented where it is computed):
   mean of asymmetry and fracture at the calibrated step. Single weights of a
   factored net are knobs, far more structured than random mixtures of them
   (ratio well below 1); in a fractured net a weight is as unstructured as a
-  random direction (ratio near 1).
+  random direction (ratio near 1). 0 where U(random) is float noise (no contrast).
 - ``compressibility``: share of the architecture's weights that magnitude
   pruning must keep for 30 dB PSNR (``compress.keep_share``).
 
@@ -711,8 +711,18 @@ def _forms(means: dict, internal: float, change: str, fracture: str, spread: str
         "random_asymmetry_fixed": means["random_fixed"][change],
         "sweep_fracture": means["single"][fracture],
         "sweep_entanglement": means["single"][spread],
-        "knob_misalignment": float(np.clip(unstructured_single / max(unstructured_random, 1e-12), 0.0, 1.0)),
+        "knob_misalignment": knob_misalignment(unstructured_single, unstructured_random),
     }
+
+
+def knob_misalignment(single: float, random: float) -> float:
+    """``single / random`` (the unstructuredness of single weights' changes over random directions'),
+    clipped to [0, 1]; 0 where random directions change the picture in one clean piece too (random
+    at float noise, below ``1e-6``): no contrast to read, and the ratio of two noises flipped between 0
+    and 1 (a one-colour net gave 1, the most fractured value)."""
+    if random <= 1e-6:
+        return 0.0
+    return float(np.clip(single / random, 0.0, 1.0))
 
 
 @full_float32()
