@@ -476,3 +476,20 @@ def test_fracture_stays_in_0_1_and_knob_misalignment_reads_no_contrast_as_0():
     assert out.min() >= 0.0 and out.max() <= 1e-6
     assert knob_misalignment(1e-9, 1e-12) == 0.0 and knob_misalignment(0.0, 0.0) == 0.0
     assert knob_misalignment(0.1, 0.4) == pytest.approx(0.25) and knob_misalignment(0.5, 0.4) == 1.0
+
+
+def test_a_dense_nets_weight_fingerprints_follow_its_units_when_they_are_shuffled(picbreeder_dir):
+    """The fingerprints pick the swept weights and draw the random directions: permuting a layer's
+    units must permute them with the weights, bit for bit. The sparse skull's sums are exact in any
+    order; an SGD net's dense float32 sums were not (176 of 5,478 changed, and with them the scores)."""
+    from ferlab.metrics.sweeps import weight_fingerprints
+
+    for name in ("sgd_skull", "sgd_butterfly"):
+        net = _net(picbreeder_dir, name)
+        flat = np.asarray(net.flat())
+        moved = _permute_units(net, jax.random.PRNGKey(3))
+        moved_flat = np.asarray(moved.flat())
+        # each weight's new place, found by its value (an SGD net's weights are distinct floats)
+        assert np.unique(flat).size == flat.size
+        where = np.argsort(moved_flat)[np.searchsorted(np.sort(moved_flat), flat)]
+        np.testing.assert_array_equal(weight_fingerprints(moved)[where], weight_fingerprints(net))
