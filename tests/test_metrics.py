@@ -493,3 +493,19 @@ def test_a_dense_nets_weight_fingerprints_follow_its_units_when_they_are_shuffle
         assert np.unique(flat).size == flat.size
         where = np.argsort(moved_flat)[np.searchsorted(np.sort(moved_flat), flat)]
         np.testing.assert_array_equal(weight_fingerprints(moved)[where], weight_fingerprints(net))
+
+
+@pytest.mark.parametrize("size", [12, 20, 100])
+def test_the_parts_grid_covers_the_whole_picture_mirror_for_mirror(size):
+    """A change confined to the right margin is seen whole (a 12-pixel picture's grid of 8 whole
+    cells left out its last 4 columns: spread read 0 with no energy seen), and a mirror-symmetric
+    change gives mirror-symmetric cells."""
+    from ferlab.metrics.regions import part_energies
+
+    margin = np.zeros((size, size), np.float32)
+    margin[:, -2:] = 1.0
+    assert float(part_energies(jnp.asarray(margin), 8, None).sum()) == pytest.approx(margin.sum(), rel=1e-6)
+    e = np.asarray(jax.random.uniform(jax.random.PRNGKey(size), (size, size)))
+    cells = np.asarray(part_energies(jnp.asarray(e + e[:, ::-1]), 8, None)).reshape(8, 8)
+    np.testing.assert_allclose(cells, cells[:, ::-1], rtol=1e-5)
+    assert float(cells.sum()) == pytest.approx(float((e + e[:, ::-1]).sum()), rel=1e-5)
