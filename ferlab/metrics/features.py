@@ -28,7 +28,7 @@ def distinct_maps(features: jnp.ndarray, const_tol: float, dup_cos: float) -> np
     feats = np.asarray(features)
     maps = feats.reshape(-1, *feats.shape[2:])
     maps = maps[maps.std(axis=(1, 2)) > const_tol]
-    flat = maps.reshape(maps.shape[0], maps[0].size if len(maps) else 0)  # none: every map constant
+    flat = maps.reshape(maps.shape[0], int(np.prod(maps.shape[1:])))  # -1 fails on zero maps (all constant)
     unit = flat / (np.linalg.norm(flat, axis=1, keepdims=True) + EPS)
     dup = np.any(np.tril(np.abs(unit @ unit.T) > dup_cos, k=-1), axis=1)
     return maps[~dup]
