@@ -270,13 +270,12 @@ def cmd_ui(args) -> int:
     import signal
     import subprocess
 
+    from ferlab.files import check_writable_folder
     from ferlab.tracking import TrackingError, server_command, wait_healthy
-
-    from ferlab.files import check_folder
 
     _check_port_free(UI_HOST, args.port)
     folder = Path(args.store).resolve()
-    check_folder(folder, "--store")
+    check_writable_folder(folder, "--store")
     url = f"http://{UI_HOST}:{args.port}"
     command = server_command(folder, args.port, UI_HOST)
     log_path = folder / "ui.log"

@@ -89,13 +89,13 @@ def claim_folder(out: str | Path, marker: str, text: str) -> Iterator[Path]:
         os.close(fd)
 
 
-def check_folder(path: str | Path, what: str) -> None:
+def check_writable_folder(path: str | Path, what: str) -> None:
     """Refuse (ConfigError), writing nothing, a ``path`` that cannot be or become a folder this
     process writes in: a file, or below a file or a folder it cannot write."""
-    path = Path(path).absolute()
+    path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {str(path)!r} is a file, not a folder")
-    have = path
+    have = path.absolute()
     while not have.exists():
         have = have.parent
     if not have.is_dir():
@@ -105,10 +105,10 @@ def check_folder(path: str | Path, what: str) -> None:
 
 
 def check_claim(out: Path, marker: str, text: str) -> None:
-    """Refuse ``out`` (ConfigError) if it is a file or ``out/marker`` holds something other
-    than ``text``; reads only, writes nothing."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} is a file, not a folder")
+    """Refuse ``out`` (ConfigError) if it cannot be a folder this process writes in
+    (``check_writable_folder``) or ``out/marker`` holds something other than ``text``; reads only,
+    writes nothing."""
+    check_writable_folder(out, "--out")
     previous = out / marker
     try:
         same = not previous.is_file() or previous.read_text(encoding="utf-8") == text

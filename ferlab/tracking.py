@@ -280,10 +280,10 @@ def check_store(store: Store, timeout: float = 5.0) -> None:
             path = store.uri[len("sqlite:///") :] if store.uri.startswith("sqlite:///") else ""
             if not path or path == ":memory:":
                 raise TrackingError(f"tracking URI {store.uri!r} names no file (an in-memory store loses every run)")
-            from ferlab.files import check_folder
+            from ferlab.files import check_writable_folder
 
             try:
-                check_folder(Path(path).parent, f"the folder of {store.uri}:")
+                check_writable_folder(Path(path).parent, f"the folder of {store.uri}:")
             except FerlabError as e:
                 raise TrackingError(str(e)) from None
         return

@@ -106,13 +106,13 @@ def run_study(
     before the driver died, the rest run as a new sweep: their finished runs are reused as always,
     but their unfinished trials start again from generation 0, not from Tune's checkpoints.
     """
-    from ferlab.files import check_folder
+    from ferlab.files import check_writable_folder
     from ferlab.tracking import check_store
     from ferlab.workers.cluster import ray_session
     from ferlab.workers.plan import check_run
 
     check_store(store)
-    check_folder(out_dir, "the study's output folder")
+    check_writable_folder(out_dir, "the study's output folder")
     if address and not store.is_server:
         raise ConfigError("a study on a cluster needs --tracking-uri http://<head>:<port>")
     check = check_run if planner is None else (lambda config: None)
