@@ -212,12 +212,16 @@ def reap(store: Store, experiment_id: str) -> int:
     return len(dead)
 
 
-def reopen(mc, run, driver: str | None = None) -> None:
-    """Set a run (an MLflow ``Run``) RUNNING again under ``driver`` (this process if None): the
-    dead driver's tag would let ``reap`` in any other process mark it KILLED while it runs, and
-    its ``stopped`` note and a failed try's error no longer hold (a new failure sets its own)."""
+def reopen(mc, run, driver: str | None = None, tags: dict[str, str] | None = None) -> None:
+    """Set a run (an MLflow ``Run``) RUNNING again under ``driver`` (this process if None), with
+    ``tags`` added: the dead driver's tag would let ``reap`` in any other process mark it KILLED
+    while it runs, and its ``stopped`` note and a failed try's error no longer hold (a new failure
+    sets its own)."""
+    from mlflow.entities import RunTag
+
     mc.update_run(run.info.run_id, status="RUNNING")
-    mc.set_tag(run.info.run_id, DRIVER_TAG, driver or driver_id())
+    new = {**(tags or {}), DRIVER_TAG: driver or driver_id()}
+    mc.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in new.items()])
     for tag in (STOPPED_TAG, ERROR_TAG):
         if tag in run.data.tags:
             mc.delete_tag(run.info.run_id, tag)

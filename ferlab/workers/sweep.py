@@ -451,9 +451,7 @@ def _reopen_parent(
         [exp.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'sweep'", order_by=["attributes.start_time DESC"]
     ):
         if run.data.tags.get(TUNE_TAG) == path and run_name in (None, run.info.run_name):
-            reopen(mc, run)  # driven by this process now
-            for key, value in (tags or {}).items():
-                mc.set_tag(run.info.run_id, key, value)
+            reopen(mc, run, tags=tags)  # driven by this process now
             return exp.experiment_id, run.info.run_id
     return None
 
