@@ -203,6 +203,12 @@ def uncompared(table: pd.DataFrame, analysis: ReportSpec) -> str:
     return f"Not compared here (one side has no scored net, or no image both painted): {', '.join(missing)}."
 
 
+def _compared_lines(table: pd.DataFrame, analysis: ReportSpec) -> list[str]:
+    """Markdown lines of a comparisons table (if it has rows), then its ``uncompared`` sentence (if any)."""
+    note = uncompared(table, analysis)
+    return ([markdown_table(format_comparisons(table)), ""] if not table.empty else []) + ([note, ""] if note else [])
+
+
 def matched(df: pd.DataFrame, comparison: Comparison, column: str, analysis: ReportSpec) -> pd.DataFrame:
     """The rows of both groups whose ``column`` lies in the range both groups reach, per image
     (``pair_on``; over all rows when unpaired). Rows without a value are dropped."""
@@ -297,7 +303,7 @@ def gate_counts(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     finals = split_rungs(df)[0]
     rows = []
     for name, part in finals.groupby(analysis.group, sort=True):
-        scored = pd.to_numeric(part[metric], errors="coerce").notna() if metric in part else part.index == -1
+        scored = _finite(part, metric)
         with_loss = _has_loss(part, column)
         loss = pd.to_numeric(part[column], errors="coerce") if column in part else None
         fit = (loss <= analysis.fit_gate) if with_loss.any() else pd.Series(True, index=part.index)
@@ -471,9 +477,7 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
     ]
     at_gate = comparisons(gated, analysis)
     if analysis.comparisons:
-        lines += [f"### Comparisons at the fit gate (MSE <= {gate})", ""]
-        lines += [markdown_table(format_comparisons(at_gate)), ""] if not at_gate.empty else []
-        lines += [uncompared(at_gate, analysis), ""] if uncompared(at_gate, analysis) else []
+        lines += [f"### Comparisons at the fit gate (MSE <= {gate})", "", *_compared_lines(at_gate, analysis)]
     files = [
         write_text(folder / "summary_at_fit.csv", matched_summary.to_csv(index=False)),
         write_text(folder / "summary_unmatched.csv", unmatched_summary.to_csv(index=False)),
@@ -786,8 +790,7 @@ def write_report(
             "large p.",
             "",
         ]
-        lines += [markdown_table(format_comparisons(table)), ""] if not table.empty else []
-        lines += [uncompared(table, analysis), ""] if uncompared(table, analysis) else []
+        lines += _compared_lines(table, analysis)
     fit_rows = table[table["metric"] == analysis.match_on] if not table.empty else table
     if at_fit.empty and not fit_rows.empty:
         pairs = ", ".join(f"{r.a} vs {r.b}" for r in fit_rows.itertuples())
