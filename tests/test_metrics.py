@@ -160,6 +160,17 @@ def test_human_labels_agree_with_effects(picbreeder_dir, genome):
     assert result["same_pairs"] > 100 and result["features"] >= 10
 
 
+def test_a_frame_that_only_render_noise_changes_weighs_next_to_nothing():
+    """A frame's change is shared out over its pixels; one that changes no pixel visibly (render
+    noise, ~6e-8 a pixel) must not weigh as much as one that moves a feature."""
+    noise = jnp.full((16, 16), 6e-8)
+    feature = jnp.zeros((16, 16)).at[4:8, 4:8].set(0.5)
+    assert float(jnp.sum(labels.frame_shares(noise))) < 1e-3  # was a whole frame (1)
+    assert float(jnp.sum(labels.frame_shares(feature))) == pytest.approx(1.0)
+    faint = jnp.zeros((16, 16)).at[0, 0].set(0.05)  # half a visible pixel's worth: half a frame
+    assert float(jnp.sum(labels.frame_shares(faint))) == pytest.approx(0.5)
+
+
 def test_feature_labels_merge_variants_and_drop_non_features():
     assert labels.feature_label("Mouth open close:=4") == "Mouth open close"
     assert labels.feature_label("Wings and body: of interest") == "Wings and body"

@@ -19,7 +19,8 @@ values of its bookend range, so the sweep renders the net at K values evenly
 spaced over that range and reads *where* the picture changes: c_k(p), the
 colour change of pixel p in frame k against the net's own picture. Two maps
 summarise the sweep, each weighing every frame alike: the frames' shares of
-their total change, sum_k c_k / sum_p c_k, and the share of frames in which a
+their total change, sum_k c_k / max(sum_p c_k, VISIBLE) (a frame that changes less than one
+pixel visibly weighs less than a whole one), and the share of frames in which a
 pixel visibly changes, mean_k [c_k > VISIBLE] (RGB distance 0.1: a person sees
 a faint change in one part as clearly as a large one elsewhere); both are
 average-pooled 2x2 (a feature drawn one pixel over is the same feature). Each
@@ -111,7 +112,7 @@ def _effects(net: DenseNet, index: jax.Array, steps: jax.Array, size: int):
 
     def frame(rgb):
         change = jnp.sqrt(jnp.sum(jnp.square(rgb - base), axis=-1))
-        return pool(change / (jnp.sum(change) + EPS)), pool((change > VISIBLE).astype(jnp.float32))
+        return pool(frame_shares(change)), pool((change > VISIBLE).astype(jnp.float32))
 
     def link(i, ts):
         moved = jax.vmap(lambda t: flat.at[i].add(t))(ts)
@@ -119,6 +120,13 @@ def _effects(net: DenseNet, index: jax.Array, steps: jax.Array, size: int):
         return shares.sum(0), visible.mean(0)
 
     return jax.lax.map(lambda a: link(*a), (index, steps))
+
+
+def frame_shares(change: jax.Array) -> jax.Array:
+    """A frame's change map as shares of its total change, the total taken as at least VISIBLE
+    (one visibly changed pixel): a frame that only render noise changes (about 6e-8 a pixel)
+    would otherwise weigh as much as one that moves a feature."""
+    return change / jnp.maximum(jnp.sum(change), VISIBLE)
 
 
 def _centred_cosine(x: np.ndarray) -> np.ndarray:
