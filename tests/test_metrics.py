@@ -506,6 +506,43 @@ def test_a_dense_nets_weight_fingerprints_follow_its_units_when_they_are_shuffle
         np.testing.assert_array_equal(weight_fingerprints(moved)[where], weight_fingerprints(net))
 
 
+def test_a_picbreeder_nets_weights_each_get_their_own_fingerprint_and_keep_it_when_shuffled(picbreeder_dir):
+    """Cache hops share a layer, a weight of 1 and their units' total weights, so fingerprints made
+    of those tied 405 of Moonlight's 691 live weights and the swept subset followed storage order.
+    Named by what they carry and where it goes, every live weight is told apart, a unit shuffle
+    moves each fingerprint with its weight, and the same weights are swept."""
+    from ferlab.metrics.sweeps import weight_fingerprints, weight_subset
+    from ferlab.search.targets import load_source
+
+    net = load_source(str(picbreeder_dir / "genomes" / "cppnx" / "409_Moonlight.xml"), "test")[0]
+    flat = np.asarray(net.flat())
+    live = np.flatnonzero(flat)
+    prints = weight_fingerprints(net)
+    assert np.unique(prints[live]).size == live.size
+    # each weight's new place, found by marking every weight with its own index
+    marks = net.with_flat(jnp.arange(1, flat.size + 1, dtype=jnp.float32))
+    key = jax.random.PRNGKey(3)
+    where = np.asarray(_permute_units(marks, key).flat()).astype(np.int64) - 1
+    moved = _permute_units(net, key)
+    moved_prints = np.empty_like(prints)
+    moved_prints[where] = weight_fingerprints(moved)
+    np.testing.assert_array_equal(moved_prints, prints)
+    moved_live = np.flatnonzero(np.asarray(moved.flat()))
+    picked = np.sort(where[weight_subset(0, weight_fingerprints(moved), moved_live, 64)])
+    np.testing.assert_array_equal(picked, weight_subset(0, prints, live, 64))
+
+
+def test_splitting_a_cache_chain_keeps_every_other_weights_fingerprint(picbreeder_dir):
+    """Twin units share their names, so only the weights the split adds or halves are renamed."""
+    from ferlab.metrics.sweeps import weight_fingerprints
+
+    net = _net(picbreeder_dir, "picbreeder_skull")
+    split = _split_cache_chain(net)
+    before, after = np.asarray(net.flat()), np.asarray(split.flat())
+    same = (before == after) & (before != 0)
+    np.testing.assert_array_equal(weight_fingerprints(split)[same], weight_fingerprints(net)[same])
+
+
 @pytest.mark.parametrize("size", [12, 20, 100])
 def test_the_parts_grid_covers_the_whole_picture_mirror_for_mirror(size):
     """A change confined to the right margin is seen whole (a 12-pixel picture's grid of 8 whole
