@@ -10,6 +10,10 @@ gradient is left, see ``ferlab.search.sgd``),
 to the Picbreeder net's own picture for a fixed ``--max-steps`` (20,000), as the paper
 trains its copies for a fixed 100,000 steps rather than stopping at a fit; every copy must
 render within ``--mse`` (0.005) of the picture by then, and the table prints each copy's MSE.
+A copy whose training diverges (on 409_Moonlight's 33 layers, mostly linear cache units, the
+activations can grow about 2x a layer until the gradient overflows) is counted as lost, and up to
+``--retries`` (2) batches of fresh seeds train one copy for each lost one; the table's ``copies``,
+``dead`` and ``scored`` columns count every copy tried.
 ``--stop-at-mse`` stops instead as soon as every seed is within ``--mse`` (the protocol of
 stops 21-31: copies just fitted, still smooth). The copies are the seeds' final
 nets only (the regime's loss-rung snapshots, ``rung_*``, are not copies). The copies are cached under ``--cache``
@@ -37,7 +41,7 @@ import numpy as np
 
 from ferlab.cppn import load_net
 from ferlab.errors import NetError
-from ferlab.files import write_net
+from ferlab.files import write_net, write_text
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "picbreeder"
@@ -74,16 +78,59 @@ def train_copies(
     seed: int = 0,
     straight_through: bool = True,
     stop_at_mse: bool = False,
+    retries: int = 0,
 ) -> dict:
-    """Train (or read from ``cache``) ``seeds`` SGD copies of ``source``; returns their record."""
-    from ferlab.search.runs import load_run_config, make_search
+    """Train (or read from ``cache``) ``seeds`` SGD copies of ``source``; returns their record.
 
+    A copy whose training diverged (non-finite loss) is kept as lost, and up to ``retries`` more
+    batches of fresh seeds (the run seed ``seed + b``) train one copy for each lost one, so that
+    ``seeds`` copies can be scored: the record keeps every copy tried, lost ones included."""
     folder = cache / name
     record_path = folder / "record.json"
+    recipe = dict(
+        size=size, mse=mse, max_steps=max_steps, chunk=chunk, straight_through=straight_through, stop_at_mse=stop_at_mse
+    )
+    record = None
     if record_path.is_file():
         record = seeds_only(json.loads(record_path.read_text()))
-        if record.get("straight_through", False) == straight_through and record.get("stop_at_mse", True) == stop_at_mse:
-            return record  # caches written before the fixed budget stopped at the MSE
+        if record.get("straight_through", False) != straight_through or record.get("stop_at_mse", True) != stop_at_mse:
+            record = None  # caches written before the fixed budget stopped at the MSE
+    if record is None:
+        record = {"genome": name, "seed": seed, "straight_through": straight_through, "stop_at_mse": stop_at_mse}
+        record |= train_batch(source, folder, "", seeds, seed, **recipe)
+        record["retries"] = 0
+        write_text(record_path, json.dumps(record, indent=2) + "\n")
+    while record.get("retries", 0) < retries and (lost := seeds - sum(np.isfinite(m) for m in record["mse"])) > 0:
+        batch = record.get("retries", 0) + 1
+        more = train_batch(source, folder, f"_retry{batch}", lost, record["seed"] + batch, **recipe)
+        record |= {
+            "seeds": record["seeds"] + more["seeds"],
+            "mse": record["mse"] + more["mse"],
+            "seconds": record["seconds"] + more["seconds"],
+            "retries": batch,
+        }
+        write_text(record_path, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def train_batch(
+    source: Path,
+    folder: Path,
+    suffix: str,
+    seeds: int,
+    seed: int,
+    *,
+    size: int,
+    mse: float,
+    max_steps: int,
+    chunk: int,
+    straight_through: bool,
+    stop_at_mse: bool,
+) -> dict:
+    """One batch of ``seeds`` copies trained side by side from run seed ``seed``, written to
+    ``folder`` as ``seed_<k><suffix>.npz``: their names, steps, final MSEs and seconds."""
+    from ferlab.search.runs import load_run_config, make_search
+
     config = load_run_config(
         {
             "regime": "sgd",
@@ -115,19 +162,8 @@ def train_copies(
         if stop_at_mse and max(losses) <= mse:  # the final nets' own pictures, not the step's pre-update loss
             break
     for k in names:
-        write_net(folder / f"{k}.npz", result.nets[k])
-    record = {
-        "genome": name,
-        "seed": seed,
-        "straight_through": straight_through,
-        "stop_at_mse": stop_at_mse,
-        "steps": steps,
-        "mse": losses,
-        "seconds": time.perf_counter() - start,
-        "seeds": names,
-    }
-    record_path.write_text(json.dumps(record, indent=2) + "\n")
-    return record
+        write_net(folder / f"{k}{suffix}.npz", result.nets[k])
+    return {"steps": steps, "mse": losses, "seconds": time.perf_counter() - start, "seeds": [k + suffix for k in names]}
 
 
 def seeds_only(record: dict) -> dict:
@@ -157,6 +193,9 @@ def main():
     parser.add_argument("--max-steps", type=int, default=20_000, help="the copies' training budget")
     parser.add_argument("--stop-at-mse", action="store_true", help="stop once every seed is within --mse")
     parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument(
+        "--retries", type=int, default=2, help="batches of fresh seeds that replace copies whose training diverged"
+    )
     parser.add_argument("--seed", type=int, default=0, help="first seed of the copies (for genomes not yet cached)")
     parser.add_argument("--only", default="", help="comma-separated genome names (default: all 10)")
     parser.add_argument("--train-only", action="store_true")
@@ -166,6 +205,8 @@ def main():
     args = parser.parse_args()
     if min(args.size, args.seeds, args.chunk) < 1 or args.max_steps < args.chunk or args.max_steps % args.chunk:
         parser.error("--size, --seeds and --chunk must be at least 1, --max-steps a positive multiple of --chunk")
+    if not 0 <= args.retries <= 10:
+        parser.error(f"--retries must be 0 to 10, got {args.retries}")
     if not 0 < args.mse < float("inf"):
         parser.error(f"--mse must be positive and finite, got {args.mse}")
     cache = Path(args.cache)
@@ -188,6 +229,7 @@ def main():
             seed=args.seed,
             straight_through=not args.plain_clips,
             stop_at_mse=args.stop_at_mse,
+            retries=args.retries,
         )
         r = records[name]
         print(
@@ -284,7 +326,7 @@ def report(names, table, records, cache, size, mse):
     saved = cache / "validation.json"  # rows of earlier runs (other genomes) are kept
     kept = [x for x in (json.loads(saved.read_text()) if saved.is_file() else []) if x["genome"] not in names]
     rows = sorted(kept + rows, key=lambda x: list(table).index(x["genome"]) if x["genome"] in table else len(table))
-    saved.write_text(json.dumps(rows, indent=2) + "\n")
+    write_text(saved, json.dumps(rows, indent=2) + "\n")
     if kept:
         print(f"\nevery genome in {saved} (earlier runs' rows kept):\n{HEADER}")
         print("\n".join(table_row(x) for x in rows))

@@ -85,3 +85,31 @@ def test_validation_copies_train_their_whole_budget_unless_told_to_stop_at_the_f
     assert early["steps"] == 10 and max(early["mse"]) <= 1.0  # within MSE 1 after the first chunk
     assert train(tmp_path / "early", stop_at_mse=True)["seconds"] == early["seconds"]  # read from the cache
     assert train(tmp_path / "early")["steps"] == 30  # the cache stopped at the fit: trained again
+
+
+def test_validation_replaces_a_diverged_copy_with_a_fresh_seed_and_keeps_it_counted(tmp_path, monkeypatch):
+    """A copy whose training diverged is kept (lost) and retrained from the next run seed, one copy
+    per lost one and at most ``retries`` batches; a rerun reads the cache and trains nothing."""
+    from helpers import bench_module
+
+    vm = bench_module("validate_metrics")
+    calls = []
+
+    def batch(source, folder, suffix, seeds, seed, **recipe):
+        calls.append((suffix, seeds, seed))
+        lost = {0: [0, 2], 1: [0]}.get(seed, [])  # seed 0 loses copies 0 and 2, seed 1 copy 0
+        mse = [float("nan") if k in lost else 0.001 for k in range(seeds)]
+        return {"steps": 30, "mse": mse, "seconds": 1.0, "seeds": [f"seed_{k}{suffix}" for k in range(seeds)]}
+
+    monkeypatch.setattr(vm, "train_batch", batch)
+    train = partial(
+        vm.train_copies, "g", tmp_path / "g.npz", tmp_path, size=8, seeds=3, mse=1.0, max_steps=30, chunk=10
+    )
+    record = train(retries=1)
+    assert calls == [("", 3, 0), ("_retry1", 2, 1)]
+    assert record["seeds"] == ["seed_0", "seed_1", "seed_2", "seed_0_retry1", "seed_1_retry1"]
+    assert sum(np.isfinite(record["mse"])) == 2 and record["retries"] == 1  # still one short, retries spent
+    record = train(retries=3)
+    assert calls[2:] == [("_retry2", 1, 2)] and sum(np.isfinite(record["mse"])) == 3
+    assert record["seeds"][-1] == "seed_0_retry2" and record["seconds"] == 3.0
+    assert train(retries=3) == record and len(calls) == 3  # from the cache
