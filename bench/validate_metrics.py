@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def train_copies(
         record |= train_batch(source, folder, "", seeds, seed, **recipe)
         record["retries"] = 0
         write_text(record_path, json.dumps(record, indent=2) + "\n")
-    while record.get("retries", 0) < retries and (lost := seeds - sum(np.isfinite(m) for m in record["mse"])) > 0:
+    while record.get("retries", 0) < retries and (lost := seeds - sum(map(math.isfinite, record["mse"]))) > 0:
         batch = record.get("retries", 0) + 1
         more = train_batch(source, folder, f"_retry{batch}", lost, record["seed"] + batch, **recipe)
         record |= {

@@ -96,6 +96,7 @@ def test_validation_replaces_a_diverged_copy_with_a_fresh_seed_and_keeps_it_coun
     calls = []
 
     def batch(source, folder, suffix, seeds, seed, **recipe):
+        assert type(seeds) is int and type(seed) is int  # what a run config accepts
         calls.append((suffix, seeds, seed))
         lost = {0: [0, 2], 1: [0]}.get(seed, [])  # seed 0 loses copies 0 and 2, seed 1 copy 0
         mse = [float("nan") if k in lost else 0.001 for k in range(seeds)]
