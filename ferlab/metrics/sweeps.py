@@ -223,11 +223,11 @@ def weight_fingerprints(net: DenseNet) -> np.ndarray:
     groups = _mix(np.repeat(np.arange(len(net.arch.groups), dtype=np.uint64), [c for _, c in net.arch.groups]))
     forward = [_mix(np.arange(kernels[0].shape[0], dtype=np.uint64) + np.uint64(_INPUT))]
     for k in kernels[:-1]:
-        forward.append(_mix(_targets_hash(forward[-1], k, weighted=True) ^ groups))
+        forward.append(_mix(_neighbours_hash(forward[-1], k, weighted=True) ^ groups))
     forward.append(_mix(np.arange(kernels[-1].shape[1], dtype=np.uint64) + np.uint64(_OUTPUT)))
     backward = [forward[-1]]
     for k in kernels[:0:-1]:
-        backward.insert(0, _mix(_targets_hash(backward[0], k.T, weighted=False) ^ groups ^ np.uint64(_BACKWARD)))
+        backward.insert(0, _mix(_neighbours_hash(backward[0], k.T, weighted=False) ^ groups ^ np.uint64(_BACKWARD)))
     backward.insert(0, forward[0])
     parts = []
     for layer, k in enumerate(kernels):
@@ -251,7 +251,7 @@ def _rounded_bits(x: np.ndarray) -> np.ndarray:
     return np.round(x.astype(np.float64).reshape(-1), 5).astype(np.float32).view(np.uint32).astype(np.uint64)
 
 
-def _targets_hash(names: np.ndarray, kernel: np.ndarray, weighted: bool) -> np.ndarray:
+def _neighbours_hash(names: np.ndarray, kernel: np.ndarray, weighted: bool) -> np.ndarray:
     """Per column of ``kernel`` (rows: units named ``names``), an order-free hash of the names it
     is connected to: with ``weighted``, of the (name, summed weight) pairs, the weights from rows
     of one name summed first (in float64, then rounded); else of the set of names. Pair hashes
