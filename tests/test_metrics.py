@@ -360,6 +360,15 @@ def test_a_call_of_sweeps_about_two_axes_reads_each_about_its_own():
         assert np.max(np.abs(all_x[name] - all_y[name])) > 1e-3  # the two axes read these changes differently
 
 
+def test_a_net_that_keeps_its_picture_with_no_weight_at_all_is_fully_compressible():
+    """A nearly black picture (brightness ~1e-3) is within 30 dB of black, what a net with every
+    weight pruned paints: the smallest k that keeps it is 0, not the 1 the search used to start at."""
+    net = init_net("2;sin:3,gaussian:3", jax.random.PRNGKey(0))
+    dim = DenseNet(net.arch, (*net.kernels[:-1], net.kernels[-1] * 1e-3))
+    assert compress.keep_share(dim, 16, 30.0, grid=8, chunk=4) == 0.0
+    assert compress.keep_share(net, 16, 30.0, grid=8, chunk=4) > 0.0
+
+
 def test_compressibility_of_stacked_nets_is_what_each_gets_alone():
     # A group's nets share each pruning round's calls; each net keeps its own share. Three nets of
     # one architecture, one of them sparse (its share is at most its few weights).

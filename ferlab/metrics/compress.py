@@ -5,7 +5,8 @@ whose picture still has PSNR >= ``psnr_db`` against the full net's (and does so
 for every larger k tried). The score is k / n_weights of the architecture, so
 a sparse Picbreeder net scores its few real links and a dense SGD net most of
 its kernels. All candidate k of a round render in batched chunks: a
-geometric grid first, then a linear grid between the last failing and first
+geometric grid first (and k = 0: a nearly black picture is kept with no weight
+at all, which scores 0), then a linear grid between the last failing and first
 passing k.
 """
 
@@ -73,14 +74,14 @@ def keep_shares(
     rank = _magnitude_rank(weights)  # once, for every candidate of both rounds
     stacked = by_slot(owners, bases)
     nnz = np.count_nonzero(weights[owners], axis=1)
-    lo, hi = np.zeros(len(bases), np.int64), nnz.astype(np.int64)  # k = hi passes (the full net); k = lo fails or is 0
+    lo, hi = np.full(len(bases), -1, np.int64), nnz.astype(np.int64)  # k = hi passes (the full net); k = lo fails
     for linear in (False, True):
         open_ = [i for i in range(len(bases)) if hi[i] - lo[i] > 1]
         if not open_:
             break
         ks = []
         for i in open_:
-            k = np.linspace(lo[i], hi[i], grid) if linear else np.geomspace(1, hi[i], grid)
+            k = np.linspace(lo[i], hi[i], grid) if linear else np.append(0, np.geomspace(1, hi[i], grid))
             ks.append(np.unique(np.clip(np.round(k), lo[i] + 1, hi[i]).astype(np.int64)))
         counts = [k.size for k in ks]
         stack_rows = np.asarray(owners, np.int32)[np.repeat(open_, counts)]
@@ -89,7 +90,7 @@ def keep_shares(
         for j, i in enumerate(open_):
             ok = psnr[bounds[j] : bounds[j + 1]] >= psnr_db
             failing = ks[j][~ok]
-            passing = ks[j][ok & (ks[j] > (failing.max() if failing.size else 0))]
+            passing = ks[j][ok & (ks[j] > (failing.max() if failing.size else -1))]
             hi[i] = int(passing.min()) if passing.size else hi[i]
             lo[i] = int(failing.max()) if failing.size and failing.max() < hi[i] else lo[i]
     return [float(h / nets.arch.n_weights) if n else 0.0 for h, n in zip(hi, nnz)]
