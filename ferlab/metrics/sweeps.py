@@ -225,10 +225,10 @@ def weight_fingerprints(net: DenseNet) -> np.ndarray:
     for k in kernels[:-1]:
         forward.append(_mix(_neighbours_hash(forward[-1], k, weighted=True) ^ groups))
     forward.append(_mix(np.arange(kernels[-1].shape[1], dtype=np.uint64) + np.uint64(_OUTPUT)))
-    backward = [forward[-1]]
+    backward = [forward[-1]]  # from the outputs back through the hidden layers; reversed below
     for k in kernels[:0:-1]:
-        backward.insert(0, _mix(_neighbours_hash(backward[0], k.T, weighted=False) ^ groups ^ np.uint64(_BACKWARD)))
-    backward.insert(0, forward[0])
+        backward.append(_mix(_neighbours_hash(backward[-1], k.T, weighted=False) ^ groups ^ np.uint64(_BACKWARD)))
+    backward = [forward[0], *reversed(backward)]
     parts = []
     for layer, k in enumerate(kernels):
         fields = [_rounded_bits(np.full(k.shape, layer, np.float32)), _rounded_bits(k)]
