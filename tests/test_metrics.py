@@ -506,13 +506,15 @@ def test_a_dense_nets_weight_fingerprints_follow_its_units_when_they_are_shuffle
 
     for name in ("sgd_skull", "sgd_butterfly"):
         net = _net(picbreeder_dir, name)
-        flat = np.asarray(net.flat())
-        moved = _permute_units(net, jax.random.PRNGKey(3))
-        moved_flat = np.asarray(moved.flat())
-        # each weight's new place, found by its value (an SGD net's weights are distinct floats)
-        assert np.unique(flat).size == flat.size
-        where = np.argsort(moved_flat)[np.searchsorted(np.sort(moved_flat), flat)]
-        np.testing.assert_array_equal(weight_fingerprints(moved)[where], weight_fingerprints(net))
+        moved, origin = _shuffled(net, jax.random.PRNGKey(3))
+        np.testing.assert_array_equal(weight_fingerprints(moved), weight_fingerprints(net)[origin])
+
+
+def _shuffled(net: DenseNet, key) -> tuple[DenseNet, np.ndarray]:
+    """``_permute_units(net, key)`` and, per flat weight of it, that weight's flat index in ``net``
+    (found by shuffling a net whose every weight is its own index alike)."""
+    marks = net.with_flat(jnp.arange(net.arch.n_weights, dtype=jnp.float32))
+    return _permute_units(net, key), np.asarray(_permute_units(marks, key).flat()).astype(np.int64)
 
 
 def test_a_picbreeder_nets_weights_each_get_their_own_fingerprint_and_keep_it_when_shuffled(picbreeder_dir):
@@ -528,16 +530,10 @@ def test_a_picbreeder_nets_weights_each_get_their_own_fingerprint_and_keep_it_wh
     live = np.flatnonzero(flat)
     prints = weight_fingerprints(net)
     assert np.unique(prints[live]).size == live.size
-    # each weight's new place, found by marking every weight with its own index
-    marks = net.with_flat(jnp.arange(1, flat.size + 1, dtype=jnp.float32))
-    key = jax.random.PRNGKey(3)
-    where = np.asarray(_permute_units(marks, key).flat()).astype(np.int64) - 1
-    moved = _permute_units(net, key)
-    moved_prints = np.empty_like(prints)
-    moved_prints[where] = weight_fingerprints(moved)
-    np.testing.assert_array_equal(moved_prints, prints)
+    moved, origin = _shuffled(net, jax.random.PRNGKey(3))
+    np.testing.assert_array_equal(weight_fingerprints(moved), prints[origin])
     moved_live = np.flatnonzero(np.asarray(moved.flat()))
-    picked = np.sort(where[weight_subset(0, weight_fingerprints(moved), moved_live, 64)])
+    picked = np.sort(origin[weight_subset(0, weight_fingerprints(moved), moved_live, 64)])
     np.testing.assert_array_equal(picked, weight_subset(0, prints, live, 64))
 
 
