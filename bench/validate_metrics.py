@@ -174,11 +174,13 @@ def seeds_only(record: dict) -> dict:
 
 
 def copies(cache: Path, name: str, record: dict):
-    """The cached copies; a copy whose weights are not finite (training diverged) is None."""
+    """The cached copies; a copy whose training diverged is None: its final MSE is not finite (what
+    ``train_copies`` replaces; weights can still be finite when only the picture overflowed), or its
+    weights are not."""
     out = []
-    for k in record["seeds"]:
+    for k, mse in zip(record["seeds"], record["mse"]):
         try:
-            out.append(load_net(cache / name / f"{k}.npz"))
+            out.append(load_net(cache / name / f"{k}.npz") if math.isfinite(mse) else None)
         except NetError:
             out.append(None)
     return out

@@ -114,3 +114,16 @@ def test_validation_replaces_a_diverged_copy_with_a_fresh_seed_and_keeps_it_coun
     assert calls[2:] == [("_retry2", 1, 2)] and sum(np.isfinite(record["mse"])) == 3
     assert record["seeds"][-1] == "seed_0_retry2" and record["seconds"] == 3.0
     assert train(retries=3) == record and len(calls) == 3  # from the cache
+
+
+def test_a_copy_whose_picture_diverged_is_lost_even_with_finite_weights(tmp_path):
+    """The report loses the copies ``train_copies`` replaces: a non-finite final MSE, whatever the
+    weights (a deep linear chain can overflow the picture before the weights go non-finite)."""
+    from ferlab.files import write_net
+    from helpers import bench_module
+
+    vm = bench_module("validate_metrics")
+    for k in ("seed_0", "seed_1"):
+        write_net(tmp_path / "g" / f"{k}.npz", init_net(ARCH, jax.random.PRNGKey(0)))
+    got = vm.copies(tmp_path, "g", {"seeds": ["seed_0", "seed_1"], "mse": [0.001, float("nan")]})
+    assert got[0] is not None and got[1] is None
