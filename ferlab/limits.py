@@ -1,8 +1,11 @@
-"""Size caps on what ferlab reads, checked before anything of that size is allocated.
+"""Size caps on what ferlab reads and what a config asks for, checked before anything of that size is allocated.
 
 A small file must not be able to ask for gigabytes: a net's architecture string,
 an ``.npz`` member's header, a genome's node list, a PNG header or a YAML alias
-can each claim a size that is far from what the file holds. Each such claim is
+can each claim a size that is far from what the file holds. Nor may one line of
+a config: a population, a run's length or a sweep's trial count is bounded too
+(a population of 10^9 would otherwise fail deep in XLA with an out-of-memory
+traceback, a sweep of 10^9 trials would fill the driver). Each such claim is
 checked against a cap here first. Every cap has a default that real inputs stay
 far below and an environment variable that sets it (a positive integer), e.g.
 ``FERLAB_MAX_WEIGHTS=100000000 ferlab render big.npz --out big.png``. A refusal
@@ -14,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ferlab.errors import FerlabError, LimitError
+from ferlab.errors import LimitError
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Cap:
             raise LimitError(f"{self.env} must be a positive integer, got {raw!r}")
         return value
 
-    def check(self, count: int, subject: str, error: type[FerlabError] = LimitError) -> int:
+    def check(self, count: int, subject: str, error: type[Exception] = LimitError) -> int:
         """Return ``count``, or raise ``error`` if it is over the cap (``subject`` names the input)."""
         cap = self.value
         if count > cap:
@@ -55,5 +58,22 @@ GENOME_LINKS = Cap("FERLAB_MAX_GENOME_LINKS", 1_000_000, "genome links")
 FILE_BYTES = Cap("FERLAB_MAX_FILE_BYTES", 16 << 20, "bytes of genome text (JSON or XML)")
 IMAGE_PIXELS = Cap("FERLAB_MAX_IMAGE_PIXELS", 4096 * 4096, "pixels")
 YAML_NODES = Cap("FERLAB_MAX_YAML_NODES", 100_000, "YAML values (aliases expanded)")
+POPULATION = Cap("FERLAB_MAX_POPULATION", 1 << 20, "nets evaluated side by side")
+GENERATIONS = Cap("FERLAB_MAX_GENERATIONS", 10_000_000, "generations")
+LOSS_HISTORY = Cap("FERLAB_MAX_LOSS_HISTORY", 1 << 28, "per-step losses kept (steps x seeds)")
+TRIALS = Cap("FERLAB_MAX_TRIALS", 10_000, "trials")
 
-ALL = (LAYERS, WIDTH, WEIGHTS, GENOME_NODES, GENOME_LINKS, FILE_BYTES, IMAGE_PIXELS, YAML_NODES)
+ALL = (
+    LAYERS,
+    WIDTH,
+    WEIGHTS,
+    GENOME_NODES,
+    GENOME_LINKS,
+    FILE_BYTES,
+    IMAGE_PIXELS,
+    YAML_NODES,
+    POPULATION,
+    GENERATIONS,
+    LOSS_HISTORY,
+    TRIALS,
+)

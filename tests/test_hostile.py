@@ -850,3 +850,125 @@ def test_a_yaml_value_its_constructor_refuses_is_one_line():
 
     with pytest.raises(ConfigError, match=r"^r.yaml: not valid YAML \(month must be in 1..12\)$"):
         parse_yaml("when: 2024-13-01", "r.yaml")
+
+
+# ---------------------------------------------------------- 9. what a config asks for
+@pytest.mark.parametrize(
+    "regime, settings, cap",
+    [
+        ("es", {"population_size": 1 << 30}, "FERLAB_MAX_POPULATION"),
+        ("sgd", {"seeds": 1 << 21, "steps": 1, "steps_per_generation": 1}, "FERLAB_MAX_POPULATION"),
+        ("sgd", {"steps": 10**12, "steps_per_generation": 10**6}, "FERLAB_MAX_LOSS_HISTORY"),
+        ("neat", {"population_size": 1 << 21}, "FERLAB_MAX_POPULATION"),
+        ("neat", {"generations": 10**9}, "FERLAB_MAX_GENERATIONS"),
+        ("neat", {"max_links": 10**9}, "FERLAB_MAX_GENOME_LINKS"),
+        ("novelty", {"meta_population": 1 << 12, "es": {"population_size": 1 << 10}}, "FERLAB_MAX_POPULATION"),
+        ("map_elites", {"batch_size": 1 << 21}, "FERLAB_MAX_POPULATION"),
+    ],
+)
+def test_a_run_asking_for_too_much_is_one_line_before_anything_is_built(tmp_path, capsys, regime, settings, cap):
+    """A slip of a few digits gets one line naming the cap (an XLA out-of-memory traceback before)."""
+    target = tmp_path / "t.png"
+    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**run_config(str(target)), "regime": regime, "settings": settings}))
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out)]) == 2
+    one_line_error(capsys.readouterr().err, "c.yaml: settings: ", f"raise it with {cap}=N")
+    assert not out.exists()
+
+
+def test_a_run_longer_than_the_generation_cap_is_refused_and_the_cap_can_be_raised(tmp_path, monkeypatch):
+    from ferlab.config import ConfigError
+    from ferlab.search.runs import load_run_config
+
+    target = tmp_path / "t.png"
+    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    data = run_config(str(target), regime="es", generations=20_000_000, settings={"population_size": 4})
+    with pytest.raises(ConfigError, match="generations: 20000000 generations, over the cap of 10000000"):
+        load_run_config(data)
+    monkeypatch.setenv("FERLAB_MAX_GENERATIONS", "20000000")
+    assert load_run_config(data).n_generations == 20_000_000
+    monkeypatch.setenv("FERLAB_MAX_POPULATION", "8")
+    with pytest.raises(ConfigError, match="population_size: 16 nets"):
+        load_run_config({**data, "settings": {"population_size": 16}})
+
+
+def test_every_cap_is_in_the_readme():
+    from ferlab import limits
+
+    readme = (REPO / "README.md").read_text()
+    rows = {line.split("`")[1] for line in readme.splitlines() if line.startswith("| `FERLAB_MAX_")}
+    assert rows == {cap.env for cap in limits.ALL}
+
+
+def _sgd_sweep(tmp_path: Path, **spec) -> Path:
+    target = tmp_path / "t.png"
+    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    base = {**run_config(str(target)), "settings": {"steps": 300, "steps_per_generation": 1}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "base": base, "metric": "loss", "mode": "min", **spec}))
+    return path
+
+
+def test_asha_runs_to_the_longest_run_of_the_sweep(tmp_path):
+    """ASHA stops a trial at max_t. Left unset, it was the base's ``generations`` or 100: an SGD sweep
+    (300 steps, one a generation, no ``generations`` key) had every trial cut at 100 of 300."""
+    from ferlab.workers.sweep import load_sweep
+
+    spec = load_sweep(_sgd_sweep(tmp_path, asha={"grace_period": 10}, grid={"settings.steps": [300, 500]}))
+    assert spec.asha.max_t == 500
+    spec = load_sweep(_sgd_sweep(tmp_path, asha={"grace_period": 10, "max_t": 50}))
+    assert spec.asha.max_t == 50  # a given horizon stays
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ({"asha": {"grace_period": 400}}, "asha.grace_period (400) exceeds the longest run (300)"),
+        ({"asha": {"grace_period": 20, "max_t": 10}}, "need 1 <= grace_period <= max_t, got 20 and 10"),
+        ({"asha": {"reduction_factor": 1}}, "reduction_factor must be above 1"),
+        ({"resources": {"cpus": 0}}, "cpus must be positive"),
+        ({"resources": {"gpus": 1.5}}, "gpus above 1 must be whole"),
+        ({"grid": {"seed": list(range(200))}, "num_samples": 100}, "20000 trials, over the cap of 10000"),
+    ],
+)
+def test_a_sweep_that_cannot_run_as_asked_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, spec, words):
+    """Each of these reached Ray Tune before: an assertion traceback (ASHA), a Ray error, or a driver
+    building millions of trials."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(_sgd_sweep(tmp_path, **spec))]) == 2
+    one_line_error(capsys.readouterr().err, "sweep.yaml", words)
+    assert files_under(tmp_path) == {"sweep.yaml", "t.png"}
+
+
+def test_a_trial_bigger_than_the_local_ray_is_refused_not_left_pending(tmp_path, capsys, monkeypatch):
+    """Ray Tune leaves a trial that no node can hold pending for ever (it printed a warning a minute)."""
+    monkeypatch.chdir(tmp_path)
+    spec = _sgd_sweep(tmp_path, resources={"cpus": 4096})
+    assert main(["sweep", str(spec), "--store", "ml", "--storage", "tune"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("ferlab: error: a trial needs 4096 CPU on one node (the largest")
+    assert files_under(tmp_path) == {"sweep.yaml", "t.png"}
+
+
+def test_work_a_cluster_cannot_hold_yet_is_a_warning_there_and_refused_on_a_local_ray(monkeypatch, capsys):
+    """On a cluster the autoscaler may still add the node (infra/ray-cluster.yaml starts with none)."""
+    import ray
+
+    from ferlab.config import ConfigError
+    from ferlab.workers.cluster import check_fits
+
+    nodes = [{"Alive": True, "Resources": {"CPU": 4.0, "GPU": 1.0}}, {"Alive": False, "Resources": {"CPU": 64.0}}]
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    check_fits({"CPU": 4, "GPU": 1}, "a trial", None)
+    with pytest.raises(ConfigError, match=r"^a trial needs 8 CPU on one node \(the largest has 4\)$"):
+        check_fits({"CPU": 8, "GPU": 0}, "a trial", None)
+    with pytest.raises(ConfigError, match=r"^islands: 2 islands need 2 GPU in all \(the Ray has 1\)$"):
+        check_fits({"CPU": 1, "GPU": 1}, "islands: 2 islands", None, count=2)
+    check_fits({"CPU": 8, "GPU": 0}, "a trial", "10.0.0.1:6379")
+    assert capsys.readouterr().err == (
+        "ferlab: warning: a trial needs 8 CPU on one node (the largest has 4); it waits until the cluster has them\n"
+    )

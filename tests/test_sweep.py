@@ -247,7 +247,7 @@ def test_asha_stops_the_worse_trials_early_and_lets_the_best_finish(local_ray, t
         grid={"offset": [0.0, -1.0, -2.0]},
         metric="best_fitness",
         mode="max",
-        asha=Asha(grace_period=1, reduction_factor=2),
+        asha=Asha(grace_period=1, reduction_factor=2, max_t=6),  # load_sweep sets it from a YAML spec
         max_failures=0,
     )
     out = sweep(spec, store, tmp_path, local_ray)

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from ferlab import limits
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_net
 from ferlab.render import batch_rgb, render
@@ -79,6 +80,7 @@ class ESConfig:
             raise ValueError(f"unknown evosax algorithm {self.algorithm!r} (known: {', '.join(sorted(known))})")
         if self.population_size < 2:
             raise ValueError(f"population_size must be at least 2, got {self.population_size}")
+        limits.POPULATION.check(self.population_size, "population_size", ValueError)
         if not self.std > 0 or not self.learning_rate > 0:
             raise ValueError("std and learning_rate must be positive")
         if self.fitness_resolution is not None and not 2 <= self.fitness_resolution <= 4096:

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from ferlab import limits
 from ferlab.config import ConfigError
 from ferlab.cppn import DenseNet, init_net, init_nets
 from ferlab.layerize import layerize
@@ -91,6 +92,8 @@ class MapElitesConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.export < 0:
             raise ValueError(f"export must be at least 0, got {self.export}")
+        limits.POPULATION.check(self.batch_size, "batch_size", ValueError)
+        limits.GENERATIONS.check(self.generations, "generations", ValueError)
         if not self.high > self.low:
             raise ValueError(f"high must exceed low, got [{self.low}, {self.high}]")
         if self.iso_sigma < 0 or self.line_sigma < 0 or not self.iso_sigma + self.line_sigma > 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ferlab import limits
 from ferlab.config import ConfigError
 from ferlab.search.archive import NoveltyConfig
 from ferlab.search.neat_genome import N_INPUTS, output_labels
@@ -104,6 +105,10 @@ class NEATConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        limits.POPULATION.check(self.population_size, "population_size", ValueError)
+        limits.GENERATIONS.check(self.generations, "generations", ValueError)
+        limits.GENOME_NODES.check(self.max_nodes, "max_nodes", ValueError)
+        limits.GENOME_LINKS.check(self.max_links, "max_links", ValueError)
         rates = (
             "novelty_weight",
             "weight_perturb_rate",

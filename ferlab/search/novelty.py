@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from ferlab import limits
 from ferlab.config import ConfigError
 from ferlab.cppn import init_net, init_nets
 from ferlab.render import batch_rgb, render
@@ -58,6 +59,9 @@ class NoveltySearchConfig:
     def __post_init__(self):
         if self.meta_population < 1:
             raise ValueError(f"meta_population must be at least 1, got {self.meta_population}")
+        limits.POPULATION.check(
+            self.meta_population * self.es.population_size, "meta_population x es.population_size", ValueError
+        )
 
     def check(self, run):
         if self.mode == "nsr" and run.target is None:

@@ -42,6 +42,7 @@ import jax
 import numpy as np
 import yaml
 
+from ferlab import limits
 from ferlab.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from ferlab.search.api import Regime, Result, Search, Tabular, run_search
 from ferlab.search.ladder import DEFAULT_RUNGS, check_rungs, wall_times
@@ -110,6 +111,7 @@ class RunConfig:
             raise ValueError(f"resolution must be between 1 and {MAX_RESOLUTION}, got {self.resolution}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be at least 0, got {self.checkpoint_every}")
+        limits.GENERATIONS.check(self.n_generations, "generations", ValueError)
 
     @property
     def n_generations(self) -> int:

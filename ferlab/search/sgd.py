@@ -61,6 +61,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from ferlab import limits
 from ferlab.config import ConfigError
 from ferlab.cppn import Architecture, DenseNet, init_nets
 from ferlab.render import batch_rgb, colour, on_cpu, picture, render
@@ -97,6 +98,8 @@ class SGDConfig:
             raise ValueError(f"warmup_steps must be at least 0, got {self.warmup_steps}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        limits.POPULATION.check(self.seeds, "seeds", ValueError)
+        limits.LOSS_HISTORY.check(self.steps * self.seeds, "steps x seeds", ValueError)
 
     @property
     def generations(self) -> int:

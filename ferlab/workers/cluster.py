@@ -6,14 +6,17 @@ refusal, an unknown host or a timeout into a ``ConfigError`` before anything
 is started or written. ``ray_session`` starts (or joins) Ray once for a whole
 command, with the workers' environment, and shuts down only what it started; a Ray
 it starts for itself listens on 127.0.0.1 only, with no dashboard unless asked.
-``tune_storage`` decides where Tune keeps trial checkpoints: a URI (``s3://``,
-``gs://``) passed through untouched, or a local folder made absolute.
+``check_fits`` refuses work whose resources the local Ray cannot give (Ray would
+leave it pending for ever). ``tune_storage`` decides where Tune keeps trial
+checkpoints: a URI (``s3://``, ``gs://``) passed through untouched, or a local
+folder made absolute.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -115,6 +118,30 @@ def _loopback_only():
             os.environ.pop(LOCAL_ONLY_ENV, None)
         else:
             os.environ[LOCAL_ONLY_ENV] = before_env
+
+
+def check_fits(need: dict[str, float], what: str, address: str | None, count: int = 1) -> None:
+    """Refuse (ConfigError) ``count`` pieces of work that each need ``need`` (Ray resource -> amount)
+    on one node when the Ray this command started cannot hold them: Ray would leave them pending
+    for ever. On a cluster (``address``), whose autoscaler may still add nodes, warn in one line."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    short = []
+    for name, amount in need.items():
+        largest = max((r.get(name, 0) for r in nodes), default=0)
+        total = sum(r.get(name, 0) for r in nodes)
+        if amount and largest < amount:
+            short.append(f"{amount:g} {name} on one node (the largest has {largest:g})")
+        elif amount and total < count * amount:
+            short.append(f"{count * amount:g} {name} in all (the Ray has {total:g})")
+    if not short:
+        return
+    text = f"{what} need{'s' if count == 1 else ''} {' and '.join(short)}"
+    if address or os.environ.get("RAY_ADDRESS"):
+        print(f"ferlab: warning: {text}; it waits until the cluster has them", file=sys.stderr)
+        return
+    raise ConfigError(text)
 
 
 @contextmanager

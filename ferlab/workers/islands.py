@@ -243,22 +243,16 @@ def run_island_config(
 
 def _execute(config, report: Callable[[int, Stats], None], *, address: str | None) -> tuple[Result, list[Stats]]:
     """``runs.Executor`` for island runs: start or join Ray, check its resources, evolve the islands."""
-    import ray
 
-    from ferlab.config import ConfigError, to_dict
+    from ferlab.config import to_dict
     from ferlab.search.runs import declaration, island_config, population_size, shared_archive
     from ferlab.search.targets import absolute_specs
-    from ferlab.workers.cluster import ray_session
+    from ferlab.workers.cluster import check_fits, ray_session
 
     isl, one = config.islands, island_config(config)
     local = {} if address else {"num_cpus": max(os.cpu_count() or 1, math.ceil(isl.count * isl.cpus))}
     with ray_session(address, isl.gpus, include_dashboard=False, logging_level="ERROR", **local):
-        have = ray.cluster_resources()
-        for name, need in (("CPU", isl.count * isl.cpus), ("GPU", isl.count * isl.gpus)):
-            if need and have.get(name, 0) < need:
-                raise ConfigError(
-                    f"islands: {isl.count} islands need {need:g} {name}s, the Ray cluster has {have.get(name, 0):g}"
-                )
+        check_fits({"CPU": isl.cpus, "GPU": isl.gpus}, f"islands: {isl.count} islands", address, isl.count)
         make = functools.partial(island_search, absolute_specs(to_dict(one), os.getcwd()))
         reported = 0
 

@@ -99,11 +99,11 @@ def evaluations_per_generation(settings) -> int | None:
     return steps * int(getattr(settings, "seeds", 1)) if isinstance(steps, int) else None
 
 
-def check_run(data: dict) -> None:
-    """Validate a run config without building anything (ConfigError if bad)."""
+def check_run(data: dict):
+    """Validate a run config without building anything: its ``RunConfig`` (ConfigError if bad)."""
     from ferlab.search.runs import load_run_config
 
-    _single(load_run_config(data))
+    return _single(load_run_config(data))
 
 
 def _single(cfg):

@@ -33,13 +33,15 @@ share one Tune experiment, so that its trial processes serve them all).
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from ferlab import limits
 from ferlab.config import ConfigError, apply_overrides, flatten, from_dict, load_yaml, set_path
 from ferlab.search.targets import absolute_specs
 from ferlab.tracking import (
@@ -58,7 +60,7 @@ from ferlab.tracking import (
     safe_name,
     start_sweep,
 )
-from ferlab.workers.cluster import join_uri, ray_session, tune_storage
+from ferlab.workers.cluster import check_fits, join_uri, ray_session, tune_storage
 from ferlab.workers.plan import RunPlan, check_run, fer_suite, keeping, plan_run, target_picture
 from ferlab.workers.run import RunWorker
 
@@ -69,15 +71,32 @@ TUNE_TAG = "ferlab.tune_path"  # on a sweep's parent run: its Tune experiment, f
 
 @dataclass(frozen=True)
 class Asha:
+    """ASHA early stopping over generations: rungs from ``grace_period`` on, ``max_t`` the longest a
+    trial runs (default: the longest run of the sweep's points)."""
+
     grace_period: int = 1
     reduction_factor: float = 2
     max_t: int | None = None
 
+    def __post_init__(self):
+        if self.grace_period < 1 or (self.max_t is not None and self.max_t < self.grace_period):
+            raise ValueError(f"need 1 <= grace_period <= max_t, got {self.grace_period} and {self.max_t}")
+        if not self.reduction_factor > 1:
+            raise ValueError(f"reduction_factor must be above 1, got {self.reduction_factor}")
+
 
 @dataclass(frozen=True)
 class Resources:
+    """What one trial holds: CPUs (positive) and GPUs (a fraction shares one; above 1, whole)."""
+
     cpus: float = 1
     gpus: float = 0
+
+    def __post_init__(self):
+        if not self.cpus > 0 or self.gpus < 0:
+            raise ValueError(f"cpus must be positive and gpus at least 0, got {self.cpus} and {self.gpus}")
+        if self.gpus > 1 and self.gpus != int(self.gpus):
+            raise ValueError(f"gpus above 1 must be whole, got {self.gpus}")
 
 
 @dataclass(frozen=True)
@@ -112,6 +131,8 @@ class SweepSpec:
         both = set(self.grid) & set(self.sample)
         if both:
             raise ValueError(f"{sorted(both)[0]!r} is both in grid and sample")
+        points = math.prod(len(v) for v in self.grid.values()) * max(len(self.variants), 1)
+        limits.TRIALS.check(points * self.num_samples, "grid points x variants x num_samples", ValueError)
 
 
 def _check_distribution(key: str, kind: str, args: list) -> None:
@@ -147,23 +168,26 @@ def sample_ends(dist: dict[str, list]) -> list:
 
 def load_sweep(path: str | Path, overrides=()) -> SweepSpec:
     """Read and validate a sweep spec: every grid point's run config, with each sampled key at each of
-    its ``sample_ends`` (the others at their first)."""
+    its ``sample_ends`` (the others at their first). ASHA's ``max_t``, when not given, becomes the
+    longest of those runs (in generations, as trials report), so that it cuts no trial short."""
     spec = from_dict(SweepSpec, apply_overrides(load_yaml(path), list(overrides)), str(path))
     ends = {k: sample_ends(d) for k, d in spec.sample.items()}
     first = {k: values[0] for k, values in ends.items()}
+    longest = 0
     for point in grid_points(spec):
-        try:
-            check_run(point_config(spec.base, {**point, **first}))
-        except ConfigError as e:
-            drawn = f", sample {first}" if first else ""
-            raise ConfigError(f"{path}: grid point {point}{drawn}: {e}") from None
-        for key, values in ends.items():
-            for value in values[1:]:
-                try:
-                    check_run(point_config(spec.base, {**point, **first, key: value}))
-                except ConfigError as e:
-                    raise ConfigError(f"{path}: grid point {point}, sample.{key} = {value!r}: {e}") from None
-    return spec
+        drawn = [({}, f", sample {first}" if first else "")]
+        drawn += [({key: value}, f", sample.{key} = {value!r}") for key, values in ends.items() for value in values[1:]]
+        for extra, where in drawn:
+            try:
+                run = check_run(point_config(spec.base, {**point, **first, **extra}))
+            except ConfigError as e:
+                raise ConfigError(f"{path}: grid point {point}{where}: {e}") from None
+            longest = max(longest, run.n_generations)
+    if spec.asha is None or spec.asha.max_t is not None:
+        return spec
+    if spec.asha.grace_period > longest:
+        raise ConfigError(f"{path}: asha.grace_period ({spec.asha.grace_period}) exceeds the longest run ({longest})")
+    return replace(spec, asha=replace(spec.asha, max_t=longest))
 
 
 def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
@@ -335,7 +359,10 @@ def run_sweep(
     """
     _check_cluster_store(store, address)
     storage = tune_storage(storage, address)
+    if spec.asha is not None and spec.asha.max_t is None:
+        raise ConfigError("asha.max_t: not set (load_sweep sets it to the longest run of the sweep)")
     with ray_session(address, spec.resources.gpus, dashboard=dashboard):
+        _check_trial_fits(spec.resources, address)
         groups = {"": Group(run_name, tags or {})}
         return _tune(spec, param_space(spec), {}, store, storage, resume, planner, fer, verbose, groups)
 
@@ -374,8 +401,13 @@ def run_trials(
     with ray_session(address, resources.gpus):
         from ray import tune
 
+        _check_trial_fits(resources, address)
         space = {"run": tune.grid_search(list(by_name))}
         return _tune(spec, space, by_name, store, storage, resume, planner, fer, verbose, groups)
+
+
+def _check_trial_fits(resources: Resources, address: str | None) -> None:
+    check_fits({"CPU": resources.cpus, "GPU": resources.gpus}, "a trial", address)
 
 
 def _check_cluster_store(store: Store, address: str | None) -> None:
@@ -524,10 +556,9 @@ def _new_tuner(spec: SweepSpec, fn, space: dict, trials: dict[str, Trial], stora
 
     scheduler = None
     if spec.asha is not None:
-        max_t = spec.asha.max_t or int(spec.base.get("generations") or 100)
         scheduler = ASHAScheduler(
             time_attr="training_iteration",
-            max_t=max_t,
+            max_t=spec.asha.max_t,
             grace_period=spec.asha.grace_period,
             reduction_factor=spec.asha.reduction_factor,
         )
