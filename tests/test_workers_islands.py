@@ -284,6 +284,13 @@ def test_ferlab_run_with_islands_writes_the_merged_result(local_ray, es_config, 
     with open(out / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert sorted((int(r["generation"]), int(r["island"])) for r in rows) == [(g, i) for g in range(4) for i in (0, 1)]
+    # one migration, after generation 1: each island's row names its sender and the migrant's fitness,
+    # the sender's best so far (ES fitness is the loss; best_fitness in the history is its negation)
+    moved = {int(r["island"]): r for r in rows if r["migrant_from"]}
+    assert {(int(r["generation"]), i, int(r["migrant_from"])) for i, r in moved.items()} == {(1, 0, 1), (1, 1, 0)}
+    for i, r in moved.items():
+        sent = [-float(s["best_fitness"]) for s in rows if int(s["island"]) == 1 - i and int(s["generation"]) <= 1]
+        assert float(r["migrant_fitness"]) == pytest.approx(min(sent), rel=1e-6)
     final = {int(r["island"]): float(r["loss"]) for r in rows if r["generation"] == "3"}
     other = max(final, key=final.get)  # the best island's nets keep their names, the other's are prefixed
     assert {p.name for p in (out / "nets").iterdir()} == {

@@ -5,7 +5,12 @@ For a population larger than one device holds, each island is its own run
 own actor; every ``migrate_every`` generations island ``i`` receives the best
 of island ``i - 1`` (a ring). A regime takes part by being ``api.Migrating``
 (``join_islands`` once after init, ``emigrant``, ``immigrate``; lower migrant
-fitness is better).
+fitness is better). ``history.csv`` shows each migration on the receiving
+island's row of the generation it followed: ``migrant_from`` (the sender) and
+``migrant_fitness`` (the migrant's, lower is better, as the regime ranks it).
+What the receiver does with it is its regime's ``immigrate``: ES takes it only
+where it is better, NEAT puts it in its worst genome's place, MAP-Elites offers
+it to its grid.
 
 ES (``ESSearch``): distribution-based algorithms move their mean to a better
 migrant, population-based ones replace their worst member. Payloads travel as
@@ -201,6 +206,9 @@ def run_islands(
                 migrants = ray.get([a.emigrant.remote() for a in actors])
                 moved = ray.get([a.immigrate.remote(migrants[i - 1]) for i, a in enumerate(actors)])
                 migrations += int(any(moved))
+                for i, row in enumerate(history[done - 1]):  # one row per island, in island order
+                    if moved[i]:
+                        row.update(migrant_from=(i - 1) % islands, migrant_fitness=migrants[i - 1][1])
             if archive is not None and islands > 1:
                 # merged in island order (one caller's calls run in order), so runs repeat
                 for entries in ray.get([a.entries.remote() for a in actors]):
