@@ -953,6 +953,20 @@ def test_a_trial_bigger_than_the_local_ray_is_refused_not_left_pending(tmp_path,
     assert files_under(tmp_path) == {"sweep.yaml", "t.png"}
 
 
+def test_a_study_phase_bigger_than_the_local_ray_is_refused_before_any_phase_runs(
+    picbreeder_dir, tmp_path, capsys, monkeypatch
+):
+    spec = {"name": "s", "phases": [{"name": "a", "base": GIVEN}, {"name": "b", "base": GIVEN, "cpus": 4096}]}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    monkeypatch.chdir(tmp_path)
+    assert main(["study", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("ferlab: error: phase b: a trial needs 4096 CPU on one node")
+    assert files_under(tmp_path) == {"study.yaml"}
+
+
 def test_work_a_cluster_cannot_hold_yet_is_a_warning_there_and_refused_on_a_local_ray(monkeypatch, capsys):
     """On a cluster the autoscaler may still add the node (infra/ray-cluster.yaml starts with none)."""
     import ray

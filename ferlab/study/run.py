@@ -108,7 +108,7 @@ def run_study(
     """
     from ferlab.files import check_writable_folder
     from ferlab.tracking import check_store
-    from ferlab.workers.cluster import ray_session
+    from ferlab.workers.cluster import check_fits, ray_session
     from ferlab.workers.plan import check_run
 
     check_store(store)
@@ -118,6 +118,8 @@ def run_study(
     check = check_run if planner is None else (lambda config: None)
     check_study(study, check)
     with ray_session(address):
+        for phase in study.phases:  # before any phase runs: a later phase's trials would wait for ever
+            check_fits({"CPU": phase.cpus}, f"phase {phase.name}: a trial", address)
         return _conduct(
             study,
             store,
