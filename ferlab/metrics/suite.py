@@ -60,7 +60,10 @@ Picbreeder net's zeros are absent links, not parameters. If there are more
 than ``max_weights`` a random subset is swept (drawn, like the random
 directions, from hashes of what each weight connects, so a permuted net gets
 the same subset). Weights that cannot move the
-picture by tau/4 within ``max_step`` are inert and skipped. Weights with the
+picture by tau/4 within ``max_step`` are inert and skipped; "cannot" is judged
+from the gain g, the picture's RMS change per unit weight by a forward
+difference of 1e-3 (g max_step < tau/4). A weight whose colours are clipped
+there has g = 0 and is inert, even where a step of 0.5 would unclip them. Weights with the
 same effect (cosine > ``effect_cos`` of their calibrated change maps: the hops
 of a cache chain, split chains) count once; a group is represented by its
 member with the largest gain, whose +-1 moves the picture the most.
@@ -331,8 +334,8 @@ def _live(
     """Each of nets ``owners`` of the stack ``nets``' live sweeps among ``dirs[i]`` (net ``owners[i]``'s,
     its picture ``bases[i]``), without changes: gain g by a forward difference, rendered in shared calls
     (``maps``: the features of the stack's ``render_padded``, read by single-weight sweeps only), and
-    step min(tau / g, max_step). Sweeps that cannot move the picture by tau / 4 within ``max_step`` are
-    dropped as inert."""
+    step min(tau / g, max_step). Sweeps whose linear estimate g max_step is under tau / 4 are dropped as
+    inert (a weight whose colours are clipped at its value has g = 0, whatever a larger step would do)."""
     h = 1e-3
     owner = np.repeat(owners, [len(d) for d in dirs])
     bounds = np.cumsum([0] + [len(d) for d in dirs])
