@@ -67,8 +67,10 @@ class ToySearch:
         return -jnp.mean((imgs - self.target) ** 2, axis=(1, 2, 3))
 
     def step(self, state):
-        if self.pid_file:
-            Path(self.pid_file).write_text(str(os.getpid()))
+        if self.pid_file:  # replaced whole, so the killing thread never reads a half-written file
+            part = Path(f"{self.pid_file}.{os.getpid()}.part")
+            part.write_text(str(os.getpid()))
+            os.replace(part, self.pid_file)
         if self.sleep:
             time.sleep(self.sleep)
         key, sub = jax.random.split(state["key"])
