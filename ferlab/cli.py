@@ -14,10 +14,10 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+from ferlab import limits
 from ferlab.errors import FerlabError
 import contextlib
 
-MAX_SIZE = 4096
 UI_HOST = "127.0.0.1"
 QUIET_LOGGERS = {  # logger -> level below which a run without --verbose drops its lines
     "ray.tune": logging.WARNING,
@@ -39,8 +39,8 @@ def _size(text: str) -> int:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must be an integer, got {text!r}") from None
-    if not 1 <= n <= MAX_SIZE:
-        raise argparse.ArgumentTypeError(f"size must be between 1 and {MAX_SIZE}, got {n}")
+    if not 1 <= n <= limits.MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"size must be between 1 and {limits.MAX_SIDE}, got {n}")
     return n
 
 

@@ -864,6 +864,7 @@ def test_a_yaml_value_its_constructor_refuses_is_one_line():
         ("neat", {"max_links": 10**9}, "FERLAB_MAX_GENOME_LINKS"),
         ("novelty", {"meta_population": 1 << 12, "es": {"population_size": 1 << 10}}, "FERLAB_MAX_POPULATION"),
         ("map_elites", {"batch_size": 1 << 21}, "FERLAB_MAX_POPULATION"),
+        ("novelty", {"novelty": {"capacity": 10**9}}, "FERLAB_MAX_POPULATION"),
     ],
 )
 def test_a_run_asking_for_too_much_is_one_line_before_anything_is_built(tmp_path, capsys, regime, settings, cap):
@@ -874,7 +875,7 @@ def test_a_run_asking_for_too_much_is_one_line_before_anything_is_built(tmp_path
     config.write_text(yaml.safe_dump({**run_config(str(target)), "regime": regime, "settings": settings}))
     out = tmp_path / "out"
     assert main(["run", str(config), "--out", str(out)]) == 2
-    one_line_error(capsys.readouterr().err, "c.yaml: settings: ", f"raise it with {cap}=N")
+    one_line_error(capsys.readouterr().err, "c.yaml: settings", f"raise it with {cap}=N")
     assert not out.exists()
 
 
@@ -892,6 +893,36 @@ def test_a_run_longer_than_the_generation_cap_is_refused_and_the_cap_can_be_rais
     monkeypatch.setenv("FERLAB_MAX_POPULATION", "8")
     with pytest.raises(ConfigError, match="population_size: 16 nets"):
         load_run_config({**data, "settings": {"population_size": 16}})
+
+
+@pytest.mark.parametrize(
+    "regime, settings, words",
+    [
+        ("novelty", {"novelty": {"descriptor_size": 100_000}}, "descriptor_size must be at most 4096"),
+        ("map_elites", {"descriptor_size": 100_000, "bins": 1}, "descriptor_size must be at most 4096"),
+        ("es", {"fitness_resolution": 5000}, "fitness_resolution must be in [2, 4096]"),
+    ],
+)
+def test_a_picture_side_past_the_largest_is_refused(tmp_path, regime, settings, words):
+    """A descriptor rendered at 100,000 x 100,000 was an XLA traceback."""
+    from ferlab.config import ConfigError
+    from ferlab.search.runs import load_run_config
+
+    target = tmp_path / "t.png"
+    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    with pytest.raises(ConfigError) as err:
+        load_run_config({**run_config(str(target)), "regime": regime, "settings": settings})
+    assert words in str(err.value)
+
+
+def test_suite_settings_are_bounded():
+    from ferlab.errors import FerlabError
+    from ferlab.metrics.suite import MetricsConfig
+
+    for bad in ({"size": 5000}, {"directions": 1 << 20}, {"max_weights": 1 << 20}, {"chunk": 1 << 20}):
+        with pytest.raises(FerlabError, match="at most (4096|65536)"):
+            MetricsConfig.from_dict(bad)
+    assert MetricsConfig.from_dict({"size": 4096, "directions": 1 << 16}).directions == 1 << 16
 
 
 def test_every_cap_is_in_the_readme():

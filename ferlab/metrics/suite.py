@@ -91,6 +91,7 @@ import jax.numpy as jnp
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ferlab import limits
 from ferlab.config import from_dict
 from ferlab.cppn import DenseNet, stack_nets
 from ferlab.errors import FerlabError
@@ -113,6 +114,7 @@ METRICS = (
 )
 
 Progress = Callable[[int, int, str], None]
+MAX_SWEEPS = 1 << 16  # single-weight sweeps, random directions, sweeps a call: far above the defaults
 
 
 class DeadNet(FerlabError):
@@ -149,11 +151,16 @@ class MetricsConfig:
     def __post_init__(self):
         checks = [
             (self.size >= 8, "size must be at least 8"),
+            (self.size <= limits.MAX_SIDE, f"size must be at most {limits.MAX_SIDE}"),
             (self.axis in ("auto",) + AXES, f"axis must be 'auto', 'x' or 'y', got {self.axis!r}"),
             (self.rms_step > 0 and self.max_step > 0 and self.fixed_step > 0, "steps must be positive"),
             (
                 self.max_weights >= 1 and self.directions >= 2 and self.chunk >= 2 and self.chunk % 2 == 0,
                 "max_weights must be >= 1, directions >= 2, chunk even (a sweep's +-step share a call)",
+            ),
+            (
+                max(self.max_weights, self.directions, self.chunk) <= MAX_SWEEPS,
+                f"max_weights, directions and chunk must be at most {MAX_SWEEPS}",
             ),
             (0 < self.fracture_threshold < 1, "fracture_threshold must be in (0, 1)"),
             (2 <= self.parts <= self.size, "parts must be between 2 and size"),

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from ferlab import limits
 from ferlab.search.descriptors import DESCRIPTORS
 
 ARCHIVE_PREFIX = "archive_"
@@ -74,6 +75,9 @@ class NoveltyConfig:
         for name in ("add_many", "max_add"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+        if self.descriptor_size > limits.MAX_SIDE:
+            raise ValueError(f"descriptor_size must be at most {limits.MAX_SIDE}, got {self.descriptor_size}")
+        limits.POPULATION.check(self.capacity, "capacity", ValueError)
         if not self.threshold > 0:
             raise ValueError(f"threshold must be positive, got {self.threshold}")
         if not 0 < self.threshold_down <= 1:

@@ -83,8 +83,8 @@ class ESConfig:
         limits.POPULATION.check(self.population_size, "population_size", ValueError)
         if not self.std > 0 or not self.learning_rate > 0:
             raise ValueError("std and learning_rate must be positive")
-        if self.fitness_resolution is not None and not 2 <= self.fitness_resolution <= 4096:
-            raise ValueError(f"fitness_resolution must be in [2, 4096], got {self.fitness_resolution}")
+        if self.fitness_resolution is not None and not 2 <= self.fitness_resolution <= limits.MAX_SIDE:
+            raise ValueError(f"fitness_resolution must be in [2, {limits.MAX_SIDE}], got {self.fitness_resolution}")
         import optax
 
         if not callable(getattr(optax, self.optimizer, None)):

@@ -93,6 +93,8 @@ class MapElitesConfig:
         if self.export < 0:
             raise ValueError(f"export must be at least 0, got {self.export}")
         limits.POPULATION.check(self.batch_size, "batch_size", ValueError)
+        if self.descriptor_size > limits.MAX_SIDE:
+            raise ValueError(f"descriptor_size must be at most {limits.MAX_SIDE}, got {self.descriptor_size}")
         limits.GENERATIONS.check(self.generations, "generations", ValueError)
         if not self.high > self.low:
             raise ValueError(f"high must exceed low, got [{self.low}, {self.high}]")

@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from ferlab import limits
 from ferlab.config import ConfigError
 from ferlab.cppn import dot
 from ferlab.render import colour, grid
@@ -87,8 +88,8 @@ class NeatSGDConfig:
             raise ValueError(f"final_learning_rate must be in (0, 10), got {self.final_learning_rate}")
         if self.neat.fitness != "target":
             raise ValueError(f"neat.fitness must be 'target' (the gradient needs a target), got {self.neat.fitness!r}")
-        if self.train_resolution is not None and self.train_resolution < 2:
-            raise ValueError(f"train_resolution must be at least 2, got {self.train_resolution}")
+        if self.train_resolution is not None and not 2 <= self.train_resolution <= limits.MAX_SIDE:
+            raise ValueError(f"train_resolution must be in [2, {limits.MAX_SIDE}], got {self.train_resolution}")
         if self.train_pixels is not None and not 1 <= self.train_pixels <= 1 << 20:
             raise ValueError(f"train_pixels must be in [1, 2^20], got {self.train_pixels}")
         if self.neat.population_size % self.train_batch:

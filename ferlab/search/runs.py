@@ -51,7 +51,6 @@ from ferlab.search.targets import load_arch, resolve
 
 DEFAULT_ARCH = "12;cache:15,gaussian:4,identity:2,sin:1"  # the paper's skull architecture
 DEFAULT_GENERATIONS = 100
-MAX_RESOLUTION = 4096
 CHECKPOINT_NAME = "checkpoint.msgpack"
 CONFIG_NAME = "config.yaml"
 
@@ -107,8 +106,8 @@ class RunConfig:
             raise ValueError(f"unknown regime {self.regime!r} (known: {', '.join(regime_names())})")
         if self.generations is not None and self.generations < 1:
             raise ValueError(f"generations must be at least 1, got {self.generations}")
-        if not 1 <= self.resolution <= MAX_RESOLUTION:
-            raise ValueError(f"resolution must be between 1 and {MAX_RESOLUTION}, got {self.resolution}")
+        if not 1 <= self.resolution <= limits.MAX_SIDE:
+            raise ValueError(f"resolution must be between 1 and {limits.MAX_SIDE}, got {self.resolution}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be at least 0, got {self.checkpoint_every}")
         limits.GENERATIONS.check(self.n_generations, "generations", ValueError)
