@@ -27,6 +27,15 @@ QUIET_LOGGERS = {  # logger -> level below which a run without --verbose drops i
 }
 
 
+LESS = "ask for less: a smaller population, fewer seeds, a lower resolution"
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is XLA failing to allocate (a request within ferlab's caps that this
+    machine's memory cannot hold): one line for it rather than a JAX traceback."""
+    return type(error).__name__ == "JaxRuntimeError" and "RESOURCE_EXHAUSTED" in str(error)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line and exit 2 (no usage dump)."""
 
@@ -460,6 +469,12 @@ def main(argv: list[str] | None = None) -> int:
         except FerlabError as e:
             print(f"ferlab: error: {e}", file=sys.stderr)
             return 2
+        except Exception as e:
+            if not out_of_memory(e):
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            print(f"ferlab: error: out of memory ({first}); {LESS}", file=sys.stderr)
+            return 1
         except KeyboardInterrupt:
             print("ferlab: interrupted", file=sys.stderr)
             return 130

@@ -22,11 +22,13 @@ from ferlab.errors import LimitError
 
 @dataclass(frozen=True)
 class Cap:
-    """A settable upper bound: ``env`` (environment variable) overrides ``default``."""
+    """A settable upper bound: ``env`` (environment variable) overrides ``default``, up to
+    ``ceiling`` where the code past it cannot work at all (JAX indexes arrays in int32)."""
 
     env: str
     default: int
     what: str  # what is counted, e.g. "hidden layers"
+    ceiling: int | None = None
 
     @property
     def value(self) -> int:
@@ -40,6 +42,8 @@ class Cap:
             value = 0
         if value < 1:
             raise LimitError(f"{self.env} must be a positive integer, got {raw!r}")
+        if self.ceiling is not None and value > self.ceiling:
+            raise LimitError(f"{self.env} must be at most {self.ceiling} (JAX indexes arrays in int32), got {raw!r}")
         return value
 
     def check(self, count: int, subject: str, error: type[Exception] = LimitError) -> int:
@@ -59,9 +63,10 @@ FILE_BYTES = Cap("FERLAB_MAX_FILE_BYTES", 16 << 20, "bytes of genome text (JSON 
 IMAGE_PIXELS = Cap("FERLAB_MAX_IMAGE_PIXELS", 4096 * 4096, "pixels")
 YAML_NODES = Cap("FERLAB_MAX_YAML_NODES", 100_000, "YAML values (aliases expanded)")
 MAX_SIDE = 4096  # the largest picture side ferlab paints: resolution, --size, descriptor and suite sizes (fixed)
-POPULATION = Cap("FERLAB_MAX_POPULATION", 1 << 20, "nets held side by side")
-GENERATIONS = Cap("FERLAB_MAX_GENERATIONS", 10_000_000, "generations")
-LOSS_HISTORY = Cap("FERLAB_MAX_LOSS_HISTORY", 1 << 28, "per-step losses kept (steps x seeds)")
+INT32 = (1 << 31) - 1
+POPULATION = Cap("FERLAB_MAX_POPULATION", 1 << 20, "nets held side by side", INT32)
+GENERATIONS = Cap("FERLAB_MAX_GENERATIONS", 10_000_000, "generations", INT32)
+LOSS_HISTORY = Cap("FERLAB_MAX_LOSS_HISTORY", 1 << 28, "per-step losses kept (steps x seeds)", INT32)
 TRIALS = Cap("FERLAB_MAX_TRIALS", 10_000, "trials")
 
 ALL = (

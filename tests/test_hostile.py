@@ -1017,3 +1017,22 @@ def test_work_a_cluster_cannot_hold_yet_is_a_warning_there_and_refused_on_a_loca
     assert capsys.readouterr().err == (
         "ferlab: warning: a trial needs 8 CPU on one node (the largest has 4); it waits until the cluster has them\n"
     )
+
+
+def test_a_run_this_machine_cannot_hold_is_one_line_not_a_jax_traceback(tmp_path, capsys, monkeypatch):
+    """Within the caps (raised here) a population can still be past this machine's memory: XLA's
+    RESOURCE_EXHAUSTED becomes one line and exit 1 (a JAX traceback before)."""
+    monkeypatch.setenv("FERLAB_MAX_POPULATION", str(1 << 30))
+    target = tmp_path / "t.png"
+    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**run_config(str(target)), "regime": "es", "generations": 2,
+                                      "settings": {"population_size": 1 << 30}}))  # fmt: skip
+    assert main(["run", str(config), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().split("\n")[-1].split("\r")[-1].strip()  # after the progress bar's last redraw
+    assert last.startswith("ferlab: error: out of memory (RESOURCE_EXHAUSTED") and "ask for less" in last
+    monkeypatch.setenv("FERLAB_MAX_POPULATION", str(1 << 31))  # past what JAX can index: refused as set
+    assert main(["run", str(config), "--out", str(tmp_path / "out2")]) == 2
+    one_line_error(capsys.readouterr().err, "FERLAB_MAX_POPULATION must be at most 2147483647 (JAX indexes")
