@@ -59,14 +59,14 @@ Which weights are swept. Only weights that exist (non-zero): a layerized
 Picbreeder net's zeros are absent links, not parameters. If there are more
 than ``max_weights`` a random subset is swept (drawn, like the random
 directions, from hashes of what each weight connects, so a permuted net gets
-the same subset). Weights that cannot move the
-picture by tau/4 within ``max_step`` are inert and skipped; "cannot" is judged
-from the gain g, the picture's RMS change per unit weight by a forward
-difference of 1e-3 (g max_step < tau/4). A weight whose colours are clipped
-there has g = 0 and is inert, even where a step of 0.5 would unclip them. Weights with the
-same effect (cosine > ``effect_cos`` of their calibrated change maps: the hops
-of a cache chain, split chains) count once; a group is represented by its
-member with the largest gain, whose +-1 moves the picture the most.
+the same subset). Weights that cannot move the picture by tau/4 within
+``max_step`` are inert and skipped; "cannot" is judged from the gain g, the
+picture's RMS change per unit weight by a forward difference of 1e-3
+(g max_step < tau/4). A weight whose colours are clipped there has g = 0 and is
+inert, even where a step of 0.5 would unclip them. Weights with the same effect
+(cosine > ``effect_cos`` of their calibrated change maps: the hops of a cache
+chain, split chains) count once; a group is represented by its member with the
+largest gain, whose +-1 moves the picture the most.
 
 What the draw moves (``bench/suite_spread.py``, standard deviation over 6 suite
 seeds, 64x64): ``fer_score`` by 0.001-0.005 on the paper's skull and butterfly

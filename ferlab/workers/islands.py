@@ -251,7 +251,6 @@ def run_island_config(
 
 def _execute(config, report: Callable[[int, Stats], None], *, address: str | None) -> tuple[Result, list[Stats]]:
     """``runs.Executor`` for island runs: start or join Ray, check its resources, evolve the islands."""
-
     from ferlab.config import to_dict
     from ferlab.search.runs import declaration, island_config, population_size, shared_archive
     from ferlab.search.targets import absolute_specs

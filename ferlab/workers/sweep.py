@@ -357,10 +357,10 @@ def run_sweep(
     mounts). With ``resume``, an interrupted sweep there is restored (``Tuner.restore``): finished
     trials are kept, the others go on from their last checkpoints, in the same MLflow runs.
     """
-    _check_cluster_store(store, address)
-    storage = tune_storage(storage, address)
     if spec.asha is not None and spec.asha.max_t is None:
         raise ConfigError("asha.max_t: not set (load_sweep sets it to the longest run of the sweep)")
+    _check_cluster_store(store, address)
+    storage = tune_storage(storage, address)
     with ray_session(address, spec.resources.gpus, dashboard=dashboard):
         _check_trial_fits(spec.resources, address)
         groups = {"": Group(run_name, tags or {})}
