@@ -66,9 +66,13 @@ def claim_folder(out: str | Path, marker: str, text: str) -> Iterator[Path]:
     be written, another live process holds it, or ``marker`` holds a different text.
     Otherwise ``marker`` is written (if absent) and the folder is held until the
     ``with`` block ends; a folder whose ``marker`` holds the same text is resumed.
+    A job that fails before writing anything but the marker (out of memory as it
+    starts, say) leaves no trace: the marker and a folder this call made are removed,
+    so the folder does not hold a run that never ran against a corrected config.
     """
     out = Path(out)
     check_claim(out, marker, text)
+    made = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
@@ -82,9 +86,18 @@ def claim_folder(out: str | Path, marker: str, text: str) -> Iterator[Path]:
         if not os.access(out, os.W_OK | os.X_OK):
             raise FerlabError(f"cannot write into the output folder {str(out)!r} (permission denied)")
         check_claim(out, marker, text)  # again, now that no one else can write it
-        if not (out / marker).is_file():
+        wrote = not (out / marker).is_file()
+        if wrote:
             write_text(out / marker, text)
-        yield out
+        try:
+            yield out
+        except BaseException:
+            if wrote and [p.name for p in out.iterdir()] == [marker]:
+                (out / marker).unlink()
+                if made:
+                    with contextlib.suppress(OSError):
+                        out.rmdir()
+            raise
     finally:
         os.close(fd)
 

@@ -1031,6 +1031,12 @@ def test_a_run_this_machine_cannot_hold_is_one_line_not_a_jax_traceback(tmp_path
     assert "Traceback" not in err
     last = err.strip().split("\n")[-1].split("\r")[-1].strip()  # after the progress bar's last redraw
     assert last.startswith("ferlab: error: out of memory (RESOURCE_EXHAUSTED") and "ask for less" in last
+    assert not (tmp_path / "out").exists()  # no config.yaml left to refuse the corrected run below
+    smaller = yaml.safe_load(config.read_text())
+    smaller["settings"]["population_size"] = 4
+    config.write_text(yaml.safe_dump(smaller))
+    assert main(["run", str(config), "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
     monkeypatch.setenv("FERLAB_MAX_POPULATION", str(1 << 31))  # past what JAX can index: refused as set
     assert main(["run", str(config), "--out", str(tmp_path / "out2")]) == 2
     one_line_error(capsys.readouterr().err, "FERLAB_MAX_POPULATION must be at most 2147483647 (JAX indexes")
