@@ -93,6 +93,13 @@ def png(width: int, height: int, rows: bytes | None = None) -> bytes:
     )
 
 
+def grey_png(folder: Path) -> Path:
+    """``folder/t.png``: an 8x8 mid-grey target."""
+    path = folder / "t.png"
+    path.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    return path
+
+
 def run_config(target: str, **extra) -> dict:
     return {
         "regime": "sgd",
@@ -286,8 +293,7 @@ def test_bomb_is_one_line_exit_2_within_bounds(bomb_results, name):
 # ------------------------------------------------------- 1. concurrent runs
 def test_a_run_into_a_folder_held_by_a_live_run_is_refused(tmp_path, capsys):
     """A live run holds its --out folder (a lock the kernel drops when it dies); a second is refused."""
-    target = tmp_path / "t.png"
-    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    target = grey_png(tmp_path)
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(run_config(str(target))))
     out = tmp_path / "out"
@@ -304,8 +310,7 @@ def test_a_run_into_a_folder_held_by_a_live_run_is_refused(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_two_runs_started_into_one_folder_give_one_run_and_one_refusal(tmp_path):
-    target = tmp_path / "t.png"
-    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    target = grey_png(tmp_path)
     configs = []
     for seed in (1, 2):
         configs.append(tmp_path / f"c{seed}.yaml")
@@ -441,8 +446,7 @@ def test_genome_validation_is_linear():
 # ------------------------------------------------------- 4. config numbers
 @pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "1e400"])
 def test_non_finite_es_std_is_refused(tmp_path, capsys, value):
-    target = tmp_path / "t.png"
-    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    target = grey_png(tmp_path)
     config = tmp_path / "c.yaml"
     config.write_text(
         f"regime: es\nresolution: 8\ntarget: {target}\narch: '{SMALL}'\ngenerations: 2\n"
@@ -592,8 +596,7 @@ def test_out_in_a_read_only_folder_is_one_line(tmp_path, capsys, command):
 
 def _command_input(tmp_path: Path, command: str) -> tuple[Path, list[str]]:
     if command == "run":
-        target = tmp_path / "t.png"
-        target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+        target = grey_png(tmp_path)
         src = tmp_path / "c.yaml"
         src.write_text(yaml.safe_dump(run_config(str(target))))
         return src, []
@@ -643,8 +646,7 @@ def test_yaml_exponent_numbers_are_floats_everywhere(tmp_path):
 def test_yaml_float_survives_a_run_config(tmp_path):
     from ferlab.search.runs import load_run_config
 
-    target = tmp_path / "t.png"
-    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    target = grey_png(tmp_path)
     config = load_run_config(run_config(str(target)), ["settings.learning_rate=1e-5"])
     assert config.settings.learning_rate == 1e-5
 
@@ -751,8 +753,7 @@ def test_study_phase_bounds_keep_their_edges(tmp_path):
 
 
 def _sweep_spec(tmp_path: Path, sample: dict) -> Path:
-    target = tmp_path / "t.png"
-    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    target = grey_png(tmp_path)
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({"name": "s", "base": run_config(str(target)), "sample": sample}))
     return path
@@ -830,8 +831,7 @@ def test_a_genome_json_integer_past_the_digit_limit_is_one_line(tmp_path, capsys
 
 
 def test_a_yaml_integer_past_the_digit_limit_is_one_line(tmp_path, capsys):
-    target = tmp_path / "t.png"
-    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    target = grey_png(tmp_path)
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(run_config(str(target))) + f"seed: {HUGE}\n")
     out = tmp_path / "out"
@@ -869,8 +869,7 @@ def test_a_yaml_value_its_constructor_refuses_is_one_line():
 )
 def test_a_run_asking_for_too_much_is_one_line_before_anything_is_built(tmp_path, capsys, regime, settings, cap):
     """A slip of a few digits gets one line naming the cap (an XLA out-of-memory traceback before)."""
-    target = tmp_path / "t.png"
-    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    target = grey_png(tmp_path)
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({**run_config(str(target)), "regime": regime, "settings": settings}))
     out = tmp_path / "out"
@@ -883,8 +882,7 @@ def test_a_run_longer_than_the_generation_cap_is_refused_and_the_cap_can_be_rais
     from ferlab.config import ConfigError
     from ferlab.search.runs import load_run_config
 
-    target = tmp_path / "t.png"
-    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    target = grey_png(tmp_path)
     data = run_config(str(target), regime="es", generations=20_000_000, settings={"population_size": 4})
     with pytest.raises(ConfigError, match="generations: 20000000 generations, over the cap of 10000000"):
         load_run_config(data)
@@ -908,8 +906,7 @@ def test_a_picture_side_past_the_largest_is_refused(tmp_path, regime, settings, 
     from ferlab.config import ConfigError
     from ferlab.search.runs import load_run_config
 
-    target = tmp_path / "t.png"
-    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    target = grey_png(tmp_path)
     with pytest.raises(ConfigError) as err:
         load_run_config({**run_config(str(target)), "regime": regime, "settings": settings})
     assert words in str(err.value)
@@ -934,8 +931,7 @@ def test_every_cap_is_in_the_readme():
 
 
 def _sgd_sweep(tmp_path: Path, **spec) -> Path:
-    target = tmp_path / "t.png"
-    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    target = grey_png(tmp_path)
     base = {**run_config(str(target)), "settings": {"steps": 300, "steps_per_generation": 1}}
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({"name": "s", "base": base, "metric": "loss", "mode": "min", **spec}))
@@ -1021,8 +1017,7 @@ def test_a_run_this_machine_cannot_hold_is_one_line_not_a_jax_traceback(tmp_path
     """Within the caps (raised here) a population can still be past this machine's memory: XLA's
     RESOURCE_EXHAUSTED becomes one line and exit 1 (a JAX traceback before)."""
     monkeypatch.setenv("FERLAB_MAX_POPULATION", str(1 << 30))
-    target = tmp_path / "t.png"
-    target.write_bytes(png(8, 8, rows=b"\x00" + b"\x80" * 8))
+    target = grey_png(tmp_path)
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({**run_config(str(target)), "regime": "es", "generations": 2,
                                       "settings": {"population_size": 1 << 30}}))  # fmt: skip
