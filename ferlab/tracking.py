@@ -41,9 +41,11 @@ from __future__ import annotations
 import functools
 import io
 import json
+import math
 import os
 import socket
 import statistics
+import sys
 import tempfile
 import time
 import urllib.error
@@ -568,10 +570,10 @@ class TrialLog:
                             if isinstance(v, (int, float)) and np.isfinite(float(v))
                         }
                     )
-            for name in result.nets:
-                own = getattr(result, "losses", {}).get(name)
-                if own is not None and np.isfinite(own):
-                    scores[f"{FER_PREFIX}{name}.{LOSS}"] = float(own)  # the net's own fit, beside its FER
+            for name in result.nets:  # the net's own fit, beside its FER; one that fits nothing (a NaN
+                own = getattr(result, "losses", {}).get(name)  # or infinite MSE) logs +inf and fails any gate
+                if own is not None:
+                    scores[f"{FER_PREFIX}{name}.{LOSS}"] = float(own) if np.isfinite(own) else math.inf
             self.client.log_artifacts(self.run_id, str(root), NETS)
         for name, text in (tables or {}).items():
             self._artifact_bytes(f"{TABLES}/{name}", text.encode())
@@ -670,7 +672,8 @@ def _finished(run) -> FinishedRun:
     for name, value in run.data.metrics.items():
         if name.startswith(FER_PREFIX):
             net, _, metric = name[len(FER_PREFIX) :].rpartition(".")  # net names may hold dots (rung_0.010)
-            nets.setdefault(net, {})[metric] = value
+            stored_inf = value >= sys.float_info.max  # MLflow stores +inf as the largest float
+            nets.setdefault(net, {})[metric] = math.inf if stored_inf else value
     stats = {k: run.data.metrics[k] for k in RUN_STATS if k in run.data.metrics}
     return FinishedRun(run.info.run_id, dict(run.data.tags), stats, dict(sorted(nets.items())))
 

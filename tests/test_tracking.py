@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ferlab.tracking import (
@@ -364,3 +365,26 @@ def test_a_flush_never_splits_a_generation_across_batches(store, monkeypatch):
     steps = [sorted({m.step for m in batch}) for batch in sent]
     assert steps == [[0], [1], [2], [3], [4]] and all(len(batch) == 7 for batch in sent)
     assert _gens(log.client, log.run_id) == [0, 1, 2, 3, 4]
+
+
+def test_a_net_that_fits_nothing_reads_back_as_an_infinite_loss_and_fails_the_gate(store):
+    """A diverged net (NaN or infinite MSE) is logged as fitting nothing: read back, its loss is +inf,
+    so a reproducer group whose every net diverged is still a reproducer and passes no fit gate
+    (without a loss it would read as a discoverer, which passes as it is)."""
+    from ferlab.report import ReportSpec, gate_counts
+    from ferlab.search.api import Result
+    from ferlab.tracking import KEY_TAG, STUDY_TAG, finished_runs
+
+    exp, parent = start_sweep(store, "diverged", {})
+    plan = toy_plan({"seed": 1})
+    one = plan.search.result(plan.search.init(plan.key))
+    nets = {"seed_0": one.nets["best"], "seed_1": one.nets["best"]}
+    result = Result(nets, {k: one.images["best"] for k in nets}, losses={"seed_0": np.nan, "seed_1": np.inf})
+    log = TrialLog(store, exp, parent, "t", "t", {STUDY_TAG: "s", KEY_TAG: "k"}, {})
+    log.final(result, lambda items: [{"fer_score": 0.3} for _ in items])
+    log.finish()
+    run = finished_runs(store, exp, "s")["k"]
+    assert {net: m["loss"] for net, m in run.nets.items()} == {"seed_0": np.inf, "seed_1": np.inf}
+    rows = [{"run_id": run.run_id, "regime": "sgd", "image": "a", "net": n, **m} for n, m in run.nets.items()]
+    counts = gate_counts(pd.DataFrame(rows), ReportSpec(metrics=("fer_score", "loss"))).set_index("regime")
+    assert counts.loc["sgd"].tolist() == [2, 2, 0, 0]  # attempted, scored, passed, lost
