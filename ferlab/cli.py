@@ -70,6 +70,22 @@ def _require_suffix(path: str, suffix: str, flag: str) -> Path:
     return p
 
 
+def _recurrent(genome) -> str:
+    """The links of ``genome`` that close a cycle, as ``innovation (source -> target)`` (empty: none)."""
+    links = [genome.links[k] for k in genome.recurrent_links()]
+    shown = ", ".join(f"{link.innovation} ({link.source} -> {link.target})" for link in links[:5])
+    return shown + (f" and {len(links) - 5} more" if len(links) > 5 else "")
+
+
+def _note_recurrent(genome, path: str) -> None:
+    """Say on stderr which links a forward pass of ``genome`` reads as 0 (they close a cycle)."""
+    if genome is not None and (shown := _recurrent(genome)):
+        print(
+            f"ferlab: note: {path}: links closing a cycle read 0, as in the FER paper's renderer: {shown}",
+            file=sys.stderr,
+        )
+
+
 # ------------------------------------------------------------------ commands
 def cmd_render(args) -> int:
     from ferlab.files import write_png
@@ -77,7 +93,8 @@ def cmd_render(args) -> int:
     from ferlab.sources import load_dense
 
     out = _require_suffix(args.out, ".png", "--out")
-    net, _ = load_dense(args.src)
+    net, genome = load_dense(args.src)
+    _note_recurrent(genome, args.src)
     write_png(out, render(net, args.size).rgb)
     print(f"wrote {out} ({args.size}x{args.size}, {net.arch})")
     return 0
@@ -93,6 +110,7 @@ def cmd_layerize(args) -> int:
     src = load_source(args.src)
     if not isinstance(src, Genome):
         raise FerlabError(f"{args.src}: already a dense net; layerize takes a genome (.zip, .xml, .json)")
+    _note_recurrent(src, args.src)
     net = layerize(src).net
     write_net(out, net)
     print(f"wrote {out} ({net.arch}, {net.arch.n_weights} weights)")
@@ -119,6 +137,8 @@ def cmd_info(args) -> int:
         )
         print(f"activations  {', '.join(f'{a}:{c}' for a, c in sorted(acts.items()))}")
         print(f"links        {len(src.links)} ({enabled} enabled)")
+        if recurrent := _recurrent(src):
+            print(f"recurrent    {recurrent}: each closes a cycle and reads 0 (the FER paper's renderer)")
         print(
             f"architecture {net.arch}  (layerized: {net.arch.n_weights} weights, "
             f"{int(sum(np.count_nonzero(np.asarray(k)) for k in net.kernels))} non-zero)"
@@ -181,6 +201,7 @@ def cmd_analyze(args) -> int:
         raise FerlabError(f"--out {str(out)!r} exists and is not a folder")
     config = MetricsConfig(size=args.size)
     net, genome = load_dense(args.src)
+    _note_recurrent(genome, args.src)
     with tqdm(total=1, unit="picture", desc="analyze", leave=False) as bar:
 
         def progress(done: int, total: int, stage: str):

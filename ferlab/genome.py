@@ -14,7 +14,12 @@ JSON form (``Genome.to_json`` / ``Genome.from_json``), round-trips exactly::
                 "weight": -0.445, "enabled": true,
                 "label": "Mouth open close", "sweep": [-3.0, 3.0, 0.1]}, ...]}
 
-``label`` and ``sweep`` are omitted when absent. Weights are written with
+``label`` and ``sweep`` are omitted when absent.
+
+Cycles. Picbreeder genomes may hold a link that closes a cycle. The FER paper
+renders them by walking back from the outputs and reading 0 from a node still
+on the walk's path; ``recurrent_links`` finds those links the same way, and a
+forward pass (``forward_links``: rendering, layerizing) leaves them out. Weights are written with
 Python's shortest round-trip float repr, so a load gives the same bits.
 
 Reading is strict: ``enabled`` must be a JSON boolean (``"false"`` is refused,
@@ -98,6 +103,43 @@ class Genome:
     def enabled_links(self) -> tuple[Link, ...]:
         return tuple(link for link in self.links if link.enabled)
 
+    def recurrent_links(self) -> tuple[int, ...]:
+        """Indices of the enabled links that close a cycle, found as the FER paper's renderer finds them:
+        a depth-first walk back from the outputs (hue, saturation, brightness or ink, in that order)
+        along each node's incoming links in file order; a link whose source is still on the walk's
+        path reads 0 there. Cycles no output reaches are broken the same way from each remaining
+        node in order, so the other links are acyclic. Linear in the genome's size."""
+        incoming: dict[str, list[int]] = {n.id: [] for n in self.nodes}
+        for k, link in enumerate(self.links):
+            if link.enabled:
+                incoming[link.target].append(k)
+        outputs = self.outputs()
+        roots = [outputs[label] for label in (*HSV_LABELS, INK_LABEL) if label in outputs]
+        state = dict.fromkeys(incoming, 0)  # 0 not reached, 1 on the walk's path, 2 done
+        back = []
+        for root in roots + [n.id for n in self.nodes]:
+            if state[root]:
+                continue
+            state[root] = 1
+            stack = [(root, iter(incoming[root]))]
+            while stack:
+                node, rest = stack[-1]
+                k = next(rest, None)
+                if k is None:
+                    stack.pop()
+                    state[node] = 2
+                elif state[source := self.links[k].source] == 1:
+                    back.append(k)
+                elif state[source] == 0:
+                    state[source] = 1
+                    stack.append((source, iter(incoming[source])))
+        return tuple(sorted(back))
+
+    def forward_links(self) -> tuple[tuple[int, Link], ...]:
+        """``(index, link)`` of each link a forward pass uses: enabled and not recurrent."""
+        recurrent = set(self.recurrent_links())
+        return tuple((k, link) for k, link in enumerate(self.links) if link.enabled and k not in recurrent)
+
     def is_ink(self) -> bool:
         return INK_LABEL in self.outputs()
 
@@ -106,7 +148,6 @@ class Genome:
         """Raise GenomeError naming ``source`` and the first problem found (time linear in its size)."""
         limits.GENOME_NODES.check(len(self.nodes), source)
         limits.GENOME_LINKS.check(len(self.links), source)
-        ids = [n.id for n in self.nodes]
         by_id: dict[str, Node] = {}
         for n in self.nodes:
             if n.id in by_id:
@@ -138,9 +179,6 @@ class Genome:
                 raise GenomeError(f"{source}: link {link.innovation} points into input node {link.target}")
             if not _finite(link.weight) or (link.sweep is not None and not all(map(_finite, link.sweep))):
                 raise GenomeError(f"{source}: link {link.innovation} has a non-finite weight or sweep")
-        cycle = find_cycle(ids, self.enabled_links())
-        if cycle:
-            raise GenomeError(f"{source}: genome has a cycle: {' -> '.join(cycle + [cycle[0]])}")
 
     # ------------------------------------------------------------------- JSON
     def to_dict(self) -> dict:
@@ -291,34 +329,6 @@ def _finite(value) -> bool:
 def _show(value) -> str:
     text = json.dumps(value) if isinstance(value, (str, bool, int, float)) or value is None else type(value).__name__
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def find_cycle(node_ids, links) -> list[str]:
-    """Return the nodes of one directed cycle among ``links`` in order, or []."""
-    succ: dict[str, list[str]] = {n: [] for n in node_ids}
-    for link in links:
-        succ[link.source].append(link.target)
-    state = dict.fromkeys(succ, 0)  # 0 new, 1 on the stack, 2 done
-    for root, children in succ.items():
-        if state[root]:
-            continue
-        stack = [(root, iter(children))]
-        path = [root]
-        state[root] = 1
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                stack.pop()
-                path.pop()
-                state[node] = 2
-            elif state[nxt] == 1:
-                return path[path.index(nxt) :]
-            elif state[nxt] == 0:
-                state[nxt] = 1
-                stack.append((nxt, iter(succ[nxt])))
-                path.append(nxt)
-    return []
 
 
 def to_hsv(genome: Genome) -> Genome:

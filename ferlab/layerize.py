@@ -8,6 +8,8 @@ it. Within a layer units are grouped by type (cache, or the node's activation)
 in alphabetical order, each group as wide as its widest layer, and a group's
 units keep the order in which a depth-first walk from the outputs meets them.
 Ink genomes first get zero hue and saturation outputs (``genome.to_hsv``).
+A link that closes a cycle reads 0, as in the paper's renderer, and is left
+out (``Genome.recurrent_links``).
 The result reproduces the paper's architecture strings and shared ``.npz``s.
 """
 
@@ -28,7 +30,7 @@ class Layerized:
     """A dense net plus where each genome link went.
 
     ``link_weights[k]`` is ``(layer, row, col)``: the kernel entry that holds
-    ``genome.links[k]`` (None for a disabled or dead link). ``units[node_id]``
+    ``genome.links[k]`` (None for a disabled, recurrent or dead link). ``units[node_id]``
     is ``(level, position)`` of the node's own (non-cache) unit; level 0 is the
     input layer, level L+1 the output layer.
     """
@@ -44,11 +46,10 @@ def layerize(genome: Genome) -> Layerized:
     inputs = [hsv_genome.inputs()[label] for label in INPUT_LABELS]
     outputs = [hsv_genome.outputs()[label] for label in HSV_LABELS]
     activation = {n.id: n.activation for n in hsv_genome.nodes}
-    links = list(enumerate(genome.links)) + [(None, l) for l in hsv_genome.links[len(genome.links) :]]
+    links = list(genome.forward_links()) + [(None, l) for l in hsv_genome.links[len(genome.links) :]]
     incoming: dict[str, list] = {n.id: [] for n in hsv_genome.nodes}
     for k, link in links:
-        if link.enabled:
-            incoming[link.target].append((k, link))
+        incoming[link.target].append((k, link))
 
     order = _live_order(inputs, outputs, incoming)
     live = set(order)

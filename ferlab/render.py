@@ -237,12 +237,12 @@ def _paint_maps_blocks(net: DenseNet, pixels: jax.Array) -> tuple[jax.Array, jax
 
 def render_genome(genome: Genome, size: int) -> tuple[Image, dict[str, jax.Array]]:
     """Evaluate the graph directly; returns the image and every live node's map."""
-    genome = to_hsv(genome)
+    genome = to_hsv(genome)  # its added links (ink to hue and saturation) close no cycle
     inputs = genome.inputs()
     g = grid(size)
     values = {inputs[label]: g[..., k] for k, label in enumerate(INPUT_LABELS)}
     incoming: dict[str, list] = {n.id: [] for n in genome.nodes}
-    for link in genome.enabled_links():
+    for _, link in genome.forward_links():
         incoming[link.target].append(link)
     activation = {n.id: n.activation for n in genome.nodes}
 
