@@ -32,7 +32,7 @@ import numpy as np
 from flax import struct
 
 from ferlab import limits
-from ferlab.search.descriptors import DESCRIPTORS
+from ferlab.search.descriptors import check_descriptor
 
 ARCHIVE_PREFIX = "archive_"
 
@@ -67,16 +67,13 @@ class NoveltyConfig:
     population_neighbours: bool = True
 
     def __post_init__(self):
-        if self.descriptor not in DESCRIPTORS:
-            raise ValueError(f"unknown descriptor {self.descriptor!r} (known: {', '.join(DESCRIPTORS)})")
-        for name in ("k", "patience", "capacity", "descriptor_size"):
+        check_descriptor(self.descriptor, self.descriptor_size)
+        for name in ("k", "patience", "capacity"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("add_many", "max_add"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
-        if self.descriptor_size > limits.MAX_SIDE:
-            raise ValueError(f"descriptor_size must be at most {limits.MAX_SIDE}, got {self.descriptor_size}")
         limits.POPULATION.check(self.capacity, "capacity", ValueError)
         if not self.threshold > 0:
             raise ValueError(f"threshold must be positive, got {self.threshold}")

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from ferlab import limits
+
 Descriptor = Callable[[jax.Array], jax.Array]
 DESCRIPTORS: dict[str, Descriptor] = {}
 
@@ -29,6 +31,17 @@ def register_descriptor(name: str):
         return fn
 
     return register
+
+
+def check_descriptor(name: str, size: int) -> None:
+    """ValueError unless ``name`` is a registered descriptor and ``size`` (the side of the image it
+    reads) is 1 to ``limits.MAX_SIDE``: the settings novelty search and MAP-Elites share."""
+    if name not in DESCRIPTORS:
+        raise ValueError(f"unknown descriptor {name!r} (known: {', '.join(DESCRIPTORS)})")
+    if size < 1:
+        raise ValueError(f"descriptor_size must be at least 1, got {size}")
+    if size > limits.MAX_SIDE:
+        raise ValueError(f"descriptor_size must be at most {limits.MAX_SIDE}, got {size}")
 
 
 @register_descriptor("luminance")

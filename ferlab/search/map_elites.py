@@ -45,7 +45,7 @@ from ferlab.layerize import layerize
 from ferlab.render import render
 from ferlab.search.api import Regime, Result, fused
 from ferlab.search.archive import ELITE_PREFIX, GridArchive, grid_cells, grid_init, grid_insert
-from ferlab.search.descriptors import DESCRIPTORS
+from ferlab.search.descriptors import DESCRIPTORS, check_descriptor
 from ferlab.search.neat import ISLAND_NUMBERS
 from ferlab.search.neat_config import NEATConfig
 from ferlab.search.neat_genome import N_INPUTS, minimal, output_labels, paint, take, to_genome
@@ -85,16 +85,13 @@ class MapElitesConfig:
     export: int = 50
 
     def __post_init__(self):
-        if self.descriptor not in DESCRIPTORS:
-            raise ValueError(f"unknown descriptor {self.descriptor!r} (known: {', '.join(DESCRIPTORS)})")
-        for name in ("batch_size", "generations", "descriptor_size", "bins"):
+        check_descriptor(self.descriptor, self.descriptor_size)
+        for name in ("batch_size", "generations", "bins"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.export < 0:
             raise ValueError(f"export must be at least 0, got {self.export}")
         limits.POPULATION.check(self.batch_size, "batch_size", ValueError)
-        if self.descriptor_size > limits.MAX_SIDE:
-            raise ValueError(f"descriptor_size must be at most {limits.MAX_SIDE}, got {self.descriptor_size}")
         limits.GENERATIONS.check(self.generations, "generations", ValueError)
         if not self.high > self.low:
             raise ValueError(f"high must exceed low, got [{self.low}, {self.high}]")
