@@ -2,6 +2,7 @@
 is not bad input: it is read as the FER paper's renderer reads it."""
 
 import io
+import json
 import zipfile
 
 import pytest
@@ -184,6 +185,8 @@ def test_cli_renders_a_cyclic_genome_and_names_the_links_that_read_0(tmp_path, c
     assert err.count("\n") == 1 and "12 (1_5 -> 1_6), 15 (1_7 -> 1_8)" in err and (tmp_path / "o.png").is_file()
     assert main(["info", str(src)]) == 0
     assert "recurrent    12 (1_5 -> 1_6), 15 (1_7 -> 1_8)" in capsys.readouterr().out
+    assert main(["analyze", str(src), "--size", "16", "--out", str(tmp_path / "a")]) == 0
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["recurrent_links"] == [12, 15]
 
 
 def paper_forward(genome, size):

@@ -100,6 +100,13 @@ def analyze(
     return analyze_many([net], [genome], config, draw, progress)[0]
 
 
+def _genome_facts(genome: Genome | None) -> dict:
+    """What metrics.json says of the genome behind a net: the innovations of its links that close a
+    cycle and read 0 (``Genome.recurrent_links``), where it has any."""
+    recurrent = genome.recurrent_links() if genome is not None else ()
+    return {"recurrent_links": [genome.links[k].innovation for k in recurrent]} if recurrent else {}
+
+
 @full_float32()
 def analyze_many(
     nets: list[DenseNet],
@@ -136,13 +143,14 @@ def analyze_many(
     if draw:
         report("figures")
     out = []
-    for net, m, label in zip(nets, measured, labels):
+    for net, genome, m, label in zip(nets, genomes, measured, labels):
+        facts = _genome_facts(genome)
         if isinstance(m, DeadNet):
             pictures = _plain_figures(net, config) if draw else {}
-            out.append(Analysis({}, None, config.size, {}, None, pictures, status="dead", reason=str(m)))
+            out.append(Analysis({}, None, config.size, facts, None, pictures, status="dead", reason=str(m)))
             continue
         pictures = {**_plain_figures(net, config), **_sweep_figures(net, m, config)} if draw else {}
-        out.append(Analysis(m.metrics, fer_score(m.metrics), config.size, m.info, label, pictures))
+        out.append(Analysis(m.metrics, fer_score(m.metrics), config.size, {**m.info, **facts}, label, pictures))
     if progress:
         total = state["total"] + sum(extra.values())
         progress(total, total, "done")
