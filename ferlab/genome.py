@@ -14,12 +14,7 @@ JSON form (``Genome.to_json`` / ``Genome.from_json``), round-trips exactly::
                 "weight": -0.445, "enabled": true,
                 "label": "Mouth open close", "sweep": [-3.0, 3.0, 0.1]}, ...]}
 
-``label`` and ``sweep`` are omitted when absent.
-
-Cycles. Picbreeder genomes may hold a link that closes a cycle. The FER paper
-renders them by walking back from the outputs and reading 0 from a node still
-on the walk's path; ``recurrent_links`` finds those links the same way, and a
-forward pass (``forward_links``: rendering, layerizing) leaves them out. Weights are written with
+``label`` and ``sweep`` are omitted when absent. Weights are written with
 Python's shortest round-trip float repr, so a load gives the same bits.
 
 Reading is strict: ``enabled`` must be a JSON boolean (``"false"`` is refused,
@@ -27,6 +22,11 @@ not read as true), weights and sweep bounds finite real numbers, innovations
 integers, names and labels strings. Node and link counts are capped
 (``ferlab.limits``) before anything is built, and validation is linear in the
 size of the genome.
+
+Cycles. Picbreeder genomes may hold a link that closes a cycle. The FER paper
+renders them by walking back from the outputs and reading 0 from a node still
+on the walk's path; ``recurrent_links`` finds those links the same way, and a
+forward pass (``forward_links``: rendering, layerizing) leaves them out.
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bo
     """One row per scored net of each entry's finished run: its place in the study, run stats and FER
     metrics. A row's ``loss`` is only ever its net's own: the run's (its best net's) is left out, so a
     net that logged no loss of its own (a MAP-Elites elite) has none and cannot pass a fit gate on its
-    best sibling's; a diverged seed's is +inf. With ``lost``, an entry without a finished run (it failed) still
-    gives a row, ``net`` ``(lost)`` and no metrics, for every net it was to score (``asked``), so
-    reports count what was asked for."""
+    best sibling's; a diverged seed's is +inf. With ``lost``, an entry without a finished run (it
+    failed) still gives a row, ``net`` ``(lost)`` and no metrics, for every net it was to score
+    (``asked``), so reports count what was asked for."""
     rows = []
     for entry in entries:
         place = {
