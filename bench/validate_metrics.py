@@ -17,7 +17,8 @@ activations can grow about 2x a layer until the gradient overflows) is counted a
 ``--stop-at-mse`` stops instead as soon as every seed is within ``--mse`` (the protocol of
 stops 21-31: copies just fitted, still smooth). The copies are the seeds' final
 nets only (the regime's loss-rung snapshots, ``rung_*``, are not copies). The copies are cached under ``--cache``
-(outside git) with the steps and MSEs reached, so a rerun only measures.
+(outside git) with the steps and MSEs reached, so a rerun only measures; a cache made with
+another recipe (size, budget, seeds, clips) or from another file of the same name is retrained.
 
 Then it prints, per genome: the image's asymmetry, the Picbreeder net's
 fer_score, the copies' mean fer_score, the share of metrics that rank the
@@ -27,11 +28,13 @@ many copies were trained, dead and scored; and across genomes the Pearson r betw
 fer_score and their image asymmetry, and each label AUROC's 95% bootstrap interval over the links.
 
     PYTHONPATH=. python bench/validate_metrics.py [--train-only] [--only skull,butterfly]
+    PYTHONPATH=. python bench/validate_metrics.py --genome my/123_Face.xml --only 123_Face   # genomes of your own
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import time
@@ -91,13 +94,19 @@ def train_copies(
     recipe = dict(
         size=size, mse=mse, max_steps=max_steps, chunk=chunk, straight_through=straight_through, stop_at_mse=stop_at_mse
     )
+    key = {  # what the copies depend on: a cache made otherwise (another genome of this name too) is retrained
+        **{k: v for k, v in recipe.items() if k != "mse" or stop_at_mse},
+        "seeds": seeds,
+        "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+    }
     record = None
     if record_path.is_file():
         record = seeds_only(json.loads(record_path.read_text()))
-        if record.get("straight_through", False) != straight_through or record.get("stop_at_mse", True) != stop_at_mse:
-            record = None  # caches written before the fixed budget stopped at the MSE
+        if record.get("key") != key:
+            record = None
     if record is None:
         record = {"genome": name, "seed": seed, "straight_through": straight_through, "stop_at_mse": stop_at_mse}
+        record["key"] = key
         record |= train_batch(source, folder, "", seeds, seed, **recipe)
         record["retries"] = 0
         write_text(record_path, json.dumps(record, indent=2) + "\n")
@@ -201,6 +210,13 @@ def main():
     )
     parser.add_argument("--seed", type=int, default=0, help="first seed of the copies (for genomes not yet cached)")
     parser.add_argument("--only", default="", help="comma-separated genome names (default: all 10)")
+    parser.add_argument(
+        "--genome",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="another genome (.zip, .xml, .json) to validate on, named by its file's stem; repeatable",
+    )
     parser.add_argument("--train-only", action="store_true")
     parser.add_argument(
         "--plain-clips", action="store_true", help="train without the straight-through colour clips (the paper)"
@@ -214,6 +230,10 @@ def main():
         parser.error(f"--mse must be positive and finite, got {args.mse}")
     cache = Path(args.cache)
     table = genomes(Path(args.data))
+    for path in map(Path, args.genome):
+        if path.stem in table or not path.is_file() or path.suffix.lower() not in (".zip", ".xml", ".json"):
+            parser.error(f"--genome {str(path)!r}: not a genome file (.zip, .xml, .json), or its name is taken")
+        table[path.stem] = path
     names = [n for n in table if not args.only or n in args.only.split(",")]
     unknown = sorted(set(args.only.split(",")) - set(table)) if args.only else []
     if unknown:

@@ -103,6 +103,7 @@ def test_validation_replaces_a_diverged_copy_with_a_fresh_seed_and_keeps_it_coun
         return {"steps": 30, "mse": mse, "seconds": 1.0, "seeds": [f"seed_{k}{suffix}" for k in range(seeds)]}
 
     monkeypatch.setattr(vm, "train_batch", batch)
+    (tmp_path / "g.npz").write_bytes(b"the genome")
     train = partial(
         vm.train_copies, "g", tmp_path / "g.npz", tmp_path, size=8, seeds=3, mse=1.0, max_steps=30, chunk=10
     )
@@ -116,6 +117,32 @@ def test_validation_replaces_a_diverged_copy_with_a_fresh_seed_and_keeps_it_coun
     assert train(retries=3) == record and len(calls) == 3  # from the cache
 
 
+def test_validation_retrains_a_cache_made_with_another_recipe_or_from_another_file(tmp_path, monkeypatch):
+    """The copies cached under a genome's name are reused only for the same recipe (size, budget,
+    seeds) and the same file: a rerun at another size, or another genome under that name, retrains."""
+    from helpers import bench_module
+
+    vm = bench_module("validate_metrics")
+    calls = []
+
+    def batch(source, folder, suffix, seeds, seed, **recipe):
+        calls.append((source.read_bytes(), recipe["size"], seeds))
+        return {"steps": 30, "mse": [0.001] * seeds, "seconds": 1.0, "seeds": [f"seed_{k}" for k in range(seeds)]}
+
+    monkeypatch.setattr(vm, "train_batch", batch)
+    source = tmp_path / "g.xml"
+    source.write_bytes(b"one genome")
+    train = partial(vm.train_copies, "g", source, tmp_path / "cache", mse=1.0, max_steps=30, chunk=10)
+    train(size=8, seeds=2)
+    train(size=8, seeds=2)
+    assert calls == [(b"one genome", 8, 2)]  # the second read the cache
+    train(size=16, seeds=2)
+    train(size=16, seeds=3)
+    source.write_bytes(b"another genome")
+    train(size=16, seeds=3)
+    assert calls[1:] == [(b"one genome", 16, 2), (b"one genome", 16, 3), (b"another genome", 16, 3)]
+
+
 def test_a_copy_whose_picture_diverged_is_lost_even_with_finite_weights(tmp_path):
     """The report loses the copies ``train_copies`` replaces: a non-finite final MSE, whatever the
     weights (a deep linear chain can overflow the picture before the weights go non-finite)."""
@@ -127,3 +154,31 @@ def test_a_copy_whose_picture_diverged_is_lost_even_with_finite_weights(tmp_path
         write_net(tmp_path / "g" / f"{k}.npz", init_net(ARCH, jax.random.PRNGKey(0)))
     got = vm.copies(tmp_path, "g", {"seeds": ["seed_0", "seed_1"], "mse": [0.001, float("nan")]})
     assert got[0] is not None and got[1] is None
+
+
+def test_validation_takes_genomes_of_ones_own_by_path(tmp_path, monkeypatch, capsys):
+    """``--genome PATH`` adds a genome (named by its file's stem) to the set the script validates on,
+    so the suite can be checked on genomes it was not chosen on; a path that is not a genome file is
+    one line and exit 2."""
+    import sys
+
+    from helpers import bench_module
+
+    vm = bench_module("validate_metrics")
+    trained = []
+
+    def train(name, source, cache, **kw):
+        trained.append((name, source))
+        return {"steps": 30, "mse": [0.001], "seconds": 1.0, "seeds": ["seed_0"]}
+
+    monkeypatch.setattr(vm, "train_copies", train)
+    mine = tmp_path / "123_Face.xml"
+    mine.write_text("<data/>")
+    monkeypatch.setattr(sys, "argv", ["v", "--genome", str(mine), "--only", "123_Face", "--train-only"])
+    vm.main()
+    assert trained == [("123_Face", mine)]
+    for bad in (tmp_path / "missing.xml", tmp_path):
+        monkeypatch.setattr(sys, "argv", ["v", "--genome", str(bad), "--train-only"])
+        with pytest.raises(SystemExit) as exit_:
+            vm.main()
+        assert exit_.value.code == 2 and "not a genome file" in capsys.readouterr().err
