@@ -191,9 +191,11 @@ def test_cli_renders_a_cyclic_genome_and_names_the_links_that_read_0(tmp_path, c
 
 def paper_forward(genome, size):
     """The FER paper's forward pass, written as it is: recurse from hue, saturation, brightness (ink
-    stands for brightness) over every link into a node in file order; a source still on the path
-    reads 0 and is not remembered; a finished node's value is. Greyscale for an ink genome."""
+    stands for brightness, hue and saturation 0) over every link into a node in file order; a source
+    still on the path reads 0 and is not remembered; a finished node's value is. RGB by the data
+    README's colour formula."""
     import numpy as np
+    from matplotlib.colors import hsv_to_rgb
 
     act = {  # the data README's functions
         "identity": lambda z: z,
@@ -217,11 +219,20 @@ def paper_forward(genome, size):
         values[node] = act[activation[node]](z)
         return values[node]
 
-    return np.clip(np.abs(value(genome.outputs()["ink"], [])), 0, 1)
+    outputs = genome.outputs()
+    if "ink" in outputs:
+        h = s = np.zeros_like(x)
+        v = value(outputs["ink"], [])
+    else:
+        h, s, v = (value(outputs[label], []) for label in ("hue", "saturation", "brightness"))
+    return hsv_to_rgb(np.stack([(h + 1) % 1, np.clip(s, 0, 1), np.clip(np.abs(v), 0, 1)], axis=-1))
 
 
+@pytest.mark.parametrize("outputs", ["ink", "hsv"])
 @pytest.mark.parametrize("seed", range(12))
-def test_random_cyclic_genomes_paint_what_the_papers_forward_pass_paints(seed):
+def test_random_cyclic_genomes_paint_what_the_papers_forward_pass_paints(seed, outputs):
+    """Random genomes with cycles through hidden and output nodes (each has 2 to 10 links that close
+    one), grey (ink) and colour (hue, saturation, brightness)."""
     import numpy as np
 
     from ferlab.layerize import layerize
@@ -230,11 +241,18 @@ def test_random_cyclic_genomes_paint_what_the_papers_forward_pass_paints(seed):
     rng = np.random.default_rng(seed)
     acts = ["sin", "gaussian", "identity", "sigmoid", "cos"]
     hidden = [('type="hidden"', 5 + i, acts[rng.integers(5)]) for i in range(6)]
-    ends = [4] + [5 + i for i in range(6)]
+    outs = [('label="ink" type="out"', 4, "gaussian")]
+    if outputs == "hsv":
+        outs = [
+            (f'label="{label}" type="out"', i, acts[rng.integers(5)])
+            for i, label in ((4, "hue"), (12, "saturation"), (13, "brightness"))
+        ]
+    ends = [i for _, i, _ in outs] + [5 + i for i in range(6)]
     links = [
         (100 + i, int(rng.choice([0, 1, 2, 3] + ends)), int(rng.choice(ends)), round(float(rng.normal()), 3))
         for i in range(24)
     ]
-    genome = parse_picbreeder_xml(genome_xml(nodes=without_node("zzz")[:5] + hidden, links=links).encode())
-    grey = render(layerize(genome).net, 12).rgb[..., 0]
-    np.testing.assert_allclose(grey, paper_forward(genome, 12), atol=1e-5)
+    genome = parse_picbreeder_xml(genome_xml(nodes=without_node("zzz")[:4] + outs + hidden, links=links).encode())
+    assert 2 <= len(genome.recurrent_links()) <= 10
+    rgb = render(layerize(genome).net, 12).rgb
+    np.testing.assert_allclose(rgb, paper_forward(genome, 12), atol=1e-5)
