@@ -38,6 +38,14 @@ import pandas as pd
 CSV_NAME = "runs.csv"
 REPORT_NAME = "report.md"
 LOST = "(lost)"  # the ``net`` of a row that stands for a net a failed run was to train (no metrics)
+COMPLEXITY = "image_complexity"  # a net's picture's complexity (ferlab.metrics.suite), beside each group's metrics
+COMPLEXITY_NOTE = (
+    "`image complexity`: the median over the same nets of log10 of the share of each picture's spectral "
+    "energy above 4 cycles per image (`ferlab.metrics.behaviour`): smooth gradients and single arcs sit near "
+    "-3 and below, the Picbreeder skull near -0.3. A simple picture has little to fracture, so a low "
+    "fer_score there is not a unified factored representation: read groups side by side only where their "
+    "complexity is alike, or in the comparisons, which pair nets painting the same image."
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,9 @@ def cliffs_delta(a, b) -> float:
 def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """One row per group: ``n``, its scored nets (a finite first metric; lost and dead nets are counted
     by ``gate_counts``), and, per metric, ``<m>``, ``<m>_low``, ``<m>_high`` over those same nets (a
-    dead net's loss does not join its group's mean loss). Its columns are there even with no rows."""
+    dead net's loss does not join its group's mean loss); where the rows hold ``image_complexity``,
+    its median over those nets (``image_complexity_median``), read beside the metrics: a simple
+    picture has little to fracture. Its columns are there even with no rows."""
     rows = []
     first = analysis.metrics[0]
     for name, part in df.groupby(analysis.group, sort=True):
@@ -119,9 +129,18 @@ def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
             values = part.get(metric, [])
             mean, low, high = bootstrap_ci(values, _seed(analysis.seed, name, i), analysis.resamples, analysis.level)
             row |= {metric: mean, f"{metric}_low": low, f"{metric}_high": high}
+        if COMPLEXITY in df:
+            row[f"{COMPLEXITY}_median"] = _median(part[COMPLEXITY])
         rows.append(row)
     columns = [analysis.group, "n", *(f"{m}{end}" for m in analysis.metrics for end in ("", "_low", "_high"))]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=columns + ([f"{COMPLEXITY}_median"] if COMPLEXITY in df else []))
+
+
+def _median(values) -> float:
+    """The median of the finite ``values`` (NaN when there are none)."""
+    x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
+    x = x[np.isfinite(x)]
+    return float(np.median(x)) if x.size else np.nan
 
 
 def _finite(df: pd.DataFrame, column: str) -> pd.Series:
@@ -474,6 +493,7 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
         "",
         markdown_table(headline),
         "",
+        *([COMPLEXITY_NOTE, ""] if COMPLEXITY in df else []),
     ]
     at_gate = comparisons(gated, analysis)
     if analysis.comparisons:
@@ -530,6 +550,8 @@ def format_summary(summary: pd.DataFrame, analysis: ReportSpec, digits: int = 3)
     out = summary[[analysis.group, "n"]].copy()
     for m in analysis.metrics:
         out[m] = [_interval(r[m], r[f"{m}_low"], r[f"{m}_high"], digits) for _, r in summary.iterrows()]
+    if f"{COMPLEXITY}_median" in summary:
+        out["image complexity"] = [_num(v, 2) for v in summary[f"{COMPLEXITY}_median"]]
     return out
 
 
@@ -779,6 +801,7 @@ def write_report(
         "",
         markdown_table(counted_table(summary, counts, analysis, "none scored")),
         "",
+        *([COMPLEXITY_NOTE, ""] if COMPLEXITY in frame and not fit_lines else []),  # else said at the gate
     ]
     if analysis.comparisons:
         lines += [

@@ -52,6 +52,21 @@ def _assert_ranked(results):
         assert fer_score(results[ufr]) < fer_score(results[fer])
 
 
+def test_image_complexity_tells_picbreeder_pictures_from_a_smooth_ramp(picbreeder_dir):
+    """``info["image_complexity"]``, read beside fer_score in reports: the skull and butterfly sit near
+    the textured end, a net painting one grey ramp (brightness 0.25 x + 0.5) far down the smooth end."""
+    from ferlab.metrics import measure
+
+    for name in ("picbreeder_skull", "picbreeder_butterfly"):
+        assert measure(_net(picbreeder_dir, name), FAST).info["image_complexity"] > -1.0
+    net = init_net("1;identity:1", jax.random.PRNGKey(0))
+    ramp = DenseNet(
+        net.arch,
+        (jnp.zeros((4, 1)).at[0, 0].set(0.25).at[3, 0].set(0.5), jnp.zeros((1, 3)).at[0, 2].set(1.0)),
+    )
+    assert measure(ramp, FAST).info["image_complexity"] < -3.0
+
+
 def test_every_metric_ranks_picbreeder_below_sgd(shared_metrics):
     _assert_ranked(shared_metrics)
 

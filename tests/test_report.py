@@ -428,3 +428,34 @@ def test_one_value_has_a_mean_and_no_interval(tmp_path):
     df = pd.DataFrame({"regime": ["one", "two", "two"], "image": "a", "fer_score": [0.3, 0.2, 0.4]})
     text = write_report(df, ReportSpec(match_on=None, resamples=50), tmp_path, "x").markdown.read_text()
     assert "| one | 1 | 0.300 [one value] |" in text and "| two | 2 | 0.300 [0.200, 0.400] |" in text
+
+
+def test_each_group_shows_the_median_complexity_of_the_pictures_its_cells_stand_on(tmp_path):
+    """A simple picture has little to fracture: beside each group's metrics the report gives the median
+    ``image_complexity`` of the same nets (at the gate: those that pass it; unmatched: every scored
+    final net), and says how to read it; a frame without the column gets neither."""
+    rows = [
+        {"run_id": "p", "label": "pb", "image": "a", "net": "best", "fer_score": 0.3, "image_complexity": -0.4},
+        *(
+            {
+                "run_id": f"s{k}",
+                "label": "sgd",
+                "image": "a",
+                "net": "seed_0",
+                "fer_score": 0.6,
+                "loss": loss,
+                "image_complexity": c,
+            }
+            for k, (loss, c) in enumerate(((0.001, -1.0), (0.002, -2.0), (0.5, -3.5)))
+        ),
+        {"run_id": "d", "label": "sgd", "image": "a", "net": "seed_1", "dead": 1.0, "loss": np.inf},
+    ]
+    analysis = ReportSpec(group="label", metrics=("fer_score", "loss"), resamples=50)
+    report = write_report(pd.DataFrame(rows), analysis, tmp_path / "with", "t")
+    text = report.markdown.read_text()
+    gate, unmatched = text.split("## Unmatched results")
+    assert "| image complexity |" in gate and "| -1.50 |" in gate and "| -0.40 |" in gate  # the passing two
+    assert "| -2.00 |" in unmatched  # every scored final net; the dead one has no picture measured
+    assert text.count("`image complexity`: the median") == 1
+    plain = write_report(pd.DataFrame(rows).drop(columns="image_complexity"), analysis, tmp_path / "without", "t")
+    assert "image complexity" not in plain.markdown.read_text()

@@ -50,7 +50,10 @@ one formula for every picture:
 ``MetricsConfig.axis`` "auto" (the default) gives the axis-free forms; "x" or "y"
 gives the paper's mirror forms about that axis. ``info`` always holds both
 (``axis_free_metrics``, ``axis_metrics`` about the detected axis) and says which
-``form`` the metrics are. The choice (axis-free for every picture, rather than
+``form`` the metrics are, and the picture's ``image_complexity`` (``behaviour.complexity``:
+log10 of its spectral energy share above 4 cycles per image; smooth gradients and single arcs
+sit near -3 and below, the Picbreeder skull near -0.3): a simple picture has little to fracture,
+so a report reads a group's fer_score beside it. The choice (axis-free for every picture, rather than
 blending the two forms by the picture's asymmetry, and fracture as the change
 form rather than the change's best mixedness) was made on the validation set of
 ``bench/validate_metrics.py`` only, see ``fer_score``.
@@ -95,7 +98,7 @@ from ferlab import limits
 from ferlab.config import from_dict
 from ferlab.cppn import DenseNet, stack_nets
 from ferlab.errors import FerlabError
-from ferlab.metrics import compress, features, regions, sweeps
+from ferlab.metrics import behaviour, compress, features, regions, sweeps
 from ferlab.metrics.symmetry import AXES, detect_axis, sym_energies
 from ferlab.render import Image, on_cpu, render, render_padded
 
@@ -700,6 +703,7 @@ def _assemble(
     info = {
         "axis": setup.axis,
         "image_asymmetry": setup.base_asymmetry,
+        "image_complexity": float(behaviour.complexity(setup.base[None])[0]),
         "form": form,
         "axis_metrics": axis_form,
         "axis_free_metrics": free_form,

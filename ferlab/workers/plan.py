@@ -197,7 +197,8 @@ def fer_suite(items: list[tuple[Any, Any, Path]], *, size: int = 64, draw: bool 
 
     A dead net (no weight moves its picture) is a result, not a failure: ``metrics.json`` says
     ``status: dead`` and why, and the only number returned is ``dead = 1`` (no scores), so the
-    run's other nets are still scored and a report can count it."""
+    run's other nets are still scored and a report can count it. A scored net's dict also holds its
+    picture's ``image_complexity`` (not a FER metric; see ``ferlab.metrics.suite``)."""
     from ferlab.figures import feature_grid
     from ferlab.files import write_bytes
     from ferlab.metrics import MetricsConfig, analyze_many
@@ -209,5 +210,9 @@ def fer_suite(items: list[tuple[Any, Any, Path]], *, size: int = 64, draw: bool 
         analysis.write(folder)
         if not draw:
             write_bytes(Path(folder) / "features.png", feature_grid(net, size))
-        out.append({"dead": 1.0} if analysis.dead else {**analysis.metrics, "fer_score": analysis.fer_score})
+        if analysis.dead:
+            out.append({"dead": 1.0})
+        else:
+            complexity = {"image_complexity": analysis.info["image_complexity"]}  # beside fer_score in a report
+            out.append({**analysis.metrics, "fer_score": analysis.fer_score, **complexity})
     return out
