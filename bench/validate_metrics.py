@@ -25,7 +25,8 @@ fer_score, the copies' mean fer_score, the share of metrics that rank the
 Picbreeder net below the copies' mean (over the metrics defined on both sides,
 with the count), the human-label AUROC where the genome has labels, and how
 many copies were trained, dead and scored; and across genomes the Pearson r between the Picbreeder nets'
-fer_score and their image asymmetry, and each label AUROC's 95% bootstrap interval over the links.
+fer_score and their image asymmetry (and image complexity), and each label AUROC's 95% bootstrap interval
+over the links.
 
     PYTHONPATH=. python bench/validate_metrics.py [--train-only] [--only skull,butterfly]
     PYTHONPATH=. python bench/validate_metrics.py --genome my/123_Face.xml --only 123_Face   # genomes of your own
@@ -330,6 +331,7 @@ def report(names, table, records, cache, size, mse):
         row = {
             "genome": name,
             "image_asymmetry": pb.info["image_asymmetry"],
+            "image_complexity": pb.info["image_complexity"],
             "axis": pb.info["axis"],
             "pb_fer": fer_score(pb.metrics),
             "sgd_fer": _mean_defined([fer_score(m) for m in sgd]),
@@ -353,12 +355,14 @@ def report(names, table, records, cache, size, mse):
     if kept:
         print(f"\nevery genome in {saved} (earlier runs' rows kept):\n{HEADER}")
         print("\n".join(table_row(x) for x in rows))
-    if len(rows) > 2:
-        r = np.corrcoef([x["pb_fer"] for x in rows], [x["image_asymmetry"] for x in rows])[0, 1]
-        print(
-            f"\nPearson r(Picbreeder fer_score, image asymmetry) over {len(rows)} genomes "
-            f"({', '.join(x['genome'] for x in rows)}): {r:+.3f}"
-        )
+    for fact in ("image_asymmetry", "image_complexity"):  # what fer_score should not merely follow across images
+        have = [x for x in rows if fact in x]
+        if len(have) > 2:
+            r = np.corrcoef([x["pb_fer"] for x in have], [x[fact] for x in have])[0, 1]
+            print(
+                f"\nPearson r(Picbreeder fer_score, {fact.replace('_', ' ')}) over {len(have)} genomes "
+                f"({', '.join(x['genome'] for x in have)}): {r:+.3f}"
+            )
     print(
         "\nhuman-label AUROC, 95% bootstrap interval over the links: "
         + "; ".join(

@@ -182,3 +182,28 @@ def test_validation_takes_genomes_of_ones_own_by_path(tmp_path, monkeypatch, cap
         with pytest.raises(SystemExit) as exit_:
             vm.main()
         assert exit_.value.code == 2 and "not a genome file" in capsys.readouterr().err
+
+
+def test_the_validation_table_correlates_fer_score_with_the_pictures_asymmetry_and_complexity(tmp_path, capsys):
+    """``report`` measures each Picbreeder net and its cached copies, keeps each net's image asymmetry
+    and complexity in validation.json, and prints fer_score's Pearson r with both over the genomes."""
+    import json
+
+    from ferlab.files import write_net
+    from helpers import bench_module
+
+    vm = bench_module("validate_metrics")
+    arch = "2;gaussian:2,sin:2"
+    table, records = {}, {}
+    for k, name in enumerate(("a", "b", "c")):
+        table[name] = tmp_path / f"{name}.npz"
+        write_net(table[name], init_net(arch, jax.random.PRNGKey(k)))
+        write_net(tmp_path / "cache" / name / "seed_0.npz", init_net(arch, jax.random.PRNGKey(10 + k)))
+        records[name] = {"seeds": ["seed_0"], "mse": [0.001]}
+    vm.report(list(table), table, records, tmp_path / "cache", 16, 0.005)
+    out = capsys.readouterr().out
+    rows = json.loads((tmp_path / "cache" / "validation.json").read_text())
+    fer = [x["pb_fer"] for x in rows]
+    for fact in ("image_asymmetry", "image_complexity"):
+        r = np.corrcoef(fer, [x[fact] for x in rows])[0, 1]
+        assert f"Pearson r(Picbreeder fer_score, {fact.replace('_', ' ')}) over 3 genomes (a, b, c): {r:+.3f}" in out
