@@ -50,13 +50,14 @@ one formula for every picture:
 ``MetricsConfig.axis`` "auto" (the default) gives the axis-free forms; "x" or "y"
 gives the paper's mirror forms about that axis. ``info`` always holds both
 (``axis_free_metrics``, ``axis_metrics`` about the detected axis) and says which
-``form`` the metrics are, and the picture's ``image_complexity`` (``behaviour.complexity``:
-log10 of its spectral energy share above 4 cycles per image; smooth gradients and single arcs
-sit near -3 and below, the Picbreeder skull near -0.3): a simple picture has little to fracture,
-so a report reads a group's fer_score beside it. The choice (axis-free for every picture, rather than
+``form`` the metrics are. The choice (axis-free for every picture, rather than
 blending the two forms by the picture's asymmetry, and fracture as the change
 form rather than the change's best mixedness) was made on the validation set of
-``bench/validate_metrics.py`` only, see ``fer_score``.
+``bench/validate_metrics.py`` only, see ``fer_score``. ``info`` also holds the
+picture's ``image_complexity`` (``behaviour.complexity``: log10 of its spectral
+energy share above 4 cycles per image; smooth gradients and single arcs sit near
+-3 and below, the Picbreeder skull near -0.3): a simple picture has little to
+fracture, so reports give it beside fer_score.
 
 Which weights are swept. Only weights that exist (non-zero): a layerized
 Picbreeder net's zeros are absent links, not parameters. If there are more
