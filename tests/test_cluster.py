@@ -115,3 +115,34 @@ def test_local_ray_listens_on_loopback_only():
         ip = ipaddress.ip_address(addr.ip)
         ip = getattr(ip, "ipv4_mapped", None) or ip
         assert ip.is_loopback, f"{addr.ip}:{addr.port} is not loopback"
+
+
+QUIET_PROBE = """
+import sys, weakref
+if sys.argv[1] == "quiet":
+    from ferlab.workers.cluster import quiet_shutdown_exits
+    quiet_shutdown_exits()
+    quiet_shutdown_exits()
+class A: pass
+def stop(_): raise SystemExit(1)  # what Ray's SIGTERM handler raises, landing in a weakref callback
+def fail(_): raise ValueError("a real error in a finaliser")
+a, b = A(), A()
+refs = weakref.ref(a, stop), weakref.ref(b, fail)
+del a, b
+print("still running")
+"""
+
+
+@pytest.mark.parametrize("mode", ["quiet", "plain"])
+def test_a_stopped_worker_prints_no_traceback_for_the_exit_python_ignores(mode):
+    """Ray stops a finished trial's worker with SIGTERM; its handler raises SystemExit, and where that
+    lands in a weakref callback Python ignores it and prints an 'Exception ignored' traceback.
+    ``quiet_shutdown_exits`` (which every Tune trial calls) drops that report only: the process runs
+    on as before, and any other exception raised there is still reported."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", QUIET_PROBE, mode], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "still running\n"
+    assert "ValueError: a real error in a finaliser" in done.stderr
+    assert ("SystemExit" in done.stderr) == (mode == "plain")

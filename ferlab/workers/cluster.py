@@ -7,7 +7,8 @@ is started or written. ``ray_session`` starts (or joins) Ray once for a whole
 command, with the workers' environment, and shuts down only what it started; a Ray
 it starts for itself listens on 127.0.0.1 only, with no dashboard unless asked.
 ``check_fits`` refuses work whose resources the local Ray cannot give (Ray would
-leave it pending for ever). ``tune_storage`` decides where Tune keeps trial
+leave it pending for ever). ``quiet_shutdown_exits`` keeps a worker that Ray stops
+from printing a traceback for an exit Python ignores anyway. ``tune_storage`` decides where Tune keeps trial
 checkpoints: a URI (``s3://``, ``gs://``) passed through untouched, or a local
 folder made absolute.
 """
@@ -118,6 +119,24 @@ def _loopback_only():
             os.environ.pop(LOCAL_ONLY_ENV, None)
         else:
             os.environ[LOCAL_ONLY_ENV] = before_env
+
+
+def quiet_shutdown_exits() -> None:
+    """In a worker process: drop the ``SystemExit`` that Ray's SIGTERM handler raises when the
+    signal lands inside a finaliser or weakref callback as Ray stops the worker. Python ignores an
+    exception raised there (it cannot propagate) and only reports it, as an "Exception ignored"
+    traceback that reads like a failure at the end of a successful sweep; nothing else changes.
+    Any other unraisable exception still reaches the hook that was there. Idempotent."""
+    previous = sys.unraisablehook
+    if getattr(previous, "ferlab_quiet", False):
+        return
+
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, SystemExit):
+            previous(unraisable)
+
+    hook.ferlab_quiet = True
+    sys.unraisablehook = hook
 
 
 def check_fits(need: dict[str, float], what: str, address: str | None, count: int = 1) -> None:

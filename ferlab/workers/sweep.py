@@ -60,7 +60,7 @@ from ferlab.tracking import (
     safe_name,
     start_sweep,
 )
-from ferlab.workers.cluster import check_fits, join_uri, ray_session, tune_storage
+from ferlab.workers.cluster import check_fits, join_uri, quiet_shutdown_exits, ray_session, tune_storage
 from ferlab.workers.plan import RunPlan, check_run, fer_suite, keeping, plan_run, target_picture
 from ferlab.workers.run import RunWorker
 
@@ -450,6 +450,7 @@ def tune_trial(
     from ray import tune
 
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # a line per checkpoint otherwise
+    quiet_shutdown_exits()
     parent_id = parents[_group(config, trials)]
     mc = client(store)
     done = mc.search_runs(
