@@ -100,9 +100,6 @@ class Genome:
         """Output label -> node id."""
         return {n.label: n.id for n in self.nodes if n.kind == "output"}
 
-    def enabled_links(self) -> tuple[Link, ...]:
-        return tuple(link for link in self.links if link.enabled)
-
     def recurrent_links(self) -> tuple[int, ...]:
         """Indices of the enabled links that close a cycle, found as the FER paper's renderer finds them:
         a depth-first walk back from the outputs (hue, saturation, brightness or ink, in that order)

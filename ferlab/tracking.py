@@ -570,8 +570,9 @@ class TrialLog:
                             if isinstance(v, (int, float)) and np.isfinite(float(v))
                         }
                     )
-            for name in result.nets:  # the net's own fit, beside its FER; one that fits nothing (a NaN
-                own = getattr(result, "losses", {}).get(name)  # or infinite MSE) logs +inf and fails any gate
+            # each net's own fit, beside its FER; one that fits nothing (NaN or infinite MSE) logs +inf
+            for name in result.nets:
+                own = getattr(result, "losses", {}).get(name)
                 if own is not None:
                     scores[f"{FER_PREFIX}{name}.{LOSS}"] = float(own) if np.isfinite(own) else math.inf
             self.client.log_artifacts(self.run_id, str(root), NETS)

@@ -8,9 +8,9 @@ command, with the workers' environment, and shuts down only what it started; a R
 it starts for itself listens on 127.0.0.1 only, with no dashboard unless asked.
 ``check_fits`` refuses work whose resources the local Ray cannot give (Ray would
 leave it pending for ever). ``quiet_shutdown_exits`` keeps a worker that Ray stops
-from printing a traceback for an exit Python ignores anyway. ``tune_storage`` decides where Tune keeps trial
-checkpoints: a URI (``s3://``, ``gs://``) passed through untouched, or a local
-folder made absolute.
+from printing a traceback for an exit Python ignores anyway. ``tune_storage``
+decides where Tune keeps trial checkpoints: a URI (``s3://``, ``gs://``) passed
+through untouched, or a local folder made absolute.
 """
 
 from __future__ import annotations
