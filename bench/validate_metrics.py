@@ -45,8 +45,9 @@ import jax
 import numpy as np
 
 from ferlab.cppn import load_net
-from ferlab.errors import NetError
+from ferlab.errors import FerlabError, NetError
 from ferlab.files import write_net, write_text
+from ferlab.sources import load_source
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "picbreeder"
@@ -234,6 +235,10 @@ def main():
     for path in map(Path, args.genome):
         if path.stem in table or not path.is_file() or path.suffix.lower() not in (".zip", ".xml", ".json"):
             parser.error(f"--genome {str(path)!r}: not a genome file (.zip, .xml, .json), or its name is taken")
+        try:
+            load_source(path)  # read once here, so a broken file is one line before any training
+        except FerlabError as e:
+            parser.error(f"--genome: {e}")
         table[path.stem] = path
     names = [n for n in table if not args.only or n in args.only.split(",")]
     unknown = sorted(set(args.only.split(",")) - set(table)) if args.only else []

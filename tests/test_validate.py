@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ferlab.cppn import DenseNet, init_net
+from ferlab.genome import Genome, Link, Node
 from ferlab.metrics import regions
 from ferlab.render import colour, render
 from ferlab.search.sgd import SGDConfig, SGDSearch, straight_through_colour
@@ -158,8 +159,8 @@ def test_a_copy_whose_picture_diverged_is_lost_even_with_finite_weights(tmp_path
 
 def test_validation_takes_genomes_of_ones_own_by_path(tmp_path, monkeypatch, capsys):
     """``--genome PATH`` adds a genome (named by its file's stem) to the set the script validates on,
-    so the suite can be checked on genomes it was not chosen on; a path that is not a genome file is
-    one line and exit 2."""
+    so the suite can be checked on genomes it was not chosen on; a path that is not a genome file, or
+    a file that does not parse, is one line and exit 2 before anything is trained."""
     import sys
 
     from helpers import bench_module
@@ -172,16 +173,25 @@ def test_validation_takes_genomes_of_ones_own_by_path(tmp_path, monkeypatch, cap
         return {"steps": 30, "mse": [0.001], "seconds": 1.0, "seeds": ["seed_0"]}
 
     monkeypatch.setattr(vm, "train_copies", train)
-    mine = tmp_path / "123_Face.xml"
-    mine.write_text("<data/>")
+    mine = tmp_path / "123_Face.json"
+    nodes = [Node(f"i{k}", "input", "identity", label) for k, label in enumerate(("x", "y", "d", "bias"))]
+    mine.write_text(Genome.build([*nodes, Node("o", "output", "sin", "ink")], [Link(1, "i0", "o", 2.0)]).to_json())
     monkeypatch.setattr(sys, "argv", ["v", "--genome", str(mine), "--only", "123_Face", "--train-only"])
     vm.main()
     assert trained == [("123_Face", mine)]
-    for bad in (tmp_path / "missing.xml", tmp_path):
-        monkeypatch.setattr(sys, "argv", ["v", "--genome", str(bad), "--train-only"])
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<data/>")
+    for bad, says in (
+        (tmp_path / "missing.xml", "not a genome file"),
+        (tmp_path, "not a genome file"),
+        (broken, "no <genome>"),
+    ):
+        monkeypatch.setattr(sys, "argv", ["v", "--genome", str(bad), "--train-only", "--cache", str(tmp_path / "c")])
         with pytest.raises(SystemExit) as exit_:
             vm.main()
-        assert exit_.value.code == 2 and "not a genome file" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and says in err and "--genome" in err.splitlines()[-1]
+    assert len(trained) == 1 and not (tmp_path / "c").exists()  # nothing trained or written for a bad genome
 
 
 def test_the_validation_table_correlates_fer_score_with_the_pictures_asymmetry_and_complexity(tmp_path, capsys):
