@@ -86,6 +86,29 @@ def _note_recurrent(genome, path: str) -> None:
         )
 
 
+GENOME_SPEC_KEYS = ("target", "arch")
+GENOME_SETTING_KEYS = ("source", "mask_from")
+
+
+def _note_recurrent_specs(specs) -> None:
+    """``_note_recurrent`` for each distinct genome file among a run's file specs (target, file arch,
+    a regime's source or mask), once each: a study or run painting a cyclic genome says so, as
+    ``render`` does. Called after the configs are checked, so every spec resolves."""
+    from ferlab.search.targets import is_arch_string, resolve
+    from ferlab.sources import load_source
+
+    for spec in dict.fromkeys(s for s in specs if isinstance(s, str) and not is_arch_string(s)):
+        path = resolve(spec, "target")
+        if path.suffix.lower() in (".zip", ".xml", ".json"):
+            _note_recurrent(load_source(path), spec)
+
+
+def _config_specs(config: dict) -> list:
+    """The file specs of a run config dict that may name a genome."""
+    settings = config.get("settings") if isinstance(config.get("settings"), dict) else {}
+    return [config.get(k) for k in GENOME_SPEC_KEYS] + [settings.get(k) for k in GENOME_SETTING_KEYS]
+
+
 # ------------------------------------------------------------------ commands
 def cmd_render(args) -> int:
     from ferlab.files import write_png
@@ -161,6 +184,9 @@ def cmd_run(args) -> int:
     from ferlab.search.runs import load_run_config, run
 
     config = load_run_config(args.config, args.set)
+    _note_recurrent_specs(
+        [config.target, config.arch] + [getattr(config.settings, k, None) for k in GENOME_SETTING_KEYS]
+    )
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     if config.islands is not None:
         from ferlab.workers.islands import run_island_config
@@ -222,7 +248,7 @@ def cmd_analyze(args) -> int:
 def cmd_study(args) -> int:
     from ferlab.config import ConfigError
     from ferlab.study import load_study, run_study, summary_text
-    from ferlab.study.run import check_study
+    from ferlab.study.run import check_study, study_configs
     from ferlab.tracking import resolve_store
     from ferlab.workers.cluster import tune_storage
 
@@ -233,6 +259,7 @@ def cmd_study(args) -> int:
         check_study(study)  # every phase's runs, before any store, Ray or output folder exists
     except ConfigError as e:
         raise ConfigError(f"{args.spec}: {e}") from None
+    _note_recurrent_specs(spec for config in study_configs(study) for spec in _config_specs(config))
     name = study.name + (f"-{args.profile}" if args.profile else "")
     out = Path(args.out) if args.out else Path("results") / name
     store = resolve_store(args.tracking_uri)
@@ -267,10 +294,11 @@ def _quiet(verbose: bool) -> None:
 def cmd_sweep(args) -> int:
     from ferlab.tracking import resolve_store
     from ferlab.workers.cluster import tune_storage
-    from ferlab.workers.sweep import experiment_path, load_sweep, run_sweep, unfinished
+    from ferlab.workers.sweep import experiment_path, load_sweep, run_sweep, sweep_configs, unfinished
 
     storage = tune_storage(args.storage, args.address)  # before anything is read, started or written
     spec = load_sweep(args.spec, args.set)
+    _note_recurrent_specs(s for config in sweep_configs(spec) for s in _config_specs(config))
     if args.resume and not unfinished(path := experiment_path(spec, storage)):
         raise FerlabError(
             f"--resume: no unfinished sweep {spec.name!r} in {path} "

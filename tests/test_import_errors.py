@@ -189,6 +189,57 @@ def test_cli_renders_a_cyclic_genome_and_names_the_links_that_read_0(tmp_path, c
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["recurrent_links"] == [12, 15]
 
 
+def test_run_study_and_sweep_name_the_links_of_a_cyclic_target_once(tmp_path, capsys, monkeypatch):
+    """``ferlab run``, ``study`` and ``sweep`` on a cyclic genome (target, arch or a regime's source) say
+    which of its links read 0 once, as ``render`` does, before any work; a genome without a cycle
+    gets no note."""
+    from ferlab import study as study_module
+
+    src = tmp_path / "c.xml"
+    src.write_text(CYCLIC)
+    plain = tmp_path / "p.xml"
+    plain.write_text(genome_xml())
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"regime: sgd\nresolution: 8\ntarget: {src}\narch: {src}\n"
+        "settings: {steps: 2, steps_per_generation: 1, seeds: 1}\n"
+    )
+    assert main(["run", str(config), "--out", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("ferlab: note:") == 1 and "12 (1_5 -> 1_6), 15 (1_7 -> 1_8)" in err
+
+    class Started(Exception):
+        pass
+
+    def started(*args, **kw):
+        raise Started
+
+    monkeypatch.setattr(study_module, "run_study", started)  # the note comes before any run
+    spec = tmp_path / "study.yaml"
+    spec.write_text(
+        f"name: cyc\ntargets: [{src}, {plain}]\nphases:\n"
+        "  - {name: given, role: discoverer, base: {regime: given, resolution: 8}, targets: [study]}\n"
+        "  - {name: sgd, role: reproducer, same_arch: true, base: {regime: sgd, resolution: 8,"
+        " settings: {steps: 2, steps_per_generation: 1}}, targets: [study], seeds: 2}\n"
+    )
+    with pytest.raises(Started):
+        main(["study", str(spec), "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
+    err = capsys.readouterr().err
+    assert err.count("ferlab: note:") == 1 and f"{src}: links closing a cycle" in err and str(plain) not in err
+
+    from ferlab.workers import sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "run_sweep", started)
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(
+        f"name: cyc\nbase: {{regime: given, resolution: 8}}\ngrid: {{target: [{plain}, {src}], seed: [0, 1]}}\n"
+    )
+    with pytest.raises(Started):
+        main(["sweep", str(spec), "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
+    err = capsys.readouterr().err
+    assert err.count("ferlab: note:") == 1 and f"{src}: links closing a cycle" in err
+
+
 def paper_forward(genome, size):
     """The FER paper's forward pass, written as it is: recurse from hue, saturation, brightness (ink
     stands for brightness, hue and saturation 0) over every link into a node in file order; a source

@@ -136,19 +136,29 @@ def run_study(
         )
 
 
+def _static_entries(study: Study):
+    """Every run of the phases whose targets are known before any runs."""
+    for phase in study.phases:
+        if not phase.sources:
+            yield from expand(phase, static_targets(study, phase))
+
+
+def study_configs(study: Study) -> list[dict]:
+    """The run configs of the phases whose targets are known before any runs."""
+    return [entry.config for entry in _static_entries(study)]
+
+
 def check_study(study: Study, check: Callable[[dict], None] | None = None) -> None:
     """Validate every run of the phases whose targets are known before any runs (ConfigError naming
     the phase); phases on images found by earlier phases are checked when they start."""
     from ferlab.workers.plan import check_run
 
     check = check or check_run
-    for phase in study.phases:
-        if not phase.sources:
-            for entry in expand(phase, static_targets(study, phase)):
-                try:
-                    check(entry.config)
-                except ConfigError as e:
-                    raise ConfigError(f"phase {phase.name}: {e}") from None
+    for entry in _static_entries(study):
+        try:
+            check(entry.config)
+        except ConfigError as e:
+            raise ConfigError(f"phase {entry.phase.name}: {e}") from None
 
 
 def _conduct(

@@ -171,23 +171,35 @@ def load_sweep(path: str | Path, overrides=()) -> SweepSpec:
     its ``sample_ends`` (the others at their first). ASHA's ``max_t``, when not given, becomes the
     longest of those runs (in generations, as trials report), so that it cuts no trial short."""
     spec = from_dict(SweepSpec, apply_overrides(load_yaml(path), list(overrides)), str(path))
-    ends = {k: sample_ends(d) for k, d in spec.sample.items()}
-    first = {k: values[0] for k, values in ends.items()}
     longest = 0
-    for point in grid_points(spec):
-        drawn = [({}, f", sample {first}" if first else "")]
-        drawn += [({key: value}, f", sample.{key} = {value!r}") for key, values in ends.items() for value in values[1:]]
-        for extra, where in drawn:
-            try:
-                run = check_run(point_config(spec.base, {**point, **first, **extra}))
-            except ConfigError as e:
-                raise ConfigError(f"{path}: grid point {point}{where}: {e}") from None
-            longest = max(longest, run.n_generations)
+    for config, where in _checked_points(spec):
+        try:
+            run = check_run(config)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {where}: {e}") from None
+        longest = max(longest, run.n_generations)
     if spec.asha is None or spec.asha.max_t is not None:
         return spec
     if spec.asha.grace_period > longest:
         raise ConfigError(f"{path}: asha.grace_period ({spec.asha.grace_period}) exceeds the longest run ({longest})")
     return replace(spec, asha=replace(spec.asha, max_t=longest))
+
+
+def _checked_points(spec: SweepSpec):
+    """``(run config, where)`` of every grid point with each sampled key at each of its ends (the
+    others at their first): the configs ``load_sweep`` checks."""
+    ends = {k: sample_ends(d) for k, d in spec.sample.items()}
+    first = {k: values[0] for k, values in ends.items()}
+    for point in grid_points(spec):
+        drawn = [({}, f", sample {first}" if first else "")]
+        drawn += [({key: value}, f", sample.{key} = {value!r}") for key, values in ends.items() for value in values[1:]]
+        for extra, where in drawn:
+            yield point_config(spec.base, {**point, **first, **extra}), f"grid point {point}{where}"
+
+
+def sweep_configs(spec: SweepSpec) -> list[dict]:
+    """The run configs a sweep's trials can take (grid points; sampled keys at their ends)."""
+    return [config for config, _ in _checked_points(spec)]
 
 
 def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
