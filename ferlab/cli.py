@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import select
 import sys
 import warnings
 from collections import Counter
@@ -86,6 +87,7 @@ def _note_recurrent(genome, path: str) -> None:
         )
 
 
+SRC_HELP = "Picbreeder .zip/.xml, genome .json, net .npz, or picbreeder:NAME (skull, butterfly, a CPPN-X file's stem)"
 GENOME_SPEC_KEYS = ("target", "arch")
 GENOME_SETTING_KEYS = ("source", "mask_from")
 
@@ -417,24 +419,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("render", help="render a genome or net to a PNG")
-    p.add_argument("src", help="Picbreeder .zip/.xml, genome .json, or net .npz")
+    p.add_argument("src", help=SRC_HELP)
     p.add_argument("--size", type=_size, default=256, help="image side in pixels (default 256)")
     p.add_argument("--out", required=True, help="output .png")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("layerize", help="convert a genome to the paper's dense .npz form")
-    p.add_argument("src", help="Picbreeder .zip/.xml or genome .json")
+    p.add_argument("src", help="Picbreeder .zip/.xml, genome .json, or picbreeder:NAME")
     p.add_argument("--out", required=True, help="output .npz")
     p.set_defaults(func=cmd_layerize)
 
     p = sub.add_parser("analyze", help="FER metrics and the paper's figures for a genome or net")
-    p.add_argument("src", help="Picbreeder .zip/.xml, genome .json, or net .npz")
+    p.add_argument("src", help=SRC_HELP)
     p.add_argument("--size", type=_size, default=64, help="picture side for the metrics (default 64)")
     p.add_argument("--out", help="output folder (default: <src name>_analysis)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("info", help="describe a genome or net")
-    p.add_argument("src", help="Picbreeder .zip/.xml, genome .json, or net .npz")
+    p.add_argument("src", help=SRC_HELP)
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("run", help="run one search (SGD, ES, novelty, NEAT) from a YAML config")
@@ -505,6 +507,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_open() -> bool:
+    """Whether stdout still has a reader: a pipe whose reader has closed polls as an error."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return not any(events & select.POLLERR for _, events in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll here, or no real stdout
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     from ferlab.compile_cache import enable
 
@@ -514,10 +526,19 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("ignore")
         try:
             args = build_parser().parse_args(argv)
+            if getattr(args, "src", "").startswith("picbreeder:"):  # the shortcut run configs take
+                from ferlab.search.targets import resolve
+
+                args.src = str(resolve(args.src, "SRC"))
             return args.func(args)
         except FerlabError as e:
             print(f"ferlab: error: {e}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # `ferlab info X | head`: the reader of stdout has what it wanted
+            if _stdout_open():
+                raise  # another pipe or socket broke: an error to show
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+            return 141
         except Exception as e:
             if not out_of_memory(e):
                 raise

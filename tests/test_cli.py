@@ -1,5 +1,6 @@
 """The ferlab command: render, layerize and info on the shared genomes and nets."""
 
+import os
 import subprocess
 import sys
 
@@ -44,6 +45,24 @@ def test_info_describes_genomes_and_nets(picbreeder_dir, capsys):
     assert "5478" in capsys.readouterr().out
 
 
+def test_picbreeder_shortcuts_name_the_papers_and_the_cppnx_genomes(picbreeder_dir, tmp_path, capsys):
+    """``picbreeder:NAME`` works wherever a source or target is named: the paper's skull and butterfly,
+    and each CPPN-X genome by its file's stem; an unknown name lists the known ones."""
+    out = tmp_path / "s.png"
+    assert main(["render", "picbreeder:skull", "--size", "16", "--out", str(out)]) == 0
+    direct = tmp_path / "d.png"
+    assert main(["render", str(picbreeder_dir / "genomes" / "skull.zip"), "--size", "16", "--out", str(direct)]) == 0
+    assert out.read_bytes() == direct.read_bytes()
+    assert main(["info", "picbreeder:576_Skull"]) == 0
+    assert "genome       576_Skull" in capsys.readouterr().out
+    assert main(["info", "picbreeder:576_skull"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown shortcut 'picbreeder:576_skull'" in err and "picbreeder:576_Skull" in err and err.count("\n") == 1
+    config = tmp_path / "run.yaml"
+    config.write_text("regime: given\nresolution: 8\ntarget: picbreeder:765_PlaneOnRunway\n")
+    assert main(["run", str(config), "--out", str(tmp_path / "r")]) == 0
+
+
 def test_layerize_refuses_a_net_and_render_checks_the_suffix(picbreeder_dir, tmp_path, capsys):
     assert main(["layerize", str(picbreeder_dir / "nets" / "sgd_skull.npz"), "--out", str(tmp_path / "x.npz")]) == 2
     assert "already a dense net" in capsys.readouterr().err
@@ -61,6 +80,35 @@ def test_console_script_exits_2_with_one_line_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_output_into_a_closed_pipe_ends_quietly(picbreeder_dir):
+    """``ferlab info X | head -1``: once the reader has gone, ferlab stops with 141 (as a shell reports
+    SIGPIPE) and no traceback, here or at the interpreter's last flush."""
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before anything is written
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ferlab.cli", "info", str(picbreeder_dir / "nets" / "sgd_skull.npz")],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 141 and proc.stderr == ""
+
+
+def test_a_broken_pipe_elsewhere_is_not_taken_for_a_gone_reader(picbreeder_dir, monkeypatch):
+    """A pipe or socket other than stdout breaking (a Ray or MLflow connection) is an error to show."""
+    import ferlab.cli
+
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(ferlab.cli, "cmd_info", broken)
+    with pytest.raises(BrokenPipeError):
+        main(["info", str(picbreeder_dir / "nets" / "sgd_skull.npz")])
 
 
 def test_without_verbose_the_start_up_notices_of_ray_and_mlflow_are_dropped(monkeypatch):

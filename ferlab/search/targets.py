@@ -2,9 +2,10 @@
 
 A target spec is a ``.png`` (resized to the run's resolution), a genome or net
 source (``.zip``, ``.xml``, ``.json``, ``.npz``: rendered at the run's
-resolution), or a shortcut ``picbreeder:skull`` / ``picbreeder:butterfly``
-resolved against the shared Picbreeder data (``$FERLAB_PICBREEDER_DATA``, else
-``../shared/data/picbreeder`` beside the repository). An architecture spec is an
+resolution), or a shortcut resolved against the shared Picbreeder data
+(``$FERLAB_PICBREEDER_DATA``, else ``../shared/data/picbreeder`` beside the
+repository): the paper's ``picbreeder:skull`` and ``picbreeder:butterfly``, or a
+CPPN-X genome by its file's stem, ``picbreeder:576_Skull``. An architecture spec is an
 architecture string (``"12;cache:15,gaussian:4,identity:2,sin:1"``), a source
 file, or such a shortcut: the architecture of its dense (layerized) net.
 """
@@ -37,15 +38,23 @@ def picbreeder_dir() -> Path:
     return path
 
 
+def picbreeder_genome(name: str, where: str) -> Path:
+    """The shared genome ``picbreeder:NAME`` names: the paper's ``skull`` or ``butterfly``, or a
+    CPPN-X genome by its file's stem (``picbreeder:576_Skull``); ConfigError listing them otherwise."""
+    genomes = picbreeder_dir() / "genomes"
+    if name in PICBREEDER_NAMES:
+        return genomes / f"{name}.zip"
+    cppnx = sorted(p.stem for p in (genomes / "cppnx").glob("*.xml"))
+    if name in cppnx:
+        return genomes / "cppnx" / f"{name}.xml"
+    known = ", ".join("picbreeder:" + n for n in (*PICBREEDER_NAMES, *cppnx))
+    raise ConfigError(f"{where}: unknown shortcut {'picbreeder:' + name!r} (known: {known})")
+
+
 def resolve(spec: str, where: str) -> Path:
     """The file a target/arch spec names (shortcuts resolved); ConfigError if missing."""
     if spec.startswith("picbreeder:"):
-        name = spec.partition(":")[2]
-        if name not in PICBREEDER_NAMES:
-            raise ConfigError(
-                f"{where}: unknown shortcut {spec!r} (known: {', '.join('picbreeder:' + n for n in PICBREEDER_NAMES)})"
-            )
-        path = picbreeder_dir() / "genomes" / f"{name}.zip"
+        path = picbreeder_genome(spec.partition(":")[2], where)
     else:
         path = Path(spec)
     if path.suffix.lower() not in TARGET_SUFFIXES:
