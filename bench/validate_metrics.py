@@ -30,6 +30,7 @@ over the links.
 
     PYTHONPATH=. python bench/validate_metrics.py [--train-only] [--only skull,butterfly]
     PYTHONPATH=. python bench/validate_metrics.py --genome my/123_Face.xml --only 123_Face   # genomes of your own
+    PYTHONPATH=. python bench/validate_metrics.py --genome held_back/ --no-shared   # every genome in a folder
 """
 
 from __future__ import annotations
@@ -68,6 +69,23 @@ def genomes(data: Path) -> dict[str, Path]:
     """The 10 shared Picbreeder genomes by short name."""
     out = {name: data / "genomes" / f"{name}.zip" for name in ("skull", "butterfly")}
     out.update({name: data / "genomes" / "cppnx" / f"{name}.xml" for name in CPPNX})
+    return out
+
+
+GENOME_SUFFIXES = (".zip", ".xml", ".json")
+
+
+def own_genomes(paths: list[str], parser: argparse.ArgumentParser) -> list[Path]:
+    """The ``--genome`` files: each path as given, a folder as every genome file in it (sorted)."""
+    out = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in GENOME_SUFFIXES)
+        if not found:
+            parser.error(f"--genome {str(path)!r}: a folder with no genome file (.zip, .xml, .json)")
+        out += found
     return out
 
 
@@ -214,11 +232,14 @@ def main():
     parser.add_argument("--only", default="", help="comma-separated genome names (default: all 10)")
     parser.add_argument(
         "--genome",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="PATH",
-        help="another genome (.zip, .xml, .json) to validate on, named by its file's stem; repeatable",
+        help="other genomes (.zip, .xml, .json) to validate on, each named by its file's stem; "
+        "a folder stands for every genome file in it",
     )
+    parser.add_argument("--no-shared", action="store_true", help="validate only the --genome genomes")
     parser.add_argument("--train-only", action="store_true")
     parser.add_argument(
         "--plain-clips", action="store_true", help="train without the straight-through colour clips (the paper)"
@@ -231,9 +252,11 @@ def main():
     if not 0 < args.mse < float("inf"):
         parser.error(f"--mse must be positive and finite, got {args.mse}")
     cache = Path(args.cache)
-    table = genomes(Path(args.data))
-    for path in map(Path, args.genome):
-        if path.stem in table or not path.is_file() or path.suffix.lower() not in (".zip", ".xml", ".json"):
+    table = {} if args.no_shared else genomes(Path(args.data))
+    if args.no_shared and not args.genome:
+        parser.error("--no-shared needs --genome: there is nothing else to validate")
+    for path in own_genomes(args.genome, parser):
+        if path.stem in table or not path.is_file() or path.suffix.lower() not in GENOME_SUFFIXES:
             parser.error(f"--genome {str(path)!r}: not a genome file (.zip, .xml, .json), or its name is taken")
         try:
             load_source(path)  # read once here, so a broken file is one line before any training
@@ -382,12 +405,18 @@ def report(names, table, records, cache, size, mse):
         f"\ncopies whose picture is not within MSE {mse}: "
         + ("; ".join(f"{k} {', '.join(f'{m:.4f}' for m in v)}" for k, v in unfit.items()) or "none")
     )
-    print("\nper metric, Picbreeder / SGD mean:")
-    for x in rows:
-        print(
-            f"{x['genome']:24s} "
-            + " ".join(f"{k[:14]}={x['pb_metrics'][k]:.2f}/{x['sgd_mean_metrics'][k]:.2f}" for k in METRICS)
-        )
+    print("\n" + per_metric_table(rows, METRICS))
+
+
+def per_metric_table(rows: list[dict], metrics) -> str:
+    """Each metric (a row, its full name) on each genome (a column, in the table's order): the
+    Picbreeder net's value / the copies' mean."""
+    lines = ["per metric, Picbreeder / SGD mean (genomes in the order above):"]
+    lines.append(f"{'metric':22s} " + " ".join(f"{x['genome'][:9]:>9s}" for x in rows))
+    for k in metrics:
+        cells = (f"{x['pb_metrics'][k]:.2f}/{x['sgd_mean_metrics'][k]:.2f}" for x in rows)
+        lines.append(f"{k:22s} " + " ".join(f"{c:>9s}" for c in cells))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

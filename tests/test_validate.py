@@ -159,8 +159,9 @@ def test_a_copy_whose_picture_diverged_is_lost_even_with_finite_weights(tmp_path
 
 def test_validation_takes_genomes_of_ones_own_by_path(tmp_path, monkeypatch, capsys):
     """``--genome PATH`` adds a genome (named by its file's stem) to the set the script validates on,
-    so the suite can be checked on genomes it was not chosen on; a path that is not a genome file, or
-    a file that does not parse, is one line and exit 2 before anything is trained."""
+    so the suite can be checked on genomes it was not chosen on; a folder adds every genome file in it,
+    and ``--no-shared`` validates those alone. A path that is not a genome file, an empty folder, a
+    name given twice, or a file that does not parse is one line and exit 2 before anything is trained."""
     import sys
 
     from helpers import bench_module
@@ -179,18 +180,33 @@ def test_validation_takes_genomes_of_ones_own_by_path(tmp_path, monkeypatch, cap
     monkeypatch.setattr(sys, "argv", ["v", "--genome", str(mine), "--only", "123_Face", "--train-only"])
     vm.main()
     assert trained == [("123_Face", mine)]
+    held = tmp_path / "held_back"  # a folder: every genome file in it; --no-shared: those alone
+    held.mkdir()
+    for name in ("7_Eye.json", "3_Arc.json"):
+        (held / name).write_text(mine.read_text())
+    (held / "notes.txt").write_text("not a genome")
+    monkeypatch.setattr(sys, "argv", ["v", "--genome", str(held), str(mine), "--no-shared", "--train-only"])
+    vm.main()
+    assert trained[1:] == [("3_Arc", held / "3_Arc.json"), ("7_Eye", held / "7_Eye.json"), ("123_Face", mine)]
+    del trained[1:]
     broken = tmp_path / "broken.xml"
     broken.write_text("<data/>")
+    (empty := tmp_path / "empty").mkdir()
     for bad, says in (
-        (tmp_path / "missing.xml", "not a genome file"),
-        (tmp_path, "not a genome file"),
-        (broken, "no <genome>"),
+        ([tmp_path / "missing.xml"], "not a genome file"),
+        ([empty], "a folder with no genome file"),
+        ([broken], "no <genome>"),
+        ([held, held / "3_Arc.json"], "its name is taken"),
+        ([], "--no-shared needs --genome"),
     ):
-        monkeypatch.setattr(sys, "argv", ["v", "--genome", str(bad), "--train-only", "--cache", str(tmp_path / "c")])
+        genome_args = ["--genome", *map(str, bad)] if bad else []
+        monkeypatch.setattr(
+            sys, "argv", ["v", *genome_args, "--no-shared", "--train-only", "--cache", str(tmp_path / "c")]
+        )
         with pytest.raises(SystemExit) as exit_:
             vm.main()
         err = capsys.readouterr().err
-        assert exit_.value.code == 2 and says in err and "--genome" in err.splitlines()[-1]
+        assert exit_.value.code == 2 and says in err and "--" in err.splitlines()[-1]
     assert len(trained) == 1 and not (tmp_path / "c").exists()  # nothing trained or written for a bad genome
 
 
