@@ -39,6 +39,7 @@ CSV_NAME = "runs.csv"
 REPORT_NAME = "report.md"
 LOST = "(lost)"  # the ``net`` of a row that stands for a net a failed run was to train (no metrics)
 COMPLEXITY = "image_complexity"  # a net's picture's complexity (ferlab.metrics.suite), beside each group's metrics
+RUN = "run_id"  # the run a net comes from: a summary's ``runs`` counts them beside its ``n`` nets
 COMPLEXITY_NOTE = (
     "`image complexity`: the median over the same nets of log10 of the share of each picture's spectral "
     "energy above 4 cycles per image (`ferlab.metrics.behaviour`): smooth gradients and single arcs sit near "
@@ -116,8 +117,10 @@ def cliffs_delta(a, b) -> float:
 
 def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """One row per group: ``n``, its scored nets (a finite first metric; lost and dead nets are counted
-    by ``gate_counts``), and, per metric, ``<m>``, ``<m>_low``, ``<m>_high`` over those same nets (a
-    dead net's loss does not join its group's mean loss); where the rows hold ``image_complexity``,
+    by ``gate_counts``); where the rows name their run, ``runs``: how many runs those nets come from
+    (an archive's nets share one search: many nets of one run are not many independent draws); per
+    metric, ``<m>``, ``<m>_low``, ``<m>_high`` over those same nets (a dead net's loss does not
+    join its group's mean loss); where the rows hold ``image_complexity``,
     its median over those nets (``image_complexity_median``), read beside the metrics: a simple
     picture has little to fracture. Its columns are there even with no rows."""
     rows = []
@@ -125,6 +128,8 @@ def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     for name, part in df.groupby(analysis.group, sort=True):
         part = part[_finite(part, first)]
         row = {analysis.group: name, "n": len(part)}
+        if RUN in df:
+            row["runs"] = part[RUN].replace("", np.nan).nunique()
         for i, metric in enumerate(analysis.metrics):
             values = part.get(metric, [])
             mean, low, high = bootstrap_ci(values, _seed(analysis.seed, name, i), analysis.resamples, analysis.level)
@@ -132,7 +137,8 @@ def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
         if COMPLEXITY in df:
             row[f"{COMPLEXITY}_median"] = _median(part[COMPLEXITY])
         rows.append(row)
-    columns = [analysis.group, "n", *(f"{m}{end}" for m in analysis.metrics for end in ("", "_low", "_high"))]
+    columns = [analysis.group, "n", *(["runs"] if RUN in df else [])]
+    columns += [f"{m}{end}" for m in analysis.metrics for end in ("", "_low", "_high")]
     return pd.DataFrame(rows, columns=columns + ([f"{COMPLEXITY}_median"] if COMPLEXITY in df else []))
 
 
@@ -450,8 +456,9 @@ def with_counts(summary: pd.DataFrame, counts: pd.DataFrame, group: str) -> pd.D
     """A summary table with the group's attempted / scored / passed / lost counts as its last columns."""
     names = ["attempted", "scored", "passed", "lost"]
     out = summary.astype({group: counts[group].dtype}).merge(counts, on=group, how="outer")
-    if "n" in out:
-        out["n"] = out["n"].fillna(0).astype(int)
+    for column in ("n", "runs"):
+        if column in out:
+            out[column] = out[column].fillna(0).astype(int)
     out[names] = out[names].fillna(0).astype(int)
     return out[[c for c in out.columns if c not in names] + names]
 
@@ -489,7 +496,8 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
         "`attempted`: final nets the study asked for (failed runs and dead nets included); `scored`: with FER "
         "metrics; `passed`: scored and within the gate (discoverers have no loss and pass); `lost`: attempted, "
         "not scored; `n`: the nets that count (a run whose final nets all miss the gate counts through its "
-        "best snapshot within it, if any). Cells: mean [bootstrap interval] over them.",
+        "best snapshot within it, if any); `runs`: the runs they come from. Cells: mean [bootstrap interval] "
+        "over them. " + RUNS_NOTE,
         "",
         markdown_table(headline),
         "",
@@ -547,7 +555,7 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
 # ------------------------------------------------------------------ tables
 def format_summary(summary: pd.DataFrame, analysis: ReportSpec, digits: int = 3) -> pd.DataFrame:
     """The summary as text cells ``mean [low, high]``."""
-    out = summary[[analysis.group, "n"]].copy()
+    out = summary[[analysis.group, "n", *(["runs"] if "runs" in summary else [])]].copy()
     for m in analysis.metrics:
         out[m] = [_interval(r[m], r[f"{m}_low"], r[f"{m}_high"], digits) for _, r in summary.iterrows()]
     if f"{COMPLEXITY}_median" in summary:
@@ -759,6 +767,13 @@ def _tally(frame: pd.DataFrame) -> str:
     return text
 
 
+RUNS_NOTE = (
+    "An archive's nets share one search, so an interval over many nets of few runs shows the spread "
+    "within a search more than between searches (an SGD run trains its seeds side by side: each seed "
+    "is its own net)."
+)
+
+
 def write_report(
     df: pd.DataFrame, analysis: ReportSpec, folder: str | Path, title: str, notes: Sequence[str] = ()
 ) -> Report:
@@ -802,6 +817,7 @@ def write_report(
         markdown_table(counted_table(summary, counts, analysis, "none scored")),
         "",
         *([COMPLEXITY_NOTE, ""] if COMPLEXITY in frame and not fit_lines else []),  # else said at the gate
+        *([f"`runs`: the runs those nets come from. {RUNS_NOTE}", ""] if RUN in frame and not fit_lines else []),
     ]
     if analysis.comparisons:
         lines += [

@@ -120,7 +120,15 @@ def test_write_report(tmp_path):
     analysis = ReportSpec(comparisons=(Comparison("low", "high"),), gallery=2)
     report = write_report(df, analysis, tmp_path / "out", "Synthetic", notes=["a note"])
     text = report.markdown.read_text()
-    assert "# Synthetic" in text and "a note" in text and "| regime | n | fer_score |" in text
+    assert "# Synthetic" in text and "a note" in text and "| regime | n | runs | fer_score |" in text
+    # low paints each image in its own run; high's 2 nets of an image share one run
+    assert report.summary.set_index("regime")[["n", "runs"]].to_dict("index") == {
+        "high": {"n": 6, "runs": 3},
+        "low": {"n": 3, "runs": 3},
+    }
+    assert "`runs`: the runs they come from. Cells: mean [bootstrap interval] over them. An archive" in text
+    plain = write_report(df, ReportSpec(match_on=None), tmp_path / "plain", "Plain").markdown.read_text()
+    assert plain.count("`runs`: the runs those nets come from. An archive's nets share one search") == 1
     assert "low vs high" in text and "![gallery](gallery.png)" in text
     for name in ("runs.csv", "summary.csv", "comparisons.csv", "fer_score.png", "gallery.png"):
         assert (tmp_path / "out" / name).is_file(), name
@@ -278,6 +286,7 @@ def test_matched_cell_recomputed_by_hand(tmp_path):
     summary = summarize(kept, analysis).set_index("label")
     assert summary.loc["sgd", "fer_score"] == pytest.approx(by_hand)
     assert summary.loc["pb", "n"] == 2  # discoverers are kept whole
+    assert summary.loc["sgd", "runs"] == 2 and summary.loc["es", ["n", "runs"]].tolist() == [1, 1]
 
     table = rung_comparisons(df, analysis)
     assert sorted(set(table.rung)) == [0.01, 0.02, 0.05]
@@ -291,7 +300,8 @@ def test_matched_cell_recomputed_by_hand(tmp_path):
     assert "## Results at the fit gate (MSE <= 0.01)" in head and "## Comparisons at each shared rung" in head
     cell = f"{by_hand:.3f} ["
     assert cell in head.split("## Results at the fit gate")[1].split("\n##")[0]
-    assert "| label | n | fer_score | loss | attempted | scored | passed | lost |" in tail
+    assert "| label | n | runs | fer_score | loss | attempted | scored | passed | lost |" in tail
+    assert "| es | 3 | 3 | " in tail  # the failed run's net is lost, not a run its nets come from
     assert files_section_matches_folder(text, tmp_path) and "`fer_score_by_rung.csv`" in tail
     failed = ladder_frame()
     failed = failed[failed.label != "es"]
@@ -299,7 +309,7 @@ def test_matched_cell_recomputed_by_hand(tmp_path):
     failed = failed[~failed.net.str.startswith("rung_")]
     headline = write_report(failed, analysis, tmp_path / "none", "None").markdown.read_text()
     headline = headline.split("## Results at the fit gate")[1].split("\n##")[0]
-    assert "| sgd | 0 | none passed | none passed | 4 | 4 | 0 | 0 |" in headline and "nan" not in headline
+    assert "| sgd | 0 | 0 | none passed | none passed | 4 | 4 | 0 | 0 |" in headline and "nan" not in headline
     assert (tmp_path / "fer_score_vs_rung.png").stat().st_size > 1000
     curves = pd.read_csv(tmp_path / "fer_score_by_rung.csv")
     sgd02 = curves[(curves.label == "sgd") & (curves.rung == 0.02)].iloc[0]
