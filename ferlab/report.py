@@ -698,9 +698,12 @@ def gallery_items(df: pd.DataFrame, group: str, per_group: int, metric: str | No
 
 def _short(name: str, width: int = 24) -> str:
     """``name`` cut to ``width`` characters from its end, at a ``/`` where it can be (a run's hash
-    stays whole), the cut marked with an ellipsis."""
+    stays whole), or after a shortcut's ``picbreeder:``, the cut marked with an ellipsis."""
     if len(name) <= width:
         return name
+    scheme, colon, rest = name.rpartition(":")
+    if colon and "/" not in scheme and len(rest) + 2 <= width:
+        return "…:" + rest
     parts = name.split("/")
     while len(parts) > 1 and len("/".join(parts)) + 2 > width:
         parts.pop(0)

@@ -345,6 +345,7 @@ def test_gallery_titles_give_a_reproducers_fit_beside_its_score(tmp_path):
 
     assert _short("ns_es/acb408ad6d/archive_048") == "…/acb408ad6d/archive_048"  # the run's hash stays whole
     assert _short("a" * 30) == "…" + "a" * 23 and _short("picbreeder:skull") == "picbreeder:skull"
+    assert _short("picbreeder:121_ShortSDCoif") == "…:121_ShortSDCoif"  # the genome's name stays whole
 
 
 # ------------------------------------------------------------------ what each number stands on
