@@ -24,8 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------ specs
-def test_both_studies_load_with_each_profile(picbreeder_dir):
-    for name in ("fer_paper", "objective_vs_open_ended"):
+def test_every_shipped_study_loads_with_each_profile(picbreeder_dir):
+    names = sorted(p.stem for p in (REPO / "studies").glob("*.yaml"))
+    assert {"fer_paper", "objective_vs_open_ended", "picbreeder_genomes"} <= set(names)
+    for name in names:
         for profile in (None, "quick", "full"):
             study = load_study(REPO / "studies" / f"{name}.yaml", profile)
             assert study.phases and study.analysis.metrics[0] == "fer_score"
@@ -33,6 +35,13 @@ def test_both_studies_load_with_each_profile(picbreeder_dir):
                 if not any(t.startswith("phase:") for t in phase.targets or []):
                     for entry in expand(phase, static_targets(study, phase)):
                         check_run(entry.config)
+
+
+def test_the_picbreeder_genomes_study_pairs_all_ten_shared_genomes(picbreeder_dir):
+    """Every shared genome a target once, each file there: the paired test has 10 images."""
+    study = load_study(REPO / "studies" / "picbreeder_genomes.yaml", "quick")
+    shared = {"skull", "butterfly", *(p.stem for p in (picbreeder_dir / "genomes" / "cppnx").glob("*.xml"))}
+    assert len(shared) == 10 and {t.removeprefix("picbreeder:") for t in study.targets} == shared
 
 
 def test_quick_profile_scales_down(picbreeder_dir):
