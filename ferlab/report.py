@@ -644,28 +644,34 @@ def loss_plot(df: pd.DataFrame, metric: str, group: str, column: str) -> bytes:
     return figure_png(fig, tight=True)
 
 
+GALLERY_COLUMNS = 5  # pictures a gallery row holds; a group with more wraps onto further rows
+
+
 def gallery(items: dict[str, list[tuple[str, Path | None, Path | None]]]) -> bytes:
-    """PNG: one row per group, each of its ``(title, image PNG, feature-map PNG)`` side by side."""
+    """PNG: each group's ``(title, image PNG, feature-map PNG)`` side by side, at most
+    ``GALLERY_COLUMNS`` to a row (a group of more takes several rows), the group named on its first."""
     from PIL import Image
 
     from ferlab.figures import figure_png, subplots
 
     groups = [g for g, entries in items.items() if entries]
-    cols = max((len(items[g]) for g in groups), default=1)
-    fig, axes = subplots(max(len(groups), 1), 2 * cols, 3.2 * cols, 1.9 * max(len(groups), 1), dpi=DPI)
+    cols = min(max((len(items[g]) for g in groups), default=1), GALLERY_COLUMNS)
+    rows = [(g, items[g][i : i + cols], i == 0) for g in groups for i in range(0, len(items[g]), cols)]
+    fig, axes = subplots(max(len(rows), 1), 2 * cols, 3.2 * cols, 1.9 * max(len(rows), 1), dpi=DPI)
     for ax in axes.ravel():
         ax.axis("off")
-    for r, g in enumerate(groups):
-        for c, (title, image, features) in enumerate(items[g]):
+    for r, (g, entries, first) in enumerate(rows):
+        for c, (title, image, features) in enumerate(entries):
             for k, path in enumerate((image, features)):
                 ax = axes[r, 2 * c + k]
                 if path is not None and Path(path).is_file():
                     with Image.open(path) as im:
                         ax.imshow(np.asarray(im.convert("RGB")))
                 ax.set_title(title if k == 0 else "feature maps", fontsize=7)
-        axes[r, 0].text(
-            -0.1, 0.5, str(g), transform=axes[r, 0].transAxes, rotation=90, ha="right", va="center", fontsize=9
-        )
+        if first:
+            axes[r, 0].text(
+                -0.1, 0.5, str(g), transform=axes[r, 0].transAxes, rotation=90, ha="right", va="center", fontsize=9
+            )
     return figure_png(fig, tight=True)
 
 
@@ -808,7 +814,8 @@ def write_report(
     if not at_fit.empty:
         files.append(write_text(folder / "comparisons_matched.csv", at_fit.to_csv(index=False)))
     lines = [f"# {title}", ""]
-    lines += [f"{n}" for n in notes] + ([""] if notes else [])
+    for note in notes:  # each its own paragraph: Markdown joins consecutive lines into one
+        lines += [str(note), ""]
     lines += [
         f"{_tally(frame)}. "
         f"Cells: mean [{analysis.level:.0%} bootstrap interval of the mean, {analysis.resamples} resamples]. "

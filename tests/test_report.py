@@ -118,8 +118,9 @@ def test_write_report(tmp_path):
         paths.append(str(p))
     df["image_path"] = paths
     analysis = ReportSpec(comparisons=(Comparison("low", "high"),), gallery=2)
-    report = write_report(df, analysis, tmp_path / "out", "Synthetic", notes=["a note"])
+    report = write_report(df, analysis, tmp_path / "out", "Synthetic", notes=["a note", "another"])
     text = report.markdown.read_text()
+    assert "a note\n\nanother\n\n" in text  # two paragraphs, not one
     assert "# Synthetic" in text and "a note" in text and "| regime | n | runs | fer_score |" in text
     # low paints each image in its own run; high's 2 nets of an image share one run
     assert report.summary.set_index("regime")[["n", "runs"]].to_dict("index") == {
@@ -346,6 +347,24 @@ def test_gallery_titles_give_a_reproducers_fit_beside_its_score(tmp_path):
     assert _short("ns_es/acb408ad6d/archive_048") == "…/acb408ad6d/archive_048"  # the run's hash stays whole
     assert _short("a" * 30) == "…" + "a" * 23 and _short("picbreeder:skull") == "picbreeder:skull"
     assert _short("picbreeder:121_ShortSDCoif") == "…:121_ShortSDCoif"  # the genome's name stays whole
+
+
+def test_a_gallery_of_many_images_wraps_onto_rows_of_five(tmp_path):
+    """Ten images a group (picbreeder_genomes.yaml's gallery) would be one row 2,800 pixels wide:
+    a group's pictures wrap after five, so seven take two rows as wide as five take one."""
+    import io
+
+    from ferlab.report import GALLERY_COLUMNS, gallery
+
+    picture = tmp_path / "p.png"
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(picture)
+
+    def size(n):
+        with Image.open(io.BytesIO(gallery({"g": [(f"img{k}", picture, picture) for k in range(n)]}))) as im:
+            return im.size
+
+    (w5, h5), (w7, h7) = size(GALLERY_COLUMNS), size(7)
+    assert GALLERY_COLUMNS == 5 and abs(w7 - w5) <= 0.02 * w5 and h7 > 1.8 * h5
 
 
 # ------------------------------------------------------------------ what each number stands on
