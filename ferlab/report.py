@@ -676,15 +676,24 @@ def gallery(items: dict[str, list[tuple[str, Path | None, Path | None]]]) -> byt
 
 
 def gallery_rows(df: pd.DataFrame, group: str, per_group: int, metric: str | None = None) -> pd.DataFrame:
-    """Up to ``per_group`` rows per group, one per image, lowest ``metric`` first: the gallery's picks."""
+    """Up to ``per_group`` rows per group, one per image, the lowest ``metric`` first: the gallery's
+    picks. Each group shows the images an earlier group shows in that group's order, then its own, so
+    that where groups paint the same images (Picbreeder nets and their copies) they line up."""
     if per_group == 0 or df.empty:
         return df.iloc[:0]
-    parts = []
+    parts, seen = [], {}
     for _, part in df.groupby(group, sort=True):
         if metric in part:
             part = part.sort_values(metric, kind="stable")
         part = part.drop_duplicates("image") if "image" in part else part
-        parts.append(part.head(per_group))
+        part = part.head(per_group)
+        if "image" in part:
+            first = part["image"].map(seen)  # where an earlier group showed the image (NaN: not shown)
+            own = pd.Series(len(seen) + np.arange(len(part)), index=part.index)  # after every shared image
+            part = part.iloc[np.argsort(first.fillna(own).to_numpy(), kind="stable")]
+            for image in part["image"]:
+                seen.setdefault(image, len(seen))
+        parts.append(part)
     return pd.concat(parts)
 
 
@@ -879,7 +888,8 @@ def write_report(
             "## Gallery",
             "",
             f"Per {analysis.group}, images with their feature maps "
-            f"(lowest {analysis.metrics[0]} first, one per image).",
+            f"(lowest {analysis.metrics[0]} first, one per image; images an earlier {analysis.group} shows come "
+            "first, in its order, so copies of one image line up).",
             "",
             f"![gallery]({path.name})",
             "",

@@ -349,6 +349,25 @@ def test_gallery_titles_give_a_reproducers_fit_beside_its_score(tmp_path):
     assert _short("picbreeder:121_ShortSDCoif") == "…:121_ShortSDCoif"  # the genome's name stays whole
 
 
+def test_gallery_picks_line_up_the_images_groups_share():
+    """Each group's picks are its lowest-scoring image per image; a later group shows the images an
+    earlier one shows first, in that group's order, then its own (lowest first)."""
+    from ferlab.report import gallery_rows
+
+    df = pd.DataFrame(
+        {
+            "label": ["a", "a", "a", "b", "b", "b", "b"],
+            "image": ["x", "y", "z", "z", "x", "w", "x"],
+            "fer_score": [0.1, 0.2, 0.3, 0.5, 0.6, 0.4, 0.7],
+        }
+    )
+    rows = gallery_rows(df, "label", 3, "fer_score")
+    assert rows[rows.label == "a"].image.tolist() == ["x", "y", "z"]
+    assert rows[rows.label == "b"].image.tolist() == ["x", "z", "w"]  # x at 0.6, its lowest; w its own, last
+    assert rows[rows.label == "b"].fer_score.tolist() == [0.6, 0.5, 0.4]
+    assert gallery_rows(df, "label", 1, "fer_score").image.tolist() == ["x", "w"]  # the picks stay the lowest
+
+
 def test_a_gallery_of_many_images_wraps_onto_rows_of_five(tmp_path):
     """Ten images a group (picbreeder_genomes.yaml's gallery) would be one row 2,800 pixels wide:
     a group's pictures wrap after five, so seven take two rows as wide as five take one."""
