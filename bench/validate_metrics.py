@@ -25,8 +25,8 @@ fer_score, the copies' mean fer_score, the share of metrics that rank the
 Picbreeder net below the copies' mean (over the metrics defined on both sides,
 with the count), the human-label AUROC where the genome has labels, and how
 many copies were trained, dead and scored; and across genomes the Pearson r between the Picbreeder nets'
-fer_score and their image asymmetry (and image complexity), and each label AUROC's 95% bootstrap interval
-over the links.
+fer_score and their image asymmetry (and image complexity), again over the distinct nets where two
+genomes are one net, and each label AUROC's 95% bootstrap interval over the links.
 
     PYTHONPATH=. python bench/validate_metrics.py [--train-only] [--only skull,butterfly]
     PYTHONPATH=. python bench/validate_metrics.py --genome my/123_Face.xml --only 123_Face   # genomes of your own
@@ -316,6 +316,34 @@ def table_row(row: dict) -> str:
     )
 
 
+def net_digest(net, genome=None) -> str:
+    """SHA-256 of what a net is, whatever order its file lists it in: a genome's nodes and enabled
+    links sorted by their markings (two files of one genome layerize with their units in another
+    order), else a dense net's architecture and kernels."""
+    if genome is not None:
+        nodes = sorted((n.id, n.kind, n.activation, n.label) for n in genome.nodes)
+        links = sorted((link.source, link.target, repr(link.weight)) for link in genome.links if link.enabled)
+        return hashlib.sha256(repr((nodes, links)).encode()).hexdigest()
+    digest = hashlib.sha256(str(net.arch).encode())
+    for kernel in net.kernels:
+        digest.update(np.ascontiguousarray(np.asarray(kernel, np.float32)).tobytes())
+    return digest.hexdigest()
+
+
+def same_nets(rows: list[dict]) -> dict[str, str]:
+    """``{genome: the earlier genome with the same net}``: the shared data holds the paper's skull and
+    butterfly twice (``576_Skull`` and ``4376_ButterflyColor`` are their CPPN-X copies, with labels),
+    and a correlation across images should count each net once."""
+    first, out = {}, {}
+    for x in rows:
+        digest = x.get("net_sha256")
+        if digest in first:
+            out[x["genome"]] = first[digest]
+        elif digest is not None:
+            first[digest] = x["genome"]
+    return out
+
+
 def _mean_defined(values: list[float]) -> float:
     """Mean of the finite values (NaN when none is): a metric a copy cannot define is not a zero."""
     finite = [v for v in values if np.isfinite(v)]
@@ -358,6 +386,7 @@ def report(names, table, records, cache, size, mse):
         auroc = people.get("auroc", float("nan"))
         row = {
             "genome": name,
+            "net_sha256": net_digest(net, genome),
             "image_asymmetry": pb.info["image_asymmetry"],
             "image_complexity": pb.info["image_complexity"],
             "axis": pb.info["axis"],
@@ -383,14 +412,21 @@ def report(names, table, records, cache, size, mse):
     if kept:
         print(f"\nevery genome in {saved} (earlier runs' rows kept):\n{HEADER}")
         print("\n".join(table_row(x) for x in rows))
+    same = same_nets(rows)
+    if same:
+        print(
+            "\nthe same net under two names (counted once in the second r below): "
+            + "; ".join(f"{k} = {v}" for k, v in same.items())
+        )
     for fact in ("image_asymmetry", "image_complexity"):  # what fer_score should not merely follow across images
         have = [x for x in rows if fact in x]
-        if len(have) > 2:
-            r = np.corrcoef([x["pb_fer"] for x in have], [x[fact] for x in have])[0, 1]
-            print(
-                f"\nPearson r(Picbreeder fer_score, {fact.replace('_', ' ')}) over {len(have)} genomes "
-                f"({', '.join(x['genome'] for x in have)}): {r:+.3f}"
-            )
+        for part, what in ((have, "genomes"), ([x for x in have if x["genome"] not in same], "distinct nets")):
+            if len(part) > 2 and (what == "genomes" or same):
+                r = np.corrcoef([x["pb_fer"] for x in part], [x[fact] for x in part])[0, 1]
+                print(
+                    f"\nPearson r(Picbreeder fer_score, {fact.replace('_', ' ')}) over {len(part)} {what} "
+                    f"({', '.join(x['genome'] for x in part)}): {r:+.3f}"
+                )
     print(
         "\nhuman-label AUROC, 95% bootstrap interval over the links: "
         + "; ".join(

@@ -233,3 +233,37 @@ def test_the_validation_table_correlates_fer_score_with_the_pictures_asymmetry_a
     for fact in ("image_asymmetry", "image_complexity"):
         r = np.corrcoef(fer, [x[fact] for x in rows])[0, 1]
         assert f"Pearson r(Picbreeder fer_score, {fact.replace('_', ' ')}) over 3 genomes (a, b, c): {r:+.3f}" in out
+    assert "distinct nets" not in out and "the same net" not in out
+
+    twin = tmp_path / "d.npz"  # a's net under another name, as 576_Skull is the paper's skull
+    twin.write_bytes(table["a"].read_bytes())
+    write_net(tmp_path / "cache" / "d" / "seed_0.npz", init_net(arch, jax.random.PRNGKey(13)))
+    table["d"], records["d"] = twin, {"seeds": ["seed_0"], "mse": [0.001]}
+    vm.report(["d"], table, records, tmp_path / "cache", 16, 0.005)
+    out = capsys.readouterr().out
+    rows = json.loads((tmp_path / "cache" / "validation.json").read_text())
+    assert [x["genome"] for x in rows] == ["a", "b", "c", "d"] and rows[0]["net_sha256"] == rows[3]["net_sha256"]
+    assert "the same net under two names (counted once in the second r below): d = a" in out
+    for fact in ("image_asymmetry", "image_complexity"):
+        r = np.corrcoef(fer, [x[fact] for x in rows[:3]])[0, 1]
+        assert f"{fact.replace('_', ' ')}) over 4 genomes (a, b, c, d):" in out
+        assert f"{fact.replace('_', ' ')}) over 3 distinct nets (a, b, c): {r:+.3f}" in out
+
+
+def test_two_files_of_one_genome_are_one_net(picbreeder_dir):
+    """The shared data's 576_Skull and 4376_ButterflyColor are the paper's skull and butterfly (CPPN-X
+    copies with labels), listed in another order: their digests agree, and differ from each other's
+    and from a genome with one weight changed."""
+    import dataclasses
+
+    from ferlab.sources import load_source
+    from helpers import bench_module
+
+    vm = bench_module("validate_metrics")
+    genomes = {name: load_source(path) for name, path in vm.genomes(picbreeder_dir).items()}
+    digest = {name: vm.net_digest(None, g) for name, g in genomes.items()}
+    assert digest["skull"] == digest["576_Skull"] and digest["butterfly"] == digest["4376_ButterflyColor"]
+    assert len(set(digest.values())) == 8  # 10 files, 8 nets
+    skull = genomes["skull"]
+    moved = dataclasses.replace(skull, links=(dataclasses.replace(skull.links[0], weight=0.5), *skull.links[1:]))
+    assert vm.net_digest(None, moved) != digest["skull"]
