@@ -1,7 +1,8 @@
 """Validate the FER suite on the shared Picbreeder nets against SGD copies that ferlab trains.
 
 For each of the 10 shared Picbreeder genomes (the paper's skull and butterfly,
-the 8 CPPN-X genomes) the script trains SGD copies on the genome's own dense
+the 8 CPPN-X genomes, two of which, 576_Skull and 4376_ButterflyColor, are the
+skull and butterfly again with labels: 8 distinct nets) the script trains SGD copies on the genome's own dense
 architecture with ferlab's SGD regime (the paper's recipe: normalised-gradient
 Adam, lr 3e-3, plus the studies' 100-step warmup; 64x64; 3 seeds side by side;
 the colour clips' gradient passed straight through, ``--plain-clips`` to train
