@@ -49,7 +49,7 @@ import numpy as np
 from ferlab.cppn import load_net
 from ferlab.errors import FerlabError, NetError
 from ferlab.files import write_net, write_text
-from ferlab.sources import load_source
+from ferlab.sources import GENOME_SUFFIXES, load_source
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "picbreeder"
@@ -71,9 +71,6 @@ def genomes(data: Path) -> dict[str, Path]:
     out = {name: data / "genomes" / f"{name}.zip" for name in ("skull", "butterfly")}
     out.update({name: data / "genomes" / "cppnx" / f"{name}.xml" for name in CPPNX})
     return out
-
-
-GENOME_SUFFIXES = (".zip", ".xml", ".json")
 
 
 def own_genomes(paths: list[str], parser: argparse.ArgumentParser) -> list[Path]:

@@ -97,11 +97,11 @@ def _note_recurrent_specs(specs) -> None:
     a regime's source or mask), once each: a study or run painting a cyclic genome says so, as
     ``render`` does. Called after the configs are checked, so every spec resolves."""
     from ferlab.search.targets import is_arch_string, resolve
-    from ferlab.sources import load_source
+    from ferlab.sources import GENOME_SUFFIXES, load_source
 
     for spec in dict.fromkeys(s for s in specs if isinstance(s, str) and not is_arch_string(s)):
         path = resolve(spec, "target")
-        if path.suffix.lower() in (".zip", ".xml", ".json"):
+        if path.suffix.lower() in GENOME_SUFFIXES:
             _note_recurrent(load_source(path), spec)
 
 
@@ -186,9 +186,8 @@ def cmd_run(args) -> int:
     from ferlab.search.runs import load_run_config, run
 
     config = load_run_config(args.config, args.set)
-    _note_recurrent_specs(
-        [config.target, config.arch] + [getattr(config.settings, k, None) for k in GENOME_SETTING_KEYS]
-    )
+    settings = [getattr(config.settings, k, None) for k in GENOME_SETTING_KEYS]
+    _note_recurrent_specs([getattr(config, k) for k in GENOME_SPEC_KEYS] + settings)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     if config.islands is not None:
         from ferlab.workers.islands import run_island_config

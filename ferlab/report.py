@@ -47,6 +47,11 @@ COMPLEXITY_NOTE = (
     "fer_score there is not a unified factored representation: read groups side by side only where their "
     "complexity is alike, or in the comparisons, which pair nets painting the same image."
 )
+RUNS_NOTE = (
+    "An archive's nets share one search, so an interval over many nets of few runs shows the spread "
+    "within a search more than between searches (an SGD run trains its seeds side by side: each seed "
+    "is its own net)."
+)
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,7 @@ def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
         part = part[_finite(part, first)]
         row = {analysis.group: name, "n": len(part)}
         if RUN in df:
-            row["runs"] = part[RUN].replace("", np.nan).nunique()
+            row["runs"] = _runs(part)
         for i, metric in enumerate(analysis.metrics):
             values = part.get(metric, [])
             mean, low, high = bootstrap_ci(values, _seed(analysis.seed, name, i), analysis.resamples, analysis.level)
@@ -140,6 +145,11 @@ def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     columns = [analysis.group, "n", *(["runs"] if RUN in df else [])]
     columns += [f"{m}{end}" for m in analysis.metrics for end in ("", "_low", "_high")]
     return pd.DataFrame(rows, columns=columns + ([f"{COMPLEXITY}_median"] if COMPLEXITY in df else []))
+
+
+def _runs(frame: pd.DataFrame) -> int:
+    """How many distinct runs the rows of ``frame`` come from (a row without a run id names none)."""
+    return int(frame[RUN].replace("", np.nan).nunique())
 
 
 def _median(values) -> float:
@@ -777,19 +787,12 @@ def _tally(frame: pd.DataFrame) -> str:
     """How many final nets the tables stand on, from how many runs, and what failed runs lost."""
     lost = frame["net"].eq(LOST) if "net" in frame else pd.Series(False, index=frame.index)
     nets = frame[~lost]
-    runs = nets["run_id"].replace("", np.nan).nunique() if "run_id" in nets else len(nets)
+    runs = _runs(nets) if RUN in nets else len(nets)
     text = f"{len(nets)} networks from {runs} runs"
     if lost.any():
         failed = frame.loc[lost, "run_key"].nunique() if "run_key" in frame else int(lost.sum())
         text += f"; {failed} runs failed, their {int(lost.sum())} networks counted as lost"
     return text
-
-
-RUNS_NOTE = (
-    "An archive's nets share one search, so an interval over many nets of few runs shows the spread "
-    "within a search more than between searches (an SGD run trains its seeds side by side: each seed "
-    "is its own net)."
-)
 
 
 def write_report(

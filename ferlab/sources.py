@@ -10,7 +10,8 @@ from ferlab.genome import Genome
 from ferlab.layerize import layerize
 from ferlab.picbreeder import load_picbreeder, read_capped
 
-SOURCE_SUFFIXES = (".zip", ".xml", ".json", ".npz")
+GENOME_SUFFIXES = (".zip", ".xml", ".json")  # Picbreeder zip/XML, ferlab genome JSON
+SOURCE_SUFFIXES = (*GENOME_SUFFIXES, ".npz")
 
 
 def load_source(path: str | Path) -> Genome | DenseNet:
