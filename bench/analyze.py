@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import bare_chain_batch, bare_chain_batch_mapped, bare_chain_batch_units, best_time
 
 from ferlab.cppn import init_net, load_net
-from ferlab.metrics import MetricsConfig, fer_metrics, fer_score, measure_many
+from ferlab.metrics import MetricsConfig, measure, measure_many
 from ferlab.render import grid
 from ferlab.search.runs import DEFAULT_ARCH
 
@@ -33,8 +33,8 @@ APPLE = "33;cache:28,gaussian:4,identity:2,sigmoid:2,sin:2"
 
 def _time(net, config):
     start = time.perf_counter()
-    metrics = fer_metrics(net, config)
-    return time.perf_counter() - start, metrics
+    measured = measure(net, config)
+    return time.perf_counter() - start, measured
 
 
 def main():
@@ -55,9 +55,9 @@ def main():
     print(f"FER suite at {args.size}x{args.size}, {jax.device_count()} {jax.default_backend()} device(s)")
     print(f"{'net':20s} {'weights':>8s} {'cold s':>8s} {'warm s':>8s} {'fer_score':>9s}")
     for name, net in nets.items():
-        cold, metrics = _time(net, config)
+        cold, measured = _time(net, config)
         warm, _ = _time(net, config)
-        print(f"{name:20s} {net.arch.n_weights:8d} {cold:8.1f} {warm:8.1f} {fer_score(metrics):9.3f}")
+        print(f"{name:20s} {net.arch.n_weights:8d} {cold:8.1f} {warm:8.1f} {measured.fer_score:9.3f}")
     seeds = [init_net(DEFAULT_ARCH, jax.random.PRNGKey(k)) for k in range(8)]
     pictures = {}
 

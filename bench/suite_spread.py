@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from ferlab.cppn import init_net, load_net
-from ferlab.metrics.suite import METRICS, MetricsConfig, fer_score, measure_many
+from ferlab.metrics.suite import METRICS, MetricsConfig, measure_many
 from ferlab.search.runs import DEFAULT_ARCH
 from ferlab.search.targets import picbreeder_dir
 
@@ -54,7 +54,7 @@ def main(argv=None):
     for seed in range(args.seeds):
         for name, result in zip(named, measure_many(list(named.values()), MetricsConfig(size=args.size, seed=seed))):
             row = {m: float(result.metrics[m]) for m in METRICS}
-            scores[name].append({**row, "fer_score": fer_score(result.metrics)})
+            scores[name].append({**row, "fer_score": result.fer_score})
     columns = [*METRICS, "fer_score"]
     stats = {}
     for name, rows in scores.items():

@@ -23,8 +23,8 @@ another recipe (size, budget, seeds, clips) or from another file of the same nam
 
 Then it prints, per genome: the image's asymmetry, the Picbreeder net's
 fer_score, the copies' mean fer_score, the share of metrics that rank the
-Picbreeder net below the copies' mean (over the metrics defined on both sides,
-with the count), the human-label AUROC where the genome has labels, and how
+Picbreeder net below the copies' mean (over the metrics fer_score counts, ``SCORED``, that are
+defined on both sides, with the count), the human-label AUROC where the genome has labels, and how
 many copies were trained, dead and scored; and across genomes the Pearson r between the Picbreeder nets'
 fer_score and their image asymmetry (and image complexity), again over the distinct nets where two
 genomes are one net, and each label AUROC's 95% bootstrap interval over the links.
@@ -352,9 +352,9 @@ def report(names, table, records, cache, size, mse):
     """Measure the Picbreeder nets and their copies, print the validation table, save it as JSON."""
     from ferlab.metrics import (
         METRICS,
+        SCORED,
         DeadNet,
         MetricsConfig,
-        fer_score,
         label_auroc,
         measure,
         measure_many,
@@ -371,12 +371,13 @@ def report(names, table, records, cache, size, mse):
         live = iter(measure_many([n for n in nets if n is not None], config))
         measured = [next(live) if n is not None else DeadNet("training diverged: non-finite weights") for n in nets]
         dead = [i for i, m in enumerate(measured) if isinstance(m, DeadNet)]
-        sgd = [m.metrics for m in measured if not isinstance(m, DeadNet)]
+        sgd = [m for m in measured if not isinstance(m, DeadNet)]
         if not sgd:
             print(f"{name:24s} every SGD copy is dead: nothing to compare", flush=True)
             continue
-        mean = {k: _mean_defined([m[k] for m in sgd]) for k in METRICS}
-        defined = [k for k in METRICS if np.isfinite(pb.metrics[k]) and np.isfinite(mean[k])]
+        mean = {k: _mean_defined([m.metrics[k] for m in sgd]) for k in METRICS}
+        scored = SCORED[pb.info["form"]]  # each distinct metric once, as fer_score counts them
+        defined = [k for k in scored if np.isfinite(pb.metrics[k]) and np.isfinite(mean[k])]
         lowered = [k for k in defined if pb.metrics[k] < mean[k]]
         lower = len(lowered) / len(defined) if defined else float("nan")
         labelled = genome is not None and any(link.label for link in genome.links)
@@ -388,8 +389,8 @@ def report(names, table, records, cache, size, mse):
             "image_asymmetry": pb.info["image_asymmetry"],
             "image_complexity": pb.info["image_complexity"],
             "axis": pb.info["axis"],
-            "pb_fer": fer_score(pb.metrics),
-            "sgd_fer": _mean_defined([fer_score(m) for m in sgd]),
+            "pb_fer": pb.fer_score,
+            "sgd_fer": _mean_defined([m.fer_score for m in sgd]),
             "lower": lower,
             "defined": len(defined),
             "auroc": auroc,

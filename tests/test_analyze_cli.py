@@ -24,7 +24,11 @@ def test_analyze_writes_metrics_and_figures(small_net, tmp_path, capsys):
     result = json.loads((out / "metrics.json").read_text())
     assert set(result["metrics"]) == set(METRICS)
     assert all(0.0 <= v <= 1.0 for v in result["metrics"].values())
-    assert result["fer_score"] == pytest.approx(sum(result["metrics"].values()) / len(METRICS))
+    # the distinct metrics: axis-free sweep_asymmetry is sweep_fracture, counted once
+    assert result["form"] == "axis_free" and result["fer_score_of"] == [m for m in METRICS if m != "sweep_asymmetry"]
+    assert result["metrics"]["sweep_asymmetry"] == result["metrics"]["sweep_fracture"]
+    scored = [result["metrics"][m] for m in result["fer_score_of"]]
+    assert result["fer_score"] == pytest.approx(sum(scored) / len(scored))
     assert result["size"] == 16 and "human_label_auroc" not in result
     for name in FIGURES:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

@@ -12,12 +12,14 @@ from ferlab.cppn import DenseNet, init_net, init_nets, load_net, unstack_nets
 from ferlab.errors import FerlabError
 from ferlab.metrics import (
     METRICS,
+    SCORED,
     MetricsConfig,
     compress,
     features,
     fer_metrics,
     fer_score,
     label_auroc,
+    measure,
     labels,
     regions,
     sweeps,
@@ -38,8 +40,13 @@ def _net(picbreeder_dir, name) -> DenseNet:
 
 
 @pytest.fixture(scope="module")
-def shared_metrics(picbreeder_dir):
-    return {name: fer_metrics(_net(picbreeder_dir, name), FAST) for pair in PAIRS for name in pair}
+def shared_measured(picbreeder_dir):
+    return {name: measure(_net(picbreeder_dir, name), FAST) for pair in PAIRS for name in pair}
+
+
+@pytest.fixture(scope="module")
+def shared_metrics(shared_measured):
+    return {name: m.metrics for name, m in shared_measured.items()}
 
 
 def _assert_ranked(results):
@@ -49,7 +56,7 @@ def _assert_ranked(results):
             assert results[ufr][name] < results[fer][name], (
                 f"{name}: {ufr} {results[ufr][name]:.3f} >= {fer} {results[fer][name]:.3f}"
             )
-        assert fer_score(results[ufr]) < fer_score(results[fer])
+        assert fer_score(results[ufr], "axis_free") < fer_score(results[fer], "axis_free")
 
 
 def test_image_complexity_tells_picbreeder_pictures_from_a_smooth_ramp(picbreeder_dir):
@@ -76,10 +83,20 @@ def test_every_metric_ranks_picbreeder_below_sgd_at_defaults(picbreeder_dir):
     _assert_ranked({name: fer_metrics(_net(picbreeder_dir, name)) for pair in PAIRS for name in pair})
 
 
-def test_fer_score_is_the_mean_of_the_metrics(shared_metrics):
-    m = shared_metrics["sgd_skull"]
-    assert fer_score(m) == pytest.approx(np.mean([m[k] for k in METRICS]))
-    assert set(m) == set(METRICS)
+def test_fer_score_is_the_mean_of_the_distinct_metrics(shared_measured):
+    """In the axis-free form (the default) sweep_asymmetry is sweep_fracture: both are reported, and
+    fer_score counts that number once; the mirror form's eleven all count. An unknown form is refused."""
+    for measured in shared_measured.values():
+        m = measured.metrics
+        assert set(m) == set(METRICS) and measured.info["form"] == "axis_free"
+        assert m["sweep_asymmetry"] == m["sweep_fracture"]
+        distinct = [m[k] for k in METRICS if k != "sweep_asymmetry"]
+        assert measured.fer_score == fer_score(m, "axis_free") == pytest.approx(np.mean(distinct))
+        assert measured.fer_score != pytest.approx(np.mean([m[k] for k in METRICS]), abs=1e-6)
+        assert fer_score(m, "mirror") == pytest.approx(np.mean([m[k] for k in METRICS]))
+    assert SCORED["mirror"] == METRICS and len(SCORED["axis_free"]) == len(METRICS) - 1
+    with pytest.raises(ValueError, match="form 'auto'"):
+        fer_score(m, "auto")
 
 
 # ------------------------------------------------------------------ invariances

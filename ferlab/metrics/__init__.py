@@ -4,6 +4,7 @@ from ferlab.metrics.analysis import Analysis, analyze, analyze_many
 from ferlab.metrics.labels import label_auroc
 from ferlab.metrics.suite import (
     METRICS,
+    SCORED,
     DeadNet,
     Measurement,
     MetricsConfig,
@@ -16,6 +17,7 @@ from ferlab.metrics.suite import (
 
 __all__ = [
     "METRICS",
+    "SCORED",
     "Analysis",
     "DeadNet",
     "Measurement",

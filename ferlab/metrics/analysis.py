@@ -26,11 +26,11 @@ from ferlab.genome import Genome
 from ferlab.metrics import sweeps
 from ferlab.metrics.labels import label_auroc
 from ferlab.metrics.suite import (
+    SCORED,
     DeadNet,
     Measurement,
     MetricsConfig,
     Progress,
-    fer_score,
     full_float32,
     measure_many,
     one_blas_thread,
@@ -67,6 +67,7 @@ class Analysis:
                 "status": self.status,
                 "metrics": self.metrics,
                 "fer_score": self.fer_score,
+                "fer_score_of": list(SCORED[self.info["form"]]),  # the distinct metrics it averages
                 "size": self.size,
                 **self.info,
             }
@@ -150,7 +151,7 @@ def analyze_many(
             out.append(Analysis({}, None, config.size, facts, None, pictures, status="dead", reason=str(m)))
             continue
         pictures = {**_plain_figures(net, config), **_sweep_figures(net, m, config)} if draw else {}
-        out.append(Analysis(m.metrics, fer_score(m.metrics), config.size, {**m.info, **facts}, label, pictures))
+        out.append(Analysis(m.metrics, m.fer_score, config.size, {**m.info, **facts}, label, pictures))
     if progress:
         total = state["total"] + sum(extra.values())
         progress(total, total, "done")
