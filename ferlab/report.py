@@ -9,7 +9,9 @@ columns for its group (``regime``, ``role``...), the image it paints
 Statistics, all pure functions of the frame and an explicit bootstrap seed:
 
 - per group and metric, the mean and a percentile bootstrap interval of the
-  mean (``bootstrap_ci``);
+  mean (``bootstrap_ci``) that resamples searches, not nets: the nets of one
+  search (an archive's members) are one draw of it, so the interval is the
+  spread between searches (``SEARCH``);
 - a comparison of group ``a`` with group ``b`` on the same images
   (``compare``): per image the mean of each side (the row's ``n`` and means
   are over the images both groups painted), the mean paired difference
@@ -39,7 +41,12 @@ CSV_NAME = "runs.csv"
 REPORT_NAME = "report.md"
 LOST = "(lost)"  # the ``net`` of a row that stands for a net a failed run was to train (no metrics)
 COMPLEXITY = "image_complexity"  # a net's picture's complexity (ferlab.metrics.suite), beside each group's metrics
-RUN = "run_id"  # the run a net comes from: a summary's ``runs`` counts them beside its ``n`` nets
+RUN = "run_id"  # the run a net comes from
+# The independent search a net comes from: its run, or for a run that trains its seeds side by side
+# (SGD) the seed's own; nets of one search (an archive's members) are one draw of it. A summary's
+# ``searches`` counts them beside its ``n`` nets and its intervals resample them. A frame without the
+# column takes each run as one search (the cautious reading), and without run ids each net.
+SEARCH = "search"
 COMPLEXITY_NOTE = (
     "`image complexity`: the median over the same nets of log10 of the share of each picture's spectral "
     "energy above 4 cycles per image (`ferlab.metrics.behaviour`): smooth gradients and single arcs sit near "
@@ -47,10 +54,11 @@ COMPLEXITY_NOTE = (
     "fer_score there is not a unified factored representation: read groups side by side only where their "
     "complexity is alike, or in the comparisons, which pair nets painting the same image."
 )
-RUNS_NOTE = (
-    "An archive's nets share one search, so an interval over many nets of few runs shows the spread "
-    "within a search more than between searches (an SGD run trains its seeds side by side: each seed "
-    "is its own net)."
+SEARCHES_NOTE = (
+    "`searches`: the independent searches those nets come from: a run, or each seed of a run that trains "
+    "its seeds side by side (SGD). An archive's nets share one search, so the intervals resample searches, "
+    "not nets: they show the spread between searches, and a group whose nets come from one search has none "
+    "(`[one search]`)."
 )
 
 
@@ -94,14 +102,31 @@ class ReportSpec:
 
 
 # ------------------------------------------------------------------ statistics
-def bootstrap_ci(values, seed: int, resamples: int = 2000, level: float = 0.95) -> tuple[float, float, float]:
+def bootstrap_ci(
+    values, seed: int, resamples: int = 2000, level: float = 0.95, clusters=None
+) -> tuple[float, float, float]:
     """``(mean, low, high)``: the mean and its percentile bootstrap interval (NaN when empty; one
     value has a mean but no interval: resampling it gives a zero-width band that looks certain).
 
-    All ``resamples`` resamples are drawn at once from ``numpy.random.default_rng(seed)``.
+    With ``clusters`` (a label per value) a resample draws whole clusters with replacement and
+    takes the mean of their values (the cluster bootstrap): values of one cluster are one draw,
+    so one cluster, however many values, has no interval either. All ``resamples`` resamples are
+    drawn at once from ``numpy.random.default_rng(seed)``; without clusters each value is its own.
     """
     x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
+    finite = np.isfinite(x)
+    x = x[finite]
+    if clusters is not None:
+        _, which = np.unique(np.asarray(clusters, dtype=str)[finite], return_inverse=True)
+        if which.max(initial=-1) < 1:  # one cluster or none
+            return (float(x.mean()) if x.size else np.nan, np.nan, np.nan)
+        sums, sizes = np.bincount(which, weights=x), np.bincount(which).astype(float)
+        rng = np.random.default_rng(seed)
+        drawn = rng.integers(0, sums.size, size=(resamples, sums.size))
+        means = sums[drawn].sum(axis=1) / sizes[drawn].sum(axis=1)
+        tail = (1 - level) / 2 * 100
+        low, high = np.percentile(means, [tail, 100 - tail])
+        return float(x.mean()), float(low), float(high)
     if x.size < 2:
         return (float(x[0]) if x.size else np.nan, np.nan, np.nan)
     rng = np.random.default_rng(seed)
@@ -122,29 +147,42 @@ def cliffs_delta(a, b) -> float:
 
 def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """One row per group: ``n``, its scored nets (a finite first metric; lost and dead nets are counted
-    by ``gate_counts``); where the rows name their run, ``runs``: how many runs those nets come from
-    (an archive's nets share one search: many nets of one run are not many independent draws); per
-    metric, ``<m>``, ``<m>_low``, ``<m>_high`` over those same nets (a dead net's loss does not
-    join its group's mean loss); where the rows hold ``image_complexity``,
-    its median over those nets (``image_complexity_median``), read beside the metrics: a simple
-    picture has little to fracture. Its columns are there even with no rows."""
+    by ``gate_counts``); where the rows name their search or run, ``searches``: how many independent
+    searches those nets come from (``SEARCH``: an archive's nets share one search, so many nets of one
+    run are not many independent draws); per metric, ``<m>``, ``<m>_low``, ``<m>_high`` over those
+    same nets, the interval resampling their searches (a dead net's loss does not join its group's
+    mean loss); where the rows hold ``image_complexity``, its median over those nets
+    (``image_complexity_median``), read beside the metrics: a simple picture has little to
+    fracture. Its columns are there even with no rows."""
     rows = []
     first = analysis.metrics[0]
+    clustered = SEARCH in df or RUN in df
     for name, part in df.groupby(analysis.group, sort=True):
         part = part[_finite(part, first)]
         row = {analysis.group: name, "n": len(part)}
-        if RUN in df:
-            row["runs"] = _runs(part)
+        clusters = searches_of(part) if clustered else None
+        if clustered:
+            row["searches"] = int(pd.Series(clusters).nunique())
         for i, metric in enumerate(analysis.metrics):
             values = part.get(metric, [])
-            mean, low, high = bootstrap_ci(values, _seed(analysis.seed, name, i), analysis.resamples, analysis.level)
+            mean, low, high = bootstrap_ci(
+                values, _seed(analysis.seed, name, i), analysis.resamples, analysis.level, clusters
+            )
             row |= {metric: mean, f"{metric}_low": low, f"{metric}_high": high}
         if COMPLEXITY in df:
             row[f"{COMPLEXITY}_median"] = _median(part[COMPLEXITY])
         rows.append(row)
-    columns = [analysis.group, "n", *(["runs"] if RUN in df else [])]
+    columns = [analysis.group, "n", *(["searches"] if clustered else [])]
     columns += [f"{m}{end}" for m in analysis.metrics for end in ("", "_low", "_high")]
     return pd.DataFrame(rows, columns=columns + ([f"{COMPLEXITY}_median"] if COMPLEXITY in df else []))
+
+
+def searches_of(frame: pd.DataFrame) -> np.ndarray:
+    """The search of each row (``SEARCH``; else its run; a row that names neither is its own)."""
+    column = SEARCH if SEARCH in frame else RUN
+    named = frame[column].fillna("").astype(str).to_numpy()
+    own = np.array([f"\0row {i}" for i in range(len(frame))], dtype=object)
+    return np.where(named != "", named, own).astype(str)
 
 
 def _runs(frame: pd.DataFrame) -> int:
@@ -466,7 +504,7 @@ def with_counts(summary: pd.DataFrame, counts: pd.DataFrame, group: str) -> pd.D
     """A summary table with the group's attempted / scored / passed / lost counts as its last columns."""
     names = ["attempted", "scored", "passed", "lost"]
     out = summary.astype({group: counts[group].dtype}).merge(counts, on=group, how="outer")
-    for column in ("n", "runs"):
+    for column in ("n", "searches"):
         if column in out:
             out[column] = out[column].fillna(0).astype(int)
     out[names] = out[names].fillna(0).astype(int)
@@ -506,8 +544,7 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
         "`attempted`: final nets the study asked for (failed runs and dead nets included); `scored`: with FER "
         "metrics; `passed`: scored and within the gate (discoverers have no loss and pass); `lost`: attempted, "
         "not scored; `n`: the nets that count (a run whose final nets all miss the gate counts through its "
-        "best snapshot within it, if any); `runs`: the runs they come from. Cells: mean [bootstrap interval] "
-        "over them. " + RUNS_NOTE,
+        "best snapshot within it, if any). Cells: mean [bootstrap interval] over them. " + SEARCHES_NOTE,
         "",
         markdown_table(headline),
         "",
@@ -565,9 +602,12 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
 # ------------------------------------------------------------------ tables
 def format_summary(summary: pd.DataFrame, analysis: ReportSpec, digits: int = 3) -> pd.DataFrame:
     """The summary as text cells ``mean [low, high]``."""
-    out = summary[[analysis.group, "n", *(["runs"] if "runs" in summary else [])]].copy()
+    out = summary[[analysis.group, "n", *(["searches"] if "searches" in summary else [])]].copy()
     for m in analysis.metrics:
-        out[m] = [_interval(r[m], r[f"{m}_low"], r[f"{m}_high"], digits) for _, r in summary.iterrows()]
+        out[m] = [
+            _interval(r[m], r[f"{m}_low"], r[f"{m}_high"], digits, one_search=r["n"] > 1 and r.get("searches") == 1)
+            for _, r in summary.iterrows()
+        ]
     if f"{COMPLEXITY}_median" in summary:
         out["image complexity"] = [_num(v, 2) for v in summary[f"{COMPLEXITY}_median"]]
     return out
@@ -605,11 +645,12 @@ def _num(v, digits: int) -> str:
     return "n/a" if v is None or not np.isfinite(float(v)) else f"{float(v):.{digits}f}"
 
 
-def _interval(mean, low, high, digits: int) -> str:
+def _interval(mean, low, high, digits: int, one_search: bool = False) -> str:
+    """``mean [low, high]``; with no interval, why: one value, or (``one_search``) nets of one search."""
     if not np.isfinite(float(mean)):
         return "n/a"
-    if not np.isfinite(float(low)):  # a single value: no interval to give
-        return f"{_num(mean, digits)} [one value]"
+    if not np.isfinite(float(low)):  # a single value, or one search: no interval to give
+        return f"{_num(mean, digits)} [{'one search' if one_search else 'one value'}]"
     return f"{_num(mean, digits)} [{_num(low, digits)}, {_num(high, digits)}]"
 
 
@@ -839,7 +880,7 @@ def write_report(
         markdown_table(counted_table(summary, counts, analysis, "none scored")),
         "",
         *([COMPLEXITY_NOTE, ""] if COMPLEXITY in frame and not fit_lines else []),  # else said at the gate
-        *([f"`runs`: the runs those nets come from. {RUNS_NOTE}", ""] if RUN in frame and not fit_lines else []),
+        *([SEARCHES_NOTE, ""] if (RUN in frame or SEARCH in frame) and not fit_lines else []),
     ]
     if analysis.comparisons:
         lines += [

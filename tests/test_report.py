@@ -121,15 +121,15 @@ def test_write_report(tmp_path):
     report = write_report(df, analysis, tmp_path / "out", "Synthetic", notes=["a note", "another"])
     text = report.markdown.read_text()
     assert "a note\n\nanother\n\n" in text  # two paragraphs, not one
-    assert "# Synthetic" in text and "a note" in text and "| regime | n | runs | fer_score |" in text
-    # low paints each image in its own run; high's 2 nets of an image share one run
-    assert report.summary.set_index("regime")[["n", "runs"]].to_dict("index") == {
-        "high": {"n": 6, "runs": 3},
-        "low": {"n": 3, "runs": 3},
+    assert "# Synthetic" in text and "a note" in text and "| regime | n | searches | fer_score |" in text
+    # low paints each image in its own run; high's 2 nets of an image share one run: one search
+    assert report.summary.set_index("regime")[["n", "searches"]].to_dict("index") == {
+        "high": {"n": 6, "searches": 3},
+        "low": {"n": 3, "searches": 3},
     }
-    assert "`runs`: the runs they come from. Cells: mean [bootstrap interval] over them. An archive" in text
+    assert "Cells: mean [bootstrap interval] over them. `searches`: the independent searches" in text
     plain = write_report(df, ReportSpec(match_on=None), tmp_path / "plain", "Plain").markdown.read_text()
-    assert plain.count("`runs`: the runs those nets come from. An archive's nets share one search") == 1
+    assert plain.count("`searches`: the independent searches those nets come from") == 1
     assert "low vs high" in text and "![gallery](gallery.png)" in text
     for name in ("runs.csv", "summary.csv", "comparisons.csv", "fer_score.png", "gallery.png"):
         assert (tmp_path / "out" / name).is_file(), name
@@ -287,7 +287,7 @@ def test_matched_cell_recomputed_by_hand(tmp_path):
     summary = summarize(kept, analysis).set_index("label")
     assert summary.loc["sgd", "fer_score"] == pytest.approx(by_hand)
     assert summary.loc["pb", "n"] == 2  # discoverers are kept whole
-    assert summary.loc["sgd", "runs"] == 2 and summary.loc["es", ["n", "runs"]].tolist() == [1, 1]
+    assert summary.loc["sgd", "searches"] == 2 and summary.loc["es", ["n", "searches"]].tolist() == [1, 1]
 
     table = rung_comparisons(df, analysis)
     assert sorted(set(table.rung)) == [0.01, 0.02, 0.05]
@@ -301,7 +301,7 @@ def test_matched_cell_recomputed_by_hand(tmp_path):
     assert "## Results at the fit gate (MSE <= 0.01)" in head and "## Comparisons at each shared rung" in head
     cell = f"{by_hand:.3f} ["
     assert cell in head.split("## Results at the fit gate")[1].split("\n##")[0]
-    assert "| label | n | runs | fer_score | loss | attempted | scored | passed | lost |" in tail
+    assert "| label | n | searches | fer_score | loss | attempted | scored | passed | lost |" in tail
     assert "| es | 3 | 3 | " in tail  # the failed run's net is lost, not a run its nets come from
     assert files_section_matches_folder(text, tmp_path) and "`fer_score_by_rung.csv`" in tail
     failed = ladder_frame()
@@ -477,6 +477,49 @@ def test_one_value_has_a_mean_and_no_interval(tmp_path):
     df = pd.DataFrame({"regime": ["one", "two", "two"], "image": "a", "fer_score": [0.3, 0.2, 0.4]})
     text = write_report(df, ReportSpec(match_on=None, resamples=50), tmp_path, "x").markdown.read_text()
     assert "| one | 1 | 0.300 [one value] |" in text and "| two | 2 | 0.300 [0.200, 0.400] |" in text
+
+
+def test_intervals_resample_searches_not_the_nets_of_one_search(tmp_path):
+    """An archive's nets are one draw of their search: the interval resamples searches (the cluster
+    bootstrap), so 8 nets of one run have a mean and no interval (``[one search]``), and nets that
+    agree within their searches but not between them get the between-search spread, not a band
+    narrowed by counting each search's nets as independent. Each net its own search: the plain
+    bootstrap. A row's ``search`` overrides its run (an SGD run's side-by-side seeds)."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0.5, 0.1, 4)
+    values = np.repeat(centres, 10) + rng.normal(0, 0.001, 40)
+    clusters = np.repeat(["a", "b", "c", "d"], 10)
+    mean, low, high = bootstrap_ci(values, seed=1, clusters=clusters)
+    _, naive_low, naive_high = bootstrap_ci(values, seed=1)
+    _, means_low, means_high = bootstrap_ci(centres, seed=1)  # the 4 searches' means
+    assert mean == pytest.approx(values.mean()) and low < mean < high
+    assert high - low > 2.5 * (naive_high - naive_low)
+    assert high - low == pytest.approx(means_high - means_low, rel=0.2)
+    own = bootstrap_ci(values[:12], seed=1, clusters=[f"{i:02d}" for i in range(12)])  # in the values' order
+    assert own == pytest.approx(bootstrap_ci(values[:12], seed=1), rel=1e-12)
+    one = bootstrap_ci(values[:10], seed=1, clusters=clusters[:10])
+    assert one[0] == pytest.approx(values[:10].mean()) and np.isnan(one[1:]).all()
+
+    rows = [{"run_id": "me", "regime": "map_elites", "image": f"i{k}", "fer_score": 0.2 + k / 100} for k in range(8)]
+    rows += [
+        {
+            "run_id": f"sgd{k // 2}",
+            "search": f"sgd{k // 2}/seed_{k % 2}",
+            "regime": "sgd",
+            "image": "a",
+            "fer_score": 0.5 + k / 100,
+        }
+        for k in range(4)
+    ]
+    df = pd.DataFrame(rows)
+    df.loc[df.regime == "map_elites", "search"] = "me"
+    report = write_report(df, ReportSpec(match_on=None, resamples=200), tmp_path, "x")
+    summary = report.summary.set_index("regime")
+    assert summary.loc["map_elites", ["n", "searches"]].tolist() == [8, 1]
+    assert summary.loc["sgd", ["n", "searches"]].tolist() == [4, 4]
+    text = report.markdown.read_text()
+    assert "| map_elites | 8 | 1 | 0.235 [one search] |" in text
+    assert "| sgd | 4 | 4 | 0.515 [0.5" in text
 
 
 def test_each_group_shows_the_median_complexity_of_the_pictures_its_cells_stand_on(tmp_path):

@@ -156,6 +156,30 @@ def test_network_rows_count_a_failed_run_and_take_each_nets_own_loss():
     assert [r["net"] for r in rows] == ["seed_0", LOST]
     assert rows[0]["loss"] == 0.002 and rows[0]["run_id"] == "r1"  # the net's own loss, not the run's 0.05
     assert rows[1]["run_id"] == "" and "fer_score" not in rows[1] and rows[1]["seed"] == failed.config["seed"]
+    assert rows[0]["search"] == "r1" and rows[1]["search"] == ""  # one run a seed: the run is the search
+
+
+def test_network_rows_name_each_side_by_side_seed_its_own_search_and_an_archive_one():
+    """The report's intervals resample searches: an SGD run's seeds trained side by side are each a
+    search of their own; a novelty run's archive members all come from one."""
+    from ferlab.study.run import network_rows
+    from ferlab.tracking import FinishedRun
+
+    sgd = Phase("sgd", {"regime": "sgd", "resolution": 16}, seeds=2, seed_key="settings.seeds")
+    archive = Phase("ns", {"regime": "neat", "resolution": 16}, nets="archive_*", keep=2)
+    (side,) = expand(sgd, [Target("t.npz", "skull")])
+    (novel,) = expand(archive, [])
+    runs = {
+        side.key: FinishedRun("r1", {}, {}, {"seed_0": {"fer_score": 0.4}, "seed_1": {"fer_score": 0.5}}),
+        novel.key: FinishedRun("r2", {}, {}, {"archive_0": {"fer_score": 0.2}, "archive_1": {"fer_score": 0.3}}),
+    }
+    rows = network_rows([side, novel], runs)
+    assert [(r["net"], r["search"]) for r in rows] == [
+        ("seed_0", "r1/seed_0"),
+        ("seed_1", "r1/seed_1"),
+        ("archive_0", "r2"),
+        ("archive_1", "r2"),
+    ]
 
 
 def test_a_net_without_its_own_loss_does_not_take_its_runs():

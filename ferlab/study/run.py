@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from ferlab.config import ConfigError, to_dict
-from ferlab.report import LOST, Report, ReportSpec, write_report
+from ferlab.report import LOST, SEARCH, Report, ReportSpec, write_report
 from ferlab.study.spec import Phase, RunEntry, Study, Target, expand, fer_size, static_targets
 from ferlab.tracking import FinishedRun
 
@@ -30,9 +30,11 @@ def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bo
     """One row per scored net of each entry's finished run: its place in the study, run stats and FER
     metrics. A row's ``loss`` is only ever its net's own: the run's (its best net's) is left out, so a
     net that logged no loss of its own (a MAP-Elites elite) has none and cannot pass a fit gate on its
-    best sibling's; a diverged seed's is +inf. With ``lost``, an entry without a finished run (it
-    failed) still gives a row, ``net`` ``(lost)`` and no metrics, for every net it was to score
-    (``asked``), so reports count what was asked for."""
+    best sibling's; a diverged seed's is +inf. A row's ``search`` (``report.SEARCH``) is its run, or
+    where the phase trains its seeds side by side in one run (``seed_key`` other than ``seed``) that
+    run's net: each seed is a search of its own, an archive's nets one search. With ``lost``, an entry
+    without a finished run (it failed) still gives a row, ``net`` ``(lost)`` and no metrics, for every
+    net it was to score (``asked``), so reports count what was asked for."""
     rows = []
     for entry in entries:
         place = {
@@ -47,13 +49,15 @@ def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bo
         run = runs.get(entry.key)
         if run is None:
             if lost:
-                lost_row = {**place, "run_id": "", "net": LOST, "image": entry.image or ""}
+                lost_row = {**place, "run_id": "", SEARCH: "", "net": LOST, "image": entry.image or ""}
                 rows += [{**lost_row, "seed": s} for s in asked(entry)]
             continue
         base = {**place, "run_id": run.run_id, **{k: v for k, v in run.stats.items() if k != "loss"}}
+        side_by_side = entry.phase.seed_key != "seed"
         for net, metrics in run.nets.items():
             image = entry.image or discovered_id(entry, net)
-            rows.append({**base, "net": net, "image": image, **metrics})
+            search = f"{run.run_id}/{net}" if side_by_side else run.run_id
+            rows.append({**base, SEARCH: search, "net": net, "image": image, **metrics})
     return rows
 
 
