@@ -871,7 +871,8 @@ def write_report(
         lines += [str(note), ""]
     lines += [
         f"{_tally(frame)}. "
-        f"Cells: mean [{analysis.level:.0%} bootstrap interval of the mean, {analysis.resamples} resamples]. "
+        f"Cells: mean [{analysis.level:.0%} bootstrap interval of the mean, {analysis.resamples} resamples"
+        f"{' of the searches' if RUN in frame or SEARCH in frame else ''}]. "
         "Higher means more fractured/entangled.",
         "",
         *fit_lines,

@@ -519,6 +519,7 @@ def test_intervals_resample_searches_not_the_nets_of_one_search(tmp_path):
     assert summary.loc["sgd", ["n", "searches"]].tolist() == [4, 4]
     text = report.markdown.read_text()
     assert "| map_elites | 8 | 1 | 0.235 [one search] |" in text
+    assert "bootstrap interval of the mean, 200 resamples of the searches]" in text
     assert "| sgd | 4 | 4 | 0.515 [0.5" in text
 
 
