@@ -397,8 +397,14 @@ def _signal_group(pid: int, sig) -> None:
         os.killpg(pid, sig)
 
 
+# MLflow 3.x's UI opens an experiment in its GenAI view (traces, evaluations) unless told otherwise;
+# ferlab's runs are model training runs, so its links ask for that view.
+UI_VIEW = "?workflowType=machine_learning"
+
+
 def _ui_links(url: str) -> list[str]:
-    """Direct links to each experiment's runs table (the experiments list when there is none)."""
+    """Direct links to each experiment's runs table, in the UI's model-training view (the
+    experiments list when there is none)."""
     from mlflow.exceptions import MlflowException
 
     from ferlab.tracking import Store, client
@@ -409,8 +415,8 @@ def _ui_links(url: str) -> list[str]:
         experiments = []
     named = [e for e in experiments if e.name != "Default" or len(experiments) == 1]
     if not named:
-        return [f"  experiments: {url}/#/experiments"]
-    return [f"  {e.name}: {url}/#/experiments/{e.experiment_id}/runs" for e in named]
+        return [f"  experiments: {url}/#/experiments{UI_VIEW}"]
+    return [f"  {e.name}: {url}/#/experiments/{e.experiment_id}/runs{UI_VIEW}" for e in named]
 
 
 def build_parser() -> argparse.ArgumentParser:

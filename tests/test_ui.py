@@ -69,7 +69,7 @@ def test_link_only_once_the_server_answers_and_a_signal_stops_the_server(tmp_pat
     )
     try:
         lines = [proc.stdout.readline() for _ in range(2)]
-        link = f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs"
+        link = f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs?workflowType=machine_learning"  # not GenAI
         assert lines[1].strip() == f"demo: {link}", lines
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as reply:
             assert reply.status == 200  # already answering when the link was printed
