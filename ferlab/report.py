@@ -15,11 +15,13 @@ Statistics, all pure functions of the frame and an explicit bootstrap seed:
 - a comparison of group ``a`` with group ``b`` on the same images
   (``compare``): per image the mean of each side (the row's ``n`` and means
   are over the images both groups painted), the mean paired difference
-  ``b - a`` with its bootstrap interval over images, the effect size Cliff's
+  ``b - a`` with its bootstrap interval over images (over their sources, where
+  one search found several: ``SOURCE``), the effect size Cliff's
   delta taken within images (``P(b > a) - P(b < a)`` over every pair of an
   ``a`` network and a ``b`` network painting the same image: +1 means every
   ``b`` network scored above every ``a`` network of its image), and the
-  Wilcoxon signed-rank test over the per-image differences; without a pairing
+  Wilcoxon signed-rank test over the per-image differences (each source's mean
+  difference where one search found several images); without a pairing
   key, Cliff's delta over all rows and the Mann-Whitney U test;
 - the same comparison at matched fit (``matched``): when both groups have a
   ``match_on`` column (``loss``, the MSE to the image), only the networks whose
@@ -47,6 +49,10 @@ RUN = "run_id"  # the run a net comes from
 # ``searches`` counts them beside its ``n`` nets and its intervals resample them. A frame without the
 # column takes each run as one search (the cautious reading), and without run ids each net.
 SEARCH = "search"
+# Where an image comes from: the search that found it, or for a given target the image itself. The
+# images one search found are one draw of what that search finds, so a comparison over images
+# resamples, and tests over, their sources (``compare``).
+SOURCE = "image_source"
 COMPLEXITY_NOTE = (
     "`image complexity`: the median over the same nets of log10 of the share of each picture's spectral "
     "energy above 4 cycles per image (`ferlab.metrics.behaviour`): smooth gradients and single arcs sit near "
@@ -224,6 +230,7 @@ def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Rep
     if key is None:
         out |= {
             "pairs": None,
+            "sources": None,
             "diff": out["mean_b"] - out["mean_a"],
             "diff_low": np.nan,
             "diff_high": np.nan,
@@ -244,19 +251,36 @@ def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Rep
         "mean_b": float(np.mean([gb.get_group(i).mean() for i in images])) if images else np.nan,
     }
     signs = [np.sign(gb.get_group(i).to_numpy()[None, :] - ga.get_group(i).to_numpy()[:, None]).ravel() for i in images]
+    sources = _sources(pd.concat([a, b]), key, images)
+    shared = sources is not None and len(set(sources)) < len(images)  # some search found several images
     mean, low, high = bootstrap_ci(
-        diffs, _seed(analysis.seed, f"{comparison.a}|{comparison.b}", metric), analysis.resamples, analysis.level
+        diffs,
+        _seed(analysis.seed, f"{comparison.a}|{comparison.b}", metric),
+        analysis.resamples,
+        analysis.level,
+        sources if shared else None,
     )
+    units = pd.Series(diffs).groupby(sources, sort=True).mean().to_numpy() if shared else diffs
     out |= {
         "pairs": len(images),
+        "sources": len(units),
         "diff": mean,
         "diff_low": low,
         "diff_high": high,
         "delta": float(np.concatenate(signs).mean()) if signs else np.nan,
         "test": "wilcoxon",
-        "p": _wilcoxon(diffs),
+        "p": _wilcoxon(units),
     }
     return out
+
+
+def _sources(rows: pd.DataFrame, key: str, images: list) -> np.ndarray | None:
+    """Each of ``images``' source (``SOURCE``: the search that found it, else the image), or None
+    when the rows do not say."""
+    if SOURCE not in rows or key != "image":
+        return None
+    named = rows.assign(_s=rows[SOURCE].fillna("").astype(str)).groupby(key)["_s"].first()
+    return np.array([named[i] or f"\0image {i}" for i in images], dtype=str)
 
 
 def comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
@@ -621,7 +645,7 @@ def format_comparisons(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
             "metric": table["metric"],
             "a vs b": [f"{r.a} vs {r.b}" for r in table.itertuples()],
             "n (a, b)": [f"{r.n_a}, {r.n_b}" for r in table.itertuples()],
-            "images": [("-" if r.pairs is None or pd.isna(r.pairs) else str(int(r.pairs))) for r in table.itertuples()],
+            "images": [_images(r) for r in table.itertuples()],
             "mean a": [_num(v, digits) for v in table["mean_a"]],
             "mean b": [_num(v, digits) for v in table["mean_b"]],
             "b - a": [_interval(r.diff, r.diff_low, r.diff_high, digits) for r in table.itertuples()],
@@ -630,6 +654,17 @@ def format_comparisons(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
             "p": [_num(v, 3) for v in table["p"]],
         }
     )
+
+
+def _images(row) -> str:
+    """A comparison's image count, and where one search found several of them, how many searches
+    they come from (``4 (3 searches)``): the interval and the test stand on those."""
+    if row.pairs is None or pd.isna(row.pairs):
+        return "-"
+    sources = getattr(row, "sources", None)
+    if sources is None or pd.isna(sources) or int(sources) >= int(row.pairs):
+        return str(int(row.pairs))
+    return f"{int(row.pairs)} ({int(sources)} {'search' if int(sources) == 1 else 'searches'})"
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -889,8 +924,10 @@ def write_report(
             "",
             "`b - a`: mean over images of the per-image difference of means, with its bootstrap interval; "
             "Cliff's delta: P(b > a) - P(b < a) over pairs painting the same image; p: Wilcoxon "
-            "signed-rank over images (Mann-Whitney U when unpaired). Few images give wide intervals and "
-            "large p.",
+            "signed-rank over images (Mann-Whitney U when unpaired). Where one search found several of the "
+            "images, `images` says from how many searches (`4 (3 searches)`): they are not independent, so the "
+            "interval resamples those searches and p is over their mean differences. Few images give wide "
+            "intervals and large p.",
             "",
         ]
         lines += _compared_lines(table, analysis)

@@ -523,6 +523,41 @@ def test_intervals_resample_searches_not_the_nets_of_one_search(tmp_path):
     assert "| sgd | 4 | 4 | 0.515 [0.5" in text
 
 
+def test_a_comparison_stands_on_the_searches_that_found_its_images(tmp_path):
+    """Two of four images found by one search are one draw of it: the interval resamples the three
+    sources (the cluster bootstrap), the Wilcoxon test runs over their mean differences, and the
+    table says ``4 (3 searches)``. With every image its own source nothing changes."""
+    from scipy.stats import wilcoxon
+
+    rows = []
+    for k, (image, source) in enumerate([("skull", "skull"), ("fly", "fly"), ("x0", "ns1"), ("x1", "ns1")]):
+        rows.append({"run_id": f"d{k}", "regime": "disc", "image": image, "image_source": source, "fer_score": 0.3})
+        for s in range(2):
+            value = 0.5 + k / 10 + s / 100
+            rows.append(
+                {"run_id": f"r{k}{s}", "regime": "rep", "image": image, "image_source": source, "fer_score": value}
+            )
+    df = pd.DataFrame(rows)
+    analysis = ReportSpec(comparisons=(Comparison("disc", "rep"),), match_on=None, resamples=500)
+    row = compare(df, Comparison("disc", "rep"), "fer_score", analysis)
+    diffs = np.array([0.205, 0.305, 0.405, 0.505])
+    assert row["pairs"] == 4 and row["sources"] == 3 and row["diff"] == pytest.approx(diffs.mean())
+    seed = compare(df.drop(columns="image_source"), Comparison("disc", "rep"), "fer_score", analysis)
+    from ferlab.report import _seed
+
+    draw = _seed(0, "disc|rep", "fer_score")
+    by_hand = bootstrap_ci(diffs, draw, 500, clusters=["skull", "fly", "ns1", "ns1"])
+    assert (row["diff"], row["diff_low"], row["diff_high"]) == pytest.approx(by_hand)
+    assert (row["diff_low"], row["diff_high"]) != pytest.approx((seed["diff_low"], seed["diff_high"]))
+    assert row["p"] == pytest.approx(wilcoxon([0.305, 0.455, 0.205]).pvalue)  # fly, ns1's mean, skull
+    assert seed["p"] == pytest.approx(wilcoxon(diffs).pvalue) and seed["sources"] == 4
+    text = write_report(df, analysis, tmp_path, "x").markdown.read_text()
+    assert "| fer_score | disc vs rep | 4, 8 | 4 (3 searches) |" in text
+    own = df.assign(image_source=df["image"])
+    alone = compare(own, Comparison("disc", "rep"), "fer_score", analysis)
+    assert {k: alone[k] for k in seed} == pytest.approx(seed) and alone["sources"] == 4
+
+
 def test_each_group_shows_the_median_complexity_of_the_pictures_its_cells_stand_on(tmp_path):
     """A simple picture has little to fracture: beside each group's metrics the report gives the median
     ``image_complexity`` of the same nets (at the gate: those that pass it; unmatched: every scored

@@ -159,6 +159,29 @@ def test_network_rows_count_a_failed_run_and_take_each_nets_own_loss():
     assert rows[0]["search"] == "r1" and rows[1]["search"] == ""  # one run a seed: the run is the search
 
 
+def test_network_rows_name_the_search_that_found_each_image():
+    """A comparison over images resamples their sources: the images one novelty run found share its
+    search, for the discoverer's rows and for every reproducer's; a given target is its own."""
+    from ferlab.study.run import discovered_id, network_rows
+    from ferlab.tracking import FinishedRun
+
+    archive = Phase("ns", {"regime": "neat", "resolution": 16}, nets="archive_*", keep=2)
+    (novel,) = expand(archive, [])
+    found = [discovered_id(novel, f"archive_{k}") for k in range(2)]
+    copier = Phase("sgd", {"regime": "sgd", "resolution": 16}, targets=["study"])
+    copies = expand(copier, [Target("skull.npz", "picbreeder:skull"), *(Target(f"{i}.npz", i) for i in found)])
+    runs = {novel.key: FinishedRun("r0", {}, {}, {f"archive_{k}": {"fer_score": 0.2} for k in range(2)})}
+    runs |= {e.key: FinishedRun(f"c{k}", {}, {}, {"seed_0": {"fer_score": 0.5}}) for k, e in enumerate(copies)}
+    rows = network_rows([novel, *copies], runs)
+    assert {(r["phase"], r["image"], r["image_source"]) for r in rows} == {
+        ("ns", found[0], "r0"),
+        ("ns", found[1], "r0"),
+        ("sgd", "picbreeder:skull", "picbreeder:skull"),
+        ("sgd", found[0], "r0"),
+        ("sgd", found[1], "r0"),
+    }
+
+
 def test_network_rows_name_each_side_by_side_seed_its_own_search_and_an_archive_one():
     """The report's intervals resample searches: an SGD run's seeds trained side by side are each a
     search of their own; a novelty run's archive members all come from one."""

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from ferlab.config import ConfigError, to_dict
-from ferlab.report import LOST, SEARCH, Report, ReportSpec, write_report
+from ferlab.report import LOST, SEARCH, SOURCE, Report, ReportSpec, write_report
 from ferlab.study.spec import Phase, RunEntry, Study, Target, expand, fer_size, static_targets
 from ferlab.tracking import FinishedRun
 
@@ -32,10 +32,12 @@ def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bo
     net that logged no loss of its own (a MAP-Elites elite) has none and cannot pass a fit gate on its
     best sibling's; a diverged seed's is +inf. A row's ``search`` (``report.SEARCH``) is its run, or
     where the phase trains its seeds side by side in one run (``seed_key`` other than ``seed``) that
-    run's net: each seed is a search of its own, an archive's nets one search. With ``lost``, an entry
+    run's net: each seed is a search of its own, an archive's nets one search. Its ``image_source``
+    (``report.SOURCE``) is the search that found its image, where one of ``entries`` did, else the
+    image itself (a given target): the images one search found are not independent. With ``lost``, an entry
     without a finished run (it failed) still gives a row, ``net`` ``(lost)`` and no metrics, for every
     net it was to score (``asked``), so reports count what was asked for."""
-    rows = []
+    rows, found = [], {}
     for entry in entries:
         place = {
             "run_key": entry.key,
@@ -58,7 +60,9 @@ def network_rows(entries: list[RunEntry], runs: dict[str, FinishedRun], lost: bo
             image = entry.image or discovered_id(entry, net)
             search = f"{run.run_id}/{net}" if side_by_side else run.run_id
             rows.append({**base, SEARCH: search, "net": net, "image": image, **metrics})
-    return rows
+            if entry.image is None:
+                found[image] = search
+    return [{**row, SOURCE: found.get(row["image"], row["image"])} for row in rows]
 
 
 def asked(entry: RunEntry) -> list[int]:
