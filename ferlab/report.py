@@ -170,7 +170,7 @@ def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
         if clustered:
             row["searches"] = int(pd.Series(clusters).nunique())
         for i, metric in enumerate(analysis.metrics):
-            values = part.get(metric, [])
+            values = part[metric] if metric in part else np.full(len(part), np.nan)  # one per cluster label
             mean, low, high = bootstrap_ci(
                 values, _seed(analysis.seed, name, i), analysis.resamples, analysis.level, clusters
             )

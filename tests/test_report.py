@@ -520,6 +520,8 @@ def test_intervals_resample_searches_not_the_nets_of_one_search(tmp_path):
     text = report.markdown.read_text()
     assert "| map_elites | 8 | 1 | 0.235 [one search] |" in text
     assert "bootstrap interval of the mean, 200 resamples of the searches]" in text
+    no_loss = summarize(df, ReportSpec(metrics=("fer_score", "loss"), match_on=None)).set_index("regime")
+    assert no_loss["loss"].isna().all() and no_loss.loc["sgd", "searches"] == 4  # a metric no row has
     assert "| sgd | 4 | 4 | 0.515 [0.5" in text
 
 
