@@ -3,7 +3,11 @@
 Both formats hold ``<genome>`` with ``<nodes>`` and ``<links>``. A node's key is
 its ``<marking branch= id=>`` pair, written ``branch_id``. CPPN-X files start
 with ``<cppn-data/>`` and then a second root ``<data>``, so they are parsed
-inside a synthetic wrapper element. Parsing goes through defusedxml (no DTDs,
+inside a synthetic wrapper element. A CPPN-X link's ``<weight>`` is the value its
+slider was left at when the file was saved and ``<original-weight>`` the genome's
+own (CPPN-X writes ``Edge::getWeight`` and ``getOriginalWeight``): the net people
+evolved is the original, so that is the weight read where a link has one.
+Parsing goes through defusedxml (no DTDs,
 no entity expansion); files and zip members are capped in size
 (``limits.FILE_BYTES``) before they are read.
 """
@@ -129,11 +133,11 @@ def _parse_link(el: Element, labels: dict[str, str], source: str) -> Link:
     link_id = _marking(el.find("marking"), "a link", source)
     src = _marking(el.find("source"), f"link {link_id}: source", source)
     dst = _marking(el.find("target"), f"link {link_id}: target", source)
-    weight_el = el.find("weight")
+    tag = "original-weight" if el.find("original-weight") is not None else "weight"  # CPPN-X: see above
     try:
-        weight = float(weight_el.text)
+        weight = float(el.find(tag).text)
     except (AttributeError, TypeError, ValueError):
-        raise GenomeError(f"{source}: link {link_id} has no numeric weight") from None
+        raise GenomeError(f"{source}: link {link_id} has no numeric {tag}") from None
     label_el = el.find("color-label")
     label = labels.get(label_el.get("id", "")) if label_el is not None else None
     bookends = el.find("bookends")

@@ -95,3 +95,30 @@ def test_cppnx_links_carry_human_labels_and_sweeps(picbreeder_dir):
     labels = {link.label for link in genome.links}
     assert "Mouth open close" in labels
     assert all(link.sweep is not None and link.sweep[0] < link.sweep[1] for link in genome.links)
+
+
+def test_a_cppnx_link_is_read_at_its_original_weight_not_where_its_slider_was_left(picbreeder_dir):
+    """CPPN-X saves a link's slider value as ``<weight>`` and the genome's own as ``<original-weight>``:
+    a file saved with a slider moved still holds the net people evolved, and that is what is read.
+    A link with no ``<original-weight>`` (Picbreeder's own format) is read at its ``<weight>``."""
+    import re
+
+    from ferlab.errors import GenomeError
+    from ferlab.picbreeder import parse_picbreeder_xml
+
+    text = (picbreeder_dir / "genomes" / "cppnx" / "542_GhostFaceSpooky.xml").read_text()
+    first = re.search(r"<weight>([^<]*)</weight>", text)
+    moved = text[: first.start(1)] + "2.5" + text[first.end(1) :]
+    genome = parse_picbreeder_xml(text.encode())
+    kept = parse_picbreeder_xml(moved.encode())
+    assert float(first.group(1)) != 2.5
+    assert [link.weight for link in kept.links] == [link.weight for link in genome.links]
+    np.testing.assert_array_equal(
+        np.asarray(render_genome(kept, 32)[0].rgb), np.asarray(render_genome(genome, 32)[0].rgb)
+    )
+    plain = parse_picbreeder_xml(re.sub(r"\s*<original-weight>[^<]*</original-weight>", "", moved).encode())
+    assert sorted(link.weight for link in plain.links) != sorted(link.weight for link in genome.links)
+    assert 2.5 in [link.weight for link in plain.links]
+    broken = re.sub(r"<original-weight>[^<]*</original-weight>", "<original-weight>x</original-weight>", text, count=1)
+    with pytest.raises(GenomeError, match="no numeric original-weight"):
+        parse_picbreeder_xml(broken.encode())
