@@ -32,6 +32,12 @@ genomes are one net, and each label AUROC's 95% bootstrap interval over the link
     PYTHONPATH=. python bench/validate_metrics.py [--train-only] [--only skull,butterfly]
     PYTHONPATH=. python bench/validate_metrics.py --genome my/123_Face.xml --only 123_Face   # genomes of your own
     PYTHONPATH=. python bench/validate_metrics.py --genome held_back/ --no-shared   # every genome in a folder
+
+Genomes none of the suite's choices saw make the check that counts: the CPPN-X repository
+(github.com/Evolving-AI-Lab/cppnx, MIT) keeps two beyond the shared data in
+CanalizationPicbreederGenomes/, 2914_Firefly and the labelled 4041_Doplhin (their figures are in
+``ferlab.metrics.suite.fer_score`` and ``ferlab.metrics.labels``); fetch them and pass
+``--genome FILES --no-shared``.
 """
 
 from __future__ import annotations
