@@ -116,14 +116,17 @@ def bootstrap_ci(
 
     With ``clusters`` (a label per value) a resample draws whole clusters with replacement and
     takes the mean of their values (the cluster bootstrap): values of one cluster are one draw,
-    so one cluster, however many values, has no interval either. All ``resamples`` resamples are
+    so one cluster, however many values, has no interval either. The draws follow the order in
+    which clusters first appear, whatever their labels. All ``resamples`` resamples are
     drawn at once from ``numpy.random.default_rng(seed)``; without clusters each value is its own.
     """
     x = np.asarray(values, dtype=float)
     finite = np.isfinite(x)
     x = x[finite]
     if clusters is not None:
-        _, which = np.unique(np.asarray(clusters, dtype=str)[finite], return_inverse=True)
+        # clusters numbered in order of first appearance, not by label: run ids are random, and
+        # sorting them would make the draws, so the interval, differ between reruns of one study
+        which, _ = pd.factorize(np.asarray(clusters, dtype=str)[finite])
         if which.max(initial=-1) < 1:  # one cluster or none
             return (float(x.mean()) if x.size else np.nan, np.nan, np.nan)
         sums, sizes = np.bincount(which, weights=x), np.bincount(which).astype(float)

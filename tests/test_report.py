@@ -495,8 +495,10 @@ def test_intervals_resample_searches_not_the_nets_of_one_search(tmp_path):
     assert mean == pytest.approx(values.mean()) and low < mean < high
     assert high - low > 2.5 * (naive_high - naive_low)
     assert high - low == pytest.approx(means_high - means_low, rel=0.2)
-    own = bootstrap_ci(values[:12], seed=1, clusters=[f"{i:02d}" for i in range(12)])  # in the values' order
+    own = bootstrap_ci(values[:12], seed=1, clusters=[str(i) for i in range(12)])
     assert own == pytest.approx(bootstrap_ci(values[:12], seed=1), rel=1e-12)
+    renamed = bootstrap_ci(values, seed=1, clusters=np.repeat(["z", "q", "m", "a"], 10))  # random run ids
+    assert renamed == (mean, low, high)  # the draws follow the clusters' order, not their labels
     one = bootstrap_ci(values[:10], seed=1, clusters=clusters[:10])
     assert one[0] == pytest.approx(values[:10].mean()) and np.isnan(one[1:]).all()
 
@@ -548,7 +550,8 @@ def test_a_comparison_stands_on_the_searches_that_found_its_images(tmp_path):
     from ferlab.report import _seed
 
     draw = _seed(0, "disc|rep", "fer_score")
-    by_hand = bootstrap_ci(diffs, draw, 500, clusters=["skull", "fly", "ns1", "ns1"])
+    in_order = [0.305, 0.205, 0.405, 0.505]  # compare takes the images sorted: fly, skull, x0, x1
+    by_hand = bootstrap_ci(in_order, draw, 500, clusters=["fly", "skull", "ns1", "ns1"])
     assert (row["diff"], row["diff_low"], row["diff_high"]) == pytest.approx(by_hand)
     assert (row["diff_low"], row["diff_high"]) != pytest.approx((seed["diff_low"], seed["diff_high"]))
     assert row["p"] == pytest.approx(wilcoxon([0.305, 0.455, 0.205]).pvalue)  # fly, ns1's mean, skull
