@@ -7,9 +7,8 @@ inside a synthetic wrapper element. A CPPN-X link's ``<weight>`` is the value it
 slider was left at when the file was saved and ``<original-weight>`` the genome's
 own (CPPN-X writes ``Edge::getWeight`` and ``getOriginalWeight``): the net people
 evolved is the original, so that is the weight read where a link has one.
-Parsing goes through defusedxml (no DTDs,
-no entity expansion); files and zip members are capped in size
-(``limits.FILE_BYTES``) before they are read.
+Parsing goes through defusedxml (no DTDs, no entity expansion); files and zip
+members are capped in size (``limits.FILE_BYTES``) before they are read.
 """
 
 from __future__ import annotations
