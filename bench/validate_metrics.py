@@ -401,6 +401,7 @@ def report(names, table, records, cache, size, mse):
             "defined": len(defined),
             "auroc": auroc,
             "auroc_interval": [people.get("auroc_low", float("nan")), people.get("auroc_high", float("nan"))],
+            "auroc_by_feature": people.get("by_feature", []),
             "attempted": len(measured),
             "sgd_mse": records[name]["mse"],
             "dead_copies": dead,
@@ -440,6 +441,7 @@ def report(names, table, records, cache, size, mse):
             if np.isfinite(x["auroc"]) and "auroc_interval" in x
         )
     )
+    print(feature_lines(rows))
     unfit = {x["genome"]: [m for m in x["sgd_mse"] if not m <= mse] for x in rows}  # NaN: diverged, not fit
     unfit = {k: v for k, v in unfit.items() if v}
     print(
@@ -447,6 +449,27 @@ def report(names, table, records, cache, size, mse):
         + ("; ".join(f"{k} {', '.join(f'{m:.4f}' for m in v)}" for k, v in unfit.items()) or "none")
     )
     print("\n" + per_metric_table(rows, METRICS))
+
+
+def feature_lines(rows: list[dict]) -> str:
+    """Per labelled genome, each feature of several links (``ferlab.metrics.labels.by_feature``):
+    links, mean similarity within / to other features, and its own AUROC, weakest first."""
+    lines = []
+    for x in rows:
+        shown = sorted((f for f in x.get("auroc_by_feature", []) if f["auroc"] is not None), key=lambda f: f["auroc"])
+        if shown:
+            lines.append(
+                f"{x['genome']}: "
+                + "; ".join(
+                    f"{f['feature']} {f['links']} links {f['within']:+.2f}/{f['between']:+.2f} {f['auroc']:.2f}"
+                    for f in shown
+                )
+            )
+    if not lines:
+        return ""
+    return "\nper feature of several links (links, similarity within / to others, AUROC), weakest first:\n" + "\n".join(
+        lines
+    )
 
 
 def per_metric_table(rows: list[dict], metrics) -> str:

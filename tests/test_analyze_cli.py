@@ -42,6 +42,9 @@ def test_analyze_reports_human_label_auroc_for_a_labelled_genome(picbreeder_dir,
     result = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= result["human_label_auroc"] <= 1.0
     assert result["human_labels"]["features"] == 2
+    features = result["human_labels"]["by_feature"]  # which features the measure tells apart, most links first
+    assert len(features) == 2 and sum(f["links"] for f in features) == result["human_labels"]["links"]
+    assert features[0]["links"] >= features[1]["links"] and all(0.0 <= f["auroc"] <= 1.0 for f in features)
 
 
 @pytest.mark.slow

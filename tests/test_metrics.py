@@ -220,6 +220,38 @@ def test_auroc_counts_ties_as_half():
     assert labels.auroc(np.ones((3, 3)), ("a", "a", "b"))[0] == 0.5
 
 
+def test_each_feature_gets_its_own_auroc_against_its_pairs_with_other_features():
+    """Links a a a b b c: a's within pairs (.9 .8 .3) against its 9 pairs with b and c; b's one within pair
+    (.2) against its 8 pairs with a and c; c, one link, has no within pair and no AUROC."""
+    tags = ("a", "a", "a", "b", "b", "c")
+    sim = np.eye(6)
+    for (i, j), v in {
+        (0, 1): 0.9, (0, 2): 0.8, (1, 2): 0.3, (3, 4): 0.2,
+        (0, 3): 0.4, (0, 4): 0.1, (1, 3): 0.3, (1, 4): 0.0, (2, 3): 0.5, (2, 4): 0.2,
+        (0, 5): 0.0, (1, 5): 0.6, (2, 5): 0.1, (3, 5): 0.2, (4, 5): 0.7,
+    }.items():  # fmt: skip
+        sim[i, j] = sim[j, i] = v
+    a, b, c = labels.by_feature(sim, tags)
+    assert [f["feature"] for f in (a, b, c)] == ["a", "b", "c"] and [f["links"] for f in (a, b, c)] == [3, 2, 1]
+    between_a = [0.4, 0.1, 0.3, 0.0, 0.5, 0.2, 0.0, 0.6, 0.1]
+    assert a["within"] == pytest.approx(2.0 / 3) and a["between"] == pytest.approx(np.mean(between_a))
+    # .9 and .8 beat all 9; .3 beats .1 .0 .2 .0 .1, ties .3, loses to .4 .5 .6: 5.5 of 9
+    assert a["auroc"] == pytest.approx((9 + 9 + 5.5) / 27)
+    between_b = [0.4, 0.3, 0.5, 0.1, 0.0, 0.2, 0.2, 0.7]
+    assert b["within"] == pytest.approx(0.2) and b["between"] == pytest.approx(np.mean(between_b))
+    assert b["auroc"] == pytest.approx((2 + 0.5 * 2) / 8)  # .2 beats .1 .0, ties .2 .2, loses to the other four
+    assert (
+        c["within"] is None and c["auroc"] is None and c["between"] == pytest.approx(np.mean([0, 0.6, 0.1, 0.2, 0.7]))
+    )
+    # the genome's AUROC pools the features' within pairs against every different pair
+    assert labels.auroc(sim, tags)[0] == pytest.approx(
+        labels._u_share(
+            np.array([0.9, 0.8, 0.3, 0.2]), sim[[0, 0, 1, 1, 2, 2, 0, 1, 2, 3, 4], [3, 4, 3, 4, 3, 4, 5, 5, 5, 5, 5]]
+        )
+    )
+    assert labels.by_feature(np.eye(2), ("a", "a"))[0]["between"] is None  # one feature: nothing to tell apart
+
+
 def test_auroc_interval_resamples_links_and_narrows_with_more_of_them():
     rng = np.random.default_rng(0)
 

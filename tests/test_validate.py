@@ -267,3 +267,24 @@ def test_two_files_of_one_genome_are_one_net(picbreeder_dir):
     skull = genomes["skull"]
     moved = dataclasses.replace(skull, links=(dataclasses.replace(skull.links[0], weight=0.5), *skull.links[1:]))
     assert vm.net_digest(None, moved) != digest["skull"]
+
+
+def test_the_validation_lists_each_labelled_genomes_features_weakest_first():
+    from helpers import bench_module
+
+    vm = bench_module("validate_metrics")
+    rows = [
+        {"genome": "plain"},  # no labels: no line
+        {
+            "genome": "face",
+            "auroc_by_feature": [
+                {"feature": "Mouth", "links": 5, "within": 0.6, "between": -0.1, "auroc": 0.91},
+                {"feature": "Eye and body", "links": 4, "within": 0.05, "between": 0.02, "auroc": 0.55},
+                {"feature": "Nose", "links": 1, "within": None, "between": 0.0, "auroc": None},
+            ],
+        },
+    ]
+    lines = vm.feature_lines(rows).strip().splitlines()
+    assert lines[-1] == "face: Eye and body 4 links +0.05/+0.02 0.55; Mouth 5 links +0.60/-0.10 0.91"
+    assert not any(line.startswith("plain") for line in lines) and "Nose" not in lines[-1]
+    assert vm.feature_lines([{"genome": "plain"}]) == ""
