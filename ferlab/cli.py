@@ -241,9 +241,23 @@ def cmd_analyze(args) -> int:
     if result.dead:
         print(f"wrote {out}/metrics.json: status dead ({result.reason}), no scores")
         return 0
-    labels = f", human-label AUROC {result.labels['auroc']:.3f}" if result.labels else ""
-    print(f"wrote {out}/metrics.json and {len(result.figures)} figures (fer_score {result.fer_score:.3f}{labels})")
+    print(
+        f"wrote {out}/metrics.json and {len(result.figures)} figures "
+        f"(fer_score {result.fer_score:.3f}{_labels_note(result.labels)})"
+    )
     return 0
+
+
+def _labels_note(labels: dict | None) -> str:
+    """The human-label AUROC and the feature it tells apart worst, for ``analyze``'s last line."""
+    if not labels:
+        return ""
+    rated = [f for f in labels["by_feature"] if f["auroc"] is not None]
+    weakest = min(rated, key=lambda f: f["auroc"], default=None)
+    worst = (
+        f"; weakest feature {weakest['feature']!r}, {weakest['links']} links, {weakest['auroc']:.2f}" if weakest else ""
+    )
+    return f", human-label AUROC {labels['auroc']:.3f}{worst}"
 
 
 def cmd_study(args) -> int:

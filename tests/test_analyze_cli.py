@@ -35,16 +35,22 @@ def test_analyze_writes_metrics_and_figures(small_net, tmp_path, capsys):
     assert "fer_score" in capsys.readouterr().out
 
 
-def test_analyze_reports_human_label_auroc_for_a_labelled_genome(picbreeder_dir, tmp_path):
+def test_analyze_reports_human_label_auroc_for_a_labelled_genome(picbreeder_dir, tmp_path, capsys):
     out = tmp_path / "ghost"
     src = picbreeder_dir / "genomes" / "cppnx" / "542_GhostFaceSpooky.xml"
     assert main(["analyze", str(src), "--size", "16", "--out", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
     result = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= result["human_label_auroc"] <= 1.0
     assert result["human_labels"]["features"] == 2
     features = result["human_labels"]["by_feature"]  # which features the measure tells apart, most links first
     assert len(features) == 2 and sum(f["links"] for f in features) == result["human_labels"]["links"]
     assert features[0]["links"] >= features[1]["links"] and all(0.0 <= f["auroc"] <= 1.0 for f in features)
+    weakest = min(features, key=lambda f: f["auroc"])
+    assert last.endswith(
+        f"human-label AUROC {result['human_label_auroc']:.3f}; weakest feature {weakest['feature']!r}, "
+        f"{weakest['links']} links, {weakest['auroc']:.2f})"
+    )
 
 
 @pytest.mark.slow
