@@ -5,6 +5,8 @@
 - ``sweep_grid``: a sweep per row, the weight (or direction) moved by
   -1, -0.5, 0, +0.5, +1 along the columns.
 - ``output_image``: the net's picture.
+- ``label_grid``: a labelled genome's features, a row each, and where each of
+  their links visibly changes the picture while a person's sweep moves it.
 
 Each function returns PNG bytes; write them with ``ferlab.files.write_bytes``.
 The two grids are ``mosaic``s (numpy and PIL); ``subplots`` and ``figure_png``
@@ -106,3 +108,30 @@ def sweep_grid(frames: np.ndarray, names: list[str], steps=(-1.0, -0.5, 0.0, 0.5
     one ``mosaic``."""
     frames = np.clip(np.asarray(frames, np.float32), 0, 1)
     return mosaic(list(frames), names, [f"{t:+g}" for t in steps[: frames.shape[1]]])
+
+
+# ``label_grid`` shows at most this many features (most links first) and links of each.
+LABEL_ROWS, LABEL_COLS = 12, 10
+LABEL_CMAP = "magma"
+
+
+def label_grid(visible: np.ndarray, labels: tuple[str, ...], by_feature: list[dict], picture: np.ndarray) -> bytes:
+    """The net's ``picture`` (S, S, 3) on top, then each feature of several links (``by_feature``'s
+    order: most links first), a row titled by its name, link count and own AUROC, of its links'
+    maps ``visible`` (n, H, W) in [0, 1]: the share of a person's sweep in which each pixel visibly
+    changes (``ferlab.metrics.labels``; the picture is averaged down to H x W). A feature the
+    measure tells apart has a row of alike maps, unlike the other rows."""
+    h, w = visible.shape[1:]
+    fh, fw = picture.shape[0] // h, picture.shape[1] // w  # 2: the maps are pooled 2x2, an odd last row dropped
+    s = np.asarray(picture, np.float32)[: h * fh, : w * fw]
+    rows = [[s.reshape(h, fh, w, fw, 3).mean(axis=(1, 3))]]
+    names = ["picture (maps: bright = changed)"]
+    cmap = matplotlib.colormaps[LABEL_CMAP]
+    tags = np.asarray(labels)
+    for f in [f for f in by_feature if f["auroc"] is not None][:LABEL_ROWS]:
+        mine = np.flatnonzero(tags == f["feature"])
+        shown = mine[:LABEL_COLS]
+        rows.append(list(cmap(np.clip(visible[shown], 0, 1))[..., :3]))
+        more = f", {shown.size} shown" if shown.size < mine.size else ""
+        names.append(f"{f['feature'][:32]} ({mine.size} links{more}) AUROC {f['auroc']:.2f}")
+    return mosaic(rows, names)

@@ -30,6 +30,7 @@ def test_analyze_writes_metrics_and_figures(small_net, tmp_path, capsys):
     scored = [result["metrics"][m] for m in result["fer_score_of"]]
     assert result["fer_score"] == pytest.approx(sum(scored) / len(scored))
     assert result["size"] == 16 and "human_label_auroc" not in result
+    assert set(result["figures"]) == FIGURES  # labels.png only for a labelled genome
     for name in FIGURES:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     assert "fer_score" in capsys.readouterr().out
@@ -46,6 +47,7 @@ def test_analyze_reports_human_label_auroc_for_a_labelled_genome(picbreeder_dir,
     features = result["human_labels"]["by_feature"]  # which features the measure tells apart, most links first
     assert len(features) == 2 and sum(f["links"] for f in features) == result["human_labels"]["links"]
     assert features[0]["links"] >= features[1]["links"] and all(0.0 <= f["auroc"] <= 1.0 for f in features)
+    assert set(result["figures"]) == FIGURES | {"labels.png"} and (out / "labels.png").read_bytes()[:4] == b"\x89PNG"
     weakest = min(features, key=lambda f: f["auroc"])
     assert last.endswith(
         f"human-label AUROC {result['human_label_auroc']:.3f}; weakest feature {weakest['feature']!r}, "

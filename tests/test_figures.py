@@ -58,3 +58,30 @@ def test_sweep_grid_puts_each_frame_in_its_row_and_column():
     width = b_cols.max() - b_cols.min()
     assert 1 / 3 < (rows.mean() - b_rows.min()) / height < 2 / 3
     assert 3 / 5 < (cols.mean() - b_cols.min()) / width < 4 / 5
+
+
+def test_label_grid_puts_the_picture_on_top_and_a_row_per_feature_of_several_links():
+    """Links a a a b b c: rows picture, a (3 cells, never changed), b (2 cells, always changed); c, one
+    link, has no row. Each cell is the colormap of its link's map; the picture is averaged 2x2."""
+    import matplotlib
+
+    from ferlab.metrics.labels import by_feature
+
+    tags = ("a", "a", "a", "b", "b", "c")
+    visible = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 0.5])[:, None, None] * np.ones((6, 8, 8))
+    picture = np.zeros((16, 16, 3))
+    picture[..., 0] = 1.0
+    pixels = _decode(figures.label_grid(visible, tags, by_feature(np.eye(6), tags), picture)).astype(int)
+    cell = 8 * -(-figures.MIN_CELL // 8)
+    step = cell + max(1, cell // 16)
+    assert pixels.shape[0] == 2 + 3 * step  # picture, a, b
+    left = pixels.shape[1] - 3 * step  # three columns: a's links
+    cmap = matplotlib.colormaps[figures.LABEL_CMAP]
+    never, always = (np.rint(np.asarray(cmap(v)[:3]) * 255).astype(int) for v in (0.0, 1.0))
+
+    def at(row, col):
+        return pixels[2 + row * step + cell // 2, left + col * step + cell // 2]
+
+    assert list(at(0, 0)) == [255, 0, 0] and list(at(0, 1)) == [255, 255, 255]
+    assert all(np.abs(at(1, c) - never).max() <= 1 for c in range(3))
+    assert all(np.abs(at(2, c) - always).max() <= 1 for c in range(2)) and list(at(2, 2)) == [255, 255, 255]

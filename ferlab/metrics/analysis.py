@@ -1,7 +1,8 @@
 """One call that measures a net and draws its pictures: what ``ferlab analyze`` writes.
 
 ``analyze`` (``analyze_many`` for a run's nets, measured together) computes
-everything first (metrics, human-label AUROC for a labelled genome, figures)
+everything first (metrics, human-label AUROC for a labelled genome and its
+``labels.png``, figures)
 and returns an ``Analysis``; ``Analysis.write``
 then puts ``metrics.json`` and the PNGs in a folder, each file atomically, so
 an error never leaves half a result behind.
@@ -24,7 +25,8 @@ from ferlab.cppn import DenseNet
 from ferlab.files import write_bytes, write_text
 from ferlab.genome import Genome
 from ferlab.metrics import sweeps
-from ferlab.metrics.labels import label_auroc
+from ferlab.metrics.labels import label_report
+from ferlab.render import render
 from ferlab.metrics.suite import (
     SCORED,
     DeadNet,
@@ -140,7 +142,7 @@ def analyze_many(
     if any(labelled):
         report("human labels")
         with one_blas_thread():
-            labels = [label_auroc(g, config.size) if ok else None for g, ok in zip(genomes, labelled)]
+            labels = [label_report(g, config.size) if ok else None for g, ok in zip(genomes, labelled)]
     if draw:
         report("figures")
     out = []
@@ -151,7 +153,12 @@ def analyze_many(
             out.append(Analysis({}, None, config.size, facts, None, pictures, status="dead", reason=str(m)))
             continue
         pictures = {**_plain_figures(net, config), **_sweep_figures(net, m, config)} if draw else {}
-        out.append(Analysis(m.metrics, m.fer_score, config.size, {**m.info, **facts}, label, pictures))
+        if draw and label is not None and any(f["auroc"] is not None for f in label[0]["by_feature"]):
+            picture = np.asarray(render(net, config.size).rgb)
+            pictures["labels.png"] = figures.label_grid(label[2], label[1], label[0]["by_feature"], picture)
+        out.append(
+            Analysis(m.metrics, m.fer_score, config.size, {**m.info, **facts}, label[0] if label else None, pictures)
+        )
     if progress:
         total = state["total"] + sum(extra.values())
         progress(total, total, "done")

@@ -153,10 +153,17 @@ def _centred_cosine(x: np.ndarray) -> np.ndarray:
     return x @ x.T
 
 
-def effect_similarity(links: LabelledLinks, size: int) -> np.ndarray:
-    """(n, n) similarity of the links' effects: mean of the two where-maps' centred cosines."""
-    maps = _effects(links.net, jnp.asarray(links.index), jnp.asarray(links.values), size)
-    return sum(_centred_cosine(np.asarray(m)) for m in maps) / len(maps)
+def effect_maps(links: LabelledLinks, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The links' two where-maps, each (n, S/2, S/2): the frames' change shares, summed; the share
+    of frames that visibly change each pixel."""
+    return tuple(np.asarray(m) for m in _effects(links.net, jnp.asarray(links.index), jnp.asarray(links.values), size))
+
+
+def effect_similarity(links: LabelledLinks, size: int, maps: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
+    """(n, n) similarity of the links' effects: mean of the two where-maps' centred cosines
+    (``maps``: ``effect_maps``' of the links, computed here unless given)."""
+    maps = effect_maps(links, size) if maps is None else maps
+    return sum(_centred_cosine(m) for m in maps) / len(maps)
 
 
 def auroc(similarity: np.ndarray, labels: tuple[str, ...]) -> tuple[float, int, int]:
@@ -260,15 +267,24 @@ def label_auroc(genome: Genome, size: int = 64, steps: int = 7) -> dict:
     """Factoredness against people: AUROC, its 95% bootstrap interval over the links
     (``auroc_low``, ``auroc_high``), how many links, features and pairs it rests on, and the
     same per feature (``by_feature``)."""
+    return label_report(genome, size, steps)[0]
+
+
+def label_report(genome: Genome, size: int = 64, steps: int = 7) -> tuple[dict, tuple[str, ...], np.ndarray | None]:
+    """``label_auroc``'s figures, the labelled links' features, and where each link's sweep visibly
+    changes the picture (``effect_maps``' second map, (n, S/2, S/2); None with fewer than two links),
+    for a figure (``ferlab.figures.label_grid``)."""
     links = labelled_links(genome, steps)
     value, n_same, n_diff, low, high = float("nan"), 0, 0, float("nan"), float("nan")
-    features = []
+    features, visible = [], None
     if links.index.size > 1:
-        similarity = effect_similarity(links, size)
+        maps = effect_maps(links, size)
+        visible = maps[1]
+        similarity = effect_similarity(links, size, maps)
         value, n_same, n_diff = auroc(similarity, links.labels)
         low, high = auroc_interval(similarity, links.labels)
         features = by_feature(similarity, links.labels)
-    return {
+    summary = {
         "auroc": value,
         "auroc_low": low,
         "auroc_high": high,
@@ -278,3 +294,4 @@ def label_auroc(genome: Genome, size: int = 64, steps: int = 7) -> dict:
         "different_pairs": n_diff,
         "by_feature": features,
     }
+    return summary, links.labels, visible
