@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import select
+import shlex
 import sys
 import warnings
 from collections import Counter
@@ -286,11 +287,23 @@ def cmd_study(args) -> int:
     print(summary_text(outcome.report, study.analysis))
     print()
     print(f"report: {outcome.report.markdown} ({outcome.computed} runs computed, {outcome.reused} reused)")
-    if store.is_server:
-        print(f"MLflow UI: {store.uri} (experiment {study.name!r})")
-    else:
-        print(f"MLflow UI: ferlab ui   (or: mlflow ui --backend-store-uri {store.uri}), experiment {study.name!r}")
+    print(f"MLflow UI: {_ui_hint(store, args.tracking_uri)}, experiment {study.name!r}")
     return 0
+
+
+def _ui_hint(store, given: str | None) -> str:
+    """How to browse ``store``: its server; ``ferlab ui`` on the embedded store (``--store`` where the
+    runs went to another folder's mlflow.db, which ``ferlab ui`` reads as its own); else MLflow's
+    own server on the URI."""
+    if store.is_server:
+        return store.uri
+    mlflow_ui = f"mlflow ui --backend-store-uri {store.uri}"
+    if given is None:
+        return f"ferlab ui   (or: {mlflow_ui})"
+    db = Path(store.uri.removeprefix("sqlite:///")) if store.uri.startswith("sqlite:///") else None
+    if db is not None and db.name == "mlflow.db":
+        return f"ferlab ui --store {shlex.quote(str(db.parent))}   (or: {mlflow_ui})"
+    return mlflow_ui
 
 
 def _quiet(verbose: bool) -> None:

@@ -84,3 +84,19 @@ def test_link_only_once_the_server_answers_and_a_signal_stops_the_server(tmp_pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_study_names_the_ui_command_that_opens_the_store_its_runs_went_to(tmp_path):
+    """The embedded default: ``ferlab ui``; runs sent to another folder's mlflow.db: ``ferlab ui --store``
+    that folder (plain ``ferlab ui`` would open ./mlruns, which holds none of them); any other store:
+    MLflow's own command on its URI; a server: its address."""
+    from ferlab.cli import _ui_hint
+    from ferlab.tracking import Store, default_store, resolve_store
+
+    assert _ui_hint(default_store(tmp_path / "mlruns"), None).startswith("ferlab ui   (or: mlflow ui")
+    elsewhere = tmp_path / "my runs"
+    hint = _ui_hint(resolve_store(f"sqlite:///{elsewhere}/mlflow.db"), f"sqlite:///{elsewhere}/mlflow.db")
+    assert hint.startswith(f"ferlab ui --store '{elsewhere}'   (or: mlflow ui --backend-store-uri sqlite:///")
+    other = f"sqlite:///{tmp_path}/runs.db"
+    assert _ui_hint(resolve_store(other), other) == f"mlflow ui --backend-store-uri {other}"
+    assert _ui_hint(Store("http://127.0.0.1:5999"), "http://127.0.0.1:5999") == "http://127.0.0.1:5999"
