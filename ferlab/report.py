@@ -651,7 +651,7 @@ def format_comparisons(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
             "images": [_images(r) for r in table.itertuples()],
             "mean a": [_num(v, digits) for v in table["mean_a"]],
             "mean b": [_num(v, digits) for v in table["mean_b"]],
-            "b - a": [_interval(r.diff, r.diff_low, r.diff_high, digits) for r in table.itertuples()],
+            "b - a": [_interval(r.diff, r.diff_low, r.diff_high, digits, _one_source(r)) for r in table.itertuples()],
             "Cliff's delta": [_num(v, 2) for v in table["delta"]],
             "test": table["test"],
             "p": [_num(v, 3) for v in table["p"]],
@@ -668,6 +668,12 @@ def _images(row) -> str:
     if sources is None or pd.isna(sources) or int(sources) >= int(row.pairs):
         return str(int(row.pairs))
     return f"{int(row.pairs)} ({int(sources)} {'search' if int(sources) == 1 else 'searches'})"
+
+
+def _one_source(row) -> bool:
+    """Whether a comparison's several images all come from one search (no interval: one draw)."""
+    sources = getattr(row, "sources", None)
+    return sources is not None and not pd.isna(sources) and int(sources) == 1 and int(row.pairs) > 1
 
 
 def markdown_table(table: pd.DataFrame) -> str:

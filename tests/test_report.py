@@ -563,6 +563,22 @@ def test_a_comparison_stands_on_the_searches_that_found_its_images(tmp_path):
     assert {k: alone[k] for k in seed} == pytest.approx(seed) and alone["sources"] == 4
 
 
+def test_a_comparison_whose_images_one_search_found_says_so_where_its_interval_would_be(tmp_path):
+    """Two images, both found by one novelty run: one draw of that search, so no interval, and the cell
+    says why (``[one search]``), as a summary's does, not ``[one value]``."""
+    rows = []
+    for k, image in enumerate(("x0", "x1")):
+        rows.append({"run_id": "ns", "regime": "disc", "image": image, "image_source": "ns", "fer_score": 0.3})
+        rows.append(
+            {"run_id": f"r{k}", "regime": "rep", "image": image, "image_source": "ns", "fer_score": 0.5 + k / 10}
+        )
+    analysis = ReportSpec(comparisons=(Comparison("disc", "rep"),), match_on=None, resamples=200)
+    text = write_report(pd.DataFrame(rows), analysis, tmp_path, "x").markdown.read_text()
+    assert "| fer_score | disc vs rep | 2, 2 | 2 (1 search) | 0.300 | 0.550 | 0.250 [one search] |" in text
+    one = pd.DataFrame(rows[:2])  # one image: one value
+    assert "| 0.200 [one value] |" in write_report(one, analysis, tmp_path / "one", "x").markdown.read_text()
+
+
 def test_each_group_shows_the_median_complexity_of_the_pictures_its_cells_stand_on(tmp_path):
     """A simple picture has little to fracture: beside each group's metrics the report gives the median
     ``image_complexity`` of the same nets (at the gate: those that pass it; unmatched: every scored
