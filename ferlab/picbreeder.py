@@ -8,7 +8,9 @@ slider was left at when the file was saved and ``<original-weight>`` the genome'
 own (CPPN-X writes ``Edge::getWeight`` and ``getOriginalWeight``): the net people
 evolved is the original, so that is the weight read where a link has one.
 Parsing goes through defusedxml (no DTDs, no entity expansion); files and zip
-members are capped in size (``limits.FILE_BYTES``) before they are read.
+members are capped in size (``limits.FILE_BYTES``) before they are read. A file
+of several genomes (CPPN-X's ``<storage>`` of ``<generation>``s, from which
+CPPN-X asks which to open) is refused rather than read at its first.
 """
 
 from __future__ import annotations
@@ -53,9 +55,17 @@ def parse_picbreeder_xml(raw: bytes, source: str = "genome", name: str = "") -> 
     stray = [wrapper.text] + [child.tail for child in wrapper]
     if len(wrapper) == 0 or any(t and t.strip() for t in stray):
         raise GenomeError(f"{source}: not XML (text outside any element)")
-    genome_el = wrapper.find(".//genome")
-    if genome_el is None:
+    found = wrapper.findall(".//genome")
+    if not found:
         raise GenomeError(f"{source}: XML has no <genome> element")
+    if len(found) > 1:  # a CPPN-X <storage> of generations: which one is meant is not ours to guess
+        numbers = sorted(int(n) for g in wrapper.iter("generation") if (n := g.get("number", "")).isdigit())
+        series = f" (a <storage> of generations {numbers[0]}..{numbers[-1]})" if numbers else ""
+        raise GenomeError(
+            f"{source}: holds {len(found)} genomes{series}; ferlab reads a file of one genome: "
+            "save the one you mean alone (CPPN-X saves the generation it shows)"
+        )
+    genome_el = found[0]
     labels = _button_labels(genome_el)
     nodes = [_parse_node(el, source) for el in genome_el.findall("./nodes/node")]
     links = [_parse_link(el, labels, source) for el in genome_el.findall("./links/link")]

@@ -409,6 +409,20 @@ def test_picbreeder_xml_with_a_malformed_marking_or_bias_is_one_line(tmp_path, c
     one_line_error(capsys.readouterr().err, words)
 
 
+def test_a_file_of_several_genomes_is_refused_not_read_at_its_first(tmp_path, capsys):
+    """CPPN-X keeps a lineage as a <storage> of <generation>s, each a <genome>, and asks which to open:
+    the first is the ancestor, not the picture meant, so ferlab names what the file holds and stops."""
+    one = _xml_genome().removeprefix("<data>").removesuffix("</data>")
+    generations = "".join(f'<generation number="{n}" size="1">{one}</generation>' for n in (3, 4, 7))
+    src = tmp_path / "series.xml"
+    src.write_text(f'<data version="1.0"><storage maximum="7" minimum="3" name="s">{generations}</storage></data>')
+    assert main(["render", str(src), "--out", str(tmp_path / "o.png")]) == 2
+    one_line_error(capsys.readouterr().err, "holds 3 genomes (a <storage> of generations 3..7)", "save the one")
+    assert not (tmp_path / "o.png").exists()
+    (tmp_path / "one.xml").write_text(f"<data>{one}</data>")
+    assert main(["render", str(tmp_path / "one.xml"), "--out", str(tmp_path / "o.png")]) == 0
+
+
 def test_genome_node_cap_is_checked_before_nodes_are_built(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FERLAB_MAX_GENOME_NODES", "5")
     src = tmp_path / "g.json"
