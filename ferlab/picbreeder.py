@@ -68,7 +68,14 @@ def parse_picbreeder_xml(raw: bytes, source: str = "genome", name: str = "") -> 
     genome_el = found[0]
     labels = _button_labels(genome_el)
     nodes = [_parse_node(el, source) for el in genome_el.findall("./nodes/node")]
-    links = [_parse_link(el, labels, source) for el in genome_el.findall("./links/link")]
+    link_els = genome_el.findall("./links/link")
+    links = [_parse_link(el, labels, source) for el in link_els]
+    seen: set[str] = set()
+    for el in link_els:  # a link's key is its whole marking: branches reuse ids, so innovations may repeat
+        key = _marking(el.find("marking"), "a link", source)
+        if key in seen:
+            raise GenomeError(f"{source}: link {key} is defined twice")
+        seen.add(key)
     return Genome.build(nodes, links, name=name, source=source)
 
 

@@ -423,6 +423,21 @@ def test_a_file_of_several_genomes_is_refused_not_read_at_its_first(tmp_path, ca
     assert main(["render", str(tmp_path / "one.xml"), "--out", str(tmp_path / "o.png")]) == 0
 
 
+def test_a_link_defined_twice_is_refused_but_ids_that_branches_share_are_not(tmp_path, capsys):
+    """Two links of one marking would be summed, doubling a weight nobody evolved; the same id under
+    two branches names two links (Picbreeder numbers links per branch)."""
+    text = _xml_genome()
+    link = text[text.index("<link>") : text.index("</link>") + len("</link>")]
+    src = tmp_path / "twice.xml"
+    src.write_text(text.replace(link, link + link))
+    assert main(["info", str(src)]) == 2
+    one_line_error(capsys.readouterr().err, "link 1_9 is defined twice")
+    other = link.replace('<marking branch="1"', '<marking branch="2"').replace('id="0"/><target', 'id="1"/><target')
+    (tmp_path / "branches.xml").write_text(text.replace(link, link + other))
+    assert main(["info", str(tmp_path / "branches.xml")]) == 0
+    assert "links        2 (2 enabled)" in capsys.readouterr().out
+
+
 def test_genome_node_cap_is_checked_before_nodes_are_built(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FERLAB_MAX_GENOME_NODES", "5")
     src = tmp_path / "g.json"
