@@ -158,6 +158,16 @@ class Genome:
                     f"{source}: node {n.id} has unknown activation {n.activation!r} "
                     f"(known: {', '.join(GENOME_ACTIVATIONS)})"
                 )
+        named: dict[tuple[str, str], int] = {}
+        for n in self.nodes:
+            if n.kind != "hidden":
+                named[(n.kind, n.label)] = named.get((n.kind, n.label), 0) + 1
+        for (kind, label), count in named.items():
+            known = INPUT_LABELS if kind == "input" else (*HSV_LABELS, INK_LABEL)
+            if label not in known:  # it would be read as a hidden unit or dropped, not as what it says
+                raise GenomeError(f"{source}: {kind} node labelled {label!r} (an {kind} is one of {', '.join(known)})")
+            if count > 1:
+                raise GenomeError(f"{source}: {count} {kind} nodes are labelled {label!r}")
         inputs = self.inputs()
         missing = [label for label in INPUT_LABELS if label not in inputs]
         if missing:
@@ -165,6 +175,8 @@ class Genome:
         outputs = self.outputs()
         if INK_LABEL not in outputs and not all(label in outputs for label in HSV_LABELS):
             raise GenomeError(f"{source}: genome has no output node (needs 'ink' or 'hue', 'saturation', 'brightness')")
+        if INK_LABEL in outputs and any(label in outputs for label in HSV_LABELS):
+            raise GenomeError(f"{source}: genome has both an 'ink' output and hue/saturation/brightness ones")
         for link in self.links:
             for end in (link.source, link.target):
                 if end not in by_id:

@@ -438,6 +438,44 @@ def test_a_link_defined_twice_is_refused_but_ids_that_branches_share_are_not(tmp
     assert "links        2 (2 enabled)" in capsys.readouterr().out
 
 
+def _with_node(node: dict) -> dict:
+    g = genome()
+    g["nodes"].append(node)
+    return g
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (_with_node({"id": "z", "kind": "input", "activation": "identity", "label": "z"}), "input node labelled 'z'"),
+        (
+            _with_node({"id": "x2", "kind": "input", "activation": "identity", "label": "x"}),
+            "2 input nodes are labelled 'x'",
+        ),
+        (
+            _with_node({"id": "a", "kind": "output", "activation": "sin", "label": "alpha"}),
+            "output node labelled 'alpha'",
+        ),
+        (
+            _with_node({"id": "i2", "kind": "output", "activation": "sin", "label": "ink"}),
+            "2 output nodes are labelled 'ink'",
+        ),
+        (
+            _with_node({"id": "hue", "kind": "output", "activation": "sin", "label": "hue"}),
+            "both an 'ink' output and hue",
+        ),
+    ],
+)
+def test_an_input_or_output_that_is_not_exactly_one_of_the_cppns_is_refused(tmp_path, capsys, data, words):
+    """An extra, unknown or repeated input or output would be read as something it is not (a hidden
+    unit, or one of two nodes of one name) or dropped: one line instead of a quietly different picture."""
+    src = tmp_path / "g.json"
+    src.write_text(json.dumps(data))
+    assert main(["render", str(src), "--out", str(tmp_path / "o.png")]) == 2
+    one_line_error(capsys.readouterr().err, words)
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_genome_node_cap_is_checked_before_nodes_are_built(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FERLAB_MAX_GENOME_NODES", "5")
     src = tmp_path / "g.json"
