@@ -26,7 +26,6 @@ from ferlab.files import write_bytes, write_text
 from ferlab.genome import Genome
 from ferlab.metrics import sweeps
 from ferlab.metrics.labels import label_report
-from ferlab.render import render
 from ferlab.metrics.suite import (
     SCORED,
     DeadNet,
@@ -37,6 +36,7 @@ from ferlab.metrics.suite import (
     measure_many,
     one_blas_thread,
 )
+from ferlab.render import render
 
 SWEEP_STEPS = (-1.0, -0.5, 0.0, 0.5, 1.0)
 SWEEP_ROWS = 8
