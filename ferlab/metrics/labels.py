@@ -48,7 +48,7 @@ whose links move different things: "Outer shape" (16 links, its own AUROC
 0.74) on 121_ShortSDCoif, "Clouds and object" (39, 0.72) on 409_Moonlight,
 "Plane and runway distort" (7, 0.64) on 765_PlaneOnRunway. The dolphin has
 two of them among its largest: "Doplhin eye and body" (21 links, mean
-similarity 0.06 within against 0.04 to other features, AUROC 0.57) and
+similarity 0.06 within against -0.04 to other features, AUROC 0.57) and
 "Doplhin body" (12, 0.62) give 276 of its 603 same-feature pairs. Grouping
 labels by their CPPN-X button colour (a person's coarser families) does not
 help: 0.516 and 0.557 on the butterflies, 0.661 on the dolphin.
