@@ -68,14 +68,13 @@ def parse_picbreeder_xml(raw: bytes, source: str = "genome", name: str = "") -> 
     genome_el = found[0]
     labels = _button_labels(genome_el)
     nodes = [_parse_node(el, source) for el in genome_el.findall("./nodes/node")]
-    link_els = genome_el.findall("./links/link")
-    links = [_parse_link(el, labels, source) for el in link_els]
-    seen: set[str] = set()
-    for el in link_els:  # a link's key is its whole marking: branches reuse ids, so innovations may repeat
-        key = _marking(el.find("marking"), "a link", source)
-        if key in seen:
-            raise GenomeError(f"{source}: link {key} is defined twice")
-        seen.add(key)
+    links, seen = [], set()
+    for el in genome_el.findall("./links/link"):
+        link_id = _marking(el.find("marking"), "a link", source)
+        if link_id in seen:  # a link's key is its whole marking: branches reuse ids, so innovations may repeat
+            raise GenomeError(f"{source}: link {link_id} is defined twice")
+        seen.add(link_id)
+        links.append(_parse_link(el, link_id, labels, source))
     return Genome.build(nodes, links, name=name, source=source)
 
 
@@ -145,8 +144,8 @@ def _button_labels(genome_el: Element) -> dict[str, str]:
     return out
 
 
-def _parse_link(el: Element, labels: dict[str, str], source: str) -> Link:
-    link_id = _marking(el.find("marking"), "a link", source)
+def _parse_link(el: Element, link_id: str, labels: dict[str, str], source: str) -> Link:
+    """The link ``el``, whose marking ``link_id`` (``branch_id``) the caller has read."""
     src = _marking(el.find("source"), f"link {link_id}: source", source)
     dst = _marking(el.find("target"), f"link {link_id}: target", source)
     tag = "original-weight" if el.find("original-weight") is not None else "weight"  # CPPN-X: see above
