@@ -659,21 +659,26 @@ def format_comparisons(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     )
 
 
+def _sources_of(row) -> int | None:
+    """How many searches a paired comparison's images come from (None when unpaired or unsaid)."""
+    sources = getattr(row, "sources", None)
+    return None if sources is None or pd.isna(sources) else int(sources)
+
+
 def _images(row) -> str:
     """A comparison's image count, and where one search found several of them, how many searches
     they come from (``4 (3 searches)``): the interval and the test stand on those."""
     if row.pairs is None or pd.isna(row.pairs):
         return "-"
-    sources = getattr(row, "sources", None)
-    if sources is None or pd.isna(sources) or int(sources) >= int(row.pairs):
+    sources = _sources_of(row)
+    if sources is None or sources >= int(row.pairs):
         return str(int(row.pairs))
-    return f"{int(row.pairs)} ({int(sources)} {'search' if int(sources) == 1 else 'searches'})"
+    return f"{int(row.pairs)} ({sources} {'search' if sources == 1 else 'searches'})"
 
 
 def _one_source(row) -> bool:
     """Whether a comparison's several images all come from one search (no interval: one draw)."""
-    sources = getattr(row, "sources", None)
-    return sources is not None and not pd.isna(sources) and int(sources) == 1 and int(row.pairs) > 1
+    return _sources_of(row) == 1 and int(row.pairs) > 1
 
 
 def markdown_table(table: pd.DataFrame) -> str:
