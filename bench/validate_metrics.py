@@ -454,9 +454,11 @@ def report(names, table, records, cache, size, mse):
 def feature_lines(rows: list[dict]) -> str:
     """Per labelled genome, each feature of several links (``ferlab.metrics.labels.by_feature``):
     links, mean similarity within / to other features, and its own AUROC, weakest first."""
+    from ferlab.metrics.labels import weakest_first
+
     lines = []
     for x in rows:
-        shown = sorted((f for f in x.get("auroc_by_feature", []) if f["auroc"] is not None), key=lambda f: f["auroc"])
+        shown = weakest_first(x.get("auroc_by_feature", []))
         if shown:
             lines.append(
                 f"{x['genome']}: "

@@ -253,8 +253,10 @@ def _labels_note(labels: dict | None) -> str:
     """The human-label AUROC and the feature it tells apart worst, for ``analyze``'s last line."""
     if not labels:
         return ""
-    rated = [f for f in labels["by_feature"] if f["auroc"] is not None]
-    weakest = min(rated, key=lambda f: f["auroc"], default=None)
+    from ferlab.metrics.labels import weakest_first
+
+    rated = weakest_first(labels["by_feature"])
+    weakest = rated[0] if rated else None
     worst = (
         f"; weakest feature {weakest['feature']!r}, {weakest['links']} links, {weakest['auroc']:.2f}" if weakest else ""
     )

@@ -153,12 +153,13 @@ def analyze_many(
             out.append(Analysis({}, None, config.size, facts, None, pictures, status="dead", reason=str(m)))
             continue
         pictures = {**_plain_figures(net, config), **_sweep_figures(net, m, config)} if draw else {}
-        if draw and label is not None and any(f["auroc"] is not None for f in label[0]["by_feature"]):
+        if draw and label is not None and any(f["auroc"] is not None for f in label.summary["by_feature"]):
             picture = np.asarray(render(net, config.size).rgb)
-            pictures["labels.png"] = figures.label_grid(label[2], label[1], label[0]["by_feature"], picture)
-        out.append(
-            Analysis(m.metrics, m.fer_score, config.size, {**m.info, **facts}, label[0] if label else None, pictures)
-        )
+            pictures["labels.png"] = figures.label_grid(
+                label.visible, label.labels, label.summary["by_feature"], picture
+            )
+        summary = label.summary if label else None
+        out.append(Analysis(m.metrics, m.fer_score, config.size, {**m.info, **facts}, summary, pictures))
     if progress:
         total = state["total"] + sum(extra.values())
         progress(total, total, "done")

@@ -59,6 +59,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -267,13 +268,26 @@ def label_auroc(genome: Genome, size: int = 64, steps: int = 7) -> dict:
     """Factoredness against people: AUROC, its 95% bootstrap interval over the links
     (``auroc_low``, ``auroc_high``), how many links, features and pairs it rests on, and the
     same per feature (``by_feature``)."""
-    return label_report(genome, size, steps)[0]
+    return label_report(genome, size, steps).summary
 
 
-def label_report(genome: Genome, size: int = 64, steps: int = 7) -> tuple[dict, tuple[str, ...], np.ndarray | None]:
-    """``label_auroc``'s figures, the labelled links' features, and where each link's sweep visibly
-    changes the picture (``effect_maps``' second map, (n, S/2, S/2); None with fewer than two links),
-    for a figure (``ferlab.figures.label_grid``)."""
+def weakest_first(features: list[dict]) -> list[dict]:
+    """``by_feature``'s features that have an AUROC (several links), the worst told apart first."""
+    return sorted((f for f in features if f["auroc"] is not None), key=lambda f: f["auroc"])
+
+
+class LabelReport(NamedTuple):
+    """``label_auroc``'s figures (``summary``), the labelled links' features (``labels``), and where
+    each link's sweep visibly changes the picture (``visible``: ``effect_maps``' second map,
+    (n, S/2, S/2); None with fewer than two links), for a figure (``ferlab.figures.label_grid``)."""
+
+    summary: dict
+    labels: tuple[str, ...]
+    visible: np.ndarray | None
+
+
+def label_report(genome: Genome, size: int = 64, steps: int = 7) -> LabelReport:
+    """``label_auroc`` with what its figure needs (``LabelReport``)."""
     links = labelled_links(genome, steps)
     value, n_same, n_diff, low, high = float("nan"), 0, 0, float("nan"), float("nan")
     features, visible = [], None
@@ -294,4 +308,4 @@ def label_report(genome: Genome, size: int = 64, steps: int = 7) -> tuple[dict, 
         "different_pairs": n_diff,
         "by_feature": features,
     }
-    return summary, links.labels, visible
+    return LabelReport(summary, links.labels, visible)
