@@ -17,9 +17,10 @@ Statistics, all pure functions of the frame and an explicit bootstrap seed:
   are over the images both groups painted), the mean paired difference
   ``b - a`` with its bootstrap interval over images (over their sources, where
   one search found several: ``SOURCE``), the effect size Cliff's
-  delta taken within images (``P(b > a) - P(b < a)`` over every pair of an
-  ``a`` network and a ``b`` network painting the same image: +1 means every
-  ``b`` network scored above every ``a`` network of its image), and the
+  delta taken within images (per image, ``P(b > a) - P(b < a)`` over every
+  pair of an ``a`` network and a ``b`` network painting it, then the mean
+  over images, or over their sources where one search found several: +1
+  means every ``b`` network scored above every ``a`` network of its image), and the
   Wilcoxon signed-rank test over the per-image differences (each source's mean
   difference where one search found several images); without a pairing
   key, Cliff's delta over all rows and the Mann-Whitney U test;
@@ -253,7 +254,7 @@ def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Rep
         "mean_a": float(np.mean([ga.get_group(i).mean() for i in images])) if images else np.nan,
         "mean_b": float(np.mean([gb.get_group(i).mean() for i in images])) if images else np.nan,
     }
-    signs = [np.sign(gb.get_group(i).to_numpy()[None, :] - ga.get_group(i).to_numpy()[:, None]).ravel() for i in images]
+    deltas = np.array([cliffs_delta(ga.get_group(i), gb.get_group(i)) for i in images])
     sources = _sources(pd.concat([a, b]), key, images)
     shared = sources is not None and len(set(sources)) < len(images)  # some search found several images
     mean, low, high = bootstrap_ci(
@@ -264,13 +265,17 @@ def compare(df: pd.DataFrame, comparison: Comparison, metric: str, analysis: Rep
         sources if shared else None,
     )
     units = pd.Series(diffs).groupby(sources, sort=True).mean().to_numpy() if shared else diffs
+    # the effect size stands on the same units as the difference and the test: each image's delta,
+    # averaged within its search where one search found several (pooling pairs let an image with
+    # many nets, or a search with many images, outweigh the rest)
+    delta_units = pd.Series(deltas).groupby(sources, sort=True).mean().to_numpy() if shared else deltas
     out |= {
         "pairs": len(images),
         "sources": len(units),
         "diff": mean,
         "diff_low": low,
         "diff_high": high,
-        "delta": float(np.concatenate(signs).mean()) if signs else np.nan,
+        "delta": float(delta_units.mean()) if images else np.nan,
         "test": "wilcoxon",
         "p": _wilcoxon(units),
     }
@@ -937,7 +942,8 @@ def write_report(
             f"## {compared}",
             "",
             "`b - a`: mean over images of the per-image difference of means, with its bootstrap interval; "
-            "Cliff's delta: P(b > a) - P(b < a) over pairs painting the same image; p: Wilcoxon "
+            "Cliff's delta: P(b > a) - P(b < a) over the pairs painting each image, averaged over the images "
+            "(over their searches, as below); p: Wilcoxon "
             "signed-rank over images (Mann-Whitney U when unpaired). Where one search found several of the "
             "images, `images` says from how many searches (`4 (3 searches)`): they are not independent, so the "
             "interval resamples those searches and p is over their mean differences. Few images give wide "

@@ -608,3 +608,27 @@ def test_each_group_shows_the_median_complexity_of_the_pictures_its_cells_stand_
     assert text.count("`image complexity`: the median") == 1
     plain = write_report(pd.DataFrame(rows).drop(columns="image_complexity"), analysis, tmp_path / "without", "t")
     assert "image complexity" not in plain.markdown.read_text()
+
+
+def test_cliffs_delta_weighs_each_image_and_each_search_alike():
+    """Cliff's delta stands on the units the difference and the test do: each image's delta, then the
+    mean over images (over their sources where one search found several). Pooling pairs let an image
+    of 4 x 4 nets outweigh one of 1 x 1 (15/17 where the images disagree), and a search that found
+    three images outweigh one that found one."""
+    rows = []
+    for s in range(4):
+        rows.append({"regime": "a", "image": "big", "fer_score": 0.2 + s / 100})
+        rows.append({"regime": "b", "image": "big", "fer_score": 0.6 + s / 100})
+    rows.append({"regime": "a", "image": "small", "fer_score": 0.6})
+    rows.append({"regime": "b", "image": "small", "fer_score": 0.2})
+    analysis = ReportSpec(match_on=None, resamples=200)
+    row = compare(pd.DataFrame(rows), Comparison("a", "b"), "fer_score", analysis)
+    assert row["pairs"] == 2 and row["delta"] == pytest.approx(0.0)
+    found = []
+    for image, source, sign in (("x0", "ns", 1), ("x1", "ns", 1), ("x2", "ns", 1), ("y", "y", -1)):
+        found.append({"regime": "a", "image": image, "image_source": source, "fer_score": 0.4})
+        found.append({"regime": "b", "image": image, "image_source": source, "fer_score": 0.4 + sign / 10})
+    row = compare(pd.DataFrame(found), Comparison("a", "b"), "fer_score", analysis)
+    assert row["sources"] == 2 and row["delta"] == pytest.approx(0.0)
+    alone = compare(pd.DataFrame(found).drop(columns="image_source"), Comparison("a", "b"), "fer_score", analysis)
+    assert alone["delta"] == pytest.approx(0.5)
