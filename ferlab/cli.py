@@ -297,13 +297,15 @@ def _ui_hint(store, given: str | None) -> str:
     """How to browse ``store``: its server; ``ferlab ui`` on the embedded store (``--store`` where the
     runs went to another folder's mlflow.db, which ``ferlab ui`` reads as its own); else MLflow's
     own server on the URI."""
+    from ferlab.tracking import STORE_DB
+
     if store.is_server:
         return store.uri
     mlflow_ui = f"mlflow ui --backend-store-uri {store.uri}"
     if given is None:
         return f"ferlab ui   (or: {mlflow_ui})"
     db = Path(store.uri.removeprefix("sqlite:///")) if store.uri.startswith("sqlite:///") else None
-    if db is not None and db.name == "mlflow.db":
+    if db is not None and db.name == STORE_DB:
         return f"ferlab ui --store {shlex.quote(str(db.parent))}   (or: {mlflow_ui})"
     return mlflow_ui
 
@@ -359,11 +361,17 @@ def cmd_ui(args) -> int:
     import subprocess
 
     from ferlab.files import check_writable_folder
-    from ferlab.tracking import TrackingError, server_command, wait_healthy
+    from ferlab.config import ConfigError
+    from ferlab.tracking import STORE_DB, TrackingError, server_command, wait_healthy
 
     _check_port_free(UI_HOST, args.port)
     folder = Path(args.store).resolve()
     check_writable_folder(folder, "--store")
+    if not (folder / STORE_DB).is_file():  # a mistyped folder would be served as an empty store
+        raise ConfigError(
+            f"--store {str(folder)!r} holds no MLflow store (no {STORE_DB}); "
+            "ferlab study, run and sweep write one (default ./mlruns)"
+        )
     url = f"http://{UI_HOST}:{args.port}"
     command = server_command(folder, args.port, UI_HOST)
     log_path = folder / "ui.log"

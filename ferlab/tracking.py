@@ -71,6 +71,7 @@ VERSION_TAG = "ferlab.version"
 COMMIT_TAG = "ferlab.git_commit"
 ERROR_TAG = "ferlab.error"
 STOPPED_TAG = "ferlab.stopped"
+STORE_DB = "mlflow.db"  # the embedded store's SQLite file in its folder (``default_store``)
 STUDY_TAG = "ferlab.study"
 KEY_TAG = "ferlab.run_key"
 PHASE_TAG = "ferlab.phase"
@@ -259,7 +260,7 @@ def default_store(folder: str | Path = "mlruns") -> Store:
     """The embedded store: ``sqlite:///<abs folder>/mlflow.db`` plus ``<folder>/artifacts``; the folder is
     made on first use (``client``), so a command refused before any work leaves none behind."""
     folder = Path(folder).resolve()
-    return Store(f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri())
+    return Store(f"sqlite:///{folder / STORE_DB}", (folder / "artifacts").as_uri())
 
 
 def resolve_store(uri: str | None, folder: str | Path = "mlruns") -> Store:
@@ -743,7 +744,7 @@ def server_command(folder: str | Path, port: int, host: str = "127.0.0.1") -> li
         "--workers",
         "1",
         "--backend-store-uri",
-        f"sqlite:///{folder / 'mlflow.db'}",
+        f"sqlite:///{folder / STORE_DB}",
         "--artifacts-destination",
         str(folder / "artifacts"),
     ]

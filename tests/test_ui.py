@@ -100,3 +100,17 @@ def test_a_study_names_the_ui_command_that_opens_the_store_its_runs_went_to(tmp_
     other = f"sqlite:///{tmp_path}/runs.db"
     assert _ui_hint(resolve_store(other), other) == f"mlflow ui --backend-store-uri {other}"
     assert _ui_hint(Store("http://127.0.0.1:5999"), "http://127.0.0.1:5999") == "http://127.0.0.1:5999"
+
+
+def test_a_store_folder_without_a_store_is_one_line_and_nothing_written(tmp_path, capsys):
+    """A mistyped ``--store`` was made and served as an empty store (no runs, no word why); a folder
+    with no mlflow.db is refused before any server starts, and nothing is made."""
+    missing = tmp_path / "mlrnus"
+    assert main(["ui", "--store", str(missing), "--port", str(free_port())]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--store '{missing}' holds no MLflow store (no mlflow.db)" in err
+    assert not missing.exists()
+    (tmp_path / "empty").mkdir()
+    assert main(["ui", "--store", str(tmp_path / "empty"), "--port", str(free_port())]) == 2
+    assert "holds no MLflow store" in capsys.readouterr().err
+    assert list((tmp_path / "empty").iterdir()) == []
