@@ -102,6 +102,16 @@ def claim_folder(out: str | Path, marker: str, text: str) -> Iterator[Path]:
         os.close(fd)
 
 
+def not_a_file(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as a file (no such file, a folder, a device or pipe), or None."""
+    path = Path(path)
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "is a folder, not a file"
+    return "not a regular file" if path.exists() else "no such file"
+
+
 def check_writable_folder(path: str | Path, what: str) -> None:
     """Refuse (ConfigError), writing nothing, a ``path`` that cannot be or become a folder this
     process writes in: a file, or below a file or a folder it cannot write."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ferlab.cppn import DenseNet, load_net
 from ferlab.errors import FerlabError, GenomeError
+from ferlab.files import not_a_file
 from ferlab.genome import Genome
 from ferlab.layerize import layerize
 from ferlab.picbreeder import load_picbreeder, read_capped
@@ -20,8 +21,8 @@ def load_source(path: str | Path) -> Genome | DenseNet:
     Every reader checks sizes against ``ferlab.limits`` before it allocates.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FerlabError(f"{path}: no such file")
+    if why := not_a_file(path):
+        raise FerlabError(f"{path}: {why}")
     suffix = path.suffix.lower()
     if suffix in (".zip", ".xml"):
         return load_picbreeder(path)

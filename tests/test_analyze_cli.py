@@ -66,7 +66,9 @@ def test_analyze_human_label_auroc_on_the_shared_labelled_genomes(picbreeder_dir
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["missing.npz"], "no such file"),
+        (["missing.npz"], "missing.npz: no such file"),
+        (["{folder}"], "is a folder, not a file"),
+        (["/dev/null"], "/dev/null: not a regular file"),
         (["{net}", "--size", "4"], "size must be at least 8"),
         (["{net}", "--size", "x"], "size must be an integer"),
         (["{net}", "--out", "{file}"], "is not a folder"),
@@ -75,7 +77,8 @@ def test_analyze_human_label_auroc_on_the_shared_labelled_genomes(picbreeder_dir
 def test_analyze_errors_are_one_line_and_write_nothing(small_net, tmp_path, capsys, args, message):
     existing = tmp_path / "file.txt"
     existing.write_text("keep")
-    args = [a.format(net=small_net, file=existing) for a in args]
+    (tmp_path / "nets.npz").mkdir()
+    args = [a.format(net=small_net, file=existing, folder=tmp_path / "nets.npz") for a in args]
     out = ["--out", str(tmp_path / "out")] if "--out" not in args else []
     assert main(["analyze", *args, *out]) == 2
     err = capsys.readouterr().err

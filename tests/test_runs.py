@@ -94,7 +94,7 @@ def test_examples_load(picbreeder_dir, path):
             {"regime": "es", "target": "picbreeder:skull", "settings": {"algorithm": "CMA"}},
             "unknown evosax algorithm 'CMA'",
         ),
-        ({"regime": "es", "target": "missing.png"}, "no such file 'missing.png'"),
+        ({"regime": "es", "target": "missing.png"}, "'missing.png': no such file"),
         ({"regime": "es", "target": "picbreeder:cat"}, "unknown shortcut 'picbreeder:cat'"),
         ({"regime": "sgd", "target": "picbreeder:skull", "arch": "3;nope:2"}, "unknown activation 'nope'"),
         ({"regime": "novelty", "settings": {"mode": "nsr"}}, "nsr needs a target"),

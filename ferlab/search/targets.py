@@ -22,6 +22,7 @@ from ferlab import limits
 from ferlab.config import ConfigError
 from ferlab.cppn import Architecture, DenseNet
 from ferlab.errors import FerlabError
+from ferlab.files import not_a_file
 from ferlab.sources import SOURCE_SUFFIXES, load_dense
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,8 +60,8 @@ def resolve(spec: str, where: str) -> Path:
         path = Path(spec)
     if path.suffix.lower() not in TARGET_SUFFIXES:
         raise ConfigError(f"{where}: {spec!r} is not a .png or a genome/net file ({', '.join(TARGET_SUFFIXES)})")
-    if not path.is_file():
-        raise ConfigError(f"{where}: no such file {str(path)!r}")
+    if why := not_a_file(path):
+        raise ConfigError(f"{where}: {str(path)!r}: {why}")
     return path
 
 
