@@ -509,16 +509,17 @@ def rung_comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def rung_plot(curves: pd.DataFrame, metric: str, group: str) -> bytes:
+def rung_plot(curves: pd.DataFrame, metric: str, group: str, colours: dict | None = None) -> bytes:
     """PNG: per group the median ``metric`` at each rung with its bootstrap band, against the
     rung's loss (log, decreasing to the right: better fit to the right)."""
     from ferlab.figures import figure_png, subplots
 
+    colours = colours or palette(curves[group])
     fig, ((ax,),) = subplots(1, 1, 4.8, 3.4, dpi=DPI)
     for name in sorted(curves[group].unique(), key=str):
         part = curves[curves[group] == name].sort_values("rung", ascending=False)
-        ax.plot(part["rung"], part["median"], marker="o", ms=3, label=str(name))
-        ax.fill_between(part["rung"], part["low"], part["high"], alpha=0.2)
+        ax.plot(part["rung"], part["median"], marker="o", ms=3, label=str(name), color=colours[name])
+        ax.fill_between(part["rung"], part["low"], part["high"], alpha=0.2, color=colours[name])
     ax.set_xscale("log")
     rungs = sorted(curves["rung"].unique())
     ax.set_xticks(rungs, [f"{r:g}" for r in rungs], rotation=45, fontsize=7)
@@ -605,7 +606,8 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
         tables[f"{metric}_by_rung"] = curves
         if curves["median"].notna().any():
             files.append(write_text(folder / f"{metric}_by_rung.csv", curves.to_csv(index=False)))
-            path = write_bytes(folder / f"{metric}_vs_rung.png", rung_plot(curves, metric, analysis.group))
+            plot = rung_plot(curves, metric, analysis.group, palette(df[analysis.group]))
+            path = write_bytes(folder / f"{metric}_vs_rung.png", plot)
             files.append(path)
             lines += [
                 f"## {metric} against fit (loss ladder)",
@@ -712,34 +714,65 @@ def _interval(mean, low, high, digits: int, one_search: bool = False) -> str:
 DPI = 110
 
 
-def metric_plot(df: pd.DataFrame, metric: str, group: str, seed: int = 0) -> bytes:
-    """PNG: a box per group with every network as a jittered point."""
+def palette(groups) -> dict:
+    """A colour per group, the same in every plot of a report (matplotlib's cycle, groups sorted)."""
+    return {name: f"C{i % 10}" for i, name in enumerate(sorted(pd.unique(pd.Series(groups)), key=str))}
+
+
+def metric_plot(
+    df: pd.DataFrame, metric: str, group: str, seed: int = 0, colours: dict | None = None, gate=None
+) -> bytes:
+    """PNG: a box per group with every network as a jittered point. With ``gate``, ``(column,
+    limit)``, a net whose ``column`` lies above ``limit`` (a reproducer that misses the fit gate) is
+    drawn hollow and the title says so: such a net paints its image too poorly to weigh its FER."""
     from ferlab.figures import figure_png, subplots
 
+    colours = colours or palette(df[group])
     names = sorted(df[group].unique(), key=str)
-    data = [df.loc[df[group] == n, metric].astype(float).dropna().to_numpy() for n in names]
+    rows = [df[(df[group] == n) & np.isfinite(df[metric].astype(float))] for n in names]
     fig, ((ax,),) = subplots(1, 1, 1.3 + 1.1 * len(names), 3.2, dpi=DPI)
-    ax.boxplot([d if d.size else [np.nan] for d in data], widths=0.5, showfliers=False)
+    boxes = [r[metric].astype(float) if len(r) else [np.nan] for r in rows]
+    ax.boxplot(boxes, widths=0.5, showfliers=False, medianprops={"color": "black"})
     ax.set_xticks(range(1, len(names) + 1), [str(n) for n in names], rotation=20, ha="right")
     rng = np.random.default_rng(seed)
-    for i, d in enumerate(data, start=1):
-        ax.scatter(i + rng.uniform(-0.15, 0.15, d.size), d, s=12, alpha=0.7, zorder=3)
+    missed_any = False
+    for i, (name, r) in enumerate(zip(names, rows), start=1):
+        x, y = i + rng.uniform(-0.15, 0.15, len(r)), r[metric].astype(float).to_numpy()
+        missed = _misses(r, gate)
+        missed_any |= bool(missed.any())
+        ax.scatter(x[~missed], y[~missed], s=12, alpha=0.7, zorder=3, color=colours[name])
+        ax.scatter(x[missed], y[missed], s=14, zorder=3, facecolors="none", edgecolors=colours[name])
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} by {group}")
+    title = f"{metric} by {group}, every final net"
+    ax.set_title(title + (f"\nhollow: {gate[0]} above the fit gate {gate[1]:g}" if missed_any else ""), fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return figure_png(fig, tight=True)
 
 
-def loss_plot(df: pd.DataFrame, metric: str, group: str, column: str) -> bytes:
-    """PNG: ``metric`` against ``column`` (log scale), one colour per group: fit versus fracture."""
+def _misses(rows: pd.DataFrame, gate) -> np.ndarray:
+    """Which ``rows`` hold a ``gate[0]`` above ``gate[1]`` (none without a gate or the column)."""
+    if gate is None or gate[0] not in rows:
+        return np.zeros(len(rows), bool)
+    value = pd.to_numeric(rows[gate[0]], errors="coerce").to_numpy(float)
+    return np.isfinite(value) & (value > gate[1])
+
+
+def loss_plot(
+    df: pd.DataFrame, metric: str, group: str, column: str, colours: dict | None = None, gate: float | None = None
+) -> bytes:
+    """PNG: ``metric`` against ``column`` (log scale), one colour per group: fit versus fracture;
+    ``gate``, the fit gate, a dashed line (nets to its right miss it)."""
     from ferlab.figures import figure_png, subplots
 
+    colours = colours or palette(df[group])
     rows = df[np.isfinite(df[column].astype(float)) & np.isfinite(df[metric].astype(float))]
     rows = rows[rows[column] > 0]
     fig, ((ax,),) = subplots(1, 1, 4.6, 3.4, dpi=DPI)
     for name in sorted(rows[group].unique(), key=str):
         part = rows[rows[group] == name]
-        ax.scatter(part[column], part[metric], s=16, alpha=0.75, label=str(name))
+        ax.scatter(part[column], part[metric], s=16, alpha=0.75, label=str(name), color=colours[name])
+    if gate is not None:
+        ax.axvline(gate, color="0.4", linestyle="--", linewidth=1, label=f"fit gate {gate:g}")
     ax.set_xscale("log")
     ax.set_xlabel(f"{column} (log)")
     ax.set_ylabel(metric)
@@ -905,6 +938,7 @@ def write_report(
         frame[m] = np.nan
     fit_lines, fit_files, fit_tables = fit_sections(frame, analysis, folder) if analysis.match_on else ([], [], {})
     counts = gate_counts(frame, analysis)
+    colours = palette(frame[analysis.group])  # over snapshots too, as fit_sections' rung plot
     every, frame = frame, split_rungs(frame)[0]  # the tables below: final nets (snapshots are above)
     results, compared = (
         ("Unmatched results", "Unmatched comparisons") if analysis.match_on else ("Results", "Comparisons")
@@ -974,12 +1008,15 @@ def write_report(
     lines += ["## Plots", ""]
     for m in analysis.metrics:
         if frame[m].notna().any():
-            path = write_bytes(folder / f"{m}.png", metric_plot(frame, m, analysis.group, analysis.seed))
+            gate = (analysis.match_on, analysis.fit_gate) if analysis.match_on else None
+            plot = metric_plot(frame, m, analysis.group, analysis.seed, colours, gate)
+            path = write_bytes(folder / f"{m}.png", plot)
             files.append(path)
             lines += [f"![{m} by {analysis.group}]({path.name})", ""]
             column = analysis.match_on
             if column and column != m and column in frame and (frame[column].astype(float) > 0).any():
-                path = write_bytes(folder / f"{m}_vs_{column}.png", loss_plot(frame, m, analysis.group, column))
+                plot = loss_plot(frame, m, analysis.group, column, colours, analysis.fit_gate)
+                path = write_bytes(folder / f"{m}_vs_{column}.png", plot)
                 files.append(path)
                 lines += [f"![{m} against {column}]({path.name})", ""]
     items = gallery_items(frame, analysis.group, analysis.gallery, analysis.metrics[0])

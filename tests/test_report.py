@@ -632,3 +632,34 @@ def test_cliffs_delta_weighs_each_image_and_each_search_alike():
     assert row["sources"] == 2 and row["delta"] == pytest.approx(0.0)
     alone = compare(pd.DataFrame(found).drop(columns="image_source"), Comparison("a", "b"), "fer_score", analysis)
     assert alone["delta"] == pytest.approx(0.5)
+
+
+def _has_colour(png: bytes, rgb, tol: int = 12) -> bool:
+    import io
+
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), int)
+    return bool((np.abs(pixels - np.asarray(rgb)).max(axis=-1) <= tol).any())
+
+
+def test_plots_give_each_group_one_colour_and_mark_the_fit_gate():
+    """A group keeps its colour from plot to plot (the loss plot, holding only the groups with a
+    loss, coloured them anew: its one group took the box plot's first colour), the loss plot draws
+    the fit gate, and the box plot draws a net that misses the gate hollow."""
+    from ferlab.report import _misses, loss_plot, metric_plot, palette
+
+    rows = [{"regime": g, "image": "i", "fer_score": 0.3 + k / 10, "loss": np.nan} for k, g in enumerate("abc")]
+    rows += [{"regime": "d", "image": "i", "fer_score": 0.6, "loss": loss} for loss in (0.001, 0.05)]
+    df = pd.DataFrame(rows)
+    colours = palette(df["regime"])
+    assert colours == {"a": "C0", "b": "C1", "c": "C2", "d": "C3"}
+    assert palette(["d", "a", "d"]) == {"a": "C0", "d": "C1"}
+    red, blue = (224, 93, 94), (87, 153, 199)  # matplotlib's C3 and C0 at the points' alpha 0.75 on white
+    png = loss_plot(df, "fer_score", "regime", "loss", colours, gate=0.01)
+    assert _has_colour(png, red) and not _has_colour(png, blue)
+    assert _misses(df, ("loss", 0.01)).tolist() == [False, False, False, False, True]  # NaN: no loss, no miss
+    assert not _misses(df, None).any() and not _misses(df.drop(columns="loss"), ("loss", 0.01)).any()
+    assert metric_plot(df, "fer_score", "regime", 0, colours, ("loss", 0.01)) != metric_plot(
+        df, "fer_score", "regime", 0, colours, None
+    )
