@@ -835,8 +835,11 @@ def gallery_rows(df: pd.DataFrame, group: str, per_group: int, metric: str | Non
     return pd.concat(parts)
 
 
-def gallery_items(df: pd.DataFrame, group: str, per_group: int, metric: str | None = None) -> dict:
-    """The gallery's picks that have an ``image_path``, as ``{group: [(title, image, features)]}``."""
+def gallery_items(
+    df: pd.DataFrame, group: str, per_group: int, metric: str | None = None, gate: float | None = None
+) -> dict:
+    """The gallery's picks that have an ``image_path``, as ``{group: [(title, image, features)]}``;
+    a net whose MSE lies above ``gate`` (the fit gate) says so in its title."""
     if "image_path" not in df:
         return {}
     rows = gallery_rows(df[df["image_path"].notna()], group, per_group, metric)
@@ -844,7 +847,7 @@ def gallery_items(df: pd.DataFrame, group: str, per_group: int, metric: str | No
     for _, r in rows.iterrows():
         features = r.get("features_path")
         out.setdefault(str(r[group]), []).append(
-            (_title(r, metric), Path(r["image_path"]), Path(features) if isinstance(features, str) else None)
+            (_title(r, metric, gate), Path(r["image_path"]), Path(features) if isinstance(features, str) else None)
         )
     return out
 
@@ -864,15 +867,16 @@ def _short(name: str, width: int = 24) -> str:
     return "…/" + tail if len(tail) + 2 <= width else "…" + name[1 - width :]
 
 
-def _title(row, metric: str | None) -> str:
-    """The image, then the metric and, for a net with a loss, its MSE (a picture's fit shows)."""
+def _title(row, metric: str | None, gate: float | None = None) -> str:
+    """The image, then the metric and, for a net with a loss, its MSE (a picture's fit shows),
+    marked ``> gate`` where it misses the fit gate."""
     label = _short(str(row.get("image", "")))
     parts = []
     if metric and metric in row and np.isfinite(float(row[metric])):
         parts.append(f"{metric} {float(row[metric]):.3f}")
     loss = pd.to_numeric(pd.Series([row.get("loss")]), errors="coerce").iloc[0]
     if np.isfinite(loss):
-        parts.append(f"MSE {loss:.3f}")
+        parts.append(f"MSE {loss:.3f}" + (" > gate" if gate is not None and loss > gate else ""))
     return "\n".join([label, ", ".join(parts)]) if parts else label
 
 
@@ -1019,7 +1023,8 @@ def write_report(
                 path = write_bytes(folder / f"{m}_vs_{column}.png", plot)
                 files.append(path)
                 lines += [f"![{m} against {column}]({path.name})", ""]
-    items = gallery_items(frame, analysis.group, analysis.gallery, analysis.metrics[0])
+    gate = analysis.fit_gate if analysis.match_on else None
+    items = gallery_items(frame, analysis.group, analysis.gallery, analysis.metrics[0], gate)
     if items:
         path = write_bytes(folder / "gallery.png", gallery(items))
         files.append(path)
@@ -1028,7 +1033,8 @@ def write_report(
             "",
             f"Per {analysis.group}, images with their feature maps "
             f"(lowest {analysis.metrics[0]} first, one per image; images an earlier {analysis.group} shows come "
-            "first, in its order, so copies of one image line up).",
+            "first, in its order, so copies of one image line up)"
+            + (f"; `> gate`: a copy whose MSE misses the fit gate ({gate:g})." if gate is not None else "."),
             "",
             f"![gallery]({path.name})",
             "",
