@@ -733,7 +733,8 @@ def metric_plot(
     fig, ((ax,),) = subplots(1, 1, 1.3 + 1.1 * len(names), 3.2, dpi=DPI)
     boxes = [r[metric].astype(float) if len(r) else [np.nan] for r in rows]
     ax.boxplot(boxes, widths=0.5, showfliers=False, medianprops={"color": "black"})
-    ax.set_xticks(range(1, len(names) + 1), [str(n) for n in names], rotation=20, ha="right")
+    ticks = [f"{n} ({len(r)})" for n, r in zip(names, rows)]  # how many nets each box stands on
+    ax.set_xticks(range(1, len(names) + 1), ticks, rotation=20, ha="right")
     rng = np.random.default_rng(seed)
     missed_any = False
     for i, (name, r) in enumerate(zip(names, rows), start=1):
@@ -743,7 +744,7 @@ def metric_plot(
         ax.scatter(x[~missed], y[~missed], s=12, alpha=0.7, zorder=3, color=colours[name])
         ax.scatter(x[missed], y[missed], s=14, zorder=3, facecolors="none", edgecolors=colours[name])
     ax.set_ylabel(metric)
-    title = f"{metric} by {group}, every final net"
+    title = f"{metric} by {group} (nets), every final net"
     ax.set_title(title + (f"\nhollow: {gate[0]} above the fit gate {gate[1]:g}" if missed_any else ""), fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return figure_png(fig, tight=True)
