@@ -877,7 +877,7 @@ def _title(row, metric: str | None, gate: float | None = None) -> str:
         parts.append(f"{metric} {float(row[metric]):.3f}")
     loss = pd.to_numeric(pd.Series([row.get("loss")]), errors="coerce").iloc[0]
     if np.isfinite(loss):
-        parts.append(f"MSE {loss:.3f}" + (" > gate" if gate is not None and loss > gate else ""))
+        parts.append(f"MSE {loss:.3g}" + (" > gate" if gate is not None and loss > gate else ""))
     return "\n".join([label, ", ".join(parts)]) if parts else label
 
 

@@ -340,12 +340,17 @@ def test_gallery_titles_give_a_reproducers_fit_beside_its_score(tmp_path):
     )
     items = gallery_items(df, "label", 1, "fer_score")
     assert items["picbreeder"][0][0] == "picbreeder:skull\nfer_score 0.382"
-    assert items["sgd_masked"][0][0] == "picbreeder:skull\nfer_score 0.214, MSE 0.091"
+    assert items["sgd_masked"][0][0] == "picbreeder:skull\nfer_score 0.214, MSE 0.0912"
     assert items["map_elites"][0][0] == "…/febcc6d6a7/elite_049\nfer_score 0.207"  # a long name's cut is marked
     gated = gallery_items(df, "label", 1, "fer_score", gate=0.01)  # the copy misses the fit gate
-    assert gated["sgd_masked"][0][0] == "picbreeder:skull\nfer_score 0.214, MSE 0.091 > gate"
+    assert gated["sgd_masked"][0][0] == "picbreeder:skull\nfer_score 0.214, MSE 0.0912 > gate"
     assert gated["picbreeder"][0][0] == items["picbreeder"][0][0]
     assert gallery_items(df, "label", 1, "fer_score", gate=0.1)["sgd_masked"] == items["sgd_masked"]
+    from ferlab.report import _title
+
+    near = {"image": "x", "fer_score": 0.3, "loss": 0.0102}  # three figures: not "0.010 > gate" at gate 0.01
+    assert _title(near, "fer_score", 0.01) == "x\nfer_score 0.300, MSE 0.0102 > gate"
+    assert _title(near | {"loss": 0.000412}, "fer_score", 0.01) == "x\nfer_score 0.300, MSE 0.000412"
     from ferlab.report import _short
 
     assert _short("ns_es/acb408ad6d/archive_048") == "…/acb408ad6d/archive_048"  # the run's hash stays whole
