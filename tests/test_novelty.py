@@ -171,3 +171,46 @@ def test_a_wrapped_archive_exports_oldest_first():
     result = search.result(search.init(jax.random.PRNGKey(1)).replace(archive=archive))
     kept = [float(result.nets[f"archive_{i:03d}"].flat()[0]) for i in range(5)]
     assert kept == [3.0, 4.0, 5.0, 6.0, 7.0] and "archive_005" not in result.nets
+
+
+def test_novelty_weight_runs_from_target_matching_to_pure_novelty(picbreeder_dir):
+    """nsr's fitness is w * rank(novelty) + (1 - w) * rank(-MSE): w = 0 ranks by the MSE alone, 1 by
+    novelty alone, and the default is NSR-ES's even mean (the same bits as before the weight)."""
+    from ferlab.cppn import Architecture, init_net, init_nets
+    from ferlab.search.es import ESConfig
+    from ferlab.search.novelty import NoveltySearch, NoveltySearchConfig, centred_ranks
+    from ferlab.search.targets import load_target
+
+    template_key, pop_key = jax.random.split(jax.random.PRNGKey(0))
+    arch = Architecture.parse("2;sin:3,gaussian:3")
+    population = init_nets(arch, jax.random.split(pop_key, 16)).flat()
+    target = load_target("picbreeder:skull", 16)
+
+    def fitness(weight):
+        settings = NoveltySearchConfig(mode="nsr", novelty_weight=weight, es=ESConfig(population_size=16))
+        search = NoveltySearch(settings, init_net(arch, template_key), 16, target)
+        archive = search.init(jax.random.PRNGKey(1)).archive
+        return search.fitness(population, archive)
+
+    even, novelty, _, error = fitness(None)
+    assert jnp.array_equal(even, -(centred_ranks(novelty) + centred_ranks(-error)) / 2)
+    assert jnp.array_equal(fitness(0.5)[0], even)
+    assert jnp.array_equal(fitness(0.0)[0], -centred_ranks(-error))  # lowest MSE ranks best (evosax minimises)
+    assert jnp.array_equal(fitness(1.0)[0], -centred_ranks(novelty))
+    assert jnp.argmin(fitness(0.0)[0]) == jnp.argmin(error) and jnp.argmin(fitness(1.0)[0]) == jnp.argmax(novelty)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"mode": "nsr", "novelty_weight": 1.5}, "novelty_weight must be a number in \\[0, 1\\], got 1.5"),
+        ({"mode": "nsr", "novelty_weight": -0.1}, "novelty_weight must be a number in \\[0, 1\\]"),
+        ({"mode": "nsr", "novelty_weight": float("nan")}, "novelty_weight must be a number in \\[0, 1\\]"),
+        ({"mode": "ns", "novelty_weight": 0.5}, "it needs mode nsr"),
+    ],
+)
+def test_a_novelty_weight_out_of_range_or_without_a_target_mode_is_refused(settings, message):
+    from ferlab.search.novelty import NoveltySearchConfig
+
+    with pytest.raises(ValueError, match=message):
+        NoveltySearchConfig(**settings)

@@ -98,6 +98,10 @@ def test_examples_load(picbreeder_dir, path):
         ({"regime": "es", "target": "picbreeder:cat"}, "unknown shortcut 'picbreeder:cat'"),
         ({"regime": "sgd", "target": "picbreeder:skull", "arch": "3;nope:2"}, "unknown activation 'nope'"),
         ({"regime": "novelty", "settings": {"mode": "nsr"}}, "nsr needs a target"),
+        (
+            {"regime": "novelty", "target": "picbreeder:skull", "settings": {"mode": "nsr", "novelty_weight": 2}},
+            "novelty_weight must be a number in [0, 1], got 2",
+        ),
         ({"regime": "novelty", "settings": {"novelty": {"k": 0}}}, "k must be at least 1"),
     ],
 )

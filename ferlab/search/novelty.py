@@ -41,8 +41,12 @@ from ferlab.search.targets import image_losses, load_arch, load_target, mse
 class NoveltySearchConfig:
     """Novelty search over dense CPPN weights, driven by an evosax algorithm.
 
-    ``mode: ns`` maximises novelty; ``mode: nsr`` (needs a target) the average
-    of the centred ranks of novelty and of the objective (-MSE to the target).
+    ``mode: ns`` maximises novelty; ``mode: nsr`` (needs a target) a weighted
+    mean of the centred ranks of novelty and of the objective (-MSE to the
+    target): ``novelty_weight`` w * rank(novelty) + (1 - w) * rank(-MSE), w =
+    1/2 by default (NSR-ES). w runs from pure target matching (0) to pure
+    novelty with the target only watched (1): the axis between objective and
+    open-ended search, as NSRA-ES moves along it (``studies/novelty_weight.yaml``).
     With ``meta_population`` M > 1 this is NS-ES / NSR-ES (Conti et al. 2018):
     M parents, each its own ES distribution; every generation one parent,
     drawn with probability proportional to its novelty, samples a population
@@ -52,11 +56,17 @@ class NoveltySearchConfig:
     """
 
     mode: Literal["ns", "nsr"] = "ns"
+    novelty_weight: float | None = None  # nsr only: the weight of novelty's rank (default 1/2)
     meta_population: int = 1
     es: ESConfig = field(default_factory=ESConfig)
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
 
     def __post_init__(self):
+        w = self.novelty_weight
+        if w is not None and not (isinstance(w, int | float) and 0 <= w <= 1):  # NaN fails too
+            raise ValueError(f"novelty_weight must be a number in [0, 1], got {w!r}")
+        if w is not None and self.mode != "nsr":
+            raise ValueError("novelty_weight weighs novelty against the target: it needs mode nsr")
         if self.meta_population < 1:
             raise ValueError(f"meta_population must be at least 1, got {self.meta_population}")
         limits.POPULATION.check(
@@ -116,7 +126,8 @@ class NoveltySearch:
         novelty = novelty_scores(desc, archive, self.config.k, self.config.population_neighbours)
         if self.settings.mode == "nsr":
             error = self.mse(flat)
-            return -(centred_ranks(novelty) + centred_ranks(-error)) / 2, novelty, desc, error
+            w = 0.5 if self.settings.novelty_weight is None else float(self.settings.novelty_weight)
+            return -(w * centred_ranks(novelty) + (1 - w) * centred_ranks(-error)), novelty, desc, error
         error = None if self.target is None else self.mse(flat)
         return -novelty, novelty, desc, error
 
