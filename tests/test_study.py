@@ -6,6 +6,7 @@ search over a tiny net) so that they exercise the study machinery alone.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,16 +26,42 @@ REPO = Path(__file__).resolve().parents[1]
 
 # ------------------------------------------------------------------ specs
 def test_every_shipped_study_loads_with_each_profile(picbreeder_dir):
+    """Every run of every shipped study is a valid run config; a phase that paints what an earlier one
+    finds is checked on a stand-in image (a Picbreeder net), as it will get a net at run time."""
+    from ferlab.study.spec import Target
+
     names = sorted(p.stem for p in (REPO / "studies").glob("*.yaml"))
-    assert {"fer_paper", "objective_vs_open_ended", "picbreeder_genomes"} <= set(names)
+    assert {"fer_paper", "objective_vs_open_ended", "picbreeder_genomes", "novelty_weight"} <= set(names)
+    stand_in = Target("picbreeder:skull", "skull")
     for name in names:
         for profile in (None, "quick", "full"):
             study = load_study(REPO / "studies" / f"{name}.yaml", profile)
             assert study.phases and study.analysis.metrics[0] == "fer_score"
             for phase in study.phases:
-                if not any(t.startswith("phase:") for t in phase.targets or []):
-                    for entry in expand(phase, static_targets(study, phase)):
-                        check_run(entry.config)
+                found = [stand_in] if phase.sources else []
+                for entry in expand(phase, static_targets(study, phase) + found):
+                    check_run(entry.config)
+
+
+def test_the_novelty_weight_study_sweeps_the_weight_on_one_budget(picbreeder_dir):
+    """Its NSR-ES phases differ in the novelty weight alone (0 to 1, each label naming its own), so
+    the report's rungs compare weights, not budgets; each paints the same images on their own arch."""
+    for profile in ("quick", "full"):
+        study = load_study(REPO / "studies" / "novelty_weight.yaml", profile)
+        nsr = [p for p in study.phases if p.base.get("regime") == "novelty"]
+        weights = [p.base["settings"]["novelty_weight"] for p in nsr]
+        assert weights == [0.0, 0.25, 0.5, 0.75, 1.0]
+        assert [p.group for p in nsr] == [f"nsr_w{w:.2f}" for w in weights]
+
+        def without_weight(phase):
+            base = copy.deepcopy(phase.base)
+            del base["settings"]["novelty_weight"]
+            return base, phase.seeds, phase.sample, phase.targets, phase.same_arch, phase.nets
+
+        assert all(without_weight(p) == without_weight(nsr[0]) for p in nsr)
+        assert all(p.same_arch and p.targets == ["phase:neat_novelty"] for p in nsr)
+        labels = {p.group for p in study.phases}
+        assert all({c.a, c.b} <= labels for c in study.analysis.comparisons)
 
 
 def test_the_picbreeder_genomes_study_pairs_each_shared_net_once(picbreeder_dir):
