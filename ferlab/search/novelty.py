@@ -47,6 +47,9 @@ class NoveltySearchConfig:
     1/2 by default (NSR-ES). w runs from pure target matching (0) to pure
     novelty with the target only watched (1): the axis between objective and
     open-ended search, as NSRA-ES moves along it (``studies/novelty_weight.yaml``).
+    It weighs the population's fitness only: with M > 1 parents (below) the
+    parent that samples is still drawn by novelty, so w = 0 is pure target
+    matching with one parent alone.
     With ``meta_population`` M > 1 this is NS-ES / NSR-ES (Conti et al. 2018):
     M parents, each its own ES distribution; every generation one parent,
     drawn with probability proportional to its novelty, samples a population
