@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ferlab.report import ReportSpec, Comparison, bootstrap_ci, cliffs_delta, compare, summarize, write_report
+from ferlab.report import ReportSpec, Comparison, write_report
+
+from ferlab.report.stats import bootstrap_ci, cliffs_delta, compare, summarize
 
 
 def frame(images=6, seeds=4, shift=0.3, seed=0):
@@ -146,7 +148,7 @@ def test_missing_metric_is_reported_not_crashing(tmp_path):
 
 
 def test_comparisons_skip_a_metric_that_one_group_lacks():
-    from ferlab.report import comparisons
+    from ferlab.report.stats import comparisons
 
     df = frame(images=3, seeds=2)
     df.loc[df["regime"] == "low", "other"] = np.nan  # e.g. loss: only reproducers have one
@@ -168,7 +170,7 @@ def fit_frame(images=5, per=12, seed=0):
 
 
 def test_matched_loss_removes_a_difference_that_is_only_fit():
-    from ferlab.report import matched, matched_comparisons
+    from ferlab.report.stats import matched, matched_comparisons
 
     df = fit_frame()
     analysis = ReportSpec(metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),))
@@ -265,7 +267,7 @@ def ladder_frame():
 
 
 def test_gate_counts_every_net_none_silently_dropped():
-    from ferlab.report import gate_counts
+    from ferlab.report.fit import gate_counts
 
     counts = gate_counts(ladder_frame(), ReportSpec(group="label", metrics=("fer_score", "loss"))).set_index("label")
     assert counts.loc["pb"].tolist() == [2, 2, 2, 0]  # attempted, scored, passed (no loss: passes), lost
@@ -274,7 +276,7 @@ def test_gate_counts_every_net_none_silently_dropped():
 
 
 def test_matched_cell_recomputed_by_hand(tmp_path):
-    from ferlab.report import at_fit, rung_comparisons
+    from ferlab.report.fit import at_fit, rung_comparisons
 
     df = ladder_frame()
     analysis = ReportSpec(group="label", metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),))
@@ -327,7 +329,7 @@ def test_matched_cell_recomputed_by_hand(tmp_path):
 def test_gallery_titles_give_a_reproducers_fit_beside_its_score(tmp_path):
     """A gallery picture of a net with a loss says its MSE (a grey failed copy shows as one); a
     discoverer's, without a loss, says its score alone."""
-    from ferlab.report import gallery_items
+    from ferlab.report.plots import gallery_items
 
     df = pd.DataFrame(
         {
@@ -346,12 +348,12 @@ def test_gallery_titles_give_a_reproducers_fit_beside_its_score(tmp_path):
     assert gated["sgd_masked"][0][0] == "picbreeder:skull\nfer_score 0.214, MSE 0.0912 > gate"
     assert gated["picbreeder"][0][0] == items["picbreeder"][0][0]
     assert gallery_items(df, "label", 1, "fer_score", gate=0.1)["sgd_masked"] == items["sgd_masked"]
-    from ferlab.report import _title
+    from ferlab.report.plots import _title
 
     near = {"image": "x", "fer_score": 0.3, "loss": 0.0102}  # three figures: not "0.010 > gate" at gate 0.01
     assert _title(near, "fer_score", 0.01) == "x\nfer_score 0.300, MSE 0.0102 > gate"
     assert _title(near | {"loss": 0.000412}, "fer_score", 0.01) == "x\nfer_score 0.300, MSE 0.000412"
-    from ferlab.report import _short
+    from ferlab.report.plots import _short
 
     assert _short("ns_es/acb408ad6d/archive_048") == "…/acb408ad6d/archive_048"  # the run's hash stays whole
     assert _short("a" * 30) == "…" + "a" * 23 and _short("picbreeder:skull") == "picbreeder:skull"
@@ -361,7 +363,7 @@ def test_gallery_titles_give_a_reproducers_fit_beside_its_score(tmp_path):
 def test_gallery_picks_line_up_the_images_groups_share():
     """Each group's picks are its lowest-scoring image per image; a later group shows the images an
     earlier one shows first, in that group's order, then its own (lowest first)."""
-    from ferlab.report import gallery_rows
+    from ferlab.report.plots import gallery_rows
 
     df = pd.DataFrame(
         {
@@ -382,7 +384,7 @@ def test_a_gallery_of_many_images_wraps_onto_rows_of_five(tmp_path):
     a group's pictures wrap after five, so seven take two rows as wide as five take one."""
     import io
 
-    from ferlab.report import GALLERY_COLUMNS, gallery
+    from ferlab.report.plots import GALLERY_COLUMNS, gallery
 
     picture = tmp_path / "p.png"
     Image.new("RGB", (16, 16), (200, 10, 10)).save(picture)
@@ -411,7 +413,7 @@ def test_a_groups_means_stand_on_its_scored_nets_only():
 
 
 def test_a_rungs_n_counts_the_snapshots_its_median_stands_on():
-    from ferlab.report import fer_by_rung
+    from ferlab.report.fit import fer_by_rung
 
     df = pd.DataFrame(
         [
@@ -424,7 +426,7 @@ def test_a_rungs_n_counts_the_snapshots_its_median_stands_on():
 
 
 def test_groups_that_share_no_image_show_no_means_side_by_side(tmp_path):
-    from ferlab.report import comparisons
+    from ferlab.report.stats import comparisons
 
     df = pd.DataFrame({"regime": ["sgd", "es"], "image": ["skull", "butterfly"], "fer_score": [0.2, 0.9]})
     analysis = ReportSpec(comparisons=(Comparison("sgd", "es"),), resamples=50, match_on=None)
@@ -451,7 +453,7 @@ def test_the_header_counts_nets_and_runs_not_lost_placeholders(tmp_path):
 
 
 def test_a_run_whose_best_snapshot_is_dead_counts_through_its_scored_one():
-    from ferlab.report import at_fit
+    from ferlab.report.fit import at_fit
 
     df = pd.DataFrame(
         [
@@ -479,7 +481,7 @@ def test_the_printed_summary_says_none_passed_when_nothing_does(tmp_path):
 
 def test_one_value_has_a_mean_and_no_interval(tmp_path):
     """Resampling one net gives [x, x], which reads as certainty; the cell says it stands on one value."""
-    from ferlab.report import bootstrap_median
+    from ferlab.report.stats import bootstrap_median
 
     assert bootstrap_ci([0.3, np.nan], seed=0)[0] == 0.3 and np.isnan(bootstrap_ci([0.3], seed=0)[1:]).all()
     assert bootstrap_median([0.3], seed=0)[0] == 0.3 and np.isnan(bootstrap_median([0.3], seed=0)[2])
@@ -556,9 +558,9 @@ def test_a_comparison_stands_on_the_searches_that_found_its_images(tmp_path):
     diffs = np.array([0.205, 0.305, 0.405, 0.505])
     assert row["pairs"] == 4 and row["sources"] == 3 and row["diff"] == pytest.approx(diffs.mean())
     seed = compare(df.drop(columns="image_source"), Comparison("disc", "rep"), "fer_score", analysis)
-    from ferlab.report import _seed
+    from ferlab.report.stats import seed_for
 
-    draw = _seed(0, "disc|rep", "fer_score")
+    draw = seed_for(0, "disc|rep", "fer_score")
     in_order = [0.305, 0.205, 0.405, 0.505]  # compare takes the images sorted: fly, skull, x0, x1
     by_hand = bootstrap_ci(in_order, draw, 500, clusters=["fly", "skull", "ns1", "ns1"])
     assert (row["diff"], row["diff_low"], row["diff_high"]) == pytest.approx(by_hand)
@@ -656,7 +658,7 @@ def test_plots_give_each_group_one_colour_and_mark_the_fit_gate():
     """A group keeps its colour from plot to plot (the loss plot, holding only the groups with a
     loss, coloured them anew: its one group took the box plot's first colour), the loss plot draws
     the fit gate, and the box plot draws a net that misses the gate hollow."""
-    from ferlab.report import _misses, loss_plot, metric_plot, palette
+    from ferlab.report.plots import _misses, loss_plot, metric_plot, palette
 
     rows = [{"regime": g, "image": "i", "fer_score": 0.3 + k / 10, "loss": np.nan} for k, g in enumerate("abc")]
     rows += [{"regime": "d", "image": "i", "fer_score": 0.6, "loss": loss} for loss in (0.001, 0.05)]

@@ -233,7 +233,7 @@ def test_network_rows_name_each_side_by_side_seed_its_own_search_and_an_archive_
 
 
 def test_a_net_without_its_own_loss_does_not_take_its_runs():
-    from ferlab.report import gate_counts
+    from ferlab.report.fit import gate_counts
     from ferlab.study.run import network_rows
     from ferlab.tracking import FinishedRun
 

@@ -371,7 +371,8 @@ def test_a_net_that_fits_nothing_reads_back_as_an_infinite_loss_and_fails_the_ga
     """A diverged net (NaN or infinite MSE) is logged as fitting nothing: read back, its loss is +inf,
     so a reproducer group whose every net diverged is still a reproducer and passes no fit gate
     (without a loss it would read as a discoverer, which passes as it is)."""
-    from ferlab.report import ReportSpec, gate_counts
+    from ferlab.report import ReportSpec
+    from ferlab.report.fit import gate_counts
     from ferlab.search.api import Result
     from ferlab.tracking import KEY_TAG, STUDY_TAG, finished_runs
 

@@ -366,7 +366,8 @@ def report_study(
     """Pull the study's runs from MLflow, fetch gallery images, write the report into ``out/report``."""
     import pandas as pd
 
-    from ferlab.report import gallery_rows, split_rungs
+    from ferlab.report.fit import split_rungs
+    from ferlab.report.plots import gallery_rows
     from ferlab.tracking import fetch_pictures
 
     frame = runs_frame(study, entries, store, experiment_id)
@@ -397,7 +398,7 @@ def report_study(
 def summary_text(report: Report, spec: ReportSpec) -> str:
     """What ``ferlab study`` prints at its end: the table and comparisons at the fit gate (the
     headline), then the unmatched table, each titled."""
-    from ferlab.report import counted_table, format_comparisons, format_summary, uncompared
+    from ferlab.report.tables import counted_table, format_comparisons, format_summary, uncompared
 
     parts = []
     fit = report.fit

@@ -1,0 +1,134 @@
+"""Equal fit: which nets count at the fit gate, and FER along the loss ladder.
+
+A reproducer counts where it reproduces its image (its MSE at or below the
+``fit_gate``); a run none of whose final nets does counts through its best
+ladder snapshot within the gate (``at_fit``), and ``gate_counts`` says how
+many nets each group attempted, scored, passed and lost. The ladder's
+snapshots (``rung_<MSE>``) compare groups at each rung they both reach."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ferlab.report.spec import RUNG_PREFIX, Comparison, ReportSpec
+from ferlab.report.stats import bootstrap_median, compare, finite, seed_for
+
+
+def rungs_of(df: pd.DataFrame) -> pd.Series:
+    """The rung each row's net stands for (NaN for final nets and rows without a ``net``)."""
+    if "net" not in df:
+        return pd.Series(np.nan, index=df.index)
+    names = df["net"].astype(str)
+    values = pd.to_numeric(names.str.slice(len(RUNG_PREFIX)), errors="coerce")
+    return values.where(names.str.startswith(RUNG_PREFIX))
+
+
+def split_rungs(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(final nets, ladder snapshots)``; the snapshots gain a ``rung`` column."""
+    rung = rungs_of(df)
+    return df[rung.isna()], df[rung.notna()].assign(rung=rung[rung.notna()])
+
+
+def loss_column(analysis: ReportSpec) -> str:
+    return analysis.match_on or "loss"
+
+
+def _has_loss(df: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(df[column], errors="coerce").notna() if column in df else pd.Series(False, index=df.index)
+
+
+def gate_counts(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
+    """Per group, of its final nets: ``attempted`` (every row, a failed run's or a dead net's
+    too), ``scored`` (a finite first metric), ``passed`` (scored, and at or below the fit gate
+    when the group has a loss: discoverers have none and pass as they are), ``lost``
+    (attempted but not scored). Nothing disappears silently."""
+    metric, column = analysis.metrics[0], loss_column(analysis)
+    finals = split_rungs(df)[0]
+    rows = []
+    for name, part in finals.groupby(analysis.group, sort=True):
+        scored = finite(part, metric)
+        with_loss = _has_loss(part, column)
+        loss = pd.to_numeric(part[column], errors="coerce") if column in part else None
+        fit = (loss <= analysis.fit_gate) if with_loss.any() else pd.Series(True, index=part.index)
+        rows.append(
+            {
+                analysis.group: name,
+                "attempted": len(part),
+                "scored": int(scored.sum()),
+                "passed": int((scored & fit).sum()),
+                "lost": int(len(part) - scored.sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=[analysis.group, "attempted", "scored", "passed", "lost"])
+
+
+def at_fit(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
+    """The nets that count at equal fit: every discoverer (a group without a loss), and each reproducer
+    at the gate (a failed run or dead net, without a loss, does not count):
+    its final nets at or below ``fit_gate``, or, for a run none of whose final nets passes (scored and
+    within the gate), its best (lowest-loss) scored ladder snapshot at or below the gate."""
+    column = loss_column(analysis)
+    finals, rungs = split_rungs(df)
+    if column not in df:
+        return finals
+    loss = pd.to_numeric(finals[column], errors="coerce")
+    fitted = set(finals.loc[loss.notna(), analysis.group])  # groups with a loss are reproducers
+    keep = [finals[~finals[analysis.group].isin(fitted) | (loss <= analysis.fit_gate)]]
+    passed = (loss <= analysis.fit_gate) & finite(finals, analysis.metrics[0])  # as ``gate_counts``'s
+    passed_runs = set(finals.loc[passed, "run_id"]) if "run_id" in finals else set()
+    if not rungs.empty and "run_id" in rungs:
+        gated = rungs[pd.to_numeric(rungs[column], errors="coerce") <= analysis.fit_gate]
+        gated = gated[~gated["run_id"].isin(passed_runs) & finite(gated, analysis.metrics[0])]
+        keep.append(gated.sort_values(column, kind="stable").drop_duplicates("run_id").drop(columns="rung"))
+    return pd.concat(keep)
+
+
+def fer_by_rung(df: pd.DataFrame, metric: str, analysis: ReportSpec) -> pd.DataFrame:
+    """Per group and rung of the ladder snapshots: ``n`` nets, ``images``, and the median of
+    ``metric`` with its bootstrap band (``low``, ``high``)."""
+    rungs = split_rungs(df)[1]
+    rows = []
+    if metric in rungs:
+        for (name, rung), part in rungs.groupby([analysis.group, "rung"], sort=True):
+            part = part[finite(part, metric)]  # n: what the median stands on (a dead snapshot has no score)
+            median, low, high = bootstrap_median(
+                part[metric], seed_for(analysis.seed, name, rung, metric), analysis.resamples, analysis.level
+            )
+            rows.append(
+                {
+                    analysis.group: name,
+                    "rung": rung,
+                    "n": len(part),
+                    "images": part["image"].nunique() if "image" in part else np.nan,
+                    "median": median,
+                    "low": low,
+                    "high": high,
+                }
+            )
+    return pd.DataFrame(rows, columns=[analysis.group, "rung", "n", "images", "median", "low", "high"])
+
+
+def rung_comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
+    """The study's comparisons (those whose two groups both have ladder snapshots; all pairs of
+    such groups when none is) at every rung both reach on the same images, on every metric other
+    than the loss: ``compare`` on the snapshots of that rung, with a ``rung`` column."""
+    rungs = split_rungs(df)[1]
+    if rungs.empty:
+        return pd.DataFrame()
+    names = sorted(rungs[analysis.group].unique(), key=str)
+    pairs = [
+        c for c in analysis.comparisons if (c.by or analysis.group) == analysis.group and c.a in names and c.b in names
+    ]
+    if not pairs:
+        pairs = [Comparison(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    rows = []
+    for rung, part in rungs.groupby("rung", sort=True):
+        for c in pairs:
+            for m in analysis.metrics:
+                if m == loss_column(analysis) or m not in part:
+                    continue
+                row = compare(part, c, m, analysis)
+                if row["n_a"] and row["n_b"] and (row["pairs"] is None or row["pairs"] > 0):
+                    rows.append({"rung": rung, **row})
+    return pd.DataFrame(rows)

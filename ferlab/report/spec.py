@@ -1,0 +1,66 @@
+"""What a report reads and how it is computed: the columns of its table of scored networks
+(one row per net: its group, the image it paints, its metrics), and the report's settings
+(``ReportSpec``: metrics, grouping, comparisons, bootstrap, the fit gate)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CSV_NAME = "runs.csv"  # the report's table of every network
+REPORT_NAME = "report.md"
+LOST = "(lost)"  # the ``net`` of a row that stands for a net a failed run was to train (no metrics)
+COMPLEXITY = "image_complexity"  # a net's picture's complexity (ferlab.metrics.suite), beside each group's metrics
+RUN = "run_id"  # the run a net comes from
+# The independent search a net comes from: its run, or for a run that trains its seeds side by side
+# (SGD) the seed's own; nets of one search (an archive's members) are one draw of it. A summary's
+# ``searches`` counts them beside its ``n`` nets and its intervals resample them. A frame without the
+# column takes each run as one search (the cautious reading), and without run ids each net.
+SEARCH = "search"
+# Where an image comes from: the search that found it, or for a given target the image itself. The
+# images one search found are one draw of what that search finds, so a comparison over images
+# resamples, and tests over, their sources (``compare``).
+SOURCE = "image_source"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Group ``a`` (the reference) against group ``b`` within column ``by``, paired on ``pair_on``."""
+
+    a: str
+    b: str
+    by: str | None = None
+    pair_on: str | None = "image"
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """What the report computes: metrics, the grouping column, comparisons, bootstrap settings,
+    how many images per group the gallery shows, and the fit gate (the MSE at or below which a
+    reproducer counts as reproducing its image, ``fit_sections``)."""
+
+    metrics: tuple[str, ...] = ("fer_score",)
+    group: str = "regime"
+    comparisons: tuple[Comparison, ...] = ()
+    resamples: int = 2000
+    level: float = 0.95
+    seed: int = 0
+    gallery: int = 4
+    match_on: str | None = "loss"
+    fit_gate: float = 0.01
+
+    def __post_init__(self):
+        if not self.metrics:
+            raise ValueError("analysis.metrics must name at least one metric")
+        if self.resamples < 1:
+            raise ValueError(f"analysis.resamples must be at least 1, got {self.resamples}")
+        if not 0 < self.level < 1:
+            raise ValueError(f"analysis.level must be in (0, 1), got {self.level}")
+        if self.gallery < 0:
+            raise ValueError(f"analysis.gallery must be at least 0, got {self.gallery}")
+        if not (np.isfinite(self.fit_gate) and self.fit_gate > 0):
+            raise ValueError(f"analysis.fit_gate must be a positive MSE, got {self.fit_gate}")
+
+
+RUNG_PREFIX = "rung_"  # ferlab.search.ladder's snapshot names: rung_0.010
