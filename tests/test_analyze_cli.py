@@ -84,3 +84,18 @@ def test_analyze_errors_are_one_line_and_write_nothing(small_net, tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith("ferlab: error:") and message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists() and existing.read_text() == "keep"
+
+
+def test_analyze_says_done_only_when_its_figures_are_drawn():
+    """The suite's last stage was passed on as ``done`` with the figures still to draw (``done: 92%``,
+    then ``figures``); it now reads ``scored``, and ``done`` comes once, at the end, at its total."""
+    from ferlab.metrics.analysis import analyze_many
+    from ferlab.metrics.suite import MetricsConfig
+
+    seen = []
+    net = init_net("3;cache:2,gaussian:2,sin:2", jax.random.PRNGKey(1))
+    analyze_many([net], config=MetricsConfig(size=16), progress=lambda d, t, s: seen.append((d, t, s)))
+    stages = [s for _, _, s in seen]
+    assert stages.count("done") == 1 and stages[-1] == "done" and seen[-1][0] == seen[-1][1]
+    assert stages.index("scored") < stages.index("figures") < stages.index("done")
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))

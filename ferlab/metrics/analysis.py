@@ -129,8 +129,9 @@ def analyze_many(
 
     def metrics_progress(done: int, total: int, stage: str):
         state["total"] = total
-        if progress:
-            progress(done, total + sum(extra.values()), stage)
+        if progress:  # the suite's end is not the analysis' end where labels or figures follow
+            later = sum(extra.values())
+            progress(done, total + later, "scored" if stage == "done" and later else stage)
 
     def report(stage: str):  # a stage after the metrics begins; earlier ones are done
         if progress:
