@@ -360,8 +360,8 @@ def cmd_ui(args) -> int:
     import signal
     import subprocess
 
-    from ferlab.files import check_writable_folder
     from ferlab.config import ConfigError
+    from ferlab.files import check_writable_folder
     from ferlab.tracking import STORE_DB, TrackingError, server_command, wait_healthy
 
     _check_port_free(UI_HOST, args.port)

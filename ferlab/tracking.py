@@ -71,7 +71,6 @@ VERSION_TAG = "ferlab.version"
 COMMIT_TAG = "ferlab.git_commit"
 ERROR_TAG = "ferlab.error"
 STOPPED_TAG = "ferlab.stopped"
-STORE_DB = "mlflow.db"  # the embedded store's SQLite file in its folder (``default_store``)
 STUDY_TAG = "ferlab.study"
 KEY_TAG = "ferlab.run_key"
 PHASE_TAG = "ferlab.phase"
@@ -254,6 +253,9 @@ class Store:
     @property
     def is_server(self) -> bool:
         return self.uri.startswith(("http://", "https://"))
+
+
+STORE_DB = "mlflow.db"  # the embedded store's SQLite file in its folder
 
 
 def default_store(folder: str | Path = "mlruns") -> Store:
