@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ferlab.report import ReportSpec, Comparison, write_report
-
+from ferlab.report import Comparison, ReportSpec, write_report
 from ferlab.report.stats import bootstrap_ci, cliffs_delta, compare, summarize
 
 
@@ -647,8 +646,6 @@ def test_cliffs_delta_weighs_each_image_and_each_search_alike():
 
 def _has_colour(png: bytes, rgb, tol: int = 12) -> bool:
     import io
-
-    from PIL import Image
 
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), int)
     return bool((np.abs(pixels - np.asarray(rgb)).max(axis=-1) <= tol).any())
