@@ -671,3 +671,18 @@ def test_plots_give_each_group_one_colour_and_mark_the_fit_gate():
     assert metric_plot(df, "fer_score", "regime", 0, colours, ("loss", 0.01)) != metric_plot(
         df, "fer_score", "regime", 0, colours, None
     )
+
+
+def test_the_columns_of_a_comparison_are_explained_at_the_first_table(tmp_path):
+    """A reader meets the comparisons at the fit gate first; what `b - a`, Cliff's delta and p mean
+    stood only under the unmatched comparisons further down. It now stands once, at the first table."""
+    analysis = ReportSpec(group="label", metrics=("fer_score", "loss"), comparisons=(Comparison("pb", "sgd"),))
+    text = write_report(ladder_frame(), analysis, tmp_path / "gated", "t").markdown.read_text()
+    note = "`b - a`: mean over images of the per-image difference of means"
+    assert text.count(note) == 1
+    gate, unmatched = text.index("### Comparisons at the fit gate"), text.index("## Unmatched comparisons")
+    assert gate < text.index(note) < text.index("| metric | a vs b", gate) < unmatched
+    assert "Columns as in the comparisons at the fit gate." in text[unmatched:]
+    plain = ReportSpec(group="label", comparisons=(Comparison("pb", "sgd"),), match_on=None)
+    text = write_report(ladder_frame(), plain, tmp_path / "plain", "t").markdown.read_text()
+    assert text.count(note) == 1 and text.index("## Comparisons") < text.index(note)

@@ -24,6 +24,14 @@ COMPLEXITY_NOTE = (
     "fer_score there is not a unified factored representation: read groups side by side only where their "
     "complexity is alike, or in the comparisons, which pair nets painting the same image."
 )
+COMPARISONS_NOTE = (  # beside the report's first comparisons table
+    "`b - a`: mean over images of the per-image difference of means, with its bootstrap interval; "
+    "Cliff's delta: P(b > a) - P(b < a) over the pairs painting each image, averaged over the images; p: "
+    "Wilcoxon signed-rank over images (Mann-Whitney U when unpaired). Where one search found several of the "
+    "images, `images` says from how many searches (`4 (3 searches)`): they are not independent, so the "
+    "interval resamples those searches, and p and Cliff's delta stand on their mean differences and deltas. "
+    "Few images give wide intervals and large p."
+)
 SEARCHES_NOTE = (
     "`searches`: the independent searches those nets come from: a run, or each seed of a run that trains "
     "its seeds side by side (SGD). An archive's nets share one search, so the intervals resample searches, "
@@ -65,7 +73,8 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
     ]
     at_gate = comparisons(gated, analysis)
     if analysis.comparisons:
-        lines += [f"### Comparisons at the fit gate (MSE <= {gate})", "", *compared_lines(at_gate, analysis)]
+        heading = f"### Comparisons at the fit gate (MSE <= {gate})"
+        lines += [heading, "", COMPARISONS_NOTE, "", *compared_lines(at_gate, analysis)]
     files = [
         write_text(folder / "summary_at_fit.csv", matched_summary.to_csv(index=False)),
         write_text(folder / "summary_unmatched.csv", unmatched_summary.to_csv(index=False)),
@@ -208,19 +217,8 @@ def write_report(
         *([SEARCHES_NOTE, ""] if (RUN in frame or SEARCH in frame) and not fit_lines else []),
     ]
     if analysis.comparisons:
-        lines += [
-            f"## {compared}",
-            "",
-            "`b - a`: mean over images of the per-image difference of means, with its bootstrap interval; "
-            "Cliff's delta: P(b > a) - P(b < a) over the pairs painting each image, averaged over the images "
-            "(over their searches, as below); p: Wilcoxon "
-            "signed-rank over images (Mann-Whitney U when unpaired). Where one search found several of the "
-            "images, `images` says from how many searches (`4 (3 searches)`): they are not independent, so the "
-            "interval resamples those searches and p is over their mean differences. Few images give wide "
-            "intervals and large p.",
-            "",
-        ]
-        lines += compared_lines(table, analysis)
+        note = "Columns as in the comparisons at the fit gate." if fit_lines else COMPARISONS_NOTE
+        lines += [f"## {compared}", "", note, "", *compared_lines(table, analysis)]
     fit_rows = table[table["metric"] == analysis.match_on] if not table.empty else table
     if at_fit.empty and not fit_rows.empty:
         pairs = ", ".join(f"{r.a} vs {r.b}" for r in fit_rows.itertuples())
