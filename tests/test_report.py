@@ -207,6 +207,13 @@ def test_report_shows_matched_comparisons_and_fit_plot(tmp_path):
     apart.loc[apart["regime"] == "es", "loss"] += 1.0  # fits never overlap
     text = write_report(apart, analysis, tmp_path / "apart", "Apart").markdown.read_text()
     assert "None: on no image do the loss ranges of sgd vs es overlap" in text
+    assert "(see the plot of each metric against loss)" in text  # no ladder here to point to
+    laddered = ReportSpec(group="label", metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),))
+    far = ladder_frame()
+    far.loc[(far["label"] == "es") & (far["net"] == "best"), "loss"] += 1.0  # the final nets' fits never overlap
+    rungs = write_report(far, laddered, tmp_path / "rungs", "Rungs").markdown.read_text()
+    assert "## Comparisons at each shared rung" in rungs
+    assert "overlap, so these final nets cannot tell fit and fracture apart (see the comparisons at each " in rungs
     assert not (tmp_path / "apart" / "comparisons_matched.csv").exists()
     assert "comparisons_matched.csv" not in text
     assert files_section_matches_folder(text, tmp_path / "apart")

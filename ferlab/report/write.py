@@ -222,11 +222,14 @@ def write_report(
     fit_rows = table[table["metric"] == analysis.match_on] if not table.empty else table
     if at_fit.empty and not fit_rows.empty:
         pairs = ", ".join(f"{r.a} vs {r.b}" for r in fit_rows.itertuples())
+        rungs = fit_tables.get("rung_comparisons")
+        elsewhere = "the comparisons at each shared rung above, and " if rungs is not None and not rungs.empty else ""
         lines += [
             f"## Comparisons at matched {analysis.match_on}",
             "",
-            f"None: on no image do the {analysis.match_on} ranges of {pairs} overlap, so fit and "
-            f"fracture cannot be told apart here (see the plot of each metric against {analysis.match_on}).",
+            f"None: on no image do the {analysis.match_on} ranges of {pairs} overlap, so these final nets "
+            f"cannot tell fit and fracture apart (see {elsewhere}the plot of each metric against "
+            f"{analysis.match_on}).",
             "",
         ]
     if not at_fit.empty:
