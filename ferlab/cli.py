@@ -304,7 +304,7 @@ def _ui_hint(store, given: str | None) -> str:
     mlflow_ui = f"mlflow ui --backend-store-uri {store.uri}"
     if given is None:
         return f"ferlab ui   (or: {mlflow_ui})"
-    db = Path(store.uri.removeprefix("sqlite:///")) if store.uri.startswith("sqlite:///") else None
+    db = Path(store.sqlite_file) if store.sqlite_file else None
     if db is not None and db.name == STORE_DB:
         return f"ferlab ui --store {shlex.quote(str(db.parent))}   (or: {mlflow_ui})"
     return mlflow_ui

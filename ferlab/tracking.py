@@ -254,6 +254,11 @@ class Store:
     def is_server(self) -> bool:
         return self.uri.startswith(("http://", "https://"))
 
+    @property
+    def sqlite_file(self) -> str | None:
+        """The file an ``sqlite:///PATH`` URI keeps its runs in (PATH as written), else None."""
+        return self.uri.removeprefix("sqlite:///") if self.uri.startswith("sqlite:///") else None
+
 
 STORE_DB = "mlflow.db"  # the embedded store's SQLite file in its folder
 
@@ -286,7 +291,7 @@ def check_store(store: Store, timeout: float = 5.0) -> None:
                 "(give http(s)://<host>:<port> for a server or sqlite:///<path>/mlflow.db)"
             )
         if scheme == "sqlite":
-            path = store.uri[len("sqlite:///") :] if store.uri.startswith("sqlite:///") else ""
+            path = store.sqlite_file or ""
             if not path or path == ":memory:":
                 raise TrackingError(f"tracking URI {store.uri!r} names no file (an in-memory store loses every run)")
             from ferlab.files import check_writable_folder
@@ -328,7 +333,7 @@ def _created(uri: str) -> bool:
     from mlflow import MlflowClient
 
     try:
-        with _file_lock(Path(uri[len("sqlite:///") :] + ".lock")):
+        with _file_lock(Path(Store(uri).sqlite_file + ".lock")):
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except OSError as e:
         raise TrackingError(f"cannot make the store {uri} ({e.strerror or e})") from None
@@ -340,7 +345,7 @@ def client(store: Store):
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from mlflow import MlflowClient
 
-    if store.uri.startswith("sqlite:///"):
+    if store.sqlite_file is not None:
         _created(store.uri)
     return MlflowClient(tracking_uri=store.uri)
 
