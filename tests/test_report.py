@@ -1,5 +1,7 @@
 """The report's statistics on synthetic frames whose answers are known."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -279,6 +281,48 @@ def test_gate_counts_every_net_none_silently_dropped():
     assert counts.loc["pb"].tolist() == [2, 2, 2, 0]  # attempted, scored, passed (no loss: passes), lost
     assert counts.loc["sgd"].tolist() == [4, 4, 2, 0]  # seed_1 (loss 0.014) is gated out, still counted
     assert counts.loc["es"].tolist() == [4, 3, 0, 1]  # the failed run is attempted and lost
+
+
+def test_a_complexity_floor_leaves_out_simple_images_and_counts_their_nets(tmp_path):
+    """An image its discoverer painted simpler than the floor (a flat picture, a ramp) has nothing to
+    fracture: every net of it, the discoverer's and each copy's, leaves the gate and the ladder, and
+    the new ``simple`` column counts those scored nets, so none disappears silently."""
+    from ferlab.report.fit import at_fit, fer_by_rung, gate_counts, rung_comparisons, too_simple
+    from ferlab.report.plots import gallery_items
+
+    df = ladder_frame()
+    df["image_complexity"] = np.where(df["image"] == "a", -3.2, -1.0)  # image a: a flat picture
+    df.loc[(df.label == "sgd") & (df.image == "b"), "image_complexity"] = -3.5  # a copy's own picture: not judged
+    plain = ReportSpec(group="label", metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),))
+    floored = dataclasses.replace(plain, min_complexity=-2.5)
+
+    counts = gate_counts(df, floored).set_index("label")
+    assert list(counts.columns) == ["attempted", "scored", "simple", "passed", "lost"]
+    assert counts.loc["pb"].tolist() == [2, 2, 1, 1, 0]
+    assert counts.loc["sgd"].tolist() == [4, 4, 2, 1, 0]  # b's seed_0 passes; seed_1 misses the fit gate
+    assert counts.loc["es"].tolist() == [4, 3, 2, 0, 1]  # es_gated and es0 paint image a
+    assert list(gate_counts(df, plain).columns) == ["label", "attempted", "scored", "passed", "lost"]
+
+    kept = at_fit(df, floored)
+    assert set(kept.image) == {"b"} and sorted(kept.label) == ["pb", "sgd"]  # es_gated's snapshot was on a
+    assert set(at_fit(df, plain).image) == {"a", "b"}
+    curves = fer_by_rung(df, "fer_score", floored)
+    assert set(curves["images"]) == {1} and fer_by_rung(df, "fer_score", plain)["images"].max() == 2
+    by_rung = rung_comparisons(df, floored)
+    assert (by_rung["pairs"] == 1).all() and 0.01 not in set(by_rung.rung)  # only es_gated reached 0.01, on a
+
+    shown = df.assign(image_path="picture.png")
+    items = gallery_items(shown, "label", 4, "fer_score", 0.01, too_simple(shown, floored))
+    titles = [title for picks in items.values() for title, _, _ in picks]
+    assert len(titles) == 6 and all(title.endswith(", simple") == title.startswith("a\n") for title in titles)
+
+    text = write_report(df, floored, tmp_path, "Floor").markdown.read_text()
+    head = text.split("## Results at the fit gate")[1].split("\n##")[0]
+    assert "| loss | image complexity | attempted | scored | simple | passed | lost |" in head
+    assert "image complexity below -2.5" in head
+    for bad in (float("nan"), 0.5, -7.0):
+        with pytest.raises(ValueError, match="min_complexity"):
+            ReportSpec(min_complexity=bad)
 
 
 def test_matched_cell_recomputed_by_hand(tmp_path):

@@ -632,5 +632,37 @@ def test_a_phase_draws_its_targets_from_the_scored_nets_found_before(tmp_path):
         path = tmp_path / "targets" / (discovered_id(entry, net).replace("/", "_") + ".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"")
-    targets = phase_targets(study, copy, [entry], runs, None, tmp_path)
+    targets = phase_targets(study, copy, [entry], runs, None, tmp_path, print)
     assert [t.image for t in targets] == [discovered_id(entry, "archive_000"), discovered_id(entry, "archive_002")]
+
+
+def test_a_phase_draws_no_target_simpler_than_the_complexity_floor(tmp_path):
+    """A flat picture or a smooth ramp has nothing to fracture: with the study's complexity floor, its
+    image is left out at the gate, so no reproducer is spent on it, and the log says how many were left."""
+    from ferlab.study.run import discovered_id, phase_targets
+    from ferlab.tracking import FinishedRun
+
+    found = Phase("disc", {"regime": "novelty", "resolution": 16})
+    copy = Phase("copy", {"regime": "sgd", "resolution": 16}, targets=["phase:disc"], sample=2)
+    nets = {
+        "archive_000": {"fer_score": 0.3, "image_complexity": -3.3},  # flat
+        "archive_001": {"fer_score": 0.4, "image_complexity": -1.5},
+        "archive_002": {"fer_score": 0.2, "image_complexity": -2.9},  # a ramp
+        "archive_003": {"fer_score": 0.5, "image_complexity": -0.4},
+    }
+    [entry] = expand(found, [])
+    runs = {entry.key: FinishedRun("r1", {}, {}, nets)}
+    for net in nets:  # already downloaded: no store needed
+        path = tmp_path / "targets" / (discovered_id(entry, net).replace("/", "_") + ".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    said = []
+    floored = Study(name="s", phases=[found, copy], analysis=ReportSpec(min_complexity=-2.5))
+    targets = phase_targets(floored, copy, [entry], runs, None, tmp_path, said.append)
+    assert [t.image for t in targets] == [discovered_id(entry, "archive_001"), discovered_id(entry, "archive_003")]
+    assert said == ["phase copy: 2 of 4 scored finds are simpler than the complexity floor (-2.5) and are not drawn"]
+    said.clear()
+    unfloored = Study(name="s", phases=[found, copy])
+    drawn = [t.image for t in phase_targets(unfloored, copy, [entry], runs, None, tmp_path, said.append)]
+    assert len(drawn) == 2 and not said
+    assert {discovered_id(entry, "archive_000"), discovered_id(entry, "archive_002")} & set(drawn)

@@ -4,14 +4,21 @@ A reproducer counts where it reproduces its image (its MSE at or below the
 ``fit_gate``); a run none of whose final nets does counts through its best
 ladder snapshot within the gate (``at_fit``), and ``gate_counts`` says how
 many nets each group attempted, scored, passed and lost. The ladder's
-snapshots (``rung_<MSE>``) compare groups at each rung they both reach."""
+snapshots (``rung_<MSE>``) compare groups at each rung they both reach.
+
+With a ``min_complexity`` floor, an image whose discoverer painted it simpler
+than the floor (``image_complexity``, ``ferlab.metrics.behaviour``: a flat
+picture, a smooth ramp, a soft blob) has nothing to fracture: its nets, the
+discoverer's and every copy's, are counted (``simple``) and left out of the
+gate and the ladder, so that a low score there cannot read as a unified
+factored representation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from ferlab.report.spec import RUNG_PREFIX, Comparison, ReportSpec
+from ferlab.report.spec import COMPLEXITY, RUNG_PREFIX, Comparison, ReportSpec
 from ferlab.report.stats import bootstrap_median, compare, finite, seed_for
 
 
@@ -38,43 +45,66 @@ def _has_loss(df: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(df[column], errors="coerce").notna() if column in df else pd.Series(False, index=df.index)
 
 
+def _discoverer_groups(df: pd.DataFrame, analysis: ReportSpec) -> set:
+    """The groups none of whose nets in ``df`` has a loss: discoverers (reproducers have a loss to their image)."""
+    column = loss_column(analysis)
+    if column not in df:
+        return set(df[analysis.group])
+    return set(df[analysis.group]) - set(df.loc[_has_loss(df, column), analysis.group])
+
+
+def too_simple(df: pd.DataFrame, analysis: ReportSpec) -> pd.Series:
+    """Whether each row's image falls below ``analysis.min_complexity``: the median
+    ``image_complexity`` of the discoverers' final nets painting that image. An image no discoverer
+    painted (a target given only to reproducers) is not judged; without a floor nothing is."""
+    if analysis.min_complexity is None or COMPLEXITY not in df or "image" not in df:
+        return pd.Series(False, index=df.index)
+    finals = split_rungs(df)[0]
+    found = finals[finals[analysis.group].isin(_discoverer_groups(finals, analysis))]
+    complexity = pd.to_numeric(found[COMPLEXITY], errors="coerce").groupby(found["image"]).median()
+    return df["image"].map(complexity).lt(analysis.min_complexity).fillna(False).astype(bool)
+
+
 def gate_counts(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """Per group, of its final nets: ``attempted`` (every row, a failed run's or a dead net's
     too), ``scored`` (a finite first metric), ``passed`` (scored, and at or below the fit gate
     when the group has a loss: discoverers have none and pass as they are), ``lost``
-    (attempted but not scored). Nothing disappears silently."""
+    (attempted but not scored); with a complexity floor, ``simple`` (scored, but painting an image
+    below it: not passed). Nothing disappears silently."""
     metric, column = analysis.metrics[0], loss_column(analysis)
     finals = split_rungs(df)[0]
+    simple = too_simple(finals, analysis)
+    names = ["attempted", "scored", *(["simple"] if analysis.min_complexity is not None else []), "passed", "lost"]
     rows = []
     for name, part in finals.groupby(analysis.group, sort=True):
         scored = finite(part, metric)
         with_loss = _has_loss(part, column)
         loss = pd.to_numeric(part[column], errors="coerce") if column in part else None
         fit = (loss <= analysis.fit_gate) if with_loss.any() else pd.Series(True, index=part.index)
-        rows.append(
-            {
-                analysis.group: name,
-                "attempted": len(part),
-                "scored": int(scored.sum()),
-                "passed": int((scored & fit).sum()),
-                "lost": int(len(part) - scored.sum()),
-            }
-        )
-    return pd.DataFrame(rows, columns=[analysis.group, "attempted", "scored", "passed", "lost"])
+        counts = {
+            "attempted": len(part),
+            "scored": int(scored.sum()),
+            "simple": int((scored & simple[part.index]).sum()),
+            "passed": int((scored & fit & ~simple[part.index]).sum()),
+            "lost": int(len(part) - scored.sum()),
+        }
+        rows.append({analysis.group: name, **{k: counts[k] for k in names}})
+    return pd.DataFrame(rows, columns=[analysis.group, *names])
 
 
 def at_fit(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """The nets that count at equal fit: every discoverer (a group without a loss), and each reproducer
     at the gate (a failed run or dead net, without a loss, does not count):
     its final nets at or below ``fit_gate``, or, for a run none of whose final nets passes (scored and
-    within the gate), its best (lowest-loss) scored ladder snapshot at or below the gate."""
+    within the gate), its best (lowest-loss) scored ladder snapshot at or below the gate. Nets of an
+    image below the complexity floor (``too_simple``) do not count."""
     column = loss_column(analysis)
-    finals, rungs = split_rungs(df)
+    found = _discoverer_groups(split_rungs(df)[0], analysis)  # of every final net, before the floor
+    finals, rungs = split_rungs(df[~too_simple(df, analysis)])
     if column not in df:
         return finals
     loss = pd.to_numeric(finals[column], errors="coerce")
-    fitted = set(finals.loc[loss.notna(), analysis.group])  # groups with a loss are reproducers
-    keep = [finals[~finals[analysis.group].isin(fitted) | (loss <= analysis.fit_gate)]]
+    keep = [finals[finals[analysis.group].isin(found) | (loss <= analysis.fit_gate)]]
     passed = (loss <= analysis.fit_gate) & finite(finals, analysis.metrics[0])  # as ``gate_counts``'s
     passed_runs = set(finals.loc[passed, "run_id"]) if "run_id" in finals else set()
     if not rungs.empty and "run_id" in rungs:
@@ -86,8 +116,8 @@ def at_fit(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
 
 def fer_by_rung(df: pd.DataFrame, metric: str, analysis: ReportSpec) -> pd.DataFrame:
     """Per group and rung of the ladder snapshots: ``n`` nets, ``images``, and the median of
-    ``metric`` with its bootstrap band (``low``, ``high``)."""
-    rungs = split_rungs(df)[1]
+    ``metric`` with its bootstrap band (``low``, ``high``); images below the complexity floor left out."""
+    rungs = split_rungs(df[~too_simple(df, analysis)])[1]
     rows = []
     if metric in rungs:
         for (name, rung), part in rungs.groupby([analysis.group, "rung"], sort=True):
@@ -112,8 +142,9 @@ def fer_by_rung(df: pd.DataFrame, metric: str, analysis: ReportSpec) -> pd.DataF
 def rung_comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """The study's comparisons (those whose two groups both have ladder snapshots; all pairs of
     such groups when none is) at every rung both reach on the same images, on every metric other
-    than the loss: ``compare`` on the snapshots of that rung, with a ``rung`` column."""
-    rungs = split_rungs(df)[1]
+    than the loss: ``compare`` on the snapshots of that rung, with a ``rung`` column. Images below
+    the complexity floor are left out."""
+    rungs = split_rungs(df[~too_simple(df, analysis)])[1]
     if rungs.empty:
         return pd.DataFrame()
     names = sorted(rungs[analysis.group].unique(), key=str)

@@ -159,18 +159,25 @@ def gallery_rows(df: pd.DataFrame, group: str, per_group: int, metric: str | Non
 
 
 def gallery_items(
-    df: pd.DataFrame, group: str, per_group: int, metric: str | None = None, gate: float | None = None
+    df: pd.DataFrame,
+    group: str,
+    per_group: int,
+    metric: str | None = None,
+    gate: float | None = None,
+    simple: pd.Series | None = None,
 ) -> dict:
     """The gallery's picks that have an ``image_path``, as ``{group: [(title, image, features)]}``;
-    a net whose MSE lies above ``gate`` (the fit gate) says so in its title."""
+    a net whose MSE lies above ``gate`` (the fit gate) says so in its title, and so does one whose
+    image ``simple`` (aligned with ``df``) marks as below the complexity floor."""
     if "image_path" not in df:
         return {}
     rows = gallery_rows(df[df["image_path"].notna()], group, per_group, metric)
     out: dict[str, list] = {}
-    for _, r in rows.iterrows():
+    for index, r in rows.iterrows():
         features = r.get("features_path")
+        title = _title(r, metric, gate) + (", simple" if simple is not None and simple.get(index, False) else "")
         out.setdefault(str(r[group]), []).append(
-            (_title(r, metric, gate), Path(r["image_path"]), Path(features) if isinstance(features, str) else None)
+            (title, Path(r["image_path"]), Path(features) if isinstance(features, str) else None)
         )
     return out
 

@@ -37,8 +37,10 @@ class Comparison:
 @dataclass(frozen=True)
 class ReportSpec:
     """What the report computes: metrics, the grouping column, comparisons, bootstrap settings,
-    how many images per group the gallery shows, and the fit gate (the MSE at or below which a
-    reproducer counts as reproducing its image, ``fit_sections``)."""
+    how many images per group the gallery shows, the fit gate (the MSE at or below which a
+    reproducer counts as reproducing its image, ``fit_sections``) and the complexity floor (the
+    ``image_complexity`` below which an image has too little structure to compare, ``fit.too_simple``;
+    a study's reproducers draw only images at or above it)."""
 
     metrics: tuple[str, ...] = ("fer_score",)
     group: str = "regime"
@@ -49,6 +51,7 @@ class ReportSpec:
     gallery: int = 4
     match_on: str | None = "loss"
     fit_gate: float = 0.01
+    min_complexity: float | None = None  # images simpler than this (``image_complexity``) are left out at the gate
 
     def __post_init__(self):
         if not self.metrics:
@@ -61,6 +64,12 @@ class ReportSpec:
             raise ValueError(f"analysis.gallery must be at least 0, got {self.gallery}")
         if not (np.isfinite(self.fit_gate) and self.fit_gate > 0):
             raise ValueError(f"analysis.fit_gate must be a positive MSE, got {self.fit_gate}")
+        floor = self.min_complexity
+        if floor is not None and not (np.isfinite(floor) and -6 <= floor <= 0):
+            raise ValueError(
+                f"analysis.min_complexity must be a log10 share in [-6, 0] (image_complexity's range), "
+                f"got {self.min_complexity}"
+            )
 
 
 RUNG_PREFIX = "rung_"  # ferlab.search.ladder's snapshot names: rung_0.010

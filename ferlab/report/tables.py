@@ -26,8 +26,8 @@ def compared_lines(table: pd.DataFrame, analysis: ReportSpec) -> list[str]:
 
 
 def with_counts(summary: pd.DataFrame, counts: pd.DataFrame, group: str) -> pd.DataFrame:
-    """A summary table with the group's attempted / scored / passed / lost counts as its last columns."""
-    names = ["attempted", "scored", "passed", "lost"]
+    """A summary table with the group's attempted / scored / (simple /) passed / lost counts as its last columns."""
+    names = [c for c in counts.columns if c != group]
     out = summary.astype({group: counts[group].dtype}).merge(counts, on=group, how="outer")
     for column in ("n", "searches"):
         if column in out:

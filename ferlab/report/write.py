@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ferlab.report.fit import at_fit, fer_by_rung, gate_counts, loss_column, rung_comparisons, split_rungs
+from ferlab.report.fit import (
+    at_fit,
+    fer_by_rung,
+    gate_counts,
+    loss_column,
+    rung_comparisons,
+    split_rungs,
+    too_simple,
+)
 from ferlab.report.plots import gallery, gallery_items, loss_plot, metric_plot, palette, rung_plot
 from ferlab.report.spec import COMPLEXITY, CSV_NAME, LOST, REPORT_NAME, RUN, SEARCH, ReportSpec
 from ferlab.report.stats import comparisons, matched_comparisons, run_count, summarize
@@ -40,6 +48,17 @@ SEARCHES_NOTE = (
 )
 
 
+def _simple_note(analysis: ReportSpec) -> str:
+    """What the ``simple`` column counts, where the study sets a complexity floor."""
+    if analysis.min_complexity is None:
+        return ""
+    return (
+        f"`simple`: scored, but painting an image whose discoverer's picture is simpler than the floor (image "
+        f"complexity below {analysis.min_complexity:g}: a flat picture, a smooth ramp, a soft blob, with nothing "
+        "to fracture), so not passed; such images are left out of every table at the gate and on the ladder; "
+    )
+
+
 def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[list[str], list[Path], dict]:
     """The report at equal fit: ``(Markdown lines, files written, tables)``.
 
@@ -63,9 +82,10 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
         f"The headline: discoverers, and reproducers only where they reproduce their image (MSE to it at or "
         f"below {gate}), each at its final nets that pass or else its best ladder snapshot that does. "
         "`attempted`: final nets the study asked for (failed runs and dead nets included); `scored`: with FER "
-        "metrics; `passed`: scored and within the gate (discoverers have no loss and pass); `lost`: attempted, "
-        "not scored; `n`: the nets that count (a run whose final nets all miss the gate counts through its "
-        "best snapshot within it, if any). Cells: mean [bootstrap interval] over them. " + SEARCHES_NOTE,
+        "metrics; " + _simple_note(analysis) + "`passed`: scored and within the gate (discoverers have no loss "
+        "and pass); `lost`: attempted, not scored; `n`: the nets that count (a run whose final nets all miss "
+        "the gate counts through its best snapshot within it, if any). Cells: mean [bootstrap interval] over "
+        "them. " + SEARCHES_NOTE,
         "",
         markdown_table(headline),
         "",
@@ -139,7 +159,8 @@ class Report:
 
 _TABLE_NOTES = {
     CSV_NAME: "every network (final nets and ladder snapshots) with its run, group, image and metrics",
-    "summary_at_fit.csv": "the results at the fit gate with their attempted/scored/passed/lost counts, unrounded",
+    "summary_at_fit.csv": "the results at the fit gate with their attempted/scored/passed/lost counts (and "
+    "`simple`, with a complexity floor), unrounded",
     "summary_unmatched.csv": "every final net's results, whatever its fit, with the same counts, unrounded",
     "comparisons_at_fit.csv": "the comparisons at the fit gate, unrounded",
     "comparisons_by_rung.csv": "the comparisons at each shared rung, unrounded",
@@ -257,7 +278,8 @@ def write_report(
                 files.append(path)
                 lines += [f"![{m} against {column}]({path.name})", ""]
     gate = analysis.fit_gate if analysis.match_on else None
-    items = gallery_items(frame, analysis.group, analysis.gallery, analysis.metrics[0], gate)
+    simple = too_simple(frame, analysis)
+    items = gallery_items(frame, analysis.group, analysis.gallery, analysis.metrics[0], gate, simple)
     if items:
         path = write_bytes(folder / "gallery.png", gallery(items))
         files.append(path)
@@ -267,7 +289,9 @@ def write_report(
             f"Per {analysis.group}, images with their feature maps "
             f"(lowest {analysis.metrics[0]} first, one per image; images an earlier {analysis.group} shows come "
             "first, in its order, so copies of one image line up)"
-            + (f"; `> gate`: a copy whose MSE misses the fit gate ({gate:g})." if gate is not None else "."),
+            + (f"; `> gate`: a copy whose MSE misses the fit gate ({gate:g})" if gate is not None else "")
+            + ("; `simple`: an image below the complexity floor, left out at the gate" if simple.any() else "")
+            + ".",
             "",
             f"![gallery]({path.name})",
             "",

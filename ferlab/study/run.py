@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from ferlab.config import ConfigError, to_dict
-from ferlab.report import LOST, SEARCH, SOURCE, Report, ReportSpec, write_report
+from ferlab.report import COMPLEXITY, LOST, SEARCH, SOURCE, Report, ReportSpec, write_report
 from ferlab.study.spec import Phase, RunEntry, Study, Target, expand, fer_size, static_targets
 from ferlab.tracking import FinishedRun
 
@@ -196,7 +196,7 @@ def _conduct(
             done = finished_runs(store, experiment_id, study.name)
             work = []
             for phase in wave:
-                targets = phase_targets(study, phase, entries, done, store, out)
+                targets = phase_targets(study, phase, entries, done, store, out, log)
                 phase_entries = expand(phase, targets)
                 todo = [e for e in phase_entries if e.key not in done]
                 log(
@@ -242,23 +242,39 @@ def _conduct(
 
 
 def phase_targets(
-    study: Study, phase: Phase, earlier: list[RunEntry], runs: dict[str, FinishedRun], store, out: Path
+    study: Study,
+    phase: Phase,
+    earlier: list[RunEntry],
+    runs: dict[str, FinishedRun],
+    store,
+    out: Path,
+    log: Callable[[str], None],
 ) -> list[Target]:
     """A phase's targets: static ones, plus a sample of the images that named earlier phases found
     (in ``runs``, the study's finished runs), their nets downloaded under ``out/targets``. Only scored
     nets are drawn: a dead one (no weight moves its picture, often a blank) has no score to compare
-    with, and its reproducers would paint a blank whose low score is no sign of a clean representation."""
+    with, and its reproducers would paint a blank whose low score is no sign of a clean representation.
+    Nor, with the study's complexity floor (``analysis.min_complexity``), a find simpler than the
+    floor: the report leaves such images out at the gate, so copying them would only spend runs."""
     from ferlab.tracking import download_net
 
     targets = static_targets(study, phase)
     if not phase.sources:
         return targets
-    scored = study.analysis.metrics[0]
+    scored, floor = study.analysis.metrics[0], study.analysis.min_complexity
     rows = [
         r
         for r in network_rows([e for e in earlier if e.phase.name in phase.sources], runs)
         if np.isfinite(r.get(scored, np.nan))
     ]
+    if floor is not None:
+        simple = [r for r in rows if r.get(COMPLEXITY, np.nan) < floor]
+        if simple:
+            log(
+                f"phase {phase.name}: {len(simple)} of {len(rows)} scored finds are simpler than the complexity "
+                f"floor ({floor:g}) and are not drawn"
+            )
+        rows = [r for r in rows if not r.get(COMPLEXITY, np.nan) < floor]
     rows.sort(key=lambda r: r["image"])
     if phase.sample is not None and len(rows) > phase.sample:
         rng = np.random.default_rng(study.seed)
