@@ -43,6 +43,22 @@ def test_complexity_separates_gradients_from_stripes_at_any_resolution():
         assert c["flat"] == -6.0  # no energy at all: the floor, in the first bin
 
 
+def test_detail_is_the_amplitude_of_fine_structure_so_a_faint_picture_has_little():
+    """``detail``: a checkerboard of +-a reads a (Parseval), a ramp and a flat picture about 0; a
+    faint copy of the stripes has the stripes' complexity (a share) but a tenth of their detail."""
+    size = 32
+    imgs = _images(size)
+    d = {k: float(behaviour.detail(v[None])[0]) for k, v in imgs.items()}
+    checker = 0.5 + 0.1 * (2 * (np.indices((size, size)).sum(0) % 2) - 1)
+    assert abs(float(behaviour.detail(_grey(checker)[None])[0]) - 0.1) < 1e-4
+    assert d["flat"] == 0.0 and d["ramp"] < 0.01 and d["stripes"] > 0.3
+    faint = 0.5 + 0.1 * (imgs["stripes"] - 0.5)
+    assert (
+        abs(float(behaviour.complexity(faint[None])[0]) - float(behaviour.complexity(imgs["stripes"][None])[0])) < 1e-3
+    )
+    assert abs(float(behaviour.detail(faint[None])[0]) - 0.1 * d["stripes"]) < 1e-3
+
+
 def test_colourfulness_is_zero_for_grey_and_high_for_saturated_halves():
     imgs = _images()
     assert float(behaviour.colourfulness(imgs["stripes"][None])[0]) < 1e-6

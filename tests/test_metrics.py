@@ -74,6 +74,22 @@ def test_image_complexity_tells_picbreeder_pictures_from_a_smooth_ramp(picbreede
     assert measure(ramp, FAST).info["image_complexity"] < -3.0
 
 
+def test_image_detail_tells_picbreeder_pictures_from_a_faint_one(picbreeder_dir):
+    """``info["image_detail"]``, the report's complexity floor: the skull and butterfly carry far more
+    fine structure than the same skull painted at a twentieth of its contrast, whose complexity (a
+    share) is the same."""
+    from ferlab.metrics import measure
+
+    skull = _net(picbreeder_dir, "picbreeder_skull")
+    info = measure(skull, FAST).info
+    assert measure(_net(picbreeder_dir, "picbreeder_butterfly"), FAST).info["image_detail"] > 0.08
+    assert info["image_detail"] > 0.08
+    kernels = list(skull.kernels)
+    kernels[-1] = kernels[-1].at[:, 2].multiply(0.05)  # brightness, a twentieth (|v| < 1: no clipping)
+    faint = measure(DenseNet(skull.arch, tuple(kernels)), FAST).info
+    assert faint["image_detail"] < 0.02 and abs(faint["image_complexity"] - info["image_complexity"]) < 0.3
+
+
 def test_every_metric_ranks_picbreeder_below_sgd(shared_metrics):
     _assert_ranked(shared_metrics)
 

@@ -283,18 +283,18 @@ def test_gate_counts_every_net_none_silently_dropped():
     assert counts.loc["es"].tolist() == [4, 3, 0, 1]  # the failed run is attempted and lost
 
 
-def test_a_complexity_floor_leaves_out_simple_images_and_counts_their_nets(tmp_path):
-    """An image its discoverer painted simpler than the floor (a flat picture, a ramp) has nothing to
+def test_a_detail_floor_leaves_out_simple_images_and_counts_their_nets(tmp_path):
+    """An image its discoverer painted with less detail than the floor (a flat picture, a ramp) has nothing to
     fracture: every net of it, the discoverer's and each copy's, leaves the gate and the ladder, and
     the new ``simple`` column counts those scored nets, so none disappears silently."""
     from ferlab.report.fit import at_fit, fer_by_rung, gate_counts, rung_comparisons, too_simple
     from ferlab.report.plots import gallery_items
 
     df = ladder_frame()
-    df["image_complexity"] = np.where(df["image"] == "a", -3.2, -1.0)  # image a: a flat picture
-    df.loc[(df.label == "sgd") & (df.image == "b"), "image_complexity"] = -3.5  # a copy's own picture: not judged
+    df["image_detail"] = np.where(df["image"] == "a", 0.004, 0.1)  # image a: a flat picture
+    df.loc[(df.label == "sgd") & (df.image == "b"), "image_detail"] = 0.001  # a copy's own picture: not judged
     plain = ReportSpec(group="label", metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),))
-    floored = dataclasses.replace(plain, min_complexity=-2.5)
+    floored = dataclasses.replace(plain, min_detail=0.01)
 
     counts = gate_counts(df, floored).set_index("label")
     assert list(counts.columns) == ["attempted", "scored", "simple", "passed", "lost"]
@@ -318,11 +318,11 @@ def test_a_complexity_floor_leaves_out_simple_images_and_counts_their_nets(tmp_p
 
     text = write_report(df, floored, tmp_path, "Floor").markdown.read_text()
     head = text.split("## Results at the fit gate")[1].split("\n##")[0]
-    assert "| loss | image complexity | attempted | scored | simple | passed | lost |" in head
-    assert "image complexity below -2.5" in head
-    for bad in (float("nan"), 0.5, -7.0):
-        with pytest.raises(ValueError, match="min_complexity"):
-            ReportSpec(min_complexity=bad)
+    assert "| loss | image detail | attempted | scored | simple | passed | lost |" in head
+    assert "image detail below 0.01" in head
+    for bad in (float("nan"), 0.5, 0.0, -0.1):
+        with pytest.raises(ValueError, match="min_detail"):
+            ReportSpec(min_detail=bad)
 
 
 def test_matched_cell_recomputed_by_hand(tmp_path):
@@ -640,12 +640,12 @@ def test_a_comparison_whose_images_one_search_found_says_so_where_its_interval_w
     assert "| 0.200 [one value] |" in write_report(one, analysis, tmp_path / "one", "x").markdown.read_text()
 
 
-def test_each_group_shows_the_median_complexity_of_the_pictures_its_cells_stand_on(tmp_path):
-    """A simple picture has little to fracture: beside each group's metrics the report gives the median
-    ``image_complexity`` of the same nets (at the gate: those that pass it; unmatched: every scored
-    final net), and says how to read it; a frame without the column gets neither."""
+def test_each_group_shows_the_median_detail_of_the_pictures_its_cells_stand_on(tmp_path):
+    """A picture with little structure has little to fracture: beside each group's metrics the report
+    gives the median ``image_detail`` of the same nets (at the gate: those that pass it; unmatched:
+    every scored final net), and says how to read it; a frame without the column gets neither."""
     rows = [
-        {"run_id": "p", "label": "pb", "image": "a", "net": "best", "fer_score": 0.3, "image_complexity": -0.4},
+        {"run_id": "p", "label": "pb", "image": "a", "net": "best", "fer_score": 0.3, "image_detail": 0.15},
         *(
             {
                 "run_id": f"s{k}",
@@ -654,9 +654,9 @@ def test_each_group_shows_the_median_complexity_of_the_pictures_its_cells_stand_
                 "net": "seed_0",
                 "fer_score": 0.6,
                 "loss": loss,
-                "image_complexity": c,
+                "image_detail": d,
             }
-            for k, (loss, c) in enumerate(((0.001, -1.0), (0.002, -2.0), (0.5, -3.5)))
+            for k, (loss, d) in enumerate(((0.001, 0.14), (0.002, 0.12), (0.5, 0.01)))
         ),
         {"run_id": "d", "label": "sgd", "image": "a", "net": "seed_1", "dead": 1.0, "loss": np.inf},
     ]
@@ -664,11 +664,11 @@ def test_each_group_shows_the_median_complexity_of_the_pictures_its_cells_stand_
     report = write_report(pd.DataFrame(rows), analysis, tmp_path / "with", "t")
     text = report.markdown.read_text()
     gate, unmatched = text.split("## Unmatched results")
-    assert "| image complexity |" in gate and "| -1.50 |" in gate and "| -0.40 |" in gate  # the passing two
-    assert "| -2.00 |" in unmatched  # every scored final net; the dead one has no picture measured
-    assert text.count("`image complexity`: the median") == 1
-    plain = write_report(pd.DataFrame(rows).drop(columns="image_complexity"), analysis, tmp_path / "without", "t")
-    assert "image complexity" not in plain.markdown.read_text()
+    assert "| image detail |" in gate and "| 0.130 |" in gate and "| 0.150 |" in gate  # the passing two
+    assert "| 0.120 |" in unmatched  # every scored final net; the dead one has no picture measured
+    assert text.count("`image detail`: the median") == 1
+    plain = write_report(pd.DataFrame(rows).drop(columns="image_detail"), analysis, tmp_path / "without", "t")
+    assert "image detail" not in plain.markdown.read_text()
 
 
 def test_cliffs_delta_weighs_each_image_and_each_search_alike():

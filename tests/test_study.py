@@ -636,8 +636,8 @@ def test_a_phase_draws_its_targets_from_the_scored_nets_found_before(tmp_path):
     assert [t.image for t in targets] == [discovered_id(entry, "archive_000"), discovered_id(entry, "archive_002")]
 
 
-def test_a_phase_draws_no_target_simpler_than_the_complexity_floor(tmp_path):
-    """A flat picture or a smooth ramp has nothing to fracture: with the study's complexity floor, its
+def test_a_phase_draws_no_target_below_the_detail_floor(tmp_path):
+    """A flat picture or a smooth ramp has nothing to fracture: with the study's detail floor, its
     image is left out at the gate, so no reproducer is spent on it, and the log says how many were left."""
     from ferlab.study.run import discovered_id, phase_targets
     from ferlab.tracking import FinishedRun
@@ -645,10 +645,10 @@ def test_a_phase_draws_no_target_simpler_than_the_complexity_floor(tmp_path):
     found = Phase("disc", {"regime": "novelty", "resolution": 16})
     copy = Phase("copy", {"regime": "sgd", "resolution": 16}, targets=["phase:disc"], sample=2)
     nets = {
-        "archive_000": {"fer_score": 0.3, "image_complexity": -3.3},  # flat
-        "archive_001": {"fer_score": 0.4, "image_complexity": -1.5},
-        "archive_002": {"fer_score": 0.2, "image_complexity": -2.9},  # a ramp
-        "archive_003": {"fer_score": 0.5, "image_complexity": -0.4},
+        "archive_000": {"fer_score": 0.3, "image_detail": 0.002},  # flat
+        "archive_001": {"fer_score": 0.4, "image_detail": 0.05},
+        "archive_002": {"fer_score": 0.2, "image_detail": 0.006},  # a ramp
+        "archive_003": {"fer_score": 0.5, "image_detail": 0.2},
     }
     [entry] = expand(found, [])
     runs = {entry.key: FinishedRun("r1", {}, {}, nets)}
@@ -657,10 +657,10 @@ def test_a_phase_draws_no_target_simpler_than_the_complexity_floor(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"")
     said = []
-    floored = Study(name="s", phases=[found, copy], analysis=ReportSpec(min_complexity=-2.5))
+    floored = Study(name="s", phases=[found, copy], analysis=ReportSpec(min_detail=0.01))
     targets = phase_targets(floored, copy, [entry], runs, None, tmp_path, said.append)
     assert [t.image for t in targets] == [discovered_id(entry, "archive_001"), discovered_id(entry, "archive_003")]
-    assert said == ["phase copy: 2 of 4 scored finds are simpler than the complexity floor (-2.5) and are not drawn"]
+    assert said == ["phase copy: 2 of 4 scored finds have less detail than the floor (0.01) and are not drawn"]
     said.clear()
     unfloored = Study(name="s", phases=[found, copy])
     drawn = [t.image for t in phase_targets(unfloored, copy, [entry], runs, None, tmp_path, said.append)]

@@ -58,8 +58,9 @@ def symmetry(rgb: jax.Array) -> jax.Array:
     return 1.0 - jnp.minimum(*shares)
 
 
-def high_frequency_share(rgb: jax.Array, cutoff: float = CUTOFF) -> jax.Array:
-    """Share of the centred grey image's spectral energy above ``cutoff`` cycles per image."""
+def _spectral_energy(rgb: jax.Array, cutoff: float) -> tuple[jax.Array, jax.Array, int]:
+    """``(energy above cutoff, total energy, pixels)`` of the centred grey image's mirror-extended
+    spectrum, per image (``|FFT|^2`` sums over the 2S x 2S even image)."""
     grey = rgb @ _LUMA
     centred = grey - jnp.mean(grey, axis=(-2, -1), keepdims=True)
     even = jnp.concatenate([centred, jnp.flip(centred, -1)], -1)
@@ -69,7 +70,23 @@ def high_frequency_share(rgb: jax.Array, cutoff: float = CUTOFF) -> jax.Array:
     fy = jnp.fft.fftfreq(size_y) * size_y / 2  # cycles per original image
     fx = jnp.fft.fftfreq(size_x) * size_x / 2
     high = jnp.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2) > cutoff
-    return jnp.sum(jnp.where(high, power, 0.0), axis=(-2, -1)) / (jnp.sum(power, axis=(-2, -1)) + _EPS)
+    return jnp.sum(jnp.where(high, power, 0.0), axis=(-2, -1)), jnp.sum(power, axis=(-2, -1)), size_y * size_x
+
+
+def high_frequency_share(rgb: jax.Array, cutoff: float = CUTOFF) -> jax.Array:
+    """Share of the centred grey image's spectral energy above ``cutoff`` cycles per image."""
+    high, total, _ = _spectral_energy(rgb, cutoff)
+    return high / (total + _EPS)
+
+
+def detail(rgb: jax.Array, cutoff: float = CUTOFF) -> jax.Array:
+    """RMS grey-level amplitude of the picture's detail finer than ``cutoff`` cycles per image
+    (Parseval: the energy above the cutoff over the pixels): how much visible structure a picture
+    has, not only how fine it is. ``complexity`` is a share, so a white picture with one faint dot
+    reads as complex; here it reads about 0.001, a smooth ramp 0, a checkerboard of +-a about a,
+    the Picbreeder pictures 0.08-0.21."""
+    high, _, pixels = _spectral_energy(rgb, cutoff)
+    return jnp.sqrt(high) / pixels
 
 
 def complexity(rgb: jax.Array) -> jax.Array:

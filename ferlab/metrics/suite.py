@@ -58,8 +58,11 @@ form rather than the change's best mixedness) was made on the validation set of
 ``bench/validate_metrics.py`` only, see ``fer_score``. ``info`` also holds the
 picture's ``image_complexity`` (``behaviour.complexity``: log10 of its spectral
 energy share above 4 cycles per image; smooth gradients and single arcs sit near
--3 and below, the Picbreeder skull near -0.3): a simple picture has little to
-fracture, so reports give it beside fer_score.
+-3 and below, the Picbreeder skull near -0.3) and ``image_detail``
+(``behaviour.detail``: the RMS grey-level amplitude of that fine detail; a
+flat, faint or smoothly shaded picture near 0, the Picbreeder pictures
+0.08-0.21): a picture with little structure has little to fracture, so reports
+give its detail beside fer_score and can leave such images out.
 
 Which weights are swept. Only weights that exist (non-zero): a layerized
 Picbreeder net's zeros are absent links, not parameters. If there are more
@@ -734,6 +737,7 @@ def _assemble(
         "axis": setup.axis,
         "image_asymmetry": setup.base_asymmetry,
         "image_complexity": float(behaviour.complexity(setup.base[None])[0]),
+        "image_detail": float(behaviour.detail(setup.base[None])[0]),
         "form": form,
         "axis_metrics": axis_form,
         "axis_free_metrics": free_form,

@@ -8,7 +8,7 @@ the loss ladder: comparisons at equal fit), ``tables`` (cells and Markdown),
 files in one folder).
 """
 
-from ferlab.report.spec import COMPLEXITY, LOST, RUN, SEARCH, SOURCE, Comparison, ReportSpec
+from ferlab.report.spec import DETAIL, LOST, RUN, SEARCH, SOURCE, Comparison, ReportSpec
 from ferlab.report.write import Report, write_report
 
-__all__ = ["COMPLEXITY", "LOST", "RUN", "SEARCH", "SOURCE", "Comparison", "Report", "ReportSpec", "write_report"]
+__all__ = ["DETAIL", "LOST", "RUN", "SEARCH", "SOURCE", "Comparison", "Report", "ReportSpec", "write_report"]

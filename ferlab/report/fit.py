@@ -6,19 +6,19 @@ ladder snapshot within the gate (``at_fit``), and ``gate_counts`` says how
 many nets each group attempted, scored, passed and lost. The ladder's
 snapshots (``rung_<MSE>``) compare groups at each rung they both reach.
 
-With a ``min_complexity`` floor, an image whose discoverer painted it simpler
-than the floor (``image_complexity``, ``ferlab.metrics.behaviour``: a flat
-picture, a smooth ramp, a soft blob) has nothing to fracture: its nets, the
-discoverer's and every copy's, are counted (``simple``) and left out of the
-gate and the ladder, so that a low score there cannot read as a unified
-factored representation."""
+With a ``min_detail`` floor, an image whose discoverer painted it with less
+fine structure than the floor (``image_detail``, ``ferlab.metrics.behaviour``:
+a flat or faint picture, a smooth ramp, a soft blob) has nothing to fracture:
+its nets, the discoverer's and every copy's, are counted (``simple``) and left
+out of the gate and the ladder, so that a low score there cannot read as a
+unified factored representation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from ferlab.report.spec import COMPLEXITY, RUNG_PREFIX, Comparison, ReportSpec
+from ferlab.report.spec import DETAIL, RUNG_PREFIX, Comparison, ReportSpec
 from ferlab.report.stats import bootstrap_median, compare, finite, seed_for
 
 
@@ -54,27 +54,27 @@ def _discoverer_groups(df: pd.DataFrame, analysis: ReportSpec) -> set:
 
 
 def too_simple(df: pd.DataFrame, analysis: ReportSpec) -> pd.Series:
-    """Whether each row's image falls below ``analysis.min_complexity``: the median
-    ``image_complexity`` of the discoverers' final nets painting that image. An image no discoverer
+    """Whether each row's image falls below ``analysis.min_detail``: the median
+    ``image_detail`` of the discoverers' final nets painting that image. An image no discoverer
     painted (a target given only to reproducers) is not judged; without a floor nothing is."""
-    if analysis.min_complexity is None or COMPLEXITY not in df or "image" not in df:
+    if analysis.min_detail is None or DETAIL not in df or "image" not in df:
         return pd.Series(False, index=df.index)
     finals = split_rungs(df)[0]
     found = finals[finals[analysis.group].isin(_discoverer_groups(finals, analysis))]
-    complexity = pd.to_numeric(found[COMPLEXITY], errors="coerce").groupby(found["image"]).median()
-    return df["image"].map(complexity).lt(analysis.min_complexity).fillna(False).astype(bool)
+    detail = pd.to_numeric(found[DETAIL], errors="coerce").groupby(found["image"]).median()
+    return df["image"].map(detail).lt(analysis.min_detail).fillna(False).astype(bool)
 
 
 def gate_counts(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """Per group, of its final nets: ``attempted`` (every row, a failed run's or a dead net's
     too), ``scored`` (a finite first metric), ``passed`` (scored, and at or below the fit gate
     when the group has a loss: discoverers have none and pass as they are), ``lost``
-    (attempted but not scored); with a complexity floor, ``simple`` (scored, but painting an image
+    (attempted but not scored); with a detail floor, ``simple`` (scored, but painting an image
     below it: not passed). Nothing disappears silently."""
     metric, column = analysis.metrics[0], loss_column(analysis)
     finals = split_rungs(df)[0]
     simple = too_simple(finals, analysis)
-    names = ["attempted", "scored", *(["simple"] if analysis.min_complexity is not None else []), "passed", "lost"]
+    names = ["attempted", "scored", *(["simple"] if analysis.min_detail is not None else []), "passed", "lost"]
     rows = []
     for name, part in finals.groupby(analysis.group, sort=True):
         scored = finite(part, metric)
@@ -97,7 +97,7 @@ def at_fit(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     at the gate (a failed run or dead net, without a loss, does not count):
     its final nets at or below ``fit_gate``, or, for a run none of whose final nets passes (scored and
     within the gate), its best (lowest-loss) scored ladder snapshot at or below the gate. Nets of an
-    image below the complexity floor (``too_simple``) do not count."""
+    image below the detail floor (``too_simple``) do not count."""
     column = loss_column(analysis)
     found = _discoverer_groups(split_rungs(df)[0], analysis)  # of every final net, before the floor
     finals, rungs = split_rungs(df[~too_simple(df, analysis)])
@@ -116,7 +116,7 @@ def at_fit(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
 
 def fer_by_rung(df: pd.DataFrame, metric: str, analysis: ReportSpec) -> pd.DataFrame:
     """Per group and rung of the ladder snapshots: ``n`` nets, ``images``, and the median of
-    ``metric`` with its bootstrap band (``low``, ``high``); images below the complexity floor left out."""
+    ``metric`` with its bootstrap band (``low``, ``high``); images below the detail floor left out."""
     rungs = split_rungs(df[~too_simple(df, analysis)])[1]
     rows = []
     if metric in rungs:
@@ -143,7 +143,7 @@ def rung_comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """The study's comparisons (those whose two groups both have ladder snapshots; all pairs of
     such groups when none is) at every rung both reach on the same images, on every metric other
     than the loss: ``compare`` on the snapshots of that rung, with a ``rung`` column. Images below
-    the complexity floor are left out."""
+    the detail floor are left out."""
     rungs = split_rungs(df[~too_simple(df, analysis)])[1]
     if rungs.empty:
         return pd.DataFrame()

@@ -168,7 +168,7 @@ def gallery_items(
 ) -> dict:
     """The gallery's picks that have an ``image_path``, as ``{group: [(title, image, features)]}``;
     a net whose MSE lies above ``gate`` (the fit gate) says so in its title, and so does one whose
-    image ``simple`` (aligned with ``df``) marks as below the complexity floor."""
+    image ``simple`` (aligned with ``df``) marks as below the detail floor."""
     if "image_path" not in df:
         return {}
     rows = gallery_rows(df[df["image_path"].notna()], group, per_group, metric)

@@ -11,7 +11,7 @@ import numpy as np
 CSV_NAME = "runs.csv"  # the report's table of every network
 REPORT_NAME = "report.md"
 LOST = "(lost)"  # the ``net`` of a row that stands for a net a failed run was to train (no metrics)
-COMPLEXITY = "image_complexity"  # a net's picture's complexity (ferlab.metrics.suite), beside each group's metrics
+DETAIL = "image_detail"  # the fine structure of a net's picture (ferlab.metrics.suite), beside each group's metrics
 RUN = "run_id"  # the run a net comes from
 # The independent search a net comes from: its run, or for a run that trains its seeds side by side
 # (SGD) the seed's own; nets of one search (an archive's members) are one draw of it. A summary's
@@ -38,8 +38,8 @@ class Comparison:
 class ReportSpec:
     """What the report computes: metrics, the grouping column, comparisons, bootstrap settings,
     how many images per group the gallery shows, the fit gate (the MSE at or below which a
-    reproducer counts as reproducing its image, ``fit_sections``) and the complexity floor (the
-    ``image_complexity`` below which an image has too little structure to compare, ``fit.too_simple``;
+    reproducer counts as reproducing its image, ``fit_sections``) and the detail floor (the
+    ``image_detail`` below which an image has too little structure to compare, ``fit.too_simple``;
     a study's reproducers draw only images at or above it)."""
 
     metrics: tuple[str, ...] = ("fer_score",)
@@ -51,7 +51,7 @@ class ReportSpec:
     gallery: int = 4
     match_on: str | None = "loss"
     fit_gate: float = 0.01
-    min_complexity: float | None = None  # images simpler than this (``image_complexity``) are left out at the gate
+    min_detail: float | None = None  # images with less fine structure (``image_detail``) are left out at the gate
 
     def __post_init__(self):
         if not self.metrics:
@@ -64,12 +64,9 @@ class ReportSpec:
             raise ValueError(f"analysis.gallery must be at least 0, got {self.gallery}")
         if not (np.isfinite(self.fit_gate) and self.fit_gate > 0):
             raise ValueError(f"analysis.fit_gate must be a positive MSE, got {self.fit_gate}")
-        floor = self.min_complexity
-        if floor is not None and not (np.isfinite(floor) and -6 <= floor <= 0):
-            raise ValueError(
-                f"analysis.min_complexity must be a log10 share in [-6, 0] (image_complexity's range), "
-                f"got {self.min_complexity}"
-            )
+        floor = self.min_detail
+        if floor is not None and not (np.isfinite(floor) and 0 < floor < 0.5):
+            raise ValueError(f"analysis.min_detail must be an RMS grey level in (0, 0.5), got {floor}")
 
 
 RUNG_PREFIX = "rung_"  # ferlab.search.ladder's snapshot names: rung_0.010

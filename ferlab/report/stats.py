@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ferlab.report.spec import COMPLEXITY, RUN, SEARCH, SOURCE, Comparison, ReportSpec
+from ferlab.report.spec import DETAIL, RUN, SEARCH, SOURCE, Comparison, ReportSpec
 
 
 def bootstrap_ci(
@@ -91,8 +91,8 @@ def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     searches those nets come from (``SEARCH``: an archive's nets share one search, so many nets of one
     run are not many independent draws); per metric, ``<m>``, ``<m>_low``, ``<m>_high`` over those
     same nets, the interval resampling their searches (a dead net's loss does not join its group's
-    mean loss); where the rows hold ``image_complexity``, its median over those nets
-    (``image_complexity_median``), read beside the metrics: a simple picture has little to
+    mean loss); where the rows hold ``image_detail``, its median over those nets
+    (``image_detail_median``), read beside the metrics: a picture with little structure has little to
     fracture. Its columns are there even with no rows."""
     rows = []
     first = analysis.metrics[0]
@@ -109,12 +109,12 @@ def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
                 values, seed_for(analysis.seed, name, i), analysis.resamples, analysis.level, clusters
             )
             row |= {metric: mean, f"{metric}_low": low, f"{metric}_high": high}
-        if COMPLEXITY in df:
-            row[f"{COMPLEXITY}_median"] = _median(part[COMPLEXITY])
+        if DETAIL in df:
+            row[f"{DETAIL}_median"] = _median(part[DETAIL])
         rows.append(row)
     columns = [analysis.group, "n", *(["searches"] if clustered else [])]
     columns += [f"{m}{end}" for m in analysis.metrics for end in ("", "_low", "_high")]
-    return pd.DataFrame(rows, columns=columns + ([f"{COMPLEXITY}_median"] if COMPLEXITY in df else []))
+    return pd.DataFrame(rows, columns=columns + ([f"{DETAIL}_median"] if DETAIL in df else []))
 
 
 def searches_of(frame: pd.DataFrame) -> np.ndarray:

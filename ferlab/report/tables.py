@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ferlab.report.spec import COMPLEXITY, ReportSpec
+from ferlab.report.spec import DETAIL, ReportSpec
 
 
 def uncompared(table: pd.DataFrame, analysis: ReportSpec) -> str:
@@ -52,8 +52,8 @@ def format_summary(summary: pd.DataFrame, analysis: ReportSpec, digits: int = 3)
             _interval(r[m], r[f"{m}_low"], r[f"{m}_high"], digits, one_search=r["n"] > 1 and r.get("searches") == 1)
             for _, r in summary.iterrows()
         ]
-    if f"{COMPLEXITY}_median" in summary:
-        out["image complexity"] = [_num(v, 2) for v in summary[f"{COMPLEXITY}_median"]]
+    if f"{DETAIL}_median" in summary:
+        out["image detail"] = [_num(v, 3) for v in summary[f"{DETAIL}_median"]]
     return out
 
 

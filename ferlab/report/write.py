@@ -20,17 +20,18 @@ from ferlab.report.fit import (
     too_simple,
 )
 from ferlab.report.plots import gallery, gallery_items, loss_plot, metric_plot, palette, rung_plot
-from ferlab.report.spec import COMPLEXITY, CSV_NAME, LOST, REPORT_NAME, RUN, SEARCH, ReportSpec
+from ferlab.report.spec import CSV_NAME, DETAIL, LOST, REPORT_NAME, RUN, SEARCH, ReportSpec
 from ferlab.report.stats import comparisons, matched_comparisons, run_count, summarize
 from ferlab.report.tables import compared_lines, counted_table, format_comparisons, markdown_table, with_counts
 
 
-COMPLEXITY_NOTE = (
-    "`image complexity`: the median over the same nets of log10 of the share of each picture's spectral "
-    "energy above 4 cycles per image (`ferlab.metrics.behaviour`): smooth gradients and single arcs sit near "
-    "-3 and below, the Picbreeder skull near -0.3. A simple picture has little to fracture, so a low "
-    "fer_score there is not a unified factored representation: read groups side by side only where their "
-    "complexity is alike, or in the comparisons, which pair nets painting the same image."
+DETAIL_NOTE = (
+    "`image detail`: the median over the same nets of the RMS grey-level amplitude of each picture's detail "
+    "finer than 4 cycles per image (`ferlab.metrics.behaviour.detail`): a flat or faint picture, a smooth "
+    "ramp or a soft blob reads below 0.01, the Picbreeder pictures 0.08-0.21. A picture with little "
+    "structure has little to fracture, so a low fer_score there is not a unified factored representation: "
+    "read groups side by side only where their detail is alike, or in the comparisons, which pair nets "
+    "painting the same image."
 )
 COMPARISONS_NOTE = (  # beside the report's first comparisons table
     "`b - a`: mean over images of the per-image difference of means, with its bootstrap interval; "
@@ -49,13 +50,14 @@ SEARCHES_NOTE = (
 
 
 def _simple_note(analysis: ReportSpec) -> str:
-    """What the ``simple`` column counts, where the study sets a complexity floor."""
-    if analysis.min_complexity is None:
+    """What the ``simple`` column counts, where the study sets a detail floor."""
+    if analysis.min_detail is None:
         return ""
     return (
-        f"`simple`: scored, but painting an image whose discoverer's picture is simpler than the floor (image "
-        f"complexity below {analysis.min_complexity:g}: a flat picture, a smooth ramp, a soft blob, with nothing "
-        "to fracture), so not passed; such images are left out of every table at the gate and on the ladder; "
+        f"`simple`: scored, but painting an image whose discoverer's picture has less structure than the floor "
+        f"(image detail below {analysis.min_detail:g}: a flat or faint picture, a smooth ramp, a soft blob, with "
+        "nothing to fracture), so not passed; such images are left out of every table at the gate and on the "
+        "ladder; "
     )
 
 
@@ -89,7 +91,7 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
         "",
         markdown_table(headline),
         "",
-        *([COMPLEXITY_NOTE, ""] if COMPLEXITY in df else []),
+        *([DETAIL_NOTE, ""] if DETAIL in df else []),
     ]
     at_gate = comparisons(gated, analysis)
     if analysis.comparisons:
@@ -160,7 +162,7 @@ class Report:
 _TABLE_NOTES = {
     CSV_NAME: "every network (final nets and ladder snapshots) with its run, group, image and metrics",
     "summary_at_fit.csv": "the results at the fit gate with their attempted/scored/passed/lost counts (and "
-    "`simple`, with a complexity floor), unrounded",
+    "`simple`, with a detail floor), unrounded",
     "summary_unmatched.csv": "every final net's results, whatever its fit, with the same counts, unrounded",
     "comparisons_at_fit.csv": "the comparisons at the fit gate, unrounded",
     "comparisons_by_rung.csv": "the comparisons at each shared rung, unrounded",
@@ -234,7 +236,7 @@ def write_report(
         "",
         markdown_table(counted_table(summary, counts, analysis, "none scored")),
         "",
-        *([COMPLEXITY_NOTE, ""] if COMPLEXITY in frame and not fit_lines else []),  # else said at the gate
+        *([DETAIL_NOTE, ""] if DETAIL in frame and not fit_lines else []),  # else said at the gate
         *([SEARCHES_NOTE, ""] if (RUN in frame or SEARCH in frame) and not fit_lines else []),
     ]
     if analysis.comparisons:
@@ -290,7 +292,7 @@ def write_report(
             f"(lowest {analysis.metrics[0]} first, one per image; images an earlier {analysis.group} shows come "
             "first, in its order, so copies of one image line up)"
             + (f"; `> gate`: a copy whose MSE misses the fit gate ({gate:g})" if gate is not None else "")
-            + ("; `simple`: an image below the complexity floor, left out at the gate" if simple.any() else "")
+            + ("; `simple`: an image below the detail floor, left out at the gate" if simple.any() else "")
             + ".",
             "",
             f"![gallery]({path.name})",

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from ferlab.config import ConfigError, to_dict
-from ferlab.report import COMPLEXITY, LOST, SEARCH, SOURCE, Report, ReportSpec, write_report
+from ferlab.report import DETAIL, LOST, SEARCH, SOURCE, Report, ReportSpec, write_report
 from ferlab.study.spec import Phase, RunEntry, Study, Target, expand, fer_size, static_targets
 from ferlab.tracking import FinishedRun
 
@@ -254,27 +254,27 @@ def phase_targets(
     (in ``runs``, the study's finished runs), their nets downloaded under ``out/targets``. Only scored
     nets are drawn: a dead one (no weight moves its picture, often a blank) has no score to compare
     with, and its reproducers would paint a blank whose low score is no sign of a clean representation.
-    Nor, with the study's complexity floor (``analysis.min_complexity``), a find simpler than the
-    floor: the report leaves such images out at the gate, so copying them would only spend runs."""
+    Nor, with the study's detail floor (``analysis.min_detail``), a find with less fine structure
+    than the floor: the report leaves such images out at the gate, so copying them would only spend runs."""
     from ferlab.tracking import download_net
 
     targets = static_targets(study, phase)
     if not phase.sources:
         return targets
-    scored, floor = study.analysis.metrics[0], study.analysis.min_complexity
+    scored, floor = study.analysis.metrics[0], study.analysis.min_detail
     rows = [
         r
         for r in network_rows([e for e in earlier if e.phase.name in phase.sources], runs)
         if np.isfinite(r.get(scored, np.nan))
     ]
     if floor is not None:
-        simple = [r for r in rows if r.get(COMPLEXITY, np.nan) < floor]
+        simple = [r for r in rows if r.get(DETAIL, np.nan) < floor]
         if simple:
             log(
-                f"phase {phase.name}: {len(simple)} of {len(rows)} scored finds are simpler than the complexity "
-                f"floor ({floor:g}) and are not drawn"
+                f"phase {phase.name}: {len(simple)} of {len(rows)} scored finds have less detail than the floor "
+                f"({floor:g}) and are not drawn"
             )
-        rows = [r for r in rows if not r.get(COMPLEXITY, np.nan) < floor]
+        rows = [r for r in rows if not r.get(DETAIL, np.nan) < floor]
     rows.sort(key=lambda r: r["image"])
     if phase.sample is not None and len(rows) > phase.sample:
         rng = np.random.default_rng(study.seed)
