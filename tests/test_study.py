@@ -660,7 +660,7 @@ def test_a_phase_draws_no_target_below_the_detail_floor(tmp_path):
     floored = Study(name="s", phases=[found, copy], analysis=ReportSpec(min_detail=0.01))
     targets = phase_targets(floored, copy, [entry], runs, None, tmp_path, said.append)
     assert [t.image for t in targets] == [discovered_id(entry, "archive_001"), discovered_id(entry, "archive_003")]
-    assert said == ["phase copy: 2 of 4 scored finds have less detail than the floor (0.01) and are not drawn"]
+    assert said == ["2 of the 4 scored finds of disc have less detail than the floor (0.01): no phase copies them"]
     said.clear()
     unfloored = Study(name="s", phases=[found, copy])
     drawn = [t.image for t in phase_targets(unfloored, copy, [entry], runs, None, tmp_path, said.append)]

@@ -190,13 +190,20 @@ def _conduct(
     experiment_id, study_run_id = start_study(store, study.name, yaml.safe_dump(to_dict(study), sort_keys=False))
     computed = reused = 0
     entries: list[RunEntry] = []
+    said: set[str] = set()
+
+    def once(line: str):  # phases that copy the same finds would each say the same
+        if line not in said:
+            said.add(line)
+            log(line)
+
     ok = False
     try:
         for wave in waves(study, stop_after_phase):
             done = finished_runs(store, experiment_id, study.name)
             work = []
             for phase in wave:
-                targets = phase_targets(study, phase, entries, done, store, out, log)
+                targets = phase_targets(study, phase, entries, done, store, out, once)
                 phase_entries = expand(phase, targets)
                 todo = [e for e in phase_entries if e.key not in done]
                 log(
@@ -271,8 +278,8 @@ def phase_targets(
         simple = [r for r in rows if r.get(DETAIL, np.nan) < floor]
         if simple:
             log(
-                f"phase {phase.name}: {len(simple)} of {len(rows)} scored finds have less detail than the floor "
-                f"({floor:g}) and are not drawn"
+                f"{len(simple)} of the {len(rows)} scored finds of {', '.join(phase.sources)} have less detail than "
+                f"the floor ({floor:g}): no phase copies them"
             )
         rows = [r for r in rows if not r.get(DETAIL, np.nan) < floor]
     rows.sort(key=lambda r: r["image"])
