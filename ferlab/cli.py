@@ -221,7 +221,7 @@ def cmd_run(args) -> int:
 def cmd_analyze(args) -> int:
     from tqdm import tqdm
 
-    from ferlab.metrics import MetricsConfig, analyze
+    from ferlab.metrics import MetricsConfig, analyze, behaviour
     from ferlab.sources import load_dense
 
     out = Path(args.out) if args.out else Path(f"{Path(args.src).stem}_analysis")
@@ -246,6 +246,12 @@ def cmd_analyze(args) -> int:
         f"wrote {out}/metrics.json and {len(result.figures)} figures "
         f"(fer_score {result.fer_score:.3f}{_labels_note(result.labels)})"
     )
+    detail = result.info["image_detail"]
+    if detail < behaviour.PLAIN:
+        print(
+            f"note: the picture shows almost no structure (image detail {detail:.4f}, under {behaviour.PLAIN:g}): "
+            "with nothing to fracture, its fer_score is no sign of a unified factored representation"
+        )
     return 0
 
 

@@ -36,6 +36,27 @@ def test_analyze_writes_metrics_and_figures(small_net, tmp_path, capsys):
     assert "fer_score" in capsys.readouterr().out
 
 
+def test_analyze_says_when_the_picture_shows_almost_no_structure(tmp_path, capsys):
+    """A faint picture has nothing to fracture, so its (low) fer_score means little: ``analyze`` says so
+    beside the score, with the picture's ``image_detail`` (metrics.json), and says nothing for a picture
+    that shows its structure."""
+    import jax.numpy as jnp
+
+    from ferlab.cppn import DenseNet
+
+    arch = init_net("1;sin:2", jax.random.PRNGKey(0)).arch
+    hidden = jnp.zeros((4, 2)).at[0, 0].set(8.0).at[1, 1].set(5.0)  # sin(8x), sin(5y)
+    stripes = jnp.zeros((2, 3)).at[0, 2].set(0.7).at[1, 2].set(0.3)  # brightness |0.7 sin 8x + 0.3 sin 5y|
+    plaid = write_net(tmp_path / "plaid.npz", DenseNet(arch, (hidden, stripes)))
+    faint = write_net(tmp_path / "faint.npz", DenseNet(arch, (hidden, stripes * 0.01)))  # a hundredth as bright
+    for src, shows in ((plaid, True), (faint, False)):
+        out = tmp_path / src.stem
+        assert main(["analyze", str(src), "--size", "16", "--out", str(out)]) == 0
+        said = capsys.readouterr().out
+        detail = json.loads((out / "metrics.json").read_text())["image_detail"]
+        assert (detail >= 0.01) == shows and ("shows almost no structure" in said) == (not shows), (detail, said)
+
+
 def test_analyze_reports_human_label_auroc_for_a_labelled_genome(picbreeder_dir, tmp_path, capsys):
     out = tmp_path / "ghost"
     src = picbreeder_dir / "genomes" / "cppnx" / "542_GhostFaceSpooky.xml"

@@ -46,6 +46,7 @@ LOW = np.array([0.0, -4.0, 0.0], np.float32)
 HIGH = np.array([1.0, 0.0, 1.0], np.float32)
 N_CELLS = BINS ** len(AXES)
 CUTOFF = 4.0  # cycles per image
+PLAIN = 0.01  # ``detail`` under which no edge or line shows (random CPPNs' pictures): nothing to fracture
 _LUMA = jnp.array([0.299, 0.587, 0.114])
 _EPS = 1e-12
 
