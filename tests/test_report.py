@@ -702,6 +702,25 @@ def _has_colour(png: bytes, rgb, tol: int = 12) -> bool:
     return bool((np.abs(pixels - np.asarray(rgb)).max(axis=-1) <= tol).any())
 
 
+def test_a_curve_against_fit_is_cut_where_its_images_change(tmp_path):
+    """Fewer images reach the finer rungs, so a group's median there can move with which images remain:
+    the curve is cut where the number of images changes, and the report says how to read the cuts."""
+    from ferlab.report.fit import fer_by_rung
+    from ferlab.report.plots import curve_pieces
+
+    part = pd.DataFrame({"rung": [0.08, 0.05, 0.02, 0.01, 0.005], "images": [3, 3, 2, 2, 1], "median": 0.1})
+    assert [p["rung"].tolist() for p in curve_pieces(part)] == [[0.08, 0.05], [0.02, 0.01], [0.005]]
+    assert len(curve_pieces(part.assign(images=2))) == 1
+    df = ladder_frame()
+    curves = fer_by_rung(df, "fer_score", ReportSpec(group="label", metrics=("fer_score", "loss")))
+    es = curves[curves.label == "es"].sort_values("rung", ascending=False)
+    assert es["images"].tolist() == [2, 2, 1]  # only es_gated reached 0.01, on image a
+    assert [p["rung"].tolist() for p in curve_pieces(es)] == [[0.05, 0.02], [0.01]]
+    analysis = ReportSpec(group="label", metrics=("fer_score", "loss"), comparisons=(Comparison("sgd", "es"),))
+    text = write_report(df, analysis, tmp_path, "Cuts").markdown.read_text()
+    assert "a group's curve is cut where the images it stands on change" in text
+
+
 def test_plots_give_each_group_one_colour_and_mark_the_fit_gate():
     """A group keeps its colour from plot to plot (the loss plot, holding only the groups with a
     loss, coloured them anew: its one group took the box plot's first colour), the loss plot draws

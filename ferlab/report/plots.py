@@ -12,17 +12,39 @@ import pandas as pd
 DPI = 110
 
 
+def curve_pieces(part: pd.DataFrame) -> list[pd.DataFrame]:
+    """One group's curve (rows by rung, coarsest first) cut where the number of ``images`` its points
+    stand on changes. A run that reaches a rung has reached every coarser one, so fewer images means
+    a smaller set of them: across a cut the median moves with which images remain, not with the fit."""
+    cut = part["images"].ne(part["images"].shift()).cumsum()
+    return [piece for _, piece in part.groupby(cut, sort=False)]
+
+
 def rung_plot(curves: pd.DataFrame, metric: str, group: str, colours: dict | None = None) -> bytes:
     """PNG: per group the median ``metric`` at each rung with its bootstrap band, against the
-    rung's loss (log, decreasing to the right: better fit to the right)."""
+    rung's loss (log, decreasing to the right: better fit to the right). A group's curve is cut
+    where the images its points stand on change (``curve_pieces``), each piece labelled at its start
+    with its number of images."""
     from ferlab.figures import figure_png, subplots
 
     colours = colours or palette(curves[group])
     fig, ((ax,),) = subplots(1, 1, 4.8, 3.4, dpi=DPI)
     for name in sorted(curves[group].unique(), key=str):
         part = curves[curves[group] == name].sort_values("rung", ascending=False)
-        ax.plot(part["rung"], part["median"], marker="o", ms=3, label=str(name), color=colours[name])
-        ax.fill_between(part["rung"], part["low"], part["high"], alpha=0.2, color=colours[name])
+        for i, piece in enumerate(curve_pieces(part)):
+            colour = colours[name]
+            ax.plot(piece["rung"], piece["median"], marker="o", ms=3, label=None if i else str(name), color=colour)
+            ax.fill_between(piece["rung"], piece["low"], piece["high"], alpha=0.2, color=colour)
+            first = piece.iloc[0]
+            if np.isfinite(first["images"]):
+                ax.annotate(
+                    f"{int(first['images'])}",
+                    (first["rung"], first["median"]),
+                    xytext=(-3, 4),
+                    textcoords="offset points",
+                    fontsize=6,
+                    color=colour,
+                )
     ax.set_xscale("log")
     rungs = sorted(curves["rung"].unique())
     ax.set_xticks(rungs, [f"{r:g}" for r in rungs], rotation=45, fontsize=7)

@@ -124,7 +124,10 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
                 f"## {metric} against fit (loss ladder)",
                 "",
                 "Per group, the median over ladder snapshots at each rung (a run's best net the first time its "
-                "loss reached the rung) with its bootstrap band.",
+                "loss reached the rung) with its bootstrap band. Fewer images reach the finer rungs: a group's "
+                "curve is cut where the images it stands on change, and the number at the start of each piece "
+                "is how many it stands on. Across a cut the median moves with which images remain, not with "
+                "the fit; the comparisons at each shared rung pair the same images.",
                 "",
                 f"![{metric} against fit]({path.name})",
                 "",
