@@ -743,6 +743,34 @@ def test_plots_give_each_group_one_colour_and_mark_the_fit_gate():
     )
 
 
+def test_the_box_plot_draws_a_net_of_an_image_below_the_detail_floor_as_a_cross(monkeypatch):
+    """Beside the hollow fit-gate misses, a net whose image has too little structure to count is a
+    cross, whatever its fit, and the title says what crosses mean."""
+    import ferlab.figures
+    from ferlab.report.plots import metric_plot
+
+    drawn = []
+    monkeypatch.setattr(ferlab.figures, "figure_png", lambda fig, tight=False: drawn.append(fig) or b"")
+    df = pd.DataFrame(
+        {
+            "regime": ["a", "a", "b", "b", "b"],
+            "fer_score": [0.2, 0.3, 0.4, 0.5, 0.6],
+            "loss": [np.nan, np.nan, 0.001, 0.05, 0.05],
+        }
+    )
+    simple = pd.Series([True, False, False, True, False])
+    metric_plot(df, "fer_score", "regime", 0, None, ("loss", 0.01), simple)
+    metric_plot(df, "fer_score", "regime", 0, None, ("loss", 0.01))
+    (ax, *_), (plain, *_) = drawn[0].axes, drawn[1].axes
+    marks = ["hollow: loss above the fit gate 0.01", "x: image below the detail floor"]
+    assert ax.get_title().splitlines()[1:] == marks
+    assert "detail floor" not in plain.get_title()
+    # per group, three scatters: filled, hollow (missed the fit gate), crosses (below the floor)
+    ys = [sorted(round(float(y), 2) for _, y in c.get_offsets()) for c in ax.collections]
+    assert ys == [[0.3], [], [0.2], [0.4], [0.6], [0.5]]
+    assert [len(c.get_offsets()) for c in plain.collections] == [2, 0, 0, 1, 2, 0]
+
+
 def test_the_columns_of_a_comparison_are_explained_at_the_first_table(tmp_path):
     """A reader meets the comparisons at the fit gate first; what `b - a`, Cliff's delta and p mean
     stood only under the unmatched comparisons further down. It now stands once, at the first table."""

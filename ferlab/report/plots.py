@@ -64,11 +64,18 @@ def palette(groups) -> dict:
 
 
 def metric_plot(
-    df: pd.DataFrame, metric: str, group: str, seed: int = 0, colours: dict | None = None, gate=None
+    df: pd.DataFrame,
+    metric: str,
+    group: str,
+    seed: int = 0,
+    colours: dict | None = None,
+    gate=None,
+    simple: pd.Series | None = None,
 ) -> bytes:
     """PNG: a box per group with every network as a jittered point. With ``gate``, ``(column,
     limit)``, a net whose ``column`` lies above ``limit`` (a reproducer that misses the fit gate) is
-    drawn hollow and the title says so: such a net paints its image too poorly to weigh its FER."""
+    drawn hollow and the title says so: such a net paints its image too poorly to weigh its FER. A
+    net whose image ``simple`` (aligned with ``df``) marks as below the detail floor is a cross."""
     from ferlab.figures import figure_png, subplots
 
     colours = colours or palette(df[group])
@@ -80,16 +87,21 @@ def metric_plot(
     ticks = [f"{n} ({len(r)})" for n, r in zip(names, rows)]  # how many nets each box stands on
     ax.set_xticks(range(1, len(names) + 1), ticks, rotation=20, ha="right")
     rng = np.random.default_rng(seed)
-    missed_any = False
+    missed_any = simple_any = False
     for i, (name, r) in enumerate(zip(names, rows), start=1):
         x, y = i + rng.uniform(-0.15, 0.15, len(r)), r[metric].astype(float).to_numpy()
-        missed = _misses(r, gate)
+        plain = simple[r.index].to_numpy(bool) if simple is not None else np.zeros(len(r), bool)
+        missed = _misses(r, gate) & ~plain
         missed_any |= bool(missed.any())
-        ax.scatter(x[~missed], y[~missed], s=12, alpha=0.7, zorder=3, color=colours[name])
+        simple_any |= bool(plain.any())
+        shown = ~missed & ~plain
+        ax.scatter(x[shown], y[shown], s=12, alpha=0.7, zorder=3, color=colours[name])
         ax.scatter(x[missed], y[missed], s=14, zorder=3, facecolors="none", edgecolors=colours[name])
+        ax.scatter(x[plain], y[plain], s=14, zorder=3, marker="x", color=colours[name])
     ax.set_ylabel(metric)
-    title = f"{metric} by {group} (nets), every final net"
-    ax.set_title(title + (f"\nhollow: {gate[0]} above the fit gate {gate[1]:g}" if missed_any else ""), fontsize=10)
+    marks = [f"hollow: {gate[0]} above the fit gate {gate[1]:g}"] if missed_any else []
+    marks += ["x: image below the detail floor"] if simple_any else []
+    ax.set_title("\n".join([f"{metric} by {group} (nets), every final net", *marks]), fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return figure_png(fig, tight=True)
 

@@ -204,7 +204,7 @@ def write_report(
     missing = [m for m in analysis.metrics if m not in df]
     if analysis.group not in df:
         missing.insert(0, analysis.group)
-    frame = df.copy()
+    frame = df.reset_index(drop=True)  # a copy, one label per row: masks line up with it
     for m in missing:
         frame[m] = np.nan
     fit_lines, fit_files, fit_tables = fit_sections(frame, analysis, folder) if analysis.match_on else ([], [], {})
@@ -269,10 +269,11 @@ def write_report(
             "",
         ]
     lines += ["## Plots", ""]
+    simple = too_simple(frame, analysis)
     for m in analysis.metrics:
         if frame[m].notna().any():
             gate = (analysis.match_on, analysis.fit_gate) if analysis.match_on else None
-            plot = metric_plot(frame, m, analysis.group, analysis.seed, colours, gate)
+            plot = metric_plot(frame, m, analysis.group, analysis.seed, colours, gate, simple)
             path = write_bytes(folder / f"{m}.png", plot)
             files.append(path)
             lines += [f"![{m} by {analysis.group}]({path.name})", ""]
@@ -283,7 +284,6 @@ def write_report(
                 files.append(path)
                 lines += [f"![{m} against {column}]({path.name})", ""]
     gate = analysis.fit_gate if analysis.match_on else None
-    simple = too_simple(frame, analysis)
     items = gallery_items(frame, analysis.group, analysis.gallery, analysis.metrics[0], gate, simple)
     if items:
         path = write_bytes(folder / "gallery.png", gallery(items))
