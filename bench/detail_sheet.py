@@ -1,6 +1,6 @@
 """What the detail floor means, in pictures: random CPPNs' pictures sorted into bands of
-``image_detail`` (``ferlab.metrics.behaviour.detail``: the RMS grey-level amplitude of a
-picture's detail finer than 4 cycles per image), a row of evenly spaced examples per band, each
+``image_detail`` (``ferlab.metrics.behaviour.detail``: the RMS amplitude, in red, green and
+blue, of a picture's detail finer than 4 cycles per image), a row of evenly spaced examples per band, each
 titled with its detail and its complexity (the log10 share the behaviour space bins). The
 shipped studies' floor (``analysis.min_detail``, 0.01) and ``behaviour.PLAIN`` were read off
 such a sheet: below 0.01 no edge or line shows. Where the shared data is, the Picbreeder
@@ -8,7 +8,7 @@ pictures' details are printed beside it (0.08-0.21).
 
     PYTHONPATH=. python bench/detail_sheet.py [--nets 60] [--size 64] [--out results/detail_sheet.png]
 
-Measured (60 nets of each of 4 small architectures, 64x64, 15 s): of 240 pictures, 52 fall below
+Measured (60 nets of each of 4 small architectures, 64x64, 15 s): of 240 pictures, 48 fall below
 0.01, their complexity anywhere from -3.5 (soft blobs) to -0.1 (a blank white picture, whose
 faint ripples are all the energy it has); the 8 CPPN-X Picbreeder pictures read 0.082-0.206.
 """

@@ -59,6 +59,18 @@ def test_detail_is_the_amplitude_of_fine_structure_so_a_faint_picture_has_little
     assert abs(float(behaviour.detail(faint[None])[0]) - 0.1 * d["stripes"]) < 1e-3
 
 
+def test_detail_sees_a_colour_edge_that_grey_levels_hide():
+    """A red disc on a green ground of the same grey level (ITU-R 601): complexity, on grey levels,
+    sees a flat picture; ``detail`` reads the disc's edge, as a grey disc of the same contrast."""
+    g = np.asarray(grid(32))
+    disc = (g[..., 2] < 0.8)[..., None]
+    red, green = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.299 / 0.587, 0.0])  # both grey level 0.299
+    coloured = jnp.asarray(np.where(disc, red, green), jnp.float32)
+    assert float(behaviour.complexity(coloured[None])[0]) < -5
+    grey = _grey(np.where(disc[..., 0], 0.5, 0.0))
+    assert float(behaviour.detail(coloured[None])[0]) > 0.5 * float(behaviour.detail(grey[None])[0]) > 0.01
+
+
 def test_colourfulness_is_zero_for_grey_and_high_for_saturated_halves():
     imgs = _images()
     assert float(behaviour.colourfulness(imgs["stripes"][None])[0]) < 1e-6

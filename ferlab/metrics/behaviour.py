@@ -59,11 +59,10 @@ def symmetry(rgb: jax.Array) -> jax.Array:
     return 1.0 - jnp.minimum(*shares)
 
 
-def _spectral_energy(rgb: jax.Array, cutoff: float) -> tuple[jax.Array, jax.Array, int]:
-    """``(energy above cutoff, total energy, pixels)`` of the centred grey image's mirror-extended
-    spectrum, per image (``|FFT|^2`` sums over the 2S x 2S even image)."""
-    grey = rgb @ _LUMA
-    centred = grey - jnp.mean(grey, axis=(-2, -1), keepdims=True)
+def _spectral_energy(image: jax.Array, cutoff: float) -> tuple[jax.Array, jax.Array, int]:
+    """``(energy above cutoff, total energy, pixels)`` of the centred image's (..., S, S)
+    mirror-extended spectrum, per image (``|FFT|^2`` sums over the 2S x 2S even image)."""
+    centred = image - jnp.mean(image, axis=(-2, -1), keepdims=True)
     even = jnp.concatenate([centred, jnp.flip(centred, -1)], -1)
     even = jnp.concatenate([even, jnp.flip(even, -2)], -2)  # mirror-extended: no seam at the borders
     power = jnp.abs(jnp.fft.fft2(even)) ** 2
@@ -76,18 +75,20 @@ def _spectral_energy(rgb: jax.Array, cutoff: float) -> tuple[jax.Array, jax.Arra
 
 def high_frequency_share(rgb: jax.Array, cutoff: float = CUTOFF) -> jax.Array:
     """Share of the centred grey image's spectral energy above ``cutoff`` cycles per image."""
-    high, total, _ = _spectral_energy(rgb, cutoff)
+    high, total, _ = _spectral_energy(rgb @ _LUMA, cutoff)
     return high / (total + _EPS)
 
 
 def detail(rgb: jax.Array, cutoff: float = CUTOFF) -> jax.Array:
-    """RMS grey-level amplitude of the picture's detail finer than ``cutoff`` cycles per image
-    (Parseval: the energy above the cutoff over the pixels): how much visible structure a picture
-    has, not only how fine it is. ``complexity`` is a share, so a white picture with one faint dot
-    reads as complex; here it reads about 0.001, a smooth ramp 0, a checkerboard of +-a about a,
-    the Picbreeder pictures 0.08-0.21."""
-    high, _, pixels = _spectral_energy(rgb, cutoff)
-    return jnp.sqrt(high) / pixels
+    """RMS amplitude of the picture's detail finer than ``cutoff`` cycles per image, over its red,
+    green and blue (Parseval: each channel's energy above the cutoff over the pixels, the channels
+    averaged): how much visible structure a picture has, not only how fine it is, colour edges
+    included (a grey picture reads its grey level's). ``complexity`` is a share of a grey image,
+    so a white picture with one faint dot reads as complex, and a green disc on yellow, alike in
+    grey, as smooth; here the first reads about 0.001 and the second as its edge. A smooth ramp
+    reads 0, a grey checkerboard of +-a about a, the Picbreeder pictures 0.08-0.21."""
+    high, _, pixels = _spectral_energy(jnp.moveaxis(rgb, -1, -3), cutoff)
+    return jnp.sqrt(jnp.mean(high, axis=-1)) / pixels
 
 
 def complexity(rgb: jax.Array) -> jax.Array:

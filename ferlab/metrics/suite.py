@@ -59,7 +59,7 @@ form rather than the change's best mixedness) was made on the validation set of
 picture's ``image_complexity`` (``behaviour.complexity``: log10 of its spectral
 energy share above 4 cycles per image; smooth gradients and single arcs sit near
 -3 and below, the Picbreeder skull near -0.3) and ``image_detail``
-(``behaviour.detail``: the RMS grey-level amplitude of that fine detail; a
+(``behaviour.detail``: the RMS amplitude of that fine detail in colour; a
 flat, faint or smoothly shaded picture near 0, the Picbreeder pictures
 0.08-0.21): a picture with little structure has little to fracture, so reports
 give its detail beside fer_score and can leave such images out.

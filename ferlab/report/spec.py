@@ -66,7 +66,7 @@ class ReportSpec:
             raise ValueError(f"analysis.fit_gate must be a positive MSE, got {self.fit_gate}")
         floor = self.min_detail
         if floor is not None and not (np.isfinite(floor) and 0 < floor < 0.5):
-            raise ValueError(f"analysis.min_detail must be an RMS grey level in (0, 0.5), got {floor}")
+            raise ValueError(f"analysis.min_detail must be an RMS colour amplitude in (0, 0.5), got {floor}")
 
 
 RUNG_PREFIX = "rung_"  # ferlab.search.ladder's snapshot names: rung_0.010

@@ -26,9 +26,9 @@ from ferlab.report.tables import compared_lines, counted_table, format_compariso
 
 
 DETAIL_NOTE = (
-    "`image detail`: the median over the same nets of the RMS grey-level amplitude of each picture's detail "
-    "finer than 4 cycles per image (`ferlab.metrics.behaviour.detail`): a flat or faint picture, a smooth "
-    "ramp or a soft blob reads below 0.01, the Picbreeder pictures 0.08-0.21. A picture with little "
+    "`image detail`: the median over the same nets of the RMS amplitude (red, green and blue) of each "
+    "picture's detail finer than 4 cycles per image (`ferlab.metrics.behaviour.detail`): a flat or faint "
+    "picture, a smooth ramp or a soft blob reads below 0.01, the Picbreeder pictures 0.08-0.21. A picture with little "
     "structure has little to fracture, so a low fer_score there is not a unified factored representation: "
     "read groups side by side only where their detail is alike, or in the comparisons, which pair nets "
     "painting the same image."
