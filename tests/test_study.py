@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferlab.config import ConfigError
+from ferlab.config import ConfigError, load_yaml
 from ferlab.report import ReportSpec
 from ferlab.study import run_study
 from ferlab.study.spec import Phase, Study, Target, expand, load_study, static_targets
@@ -34,7 +34,9 @@ def test_every_shipped_study_loads_with_each_profile(picbreeder_dir):
     assert {"fer_paper", "objective_vs_open_ended", "picbreeder_genomes", "novelty_weight"} <= set(names)
     stand_in = Target("picbreeder:skull", "skull")
     for name in names:
-        for profile in (None, "quick", "full"):
+        declared = list(load_yaml(REPO / "studies" / f"{name}.yaml").get("profiles") or {})
+        assert {"quick", "full"} <= set(declared), name
+        for profile in (None, *declared):
             study = load_study(REPO / "studies" / f"{name}.yaml", profile)
             assert study.phases and study.analysis.metrics[0] == "fer_score"
             for phase in study.phases:
