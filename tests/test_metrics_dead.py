@@ -107,6 +107,7 @@ def test_trial_with_a_dead_seed_among_live_seeds_scores_the_live_ones(tmp_path):
     assert "fer.seed_1.fer_score" not in scores and scores["fer.seed_1.dead"] == 1.0
     assert scores["fer.seed_0.image_complexity"] <= 0.0 and "fer.seed_1.image_complexity" not in scores
     assert scores["fer.seed_0.image_detail"] >= 0.0 and "fer.seed_1.image_detail" not in scores
+    assert scores["fer.seed_0.nonzero_weights"] >= 1 and "fer.seed_1.nonzero_weights" not in scores
     path = log.client.download_artifacts(log.run_id, "nets/seed_1/fer/metrics.json", str(tmp_path))
     assert json.loads(Path(path).read_text())["status"] == "dead"
 

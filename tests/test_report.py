@@ -640,12 +640,21 @@ def test_a_comparison_whose_images_one_search_found_says_so_where_its_interval_w
     assert "| 0.200 [one value] |" in write_report(one, analysis, tmp_path / "one", "x").markdown.read_text()
 
 
-def test_each_group_shows_the_median_detail_of_the_pictures_its_cells_stand_on(tmp_path):
-    """A picture with little structure has little to fracture: beside each group's metrics the report
-    gives the median ``image_detail`` of the same nets (at the gate: those that pass it; unmatched:
-    every scored final net), and says how to read it; a frame without the column gets neither."""
+def test_each_group_shows_the_median_detail_and_size_of_the_nets_its_cells_stand_on(tmp_path):
+    """A picture with little structure has little to fracture, and nets of very different sizes differ
+    in more than their search: beside each group's metrics the report gives the median ``image_detail``
+    and ``nonzero_weights`` of the same nets (at the gate: those that pass it; unmatched: every scored
+    final net), and says how to read them; a frame without the columns gets neither."""
     rows = [
-        {"run_id": "p", "label": "pb", "image": "a", "net": "best", "fer_score": 0.3, "image_detail": 0.15},
+        {
+            "run_id": "p",
+            "label": "pb",
+            "image": "a",
+            "net": "best",
+            "fer_score": 0.3,
+            "image_detail": 0.15,
+            "nonzero_weights": 40,
+        },
         *(
             {
                 "run_id": f"s{k}",
@@ -655,8 +664,9 @@ def test_each_group_shows_the_median_detail_of_the_pictures_its_cells_stand_on(t
                 "fer_score": 0.6,
                 "loss": loss,
                 "image_detail": d,
+                "nonzero_weights": w,
             }
-            for k, (loss, d) in enumerate(((0.001, 0.14), (0.002, 0.12), (0.5, 0.01)))
+            for k, (loss, d, w) in enumerate(((0.001, 0.14, 1000), (0.002, 0.12, 1200), (0.5, 0.01, 3000)))
         ),
         {"run_id": "d", "label": "sgd", "image": "a", "net": "seed_1", "dead": 1.0, "loss": np.inf},
     ]
@@ -664,11 +674,12 @@ def test_each_group_shows_the_median_detail_of_the_pictures_its_cells_stand_on(t
     report = write_report(pd.DataFrame(rows), analysis, tmp_path / "with", "t")
     text = report.markdown.read_text()
     gate, unmatched = text.split("## Unmatched results")
-    assert "| image detail |" in gate and "| 0.130 |" in gate and "| 0.150 |" in gate  # the passing two
-    assert "| 0.120 |" in unmatched  # every scored final net; the dead one has no picture measured
-    assert text.count("`image detail`: the median") == 1
-    plain = write_report(pd.DataFrame(rows).drop(columns="image_detail"), analysis, tmp_path / "without", "t")
-    assert "image detail" not in plain.markdown.read_text()
+    assert "| image detail | weights |" in gate and "| 0.130 | 1100 |" in gate and "| 0.150 | 40 |" in gate
+    assert "| 0.120 | 1200 |" in unmatched  # every scored final net; the dead one has no picture measured
+    assert text.count("`image detail`: the median") == 1 and text.count("`weights`: the median") == 1
+    bare = pd.DataFrame(rows).drop(columns=["image_detail", "nonzero_weights"])
+    plain = write_report(bare, analysis, tmp_path / "without", "t").markdown.read_text()
+    assert "image detail" not in plain and "| weights |" not in plain
 
 
 def test_cliffs_delta_weighs_each_image_and_each_search_alike():

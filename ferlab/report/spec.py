@@ -12,6 +12,9 @@ CSV_NAME = "runs.csv"  # the report's table of every network
 REPORT_NAME = "report.md"
 LOST = "(lost)"  # the ``net`` of a row that stands for a net a failed run was to train (no metrics)
 DETAIL = "image_detail"  # the fine structure of a net's picture (ferlab.metrics.suite), beside each group's metrics
+WEIGHTS = "nonzero_weights"  # a net's non-zero weights in its dense form (ferlab.metrics.suite), beside them too
+# What each group's median of those columns is called in a report's tables, and its decimals.
+CONTEXT = {DETAIL: ("image detail", 3), WEIGHTS: ("weights", 0)}
 RUN = "run_id"  # the run a net comes from
 # The independent search a net comes from: its run, or for a run that trains its seeds side by side
 # (SGD) the seed's own; nets of one search (an archive's members) are one draw of it. A summary's

@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ferlab.report.spec import DETAIL, RUN, SEARCH, SOURCE, Comparison, ReportSpec
+from ferlab.report.spec import CONTEXT, RUN, SEARCH, SOURCE, Comparison, ReportSpec
 
 
 def bootstrap_ci(
@@ -91,9 +91,10 @@ def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     searches those nets come from (``SEARCH``: an archive's nets share one search, so many nets of one
     run are not many independent draws); per metric, ``<m>``, ``<m>_low``, ``<m>_high`` over those
     same nets, the interval resampling their searches (a dead net's loss does not join its group's
-    mean loss); where the rows hold ``image_detail``, its median over those nets
-    (``image_detail_median``), read beside the metrics: a picture with little structure has little to
-    fracture. Its columns are there even with no rows."""
+    mean loss); for each ``CONTEXT`` column the rows hold (``image_detail``, ``nonzero_weights``), its
+    median over those nets (``<column>_median``), read beside the metrics: a picture with little
+    structure has little to fracture, and nets of very different sizes differ in more than their
+    search. Its columns are there even with no rows."""
     rows = []
     first = analysis.metrics[0]
     clustered = SEARCH in df or RUN in df
@@ -109,12 +110,12 @@ def summarize(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
                 values, seed_for(analysis.seed, name, i), analysis.resamples, analysis.level, clusters
             )
             row |= {metric: mean, f"{metric}_low": low, f"{metric}_high": high}
-        if DETAIL in df:
-            row[f"{DETAIL}_median"] = _median(part[DETAIL])
+        context = [c for c in CONTEXT if c in df]
+        row |= {f"{c}_median": _median(part[c]) for c in context}
         rows.append(row)
     columns = [analysis.group, "n", *(["searches"] if clustered else [])]
     columns += [f"{m}{end}" for m in analysis.metrics for end in ("", "_low", "_high")]
-    return pd.DataFrame(rows, columns=columns + ([f"{DETAIL}_median"] if DETAIL in df else []))
+    return pd.DataFrame(rows, columns=columns + [f"{c}_median" for c in CONTEXT if c in df])
 
 
 def searches_of(frame: pd.DataFrame) -> np.ndarray:

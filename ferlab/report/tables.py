@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ferlab.report.spec import DETAIL, ReportSpec
+from ferlab.report.spec import CONTEXT, ReportSpec
 
 
 def uncompared(table: pd.DataFrame, analysis: ReportSpec) -> str:
@@ -52,8 +52,9 @@ def format_summary(summary: pd.DataFrame, analysis: ReportSpec, digits: int = 3)
             _interval(r[m], r[f"{m}_low"], r[f"{m}_high"], digits, one_search=r["n"] > 1 and r.get("searches") == 1)
             for _, r in summary.iterrows()
         ]
-    if f"{DETAIL}_median" in summary:
-        out["image detail"] = [_num(v, 3) for v in summary[f"{DETAIL}_median"]]
+    for column, (name, places) in CONTEXT.items():
+        if f"{column}_median" in summary:
+            out[name] = [_num(v, places) for v in summary[f"{column}_median"]]
     return out
 
 

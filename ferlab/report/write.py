@@ -20,7 +20,7 @@ from ferlab.report.fit import (
     too_simple,
 )
 from ferlab.report.plots import gallery, gallery_items, loss_plot, metric_plot, palette, rung_plot
-from ferlab.report.spec import CSV_NAME, DETAIL, LOST, REPORT_NAME, RUN, SEARCH, ReportSpec
+from ferlab.report.spec import CSV_NAME, DETAIL, LOST, REPORT_NAME, RUN, SEARCH, WEIGHTS, ReportSpec
 from ferlab.report.stats import comparisons, matched_comparisons, run_count, summarize
 from ferlab.report.tables import compared_lines, counted_table, format_comparisons, markdown_table, with_counts
 
@@ -32,6 +32,11 @@ DETAIL_NOTE = (
     "structure has little to fracture, so a low fer_score there is not a unified factored representation: "
     "read groups side by side only where their detail is alike, or in the comparisons, which pair nets "
     "painting the same image."
+)
+WEIGHTS_NOTE = (
+    "`weights`: the median number of non-zero weights of the same nets, in their dense form. The suite sweeps "
+    "a net's weights and maps its units, so groups of very different sizes (a NEAT genome of tens of links, a "
+    "dense copy of thousands) differ in more than how they were found: weigh such a comparison with that in mind."
 )
 COMPARISONS_NOTE = (  # beside the report's first comparisons table
     "`b - a`: mean over images of the per-image difference of means, with its bootstrap interval; "
@@ -92,6 +97,7 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
         markdown_table(headline),
         "",
         *([DETAIL_NOTE, ""] if DETAIL in df else []),
+        *([WEIGHTS_NOTE, ""] if WEIGHTS in df else []),
     ]
     at_gate = comparisons(gated, analysis)
     if analysis.comparisons:
@@ -240,6 +246,7 @@ def write_report(
         markdown_table(counted_table(summary, counts, analysis, "none scored")),
         "",
         *([DETAIL_NOTE, ""] if DETAIL in frame and not fit_lines else []),  # else said at the gate
+        *([WEIGHTS_NOTE, ""] if WEIGHTS in frame and not fit_lines else []),
         *([SEARCHES_NOTE, ""] if (RUN in frame or SEARCH in frame) and not fit_lines else []),
     ]
     if analysis.comparisons:

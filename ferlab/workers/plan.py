@@ -198,7 +198,8 @@ def fer_suite(items: list[tuple[Any, Any, Path]], *, size: int = 64, draw: bool 
     A dead net (no weight moves its picture) is a result, not a failure: ``metrics.json`` says
     ``status: dead`` and why, and the only number returned is ``dead = 1`` (no scores), so the
     run's other nets are still scored and a report can count it. A scored net's dict also holds its
-    picture's ``image_complexity`` and ``image_detail`` (not FER metrics; see ``ferlab.metrics.suite``)."""
+    picture's ``image_complexity`` and ``image_detail`` and the net's ``nonzero_weights`` (not FER
+    metrics; see ``ferlab.metrics.suite``)."""
     from ferlab.figures import feature_grid
     from ferlab.files import write_bytes
     from ferlab.metrics import MetricsConfig, analyze_many
@@ -213,6 +214,6 @@ def fer_suite(items: list[tuple[Any, Any, Path]], *, size: int = 64, draw: bool 
         if analysis.dead:
             out.append({"dead": 1.0})
         else:
-            picture = {k: analysis.info[k] for k in ("image_complexity", "image_detail")}  # beside fer_score
-            out.append({**analysis.metrics, "fer_score": analysis.fer_score, **picture})
+            context = {k: analysis.info[k] for k in ("image_complexity", "image_detail", "nonzero_weights")}
+            out.append({**analysis.metrics, "fer_score": analysis.fer_score, **context})
     return out
