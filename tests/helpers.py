@@ -137,6 +137,16 @@ def toy_fer(items) -> list[dict[str, float]]:
     return [_toy_fer_one(net, out_dir) for net, _, out_dir in items]
 
 
+def toy_fer_with_detail(items) -> list[dict[str, float]]:
+    """``toy_fer`` with each picture's ``image_detail`` (``ferlab.metrics.behaviour.detail``) beside it."""
+    from ferlab.metrics import behaviour
+
+    out = toy_fer(items)
+    for (net, _, _), metrics in zip(items, out):
+        metrics["image_detail"] = float(behaviour.detail(render(net, SIZE).rgb[None])[0])
+    return out
+
+
 def _toy_fer_one(net, out_dir: Path) -> dict[str, float]:
     image = np.asarray(render(net, SIZE).rgb)
     feats = np.asarray(render(net, SIZE, features=True).features)  # (L, W, S, S)

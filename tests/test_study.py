@@ -456,6 +456,39 @@ def test_a_wave_of_independent_phases_shares_its_processes(tmp_path, local_ray):
     check_children(store, runs)
 
 
+def test_finds_below_the_detail_floor_are_copied_by_no_phase_and_said_once(tmp_path, local_ray):
+    """With a detail floor above every find, neither reproducer phase copies one, and the study says so
+    once for the finds both would have drawn from, not once a phase."""
+    import dataclasses
+
+    from helpers import toy_fer_with_detail
+
+    from ferlab.tracking import default_store
+
+    base = tiny_study(seeds=2)
+    again = dataclasses.replace(base.phases[1], name="repro_again")
+    study = dataclasses.replace(
+        base,
+        phases=[*base.phases, again],
+        analysis=dataclasses.replace(base.analysis, min_detail=0.49),  # toy pictures have far less
+    )
+    said = []
+    outcome = run_study(
+        study,
+        default_store(tmp_path / "mlruns"),
+        tmp_path / "out",
+        planner=toy_study_plan,
+        fer=toy_fer_with_detail,
+        verbose=0,
+        log=said.append,
+    )
+    floor = [line for line in said if "less detail than the floor" in line]
+    assert floor == ["2 of the 2 scored finds of open have less detail than the floor (0.49): no phase copies them"]
+    assert outcome.computed == 2  # the two finder runs; no copies
+    counts = outcome.report.fit["counts"].set_index("label")
+    assert counts.loc["finder", ["scored", "simple", "passed"]].tolist() == [2, 2, 0]
+
+
 @pytest.mark.slow  # 27 s: two study passes on Ray; the default run checks an unmatched cell against MLflow
 def test_a_cell_at_the_fit_gate_is_recomputed_from_the_mlflow_client(tmp_path, local_ray):
     """The report's headline cell for the reproducers (n, mean fer_score at the fit gate, and the

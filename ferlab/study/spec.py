@@ -254,7 +254,11 @@ def run_key(config: dict, phase: Phase, target: Target | None, suite: dict, code
 
 def expand(phase: Phase, targets: list[Target], code: dict | None = None) -> list[RunEntry]:
     """Every run of a phase: targets x grid x seeds. Its runs are scored by the FER suite at the
-    phase's largest resolution; ``code`` defaults to the running code's version."""
+    phase's largest resolution; ``code`` defaults to the running code's version. A phase that
+    names targets but got none (the earlier phases it copies found nothing it may draw) has no
+    runs: it does not run once without a target."""
+    if phase.targets and not targets:
+        return []
     code = code_version() if code is None else code
     grid = dict(phase.grid)
     if phase.seed_key == "seed":
