@@ -31,8 +31,8 @@ def rung_plot(curves: pd.DataFrame, metric: str, group: str, colours: dict | Non
     fig, ((ax,),) = subplots(1, 1, 4.8, 3.4, dpi=DPI)
     for name in sorted(curves[group].unique(), key=str):
         part = curves[curves[group] == name].sort_values("rung", ascending=False)
+        colour = colours[name]
         for i, piece in enumerate(curve_pieces(part)):
-            colour = colours[name]
             ax.plot(piece["rung"], piece["median"], marker="o", ms=3, label=None if i else str(name), color=colour)
             ax.fill_between(piece["rung"], piece["low"], piece["high"], alpha=0.2, color=colour)
             first = piece.iloc[0]

@@ -38,6 +38,7 @@ WEIGHTS_NOTE = (
     "a net's weights and maps its units, so groups of very different sizes (a NEAT genome of tens of links, a "
     "dense copy of thousands) differ in more than how they were found: weigh such a comparison with that in mind."
 )
+CONTEXT_NOTES = {DETAIL: DETAIL_NOTE, WEIGHTS: WEIGHTS_NOTE}  # what each context column beside the metrics means
 COMPARISONS_NOTE = (  # beside the report's first comparisons table
     "`b - a`: mean over images of the per-image difference of means, with its bootstrap interval; "
     "Cliff's delta: P(b > a) - P(b < a) over the pairs painting each image, averaged over the images; p: "
@@ -52,6 +53,11 @@ SEARCHES_NOTE = (
     "not nets: they show the spread between searches, and a group whose nets come from one search has none "
     "(`[one search]`)."
 )
+
+
+def _context_notes(frame: pd.DataFrame) -> list[str]:
+    """The notes, each followed by a blank line, on the context columns ``frame`` holds."""
+    return [line for column, note in CONTEXT_NOTES.items() if column in frame for line in (note, "")]
 
 
 def _simple_note(analysis: ReportSpec) -> str:
@@ -96,8 +102,7 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
         "",
         markdown_table(headline),
         "",
-        *([DETAIL_NOTE, ""] if DETAIL in df else []),
-        *([WEIGHTS_NOTE, ""] if WEIGHTS in df else []),
+        *_context_notes(df),
     ]
     at_gate = comparisons(gated, analysis)
     if analysis.comparisons:
@@ -245,8 +250,7 @@ def write_report(
         "",
         markdown_table(counted_table(summary, counts, analysis, "none scored")),
         "",
-        *([DETAIL_NOTE, ""] if DETAIL in frame and not fit_lines else []),  # else said at the gate
-        *([WEIGHTS_NOTE, ""] if WEIGHTS in frame and not fit_lines else []),
+        *(_context_notes(frame) if not fit_lines else []),  # else said at the gate
         *([SEARCHES_NOTE, ""] if (RUN in frame or SEARCH in frame) and not fit_lines else []),
     ]
     if analysis.comparisons:

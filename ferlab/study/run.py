@@ -275,13 +275,13 @@ def phase_targets(
         if np.isfinite(r.get(scored, np.nan))
     ]
     if floor is not None:
-        simple = [r for r in rows if r.get(DETAIL, np.nan) < floor]
-        if simple:
+        kept = [r for r in rows if not r.get(DETAIL, np.nan) < floor]  # a find without a detail is not judged
+        if len(kept) < len(rows):
             log(
-                f"{len(simple)} of the {len(rows)} scored finds of {', '.join(phase.sources)} have less detail than "
-                f"the floor ({floor:g}): no phase copies them"
+                f"{len(rows) - len(kept)} of the {len(rows)} scored finds of {', '.join(phase.sources)} have less "
+                f"detail than the floor ({floor:g}): no phase copies them"
             )
-        rows = [r for r in rows if not r.get(DETAIL, np.nan) < floor]
+        rows = kept
     rows.sort(key=lambda r: r["image"])
     if phase.sample is not None and len(rows) > phase.sample:
         rng = np.random.default_rng(study.seed)
