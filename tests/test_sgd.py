@@ -1,5 +1,7 @@
 """The SGD baseline: the loss falls, vmapped seeds equal single-seed runs, masks hold."""
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -117,6 +119,55 @@ def test_mask_keeps_weights_outside_it_at_zero(picbreeder_dir):
     assert losses[-1] < 0.8 * losses[0]
 
 
+def nonzero(nets) -> np.ndarray:
+    return (np.asarray(nets.flat()) != 0).sum(-1)
+
+
+def test_pruned_seeds_follow_the_cubic_schedule_and_the_ladder_waits_for_it(picbreeder_dir):
+    config = sgd_config(200, 16, steps_per_generation=20, seeds=2, prune_to=0.3)
+    config = dataclasses.replace(config, ladder=(0.3, 0.25, 0.2, 0.15))
+    search = make_search(config)
+    settings, n = search.settings, search.arch.n_weights
+    assert settings.prune_window == (2, 7)
+    state = search.init(jax.random.PRNGKey(0))
+    counts = []
+    for _ in range(settings.generations):
+        state, _ = search.step(state)
+        counts.append(nonzero(state.nets))
+    expected = [round(float(sgd.kept_share(settings, g)) * n) for g in range(settings.generations)]
+    assert expected[:3] == [n, n, n] and expected[7:] == [round(0.3 * n)] * 3
+    assert all(a > b for a, b in zip(expected[2:8], expected[3:8]))  # falls each generation of the window
+    np.testing.assert_array_equal(counts, np.repeat(np.array(expected)[:, None], 2, axis=1))
+    table = sgd.ladders.table(state.ladder)
+    assert table["reached"].any()
+    assert np.all(table["generation"][table["reached"]] >= 7)  # reached unpruned at once, taken only once pruned
+    for _, i in sgd.ladders.reached(state.ladder):
+        assert nonzero(sgd.ladders.snapshot(state.ladder, i)) == round(0.3 * n)
+
+
+def test_pruning_keeps_within_the_mask(picbreeder_dir):
+    config = sgd_config(100, 16, steps_per_generation=10, mask_from="picbreeder:skull", prune_to=0.5)
+    search, state = trained(config)
+    allowed = np.asarray(search.mask.flat()) == 1
+    weights = np.asarray(state.nets.flat())[0]
+    assert np.all(weights[~allowed] == 0)
+    assert (weights != 0).sum() == round(0.5 * allowed.sum())
+
+
+def test_magnitude_mask_keeps_the_largest_allowed_weights():
+    arch = Architecture.parse("1;identity:2")  # kernels 4x2 and 2x3: 14 weights
+    flat = np.arange(1.0, 15.0, dtype=np.float32) * np.where(np.arange(14) % 2, -1, 1)
+    nets = init_nets(arch, seed_keys(jax.random.PRNGKey(0), 1)).with_flat(jax.numpy.asarray(flat[None]))
+    kept = np.asarray(sgd.magnitude_mask(nets, None, 0.25).flat())[0]
+    np.testing.assert_array_equal(np.flatnonzero(kept), [10, 11, 12, 13])  # round(3.5) = 4 largest |w|
+    allowed = nets.with_flat(jax.numpy.asarray((np.arange(14) < 6).astype(np.float32)))
+    kept = np.asarray(sgd.magnitude_mask(nets, allowed, 0.5).flat())[0]
+    np.testing.assert_array_equal(np.flatnonzero(kept), [3, 4, 5])  # the 3 largest of the 6 allowed
+    ties = nets.with_flat(jax.numpy.ones((1, 14)))
+    kept = np.asarray(sgd.magnitude_mask(ties, None, 0.01).flat())[0]
+    np.testing.assert_array_equal(np.flatnonzero(kept), [0])  # at least one, ties to the earlier
+
+
 def test_all_relu_architecture_trains(picbreeder_dir):
     _, state = trained(sgd_config(60, 16, arch="12;relu:22"))
     losses = np.asarray(state.losses[:, 0])
@@ -131,6 +182,14 @@ def test_bad_settings_are_config_errors(picbreeder_dir):  # the skull target and
         load_run_config({**base, "generations": 5, "settings": {"steps": 100}})
     with pytest.raises(ConfigError, match="mask_from: picbreeder:skull has architecture"):
         load_run_config({**base, "arch": "2;sin:3", "settings": {"mask_from": "picbreeder:skull"}})
+    for bad, match in [
+        ({"prune_to": 1.0}, "share of weights kept"),
+        ({"prune_to": 0}, "share of weights kept"),
+        ({"prune_to": 0.2, "prune_start": 0.7, "prune_end": 0.5}, "prune_start < prune_end"),
+        ({"prune_to": 0.2, "prune_end": 1.0}, "would end unpruned"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            load_run_config({**base, "settings": {"steps": 100, "steps_per_generation": 10, **bad}})
 
 
 def test_warmup_keeps_butterfly_seeds_from_saturating(picbreeder_dir):
