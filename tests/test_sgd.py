@@ -1,4 +1,4 @@
-"""The SGD baseline: the loss falls, vmapped seeds equal single-seed runs, masks hold."""
+"""The SGD baseline: the loss falls, vmapped seeds equal single-seed runs, masks hold, pruning keeps its schedule."""
 
 import dataclasses
 
