@@ -32,29 +32,27 @@ from __future__ import annotations
 import argparse
 import time
 
-import jax
 import numpy as np
 
+from ferlab.config import ConfigError
 from ferlab.metrics import DeadNet, MetricsConfig, measure, measure_many
-from ferlab.search.runs import load_run_config, make_search
+from ferlab.search.runs import load_run_config, run
 from ferlab.search.targets import load_source
 
 
-def copies(genome: str, keep: float, seeds: int, steps: int, size: int) -> tuple[list, list[float]]:
-    """The seeds' final nets and their MSEs: the paper's recipe with warmup, pruned to ``keep``."""
+def copy_config(genome: str, keep: float, seeds: int, steps: int, size: int):
+    """The run config of SGD copies: the paper's recipe with warmup, pruned to ``keep`` (1: dense)."""
     settings = {"steps": steps, "steps_per_generation": 200, "warmup_steps": 100, "seeds": seeds}
     if keep < 1:
         settings["prune_to"] = keep
     spec = f"picbreeder:{genome}"
-    config = load_run_config({"regime": "sgd", "resolution": size, "target": spec, "arch": spec, "settings": settings})
-    search = make_search(config)
-    state, done = search.init(jax.random.PRNGKey(0)), 0
-    while done < config.n_generations:
-        n = min(10, config.n_generations - done)
-        state, _ = search.steps(state, n, 10)
-        done += n
-    result = search.result(state)
-    names = [f"seed_{i}" for i in range(seeds)]
+    return load_run_config({"regime": "sgd", "resolution": size, "target": spec, "arch": spec, "settings": settings})
+
+
+def copies(config) -> tuple[list, list[float]]:
+    """The seeds' final nets and their MSEs."""
+    result, _ = run(config, progress=True)
+    names = [f"seed_{i}" for i in range(config.settings.seeds)]
     return [result.nets[n] for n in names], [result.losses[n] for n in names]
 
 
@@ -67,15 +65,22 @@ def main():
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--gate", type=float, default=0.01)
     args = parser.parse_args()
+    if not all(0 < k <= 1 for k in args.keep):
+        parser.error(f"--keep takes shares of the weights in (0, 1] (1: dense), got {args.keep}")
+    try:  # every config read before any work, so a bad one stops the script before it trains
+        net = load_source(f"picbreeder:{args.genome}", "--genome")[0]
+        runs = {k: copy_config(args.genome, k, args.seeds, args.steps, args.size) for k in args.keep}
+    except ConfigError as e:
+        parser.error(str(e))
     config = MetricsConfig(size=args.size)
     start = time.perf_counter()
-    own = measure(load_source(f"picbreeder:{args.genome}", "--genome")[0], config)
+    own = measure(net, config)
     print(f"{args.genome} at {args.size}x{args.size}, SGD {args.steps} steps, {args.seeds} seeds, gate MSE {args.gate}")
     print(f"{'net':12s} {'weights':>7s} {'MSE':>17s} {'passed':>6s} {'fer_score (passed)':>19s}  each (MSE)")
     print(f"{'picbreeder':12s} {own.info['nonzero_weights']:7d} {'':>17s} {'':>6s} {own.fer_score:19.3f}")
-    for keep in args.keep:
+    for keep, run_config in runs.items():
         t = time.perf_counter()
-        nets, losses = copies(args.genome, keep, args.seeds, args.steps, args.size)
+        nets, losses = copies(run_config)
         scored = measure_many(nets, config)
         weights = int(np.median([(np.asarray(n.flat()) != 0).sum() for n in nets]))
         passed = [m.fer_score for m, loss in zip(scored, losses) if loss <= args.gate and not isinstance(m, DeadNet)]
