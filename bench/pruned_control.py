@@ -37,14 +37,16 @@ import numpy as np
 from ferlab.config import ConfigError
 from ferlab.metrics import DeadNet, MetricsConfig, measure, measure_many
 from ferlab.search.runs import load_run_config, run
+from ferlab.search.sgd import PRUNE_SCORES
 from ferlab.search.targets import load_source
 
 
-def copy_config(genome: str, keep: float, seeds: int, steps: int, size: int):
-    """The run config of SGD copies: the paper's recipe with warmup, pruned to ``keep`` (1: dense)."""
+def copy_config(genome: str, keep: float, seeds: int, steps: int, size: int, score: str = "magnitude"):
+    """The run config of SGD copies: the paper's recipe with warmup, pruned to ``keep`` (1: dense)
+    by ``score`` (``sgd.PRUNE_SCORES``)."""
     settings = {"steps": steps, "steps_per_generation": 200, "warmup_steps": 100, "seeds": seeds}
     if keep < 1:
-        settings["prune_to"] = keep
+        settings.update(prune_to=keep, prune_score=score)
     spec = f"picbreeder:{genome}"
     return load_run_config({"regime": "sgd", "resolution": size, "target": spec, "arch": spec, "settings": settings})
 
@@ -64,18 +66,22 @@ def main():
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--gate", type=float, default=0.01)
+    parser.add_argument("--score", default="magnitude", choices=list(PRUNE_SCORES), help="what pruning ranks by")
     args = parser.parse_args()
     if not all(0 < k <= 1 for k in args.keep):
         parser.error(f"--keep takes shares of the weights in (0, 1] (1: dense), got {args.keep}")
     try:  # every config read before any work, so a bad one stops the script before it trains
         net = load_source(f"picbreeder:{args.genome}", "--genome")[0]
-        runs = {k: copy_config(args.genome, k, args.seeds, args.steps, args.size) for k in args.keep}
+        runs = {k: copy_config(args.genome, k, args.seeds, args.steps, args.size, args.score) for k in args.keep}
     except ConfigError as e:
         parser.error(str(e))
     config = MetricsConfig(size=args.size)
     start = time.perf_counter()
     own = measure(net, config)
-    print(f"{args.genome} at {args.size}x{args.size}, SGD {args.steps} steps, {args.seeds} seeds, gate MSE {args.gate}")
+    print(
+        f"{args.genome} at {args.size}x{args.size}, SGD {args.steps} steps, {args.seeds} seeds, "
+        f"pruned by {args.score}, gate MSE {args.gate}"
+    )
     print(f"{'net':12s} {'weights':>7s} {'MSE':>17s} {'passed':>6s} {'fer_score (passed)':>19s}  each (MSE)")
     print(f"{'picbreeder':12s} {own.info['nonzero_weights']:7d} {'':>17s} {'':>6s} {own.fer_score:19.3f}")
     for keep, run_config in runs.items():

@@ -123,8 +123,9 @@ def nonzero(nets) -> np.ndarray:
     return (np.asarray(nets.flat()) != 0).sum(-1)
 
 
-def test_pruned_seeds_follow_the_cubic_schedule_and_the_ladder_waits_for_it(picbreeder_dir):
-    config = sgd_config(200, 16, steps_per_generation=20, seeds=2, prune_to=0.3)
+@pytest.mark.parametrize("score", ["magnitude", "lamp"])
+def test_pruned_seeds_follow_the_cubic_schedule_and_the_ladder_waits_for_it(picbreeder_dir, score):
+    config = sgd_config(200, 16, steps_per_generation=20, seeds=2, prune_to=0.3, prune_score=score)
     config = dataclasses.replace(config, ladder=(0.3, 0.25, 0.2, 0.15))
     search = make_search(config)
     settings, n = search.settings, search.arch.n_weights
@@ -154,18 +155,32 @@ def test_pruning_keeps_within_the_mask(picbreeder_dir):
     assert (weights != 0).sum() == round(0.5 * allowed.sum())
 
 
-def test_magnitude_mask_keeps_the_largest_allowed_weights():
+def test_prune_mask_keeps_the_largest_allowed_weights():
     arch = Architecture.parse("1;identity:2")  # kernels 4x2 and 2x3: 14 weights
     flat = np.arange(1.0, 15.0, dtype=np.float32) * np.where(np.arange(14) % 2, -1, 1)
     nets = init_nets(arch, seed_keys(jax.random.PRNGKey(0), 1)).with_flat(jax.numpy.asarray(flat[None]))
-    kept = np.asarray(sgd.magnitude_mask(nets, None, 0.25).flat())[0]
+    kept = np.asarray(sgd.prune_mask(nets, None, 0.25).flat())[0]
     np.testing.assert_array_equal(np.flatnonzero(kept), [10, 11, 12, 13])  # round(3.5) = 4 largest |w|
     allowed = nets.with_flat(jax.numpy.asarray((np.arange(14) < 6).astype(np.float32)))
-    kept = np.asarray(sgd.magnitude_mask(nets, allowed, 0.5).flat())[0]
+    kept = np.asarray(sgd.prune_mask(nets, allowed, 0.5).flat())[0]
     np.testing.assert_array_equal(np.flatnonzero(kept), [3, 4, 5])  # the 3 largest of the 6 allowed
     ties = nets.with_flat(jax.numpy.ones((1, 14)))
-    kept = np.asarray(sgd.magnitude_mask(ties, None, 0.01).flat())[0]
+    kept = np.asarray(sgd.prune_mask(ties, None, 0.01).flat())[0]
     np.testing.assert_array_equal(np.flatnonzero(kept), [0])  # at least one, ties to the earlier
+
+
+def test_lamp_keeps_each_kernels_largest_weight_where_magnitude_drops_a_kernel():
+    arch = Architecture.parse("1;identity:2")  # kernels 4x2 (weights 0-7) and 2x3 (8-13)
+    flat = np.concatenate([np.arange(10.0, 18.0), [3.0, -1.0, 2.0, 6.0, -4.0, 5.0]]).astype(np.float32)
+    nets = init_nets(arch, seed_keys(jax.random.PRNGKey(0), 1)).with_flat(jax.numpy.asarray(flat[None]))
+    scores = np.asarray(sgd.lamp_scores(nets))[0]
+    assert scores[7] == scores[11] == 1.0  # each kernel's largest
+    np.testing.assert_allclose(scores[13], 25 / (25 + 36))  # 5^2 over the squares at least as large
+    np.testing.assert_allclose(scores[9], 1 / (1 + 4 + 9 + 16 + 25 + 36))
+    kept = np.asarray(sgd.prune_mask(nets, None, 2 / 14, "magnitude").flat())[0]
+    np.testing.assert_array_equal(np.flatnonzero(kept), [6, 7])  # the output kernel is gone
+    kept = np.asarray(sgd.prune_mask(nets, None, 2 / 14, "lamp").flat())[0]
+    np.testing.assert_array_equal(np.flatnonzero(kept), [7, 11])
 
 
 def test_all_relu_architecture_trains(picbreeder_dir):
@@ -187,6 +202,7 @@ def test_bad_settings_are_config_errors(picbreeder_dir):  # the skull target and
         ({"prune_to": 0}, "share of weights kept"),
         ({"prune_to": 0.2, "prune_start": 0.7, "prune_end": 0.5}, "prune_start < prune_end"),
         ({"prune_to": 0.2, "prune_end": 1.0}, "would end unpruned"),
+        ({"prune_to": 0.2, "prune_score": "random"}, "prune_score is one of magnitude, lamp"),
     ]:
         with pytest.raises(ConfigError, match=match):
             load_run_config({**base, "settings": {"steps": 100, "steps_per_generation": 10, **bad}})

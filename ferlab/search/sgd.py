@@ -54,7 +54,9 @@ start at 0 and stay exactly 0, which separates "the weights" from "the search".
 of its generations, then, at each generation's start until ``prune_end``, keeps
 only its largest weights by magnitude, the share kept falling on a cubic from 1
 to ``prune_to`` (of the weights it may train: all, or the mask's), and trains
-on at that share. The kept set is recomputed from the weights each generation
+on at that share. ``prune_score: lamp`` ranks the weights by LAMP (Lee et al.
+2021) instead of plain magnitude, which keeps every layer alive at a few
+percent of the weights (``lamp_scores``). The kept set is recomputed from the weights each generation
 (pruned weights are exactly 0), so the state and checkpoints are as for a dense
 run. It is the control for a net's sparsity at equal fit: SGD from a random
 start on a Picbreeder net's own wiring (``mask_from``) stalls far from the
@@ -91,8 +93,9 @@ class SGDConfig:
     linear warmup, gradient normalisation, the straight-through colour clips,
     the number of seeds trained side by side and an optional net/genome spec
     whose non-zero weights are the only ones trained; optionally the share of
-    those weights each seed keeps by gradual magnitude pruning, and the window
-    (shares of the generations) over which it prunes."""
+    those weights each seed keeps by gradual magnitude pruning, the window
+    (shares of the generations) over which it prunes, and the score it ranks
+    the weights by (``PRUNE_SCORES``)."""
 
     steps: int = 100_000
     steps_per_generation: int = 100
@@ -105,6 +108,7 @@ class SGDConfig:
     prune_to: float | None = None
     prune_start: float = 0.2
     prune_end: float = 0.7
+    prune_score: str = "magnitude"
 
     def __post_init__(self):
         for name in ("steps", "steps_per_generation", "seeds"):
@@ -126,6 +130,8 @@ class SGDConfig:
                 f"prune_start and prune_end need 0 <= prune_start < prune_end <= 1; "
                 f"got {self.prune_start} and {self.prune_end}"
             )
+        if self.prune_score not in PRUNE_SCORES:
+            raise ValueError(f"prune_score is one of {', '.join(PRUNE_SCORES)}; got {self.prune_score!r}")
         if self.prune_to is not None and self.prune_window[1] >= self.generations:
             raise ValueError(
                 f"pruning ends at generation {self.prune_window[1]} of {self.generations}: the seeds would end "
@@ -261,11 +267,31 @@ def kept_share(settings: SGDConfig, generation) -> jax.Array:
     return settings.prune_to + (1.0 - settings.prune_to) * (1.0 - done) ** 3
 
 
-def magnitude_mask(nets: DenseNet, allowed: DenseNet | None, share) -> DenseNet:
-    """Per seed (leading axis), 1 on its largest-magnitude weights, ``round(share * m)`` of them (at
-    least 1), where m counts the weights ``allowed`` (0/1, no seed axis; None: all); ties go to the
-    earlier weight, and a weight not allowed is never kept."""
-    size = jnp.abs(nets.flat())
+def lamp_scores(nets: DenseNet) -> jax.Array:
+    """Layer-adaptive magnitude scores (Lee et al. 2021, LAMP), flat per net: a weight's square over
+    the sum of the squares of the weights of its kernel at least as large (ties: the later in the
+    kernel counts as larger). Each kernel's largest weight scores 1, so ranking them globally never
+    prunes a layer away, as plain magnitude does at a few percent of the weights: the kernel of the
+    smallest weights (on deep CPPNs, the output kernel) goes first and the net paints one colour."""
+    parts = []
+    for kernel in nets.kernels:
+        square = kernel.reshape(*nets.batch_shape, -1) ** 2
+        order = jnp.argsort(square, axis=-1, stable=True)
+        ascending = jnp.take_along_axis(square, order, axis=-1)
+        above = jnp.flip(jnp.cumsum(jnp.flip(ascending, -1), -1), -1)
+        score = ascending / jnp.maximum(above, jnp.finfo(jnp.float32).tiny)
+        parts.append(jnp.take_along_axis(score, jnp.argsort(order, axis=-1), axis=-1))
+    return jnp.concatenate(parts, axis=-1)
+
+
+PRUNE_SCORES = {"magnitude": lambda nets: jnp.abs(nets.flat()), "lamp": lamp_scores}
+
+
+def prune_mask(nets: DenseNet, allowed: DenseNet | None, share, score: str = "magnitude") -> DenseNet:
+    """Per seed (leading axis), 1 on its highest-scoring weights (``PRUNE_SCORES``: plain magnitude
+    or LAMP), ``round(share * m)`` of them (at least 1), where m counts the weights ``allowed`` (0/1,
+    no seed axis; None: all); ties go to the earlier weight, and a weight not allowed is never kept."""
+    size = PRUNE_SCORES[score](nets)
     if allowed is None:
         m = nets.arch.n_weights
     else:
@@ -358,7 +384,7 @@ def _generation(state: SGDState, target: jax.Array, mask: DenseNet | None, setti
     nets, pruned = state.nets, True
     if settings.prune_to is not None:
         generation = state.step // n
-        mask = magnitude_mask(nets, mask, kept_share(settings, generation))
+        mask = prune_mask(nets, mask, kept_share(settings, generation), settings.prune_score)
         nets, pruned = masked(nets, mask), generation >= settings.prune_window[1]
     nets, opt_state, losses = train(nets, state.opt_state, target, settings, n, mask)
     record = jax.lax.dynamic_update_slice(state.losses, losses, (state.step, 0))
