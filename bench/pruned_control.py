@@ -7,7 +7,7 @@ and random nets); SGD on the Picbreeder net's own wiring does not reach the imag
 ``sgd_masked`` phase of ``studies/fer_paper.yaml``), so pruning is how SGD reaches it sparse.
 
     PYTHONPATH=. python bench/pruned_control.py [--genome skull] [--keep 1 0.2 0.1 0.05]
-        [--seeds 4] [--steps 20000] [--size 64]
+        [--seeds 4] [--steps 20000] [--size 64] [--score magnitude|lamp]
 
 Measured (skull, 64x64, 4 seeds; the Picbreeder net 0.346 with 147 weights; 868 s, then 1,161 s):
 
@@ -19,6 +19,13 @@ Measured (skull, 64x64, 4 seeds; the Picbreeder net 0.346 with 147 weights; 868 
 | 10%, 60,000 steps | 548 | 0.0097-0.0268 | 1/4 | 0.479 (all 0.479-0.526) |
 | 5%, 20,000 steps | 274 | 0.047-0.062, one dead | 0/4 | 0.355-0.390 |
 | 5%, 60,000 steps | 274 | all four dead (white) | 0/4 | none |
+| 10% by LAMP, 20,000 steps | 548 | 0.0122-0.0172 | 0/4 | 0.473-0.519 |
+| 5% by LAMP, 20,000 steps | 274 | 0.0398-0.0415 | 0/4 | 0.388-0.456 |
+
+Plain magnitude pruning kills sparse seeds by pruning a layer away (at 2.7%, the Picbreeder net's
+147 weights, the output kernel kept 0-1 weights in every seed at 32x32); ranked by LAMP
+(``--score lamp``, 404 s for the two LAMP rows) no seed died and the fits are tighter, but none
+reached the gate either, and the fer_scores at each share are about those of magnitude pruning.
 
 At equal fit, a fifth of the weights lowers fer_score by 0.12 and a tenth by 0.23, about 0.23 per
 tenfold fewer weights; carried on to the Picbreeder net's 147 weights that line would reach about
