@@ -507,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("study", help="run a study (phases of sweeps) and write its report")
     p.add_argument("spec", help="study spec .yaml (see studies/)")
-    p.add_argument("--profile", help="scale of the study: quick (a laptop) or full (a cluster)")
+    p.add_argument("--profile", help="a scale the spec declares: quick (a laptop), full (a cluster), ...")
     p.add_argument("--address", help="Ray cluster address (default: a local Ray)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite store in ./mlruns)")
     p.add_argument("--out", help="output folder (default results/<study>-<profile>)")
