@@ -55,15 +55,16 @@ of its generations, then, at each generation's start until ``prune_end``, keeps
 only its largest weights by magnitude, the share kept falling on a cubic from 1
 to ``prune_to`` (of the weights it may train: all, or the mask's), and trains
 on at that share. ``prune_score: lamp`` ranks the weights by LAMP (Lee et al.
-2021) instead of plain magnitude, which keeps every layer alive at a few
-percent of the weights (``lamp_scores``). The kept set is recomputed from the weights each generation
-(pruned weights are exactly 0), so the state and checkpoints are as for a dense
-run. It is the control for a net's sparsity at equal fit: SGD from a random
-start on a Picbreeder net's own wiring (``mask_from``) stalls far from the
-image (MSE 0.035-0.045 on the skull at 32x32 after 20,000 steps, also with
-each unit's init scaled to its own fan-in), and random sparse nets paint
-nearly flat pictures (``bench/size_bias.py``), while a dense copy pruned while
-it trains keeps the picture. The ladder takes snapshots only once the pruning
+2021) instead of plain magnitude, which never prunes a layer away, as plain
+magnitude does at a few percent of the weights (``lamp_scores``). The kept set
+is recomputed from the weights each generation (pruned weights are exactly 0),
+so the state and checkpoints are as for a dense run. It is the control for a
+net's sparsity at equal fit: SGD from a random start on a Picbreeder net's own
+wiring (``mask_from``) stalls far from the image (MSE 0.035-0.045 on the
+skull at 32x32 after 20,000 steps, also with each unit's init scaled to its own
+fan-in), and random sparse nets paint nearly flat pictures
+(``bench/size_bias.py``), while a dense copy pruned while it trains keeps the
+picture. The ladder takes snapshots only once the pruning
 is done, so every rung compares nets at the final sparsity.
 """
 
