@@ -475,6 +475,41 @@ def test_a_rungs_n_counts_the_snapshots_its_median_stands_on():
     assert row["n"] == 1 and row["median"] == pytest.approx(0.4)
 
 
+def test_a_snapshot_that_overshot_its_rung_counts_only_at_the_rung_its_loss_lies_in():
+    """A pruned run's ladder waits for the pruning to end, then files one net of loss 0.0015 under
+    every rung from 0.05 to 0.002; compared at 0.05 it would meet dense nets of 30x worse fit."""
+    from ferlab.report.fit import fer_by_rung, rung_comparisons
+
+    rows = []
+    for image in ("a", "b"):
+        for rung, loss, fer in ((0.05, 0.04, 0.5), (0.01, 0.008, 0.6), (0.002, 0.0018, 0.7)):
+            rows.append({"label": "dense", "image": image, "net": f"rung_{rung:.3f}", "loss": loss, "fer_score": fer})
+        for rung in (0.05, 0.01, 0.002):
+            rows.append({"label": "pruned", "image": image, "net": f"rung_{rung:.3f}", "loss": 15e-4, "fer_score": 0.4})
+    df = pd.DataFrame(rows).assign(run_id=lambda d: d.label + d.image)
+    analysis = ReportSpec(group="label", metrics=("fer_score", "loss"), comparisons=(Comparison("pruned", "dense"),))
+    table = rung_comparisons(df, analysis)
+    assert table.rung.tolist() == [0.002]
+    assert table.iloc[0]["diff"] == pytest.approx(0.3)  # against the dense nets of its own fit, not 0.1 at 0.05
+    curves = fer_by_rung(df, "fer_score", analysis).set_index(["label", "rung"])
+    assert curves.loc[("pruned", 0.05), "n"] == 0 and curves.loc[("pruned", 0.05), "overshot"] == 2
+    assert curves.loc[("pruned", 0.002), "n"] == 2 and curves.loc[("pruned", 0.002), "overshot"] == 0
+    assert (curves.loc["dense", "overshot"] == 0).all()
+
+
+def test_a_curve_is_cut_where_its_set_of_images_changes_at_the_same_count():
+    from ferlab.report.fit import fer_by_rung
+
+    rows = [
+        {"label": "g", "image": image, "net": f"rung_{rung:.3f}", "loss": loss, "fer_score": 0.5}
+        for image, rung, loss in (("a", 0.05, 0.04), ("a", 0.02, 0.015), ("b", 0.01, 0.008), ("c", 0.05, 0.03))
+    ]
+    curves = fer_by_rung(pd.DataFrame(rows), "fer_score", ReportSpec(group="label", resamples=50))
+    by_rung = curves.sort_values("rung", ascending=False)
+    assert by_rung["images"].tolist() == [2, 1, 1]  # {a, c}, {a}, {b}
+    assert by_rung["piece"].tolist() == [0, 1, 2]
+
+
 def test_groups_that_share_no_image_show_no_means_side_by_side(tmp_path):
     from ferlab.report.stats import comparisons
 
@@ -720,8 +755,14 @@ def test_a_curve_against_fit_is_cut_where_its_images_change(tmp_path):
     from ferlab.report.plots import curve_pieces
 
     part = pd.DataFrame({"rung": [0.08, 0.05, 0.02, 0.01, 0.005], "images": [3, 3, 2, 2, 1], "median": 0.1})
+    part["piece"] = [0, 0, 1, 1, 2]
     assert [p["rung"].tolist() for p in curve_pieces(part)] == [[0.08, 0.05], [0.02, 0.01], [0.005]]
-    assert len(curve_pieces(part.assign(images=2))) == 1
+    assert len(curve_pieces(part.assign(piece=0))) == 1
+    assert [p["rung"].tolist() for p in curve_pieces(part.assign(median=[0.1, np.nan, 0.1, 0.1, 0.1]))] == [
+        [0.08],
+        [0.02, 0.01],
+        [0.005],
+    ]
     df = ladder_frame()
     curves = fer_by_rung(df, "fer_score", ReportSpec(group="label", metrics=("fer_score", "loss")))
     es = curves[curves.label == "es"].sort_values("rung", ascending=False)

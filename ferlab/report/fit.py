@@ -4,7 +4,8 @@ A reproducer counts where it reproduces its image (its MSE at or below the
 ``fit_gate``); a run none of whose final nets does counts through its best
 ladder snapshot within the gate (``at_fit``), and ``gate_counts`` says how
 many nets each group attempted, scored, passed and lost. The ladder's
-snapshots (``rung_<MSE>``) compare groups at each rung they both reach.
+snapshots (``rung_<MSE>``) compare groups at each rung they both reach, each
+snapshot at the rung its loss lies in (``rung_snapshots``).
 
 With a ``min_detail`` floor, an image whose discoverer painted it with less
 fine structure than the floor (``image_detail``, ``ferlab.metrics.behaviour``:
@@ -114,37 +115,66 @@ def at_fit(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     return pd.concat(keep)
 
 
+def rung_snapshots(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
+    """The ladder snapshots of images above the detail floor, with their ``rung`` and whether they
+    ``overshot`` it: a snapshot is a run's best net the first time its loss reached the rung, so a
+    run whose loss jumps past several rungs in one generation (or a pruned SGD run, whose ladder
+    waits for the pruning to end) files one net, fitting far better, under each of them. Such a
+    snapshot, whose loss is at or below the next finer rung of the ladder, stands for that finer
+    rung, not for its own: compared at its own rung it would meet nets of much worse fit."""
+    rungs = split_rungs(df[~too_simple(df, analysis)])[1]
+    levels = np.sort(rungs["rung"].unique())
+    finer = rungs["rung"].map(lambda r: levels[levels < r].max() if (levels < r).any() else -np.inf)
+    column = loss_column(analysis)
+    loss = pd.to_numeric(rungs[column], errors="coerce") if column in rungs else pd.Series(np.nan, index=rungs.index)
+    return rungs.assign(overshot=loss <= finer)
+
+
 def fer_by_rung(df: pd.DataFrame, metric: str, analysis: ReportSpec) -> pd.DataFrame:
     """Per group and rung of the ladder snapshots: ``n`` nets, ``images``, and the median of
-    ``metric`` with its bootstrap band (``low``, ``high``); images below the detail floor left out."""
-    rungs = split_rungs(df[~too_simple(df, analysis)])[1]
+    ``metric`` with its bootstrap band (``low``, ``high``), over the snapshots that stand for the
+    rung; ``overshot``: those left out because they fit a finer rung (``rung_snapshots``);
+    ``piece``: along the group's rungs, coarsest first, a number that changes where the set of
+    images the median stands on changes (the plot cuts its curve there). Images below the detail
+    floor are left out."""
+    columns = [analysis.group, "rung", "n", "images", "median", "low", "high", "overshot", "piece"]
+    rungs = rung_snapshots(df, analysis)
+    if metric not in rungs or rungs.empty:
+        return pd.DataFrame(columns=columns)
     rows = []
-    if metric in rungs:
-        for (name, rung), part in rungs.groupby([analysis.group, "rung"], sort=True):
-            part = part[finite(part, metric)]  # n: what the median stands on (a dead snapshot has no score)
-            median, low, high = bootstrap_median(
-                part[metric], seed_for(analysis.seed, name, rung, metric), analysis.resamples, analysis.level
-            )
-            rows.append(
-                {
-                    analysis.group: name,
-                    "rung": rung,
-                    "n": len(part),
-                    "images": part["image"].nunique() if "image" in part else np.nan,
-                    "median": median,
-                    "low": low,
-                    "high": high,
-                }
-            )
-    return pd.DataFrame(rows, columns=[analysis.group, "rung", "n", "images", "median", "low", "high"])
+    for (name, rung), part in rungs.groupby([analysis.group, "rung"], sort=True):
+        overshot = int(part["overshot"].sum())
+        part = part[finite(part, metric) & ~part["overshot"]]  # n: what the median stands on
+        median, low, high = bootstrap_median(
+            part[metric], seed_for(analysis.seed, name, rung, metric), analysis.resamples, analysis.level
+        )
+        images = frozenset(part["image"]) if "image" in part else frozenset()
+        rows.append(
+            {
+                analysis.group: name,
+                "rung": rung,
+                "n": len(part),
+                "images": len(images) if "image" in part else np.nan,
+                "median": median,
+                "low": low,
+                "high": high,
+                "overshot": overshot,
+                "set": images,
+            }
+        )
+    curves = pd.DataFrame(rows).sort_values([analysis.group, "rung"], ascending=[True, False], kind="stable")
+    changed = curves["set"].ne(curves["set"].shift()) | curves[analysis.group].ne(curves[analysis.group].shift())
+    curves["piece"] = changed.groupby(curves[analysis.group]).cumsum().astype(int) - 1
+    return curves.sort_values([analysis.group, "rung"], kind="stable")[columns].reset_index(drop=True)
 
 
 def rung_comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """The study's comparisons (those whose two groups both have ladder snapshots; all pairs of
     such groups when none is) at every rung both reach on the same images, on every metric other
-    than the loss: ``compare`` on the snapshots of that rung, with a ``rung`` column. Images below
-    the detail floor are left out."""
-    rungs = split_rungs(df[~too_simple(df, analysis)])[1]
+    than the loss: ``compare`` on the snapshots that stand for that rung (not those that
+    ``overshot`` it), with a ``rung`` column. Images below the detail floor are left out."""
+    rungs = rung_snapshots(df, analysis)
+    rungs = rungs[~rungs["overshot"]]
     if rungs.empty:
         return pd.DataFrame()
     names = sorted(rungs[analysis.group].unique(), key=str)

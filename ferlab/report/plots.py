@@ -13,11 +13,11 @@ DPI = 110
 
 
 def curve_pieces(part: pd.DataFrame) -> list[pd.DataFrame]:
-    """One group's curve (rows by rung, coarsest first) cut where the number of ``images`` its points
-    stand on changes. A run that reaches a rung has reached every coarser one, so fewer images means
-    a smaller set of them: across a cut the median moves with which images remain, not with the fit."""
-    cut = part["images"].ne(part["images"].shift()).cumsum()
-    return [piece for _, piece in part.groupby(cut, sort=False)]
+    """One group's curve (rows by rung, coarsest first) cut where the set of images its points stand
+    on changes (``fer_by_rung``'s ``piece``): across a cut the median moves with which images
+    remain, not with the fit. Rungs without a median (every snapshot dead or overshot) are left out."""
+    part = part[part["median"].notna()]
+    return [piece for _, piece in part.groupby("piece", sort=False)]
 
 
 def rung_plot(curves: pd.DataFrame, metric: str, group: str, colours: dict | None = None) -> bytes:

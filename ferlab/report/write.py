@@ -140,10 +140,12 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
                 f"## {metric} against fit (loss ladder)",
                 "",
                 "Per group, the median over ladder snapshots at each rung (a run's best net the first time its "
-                "loss reached the rung) with its bootstrap band. Fewer images reach the finer rungs: a group's "
-                "curve is cut where the images it stands on change, and the number at the start of each piece "
-                "is how many it stands on. Across a cut the median moves with which images remain, not with "
-                "the fit; the comparisons at each shared rung pair the same images.",
+                "loss reached the rung) with its bootstrap band. A snapshot whose loss already reaches the next "
+                "finer rung (a run that jumped past rungs, or a pruned run, whose ladder waits for the pruning "
+                "to end) counts at that finer rung only (`overshot` in the CSV). Fewer images reach the finer "
+                "rungs: a group's curve is cut where the images it stands on change, and the number at the "
+                "start of each piece is how many it stands on. Across a cut the median moves with which images "
+                "remain, not with the fit; the comparisons at each shared rung pair the same images.",
                 "",
                 f"![{metric} against fit]({path.name})",
                 "",
@@ -155,7 +157,8 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
         lines += [
             "## Comparisons at each shared rung",
             "",
-            "Groups compared on their snapshots of the same rung on the same images: equal fit by construction.",
+            "Groups compared on their snapshots of the same rung on the same images, each snapshot's loss at or "
+            "below the rung and above the next finer one: equal fit within the rung's band.",
             "",
             markdown_table(table),
             "",
