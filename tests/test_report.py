@@ -475,7 +475,7 @@ def test_a_rungs_n_counts_the_snapshots_its_median_stands_on():
     assert row["n"] == 1 and row["median"] == pytest.approx(0.4)
 
 
-def test_a_snapshot_that_overshot_its_rung_counts_only_at_the_rung_its_loss_lies_in():
+def test_a_snapshot_that_overshot_its_rung_counts_only_at_the_rung_its_loss_lies_in(tmp_path):
     """A pruned run's ladder waits for the pruning to end, then files one net of loss 0.0015 under
     every rung from 0.05 to 0.002; compared at 0.05 it would meet dense nets of 30x worse fit."""
     from ferlab.report.fit import fer_by_rung, rung_comparisons
@@ -495,6 +495,10 @@ def test_a_snapshot_that_overshot_its_rung_counts_only_at_the_rung_its_loss_lies
     assert curves.loc[("pruned", 0.05), "n"] == 0 and curves.loc[("pruned", 0.05), "overshot"] == 2
     assert curves.loc[("pruned", 0.002), "n"] == 2 and curves.loc[("pruned", 0.002), "overshot"] == 0
     assert (curves.loc["dense", "overshot"] == 0).all()
+    apart = df[~((df.label == "dense") & (df.net == "rung_0.002"))]  # no rung both reach in band
+    assert rung_comparisons(apart, analysis).empty
+    text = write_report(apart, analysis, tmp_path, "Apart").markdown.read_text()
+    assert "None: pruned vs dense have ladder snapshots, but on no image do both have one within" in text
 
 
 def test_a_curve_is_cut_where_its_set_of_images_changes_at_the_same_count():

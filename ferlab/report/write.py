@@ -164,6 +164,22 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
             markdown_table(table),
             "",
         ]
+    else:
+        laddered = set(split_rungs(df)[1][analysis.group])
+        pairs = [
+            f"{c.a} vs {c.b}"
+            for c in analysis.comparisons
+            if (c.by or analysis.group) == analysis.group and {c.a, c.b} <= laddered
+        ]
+        if pairs:
+            lines += [
+                "## Comparisons at each shared rung",
+                "",
+                f"None: {', '.join(pairs)} have ladder snapshots, but on no image do both have one within the same "
+                "rung's band (a snapshot whose loss already reaches the next finer rung counts there), so none "
+                "compares them at equal fit.",
+                "",
+            ]
     return lines, files, tables
 
 
