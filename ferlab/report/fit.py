@@ -123,8 +123,8 @@ def rung_snapshots(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     snapshot, whose loss is at or below the next finer rung of the ladder, stands for that finer
     rung, not for its own: compared at its own rung it would meet nets of much worse fit."""
     rungs = split_rungs(df[~too_simple(df, analysis)])[1]
-    levels = np.sort(rungs["rung"].unique())
-    finer = rungs["rung"].map(lambda r: levels[levels < r].max() if (levels < r).any() else -np.inf)
+    levels = np.concatenate([[-np.inf], np.sort(rungs["rung"].unique())])  # -inf: below the finest rung
+    finer = levels[np.searchsorted(levels, rungs["rung"].to_numpy()) - 1]
     column = loss_column(analysis)
     loss = pd.to_numeric(rungs[column], errors="coerce") if column in rungs else pd.Series(np.nan, index=rungs.index)
     return rungs.assign(overshot=loss <= finer)
@@ -168,6 +168,13 @@ def fer_by_rung(df: pd.DataFrame, metric: str, analysis: ReportSpec) -> pd.DataF
     return curves.sort_values([analysis.group, "rung"], kind="stable")[columns].reset_index(drop=True)
 
 
+def ladder_pairs(groups, analysis: ReportSpec) -> list[Comparison]:
+    """The study's comparisons, by its group, whose two groups are both among ``groups`` (the groups
+    with ladder snapshots)."""
+    names = set(groups)
+    return [c for c in analysis.comparisons if (c.by or analysis.group) == analysis.group and {c.a, c.b} <= names]
+
+
 def rung_comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     """The study's comparisons (those whose two groups both have ladder snapshots; all pairs of
     such groups when none is) at every rung both reach on the same images, on every metric other
@@ -178,9 +185,7 @@ def rung_comparisons(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     if rungs.empty:
         return pd.DataFrame()
     names = sorted(rungs[analysis.group].unique(), key=str)
-    pairs = [
-        c for c in analysis.comparisons if (c.by or analysis.group) == analysis.group and c.a in names and c.b in names
-    ]
+    pairs = ladder_pairs(names, analysis)
     if not pairs:
         pairs = [Comparison(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     rows = []

@@ -14,6 +14,7 @@ from ferlab.report.fit import (
     at_fit,
     fer_by_rung,
     gate_counts,
+    ladder_pairs,
     loss_column,
     rung_comparisons,
     split_rungs,
@@ -165,12 +166,7 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
             "",
         ]
     else:
-        laddered = set(split_rungs(df)[1][analysis.group])
-        pairs = [
-            f"{c.a} vs {c.b}"
-            for c in analysis.comparisons
-            if (c.by or analysis.group) == analysis.group and {c.a, c.b} <= laddered
-        ]
+        pairs = [f"{c.a} vs {c.b}" for c in ladder_pairs(split_rungs(df)[1][analysis.group], analysis)]
         if pairs:
             lines += [
                 "## Comparisons at each shared rung",
