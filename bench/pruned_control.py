@@ -1,7 +1,7 @@
 """Is a Picbreeder net's low fer_score its sparsity? SGD copies of one Picbreeder image on its
 architecture, dense and pruned while they train to a share of their weights (``sgd``'s
 ``prune_to``, gradual magnitude pruning), each scored by the FER suite beside the Picbreeder net,
-with every copy's MSE so that they are compared at equal fit (the studies' gate is 0.01).
+with every copy's MSE so that they are compared within the studies' fit gate (MSE 0.01).
 ``bench/wiring_control.py`` and ``bench/size_bias.py`` ask the question without fit (shuffled
 and random nets); SGD on the Picbreeder net's own wiring does not reach the image (the
 ``sgd_masked`` phase of ``studies/fer_paper.yaml``), so pruning is how SGD reaches it sparse.
@@ -27,11 +27,14 @@ Plain magnitude pruning kills sparse seeds by pruning a layer away (at 2.7%, the
 (``--score lamp``, 404 s for the two LAMP rows) no seed died and the fits are tighter, but none
 reached the gate either, and the fer_scores at each share are about those of magnitude pruning.
 
-At equal fit, a fifth of the weights lowers fer_score by 0.12 and a tenth by 0.23, about 0.23 per
-tenfold fewer weights; carried on to the Picbreeder net's 147 weights that line would reach about
-0.35, its own score. So on the skull, sparsity alone could account for the whole Picbreeder-SGD
-gap: the copies this method can bring to the gate stop at 548 weights, and the line below them is
-an extrapolation, not a measurement.
+Within the gate, a fifth of the weights lowers fer_score by 0.12 and a tenth by 0.23, about 0.23
+per tenfold fewer weights; carried on to the Picbreeder net's 147 weights that line would reach
+about 0.35, its own score. So on the skull, sparsity alone could account for the whole
+Picbreeder-SGD gap. Two caveats: the dense copies fit better (MSE 0.0007-0.0009 against 0.0021-0.0045
+at 20% and 0.0097 at 10%), so this is not equal fit (``studies/picbreeder_genomes.yaml``'s rung
+comparisons give the fit-matched figure over 8 images, 0.06-0.10 at 20%); and the copies this
+method can bring to the gate stop at 548 weights, so the line below them is an extrapolation, not a
+measurement.
 """
 
 from __future__ import annotations

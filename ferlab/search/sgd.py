@@ -64,8 +64,8 @@ wiring (``mask_from``) stalls far from the image (MSE 0.035-0.045 on the
 skull at 32x32 after 20,000 steps, also with each unit's init scaled to its own
 fan-in), and random sparse nets paint nearly flat pictures
 (``bench/size_bias.py``), while a dense copy pruned while it trains keeps the
-picture. The ladder takes snapshots only once the pruning
-is done, so every rung compares nets at the final sparsity.
+picture. The ladder takes snapshots only once the pruning is done, so every
+rung compares nets at the final sparsity.
 """
 
 from __future__ import annotations
