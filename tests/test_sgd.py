@@ -36,6 +36,32 @@ def test_loss_falls_tenfold_short(picbreeder_dir, tmp_path):
     assert losses[-1, 1] < losses[0, 1] / 10
 
 
+def test_each_rung_takes_the_best_seed_at_the_first_step_it_reached_it(picbreeder_dir):
+    # 100 steps a generation: a generation's end is past several rungs, one step is not
+    config = dataclasses.replace(
+        sgd_config(400, 16, steps_per_generation=100, seeds=2), ladder=(0.3, 0.2, 0.15, 0.12, 0.1, 0.08, 0.06)
+    )
+    search = make_search(config)
+    state = search.init(jax.random.PRNGKey(0))
+    for _ in range(4):
+        state, _ = search.step(state)
+    losses = np.asarray(state.losses)  # (step, seed), each the loss before that step's update
+    best = losses.min(axis=1)
+    table = sgd.ladders.table(state.ladder)
+    assert table["reached"].sum() >= 5
+    target = load_target("picbreeder:skull", 16)
+    for rung, reached, loss, evaluations, i in zip(
+        table["rung"], table["reached"], table["loss"], table["evaluations"], range(len(table["rung"]))
+    ):
+        if not reached:
+            continue
+        step = int(np.argmax(best <= rung))  # the first step at or below the rung
+        assert evaluations == (step + 1) * 2
+        assert loss == pytest.approx(best[step], rel=1e-6)
+        snapshot = sgd.ladders.snapshot(state.ladder, i)
+        assert float(mse(render(snapshot, 16).rgb, target)) == pytest.approx(best[step], rel=1e-5)
+
+
 @pytest.mark.slow
 def test_skull_64_reaches_mse_below_0_005_within_5000_steps(picbreeder_dir):
     _, history = run(sgd_config(5000, 64, steps_per_generation=500), progress=False)

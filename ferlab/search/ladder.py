@@ -3,7 +3,10 @@
 Regimes that match a target keep a ``Ladder`` in their state (so checkpoints
 carry it and a resumed run keeps the rungs it reached). Each generation they
 call ``update`` with the generation's best loss and that individual (any
-pytree: a dense net, flat weights, a tensor genome); every rung not yet reached
+pytree: a dense net, flat weights, a tensor genome); SGD calls it at every
+step, since one of its generations (hundreds of steps) can pass several rungs,
+and a snapshot taken past the next finer rung is not a net at its own rung's
+fit (``ferlab.report.fit.rung_snapshots``). Every rung not yet reached
 whose value the loss is at or below takes that snapshot, with the generation
 (the history's index, for wall time) and the evaluations so far. The loss of a
 snapshot is the loss of the net it holds, so snapshots have non-increasing

@@ -11,7 +11,8 @@ batched matmuls and their gradients run slower there than single ones (one
 seed 1.8x faster at 64x64 than as a batch of one, 8 seeds 1.5x; ``bench/sgd.py``),
 and a seed then trains bit for bit as it would alone. On other platforms the
 seeds are vmapped. Every step's loss is kept in the state (so in checkpoints)
-and written as ``losses.csv``.
+and written as ``losses.csv``, and the loss ladder takes the best seed's net at
+the first step it reaches a rung (a generation's end is often past several).
 
 Training is chaotic at float precision: Adam's near-sign steps on tiny
 gradient components turn a last-bit difference into different networks within
@@ -192,6 +193,19 @@ def train(
     Each step's loss is measured before that step's update. With ``mask`` (0/1
     kernels, no seed axis) gradients and updates are zero where it is 0.
     """
+    step = sgd_step(target, settings, mask)
+
+    def body(carry, _):
+        nets, opt_state, values = step(*carry)
+        return (nets, opt_state), values
+
+    (nets, opt_state), losses = jax.lax.scan(body, (nets, opt_state), None, length=n_steps)
+    return nets, opt_state, losses
+
+
+def sgd_step(target: jax.Array, settings: SGDConfig, mask: DenseNet | None = None):
+    """One step for a batch of nets: ``(nets, opt_state) -> (nets, opt_state, losses (seeds,))``, each
+    loss that of the net given (before its update); see ``train``."""
     size = target.shape[0]
     opt = optimizer(settings)
 
@@ -199,8 +213,7 @@ def train(
         image = picture(net, size)
         return mse(straight_through_colour(image.hsv) if settings.straight_through else image.rgb, target)
 
-    def step(carry, _):
-        nets, opt_state = carry
+    def step(nets, opt_state):
         each = jax.value_and_grad(loss)
         values, grads = one_by_one(each, nets) if on_cpu() else jax.vmap(each)(nets)
         grads = masked(grads, mask)
@@ -208,10 +221,9 @@ def train(
             norm = jnp.linalg.norm(grads.flat(), axis=-1)  # one reduction per seed: see the module doc
             grads = jax.tree.map(lambda g: g / jnp.maximum(norm, 1e-12)[:, None, None], grads)
         updates, opt_state = opt.update(grads, opt_state, nets)
-        return (optax.apply_updates(nets, masked(updates, mask)), opt_state), values
+        return optax.apply_updates(nets, masked(updates, mask)), opt_state, values
 
-    (nets, opt_state), losses = jax.lax.scan(step, (nets, opt_state), None, length=n_steps)
-    return nets, opt_state, losses
+    return step
 
 
 def one_by_one(fn, batch):
@@ -309,7 +321,7 @@ class SGDState:
     opt_state: optax.OptState
     step: jax.Array
     losses: jax.Array  # (steps, seeds); NaN where not yet trained
-    ladder: ladders.Ladder  # the best seed's net at each rung it reached (at generation ends)
+    ladder: ladders.Ladder  # the best seed's net at each rung, the first step it reached it
 
 
 class SGDSearch:
@@ -379,18 +391,32 @@ def _start(nets: DenseNet, mask: DenseNet | None, settings: SGDConfig, rungs: tu
 
 
 def _generation(state: SGDState, target: jax.Array, mask: DenseNet | None, settings: SGDConfig):
-    """One generation: ``steps_per_generation`` steps, the stats, the ladder updated (pruned seeds:
+    """One generation: ``steps_per_generation`` steps, the stats, the ladder updated at every step
+    with the best seed's net before its update, and once more with the trained nets (pruned seeds:
     first cut to this generation's share, and the ladder only once the pruning is done)."""
-    n = settings.steps_per_generation
+    n, seeds = settings.steps_per_generation, settings.seeds
+    generation = state.step // n
     nets, pruned = state.nets, True
     if settings.prune_to is not None:
-        generation = state.step // n
         mask = prune_mask(nets, mask, kept_share(settings, generation), settings.prune_score)
         nets, pruned = masked(nets, mask), generation >= settings.prune_window[1]
-    nets, opt_state, losses = train(nets, state.opt_state, target, settings, n, mask)
+    step = sgd_step(target, settings, mask)
+
+    def watch(ladder, losses, nets, evaluations):
+        best = jnp.argmin(losses)
+        take = jax.tree.map(lambda k: k[best], nets)
+        return ladders.update(ladder, jnp.where(pruned, losses[best], jnp.inf), take, generation, evaluations)
+
+    def body(carry, i):
+        nets, opt_state, ladder = carry
+        new, opt_state, losses = step(nets, opt_state)
+        ladder = watch(ladder, losses, nets, (state.step + i + 1) * seeds)
+        return (new, opt_state, ladder), losses
+
+    (nets, opt_state, ladder), losses = jax.lax.scan(body, (nets, state.opt_state, state.ladder), jnp.arange(n))
     record = jax.lax.dynamic_update_slice(state.losses, losses, (state.step, 0))
     last = losses[-1]
-    evaluations = (state.step + n) * settings.seeds
+    evaluations = (state.step + n) * seeds
     stats = {
         "loss": jnp.mean(last),
         "best_loss": jnp.min(last),
@@ -398,14 +424,7 @@ def _generation(state: SGDState, target: jax.Array, mask: DenseNet | None, setti
         "evaluations": evaluations,
     }
     now = mse(render(nets, target.shape[0]).rgb, target)  # the trained nets' own losses
-    best = jnp.argmin(now)
-    ladder = ladders.update(
-        state.ladder,
-        jnp.where(pruned, now[best], jnp.inf),
-        jax.tree.map(lambda k: k[best], nets),
-        state.step // n,
-        evaluations,
-    )
+    ladder = watch(ladder, now, nets, evaluations)
     return SGDState(nets, opt_state, state.step + n, record, ladder), stats
 
 
