@@ -499,6 +499,14 @@ def test_a_snapshot_that_overshot_its_rung_counts_only_at_the_rung_its_loss_lies
     assert rung_comparisons(apart, analysis).empty
     text = write_report(apart, analysis, tmp_path, "Apart").markdown.read_text()
     assert "None: pruned vs dense have ladder snapshots, but on no image do both have one within" in text
+    floored = dataclasses.replace(analysis, min_detail=0.01)
+    found = pd.DataFrame(  # a discoverer's pictures, which set each image's detail: c is flat
+        {"label": "pb", "image": ["a", "b", "c"], "net": "best", "fer_score": 0.3, "image_detail": [0.1, 0.1, 0.001]}
+    )
+    flat = pd.concat([apart.assign(image=np.where(apart.label == "pruned", "c", apart.image)), found])
+    flat = flat.assign(run_id=flat.label + flat.image, image_path="picture.png")
+    text = write_report(flat, floored, tmp_path / "flat", "Flat").markdown.read_text()
+    assert "## Comparisons at each shared rung" not in text  # their snapshots are left out, as in every comparison
 
 
 def test_a_curve_is_cut_where_its_set_of_images_changes_at_the_same_count():

@@ -17,6 +17,7 @@ from ferlab.report.fit import (
     ladder_pairs,
     loss_column,
     rung_comparisons,
+    rung_snapshots,
     split_rungs,
     too_simple,
 )
@@ -166,7 +167,7 @@ def fit_sections(df: pd.DataFrame, analysis: ReportSpec, folder: Path) -> tuple[
             "",
         ]
     else:
-        pairs = [f"{c.a} vs {c.b}" for c in ladder_pairs(split_rungs(df)[1][analysis.group], analysis)]
+        pairs = [f"{c.a} vs {c.b}" for c in ladder_pairs(rung_snapshots(df, analysis)[analysis.group], analysis)]
         if pairs:
             lines += [
                 "## Comparisons at each shared rung",
