@@ -32,7 +32,8 @@ sweeps never import ``mlflow``. The layout:
 
 The store is a tracking server (``http://host:port``, needed when workers run
 on other nodes) or, by default, an embedded SQLite file with a local artifact
-folder (``default_store``), created under a file lock so that two processes
+folder (``default_store``; a SQLite file given by URI keeps its artifacts beside
+it too, ``resolve_store``), created under a file lock so that two processes
 starting on a fresh folder at once do not race MLflow's table creation.
 """
 
@@ -271,8 +272,15 @@ def default_store(folder: str | Path = "mlruns") -> Store:
 
 
 def resolve_store(uri: str | None, folder: str | Path = "mlruns") -> Store:
-    """``uri`` as given (a server or any MLflow URI), or the embedded default."""
-    return Store(uri) if uri else default_store(folder)
+    """``uri`` as given (a server or any MLflow URI), or the embedded default. A SQLite file keeps
+    its experiments' artifacts beside it, in ``artifacts/``, as the embedded store does: MLflow's own
+    default for it is ./mlruns under whatever folder the command ran in."""
+    if not uri:
+        return default_store(folder)
+    path = Store(uri).sqlite_file
+    if path and path != ":memory:":
+        return Store(uri, (Path(path).resolve().parent / "artifacts").as_uri())
+    return Store(uri)
 
 
 # URI schemes MLflow 3 keeps runs in (a database's may name its driver: postgresql+psycopg2); it refuses

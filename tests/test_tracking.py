@@ -275,6 +275,22 @@ def test_final_logs_run_level_fer_score_large_images_and_the_target(store, tmp_p
         assert f"nets/{name}/target.png" in {a.path for a in log.client.list_artifacts(log.run_id, f"nets/{name}")}
 
 
+def test_a_sqlite_store_given_by_uri_keeps_its_artifacts_beside_its_file(tmp_path, monkeypatch):
+    """``--tracking-uri sqlite:///<folder>/runs.db``: artifacts in ``<folder>/artifacts``, as the embedded
+    store's; MLflow's own default put them in ./mlruns under the folder the command ran in."""
+    from ferlab.tracking import client, experiment, resolve_store
+
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    store = resolve_store(f"sqlite:///{tmp_path}/runs/runs.db")
+    mc = client(store)
+    run_id = mc.create_run(experiment(store, "a study")).info.run_id
+    (tmp_path / "table.csv").write_text("x\n1\n")
+    mc.log_artifact(run_id, str(tmp_path / "table.csv"))
+    assert list(tmp_path.joinpath("cwd").iterdir()) == []
+    assert [p.parent.parent.name for p in (tmp_path / "runs" / "artifacts").rglob("table.csv")] == [run_id]
+
+
 def test_a_logged_run_has_progress_pictures_and_its_tables(store, tmp_path):
     """``ferlab run --tracking-uri``: the leading net's picture at checkpoints, as MLflow images stepped by
     generation (128 px), about ``PICTURES`` of them, the last at the final generation."""
