@@ -26,6 +26,12 @@ Plain magnitude pruning kills sparse seeds by pruning a layer away (at 2.7%, the
 147 weights, the output kernel kept 0-1 weights in every seed at 32x32); ranked by LAMP
 (``--score lamp``, 404 s for the two LAMP rows) no seed died and the fits are tighter, but none
 reached the gate either, and the fer_scores at each share are about those of magnitude pruning.
+Neither score looks at wiring: at 2.7% (32x32, 10,000 steps, 2 seeds) LAMP kept 148 weights of which
+only 35 and 61 had a non-zero gradient, the rest lying off every input-output path. Ranking by
+SynFlow's path flow (Tanaka et al. 2020; tried in a scratch script, not kept) left 141-144 of them
+live and halved the MSE at 10,000 steps (0.036 against 0.073), but not at 40,000 (0.051-0.069), and
+at 5% and 10% it fit no better than LAMP (0.036-0.061 and 0.012-0.019 at 20,000 steps). A decaying
+learning rate after the pruning (cosine to 3e-5) changed nothing at 5% or 2.7%.
 
 Within the gate, a fifth of the weights lowers fer_score by 0.12 and a tenth by 0.23, about 0.23
 per tenfold fewer weights; carried on to the Picbreeder net's 147 weights that line would reach
