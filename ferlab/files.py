@@ -146,8 +146,9 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def png_bytes(rgb) -> bytes:
-    """An (H, W, 3) float image in [0, 1] as PNG bytes."""
-    arr = np.clip(np.rint(np.asarray(rgb, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+    """An (H, W, 3) float image in [0, 1] as PNG bytes; a NaN colour (a diverged net's) is black."""
+    arr = np.nan_to_num(np.asarray(rgb, dtype=np.float64), nan=0.0, posinf=1.0, neginf=0.0)
+    arr = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
     PILImage.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()

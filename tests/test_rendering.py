@@ -180,6 +180,24 @@ def test_npz_round_trip(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_a_diverged_nets_nan_colours_are_written_black_without_a_warning():
+    import io
+    import warnings
+
+    from PIL import Image
+
+    from ferlab.files import png_bytes
+
+    rgb = np.full((2, 2, 3), 0.5)
+    rgb[0, 0] = np.nan
+    rgb[1, 1] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the cast of NaN warned on every diverged seed in a study's output
+        pixels = np.asarray(Image.open(io.BytesIO(png_bytes(rgb))))
+    assert pixels[0, 0].tolist() == [0, 0, 0] and pixels[1, 1].tolist() == [255, 255, 255]
+    assert pixels[0, 1].tolist() == [128, 128, 128]
+
+
 def test_npz_with_wrong_shapes_or_missing_layers_is_rejected(tmp_path):
     net = init_net(ARCH, jax.random.PRNGKey(3))
     arrays = {"arch": np.array(ARCH), **{f"layer_{i}": np.asarray(k) for i, k in enumerate(net.kernels)}}
