@@ -192,6 +192,17 @@ def test_config_from_yaml_data_and_bad_values():
         NEAT(NEATConfig(fitness="mix"), SIZE)
 
 
+def test_mix_fitness_weighs_ranks_not_units():
+    from ferlab.search.neat import mix_fitness
+
+    mse = jnp.array([0.01, 0.02, 0.03, 0.04])
+    novelty = jnp.array([1.0, 2.0, 3.0, 4.0])  # the best fit is the least novel
+    assert jnp.allclose(mix_fitness(mse, novelty, 0.5), 0.0, atol=1e-6)  # each first on one score, last on the other
+    assert int(jnp.argmax(mix_fitness(mse, novelty, 0.25))) == 0  # the objective weighs more: the best fit
+    assert int(jnp.argmax(mix_fitness(mse, novelty, 0.75))) == 3
+    assert jnp.array_equal(mix_fitness(mse, 1000 * novelty, 0.25), mix_fitness(mse, novelty, 0.25))
+
+
 def test_ferlab_run_writes_champion_and_archive_and_resumes_exactly(tmp_path):
     config = load_run_config({"regime": "neat", "generations": 4, "resolution": 8, "settings": SMALL_NOVELTY})
     run(config, tmp_path / "a", progress=False, stop_after=2)

@@ -11,7 +11,9 @@
   ``add_many`` exceed it in one generation by ``threshold_up``. At most
   ``max_add`` (the most novel) are added per generation (0: no limit), so that
   one generation's near-identical samples do not crowd the archive. When full,
-  the oldest entries are replaced.
+  the oldest entries are replaced;
+- ``centred_ranks``: how a regime weighs novelty against an objective (NSR-ES,
+  NEAT's ``mix``): by rank in the population, since their units are unrelated.
 
 All of it is pure JAX over the population, jittable (``NoveltyConfig`` is
 hashable and static). Archive networks are exported as ``archive_NNN``
@@ -31,10 +33,18 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+
 from ferlab import limits
 from ferlab.search.descriptors import check_descriptor
 
 ARCHIVE_PREFIX = "archive_"
+
+
+def centred_ranks(x: jax.Array) -> jax.Array:
+    """Ranks of ``x`` scaled to [-0.5, 0.5] (highest value highest rank): how novelty and the
+    objective are weighed against each other, their units being unrelated."""
+    ranks = jnp.argsort(jnp.argsort(x))
+    return ranks / jnp.maximum(x.shape[0] - 1, 1) - 0.5
 
 
 def archive_name(index: int) -> str:

@@ -2,7 +2,7 @@
 
 One generation (``NEAT.step``, jitted) paints every genome on the pixel grid
 (``neat_genome.paint``), scores it (negative MSE to the target, novelty against
-the shared archive of ``ferlab.search.archive``, or a weighted mix), speciates
+the shared archive of ``ferlab.search.archive``, or a mix of their ranks), speciates
 by compatibility distance with a threshold that moves towards the target
 number of species, shares fitness within species, drops stagnant species,
 allocates offspring and breeds them by crossover (aligned by innovation
@@ -35,6 +35,7 @@ from ferlab.search.archive import (
     archive_entries,
     archive_init,
     archive_update,
+    centred_ranks,
     novelty_scores,
     with_entries,
 )
@@ -120,8 +121,15 @@ def evaluate(pop: Genomes, archive: Archive, target, cfg: NEATConfig, resolution
     elif cfg.fitness == "novelty":
         fitness = novelty
     else:
-        fitness = (1.0 - cfg.novelty_weight) * -mse + cfg.novelty_weight * novelty
+        fitness = mix_fitness(mse, novelty, cfg.novelty_weight)
     return fitness, mse, novelty, archive
+
+
+def mix_fitness(mse: jax.Array, novelty: jax.Array, novelty_weight: float) -> jax.Array:
+    """``mix``: w * rank(novelty) + (1 - w) * rank(-MSE) over the population (``centred_ranks``, as
+    NSR-ES weighs them). MSE spans hundredths and novelty the descriptor's units, so a weighted sum
+    of the raw scores let novelty decide whatever the weight."""
+    return novelty_weight * centred_ranks(novelty) + (1.0 - novelty_weight) * centred_ranks(-mse)
 
 
 # The keys a generation splits from ``NEATState.key``. JAX's partitionable threefry (the default) makes

@@ -30,7 +30,8 @@ class NEATConfig:
 
     Fitness (``fitness``): ``target`` = -MSE to the run's target image;
     ``novelty`` = novelty score against the archive (``novelty`` settings);
-    ``mix`` = (1 - novelty_weight) * (-MSE) + novelty_weight * novelty.
+    ``mix`` = (1 - novelty_weight) * rank(-MSE) + novelty_weight * rank(novelty),
+    ranks in the population (``neat.mix_fitness``).
 
     Mutation, per offspring: each link's weight is perturbed by
     N(0, weight_perturb_power) with probability ``weight_perturb_rate``, else

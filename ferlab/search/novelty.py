@@ -29,6 +29,7 @@ from ferlab.search.archive import (
     archive_init,
     archive_name,
     archive_update,
+    centred_ranks,
     novelty_scores,
     with_entries,
 )
@@ -84,12 +85,6 @@ class NoveltySearchConfig:
 def describe(nets, config: NoveltyConfig) -> jax.Array:
     """Behaviour descriptors ``(P, D)`` of a batch of nets (leading axis P)."""
     return DESCRIPTORS[config.descriptor](render(nets, config.descriptor_size).rgb)
-
-
-def centred_ranks(x: jax.Array) -> jax.Array:
-    """Ranks of ``x`` scaled to [-0.5, 0.5] (highest value highest rank)."""
-    ranks = jnp.argsort(jnp.argsort(x))
-    return ranks / jnp.maximum(x.shape[0] - 1, 1) - 0.5
 
 
 @struct.dataclass
