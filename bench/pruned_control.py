@@ -38,7 +38,7 @@ per tenfold fewer weights; carried on to the Picbreeder net's 147 weights that l
 about 0.35, its own score. So on the skull, sparsity alone could account for the whole
 Picbreeder-SGD gap. Two caveats: the dense copies fit better (MSE 0.0007-0.0009 against 0.0021-0.0045
 at 20% and 0.0097 at 10%), so this is not equal fit (``studies/picbreeder_genomes.yaml``'s rung
-comparisons give the fit-matched figure over 8 images, 0.06-0.10 at 20%); and the copies this
+comparisons give the fit-matched figure over 8 images, 0.05-0.10 at 20%); and the copies this
 method can bring to the gate stop at 548 weights, so the line below them is an extrapolation, not a
 measurement.
 """

@@ -42,7 +42,7 @@ WEIGHTS_NOTE = (
     "MSE under 0.01, SGD copies of the skull score 0.71 dense (5,478 weights), 0.59 pruned to a fifth of their "
     "weights as they train and 0.48 to a tenth (the one seed in four that got there), where the Picbreeder net "
     "scores 0.35 with 147 (`bench/pruned_control.py`); over the 8 Picbreeder images of "
-    "`studies/picbreeder_genomes.yaml`, copies pruned to a fifth score 0.06-0.10 below dense copies of the same "
+    "`studies/picbreeder_genomes.yaml`, copies pruned to a fifth score 0.05-0.10 below dense copies of the same "
     "fit (within one rung's band, 2-4 images a rung, every pair alike). Weigh a comparison of groups of unlike "
     "`weights` with that in mind."
 )
