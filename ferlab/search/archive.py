@@ -33,7 +33,6 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-
 from ferlab import limits
 from ferlab.search.descriptors import check_descriptor
 
