@@ -27,6 +27,12 @@ distinct found images, a greedy farthest-point pick in the behaviour space.
 
     PYTHONPATH=. python bench/open_ended.py [--evals 20000] [--size 32] [--seeds 0 1 2] [--out results/open_ended]
 
+Measured with faint pictures read as flat (``behaviour.measure``; 20,000 evaluations, 32x32, seeds
+0-2, default settings, median cells; 8 minutes on 2 cores): neat_novelty 293 (1.55x random_neat
+189), me_neat 307 (1.62x), ns_es 300 (1.36x random_dense 220), me_dense 285 (1.30x); all methods
+together 365, 351 and 354 cells. Before that change, on seed 0: neat_novelty 301, me_neat 325,
+random_neat 187, ns_es 285, me_dense 282, random_dense 221, all 361. The figures below predate it.
+
 Measured (20,000 evaluations, 32x32, seeds 0-2, median cells; a loaded 2-core machine):
 neat_novelty 200 with luminance descriptors (1.07x random_neat 187), 301 with tone (1.61x);
 me_neat 309 (1.65x); me_dense 282 (1.34x random_dense 210). NS-ES: 5 parents, population 32,

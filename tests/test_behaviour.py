@@ -59,6 +59,27 @@ def test_detail_is_the_amplitude_of_fine_structure_so_a_faint_picture_has_little
     assert abs(float(behaviour.detail(faint[None])[0]) - 0.1 * d["stripes"]) < 1e-3
 
 
+def test_a_picture_too_faint_to_see_lands_in_the_first_complexity_bin():
+    """A white picture with a faint dot, and stripes at a hundredth of their contrast: busy by their
+    share of fine energy, plain to the eye (``detail`` under ``PLAIN``): the behaviour space puts
+    them with the flat pictures (symmetric, first complexity bin). Stripes at a tenth of their
+    contrast stay busy, and a smooth tilted wave keeps its asymmetry."""
+    imgs = _images()
+    dot = np.ones((32, 32))
+    dot[16, 16] = 0.99
+    faint = 0.5 + 0.01 * (imgs["stripes"] - 0.5)
+    dim = 0.5 + 0.1 * (imgs["stripes"] - 0.5)
+    batch = jnp.stack([_grey(dot), faint, dim, imgs["stripes"]])
+    assert (np.asarray(behaviour.complexity(batch))[:2] > -1.0).all()  # by share alone: busy
+    b = np.asarray(behaviour.bins(behaviour.measure(batch)))
+    assert b[0, 1] == 0 and b[1, 1] == 0
+    flat = np.asarray(behaviour.bins(behaviour.measure(imgs["flat"][None])))[0]
+    assert (b[:2, :2] == flat[:2]).all()  # symmetric and plain, as a flat picture
+    smooth = np.asarray(behaviour.measure(imgs["tilted"][None]))[0]  # no fine detail, visible contrast
+    assert smooth[0] == float(behaviour.symmetry(imgs["tilted"][None])[0]) < 0.8
+    assert b[2, 1] == b[3, 1] == behaviour.BINS - 1
+
+
 def test_detail_sees_a_colour_edge_that_grey_levels_hide():
     """A red disc on a green ground of the same grey level (ITU-R 601): complexity, on grey levels,
     sees a flat picture; ``detail`` reads the disc's edge, as a grey disc of the same contrast."""

@@ -27,6 +27,14 @@ descriptors. For an RGB image in [0, 1] with grey level L = 0.299 R + 0.587 G +
   "extremely colourful" ones; saturated CPPN hue bands reach about 1. Bins: 8
   equal ones over [0, 1] (clipped).
 
+Symmetry and complexity are shares, blind to amplitude: a white picture with
+one faint dot would read as busy and as asymmetric as its dot. So a picture
+whose fine detail is too faint to see (``detail`` below ``PLAIN``) reads -4 on
+complexity, and one whose grey levels barely vary at all (RMS contrast below
+``PLAIN``) reads 1 on symmetry, as a flat picture does: a search painting faint
+noise does not fill cells with pictures that show nothing. A smooth ramp or a
+soft blob has no fine detail but visible contrast, so it keeps its symmetry.
+
 ``measure(rgb (P, S, S, 3)) -> (P, 3)`` gives the three values, ``cells`` the cell
 id ``((sym_bin * 8) + complexity_bin) * 8 + colour_bin`` in [0, 512), ``coverage``
 the number of distinct cells a batch reaches. All jitted JAX over the batch.
@@ -46,7 +54,8 @@ LOW = np.array([0.0, -4.0, 0.0], np.float32)
 HIGH = np.array([1.0, 0.0, 1.0], np.float32)
 N_CELLS = BINS ** len(AXES)
 CUTOFF = 4.0  # cycles per image
-PLAIN = 0.01  # ``detail`` under which no edge or line shows (random CPPNs' pictures): nothing to fracture
+PLAIN = 0.01  # RMS amplitude: ``detail`` under which no edge or line shows (random CPPNs' pictures), nothing to
+# fracture; grey contrast under which a picture reads as flat (``measure``)
 _LUMA = jnp.array([0.299, 0.587, 0.114])
 _EPS = 1e-12
 
@@ -107,8 +116,13 @@ def colourfulness(rgb: jax.Array) -> jax.Array:
 
 @jax.jit
 def measure(rgb: jax.Array) -> jax.Array:
-    """``(P, 3)``: symmetry, complexity and colourfulness of images ``(P, S, S, 3)``."""
-    return jnp.stack([symmetry(rgb), complexity(rgb), colourfulness(rgb)], axis=-1)
+    """``(P, 3)``: symmetry, complexity and colourfulness of images ``(P, S, S, 3)``; faint pictures
+    read as flat ones (symmetry 1 below ``PLAIN`` RMS contrast, complexity ``LOW`` below ``PLAIN``
+    ``detail``)."""
+    contrast = jnp.std(rgb @ _LUMA, axis=(-2, -1))
+    sym = jnp.where(contrast < PLAIN, 1.0, symmetry(rgb))
+    busy = jnp.where(detail(rgb) < PLAIN, LOW[1], complexity(rgb))
+    return jnp.stack([sym, busy, colourfulness(rgb)], axis=-1)
 
 
 def bins(values: jax.Array) -> jax.Array:
