@@ -509,6 +509,28 @@ def test_a_snapshot_that_overshot_its_rung_counts_only_at_the_rung_its_loss_lies
     assert "## Comparisons at each shared rung" not in text  # their snapshots are left out, as in every comparison
 
 
+def test_a_snapshot_overshoots_only_the_rungs_of_its_own_runs_ladder():
+    """Run "coarse" climbs a ladder without 0.02: its net of loss 0.015 is the first it filed within
+    0.05, and stands there, although run "fine" of another phase has a rung at 0.02. A net that
+    did overshoot its own run's finer rung is still left out."""
+    from ferlab.report.fit import rung_snapshots
+
+    rows = [
+        {"run_id": run, "label": run, "image": "a", "net": f"rung_{rung:.3f}", "loss": loss, "fer_score": 0.5}
+        for run, rung, loss in (
+            ("coarse", 0.05, 0.015),
+            ("coarse", 0.01, 0.008),
+            ("fine", 0.05, 0.04),
+            ("fine", 0.02, 0.008),
+            ("fine", 0.01, 0.008),
+        )
+    ]
+    snaps = rung_snapshots(pd.DataFrame(rows), ReportSpec(group="label")).set_index(["run_id", "rung"])
+    assert not snaps.loc[("coarse", 0.05), "overshot"] and not snaps.loc[("coarse", 0.01), "overshot"]
+    assert snaps.loc[("fine", 0.02), "overshot"] and not snaps.loc[("fine", 0.05), "overshot"]
+    assert not snaps.loc[("fine", 0.01), "overshot"]
+
+
 def test_a_curve_is_cut_where_its_set_of_images_changes_at_the_same_count():
     from ferlab.report.fit import fer_by_rung
 

@@ -120,11 +120,16 @@ def rung_snapshots(df: pd.DataFrame, analysis: ReportSpec) -> pd.DataFrame:
     ``overshot`` it: a snapshot is a run's best net the first time its loss reached the rung, so a
     run whose loss jumps past several rungs in one generation (or a pruned SGD run, whose ladder
     waits for the pruning to end) files one net, fitting far better, under each of them. Such a
-    snapshot, whose loss is at or below the next finer rung of the ladder, stands for that finer
-    rung, not for its own: compared at its own rung it would meet nets of much worse fit."""
+    snapshot, whose loss is at or below the next finer rung of its run's own ladder (the rungs its
+    run filed: a run whose loss reaches a rung files a net there), stands for that finer rung, not
+    for its own: compared at its own rung it would meet nets of much worse fit. Runs of a study
+    may climb different ladders; another run's rung says nothing of this one's."""
     rungs = split_rungs(df[~too_simple(df, analysis)])[1]
-    levels = np.concatenate([[-np.inf], np.sort(rungs["rung"].unique())])  # -inf: below the finest rung
-    finer = levels[np.searchsorted(levels, rungs["rung"].to_numpy()) - 1]
+    run = rungs["run_id"] if "run_id" in rungs else pd.Series("", index=rungs.index)
+    own = pd.DataFrame({"run": run.to_numpy(), "rung": rungs["rung"].to_numpy()})
+    levels = own.drop_duplicates().sort_values(["run", "rung"], kind="stable")
+    levels["finer"] = levels.groupby("run", dropna=False)["rung"].shift(fill_value=-np.inf)  # -inf: its finest
+    finer = own.merge(levels, on=["run", "rung"], how="left")["finer"].to_numpy()
     column = loss_column(analysis)
     loss = pd.to_numeric(rungs[column], errors="coerce") if column in rungs else pd.Series(np.nan, index=rungs.index)
     return rungs.assign(overshot=loss <= finer)
