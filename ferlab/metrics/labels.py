@@ -38,8 +38,10 @@ the largest mean. At 64x64 on the 8 shared labelled genomes it gives
 0.789-0.865 (held out: 0.753-0.865); signed colour change, sweep-centred
 frames and the hidden-unit view each lowered the smallest AUROC. Spatial scale is not what
 is missing: pooling 4 or 8, pyramids of pooling 2-8, or a Gaussian blur of 1-3 pixels in place
-of pooling 2 give a smallest AUROC of 0.787-0.790 and the dolphin's 0.660-0.668 (tried after
-the choice, kept out of it). Out of sample,
+of pooling 2 give a smallest AUROC of 0.787-0.790 and the dolphin's 0.660-0.668; rank
+(Spearman) maps, square-root maps, the overlap of each link's top 10% or 25% changed pixels,
+or the largest or the two bookend frames alone give 0.637-0.786 (tried after the choice, kept
+out of it). Out of sample,
 on a labelled genome none of this saw (4041_Doplhin of the CPPN-X repository's
 CanalizationPicbreederGenomes: 121 links, 26 features, many of them global
 distortions), it gives 0.668 [0.593, 0.750]: the measure does not carry its
