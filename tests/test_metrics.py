@@ -19,8 +19,9 @@ from ferlab.metrics import (
     fer_metrics,
     fer_score,
     label_auroc,
-    measure,
     labels,
+    measure,
+    measure_many,
     regions,
     sweeps,
     symmetry,
@@ -460,6 +461,23 @@ def test_compressibility_of_stacked_nets_is_what_each_gets_alone():
     bases = [np.asarray(render(net, 16).rgb) for net in unstack_nets(nets)]
     assert compress.keep_shares(nets, [0, 1, 2], bases, 16, 30.0, grid=8, chunk=4) == alone
     assert len(set(alone)) == 3 and alone[1] <= np.count_nonzero(flat[1]) / flat.shape[1]
+
+
+def test_the_chunk_of_pictures_a_call_changes_no_metric():
+    """``chunk`` is a batch size (raise it on an accelerator for speed); compressibility's candidate
+    keeps are ``keep_grid``, so compressibility is the same whatever the chunk, and every other
+    metric up to float rounding (XLA may compile a call of another shape to other instructions);
+    a coarser grid can move compressibility."""
+    nets = list(unstack_nets(init_nets("3;cache:2,gaussian:3,sin:1", jax.random.split(jax.random.PRNGKey(5), 2))))
+    config = MetricsConfig(size=16, parts=4, max_weights=24, directions=4)
+    runs = [measure_many(nets, dataclasses.replace(config, chunk=c)) for c in (16, 128)]
+    for a, b in zip(*runs):
+        assert a.metrics["compressibility"] == b.metrics["compressibility"]
+        assert a.metrics == pytest.approx(b.metrics, rel=1e-5, abs=1e-7)
+    coarse = measure_many(nets, dataclasses.replace(config, keep_grid=2))
+    assert any(a.metrics["compressibility"] != b.metrics["compressibility"] for a, b in zip(coarse, runs[1]))
+    with pytest.raises(FerlabError, match="keep_grid"):
+        MetricsConfig(keep_grid=1)
 
 
 def test_map_metrics_of_any_number_of_maps_share_one_compiled_call_and_their_bits():

@@ -147,7 +147,7 @@ class MetricsConfig:
     fixed_step: float = 1.0  # the paper's fixed sweep step
     max_weights: int = 160  # single-weight sweeps at most (a random subset beyond)
     directions: int = 32  # random-direction sweeps
-    chunk: int = 64  # sweeps rendered per batched call
+    chunk: int = 64  # pictures rendered per batched call: speed and memory only, never a result
     const_tol: float = 1e-4  # a unit map with smaller std is constant
     dup_cos: float = 0.9999  # |cos| above which two unit maps are one
     effect_cos: float = 0.999  # cos above which two weights' effects are one
@@ -155,6 +155,7 @@ class MetricsConfig:
     parts: int = 8  # image parts: cells of a parts x parts grid
     curvature_scale: float = 4.0  # kappa_0 of feature_roughness (curvature of a radius-1/4 circle)
     psnr_db: float = 30.0  # pruning quality bar of compressibility
+    keep_grid: int = 64  # candidate keeps in each of compressibility's two search rounds
     seed: int = 0  # weight subset and random directions
 
     def __post_init__(self):
@@ -167,9 +168,10 @@ class MetricsConfig:
                 self.max_weights >= 1 and self.directions >= 2 and self.chunk >= 2 and self.chunk % 2 == 0,
                 "max_weights must be >= 1, directions >= 2, chunk even (a sweep's +-step share a call)",
             ),
+            (self.keep_grid >= 2, "keep_grid must be at least 2"),
             (
-                max(self.max_weights, self.directions, self.chunk) <= MAX_SWEEPS,
-                f"max_weights, directions and chunk must be at most {MAX_SWEEPS}",
+                max(self.max_weights, self.directions, self.chunk, self.keep_grid) <= MAX_SWEEPS,
+                f"max_weights, directions, chunk and keep_grid must be at most {MAX_SWEEPS}",
             ),
             (0 < self.fracture_threshold < 1, "fracture_threshold must be in (0, 1)"),
             (2 <= self.parts <= self.size, "parts must be between 2 and size"),
@@ -562,7 +564,7 @@ def _measure_many(
     subsets = [
         sweeps.weight_subset(cfg.seed, fp, np.flatnonzero(flat), cfg.max_weights) for fp, flat in zip(prints, flats)
     ]
-    tracker = _Tracker(progress, sum(1 + 5 * c.size + 5 * cfg.directions + 2 * cfg.chunk for c in subsets))
+    tracker = _Tracker(progress, sum(1 + 5 * c.size + 5 * cfg.directions + 2 * cfg.keep_grid for c in subsets))
     out: list = [None] * len(nets)
     by_arch: dict = {}
     for i, net in enumerate(nets):
@@ -686,7 +688,9 @@ def _measure_group(
     tracker.stage("compressibility")(0)
     owners, bases = [slot[i] for i in live], [results[i].base for i in live]
     shares = (
-        compress.keep_shares(stack, owners, bases, cfg.size, cfg.psnr_db, cfg.chunk, cfg.chunk, maps) if live else []
+        compress.keep_shares(stack, owners, bases, cfg.size, cfg.psnr_db, cfg.keep_grid, cfg.chunk, maps)
+        if live
+        else []
     )
 
     def assemble(k: int) -> Measurement:
