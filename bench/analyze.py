@@ -6,14 +6,23 @@ The apple-sized net has the Picbreeder apple's shape (33 hidden layers of width
 
 Then the time of 8 seeds of the skull architecture (8 randomly initialised nets,
 as an SGD run's seeds) against one of them, warm, side by side: the ratio the
-study pays to score a run's seeds (target: at most 3x).
+study pays to score a run's seeds (target: at most 3x). ``--chunk`` times it at
+each number of pictures a call (``MetricsConfig.chunk``, 64 by default): a batch
+size only, so the seeds' fer_scores printed beside each agree up to float
+rounding. On a CPU, which the suite already keeps busy, a larger chunk does not
+help: here 8 seeds took 5.8 s at 64 and 6.5 s at 512, and the ratio fell to
+2.3x only because one seed, padding its calls to 512 pictures, took 2.8 s
+against 0.7 (read the times, not the ratio alone). On an accelerator, where a
+call of 64 small pictures leaves most of it idle, it is the setting to try
+(``bench/device.sh`` times 64 and 512).
 
-    PYTHONPATH=. python bench/analyze.py [--size 64] [--data ../shared/data/picbreeder]
+    PYTHONPATH=. python bench/analyze.py [--size 64] [--chunk 64 512] [--data ../shared/data/picbreeder]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -45,6 +54,12 @@ def main():
     parser.add_argument(
         "--profile", type=int, default=0, help="then profile one 8-seed call: its N costliest functions (host time)"
     )
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        nargs="+",
+        help="pictures a call (MetricsConfig.chunk), each timed in turn (default: its default)",
+    )
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/picbreeder"))
     args = parser.parse_args()
     config = MetricsConfig(size=args.size)
@@ -59,7 +74,17 @@ def main():
         warm, _ = _time(net, config)
         print(f"{name:20s} {net.arch.n_weights:8d} {cold:8.1f} {warm:8.1f} {measured.fer_score:9.3f}")
     seeds = [init_net(DEFAULT_ARCH, jax.random.PRNGKey(k)) for k in range(8)]
-    pictures = {}
+    timed = None
+    for chunk in args.chunk or [config.chunk]:
+        timed = seed_ratio(seeds, dataclasses.replace(config, chunk=chunk), args.repeats)
+    if args.profile:
+        _profile(timed[1], args.profile)
+
+
+def seed_ratio(seeds, config, repeats):
+    """Time the suite on 1 and on 8 seeds of one architecture, warm, side by side, and print the
+    ratio with the FLOP figures that say what limits it; returns the two timed calls."""
+    pictures, scores = {}, {}
 
     def count(n):
         def progress(done, total, stage):
@@ -67,11 +92,14 @@ def main():
 
         return progress
 
-    timed = [(lambda n=n: measure_many(seeds[:n], config, count(n))) for n in (1, len(seeds))]
+    def call(n):
+        scores[n] = [m.fer_score for m in measure_many(seeds[:n], config, count(n))]
+
+    timed = [(lambda n=n: call(n)) for n in (1, len(seeds))]
     for fn in timed:
         fn()  # compile once for each stack of nets
     best, host = [float("inf")] * len(timed), [float("inf")] * len(timed)
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for k, fn in enumerate(timed):
             start, cpu = time.perf_counter(), time.thread_time()
             fn()
@@ -79,7 +107,9 @@ def main():
             host[k] = min(host[k], time.thread_time() - cpu)
     one, eight = best
     print(
-        f"skull architecture, warm: 1 seed {one:.1f} s, 8 seeds {eight:.1f} s, ratio {eight / one:.2f}x (target <= 3x)"
+        f"skull architecture, warm, chunk {config.chunk} (pictures a call): 1 seed {one:.1f} s, 8 seeds "
+        f"{eight:.1f} s, ratio {eight / one:.2f}x (target <= 3x); the 8 seeds' fer_scores "
+        + " ".join(f"{v:.6f}" for v in scores[len(seeds)])
     )
     serial = _serial_host(seeds, config)
     print(
@@ -89,9 +119,9 @@ def main():
         f"runs it on one thread a net) 8 seeds take {serial:.2f} s of it"
     )
     arch = seeds[0].arch
-    flops = 2 * arch.n_weights * args.size**2  # one picture's matmuls
+    flops = 2 * arch.n_weights * config.size**2  # one picture's matmuls
     chunk = jax.tree.map(lambda *k: jax.numpy.stack(k), *([seeds[0]] * config.chunk))
-    flat = grid(args.size).reshape(-1, 4)
+    flat = grid(config.size).reshape(-1, 4)
     bare = min(
         best_time(f, chunk.kernels, flat, repeats=5)
         for f in (bare_chain_batch, bare_chain_batch_units, bare_chain_batch_mapped)
@@ -110,9 +140,7 @@ def main():
         f"8 seeds within 3x of one seed need an effective rate of {needed:.1f} GFLOP/s: "
         f"{needed / rate_one:.1f}x one seed's own and {needed / bare_rate:.1f}x the bare chain's, counted alike"
     )
-
-    if args.profile:
-        _profile(timed[1], args.profile)
+    return timed
 
 
 def _serial_host(seeds, config) -> float:

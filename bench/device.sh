@@ -2,11 +2,12 @@
 # One-shot speed check on a GPU machine (issue 18), from the repository root of a copy of the tree:
 # render throughput, SGD at 256x256 (1 and 8 seeds), ES's fused-generation gain, NEAT at
 # populations 1,000 and 10,000, the FER suite on the skull (ferlab analyze there and on that
-# machine's CPU, compared; bench/analyze.py's 8 seeds against 1) and bench/islands.py at 1, 2, 4
-# and 8 islands (CPU actors: the machine's 16 cores). Each part has its own time limit (9.5
-# minutes in all after the setup; stop 34's run took 4.5) and a failing part does not stop the
-# others; NEAT, the part likeliest to run long, comes last. Tables go to stdout and to
-# $OUT/<part>.txt (default results/device/): what the device tool brings back.
+# machine's CPU, compared; bench/analyze.py's 8 seeds against 1, at 64 and 512 pictures a
+# call) and bench/islands.py at 1, 2, 4 and 8 islands (CPU actors: the machine's 16 cores).
+# Each part has its own time limit (10 minutes in all after the setup; stop 34's run took
+# 4.5) and a failing part does not stop the others; NEAT, the part likeliest to run long,
+# comes last. Tables go to stdout and to $OUT/<part>.txt (default results/device/): what the
+# device tool brings back.
 #
 #   bash bench/device.sh                          # on the GPU machine
 #   bash bench/device.sh --quick                  # small sizes, e.g. on a CPU to check the script
@@ -86,13 +87,13 @@ if [ "$QUICK" = 1 ]; then
   part neat 300 "$PYTHON" bench/neat.py --size 16 --pops 32 --generations 5 --seeds 1 --only ferlab \
     --fuse-pops 32 --fuse-generations 10 --painter-pops 32 --painter-generations 3
   part analyze 240 bash -c "analyze_both 32"
-  part suite 180 "$PYTHON" bench/analyze.py --seeds-only --repeats 1 --size 32 --profile 10
+  part suite 180 "$PYTHON" bench/analyze.py --seeds-only --repeats 1 --size 32 --chunk 64 128 --profile 10
   part islands 240 env JAX_PLATFORMS=cpu "$PYTHON" bench/islands.py --regime es --islands 1 2 --generations 6 --population 16 --resolution 16
 else
   part render 50 "$PYTHON" bench/render.py --size 512 --batch 256 --batch-size 64 --repeats 10
   part sgd 90 bash -c "$PYTHON bench/sgd.py --size 256 --steps 100 --seeds 8 --repeats 3; $PYTHON bench/es.py --generations 30 --repeats 2"
-  part analyze 90 bash -c "analyze_both 64"
-  part suite 90 "$PYTHON" bench/analyze.py --seeds-only --repeats 3 --profile 30
+  part analyze 70 bash -c "analyze_both 64"
+  part suite 110 "$PYTHON" bench/analyze.py --seeds-only --repeats 3 --chunk 64 512 --profile 30
   part islands 80 env JAX_PLATFORMS=cpu "$PYTHON" bench/islands.py --regime es --islands 1 2 4 8 --generations 20 --population 64
   part neat 200 "$PYTHON" bench/neat.py --size 32 --pops 1000 10000 --generations 20 --seeds 1 --only ferlab \
     --fuse-pops 32 150 --fuse-generations 30 --painter-pops 1000 10000 --painter-generations 10
