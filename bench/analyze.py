@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import bare_chain_batch, bare_chain_batch_mapped, bare_chain_batch_units, best_time
 
 from ferlab.cppn import init_net, load_net
+from ferlab.errors import FerlabError
 from ferlab.metrics import MetricsConfig, measure, measure_many
 from ferlab.render import grid
 from ferlab.search.runs import DEFAULT_ARCH
@@ -62,7 +63,11 @@ def main():
     )
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/picbreeder"))
     args = parser.parse_args()
-    config = MetricsConfig(size=args.size)
+    try:
+        config = MetricsConfig(size=args.size)
+        chunked = [dataclasses.replace(config, chunk=c) for c in args.chunk or [config.chunk]]
+    except FerlabError as e:
+        parser.error(str(e))
     nets = {}
     if not args.seeds_only:
         nets = {name: load_net(Path(args.data) / "nets" / f"{name}.npz") for name in ("picbreeder_skull", "sgd_skull")}
@@ -74,9 +79,8 @@ def main():
         warm, _ = _time(net, config)
         print(f"{name:20s} {net.arch.n_weights:8d} {cold:8.1f} {warm:8.1f} {measured.fer_score:9.3f}")
     seeds = [init_net(DEFAULT_ARCH, jax.random.PRNGKey(k)) for k in range(8)]
-    timed = None
-    for chunk in args.chunk or [config.chunk]:
-        timed = seed_ratio(seeds, dataclasses.replace(config, chunk=chunk), args.repeats)
+    for each in chunked:
+        timed = seed_ratio(seeds, each, args.repeats)
     if args.profile:
         _profile(timed[1], args.profile)
 
