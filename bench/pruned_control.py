@@ -37,9 +37,9 @@ learning rate after the pruning (cosine to 3e-5) changed nothing at 5% or 2.7%. 
 gradient, the share cosine-decaying from 0.3; 32x32, 2 seeds, MSE against pruning alone on the
 same schedule) keeps most weights on a path and halves the error at 5% (0.027-0.029 against
 0.047-0.053 at 20,000 steps), but reaches the gate at none of 2.7%, 5% and 10% (at 10%
-0.012-0.013 against 0.015-0.016); at 2.7% it gives 0.038-0.060 at 10,000 steps and 0.040-0.048 at 30,000.
-At the Picbreeder net's size every wiring SGD was given (its own, LAMP's, SynFlow's, RigL's)
-stalls near MSE 0.04, where the evolved weights paint the image.
+0.012-0.013 against 0.015-0.016); at 2.7% it gives 0.038-0.060 at 10,000 steps and
+0.040-0.048 at 30,000. At the Picbreeder net's size every wiring SGD was given (its own,
+LAMP's, SynFlow's, RigL's) stalls near MSE 0.04, where the evolved weights paint the image.
 
 Within the gate, a fifth of the weights lowers fer_score by 0.12 and a tenth by 0.23, about 0.23
 per tenfold fewer weights; carried on to the Picbreeder net's 147 weights that line would reach
