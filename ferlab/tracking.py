@@ -262,24 +262,25 @@ class Store:
 
 
 STORE_DB = "mlflow.db"  # the embedded store's SQLite file in its folder
+STORE_ARTIFACTS = "artifacts"  # the folder beside a store's SQLite file that holds its runs' artifacts
 
 
 def default_store(folder: str | Path = "mlruns") -> Store:
     """The embedded store: ``sqlite:///<abs folder>/mlflow.db`` plus ``<folder>/artifacts``; the folder is
     made on first use (``client``), so a command refused before any work leaves none behind."""
     folder = Path(folder).resolve()
-    return Store(f"sqlite:///{folder / STORE_DB}", (folder / "artifacts").as_uri())
+    return Store(f"sqlite:///{folder / STORE_DB}", (folder / STORE_ARTIFACTS).as_uri())
 
 
 def resolve_store(uri: str | None, folder: str | Path = "mlruns") -> Store:
     """``uri`` as given (a server or any MLflow URI), or the embedded default. A SQLite file keeps
-    its experiments' artifacts beside it, in ``artifacts/``, as the embedded store does: MLflow's own
+    its experiments' artifacts beside it, in ``STORE_ARTIFACTS``, as the embedded store does: MLflow's own
     default for it is ./mlruns under whatever folder the command ran in."""
     if not uri:
         return default_store(folder)
     path = Store(uri).sqlite_file
     if path and path != ":memory:":
-        return Store(uri, (Path(path).resolve().parent / "artifacts").as_uri())
+        return Store(uri, (Path(path).resolve().parent / STORE_ARTIFACTS).as_uri())
     return Store(uri)
 
 
@@ -761,7 +762,7 @@ def server_command(folder: str | Path, port: int, host: str = "127.0.0.1") -> li
         "--backend-store-uri",
         f"sqlite:///{folder / STORE_DB}",
         "--artifacts-destination",
-        str(folder / "artifacts"),
+        str(folder / STORE_ARTIFACTS),
     ]
 
 
